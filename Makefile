@@ -1,0 +1,36 @@
+# Two entry points (README quick start): `make run` and `make test`.
+# Both create .venv in the repo on first use. torch is installed first and pinned
+# to the CPU wheel that lies on this machine's disk; a GPU user overrides TORCH_SPEC
+# (e.g. `make run TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124"`).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup run test lint format bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+run: setup
+	$(BIN)/rlhf-studio
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

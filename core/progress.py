@@ -1,0 +1,35 @@
+"""Progress reporting that both the CLI (tqdm) and the GUI (Qt signals) can consume.
+
+Long core functions take an optional `progress` callback, called as
+`progress(done, total, message)`. Core never knows who is listening.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from tqdm import tqdm
+
+Progress = Callable[[int, int, str], None]
+
+
+def no_progress(done: int, total: int, message: str) -> None:
+    """The default callback: report nothing."""
+
+
+@contextmanager
+def tqdm_progress(description: str, unit: str = "it") -> Iterator[Progress]:
+    """A Progress callback drawing a tqdm bar on stderr, for the CLI."""
+    bar = tqdm(desc=description, unit=unit, dynamic_ncols=True, leave=False)
+    try:
+
+        def update(done: int, total: int, message: str) -> None:
+            if bar.total != total:
+                bar.total = total
+            bar.n = done
+            if message:
+                bar.set_postfix_str(message, refresh=False)
+            bar.refresh()
+
+        yield update
+    finally:
+        bar.close()

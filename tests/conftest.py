@@ -1,0 +1,101 @@
+"""Shared fixtures: tiny random models of each supported family, tmp workspaces.
+
+RLHF_STUDIO_HOME points at .pytest_home/ in the repo so the demo model is built once
+and reused by later local runs (CI's clean clone builds it once per run).
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("RLHF_STUDIO_HOME", str(Path(__file__).resolve().parents[1] / ".pytest_home"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForCausalLM,
+    GPT2Config,
+    GPTNeoXConfig,
+    LlamaConfig,
+)
+
+from core.demo.tokenizer import train_bpe_tokenizer  # noqa: E402
+
+TINY_TEXTS = [
+    "This movie was great fun and the acting was wonderful.",
+    "The product broke after one day. Terrible quality, do not buy.",
+    "I loved the story, the music and the ending.",
+    "Boring plot, flat characters and a waste of money.",
+    "The blender works fine, nothing special but it does the job.",
+] * 20
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return train_bpe_tokenizer(TINY_TEXTS, vocab_size=320)
+
+
+def _tiny_config(family: str, tokenizer):
+    common = dict(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if family == "gpt2":
+        return GPT2Config(n_layer=2, n_head=2, n_embd=32, n_positions=128, **common)
+    if family == "llama":
+        return LlamaConfig(
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            hidden_size=32,
+            intermediate_size=64,
+            max_position_embeddings=128,
+            **common,
+        )
+    if family == "gpt_neox":
+        return GPTNeoXConfig(
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            hidden_size=32,
+            intermediate_size=64,
+            max_position_embeddings=128,
+            **common,
+        )
+    raise ValueError(family)
+
+
+def build_tiny_model_dir(path: Path, family: str, tokenizer) -> Path:
+    """Save a random tiny causal LM of `family` with `tokenizer` as an HF folder."""
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(_tiny_config(family, tokenizer))
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory, tiny_tokenizer) -> dict[str, Path]:
+    """{family: folder} for gpt2, llama and gpt_neox tiny random models."""
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {
+        family: build_tiny_model_dir(root / family, family, tiny_tokenizer)
+        for family in ("gpt2", "llama", "gpt_neox")
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_model_dirs) -> Path:
+    """The tiny GPT-2 folder: the default model of fast unit tests."""
+    return tiny_model_dirs["gpt2"]
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    """An empty workspace folder."""
+    path = tmp_path / "workspace"
+    path.mkdir()
+    return path
