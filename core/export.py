@@ -1,0 +1,157 @@
+"""Export the store's data for other tools: preference pairs, ratings, run metrics.
+
+- Pairs: JSONL of {"prompt", "chosen", "rejected"}, the explicit-prompt preference
+  layout that TRL's RewardTrainer and DPOTrainer read. Ties and both-bad verdicts say
+  nothing about which answer is better, so they are left out (and counted).
+- Ratings: JSONL of {"prompt", "response", "rating", "rater", "note"}.
+- Metrics: CSV with one row per step; columns are "step" and every metric key, sorted.
+
+Every file is written to a temporary file beside the target and renamed over it, so
+a crash never leaves a half-written export.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from core.errors import StudioError
+from core.store import Store
+from core.store.rows import ComparisonRow, RunRow
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What an export wrote and what it left out."""
+
+    written: int
+    """Rows written (pairs, ratings or steps)."""
+    skipped_ties: int = 0
+    skipped_both_bad: int = 0
+    path: Path | None = None
+    run_id: int | None = None
+    """The run whose metrics were exported (metrics exports only)."""
+
+
+def export_pairs(store: Store, out: Path, source: str = "all") -> ExportReport:
+    """Write the decisive comparisons of `source` (human|ai|all) as chosen/rejected pairs."""
+    comparisons = store.comparisons(source)
+    if not comparisons:
+        raise StudioError(
+            f"no {_source_words(source)}comparisons in workspace {store.workspace}; "
+            "label some pairs first (Compare & Rate, or the label command)"
+            + ("" if source == "all" else " or use --source all")
+        )
+    pairs = [_pair(row) for row in comparisons if row.verdict in ("left", "right")]
+    _write_jsonl(Path(out), pairs)
+    return ExportReport(
+        written=len(pairs),
+        skipped_ties=sum(row.verdict == "tie" for row in comparisons),
+        skipped_both_bad=sum(row.verdict == "both_bad" for row in comparisons),
+        path=Path(out),
+    )
+
+
+def export_ratings(store: Store, out: Path, source: str = "all") -> ExportReport:
+    """Write the ratings of `source` (human|ai|all) as JSONL."""
+    ratings = store.ratings(source)
+    if not ratings:
+        raise StudioError(
+            f"no {_source_words(source)}ratings in workspace {store.workspace}; "
+            "rate some completions first (Compare & Rate)"
+            + ("" if source == "all" else " or use --source all")
+        )
+    items = [
+        {
+            "prompt": row.prompt,
+            "response": row.response,
+            "rating": row.value,
+            "rater": row.rater,
+            "note": row.note,
+        }
+        for row in ratings
+    ]
+    _write_jsonl(Path(out), items)
+    return ExportReport(written=len(items), path=Path(out))
+
+
+def export_metrics(store: Store, out: Path, run_id: int | None = None) -> ExportReport:
+    """Write one run's per-step metrics as CSV (default: the latest run that has metrics)."""
+    run = store.run(run_id) if run_id is not None else _latest_run_with_metrics(store)
+    rows = store.metrics(run.id)
+    if not rows:
+        raise StudioError(
+            f"run {run.id} ({run.name}) has no metrics recorded; choose another run with --run"
+        )
+    keys = sorted({key for row in rows for key in row} - {"step"})
+    columns = ["step", *keys]
+
+    def write(file: IO[str]) -> None:
+        writer = csv.DictWriter(file, fieldnames=columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    _write_atomically(Path(out), write)
+    return ExportReport(written=len(rows), path=Path(out), run_id=run.id)
+
+
+def _pair(row: ComparisonRow) -> dict[str, str]:
+    chosen, rejected = (
+        (row.left_text, row.right_text)
+        if row.verdict == "left"
+        else (row.right_text, row.left_text)
+    )
+    return {"prompt": row.prompt, "chosen": chosen, "rejected": rejected}
+
+
+def _latest_run_with_metrics(store: Store) -> RunRow:
+    for run in reversed(store.runs()):
+        if store.metrics(run.id):
+            return run
+    raise StudioError(
+        f"no run in workspace {store.workspace} has metrics yet; "
+        "train first (the ppo command) or choose another workspace with --workspace"
+    )
+
+
+def _source_words(source: str) -> str:
+    return {"human": "human ", "ai": "AI ", "all": ""}.get(source, "")
+
+
+def _write_jsonl(out: Path, items: Iterable[dict[str, Any]]) -> None:
+    def write(file: IO[str]) -> None:
+        for item in items:
+            # ensure_ascii=False keeps non-English text readable in the file.
+            file.write(json.dumps(item, ensure_ascii=False) + "\n")
+
+    _write_atomically(out, write)
+
+
+def _write_atomically(out: Path, write: Callable[[IO[str]], None]) -> None:
+    """Write `out` through a temporary file in the same folder, then rename it over `out`."""
+    if out.is_dir():
+        raise StudioError(f"{out} is a folder; give a file path to export to")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StudioError(f"cannot create the folder of {out}: {error}") from error
+    # Same folder, so the rename is atomic; a unique name so parallel exports never collide.
+    temporary = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8", newline="") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, out)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise StudioError(f"cannot write {out}: {error}; choose a writable location") from error
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

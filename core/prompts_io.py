@@ -1,0 +1,192 @@
+"""Read prompt files (.txt, .jsonl, .csv) and import them into a store.
+
+Reading is all-or-nothing: the whole file is parsed before anything is stored, and the
+first problem raises an InputFileError naming the file, the line and the fix.
+
+- .txt: one prompt per non-blank line.
+- .jsonl: one JSON object per non-blank line with a "prompt" string and an optional
+  "reference" string (a reference answer for reference-based rewards).
+- .csv: a header row with a "prompt" column and an optional "reference" column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import InputFileError
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+SUPPORTED_SUFFIXES = (".txt", ".jsonl", ".csv")
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    """One prompt read from a file."""
+
+    text: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What `import_prompts` did."""
+
+    imported: int
+    skipped_duplicates: int
+    """Prompts left out because the set (or the file) already holds the same text."""
+    set_name: str
+
+
+def read_prompts(path: Path) -> list[PromptRecord]:
+    """Every prompt in `path`; InputFileError (with the line) on the first problem."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InputFileError(
+            f"{path}: unknown prompt file type {path.suffix or '(no extension)'!r}; "
+            f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    text = _read_text(path)
+    reader = {".txt": _read_txt, ".jsonl": _read_jsonl, ".csv": _read_csv}[suffix]
+    records = reader(path, text)
+    if not records:
+        raise InputFileError(f"{path}: the file holds no prompts; add at least one")
+    return records
+
+
+def import_prompts(store: Store, path: Path, set_name: str | None = None) -> ImportReport:
+    """Read `path` and add its prompts to a set (default: the file's name without extension).
+
+    Prompts whose text the set already holds (or that repeat within the file) are
+    skipped, so importing a file twice does not duplicate it.
+    """
+    set_name = (set_name if set_name is not None else Path(path).stem).strip()
+    if not set_name:
+        raise InputFileError("the prompt set needs a name; give one with --set NAME")
+    records = read_prompts(path)
+    seen = {row.text for row in store.prompts(set_name)}
+    fresh: list[PromptRecord] = []
+    for record in records:
+        if record.text not in seen:
+            seen.add(record.text)
+            fresh.append(record)
+    if fresh:
+        store.add_prompts(
+            [record.text for record in fresh],
+            set_name=set_name,
+            references=[record.reference for record in fresh],
+        )
+    return ImportReport(len(fresh), len(records) - len(fresh), set_name)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as error:
+        raise InputFileError(f"{path}: no such file; check the path") from error
+    except OSError as error:
+        raise InputFileError(f"{path}: cannot read the file ({error.strerror})") from error
+    try:
+        # utf-8-sig: tolerate the byte-order mark some editors (Excel, Notepad) add.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise InputFileError(
+            f"{path} line {line}: not valid UTF-8 (byte 0x{data[error.start]:02x}); "
+            "save the file with UTF-8 encoding"
+        ) from error
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) pairs; only \\n, \\r\\n and \\r end a line, as in editors."""
+    return [
+        (number, line.rstrip("\r\n"))
+        for number, line in enumerate(io.StringIO(text, newline=None), start=1)
+    ]
+
+
+def _read_txt(path: Path, text: str) -> list[PromptRecord]:
+    return [PromptRecord(line.strip()) for _, line in _lines(text) if line.strip()]
+
+
+def _read_jsonl(path: Path, text: str) -> list[PromptRecord]:
+    records = []
+    for number, line in _lines(text):
+        if not line.strip():
+            continue
+        where = f"{path} line {number}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputFileError(
+                f"{where}: invalid JSON ({error.msg} at column {error.colno}); "
+                'each line must be one JSON object like {"prompt": "..."}'
+            ) from error
+        if not isinstance(item, dict):
+            raise InputFileError(
+                f'{where}: expected a JSON object like {{"prompt": "..."}}, '
+                f"got {type(item).__name__}"
+            )
+        if "prompt" not in item:
+            found = ", ".join(sorted(item)) or "none"
+            raise InputFileError(
+                f'{where}: missing "prompt" field (found keys: {found}); '
+                'add "prompt" with the prompt text'
+            )
+        records.append(_record(where, item["prompt"], item.get("reference")))
+    return records
+
+
+def _read_csv(path: Path, text: str) -> list[PromptRecord]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    while header is not None and not any(cell.strip() for cell in header):
+        header = next(reader, None)  # blank lines above the header
+    if header is None:
+        return []
+    columns = [name.strip().lower() for name in header]
+    if "prompt" not in columns:
+        found = ", ".join(repr(name) for name in header) or "none"
+        raise InputFileError(
+            f"{path} line {reader.line_num}: no 'prompt' column in the header (found columns: {found}); "
+            "name the column of prompts 'prompt'"
+        )
+    prompt_column = columns.index("prompt")
+    reference_column = columns.index("reference") if "reference" in columns else None
+    records = []
+    start = reader.line_num + 1
+    for row in reader:
+        # line_num counts physical lines read: a quoted field may span several.
+        where, start = f"{path} line {start}", reader.line_num + 1
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise InputFileError(
+                f"{where}: {len(row)} fields but the header has {len(header)}; "
+                "quote fields that contain commas"
+            )
+        reference = row[reference_column] if reference_column is not None else None
+        records.append(_record(where, row[prompt_column], reference or None))
+    return records
+
+
+def _record(where: str, prompt: Any, reference: Any) -> PromptRecord:
+    """A checked PromptRecord; `where` is "<file> line <n>" for the error message."""
+    if not isinstance(prompt, str):
+        raise InputFileError(
+            f'{where}: "prompt" must be text, got {type(prompt).__name__}; put it in quotes'
+        )
+    if not prompt.strip():
+        raise InputFileError(f"{where}: empty prompt; write the prompt text or remove the line")
+    if reference is not None and not isinstance(reference, str):
+        raise InputFileError(
+            f'{where}: "reference" must be text or null, got {type(reference).__name__}'
+        )
+    return PromptRecord(prompt.strip(), reference)

@@ -1,0 +1,175 @@
+"""Training runs in the store: status, per-step metrics, samples and checkpoints."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from core.store.base import StoreBase, dumps, loads, now
+from core.store.rows import RUN_STATUSES, CheckpointRow, RunRow
+
+_RUN_SELECT = "SELECT id, kind, name, config, status, error, created, updated FROM runs"
+
+
+class RunRecords(StoreBase):
+    """The run half of the Store (see core.store.store.Store)."""
+
+    def create_run(self, kind: str, config: Mapping[str, Any], name: str | None = None) -> int:
+        """Start a run record with status "running"; return its id.
+
+        Without a name the run is called "<kind>-<id>".
+        """
+        if not kind:
+            raise ValueError("a run needs a kind (ppo, reward_model...)")
+        created = now()
+        with self._transaction() as conn:
+            run_id = conn.execute(
+                "INSERT INTO runs (kind, name, config, status, created, updated)"
+                " VALUES (?, ?, ?, 'running', ?, ?)",
+                (kind, name or "", dumps(dict(config)), created, created),
+            ).lastrowid
+            if not name:
+                conn.execute("UPDATE runs SET name = ? WHERE id = ?", (f"{kind}-{run_id}", run_id))
+            return run_id
+
+    def set_run_status(self, run_id: int, status: str, error: str | None = None) -> None:
+        """Move a run to `status` (running|paused|stopped|finished|failed), with any error."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
+        with self._transaction() as conn:
+            self._require(conn, "runs", run_id, "run")
+            conn.execute(
+                "UPDATE runs SET status = ?, error = ?, updated = ? WHERE id = ?",
+                (status, error, now(), run_id),
+            )
+
+    def runs(self, kind: str | None = None) -> list[RunRow]:
+        """All runs (or those of one kind), oldest first."""
+        if kind is None:
+            rows = self._conn.execute(_RUN_SELECT + " ORDER BY id")
+        else:
+            rows = self._conn.execute(_RUN_SELECT + " WHERE kind = ? ORDER BY id", (kind,))
+        return [_run_row(row) for row in rows]
+
+    def run(self, run_id: int) -> RunRow:
+        """One run by id."""
+        row = self._conn.execute(_RUN_SELECT + " WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise self._missing("run", run_id)
+        return _run_row(row)
+
+    def latest_run(self, kind: str | None = None) -> RunRow | None:
+        """The most recently created run (of one kind), or None if there is none."""
+        runs = self.runs(kind)
+        return runs[-1] if runs else None
+
+    def delete_run(self, run_id: int) -> None:
+        """Delete a run with its metrics, samples and checkpoint records (not the files)."""
+        with self._transaction() as conn:
+            self._require(conn, "runs", run_id, "run")
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    # ----------------------------------------------------------------- metrics
+
+    def add_metrics(self, run_id: int, step: int, metrics: Mapping[str, float]) -> None:
+        """Record the metrics of one step; adding a step again replaces it."""
+        if "step" in metrics:
+            raise ValueError('"step" is the row key; leave it out of the metrics dict')
+        # json.dumps keeps NaN/inf (as NaN/Infinity): a diverged step stays visible.
+        data = dumps({str(key): float(value) for key, value in metrics.items()})
+        with self._transaction() as conn:
+            self._require(conn, "runs", run_id, "run")
+            conn.execute(
+                "INSERT OR REPLACE INTO metrics (run_id, step, data, created) VALUES (?, ?, ?, ?)",
+                (run_id, int(step), data, now()),
+            )
+
+    def metrics(self, run_id: int) -> list[dict[str, float]]:
+        """One dict per recorded step, by step, each with its "step"."""
+        rows = self._conn.execute(
+            "SELECT step, data FROM metrics WHERE run_id = ? ORDER BY step", (run_id,)
+        )
+        return [{"step": step, **loads(data)} for step, data in rows]
+
+    def delete_metrics_after(self, run_id: int, step: int) -> None:
+        """Forget everything recorded past `step`: metrics, samples and checkpoint records.
+
+        Used when a run resumes from the checkpoint of `step`: the later history is
+        replaced by the resumed one.
+        """
+        with self._transaction() as conn:
+            self._require(conn, "runs", run_id, "run")
+            for table in ("metrics", "samples", "checkpoints"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ? AND step > ?", (run_id, step))
+
+    # ----------------------------------------------------------------- samples
+
+    def add_samples(self, run_id: int, step: int, samples: Sequence[Mapping[str, Any]]) -> None:
+        """Record sample completions of a step (keys: prompt, response, reward, reference)."""
+        created = now()
+        values = [_sample_values(run_id, int(step), sample, created) for sample in samples]
+        with self._transaction() as conn:
+            self._require(conn, "runs", run_id, "run")
+            conn.executemany(
+                "INSERT INTO samples (run_id, step, prompt, response, reward, reference, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+
+    def samples(self, run_id: int, step: int | None = None) -> list[dict[str, Any]]:
+        """Samples of a run (or one step): dicts of step, prompt, response, reward, reference."""
+        query = "SELECT step, prompt, response, reward, reference FROM samples WHERE run_id = ?"
+        if step is None:
+            rows = self._conn.execute(query + " ORDER BY step, id", (run_id,))
+        else:
+            rows = self._conn.execute(query + " AND step = ? ORDER BY id", (run_id, step))
+        keys = ("step", "prompt", "response", "reward", "reference")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    # ------------------------------------------------------------- checkpoints
+
+    def add_checkpoint(self, run_id: int, step: int, path: str) -> int:
+        """Record the checkpoint folder of a step (replacing one of that step); return its id."""
+        with self._transaction() as conn:
+            self._require(conn, "runs", run_id, "run")
+            return conn.execute(
+                "INSERT INTO checkpoints (run_id, step, path, created) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_id, step) DO UPDATE SET path = excluded.path,"
+                " created = excluded.created RETURNING id",
+                (run_id, int(step), str(path), now()),
+            ).fetchone()[0]
+
+    def checkpoints(self, run_id: int) -> list[CheckpointRow]:
+        """A run's checkpoints, by step."""
+        rows = self._conn.execute(
+            "SELECT id, run_id, step, path, created FROM checkpoints"
+            " WHERE run_id = ? ORDER BY step",
+            (run_id,),
+        )
+        return [CheckpointRow(*row) for row in rows]
+
+
+def _run_row(row: tuple) -> RunRow:
+    run_id, kind, name, config, *rest = row
+    return RunRow(run_id, kind, name, loads(config), *rest)
+
+
+def _sample_values(run_id: int, step: int, sample: Mapping[str, Any], created: str) -> tuple:
+    missing = [key for key in ("prompt", "response") if key not in sample]
+    if missing:
+        raise ValueError(f"a sample needs {', '.join(missing)}; got keys {sorted(sample)}")
+    reward = sample.get("reward")
+    if reward is not None:
+        reward = float(reward)
+        # SQLite would store NaN as NULL silently; say so by storing None ourselves.
+        reward = reward if not math.isnan(reward) else None
+    return (
+        run_id,
+        step,
+        str(sample["prompt"]),
+        str(sample["response"]),
+        reward,
+        sample.get("reference"),
+        created,
+    )

@@ -1,0 +1,216 @@
+"""The store's SQLite schema and its migrations.
+
+The schema version lives in `PRAGMA user_version`. `MIGRATIONS[i]` takes a store from
+version i to version i + 1; opening a store applies the missing ones in order, all in
+one transaction, so a store is never left half-migrated. A store whose version is
+newer than `len(MIGRATIONS)` was written by a newer app and is refused rather than
+guessed at.
+
+To change the schema, append a migration; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from core.errors import StudioError
+
+Migration = Callable[[sqlite3.Connection], None]
+
+BUSY_TIMEOUT_S = 30.0
+"""How long a write waits for another connection's write to finish before giving up."""
+
+_INITIAL_SCHEMA = (
+    """
+    CREATE TABLE prompts (
+        id INTEGER PRIMARY KEY,
+        text TEXT NOT NULL CHECK (length(text) > 0),
+        set_name TEXT NOT NULL,
+        reference TEXT,
+        created TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX prompts_by_set ON prompts (set_name, id)",
+    """
+    CREATE TABLE generations (
+        id INTEGER PRIMARY KEY,
+        prompt_id INTEGER NOT NULL REFERENCES prompts (id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        model TEXT NOT NULL,
+        adapter TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        seed INTEGER,
+        created TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX generations_by_prompt ON generations (prompt_id)",
+    """
+    CREATE TABLE comparisons (
+        id INTEGER PRIMARY KEY,
+        prompt_id INTEGER NOT NULL REFERENCES prompts (id) ON DELETE CASCADE,
+        left_id INTEGER NOT NULL REFERENCES generations (id) ON DELETE CASCADE,
+        right_id INTEGER NOT NULL REFERENCES generations (id) ON DELETE CASCADE,
+        verdict TEXT NOT NULL CHECK (verdict IN ('left', 'right', 'tie', 'both_bad')),
+        rater TEXT NOT NULL,
+        note TEXT,
+        soft_label REAL,
+        detail TEXT,
+        swapped INTEGER,
+        created TEXT NOT NULL,
+        CHECK (left_id != right_id)
+    )
+    """,
+    "CREATE INDEX comparisons_by_left ON comparisons (left_id)",
+    "CREATE INDEX comparisons_by_right ON comparisons (right_id)",
+    "CREATE INDEX comparisons_by_prompt ON comparisons (prompt_id)",
+    """
+    CREATE TABLE ratings (
+        id INTEGER PRIMARY KEY,
+        generation_id INTEGER NOT NULL REFERENCES generations (id) ON DELETE CASCADE,
+        value REAL NOT NULL,
+        rater TEXT NOT NULL,
+        note TEXT,
+        created TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX ratings_by_generation ON ratings (generation_id)",
+    """
+    CREATE TABLE scores (
+        id INTEGER PRIMARY KEY,
+        generation_id INTEGER NOT NULL REFERENCES generations (id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        value REAL NOT NULL,
+        detail TEXT,
+        created TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX scores_by_generation ON scores (generation_id)",
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        config TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE metrics (
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        created TEXT NOT NULL,
+        PRIMARY KEY (run_id, step)
+    )
+    """,
+    """
+    CREATE TABLE samples (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        prompt TEXT NOT NULL,
+        response TEXT NOT NULL,
+        reward REAL,
+        reference TEXT,
+        created TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX samples_by_step ON samples (run_id, step)",
+    """
+    CREATE TABLE checkpoints (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        created TEXT NOT NULL,
+        UNIQUE (run_id, step)
+    )
+    """,
+)
+
+
+def _migration_1_initial_schema(conn: sqlite3.Connection) -> None:
+    """Version 1: every table of the first release."""
+    # One statement at a time: executescript() would COMMIT the open migration transaction.
+    for statement in _INITIAL_SCHEMA:
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [_migration_1_initial_schema]
+"""MIGRATIONS[i] upgrades a store from schema version i to i + 1."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The store's schema version (0 for a brand-new file)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the store file at `path`.
+
+    The connection runs in autocommit mode: the Store opens each write transaction
+    itself with BEGIN IMMEDIATE, so the write lock is taken up front and waits on the
+    busy timeout instead of failing when a read would have to be upgraded to a write.
+    """
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except sqlite3.OperationalError as error:
+        raise StudioError(
+            f"cannot open the store {path}: {error}; check that the workspace folder is writable"
+        ) from error
+    try:
+        # Both pragmas only work outside a transaction; foreign_keys is per connection.
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        migrate(conn, path)
+    except sqlite3.DatabaseError as error:
+        conn.close()
+        if getattr(error, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            raise StudioError(
+                f"{path} is not a readable RLHF Studio store ({error}); "
+                "move the file away or choose another workspace"
+            ) from error
+        raise StudioError(
+            f"cannot open the store {path}: {error}; close other programs using this "
+            "workspace and try again"
+        ) from error
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> int:
+    """Apply the migrations `conn` lacks, in order, in one transaction; return the version."""
+    target = len(MIGRATIONS)
+    version = schema_version(conn)
+    _refuse_newer(version, target, path)
+    if version == target:
+        return version
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Read again under the write lock: another process may have migrated meanwhile.
+        version = schema_version(conn)
+        _refuse_newer(version, target, path)
+        for migration in MIGRATIONS[version:]:
+            migration(conn)
+        # PRAGMA does not take bound parameters; target is an int we computed.
+        conn.execute(f"PRAGMA user_version = {int(target)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return target
+
+
+def _refuse_newer(version: int, known: int, path: Path) -> None:
+    if version > known:
+        raise StudioError(
+            f"the store {path} was written by a newer RLHF Studio (schema version {version}; "
+            f"this version knows up to {known}); upgrade the app to open this workspace"
+        )

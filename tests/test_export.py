@@ -1,0 +1,164 @@
+"""Exports: TRL preference pairs, ratings JSONL, metrics CSV, atomic writes."""
+
+import csv
+import json
+
+import pytest
+
+from core import export
+from core.errors import StudioError
+from core.export import export_metrics, export_pairs, export_ratings
+from core.store import Store
+
+
+@pytest.fixture
+def store(workspace):
+    with Store.open(workspace) as opened:
+        yield opened
+
+
+def _labelled(store):
+    """One prompt, two completions and a verdict of each kind, by people and an AI."""
+    [prompt_id] = store.add_prompts(["Review:"])
+    good = store.add_generation(prompt_id, "Great.", "demo", None, {}, 1)
+    bad = store.add_generation(prompt_id, "Awful.", "demo", None, {}, 2)
+    store.add_comparison(prompt_id, good, bad, "left", "alice")
+    store.add_comparison(prompt_id, bad, good, "right", "bob", swapped=True)
+    store.add_comparison(prompt_id, good, bad, "tie", "alice")
+    store.add_comparison(prompt_id, good, bad, "both_bad", "bob")
+    store.add_comparison(prompt_id, bad, good, "left", "ai:judge", soft_label=0.6)
+    return good, bad
+
+
+def _jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_pairs_are_chosen_rejected_and_ties_are_counted_not_written(store, tmp_path):
+    _labelled(store)
+    out = tmp_path / "pairs.jsonl"
+    report = export_pairs(store, out, source="human")
+    assert (report.written, report.skipped_ties, report.skipped_both_bad) == (2, 1, 1)
+    assert report.path == out
+    expected = {"prompt": "Review:", "chosen": "Great.", "rejected": "Awful."}
+    assert _jsonl(out) == [expected, expected]
+
+    report = export_pairs(store, out, source="ai")
+    assert (report.written, report.skipped_ties, report.skipped_both_bad) == (1, 0, 0)
+    assert _jsonl(out) == [{"prompt": "Review:", "chosen": "Awful.", "rejected": "Great."}]
+    assert export_pairs(store, out).written == 3
+
+
+def test_pairs_load_as_a_preference_dataset(store, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    _labelled(store)
+    out = tmp_path / "pairs.jsonl"
+    export_pairs(store, out)
+    dataset = datasets.load_dataset(
+        "json", data_files=str(out), split="train", cache_dir=str(tmp_path / "cache")
+    )
+    # The explicit-prompt preference layout of TRL's RewardTrainer and DPOTrainer.
+    assert dataset.column_names == ["prompt", "chosen", "rejected"]
+    assert dataset.num_rows == 3
+
+
+def test_no_comparisons_of_a_source_is_an_error_with_advice(store, tmp_path):
+    with pytest.raises(StudioError, match="no comparisons"):
+        export_pairs(store, tmp_path / "p.jsonl")
+    _labelled(store)
+    store.delete_prompt(store.prompts()[0].id)
+    [prompt_id] = store.add_prompts(["p"])
+    a = store.add_generation(prompt_id, "a", "demo", None, {}, None)
+    b = store.add_generation(prompt_id, "b", "demo", None, {}, None)
+    store.add_comparison(prompt_id, a, b, "left", "ai:judge")
+    with pytest.raises(StudioError, match="no human comparisons.*--source all"):
+        export_pairs(store, tmp_path / "p.jsonl", source="human")
+    assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_ratings_export(store, tmp_path):
+    good, bad = _labelled(store)
+    store.add_rating(good, 5, "alice", note="ünïcode ok")
+    store.add_rating(bad, 1.5, "ai:judge")
+    out = tmp_path / "ratings.jsonl"
+    assert export_ratings(store, out).written == 2
+    assert _jsonl(out) == [
+        {
+            "prompt": "Review:",
+            "response": "Great.",
+            "rating": 5.0,
+            "rater": "alice",
+            "note": "ünïcode ok",
+        },
+        {
+            "prompt": "Review:",
+            "response": "Awful.",
+            "rating": 1.5,
+            "rater": "ai:judge",
+            "note": None,
+        },
+    ]
+    assert "ünïcode" in out.read_text(encoding="utf-8")
+    assert export_ratings(store, out, source="ai").written == 1
+    store.delete_prompt(store.prompts()[0].id)
+    with pytest.raises(StudioError, match="no ratings"):
+        export_ratings(store, out)
+
+
+def test_metrics_csv_has_one_row_per_step_and_the_union_of_keys(store, tmp_path):
+    old = store.create_run("ppo", {})
+    store.add_metrics(old, 1, {"old": 1.0})
+    run_id = store.create_run("ppo", {})
+    store.add_metrics(run_id, 2, {"reward/mean": 0.5, "objective/kl": 0.1})
+    store.add_metrics(run_id, 1, {"reward/mean": 0.25, "loss/policy": -0.5})
+    store.create_run("ppo", {})  # the latest run, but nothing recorded yet
+    out = tmp_path / "metrics.csv"
+    report = export_metrics(store, out)
+    assert (report.written, report.run_id) == (2, run_id)
+    with open(out, newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    assert rows == [
+        ["step", "loss/policy", "objective/kl", "reward/mean"],
+        ["1", "-0.5", "", "0.25"],
+        ["2", "", "0.1", "0.5"],
+    ]
+    assert export_metrics(store, out, run_id=old).written == 1
+    assert out.read_text().splitlines() == ["step,old", "1,1.0"]
+
+
+def test_metrics_errors_name_the_fix(store, tmp_path):
+    out = tmp_path / "metrics.csv"
+    with pytest.raises(StudioError, match="no run .* has metrics"):
+        export_metrics(store, out)
+    empty = store.create_run("ppo", {})
+    with pytest.raises(StudioError, match=f"run {empty} .* no metrics.*--run"):
+        export_metrics(store, out, run_id=empty)
+    with pytest.raises(StudioError, match="no run with id 404"):
+        export_metrics(store, out, run_id=404)
+
+
+def test_a_failed_export_leaves_the_previous_file_whole(store, tmp_path, monkeypatch):
+    _labelled(store)
+    out = tmp_path / "pairs.jsonl"
+    out.write_text("previous export\n")
+    calls = []
+
+    def dumps_then_crash(item, **kwargs):
+        calls.append(item)
+        if len(calls) == 2:
+            raise RuntimeError("crash halfway through the file")
+        return json.dumps(item, **kwargs)
+
+    monkeypatch.setattr(export.json, "dumps", dumps_then_crash)
+    with pytest.raises(RuntimeError):
+        export_pairs(store, out)
+    assert out.read_text() == "previous export\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.jsonl", "workspace"]
+
+
+def test_export_creates_folders_and_refuses_a_folder_as_target(store, tmp_path):
+    _labelled(store)
+    nested = tmp_path / "a" / "b" / "pairs.jsonl"
+    assert export_pairs(store, nested).written == 3 and nested.is_file()
+    with pytest.raises(StudioError, match="is a folder"):
+        export_pairs(store, tmp_path)
