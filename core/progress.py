@@ -18,8 +18,11 @@ def no_progress(done: int, total: int, message: str) -> None:
 
 @contextmanager
 def tqdm_progress(description: str, unit: str = "it") -> Iterator[Progress]:
-    """A Progress callback drawing a tqdm bar on stderr, for the CLI."""
-    bar = tqdm(desc=description, unit=unit, dynamic_ncols=True, leave=False)
+    """A Progress callback drawing a tqdm bar on stderr, for the CLI.
+
+    The bar shows only on a terminal (disable=None), so piped output and logs stay clean.
+    """
+    bar = tqdm(desc=description, unit=unit, dynamic_ncols=True, leave=False, disable=None)
     try:
 
         def update(done: int, total: int, message: str) -> None:

@@ -1,0 +1,63 @@
+"""Command-line options shared by the commands that load a model or read prompts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.config import DEMO_MODEL, LoraSpec, ModelSpec
+from core.store import Store
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, flag: str = "--model") -> None:
+    """--model plus the options that say where and how to load it."""
+    parser.add_argument(
+        flag,
+        dest="model",
+        default=DEMO_MODEL,
+        help="'demo' (the built-in demo model, default), a local model folder or a hub id",
+    )
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument(
+        "--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16")
+    )
+    parser.add_argument(
+        "--adapter", type=Path, default=None, help="a PEFT adapter folder (e.g. a checkpoint's)"
+    )
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run model code shipped with the checkpoint (only for sources you trust)",
+    )
+    parser.add_argument("--lora-r", type=int, default=LoraSpec.r, help="LoRA rank")
+    parser.add_argument("--lora-alpha", type=int, default=LoraSpec.alpha, help="LoRA alpha")
+    parser.add_argument(
+        "--lora-targets",
+        default=None,
+        help="comma-separated module names to adapt (default: chosen per architecture)",
+    )
+
+
+def model_spec_from_args(args: argparse.Namespace) -> ModelSpec:
+    """The ModelSpec that the model options describe."""
+    targets = tuple(t.strip() for t in args.lora_targets.split(",")) if args.lora_targets else None
+    return ModelSpec(
+        name_or_path=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code,
+        lora=LoraSpec(r=args.lora_r, alpha=args.lora_alpha, target_modules=targets),
+        adapter_path=str(args.adapter) if args.adapter else None,
+    )
+
+
+def prompts_for_run(store: Store, prompts_file: Path | None, fallback: list[str]) -> list[str]:
+    """Import `prompts_file` into the store (if given) and return its prompts, else `fallback`."""
+    if prompts_file is None:
+        return list(fallback)
+    from core.prompts_io import import_prompts, read_prompts
+
+    report = import_prompts(store, prompts_file)
+    wanted = [record.text for record in read_prompts(prompts_file)]
+    stored = {row.text for row in store.prompts(report.set_name)}
+    return [text for text in dict.fromkeys(wanted) if text in stored]

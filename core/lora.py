@@ -1,0 +1,294 @@
+"""LoRA adapters (PEFT): which modules to adapt per architecture, attach, save and load.
+
+One copy of the base weights serves the policy (adapter on) and the reference (adapter
+off, `PeftModel.disable_adapter()`), as in TRL's PPO. Adapters are saved in PEFT's
+standard folder layout (adapter_config.json + adapter_model.safetensors), so
+`PeftModel.from_pretrained(base, folder)` loads them outside the studio too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
+from peft.utils import load_peft_weights, set_peft_model_state_dict
+from safetensors import SafetensorError
+
+from core.config import LoraSpec
+from core.errors import ModelLoadError
+from core.model_loading import first_line
+
+ADAPTER_NAME = "default"
+"""PEFT's name for the one adapter a session holds."""
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+_LLAMA_STYLE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_NEOX_STYLE = ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h")
+
+# Attention and MLP projections of each family: adapting the MLP as well as attention
+# learns faster at small ranks (QLoRA, Dettmers et al. 2023, sec. 4). Names missing from a
+# given checkpoint (e.g. MoE experts stored as fused parameters) are dropped at lookup.
+LORA_TARGETS: dict[str, tuple[str, ...]] = {
+    "gpt2": ("c_attn", "c_proj", "c_fc"),
+    "gpt_bigcode": ("c_attn", "c_proj", "c_fc"),
+    "gpt_neox": _NEOX_STYLE,
+    "falcon": _NEOX_STYLE,
+    "bloom": _NEOX_STYLE,
+    "gpt_neo": ("q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"),
+    "gptj": ("q_proj", "k_proj", "v_proj", "out_proj", "fc_in", "fc_out"),
+    "codegen": ("qkv_proj", "out_proj", "fc_in", "fc_out"),
+    "opt": ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
+    "phi": ("q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"),
+    "phi3": ("qkv_proj", "o_proj", "gate_up_proj", "down_proj"),
+    "starcoder2": ("q_proj", "k_proj", "v_proj", "o_proj", "c_fc", "c_proj"),
+    **{
+        model_type: _LLAMA_STYLE
+        for model_type in (
+            "llama",
+            "mistral",
+            "mixtral",
+            "qwen2",
+            "qwen2_moe",
+            "qwen3",
+            "qwen3_moe",
+            "gemma",
+            "gemma2",
+            "gemma3_text",
+            "smollm3",
+            "olmo",
+            "olmo2",
+            "granite",
+            "stablelm",
+            "cohere",
+        )
+    },
+}
+
+# Output heads are never adapted: LoRA on the vocabulary projection is costly and unstable.
+_HEAD_NAMES = {"lm_head", "score", "classifier", "embed_out", "output"}
+
+
+def _base(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model under a PeftModel (or the model itself)."""
+    return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
+def _is_linear(module: torch.nn.Module) -> bool:
+    # GPT-2 style models use transformers' Conv1D (a Linear with transposed weight).
+    return isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D"
+
+
+def linear_module_names(model: torch.nn.Module) -> list[str]:
+    """Sorted distinct leaf names of the model's linear layers, output heads excluded."""
+    names = {
+        name.rsplit(".", 1)[-1]
+        for name, module in _base(model).named_modules()
+        if _is_linear(module)
+    }
+    return sorted(names - _HEAD_NAMES)
+
+
+def lora_targets(model: torch.nn.Module) -> list[str]:
+    """LoRA target module names for this model's architecture.
+
+    Known families come from LORA_TARGETS; an unknown model type with Llama-style or
+    NeoX-style projection names is treated as that family. Anything else is a
+    ModelLoadError listing the linear layers found, so the user can choose.
+    """
+    base = _base(model)
+    model_type = getattr(getattr(base, "config", None), "model_type", None) or "unknown"
+    present = set(linear_module_names(base))
+    wanted = LORA_TARGETS.get(model_type)
+    if wanted is None:
+        # Many new decoder models reuse Llama's module names; recognise them by shape.
+        for family in (_LLAMA_STYLE, _NEOX_STYLE):
+            if set(family[:4]) <= present:
+                wanted = family
+                break
+    targets = [name for name in (wanted or ()) if name in present]
+    if not targets:
+        found = ", ".join(sorted(present)) or "none"
+        raise ModelLoadError(
+            f"Don't know which layers of a '{model_type}' model to adapt with LoRA. "
+            f"Linear layers found: {found}. Choose some and pass them as LoraSpec.target_modules "
+            f"(CLI: --lora-targets NAME,NAME)."
+        )
+    return targets
+
+
+def lora_config(model: torch.nn.Module, spec: LoraSpec) -> LoraConfig:
+    """The PEFT LoraConfig for `spec` on `model` (targets checked against the model)."""
+    if spec.r < 1 or spec.alpha <= 0 or not 0.0 <= spec.dropout < 1.0:
+        raise ModelLoadError(
+            f"Invalid LoRA settings r={spec.r}, alpha={spec.alpha}, dropout={spec.dropout}: "
+            "use r >= 1, alpha > 0 and 0 <= dropout < 1."
+        )
+    present = set(linear_module_names(model))
+    if spec.target_modules:
+        targets = list(spec.target_modules)
+        unknown = [name for name in targets if name not in present]
+        if unknown:
+            raise ModelLoadError(
+                f"LoRA target module(s) {', '.join(unknown)} not found in this model. "
+                f"Linear layers it has: {', '.join(sorted(present)) or 'none'}."
+            )
+    else:
+        targets = lora_targets(model)
+    conv1d_targets = {
+        name.rsplit(".", 1)[-1]
+        for name, module in _base(model).named_modules()
+        if type(module).__name__ == "Conv1D"
+    }
+    return LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=targets,
+        # Conv1D stores its weight as (in, out); PEFT must know or it warns and guesses.
+        fan_in_fan_out=bool(conv1d_targets & set(targets)),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def attach_lora(model: torch.nn.Module, spec: LoraSpec) -> PeftModel:
+    """Wrap `model` with a fresh LoRA adapter; base weights are frozen by PEFT."""
+    config = lora_config(model, spec)
+    with _quiet_peft():
+        return get_peft_model(model, config, adapter_name=ADAPTER_NAME)
+
+
+@contextmanager
+def _quiet_peft() -> Iterator[None]:
+    """Hide one deprecation PEFT triggers inside transformers 5 (PEFT reads
+    `is_gradient_checkpointing`); it is theirs to fix and says nothing to our users."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+        )
+        yield
+
+
+def check_adapter_folder(folder: str | Path) -> Path:
+    """`folder` as a Path if it holds a PEFT adapter, else a ModelLoadError saying why."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ModelLoadError(
+            f"Adapter folder {path} does not exist. Pass a folder saved by the studio or by "
+            "PEFT's save_pretrained (it holds adapter_config.json)."
+        )
+    if not (path / ADAPTER_CONFIG).is_file():
+        hint = (
+            " It looks like a full model folder; load it as the model instead."
+            if (path / "config.json").is_file()
+            else ""
+        )
+        raise ModelLoadError(
+            f"{path} is not a PEFT adapter folder: it has no {ADAPTER_CONFIG}.{hint}"
+        )
+    if not any((path / name).is_file() for name in ADAPTER_WEIGHTS):
+        raise ModelLoadError(
+            f"Adapter folder {path} has {ADAPTER_CONFIG} but no weights "
+            f"({' or '.join(ADAPTER_WEIGHTS)}); save the adapter again."
+        )
+    return path
+
+
+def _read_adapter_config(path: Path) -> PeftConfig:
+    try:
+        return PeftConfig.from_pretrained(str(path))
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise ModelLoadError(
+            f"Cannot read {path / ADAPTER_CONFIG}: {error}. Save the adapter again."
+        ) from error
+
+
+def _same_shape(current: PeftConfig, incoming: PeftConfig) -> bool:
+    """Whether `incoming` fits the adapter already attached (same layers, same rank)."""
+    keys = ("peft_type", "r", "lora_alpha", "fan_in_fan_out", "bias")
+    same = all(getattr(current, k, None) == getattr(incoming, k, None) for k in keys)
+    return same and set(current.target_modules or ()) == set(incoming.target_modules or ())
+
+
+def load_adapter_weights(model: torch.nn.Module, folder: str | Path) -> PeftModel:
+    """Load the PEFT adapter in `folder` as the adapter of `model`; returns the PeftModel.
+
+    The adapter is checked against the model before anything changes, so a misfit leaves
+    the current adapter intact. When it has the attached adapter's shape, its weights are
+    copied in place (optimisers holding those parameters stay valid); otherwise the old
+    adapter is removed and the new one attached, trainable.
+    """
+    path = check_adapter_folder(folder)
+    incoming = _read_adapter_config(path)
+    device = next(model.parameters()).device
+    try:
+        weights = load_peft_weights(str(path), device=str(device))
+    except (OSError, RuntimeError, ValueError, SafetensorError) as error:
+        raise ModelLoadError(
+            f"Cannot read the adapter weights in {path}: {first_line(error)}. The file is "
+            "probably truncated or corrupt; save the adapter again."
+        ) from error
+    _check_fit(model, weights, path)
+    try:
+        if isinstance(model, PeftModel) and _same_shape(model.peft_config[ADAPTER_NAME], incoming):
+            set_peft_model_state_dict(model, weights, adapter_name=ADAPTER_NAME)
+            return model
+        base = model.unload() if isinstance(model, PeftModel) else model
+        with _quiet_peft():
+            return PeftModel.from_pretrained(
+                base, str(path), adapter_name=ADAPTER_NAME, is_trainable=True
+            )
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise ModelLoadError(
+            f"Adapter {path} does not fit this model ({first_line(error)}). It was probably "
+            "trained on a different base model; load that base model with it."
+        ) from error
+
+
+def _check_fit(model: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
+    """Every LoRA matrix in `weights` must match a layer of `model` (name and size)."""
+    modules = dict(_base(model).named_modules())
+    for key, tensor in weights.items():
+        part = next((p for p in (".lora_A.weight", ".lora_B.weight") if key.endswith(p)), None)
+        if part is None:
+            continue
+        name = key.removeprefix("base_model.model.").removesuffix(part)
+        module = modules.get(name)
+        features = _features(getattr(module, "base_layer", module))
+        if part == ".lora_A.weight":
+            fits = features is not None and tensor.shape[1] == features[0]
+        else:
+            fits = features is not None and tensor.shape[0] == features[1]
+        if not fits:
+            raise ModelLoadError(
+                f"Adapter {path} does not fit this model: its layer '{name}' is missing here "
+                "or has another size. It was trained on a different base model; load that "
+                "base model with it."
+            )
+
+
+def _features(module: torch.nn.Module | None) -> tuple[int, int] | None:
+    """(in_features, out_features) of a Linear or Conv1D layer, else None."""
+    if isinstance(module, torch.nn.Linear):
+        return module.in_features, module.out_features
+    if module is not None and type(module).__name__ == "Conv1D":
+        return int(module.weight.shape[0]), int(module.weight.shape[1])  # stored (in, out)
+    return None
+
+
+def save_adapter_folder(model: torch.nn.Module, folder: str | Path) -> Path:
+    """Save the adapter of `model` in PEFT's folder format; returns the folder."""
+    if not isinstance(model, PeftModel):
+        raise ModelLoadError(
+            "This model has no LoRA adapter to save; load it with LoRA enabled first."
+        )
+    path = Path(folder).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(path), selected_adapters=[ADAPTER_NAME], safe_serialization=True)
+    return path

@@ -1,0 +1,347 @@
+"""A loaded causal LM: tokenizer, base weights, LoRA adapter, device, lock.
+
+One copy of the base weights serves the policy (adapter on) and the reference model
+(adapter off, `ModelSession.reference()`), as in TRL's PPO. Jobs that use the model
+(generation, training, scoring) hold `session.lock` while they do.
+
+Choices worth knowing:
+- dtype "auto" is bfloat16 on a CUDA GPU that supports it, else float32. float16 on the
+  CPU is refused with a ModelLoadError (many CPU kernels lack it and the rest are slow);
+  we don't fall back silently, so the dtype a run reports is the dtype it used.
+- A tokenizer without a pad token pads with EOS (the embeddings keep their size), so
+  masks always come from lengths, never from `ids != pad_token_id`.
+- Hub ids are downloaded when the network allows; offline, a clear ModelLoadError says so.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+from peft import PeftModel
+from transformers import PreTrainedTokenizerBase
+
+from core.config import DEMO_MODEL, ModelSpec
+from core.errors import ModelLoadError
+from core.lora import attach_lora, load_adapter_weights, lora_targets, save_adapter_folder
+from core.model_loading import (
+    check_config_dict,
+    check_local_folder,
+    load_config,
+    load_tokenizer,
+    load_weights,
+    locate,
+    read_config_dict,
+)
+from core.progress import Progress, no_progress
+
+__all__ = [
+    "MemoryInfo",
+    "ModelSession",
+    "ParamCounts",
+    "describe",
+    "lora_targets",
+    "pick_device",
+    "pick_dtype",
+    "release_memory",
+    "resolve_model_path",
+]
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Parameter counts of a session's model (LoRA weights included in the total)."""
+
+    total: int
+    trainable: int
+
+
+@dataclass(frozen=True)
+class MemoryInfo:
+    """Memory in use: tensors on the accelerator, and the whole process's resident set."""
+
+    device: str
+    device_used_bytes: int | None
+    """Bytes PyTorch has allocated on the device (None on the CPU)."""
+    device_free_bytes: int | None
+    """Free device memory as the driver reports it (None where unknown)."""
+    process_rss_bytes: int
+
+
+def resolve_model_path(name_or_path: str, progress: Progress | None = None) -> str:
+    """'demo' -> the built-in demo model's folder (built on first use); anything else unchanged."""
+    if name_or_path != DEMO_MODEL:
+        return name_or_path
+    try:
+        from core.demo import ensure_demo_model  # lazy: building it pulls in the trainer
+    except ImportError as error:
+        raise ModelLoadError(
+            "The built-in demo model is not available in this installation; pass a model "
+            "folder or a hub id instead."
+        ) from error
+    return str(ensure_demo_model(progress))
+
+
+def pick_device(request: str) -> torch.device:
+    """auto | cpu | cuda[:N] | mps -> a torch.device, or a ModelLoadError if unavailable."""
+    text = (request or "auto").strip().lower()
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "mps":
+        if not torch.backends.mps.is_available():
+            raise ModelLoadError(
+                "Device 'mps' (Apple GPU) is not available on this machine; choose 'cpu' or 'auto'."
+            )
+        return torch.device("mps")
+    if text == "cuda" or text.startswith("cuda:"):
+        return _cuda_device(text)
+    raise ModelLoadError(f"Unknown device '{request}'; choose auto, cpu, cuda or mps.")
+
+
+def _cuda_device(text: str) -> torch.device:
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise ModelLoadError(
+            f"Device '{text}' was asked for but PyTorch sees no CUDA GPU (this PyTorch is "
+            f"{build}). Choose 'cpu' or 'auto', or install a CUDA build of PyTorch."
+        )
+    try:
+        device = torch.device(text)
+    except RuntimeError as error:
+        raise ModelLoadError(f"Bad device name '{text}'; use 'cuda' or 'cuda:N'.") from error
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise ModelLoadError(
+            f"Device '{text}' does not exist: this machine has {count} CUDA GPU(s), "
+            f"numbered 0 to {count - 1}."
+        )
+    return device
+
+
+def pick_dtype(request: str, device: torch.device | str) -> torch.dtype:
+    """auto | float32 | bfloat16 | float16 -> a torch.dtype that works on `device`."""
+    device = torch.device(device)
+    text = (request or "auto").strip().lower()
+    if text == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if text not in _DTYPES:
+        raise ModelLoadError(
+            f"Unknown dtype '{request}'; choose auto, float32, bfloat16 or float16."
+        )
+    dtype = _DTYPES[text]
+    if dtype == torch.float16 and device.type == "cpu":
+        raise ModelLoadError(
+            "float16 is not supported on the CPU (many CPU kernels lack it and the rest are "
+            "slow). Choose float32 (or bfloat16) for the CPU, or use float16 on a GPU."
+        )
+    if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ModelLoadError(
+            "This GPU does not support bfloat16; choose float16 or float32 (or dtype 'auto')."
+        )
+    return dtype
+
+
+def release_memory() -> None:
+    """Collect garbage and hand cached accelerator memory back to the driver."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if torch.backends.mps.is_available():
+        torch.mps.empty_cache()
+
+
+class ModelSession:
+    """A tokenizer and a causal LM (with its LoRA adapter) on one device, shared by jobs."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        tokenizer: PreTrainedTokenizerBase,
+        model: torch.nn.Module,
+        device: torch.device,
+        dtype: torch.dtype,
+        name: str,
+    ) -> None:
+        self.spec = spec
+        self.tokenizer = tokenizer
+        self.model = model
+        self.device = device
+        self.dtype = dtype
+        self.name = name
+        self.lock = threading.RLock()
+        config = _base_model(model).config
+        self.architecture: str = config.model_type
+        text_config = config.get_text_config()
+        self.hidden_size: int = int(getattr(text_config, "hidden_size", 0) or 0)
+
+    @property
+    def has_adapter(self) -> bool:
+        """Whether the model carries a (LoRA) adapter that reference() can switch off."""
+        return isinstance(self.model, PeftModel)
+
+    @classmethod
+    def load(cls, spec: ModelSpec, progress: Progress | None = None) -> ModelSession:
+        """Load `spec`'s model; every failure a user can cause is a ModelLoadError."""
+        report = progress or no_progress
+        steps = 5
+        report(0, steps, "Locating the model")
+        device = pick_device(spec.device)
+        dtype = pick_dtype(spec.dtype, device)
+        source, is_local = locate(resolve_model_path(spec.name_or_path, progress))
+        if is_local:
+            check_local_folder(Path(source))
+        report(1, steps, "Reading the configuration")
+        check_config_dict(read_config_dict(source, is_local), source, spec.trust_remote_code)
+        config = load_config(source, is_local, spec.trust_remote_code)
+        report(2, steps, "Loading the tokenizer")
+        tokenizer = load_tokenizer(source, is_local, spec.trust_remote_code)
+        report(3, steps, "Loading the weights")
+        model = load_weights(source, is_local, config, dtype, spec.trust_remote_code)
+        _check_vocabulary(tokenizer, model, source)
+        model = _to_device(model, device, dtype)
+        report(4, steps, "Attaching the adapter")
+        if spec.adapter_path:
+            model = load_adapter_weights(model, spec.adapter_path)
+        elif spec.lora is not None:
+            model = attach_lora(model, spec.lora)
+        # Eval mode (dropout off) after PEFT, whose new modules start in train mode: RL
+        # needs the log-probs the sampler saw. Trainers switch modes as they need.
+        model.eval()
+        report(steps, steps, "Model ready")
+        return cls(spec, tokenizer, model, device, dtype, _display_name(spec, source, is_local))
+
+    @contextmanager
+    def reference(self) -> Iterator[torch.nn.Module]:
+        """The base model (adapter disabled) inside the block; a no-op for bare models."""
+        if isinstance(self.model, PeftModel):
+            with self.model.disable_adapter():
+                yield self.model
+        else:
+            yield self.model
+
+    def param_counts(self) -> ParamCounts:
+        """Total and trainable parameters (shared/tied tensors counted once)."""
+        if self.model is None:
+            return ParamCounts(total=0, trainable=0)
+        params = list(self.model.parameters())
+        return ParamCounts(
+            total=sum(p.numel() for p in params),
+            trainable=sum(p.numel() for p in params if p.requires_grad),
+        )
+
+    def memory(self) -> MemoryInfo:
+        """Device and process memory now."""
+        rss = psutil.Process().memory_info().rss
+        used = free = None
+        if self.device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(self.device)
+            used = torch.cuda.memory_allocated(self.device)
+        elif self.device.type == "mps":
+            used = torch.mps.current_allocated_memory()
+        return MemoryInfo(str(self.device), used, free, rss)
+
+    def save_adapter(self, folder: Path) -> None:
+        """Save the adapter as a PEFT folder (adapter_config.json + adapter_model.safetensors)."""
+        with self.lock:
+            save_adapter_folder(self._loaded_model(), folder)
+
+    def load_adapter(self, folder: Path) -> None:
+        """Replace the adapter with the one saved in a PEFT folder."""
+        with self.lock:
+            model = self._loaded_model()
+            was_training = model.training
+            self.model = load_adapter_weights(model, folder)
+            self.model.train(was_training)  # new LoRA modules must not bring dropout back
+
+    def unload(self) -> None:
+        """Drop the model and free its memory; the session is unusable afterwards."""
+        with self.lock:
+            self.model = None
+            release_memory()
+
+    def _loaded_model(self) -> torch.nn.Module:
+        if self.model is None:
+            raise ModelLoadError("The model was unloaded; load it again first.")
+        return self.model
+
+
+def describe(session: ModelSession) -> dict[str, Any]:
+    """Plain data about a session for the GUI's model page and the CLI."""
+    counts = session.param_counts()
+    return {
+        "name": session.name,
+        "source": session.spec.name_or_path,
+        "architecture": session.architecture,
+        "params": counts.total,
+        "trainable": counts.trainable,
+        "device": str(session.device),
+        "dtype": str(session.dtype).removeprefix("torch."),
+        "hidden_size": session.hidden_size,
+        "vocab_size": len(session.tokenizer),
+        "has_adapter": session.has_adapter,
+        "adapter_path": session.spec.adapter_path,
+        "memory": asdict(session.memory()),
+    }
+
+
+def _base_model(model: torch.nn.Module) -> torch.nn.Module:
+    return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
+def _display_name(spec: ModelSpec, source: str, is_local: bool) -> str:
+    if spec.name_or_path == DEMO_MODEL:
+        return DEMO_MODEL
+    return Path(source).resolve().name if is_local else source
+
+
+def _check_vocabulary(
+    tokenizer: PreTrainedTokenizerBase, model: torch.nn.Module, source: str
+) -> None:
+    """Token ids past the embedding table would crash mid-generation; refuse them up front."""
+    embeddings = model.get_input_embeddings()
+    rows = getattr(embeddings, "num_embeddings", None)
+    if rows is not None and len(tokenizer) > rows:
+        raise ModelLoadError(
+            f"The tokenizer of {source} has {len(tokenizer)} tokens but the model's embedding "
+            f"table only {rows} rows: tokenizer and weights don't belong together. Save them "
+            "from the same model."
+        )
+
+
+def _to_device(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    if device.type == "cpu":
+        return model
+    try:
+        return model.to(device)
+    except torch.OutOfMemoryError as error:
+        del model
+        release_memory()
+        name = str(dtype).removeprefix("torch.")
+        raise ModelLoadError(
+            f"Not enough memory on {device} for this model in {name}. Choose a smaller model, "
+            "a 16-bit dtype, or device 'cpu'."
+        ) from error
