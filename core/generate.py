@@ -230,8 +230,9 @@ def generate(
 ) -> list[Completion]:
     """config.n completions per prompt, grouped per prompt (prompt 0's first, ...).
 
-    Works in batches of config.batch_size under session.lock. A seed makes the output
-    reproducible for the same prompts and settings; seed None draws a fresh one.
+    Works in batches of config.batch_size under session.lock. Batch i samples with seed
+    config.seed + i, so the same prompts, n, batch_size and seed give the same texts;
+    seed None draws a fresh one.
     """
     check_generation_config(config)
     report = progress or no_progress

@@ -36,6 +36,7 @@ TOKENIZER_FILES = (
     "vocab.txt",
     "spiece.model",
     "sentencepiece.bpe.model",
+    "tekken.json",
 )
 # Heads that make a checkpoint something other than a text generator.
 _NON_CAUSAL_HEADS = {
@@ -225,6 +226,11 @@ def load_tokenizer(source: str, is_local: bool, trust_remote_code: bool) -> PreT
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (*_LOAD_ERRORS, TypeError, AttributeError, ImportError) as error:
+        if "trust_remote_code" in str(error):
+            raise ModelLoadError(
+                f"The tokenizer of {source} ships its own code, which would run on this machine. "
+                "If you trust its source, pass --trust-remote-code; otherwise use another model."
+            ) from error
         if not is_local:
             raise hub_error(source, error) from error
         raise ModelLoadError(

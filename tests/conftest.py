@@ -23,6 +23,9 @@ from transformers import (  # noqa: E402
 
 from core.demo.tokenizer import train_bpe_tokenizer  # noqa: E402
 
+# Tiny models run much faster on one thread than on two fighting over two cores.
+torch.set_num_threads(1)
+
 TINY_TEXTS = [
     "This movie was great fun and the acting was wonderful.",
     "The product broke after one day. Terrible quality, do not buy.",
@@ -99,3 +102,11 @@ def workspace(tmp_path) -> Path:
     path = tmp_path / "workspace"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir() -> Path:
+    """The real demo model folder (built once into RLHF_STUDIO_HOME, reused by later runs)."""
+    from core.demo import ensure_demo_model
+
+    return ensure_demo_model()
