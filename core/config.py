@@ -79,16 +79,16 @@ class PPOConfig:
 
     steps: int = 40
     """PPO steps (each: one rollout batch, then ppo_epochs of updates)."""
-    batch_size: int = 16
-    """Rollouts (prompt + response) per step."""
-    mini_batch_size: int = 8
-    """Rollouts per optimiser minibatch."""
+    batch_size: int = 32
+    """Rollouts (prompt + response) per step; larger batches give steadier updates."""
+    mini_batch_size: int = 16
+    """Rollouts per optimiser minibatch (batch_size must be a multiple of it)."""
     gradient_accumulation_steps: int = 1
     """Minibatches whose gradients are summed before one optimiser step."""
     ppo_epochs: int = 4
     """Passes over each rollout batch."""
-    learning_rate: float = 3e-4
-    """Adam learning rate for the LoRA weights and the value head."""
+    learning_rate: float = 5e-4
+    """AdamW learning rate for the LoRA weights and the value head (1e-5 to 1e-4 for hub models)."""
     lr_schedule: str = "constant"
     """constant | linear | cosine (decay to 0 over all steps, after warmup)."""
     warmup_steps: int = 0
@@ -111,8 +111,8 @@ class PPOConfig:
     """Starting (or fixed) coefficient of the per-token KL penalty."""
     target_kl: float = 6.0
     """Adaptive mode: KL (nats per sequence) the controller steers to."""
-    kl_horizon: int = 10000
-    """Adaptive mode: horizon (in rollouts) of the controller."""
+    kl_horizon: int = 1000
+    """Adaptive mode: horizon (in rollouts) of the controller; smaller reacts faster."""
     whiten_rewards: bool = False
     """Whiten the per-sequence scores across the batch before the KL penalty."""
     missing_eos_penalty: float | None = None

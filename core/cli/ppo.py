@@ -1,0 +1,140 @@
+"""`ppo`: LoRA PPO from the command line, with checkpoints, resume and a metrics stream."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from core.cli import add_workspace_argument, workspace_of
+from core.cli.common import add_model_arguments, model_spec_from_args, prompts_for_run
+from core.config import PPOConfig, load_json
+
+# Flags that map one-to-one onto PPOConfig fields: flag name -> (field, type, help).
+_CONFIG_FLAGS = {
+    "--steps": ("steps", int, "PPO steps"),
+    "--batch-size": ("batch_size", int, "rollouts per step"),
+    "--mini-batch-size": ("mini_batch_size", int, "rollouts per optimiser minibatch"),
+    "--ppo-epochs": ("ppo_epochs", int, "passes over each rollout batch"),
+    "--learning-rate": ("learning_rate", float, "Adam learning rate"),
+    "--max-new-tokens": ("max_new_tokens", int, "response length limit"),
+    "--temperature": ("temperature", float, "rollout sampling temperature"),
+    "--kl-mode": ("kl_mode", str, "fixed | adaptive"),
+    "--init-kl-coef": ("init_kl_coef", float, "starting (or fixed) KL coefficient"),
+    "--target-kl": ("target_kl", float, "adaptive mode: KL target"),
+    "--seed": ("seed", int, "seed for sampling, prompt order and initialisation"),
+    "--checkpoint-every": ("checkpoint_every", int, "save a checkpoint every K steps (0: at end)"),
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ppo",
+        help="train the model's LoRA adapter with PPO against one or more rewards",
+        description="LoRA PPO. Defaults: the demo model, its built-in prompts and the "
+        "sentiment reward. Checkpoints go to <workspace>/checkpoints/run-<id>/step-<N>/.",
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--prompts", type=Path, default=None, help=".txt, .jsonl or .csv file")
+    parser.add_argument(
+        "--reward",
+        action="append",
+        metavar="KIND[=ARG][@WEIGHT]",
+        help="reward source, repeatable (several make a weighted sum); default: sentiment",
+    )
+    parser.add_argument("--config", type=Path, default=None, help="PPOConfig JSON file")
+    for flag, (field, kind, text) in _CONFIG_FLAGS.items():
+        parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="checkpoint folder to continue (same run; --steps then sets the new total)",
+    )
+    parser.add_argument(
+        "--metrics-out", type=Path, default=None, help="write one JSON object per step here"
+    )
+    add_workspace_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def ppo_config_from_args(args: argparse.Namespace) -> PPOConfig:
+    """PPOConfig from --config (if given) overridden by the individual flags."""
+    from dataclasses import replace
+
+    config = load_json(PPOConfig, args.config) if args.config else PPOConfig()
+    overrides = {
+        field: getattr(args, field)
+        for field, _, _ in _CONFIG_FLAGS.values()
+        if getattr(args, field) is not None
+    }
+    return replace(config, **overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.models import ModelSession
+    from core.ppo.launch import resume_run, start_run
+    from core.progress import tqdm_progress
+    from core.rewards import RewardContext, build_reward, parse_reward_specs
+    from core.scoring import references_of
+    from core.store import Store
+
+    reward_specs = args.reward or ["sentiment"]
+    parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
+    with Store.open(workspace_of(args)) as store:
+        prompts = prompts_for_run(store, args.prompts, _builtin_prompts(args.prompts))
+        with tqdm_progress("loading model") as progress:
+            session = ModelSession.load(model_spec_from_args(args), progress=progress)
+        context = RewardContext(references=references_of(store), policy_session=session)
+        reward = build_reward(reward_specs, context)
+        if args.resume is not None:
+            trainer = resume_run(store, args.resume, session, reward, prompts, steps=args.steps)
+        else:
+            config = ppo_config_from_args(args)
+            trainer = start_run(store, session, reward, prompts, config, reward_specs)
+        _train(trainer, args.metrics_out)
+        print(f"run {trainer.run_id}: {trainer.state} after {trainer.step_count} steps")
+        if trainer.last_checkpoint is not None:
+            print(f"last checkpoint: {trainer.last_checkpoint}")
+    return 0
+
+
+def _builtin_prompts(prompts_file: Path | None) -> list[str]:
+    """The demo prompt set, the default when no prompts file is named."""
+    if prompts_file is not None:
+        return []
+    from core.demo import DEMO_PROMPTS
+
+    return list(DEMO_PROMPTS)
+
+
+def _train(trainer, metrics_out: Path | None) -> None:
+    """Iterate the trainer with a progress bar; stream metrics to a JSONL file if asked."""
+    from tqdm import tqdm
+
+    mode = "a" if metrics_out is not None and trainer.step_count > 0 else "w"
+    stream = metrics_out.open(mode, encoding="utf-8") if metrics_out is not None else None
+    bar = tqdm(total=trainer.config.steps, initial=trainer.step_count, unit="step", disable=None)
+    try:
+        for result in trainer:
+            metrics = result.metrics
+            bar.update(1)
+            bar.set_postfix(
+                reward=f"{metrics['reward/mean']:.3f}", kl=f"{metrics['objective/kl']:.3f}"
+            )
+            if stream is not None:
+                stream.write(json.dumps(_finite(metrics)) + "\n")
+                stream.flush()
+    except KeyboardInterrupt:
+        trainer.stop()
+        raise
+    finally:
+        bar.close()
+        if stream is not None:
+            stream.close()
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
+    """JSON has no NaN: write non-finite values as null."""
+    return {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in metrics.items()}

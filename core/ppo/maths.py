@@ -1,0 +1,150 @@
+"""The PPO maths as small pure tensor functions, each tested against hand-computed values.
+
+Shapes: B = rollouts in the batch, T = response tokens, V = vocabulary. A `mask` is 1.0 for
+real response tokens (up to and including EOS) and 0.0 for padding after it; every
+reduction below ignores masked positions.
+
+References: Schulman et al. 2015 (GAE), Schulman et al. 2017 (PPO clipping), Ziegler et
+al. 2019 (per-token KL penalty), Schulman's note on KL estimators
+(http://joschu.net/blog/kl-approx.html).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def masked_mean(values: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
+    """Mean of `values` where `mask` is 1 (over everything, or along `dim`)."""
+    mask = mask.to(values.dtype)
+    if dim is None:
+        return (values * mask).sum() / mask.sum().clamp(min=1.0)
+    return (values * mask).sum(dim) / mask.sum(dim).clamp(min=1.0)
+
+
+def masked_var(values: Tensor, mask: Tensor, unbiased: bool = True) -> Tensor:
+    """Variance of `values` where `mask` is 1 (Bessel-corrected unless unbiased=False)."""
+    mean = masked_mean(values, mask)
+    variance = masked_mean((values - mean) ** 2, mask)
+    if unbiased:
+        count = mask.to(values.dtype).sum()
+        # With one element the unbiased variance is undefined; 0 keeps whitening finite.
+        variance = variance * count / (count - 1) if count > 1 else torch.zeros_like(variance)
+    return variance
+
+
+def masked_whiten(
+    values: Tensor, mask: Tensor, shift_mean: bool = True, eps: float = 1e-8
+) -> Tensor:
+    """Scale `values` to unit variance over the mask; also centre them if `shift_mean`.
+
+    shift_mean=False keeps the mean (the "reward whitening" variant that must not turn
+    a good batch's rewards negative). Masked positions come back as they were scaled,
+    so callers multiply by the mask where padding must stay exactly zero.
+    """
+    mean = masked_mean(values, mask)
+    whitened = (values - mean) * torch.rsqrt(masked_var(values, mask) + eps)
+    return whitened if shift_mean else whitened + mean
+
+
+def compute_gae(
+    rewards: Tensor, values: Tensor, mask: Tensor, gamma: float, lam: float
+) -> tuple[Tensor, Tensor]:
+    """Generalised advantage estimation over response tokens (Schulman et al. 2015).
+
+    rewards, values, mask: (B, T). The episode ends after the last real token, so the
+    value after it is 0 and nothing flows back from padding:
+        delta_t = r_t + gamma * m_{t+1} * V_{t+1} - V_t
+        A_t     = delta_t + gamma * lam * m_{t+1} * A_{t+1}
+    Returns (advantages, returns), both (B, T), zero where mask is 0; returns = A + V.
+    """
+    mask = mask.to(values.dtype)
+    rewards, values = rewards * mask, values * mask
+    length = rewards.shape[1]
+    advantages = torch.zeros_like(values)
+    next_advantage = torch.zeros_like(values[:, 0])  # (B,)
+    next_value = torch.zeros_like(values[:, 0])  # (B,)
+    next_mask = torch.zeros_like(values[:, 0])  # (B,) 0: nothing after the last token
+    for t in reversed(range(length)):
+        delta = rewards[:, t] + gamma * next_mask * next_value - values[:, t]
+        next_advantage = delta + gamma * lam * next_mask * next_advantage
+        advantages[:, t] = next_advantage
+        next_value, next_mask = values[:, t], mask[:, t]
+    advantages = advantages * mask
+    return advantages, (advantages + values) * mask
+
+
+def kl_k1(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
+    """Per-token KL estimate log p(x) - log p_ref(x) for x sampled from p: unbiased, can be < 0."""
+    return logprobs - ref_logprobs
+
+
+def kl_k3(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
+    """Schulman's k3 = (r - 1) - log r with r = p_ref(x) / p(x): unbiased and always >= 0."""
+    log_ratio = ref_logprobs - logprobs
+    return torch.expm1(log_ratio) - log_ratio
+
+
+def entropy_from_logits(logits: Tensor) -> Tensor:
+    """Entropy of softmax(logits) along the last axis: (..., V) -> (...)."""
+    log_probs = torch.log_softmax(logits, dim=-1)
+    return -(log_probs.exp() * log_probs).sum(dim=-1)
+
+
+def logprobs_of(logits: Tensor, tokens: Tensor) -> Tensor:
+    """log softmax(logits)[token] for each position: logits (B, T, V), tokens (B, T) -> (B, T).
+
+    Computed as logit - logsumexp(logits), which never materialises a second (B, T, V)
+    tensor: with 150k-token vocabularies that tensor is the largest in the update.
+    """
+    logits = logits.float()
+    chosen = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # (B, T)
+    return chosen - torch.logsumexp(logits, dim=-1)
+
+
+def policy_loss(
+    logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor, cliprange: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """PPO clipped surrogate loss (Schulman et al. 2017), all inputs (B, T).
+
+    Returns (loss, clipfrac, approxkl): clipfrac is the share of tokens where the clipped
+    term won; approxkl = 0.5 * mean((logp - logp_old)^2), a cheap gauge of how far the
+    policy moved since the rollout.
+    """
+    log_ratio = logprobs - old_logprobs
+    ratio = torch.exp(log_ratio)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)
+    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    clipfrac = masked_mean((clipped > unclipped).to(logprobs.dtype), mask)
+    approxkl = 0.5 * masked_mean(log_ratio**2, mask)
+    return loss, clipfrac.detach(), approxkl.detach()
+
+
+def value_loss(
+    values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, cliprange_value: float
+) -> tuple[Tensor, Tensor]:
+    """Clipped value loss 0.5 * max((V - R)^2, (clip(V, V_old +- eps) - R)^2), inputs (B, T).
+
+    Returns (loss, clipfrac): the share of tokens where the clipped error was larger.
+    """
+    clipped_values = old_values + torch.clamp(
+        values - old_values, -cliprange_value, cliprange_value
+    )
+    unclipped_error = (values - returns) ** 2
+    clipped_error = (clipped_values - returns) ** 2
+    loss = 0.5 * masked_mean(torch.maximum(unclipped_error, clipped_error), mask)
+    clipfrac = masked_mean((clipped_error > unclipped_error).to(values.dtype), mask)
+    return loss, clipfrac.detach()
+
+
+def explained_variance(values: Tensor, returns: Tensor, mask: Tensor) -> Tensor:
+    """1 - Var(returns - values) / Var(returns) over the mask: 1 is a perfect critic, <= 0 useless.
+
+    NaN-free: a batch whose returns have no variance gives 0.
+    """
+    variance = masked_var(returns, mask, unbiased=False)
+    if variance <= 0:
+        return torch.zeros_like(variance)
+    return 1.0 - masked_var(returns - values, mask, unbiased=False) / variance

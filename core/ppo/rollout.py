@@ -1,0 +1,193 @@
+"""Rollout plumbing: the prompt order, and the one forward pass that serves policy and value.
+
+Shapes: B = rollouts, Tq = prompt tokens (left-padded), Tr = response tokens
+(right-padded after EOS), H = hidden size, V = vocabulary.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from core.config import GenerationConfig
+from core.errors import TrainingError
+from core.generate import sample
+from core.ppo.maths import entropy_from_logits, logprobs_of
+
+
+class PromptOrder:
+    """Walks the prompts in a fresh seeded permutation per pass, resumable from (epoch, cursor)."""
+
+    def __init__(self, n_prompts: int, seed: int) -> None:
+        if n_prompts == 0:
+            raise TrainingError("PPO needs at least one prompt; add prompts to the prompt set.")
+        self.n_prompts = n_prompts
+        self.seed = seed
+        self.epoch = 0
+        self.cursor = 0
+
+    def _permutation(self) -> list[int]:
+        generator = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
+        return torch.randperm(self.n_prompts, generator=generator).tolist()
+
+    def take(self, count: int) -> list[int]:
+        """The next `count` prompt indices, starting a new shuffled pass when one runs out."""
+        taken: list[int] = []
+        order = self._permutation()
+        while len(taken) < count:
+            if self.cursor == self.n_prompts:
+                self.epoch, self.cursor = self.epoch + 1, 0
+                order = self._permutation()
+            taken.append(order[self.cursor])
+            self.cursor += 1
+        return taken
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "cursor": self.cursor, "n_prompts": self.n_prompts}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state["n_prompts"] != self.n_prompts:
+            raise TrainingError(
+                f"The checkpoint was trained on {state['n_prompts']} prompts but "
+                f"{self.n_prompts} were given; resume with the same prompt set."
+            )
+        self.epoch, self.cursor = state["epoch"], state["cursor"]
+
+
+@dataclass
+class Rollout:
+    """One step's batch: sampled tokens plus everything computed at rollout time (no grad)."""
+
+    query_ids: Tensor  # (B, Tq)
+    query_mask: Tensor  # (B, Tq)
+    response_ids: Tensor  # (B, Tr)
+    response_mask: Tensor  # (B, Tr) float, 1 up to and including EOS
+    logprobs: Tensor  # (B, Tr) policy log-probs at rollout time
+    ref_logprobs: Tensor  # (B, Tr) reference (adapter off) log-probs
+    values: Tensor  # (B, Tr) critic at rollout time
+    entropy: Tensor  # (B, Tr) policy entropy per token
+    finished: Tensor  # (B,) bool: reached EOS
+
+    def select(self, index: Tensor) -> Rollout:
+        """The rows `index` of every tensor (a minibatch)."""
+        return Rollout(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
+
+
+@dataclass
+class ForwardOut:
+    """What one forward pass over prompt + response gives, for response positions only."""
+
+    logprobs: Tensor  # (B, Tr)
+    values: Tensor | None  # (B, Tr)
+    logits: Tensor  # (B, Tr, V) already divided by the temperature
+
+
+def forward_response(
+    model: nn.Module,
+    value_head: nn.Module | None,
+    batch: Rollout | _Tokens,
+    temperature: float,
+) -> ForwardOut:
+    """Log-probs of the response tokens, and their values, from a single forward pass.
+
+    Position ids follow the attention mask as `generate` builds them (left padding must not
+    shift positions), so log-probs here are those of the distribution that sampled
+    (core.generate.sequence_logprobs computes the same numbers, without the values).
+    Logits at position t predict token t+1, so the response's logits start one before it.
+    """
+    input_ids = torch.cat([batch.query_ids, batch.response_ids], dim=1)  # (B, Tq+Tr)
+    attention_mask = torch.cat([batch.query_mask.long(), batch.response_mask.long()], dim=1)
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # (B, Tq+Tr)
+    length = batch.response_ids.shape[1]
+    kwargs: dict[str, Any] = {}
+    if _accepts_logits_to_keep(model):
+        kwargs["logits_to_keep"] = length + 1  # skip the (B, Tq, V) prompt logits
+    outputs = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        output_hidden_states=value_head is not None,
+        use_cache=False,
+        **kwargs,
+    )
+    logits = outputs.logits[:, -(length + 1) : -1].float() / temperature  # (B, Tr, V)
+    logprobs = logprobs_of(logits, batch.response_ids)  # (B, Tr)
+    values = None
+    if value_head is not None:
+        start = batch.query_ids.shape[1] - 1
+        hidden = outputs.hidden_states[-1][:, start : start + length]  # (B, Tr, H)
+        values = value_head(hidden)  # (B, Tr): V(s_t), the state before token t is chosen
+    return ForwardOut(logprobs=logprobs, values=values, logits=logits)
+
+
+def _accepts_logits_to_keep(model: nn.Module) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+@dataclass
+class _Tokens:
+    """The token tensors forward_response reads, for one chunk of a sampled batch."""
+
+    query_ids: Tensor  # (b, Tq)
+    query_mask: Tensor  # (b, Tq)
+    response_ids: Tensor  # (b, Tr)
+    response_mask: Tensor  # (b, Tr)
+    finished: Tensor  # (b,)
+
+
+@torch.no_grad()
+def collect_rollout(
+    session: Any,
+    value_head: nn.Module,
+    queries: list[list[int]],
+    generation: GenerationConfig,
+    seed: int,
+    chunk_size: int,
+) -> Rollout:
+    """Sample responses with the policy, then evaluate them in chunks of `chunk_size`.
+
+    Per chunk: one policy pass (log-probs, values, entropy) and one reference pass with
+    the adapter disabled. The caller holds session.lock.
+    """
+    sampled = sample(session, queries, generation, generator_seed=seed)
+    parts = {
+        "query_ids": sampled.query_ids,
+        "query_mask": sampled.query_mask,
+        "response_ids": sampled.response_ids,
+        "response_mask": sampled.response_mask.float(),
+        "finished": sampled.finished.bool(),
+    }
+    columns: dict[str, list[Tensor]] = {"logprobs": [], "ref": [], "values": [], "entropy": []}
+    for start in range(0, len(queries), chunk_size):
+        chunk = _Tokens(**{key: value[start : start + chunk_size] for key, value in parts.items()})
+        policy = forward_response(session.model, value_head, chunk, generation.temperature)
+        with session.reference():
+            reference = forward_response(session.model, None, chunk, generation.temperature)
+        columns["logprobs"].append(policy.logprobs)
+        columns["ref"].append(reference.logprobs)
+        columns["values"].append(policy.values)
+        columns["entropy"].append(entropy_from_logits(policy.logits))
+    mask = parts["response_mask"]
+    logprobs, ref, values, entropy = (torch.cat(columns[key]) * mask for key in columns)
+    return Rollout(**parts, logprobs=logprobs, ref_logprobs=ref, values=values, entropy=entropy)
+
+
+def reference_responses(
+    session: Any, queries: list[list[int]], generation: GenerationConfig, seed: int
+) -> list[str]:
+    """What the reference policy (adapter off) answers to `queries`, with the same seed."""
+    with torch.no_grad():
+        sampled = sample(session, queries, generation, use_adapter=False, generator_seed=seed)
+    lengths = sampled.response_mask.sum(dim=1).long()
+    return decode_responses(session.tokenizer, sampled.response_ids, lengths)
+
+
+def decode_responses(tokenizer: Any, response_ids: Tensor, lengths: Tensor) -> list[str]:
+    """Text of each response's first `lengths[i]` tokens, special tokens (EOS) dropped."""
+    rows = [ids[:n].tolist() for ids, n in zip(response_ids, lengths.tolist(), strict=True)]
+    return tokenizer.batch_decode(rows, skip_special_tokens=True)

@@ -1,0 +1,149 @@
+"""`rlhf-studio-cli ppo` end to end on a tiny model: metrics stream, checkpoints, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.store import Store
+
+REQUIRED_KEYS = {
+    "step",
+    "reward/mean",
+    "reward/std",
+    "objective/kl",
+    "objective/kl_coef",
+    "policy/entropy",
+    "loss/policy",
+    "loss/value",
+    "policy/clipfrac",
+    "policy/approxkl",
+    "val/explained_variance",
+    "response/length",
+    "perf/samples_per_s",
+    "perf/step_time_s",
+    "perf/peak_mem_bytes",
+}
+
+
+@pytest.fixture
+def prompts_file(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_text("This movie was\nThe blender is\nThe hotel\nMy new phone\n", encoding="utf-8")
+    return path
+
+
+def _ppo_args(model_dir, prompts_file, workspace, *extra):
+    return [
+        "ppo",
+        "--model",
+        str(model_dir),
+        "--prompts",
+        str(prompts_file),
+        "--reward",
+        "sentiment",
+        "--reward",
+        "length=4@0.5",
+        "--batch-size",
+        "4",
+        "--mini-batch-size",
+        "2",
+        "--ppo-epochs",
+        "1",
+        "--max-new-tokens",
+        "6",
+        "--workspace",
+        str(workspace),
+        *extra,
+    ]
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_ppo_streams_metrics_and_saves_checkpoints(tiny_model_dir, prompts_file, workspace):
+    out = workspace / "metrics.jsonl"
+    args = _ppo_args(tiny_model_dir, prompts_file, workspace, "--steps", "3")
+    assert main([*args, "--checkpoint-every", "2", "--metrics-out", str(out)]) == 0
+    rows = _jsonl(out)
+    assert [row["step"] for row in rows] == [1, 2, 3]
+    assert set(rows[0]) >= REQUIRED_KEYS
+    checkpoints = sorted(p.name for p in (workspace / "checkpoints" / "run-1").iterdir())
+    assert checkpoints == ["step-2", "step-3"]
+    assert (workspace / "checkpoints/run-1/step-3/adapter/adapter_config.json").exists()
+    with Store.open(workspace) as store:
+        run = store.run(1)
+        assert run.status == "finished"
+        assert run.config["reward_specs"] == ["sentiment", "length=4@0.5"]
+        assert [m["step"] for m in store.metrics(1)] == [1, 2, 3]
+
+
+def test_resume_continues_the_same_run(tiny_model_dir, prompts_file, workspace):
+    first = workspace / "first.jsonl"
+    args = _ppo_args(tiny_model_dir, prompts_file, workspace, "--steps", "4")
+    assert main([*args, "--checkpoint-every", "2", "--metrics-out", str(first)]) == 0
+
+    resumed_ws = workspace / "again"
+    second = resumed_ws / "m.jsonl"
+    resumed_ws.mkdir()
+    args2 = _ppo_args(tiny_model_dir, prompts_file, resumed_ws, "--steps", "4")
+    assert main([*args2, "--checkpoint-every", "2"]) == 0
+    step2 = resumed_ws / "checkpoints" / "run-1" / "step-2"
+    assert main([*args2, "--resume", str(step2), "--metrics-out", str(second)]) == 0
+
+    straight, continued = _jsonl(first), _jsonl(second)
+    assert [row["step"] for row in continued] == [3, 4]
+    for a, b in zip(straight[2:], continued, strict=True):
+        assert b["reward/mean"] == pytest.approx(a["reward/mean"], abs=1e-5)
+        assert b["objective/kl"] == pytest.approx(a["objective/kl"], abs=1e-5)
+    with Store.open(resumed_ws) as store:
+        assert len(store.runs()) == 1
+        assert [m["step"] for m in store.metrics(1)] == [1, 2, 3, 4]
+
+
+def test_sigkill_mid_run_leaves_store_consistent_and_checkpoint_resumable(
+    tiny_model_dir, prompts_file, workspace
+):
+    args = _ppo_args(tiny_model_dir, prompts_file, workspace, "--steps", "200")
+    args += ["--checkpoint-every", "1"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    child = subprocess.Popen([sys.executable, "-m", "core", *args], env=env)
+    try:
+        run_dir = workspace / "checkpoints" / "run-1"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if run_dir.exists() and len(list(run_dir.glob("step-*"))) >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no checkpoints appeared")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    with Store.open(workspace) as store:
+        assert store.run(1).status == "running"  # killed: nothing got to mark it
+        steps = [m["step"] for m in store.metrics(1)]
+        assert steps == list(range(1, len(steps) + 1))
+        integrity = store._conn.execute("PRAGMA integrity_check").fetchone()[0]
+        assert integrity == "ok"
+    # Every complete step folder is resumable (an interrupted write leaves only a temp folder).
+    latest = sorted(run_dir.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+    total = int(latest.name.split("-")[1]) + 1
+    resume_args = _ppo_args(tiny_model_dir, prompts_file, workspace, "--steps", str(total))
+    assert main([*resume_args, "--resume", str(latest)]) == 0
+    with Store.open(workspace) as store:
+        assert store.run(1).status == "finished"
+
+
+def test_bad_reward_spec_is_a_one_line_error(tiny_model_dir, prompts_file, workspace, capsys):
+    args = _ppo_args(tiny_model_dir, prompts_file, workspace, "--steps", "1")
+    assert main([*args, "--reward", "nosuchkind"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nosuchkind" in err
