@@ -1,0 +1,148 @@
+"""`label --judge M --rubric FILE [--pairs N]`: bulk AI comparisons by an LLM judge."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.cli import add_workspace_argument, workspace_of
+from core.config import DEMO_MODEL, GenerationConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the label subcommand."""
+    parser = subparsers.add_parser(
+        "label",
+        help="have an LLM judge compare pairs of completions (AI feedback)",
+        description="Judge pairs with a local causal LM: first pairs people compared (so the "
+        "agreement report can compare judge and people), then unlabelled pairs of stored "
+        "generations, then new pairs sampled from --model. Each verdict is stored as a "
+        "comparison by rater ai:<judge> with the soft label P(left better), averaged over both "
+        "presentation orders.",
+    )
+    parser.add_argument(
+        "--judge", default=DEMO_MODEL, help="judge model: 'demo', a folder or a hub id"
+    )
+    parser.add_argument(
+        "--rubric",
+        type=Path,
+        default=None,
+        help="pairwise template with {prompt}, {response_a}, {response_b} "
+        "(default: resources/rubrics/default.txt)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="pairs to label (default: all candidates, generating none)",
+    )
+    parser.add_argument(
+        "--model", default=DEMO_MODEL, help="policy that samples new pairs when too few exist"
+    )
+    parser.add_argument("--adapter", type=Path, default=None, help="the policy's adapter folder")
+    parser.add_argument("--no-generate", action="store_true", help="only label stored generations")
+    parser.add_argument("--prompt-set", default=None, help="prompts to sample new pairs for")
+    parser.add_argument("--max-new-tokens", type=int, default=GenerationConfig.max_new_tokens)
+    parser.add_argument("--temperature", type=float, default=GenerationConfig.temperature)
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed for new pairs")
+    parser.add_argument(
+        "--tie-margin",
+        type=float,
+        default=0.0,
+        help="verdict 'tie' when |P(left better) - 0.5| is at most this (default 0)",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="judge forward batch size")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    add_workspace_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the judge (and the policy if pairs must be sampled), label, print a summary."""
+    from core.errors import StudioError
+    from core.rewards.judge import LLMJudge
+    from core.rlaif.cache import JudgeCache
+    from core.rlaif.templates import PAIRWISE, default_template, read_template
+    from core.store import Store
+
+    if args.pairs is not None and args.pairs < 1:
+        raise StudioError(f"--pairs {args.pairs}: give a positive number of pairs")
+    workspace = workspace_of(args)
+    rubric = read_template(args.rubric, PAIRWISE) if args.rubric else default_template(PAIRWISE)
+    judge = LLMJudge.load(
+        args.judge,
+        device=args.device,
+        pairwise=rubric,
+        batch_size=args.batch_size,
+        cache=JudgeCache.for_workspace(workspace),
+    )
+    policy = None
+    try:
+        with Store.open(workspace) as store:
+            if args.pairs and not args.no_generate:
+                policy = _policy(args, judge)
+            generation = GenerationConfig(
+                max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed
+            )
+            report = _label(store, judge, args, policy, generation)
+    finally:
+        if policy is not None and policy is not judge.session:
+            policy.unload()
+        judge.unload()
+    _print_report(report, judge.rater)
+    return 0
+
+
+def _policy(args: argparse.Namespace, judge):
+    """The model that samples new pairs: the judge's own session when it is the same model."""
+    from core.config import ModelSpec
+    from core.models import ModelSession
+
+    if args.model == args.judge and args.adapter is None:
+        return judge.session
+    spec = ModelSpec(
+        name_or_path=args.model,
+        device=args.device,
+        lora=None,
+        adapter_path=str(args.adapter) if args.adapter else None,
+    )
+    return ModelSession.load(spec)
+
+
+def _label(store, judge, args, policy, generation):
+    from core.progress import tqdm_progress
+    from core.rlaif.labelling import label_pairs
+
+    with tqdm_progress("labelling", unit="pair") as progress:
+        return label_pairs(
+            store,
+            judge,
+            args.pairs,
+            policy=policy,
+            generation=generation,
+            prompt_set=args.prompt_set,
+            tie_margin=args.tie_margin,
+            progress=progress,
+        )
+
+
+def _print_report(report, rater: str) -> None:
+    print(
+        f"{report.labelled} comparisons by {rater}: {report.from_human_pairs} on pairs people "
+        f"compared, {report.from_existing} on stored pairs, {report.generated} on new pairs "
+        f"({report.seconds:.1f} s)"
+    )
+    if report.labelled:
+        print(
+            f"mean confidence {report.mean_confidence:.2f}; same side in both orders "
+            f"{100 * report.position_bias_rate:.1f} %; answer-token mass "
+            f"{report.mean_answer_mass:.3f}"
+        )
+        if report.mean_answer_mass < 0.05:
+            print(
+                "note: the judge puts little probability on the answer letters; an "
+                "instruction-tuned judge (--judge) or a rubric ending in 'Answer:' helps"
+            )
+    else:
+        print("nothing to label: compare some pairs, generate completions, or pass --pairs N")

@@ -1,0 +1,87 @@
+"""Judge rubric templates ("constitutions"): editable text files with placeholders.
+
+A pairwise template holds `{prompt}`, `{response_a}` and `{response_b}`; a pointwise one
+holds `{prompt}` and `{response}`. The kind is read from the placeholders, so one
+`--rubric FILE` option takes either. Placeholders are filled in one pass over the template
+only, so braces inside prompts or responses are never mistaken for placeholders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import InputFileError
+from resources import resource_path
+
+PAIRWISE = "pairwise"
+POINTWISE = "pointwise"
+
+_PLACEHOLDER = re.compile(r"\{(prompt|response_a|response_b|response)\}")
+_REQUIRED = {
+    PAIRWISE: ("{prompt}", "{response_a}", "{response_b}"),
+    POINTWISE: ("{prompt}", "{response}"),
+}
+
+
+@dataclass(frozen=True)
+class RubricTemplate:
+    """One judge prompt template and where it came from."""
+
+    kind: str
+    """'pairwise' or 'pointwise' (from the placeholders it holds)."""
+    text: str
+    """The template with its placeholders."""
+    source: str = "<text>"
+    """The file it was read from, for messages."""
+
+    @property
+    def digest(self) -> str:
+        """Short hash of the text: part of the judge cache key, so an edit re-judges."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
+
+    def fill(self, **values: str) -> str:
+        """The template with each placeholder replaced by its value."""
+        return _PLACEHOLDER.sub(lambda match: values[match.group(1)], self.text)
+
+
+def template_kind(text: str) -> str | None:
+    """'pairwise', 'pointwise' or None when the text holds neither set of placeholders."""
+    if all(p in text for p in _REQUIRED[PAIRWISE]):
+        return PAIRWISE
+    if all(p in text for p in _REQUIRED[POINTWISE]) and "{response_a}" not in text:
+        return POINTWISE
+    return None
+
+
+def parse_template(text: str, source: str = "<text>", kind: str | None = None) -> RubricTemplate:
+    """A template from its text; InputFileError when the placeholders do not fit `kind`."""
+    found = template_kind(text)
+    if found is None or (kind is not None and found != kind):
+        wanted = kind or "pairwise or pointwise"
+        needs = _REQUIRED.get(kind or PAIRWISE)
+        raise InputFileError(
+            f"Rubric {source} is not a {wanted} judge template: it must contain "
+            f"{', '.join(needs)} (pointwise: {{prompt}} and {{response}}). "
+            f"Start from resources/rubrics/default.txt or pointwise.txt."
+        )
+    # A trailing newline would make the judge predict after '\n'; the answer follows the cue.
+    return RubricTemplate(kind=found, text=text.rstrip(), source=source)
+
+
+def read_template(path: str | Path, kind: str | None = None) -> RubricTemplate:
+    """Read a template file; InputFileError naming the file when it is missing or unfit."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputFileError(f"Cannot read rubric {path}: {error}. Check the path.") from error
+    return parse_template(text, source=str(path), kind=kind)
+
+
+def default_template(kind: str) -> RubricTemplate:
+    """The shipped template of `kind` (resources/rubrics/default.txt or pointwise.txt)."""
+    name = "default.txt" if kind == PAIRWISE else "pointwise.txt"
+    return read_template(resource_path("rubrics", name), kind=kind)
