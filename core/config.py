@@ -33,6 +33,8 @@ class LoraSpec:
     """Dropout on the LoRA input; 0 because RL wants deterministic log-probs."""
     target_modules: tuple[str, ...] | None = None
     """Module names to adapt; None picks them from the architecture (models.lora_targets)."""
+    seed: int = 0
+    """Seed of the adapter's random initialisation, so the same settings give the same run."""
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,10 @@ def lora_config(model: torch.nn.Module, spec: LoraSpec) -> LoraConfig:
 def attach_lora(model: torch.nn.Module, spec: LoraSpec) -> PeftModel:
     """Wrap `model` with a fresh LoRA adapter; base weights are frozen by PEFT."""
     config = lora_config(model, spec)
-    with _quiet_peft():
+    # PEFT draws lora_A from the global RNG: seed it here (without disturbing the caller's
+    # RNG) so that two loads with the same spec start from the same adapter.
+    with _quiet_peft(), torch.random.fork_rng():
+        torch.manual_seed(spec.seed)
         return get_peft_model(model, config, adapter_name=ADAPTER_NAME)
 
 

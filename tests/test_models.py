@@ -440,3 +440,20 @@ def test_memory_report(tiny_model_dir):
     memory = load(tiny_model_dir).memory()
     assert memory.device == "cpu" and memory.process_rss_bytes > 10_000_000
     assert memory.device_used_bytes is None and memory.device_free_bytes is None
+
+
+def test_same_lora_seed_gives_same_adapter_and_leaves_global_rng_alone(tiny_model_dir):
+    def lora_weights(seed):
+        spec = ModelSpec(str(tiny_model_dir), device="cpu", lora=LoraSpec(r=4, seed=seed))
+        session = ModelSession.load(spec)
+        return {n: p.detach().clone() for n, p in session.model.named_parameters() if "lora_A" in n}
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = lora_weights(0)
+    assert torch.equal(torch.rand(1), expected_next)  # the caller's RNG was not consumed
+    second, other = lora_weights(0), lora_weights(1)
+    assert first.keys() == second.keys() and first
+    assert all(torch.equal(first[n], second[n]) for n in first)
+    assert not all(torch.equal(first[n], other[n]) for n in first)
