@@ -1,0 +1,150 @@
+"""State shared by all pages: the workspace and its store, the loaded model session,
+the running background jobs, the settings and the error reporter.
+
+Pages take an AppState in `__init__` and listen to its signals instead of talking to
+each other. The store opened here belongs to the GUI thread (sqlite connections are
+per thread); workers open their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from app.errors import ErrorReporter
+from core.prompts_io import import_prompts
+from core.store import Store
+from resources import resource_path
+
+if TYPE_CHECKING:
+    from superqt.utils import WorkerBase
+
+    from core.models import ModelSession
+
+log = logging.getLogger("rlhf_studio.app")
+
+DEMO_PROMPT_SET = "demo"
+"""The built-in prompt set for the demo model."""
+
+
+def demo_prompts_file() -> Path:
+    """The shipped prompts for the demo model (review openings)."""
+    return resource_path("prompts", "demo.txt")
+
+
+@dataclass(eq=False)
+class Job:
+    """A running background job, as the status bar and the close handler see it."""
+
+    description: str
+    worker: WorkerBase
+    uses_model: bool
+    stop: Any = None
+    """A callable asking the job to stop cleanly; None for short jobs that just finish."""
+    extra: dict = field(default_factory=dict)
+
+
+class AppState(QObject):
+    """Everything the pages share; see the module docstring."""
+
+    workspace_changed = Signal(object)  # Path
+    session_changed = Signal(object)  # ModelSession | None
+    jobs_changed = Signal()
+    prompts_changed = Signal()
+    feedback_changed = Signal()  # generations, comparisons, scores
+    runs_changed = Signal()
+
+    def __init__(self, workspace: Path, settings: QSettings, parent: QObject | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.errors = ErrorReporter()
+        self.session: ModelSession | None = None
+        self.adapter_fresh = False
+        """Whether the session's adapter is untrained (a new run need not reload it)."""
+        self.store: Store | None = None
+        self.workspace: Path = Path(workspace)
+        self._jobs: list[Job] = []
+        self.open_workspace(workspace)
+
+    # workspace
+    def open_workspace(self, workspace: Path) -> None:
+        """Open (creating if needed) the workspace folder and its store."""
+        workspace = Path(workspace).expanduser().resolve()
+        store = Store.open(workspace)
+        if self.store is not None:
+            self.store.close()
+        self.store = store
+        self.workspace = workspace
+        if not store.prompt_sets():
+            # A new workspace starts with the built-in prompt set, so the demo loop works
+            # right away; it is an ordinary set the user can edit or delete.
+            import_prompts(store, demo_prompts_file(), set_name=DEMO_PROMPT_SET)
+        self.settings.setValue("workspace/last", str(workspace))
+        log.info("Opened workspace %s", workspace)
+        self.workspace_changed.emit(workspace)
+        self.prompts_changed.emit()
+        self.feedback_changed.emit()
+        self.runs_changed.emit()
+
+    def close(self) -> None:
+        """Release the store and the model (the window is closing)."""
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.set_session(None)
+
+    # model
+    def set_session(self, session: ModelSession | None) -> None:
+        """Make `session` the current model, unloading the previous one."""
+        previous = self.session
+        self.session = session
+        self.adapter_fresh = session is not None and session.spec.adapter_path is None
+        if previous is not None and previous is not session:
+            previous.unload()
+        self.session_changed.emit(session)
+
+    # background jobs
+    def track(self, worker: WorkerBase, description: str, uses_model: bool, stop=None) -> Job:
+        """Register a started (or about to start) worker until it finishes."""
+        job = Job(description, worker, uses_model, stop)
+        self._jobs.append(job)
+        worker.finished.connect(lambda: self._untrack(job))
+        self.jobs_changed.emit()
+        return job
+
+    def _untrack(self, job: Job) -> None:
+        if job in self._jobs:
+            self._jobs.remove(job)
+            self.jobs_changed.emit()
+
+    def jobs(self) -> list[Job]:
+        return list(self._jobs)
+
+    def model_busy(self) -> bool:
+        """Whether a job using the model is running (loading a new one must wait)."""
+        return any(job.uses_model for job in self._jobs)
+
+    def stop_all_jobs(self) -> None:
+        """Ask every job to stop (long ones at their next step; short ones just finish)."""
+        for job in self._jobs:
+            if job.stop is not None:
+                job.stop()
+            else:
+                job.worker.quit()
+
+    # settings helpers
+    def setting(self, key: str, default: Any = None, type_: type | None = None) -> Any:
+        """A stored setting; with `type_`, converted by QSettings ("true" -> True)."""
+        if type_ is None:
+            return self.settings.value(key, default)
+        try:
+            return self.settings.value(key, default, type=type_)
+        except (TypeError, ValueError):
+            return default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        self.settings.setValue(key, value)

@@ -1,0 +1,280 @@
+"""The main window: assembles the pages, the menus and the status bar, nothing more."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import psutil
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QStackedWidget,
+    QWidget,
+)
+
+from app.app_state import AppState
+from app.pages.compare_page import ComparePage
+from app.pages.feedback_page import FeedbackPage
+from app.pages.model_page import ModelPage
+from app.pages.prompts_page import PromptsPage
+from app.pages.runs_page import RunsPage
+from app.pages.train_page import TrainPage
+from app.settings_dialog import SettingsDialog
+from app.theme import apply_theme, style_plot
+from core import __version__
+
+log = logging.getLogger("rlhf_studio.app")
+
+MEMORY_REFRESH_MS = 2000
+
+
+class MainWindow(QMainWindow):
+    """Pages in a sidebar + stack, a File/Help menu, and a status bar with device, memory
+    and the current job."""
+
+    def __init__(self, state: AppState) -> None:
+        super().__init__()
+        self.state = state
+        state.errors.set_parent_widget(self)
+        self.setObjectName("mainWindow")
+        self.setMinimumSize(QSize(1000, 680))
+        self._closing = False
+        # Style first: applying a style sheet to existing widgets re-polishes every one.
+        self._apply_theme()
+        self.model_page = ModelPage(state)
+        self.prompts_page = PromptsPage(state)
+        self.compare_page = ComparePage(state)
+        self.train_page = TrainPage(state)
+        self.runs_page = RunsPage(state)
+        self.feedback_page = FeedbackPage(state)
+        self._pages = [
+            ("Model", self.model_page),
+            ("Prompts", self.prompts_page),
+            ("Compare && Rate", self.compare_page),
+            ("Train", self.train_page),
+            ("Runs", self.runs_page),
+            ("AI Feedback", self.feedback_page),
+        ]
+        self._build_body()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect_state()
+        self._style_plots()
+        self._restore_window()
+        self._update_title(state.workspace)
+
+    # layout
+    def _build_body(self) -> None:
+        self.nav = QListWidget(objectName="pageNav")
+        self.nav.setFixedWidth(170)
+        self.stack = QStackedWidget()
+        for title, page in self._pages:
+            self.nav.addItem(title.replace("&&", "&"))
+            self.stack.addWidget(page)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.setCurrentRow(0)
+        body = QWidget()
+        layout = QHBoxLayout(body)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.nav)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(body)
+
+    def show_page(self, page: QWidget) -> None:
+        """Bring `page` to the front."""
+        self.nav.setCurrentRow(self.stack.indexOf(page))
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._add_action(file_menu, "&New Workspace…", self._on_new_workspace, QKeySequence.New)
+        self._add_action(file_menu, "&Open Workspace…", self._on_open_workspace, QKeySequence.Open)
+        file_menu.addSeparator()
+        self._add_action(file_menu, "&Settings…", self._on_settings, QKeySequence.Preferences)
+        file_menu.addSeparator()
+        self._add_action(file_menu, "&Quit", self.close, QKeySequence.Quit)
+        go_menu = self.menuBar().addMenu("&Go")
+        for index, (title, _page) in enumerate(self._pages):
+            action = self._add_action(go_menu, title, lambda i=index: self.nav.setCurrentRow(i))
+            action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+        help_menu = self.menuBar().addMenu("&Help")
+        self._add_action(help_menu, "&About RLHF Studio", self._on_about)
+
+    def _add_action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.device_label = QLabel("No model", objectName="deviceLabel")
+        self.memory_label = QLabel("", objectName="memoryLabel")
+        self.job_label = QLabel("Idle", objectName="jobLabel")
+        self.job_spinner = QProgressBar(maximumWidth=90, maximum=0, textVisible=False)
+        for widget in (self.job_spinner, self.job_label, self.device_label, self.memory_label):
+            bar.addPermanentWidget(widget)
+        # A fixed height: the busy bar appearing would otherwise change the bar's height and
+        # re-layout, and so repaint, the whole window each time a job starts or ends.
+        bar.setFixedHeight(max(bar.sizeHint().height(), self.job_spinner.sizeHint().height() + 6))
+        self.job_spinner.setVisible(False)
+        self._memory_timer = QTimer(self, interval=MEMORY_REFRESH_MS)
+        self._memory_timer.timeout.connect(self._on_refresh_memory)
+        self._memory_timer.start()
+        self._on_refresh_memory()
+
+    def _connect_state(self) -> None:
+        self.state.errors.reported.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.state.jobs_changed.connect(self._on_jobs_changed)
+        self.state.session_changed.connect(self._on_session_changed)
+        self.state.workspace_changed.connect(self._update_title)
+        self.runs_page.checkpoint_opened.connect(self._on_checkpoint_opened)
+        self.runs_page.resume_requested.connect(self._on_resume_requested)
+        self.feedback_page.reward_model_ready.connect(self._on_reward_model_ready)
+        hints = QGuiApplication.styleHints()
+        hints.colorSchemeChanged.connect(lambda _scheme: self._apply_theme())
+
+    def _on_checkpoint_opened(self, label: str, adapter_path: str) -> None:
+        self.compare_page.add_checkpoint(label, adapter_path)
+        self.show_page(self.compare_page)
+
+    def _on_reward_model_ready(self, folder: str) -> None:
+        """'Use as PPO reward' on the AI Feedback page: train against the new reward model."""
+        self.train_page.form.rewards.set_specs([f"rm={folder}"])
+        self.show_page(self.train_page)
+
+    def _on_resume_requested(self, checkpoint: str) -> None:
+        self.show_page(self.train_page)
+        self.train_page.resume_from(Path(checkpoint))
+
+    # status bar
+    def _on_jobs_changed(self) -> None:
+        jobs = self.state.jobs()
+        self.job_spinner.setVisible(bool(jobs))
+        self.job_label.setText(" · ".join(job.description for job in jobs) if jobs else "Idle")
+        if self._closing and not jobs:
+            self.close()
+
+    def _on_session_changed(self, session) -> None:
+        if session is None:
+            self.device_label.setText("No model")
+        else:
+            self.device_label.setText(f"{session.name} on {session.device} ({session.dtype})")
+        self._on_refresh_memory()
+
+    def _on_refresh_memory(self) -> None:
+        session = self.state.session
+        rss = psutil.Process().memory_info().rss
+        text = f"RAM {_gib(rss)}"
+        if session is not None:
+            info = session.memory()
+            if info.device_used_bytes is not None:
+                text += f" · {info.device} {_gib(info.device_used_bytes)} used"
+                if info.device_free_bytes is not None:
+                    text += f", {_gib(info.device_free_bytes)} free"
+        self.memory_label.setText(text)
+
+    def _update_title(self, workspace: Path) -> None:
+        self.setWindowTitle(f"RLHF Studio — {Path(workspace).name} ({workspace})")
+
+    # menus
+    def _on_new_workspace(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "New workspace: choose an empty folder")
+        if folder:
+            self._switch_workspace(Path(folder))
+
+    def _on_open_workspace(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open workspace folder")
+        if folder:
+            self._switch_workspace(Path(folder))
+
+    def _switch_workspace(self, folder: Path) -> None:
+        if self.state.jobs():
+            self.state.errors.report(_busy_error("switching workspace"), "Opening the workspace")
+            return
+        try:
+            self.state.open_workspace(folder)
+        except Exception as error:  # shown, never swallowed: the old workspace stays open
+            self.state.errors.report(error, "Opening the workspace")
+
+    def _on_settings(self) -> None:
+        dialog = SettingsDialog(self.state, self)
+        dialog.accepted.connect(self._apply_theme)
+        dialog.open()
+
+    def _on_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About RLHF Studio",
+            f"<b>RLHF Studio {__version__}</b><br>Generate, compare, rate and AI-score "
+            "completions; train a reward model and run LoRA PPO with live plots.<br><br>"
+            f"Workspace: {self.state.workspace}",
+        )
+
+    def _apply_theme(self) -> None:
+        theme = self.state.setting("ui/theme", "system")
+        self._dark = apply_theme(QApplication.instance(), theme, self)
+
+    def _style_plots(self) -> None:
+        for plot in self.findChildren(pg.PlotWidget):
+            style_plot(plot, self._dark)
+
+    # launch and close
+    def _restore_window(self) -> None:
+        geometry = self.state.setting("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1320, 860)
+        state = self.state.setting("window/state")
+        if state is not None:
+            self.restoreState(state)
+        page = self.state.setting("window/page", 0, int)
+        self.nav.setCurrentRow(max(0, min(page, self.nav.count() - 1)))
+
+    def restore_last_model(self) -> None:
+        """Reload the model used last time, if the setting asks for it (launch only)."""
+        if self.state.setting("model/autoload", True, bool):
+            self.model_page.load_last_model()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        """Ask running jobs to stop and close once they have; never kill a thread."""
+        if self.state.jobs():
+            if not self._closing:
+                self._closing = True
+                self.statusBar().showMessage("Stopping background jobs before closing…")
+                self.state.stop_all_jobs()
+            event.ignore()
+            return
+        self.state.set_setting("window/geometry", self.saveGeometry())
+        self.state.set_setting("window/state", self.saveState())
+        self.state.set_setting("window/page", self.nav.currentRow())
+        self._memory_timer.stop()
+        self.train_page.shutdown()
+        self.state.close()
+        self.state.settings.sync()
+        event.accept()
+
+
+def _gib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.2f} GiB"
+
+
+def _busy_error(action: str):
+    from core.errors import StudioError
+
+    return StudioError(
+        f"Background jobs are running; wait for them (or stop training) before {action}."
+    )

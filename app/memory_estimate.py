@@ -1,0 +1,73 @@
+"""A rough estimate of the memory a PPO run needs, shown before Start.
+
+Rough by design (±50%): it is there to warn "this will not fit", not to plan to the MiB.
+Terms: frozen base weights; LoRA weights with their gradients and Adam moments (fp32);
+the KV cache while sampling; activations and logits of one minibatch forward/backward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.config import LoraSpec, PPOConfig
+
+BYTES_PER_DTYPE = {"float32": 4, "bfloat16": 2, "float16": 2}
+PROMPT_TOKENS = 64
+"""Assumed prompt length (prompts are not tokenised on the GUI thread)."""
+ACTIVATION_FACTOR = 34
+"""Bytes-per-element multiplier of saved activations per token per layer, in units of
+hidden size × dtype bytes (Korthikanti et al. 2022, without recomputation)."""
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes per term and their total."""
+
+    weights: int
+    lora_and_optimizer: int
+    sampling_cache: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.lora_and_optimizer + self.sampling_cache + self.activations
+
+    def describe(self) -> str:
+        return (
+            f"≈ {_gib(self.total)} (weights {_gib(self.weights)}, LoRA + optimiser "
+            f"{_gib(self.lora_and_optimizer)}, sampling {_gib(self.sampling_cache)}, "
+            f"activations {_gib(self.activations)})"
+        )
+
+
+def estimate_ppo_memory(info: dict[str, Any], config: PPOConfig, lora: LoraSpec) -> MemoryEstimate:
+    """Estimate from a model description (core.models.describe) and the run settings."""
+    params = int(info.get("params", 0))
+    hidden = max(int(info.get("hidden_size", 0)), 1)
+    vocab = int(info.get("vocab_size", 0))
+    width = BYTES_PER_DTYPE.get(str(info.get("dtype", "float32")), 4)
+    layers = _layers(params, hidden, vocab)
+    sequence = PROMPT_TOKENS + config.max_new_tokens
+    weights = params * width
+    # LoRA on ~4 projections per layer: 2 * r * hidden weights each; fp32 weight, grad,
+    # two Adam moments = 16 bytes per weight. The value head is negligible.
+    lora_params = layers * 4 * 2 * lora.r * hidden
+    lora_and_optimizer = lora_params * 16
+    sampling_cache = 2 * layers * config.batch_size * sequence * hidden * width
+    tokens = config.mini_batch_size * sequence
+    activations = tokens * layers * hidden * width * ACTIVATION_FACTOR // 2
+    logits = tokens * vocab * 4 * 3  # logits, log-softmax and their gradient, fp32
+    return MemoryEstimate(weights, lora_and_optimizer, sampling_cache, activations + logits)
+
+
+def _layers(params: int, hidden: int, vocab: int) -> int:
+    """Layer count from the parameter count: ~12·h² per transformer layer plus embeddings."""
+    body = max(params - vocab * hidden, 12 * hidden * hidden)
+    return max(1, round(body / (12 * hidden * hidden)))
+
+
+def _gib(n_bytes: int) -> str:
+    if n_bytes < 2**30:
+        return f"{n_bytes / 2**20:.0f} MiB"
+    return f"{n_bytes / 2**30:.1f} GiB"

@@ -1,0 +1,477 @@
+"""AI Feedback page: an LLM judge labels pairs, a reward model trains on the labels with a
+live loss plot, and the agreement panel says how far the AI labels can be trusted.
+
+Everything slow (loading a judge, judging, training, scoring the reward model) runs in
+pool workers over app/widgets/feedback_jobs.py; the page only collects the forms, starts
+jobs and shows what they return. Errors go to the app's one error reporter.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import WorkerBase
+
+from app.app_state import AppState
+from app.widgets.common import hint, page_title
+from app.widgets.feedback_forms import JudgeForm, RewardModelForm
+from app.widgets.feedback_jobs import (
+    POLICY_JUDGE,
+    LabelRequest,
+    RMRequest,
+    RMSummary,
+    RoundOutcome,
+    compute_agreement,
+    default_rm_folder,
+    run_ai_round,
+    run_labelling,
+    run_rm_training,
+)
+from app.widgets.feedback_tables import (
+    AGREEMENT_EXPLANATIONS,
+    AgreementTable,
+    VerdictTable,
+    percent,
+)
+from app.widgets.plots import SERIES_COLOURS, MetricPlot, Series
+from app.workers import start_job
+from core.errors import StudioError
+from core.rlaif.labelling import LabelReport
+
+RM_SERIES = [
+    Series("train/loss", "train loss"),
+    Series("eval/loss", "held-out loss"),
+    Series("train/accuracy", "train accuracy"),
+    Series("eval/accuracy", "held-out accuracy"),
+]
+"""The reward-model plot's curves; the first (train loss) gains one point per epoch."""
+
+
+def reward_model_plot() -> MetricPlot:
+    """Loss and accuracy per epoch in one plot: accuracy curves dashed, and the legend in
+    the title (coloured names), where it never covers a curve."""
+    plot = MetricPlot("", RM_SERIES, "loss / accuracy")
+    plot.setObjectName("rmLossPlot")
+    plot.setLabel("bottom", "epoch")
+    plot.setMinimumHeight(190)
+    plot.getPlotItem().legend.setVisible(False)
+    names = []
+    for index, (series, curve) in enumerate(
+        zip(RM_SERIES, plot.getPlotItem().listDataItems(), strict=True)
+    ):
+        colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
+        if "accuracy" in series.key:
+            style = Qt.PenStyle.DashLine
+            curve.setPen(pg.mkPen(colour, width=2, style=style))
+        names.append(f"<span style='color:{colour}'>{series.label}</span>")
+    plot.setTitle(" · ".join(names), size="9pt")
+    return plot
+
+
+LOW_ANSWER_MASS = 0.05
+"""Below this mean probability on the answer letters the judge ignores the format."""
+
+
+class EpochRelay(QObject):
+    """Carries core's `on_epoch(EpochReport)` callback from the worker to the GUI thread."""
+
+    epoch = Signal(object)
+
+    def emit_report(self, report: Any) -> None:
+        self.epoch.emit(report)  # queued: the receiver lives in the GUI thread
+
+
+class FeedbackPage(QWidget):
+    """AI labelling, reward-model training and judge agreement."""
+
+    reward_model_ready = Signal(str)
+    """A trained reward model folder the user chose as PPO reward (`rm=<folder>`)."""
+    ai_round_finished = Signal(object)
+    """A RoundRecord after `run_ai_round`, or None when the round failed."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.last_reward_model: str | None = None
+        self._busy: dict[str, WorkerBase] = {}  # "label" | "rm" | "round" | "agreement"
+        self._stopping: set[str] = set()  # keys whose Stop was pressed
+        self._relay: EpochRelay | None = None
+        self._round_rewards: weakref.WeakSet = weakref.WeakSet()
+        columns = QSplitter(Qt.Orientation.Horizontal)
+        columns.addWidget(self._build_labelling())
+        columns.addWidget(self._build_right())
+        columns.setStretchFactor(0, 1)
+        columns.setStretchFactor(1, 1)
+        columns.setSizes([620, 560])
+        layout = QVBoxLayout(self)
+        layout.addWidget(page_title("AI Feedback"))
+        layout.addWidget(columns, 1)
+        state.feedback_changed.connect(self._refresh_verdicts)
+        state.workspace_changed.connect(self._on_workspace_changed)
+        state.session_changed.connect(self._on_session_changed)
+        self._restore_settings()
+        self._on_session_changed(state.session)
+        self._on_workspace_changed(state.workspace)
+
+    # layout
+    def _build_labelling(self) -> QWidget:
+        box = QGroupBox("AI labelling")
+        self.judge_form = JudgeForm(self.state.errors.report)
+        self.label_button = QPushButton("Label pairs", objectName="labelPairsButton")
+        self.label_button.clicked.connect(self._on_label)
+        self.stop_label_button = QPushButton("Stop", objectName="stopLabellingButton")
+        self.stop_label_button.clicked.connect(lambda: self._stop("label"))
+        self.label_progress = QProgressBar(objectName="labelProgress", textVisible=False)
+        self.label_status = QLabel(objectName="labelStatus", wordWrap=True)
+        self.verdict_table = VerdictTable()
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.judge_form, 2)
+        layout.addLayout(_row(self.label_button, self.stop_label_button, self.label_progress))
+        layout.addWidget(self.label_status)
+        layout.addWidget(QLabel("<b>Latest AI verdicts</b> (newest first)"))
+        layout.addWidget(self.verdict_table, 3)
+        return box
+
+    def _build_right(self) -> QWidget:
+        column = QWidget()
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._build_reward_model(), 1)  # the plot takes the spare height
+        layout.addWidget(self._build_agreement())
+        return column
+
+    def _build_reward_model(self) -> QWidget:
+        box = QGroupBox("Reward model (Bradley–Terry)")
+        self.rm_form = RewardModelForm()
+        self.train_rm_button = QPushButton(
+            "Train reward model", objectName="trainRewardModelButton"
+        )
+        self.train_rm_button.clicked.connect(self._on_train_rm)
+        self.stop_rm_button = QPushButton("Stop", objectName="stopRewardModelButton")
+        self.stop_rm_button.clicked.connect(lambda: self._stop("rm"))
+        self.rm_progress = QProgressBar(objectName="rmProgress", textVisible=False)
+        self.rm_plot = reward_model_plot()
+        self.rm_result = QLabel(objectName="rmResult", wordWrap=True)
+        self.rm_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.use_rm_button = QPushButton("Use as PPO reward", objectName="useRewardModelButton")
+        self.use_rm_button.setToolTip("Set the Train page's reward to rm=<this folder>")
+        self.use_rm_button.clicked.connect(self._on_use_reward_model)
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.rm_form)
+        layout.addLayout(_row(self.train_rm_button, self.stop_rm_button, self.rm_progress))
+        layout.addWidget(self.rm_plot, 1)
+        result_row = QHBoxLayout()
+        result_row.addWidget(self.rm_result, 1)
+        result_row.addWidget(self.use_rm_button)
+        layout.addLayout(result_row)
+        return box
+
+    def _build_agreement(self) -> QWidget:
+        box = QGroupBox("Agreement with people")
+        self.refresh_button = QPushButton("Refresh", objectName="refreshAgreementButton")
+        self.refresh_button.setToolTip("Compare AI labels with human ones; score the newest RM")
+        self.refresh_button.clicked.connect(self._on_refresh_agreement)
+        self.agreement_summary = QLabel(objectName="agreementSummary", wordWrap=True)
+        self.agreement_table = AgreementTable()
+        self.agreement_table.fit_height()
+        layout = QVBoxLayout(box)
+        layout.addLayout(_row(self.refresh_button, self.agreement_summary))
+        layout.addWidget(self.agreement_table)
+        explanation = hint("<br>".join(AGREEMENT_EXPLANATIONS))
+        explanation.setObjectName("agreementExplanation")
+        explanation.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(explanation)
+        return box
+
+    # state
+    def _update_buttons(self) -> None:
+        labelling, training = "label" in self._busy, "rm" in self._busy or "round" in self._busy
+        self.label_button.setEnabled(not labelling and "round" not in self._busy)
+        self.stop_label_button.setEnabled(labelling)
+        self.judge_form.setEnabled(not labelling)
+        self.train_rm_button.setEnabled(not training)
+        self.stop_rm_button.setEnabled("rm" in self._busy)
+        self.rm_form.setEnabled(not training)
+        self.use_rm_button.setEnabled(self.last_reward_model is not None and not training)
+        self.refresh_button.setEnabled("agreement" not in self._busy)
+        self.label_progress.setVisible(labelling)
+        self.rm_progress.setVisible(training)
+
+    def _device(self) -> str:
+        return str(self.state.setting("model/device", "auto") or "auto")
+
+    def _on_workspace_changed(self, workspace: Path) -> None:
+        self._refresh_verdicts()
+        self.agreement_table.setRowCount(0)
+        self.agreement_summary.setText("Press Refresh to compare the AI labels with yours.")
+        self.rm_form.set_default_out(default_rm_folder(workspace))
+
+    def _on_session_changed(self, session: Any) -> None:
+        if session is None:
+            self.rm_form.base.set_extra(None, None)
+        else:
+            name = session.spec.name_or_path
+            self.rm_form.base.set_extra(f"Loaded model's base ({session.name})", name)
+
+    def _refresh_verdicts(self) -> None:
+        if self.state.store is not None:
+            self.verdict_table.set_rows(self.state.store.comparisons("ai"))
+
+    def _start(self, key: str, func, *args, stoppable: bool = True, **kwargs) -> WorkerBase:
+        """Start a job under `key`; with `stoppable`, its `should_stop` flag is wired to the
+        page's Stop button and to the app's stop-all (closing the window)."""
+        stop = threading.Event()
+        if stoppable:
+            kwargs["should_stop"] = stop.is_set
+        on_done, on_error = kwargs.pop("on_done"), kwargs.pop("on_error", None)
+        worker = start_job(
+            self.state, func, *args,
+            on_done=lambda result: self._finish(key, on_done, result),
+            on_error=lambda error: self._finish(key, on_error, error),
+            **kwargs,
+        )  # fmt: skip
+        worker.stop_event = stop
+        # Also on `finished`: a worker aborted before it ran emits neither result signal.
+        worker.finished.connect(lambda: self._finish(key, None, None, worker))
+        for job in self.state.jobs():
+            if job.worker is worker and stoppable:
+                job.stop = stop.set
+        self._busy[key] = worker
+        self._stopping.discard(key)
+        self._update_buttons()
+        return worker
+
+    def _finish(self, key: str, handler, value, worker: WorkerBase | None = None) -> None:
+        if worker is None or self._busy.get(key) is worker:
+            self._busy.pop(key, None)
+            self._update_buttons()
+        if handler is not None:
+            handler(value)
+
+    def _stop(self, key: str) -> None:
+        worker = self._busy.get(key)
+        if worker is not None:
+            worker.stop_event.set()
+            self._stopping.add(key)
+            status = self.label_status if key == "label" else self.rm_result
+            status.setText("Stopping after the current batch…")
+
+    # AI labelling
+    def _on_label(self) -> None:
+        form = self.judge_form
+        try:
+            choice = form.choice(self._device())
+        except StudioError as error:
+            self.state.errors.report(error, "Labelling pairs")
+            return
+        sample_new = form.sample_check.isChecked() and self.state.session is not None
+        request = LabelRequest(
+            workspace=self.state.workspace, judge=choice, n_pairs=form.pairs_spin.value(),
+            tie_margin=form.tie_spin.value(), sample_new=sample_new,
+        )  # fmt: skip
+        self._save_settings()
+        self.label_progress.setRange(0, 0)
+        self.label_status.setText("Loading the judge…")
+        uses_model = choice.model == POLICY_JUDGE or sample_new
+        self._start(
+            "label", run_labelling, request, self.state.session if uses_model else None,
+            description="AI labelling", context="Labelling pairs", uses_model=uses_model,
+            on_done=self._on_labelled, on_error=lambda _e: self.label_status.setText("Failed."),
+            on_progress=lambda done, total, text: _show_progress(
+                self.label_progress, self.label_status, done, total, text
+            ),
+        )  # fmt: skip
+
+    def _on_labelled(self, report: LabelReport) -> None:
+        if "label" in self._stopping:
+            self.label_status.setText(f"Stopped: {report.labelled} pairs judged and saved.")
+        elif not report.labelled:
+            self.label_status.setText(
+                "Nothing to label: rate or generate pairs first (Compare & Rate), or load a "
+                "model and tick 'Sample new pairs'."
+            )
+        else:
+            self.label_status.setText(
+                f"{report.labelled} pairs judged in {report.seconds:.1f} s "
+                f"({report.from_human_pairs} that people compared, {report.from_existing} stored, "
+                f"{report.generated} new). Mean confidence {report.mean_confidence:.2f}; same "
+                f"side in both orders {percent(report.position_bias_rate)}; answer-token mass "
+                f"{report.mean_answer_mass:.3f}."
+            )
+            if report.mean_answer_mass is not None and report.mean_answer_mass < LOW_ANSWER_MASS:
+                self.label_status.setText(
+                    self.label_status.text() + " The judge puts almost no probability on A or "
+                    "B, so its verdicts are near coin flips: an instruction-tuned judge (a "
+                    "folder or hub id) or a rubric ending in 'Answer:' helps."
+                )
+        self.state.feedback_changed.emit()
+
+    # reward model
+    def _rm_relay(self) -> EpochRelay:
+        self._relay = EpochRelay()
+        self._relay.epoch.connect(self._on_epoch)
+        self.rm_plot.clear_data()
+        return self._relay
+
+    def _on_train_rm(self) -> None:
+        try:
+            config = self.rm_form.config()
+        except StudioError as error:
+            self.state.errors.report(error, "Training the reward model")
+            return
+        workspace = self.state.workspace
+        out = self.rm_form.out() or default_rm_folder(workspace)
+        request = RMRequest(workspace, self.rm_form.source(), config, out, self._device())
+        self._save_settings()
+        self.rm_plot.set_x_extent(config.epochs)
+        relay = self._rm_relay()
+        self.rm_progress.setRange(0, 0)
+        self.rm_result.setText(f"Training on {request.source} comparisons → {out}")
+        self._start(
+            "rm", run_rm_training, request, on_epoch=relay.emit_report,
+            description="Training a reward model", context="Training the reward model",
+            on_done=self._on_rm_trained, on_error=lambda _e: self.rm_result.setText("Failed."),
+            on_progress=lambda done, total, text: _show_progress(
+                self.rm_progress, None, done, total, text
+            ),
+        )  # fmt: skip
+
+    def _on_epoch(self, report: Any) -> None:
+        self.rm_plot.append(report.epoch, report.metrics())
+        self.rm_result.setText(
+            f"Epoch {report.epoch}: train loss {report.train_loss:.3f}, held-out accuracy "
+            f"{percent(report.eval_accuracy)}"
+        )
+
+    def _on_rm_trained(self, summary: RMSummary) -> None:
+        self.rm_plot.refresh()
+        self.last_reward_model = summary.folder
+        how = "stopped" if summary.stopped else "early stop" if summary.stopped_early else "done"
+        self.rm_result.setText(
+            f"<b>Held-out accuracy {percent(summary.eval_accuracy)}</b> on {summary.n_eval} "
+            f"pairs (human ones: {percent(summary.eval_accuracy_human)}); best epoch "
+            f"{summary.best_epoch} of {summary.epochs_run} ({how}, {summary.seconds:.0f} s).<br>"
+            f"Saved to <code>{summary.folder}</code>"
+        )
+        self.rm_form.set_default_out(default_rm_folder(self.state.workspace))
+        self._update_buttons()
+        self.state.runs_changed.emit()
+
+    def _on_use_reward_model(self) -> None:
+        if self.last_reward_model is not None:
+            self.reward_model_ready.emit(self.last_reward_model)
+            self.state.errors.reported.emit(f"PPO reward set to rm={self.last_reward_model}")
+
+    # agreement
+    def _on_refresh_agreement(self) -> None:
+        self.agreement_summary.setText("Computing…")
+        self._start(
+            "agreement", compute_agreement, self.state.workspace, self._device(),
+            stoppable=False, description="Agreement report", context="Computing agreement",
+            on_done=self._on_agreement, on_error=lambda _e: self.agreement_summary.setText(""),
+        )  # fmt: skip
+
+    def _on_agreement(self, report: Any) -> None:
+        self.agreement_table.set_report(report)
+        text = f"{report.n_human} human and {report.n_ai} AI comparisons."
+        if not report.judges:
+            text += " No AI labels yet: label some pairs first."
+        if report.reward_model is None:
+            text += " No reward model trained yet."
+        self.agreement_summary.setText(text)
+
+    # interactive loop
+    def run_ai_round(self, trainer: Any) -> WorkerBase | None:
+        """Rate a paused run's latest samples with the chosen judge, retrain the reward
+        model on all comparisons, and swap it in as the run's reward (in a worker).
+
+        Call while the run is paused; `ai_round_finished` reports the RoundRecord.
+        """
+        if "rm" in self._busy or "round" in self._busy:
+            self.state.errors.report(
+                StudioError("A reward model is training; wait for it, then run the round."),
+                "AI feedback round",
+            )
+            return None
+        try:
+            choice = self.judge_form.choice(self._device())
+            config = self.rm_form.config()
+        except StudioError as error:
+            self.state.errors.report(error, "AI feedback round")
+            return None
+        relay = self._rm_relay()
+        self.rm_plot.set_x_extent(config.epochs)
+        self.rm_progress.setRange(0, 0)
+        self.rm_result.setText(f"AI round on run {trainer.run_id}: judging its latest samples…")
+        return self._start(
+            "round", run_ai_round, self.state.workspace, trainer, choice, config,
+            self._round_rewards, relay.emit_report, self._device(), stoppable=False,
+            description="AI feedback round", context="AI feedback round", uses_model=True,
+            on_done=self._on_round_done, on_error=lambda _e: self.ai_round_finished.emit(None),
+            on_progress=lambda done, total, text: _show_progress(
+                self.rm_progress, None, done, total, text
+            ),
+        )  # fmt: skip
+
+    def _on_round_done(self, outcome: RoundOutcome) -> None:
+        record = outcome.record
+        self._on_rm_trained(outcome.summary)
+        self.rm_result.setText(
+            f"Round at step {record.step}: {record.pairs} pairs judged by {record.labelled_by}; "
+            f"the run's reward is now <code>rm={record.reward_model}</code> (held-out accuracy "
+            f"{percent(record.held_out_accuracy)})."
+        )
+        self.state.feedback_changed.emit()
+        self.ai_round_finished.emit(record)
+
+    # settings
+    def _restore_settings(self) -> None:
+        setting = self.state.setting
+        self.judge_form.judge.select(setting("feedback/judge", POLICY_JUDGE) or POLICY_JUDGE)
+        self.judge_form.pairs_spin.setValue(setting("feedback/pairs", 16, int))
+        self.judge_form.tie_spin.setValue(setting("feedback/tie_margin", 0.0, float))
+        self.rm_form.epochs_spin.setValue(setting("feedback/rm_epochs", 3, int))
+        self.rm_form.lr_spin.setValue(setting("feedback/rm_lr", 5e-4, float))
+        self._update_buttons()
+
+    def _save_settings(self) -> None:
+        values = {
+            "feedback/judge": self.judge_form.judge.value(),
+            "feedback/pairs": self.judge_form.pairs_spin.value(),
+            "feedback/tie_margin": self.judge_form.tie_spin.value(),
+            "feedback/rm_epochs": self.rm_form.epochs_spin.value(),
+            "feedback/rm_lr": self.rm_form.lr_spin.value(),
+        }
+        for key, value in values.items():
+            self.state.set_setting(key, value)
+
+
+def _row(*widgets: QWidget) -> QHBoxLayout:
+    """Widgets in a row; the last one stretches."""
+    row = QHBoxLayout()
+    for widget in widgets[:-1]:
+        row.addWidget(widget)
+    row.addWidget(widgets[-1], 1)
+    return row
+
+
+def _show_progress(bar: QProgressBar, label: QLabel | None, done: int, total: int, text: str):
+    bar.setRange(0, max(total, 1))
+    bar.setValue(min(done, max(total, 1)))
+    if label is not None:
+        label.setText(text)

@@ -1,0 +1,322 @@
+"""Model page: choose the demo model, a local folder or a hub id, a device and a dtype;
+load it in the background with progress; show what was loaded and the memory it uses."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.app_state import AppState
+from app.jobs import LoadedModel, describe_session, load_model
+from app.widgets.common import page_title
+from app.workers import start_job
+from core.config import DEMO_MODEL, LoraSpec, ModelSpec
+from core.errors import StudioError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+MAX_RECENT = 8
+
+
+class ModelPage(QWidget):
+    """Loads the one model session every other page uses."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._worker = None
+        layout = QVBoxLayout(self)
+        layout.addWidget(page_title("Model"))
+        layout.addWidget(self._build_form())
+        layout.addLayout(self._build_buttons())
+        layout.addWidget(self._build_info())
+        layout.addStretch(1)
+        state.session_changed.connect(self._on_session_changed)
+        state.jobs_changed.connect(self._update_buttons)
+        self._restore_choice()
+        self._update_buttons()
+
+    # widgets
+    def _build_form(self) -> QGroupBox:
+        box = QGroupBox("Which model")
+        form = QFormLayout(box)
+        self.model_combo = QComboBox(objectName="modelCombo", editable=True)
+        self.model_combo.setToolTip(
+            "'Demo model' is built in and works offline. Or pick a local model folder "
+            "(config.json + weights + tokenizer), or type a Hugging Face hub id such as "
+            "HuggingFaceTB/SmolLM2-135M (needs network or a warm cache)."
+        )
+        self.model_combo.setMinimumWidth(420)
+        browse = QPushButton("Folder…", objectName="browseModelButton")
+        browse.clicked.connect(self._on_browse)
+        row = QHBoxLayout()
+        row.addWidget(self.model_combo, 1)
+        row.addWidget(browse)
+        form.addRow("Model", row)
+        self.device_combo = QComboBox(objectName="deviceCombo")
+        self.device_combo.addItems(DEVICES)
+        self.device_combo.setToolTip("auto picks CUDA, then Apple MPS, then the CPU.")
+        self.dtype_combo = QComboBox(objectName="dtypeCombo")
+        self.dtype_combo.addItems(DTYPES)
+        self.dtype_combo.setToolTip(
+            "auto: bfloat16 on a GPU that supports it, else float32. float16 can overflow "
+            "during PPO; prefer bfloat16."
+        )
+        form.addRow("Device", self.device_combo)
+        form.addRow("Precision", self.dtype_combo)
+        self.lora_check = QCheckBox("Attach a LoRA adapter (needed for training)")
+        self.lora_check.setChecked(True)
+        form.addRow("", self.lora_check)
+        self.adapter_edit = QLineEdit(objectName="adapterEdit")
+        self.adapter_edit.setPlaceholderText("optional: a saved PEFT adapter folder to start from")
+        adapter_browse = QPushButton("Folder…")
+        adapter_browse.clicked.connect(self._on_browse_adapter)
+        adapter_row = QHBoxLayout()
+        adapter_row.addWidget(self.adapter_edit, 1)
+        adapter_row.addWidget(adapter_browse)
+        form.addRow("Adapter", adapter_row)
+        self.remote_code_check = QCheckBox("Trust remote code shipped with the model")
+        self.remote_code_check.setToolTip(
+            "Runs Python code from the model folder. Only if you trust it."
+        )
+        form.addRow("", self.remote_code_check)
+        return box
+
+    def _build_buttons(self) -> QHBoxLayout:
+        self.load_button = QPushButton("Load model", objectName="loadModelButton")
+        self.load_button.setDefault(True)
+        self.load_button.clicked.connect(self._on_load)
+        self.unload_button = QPushButton("Unload", objectName="unloadModelButton")
+        self.unload_button.clicked.connect(self._on_unload)
+        self.progress = QProgressBar(objectName="loadProgress")
+        self.progress.setVisible(False)
+        self.progress_label = QLabel(objectName="loadStatus")
+        row = QHBoxLayout()
+        row.addWidget(self.load_button)
+        row.addWidget(self.unload_button)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.progress_label, 2)
+        return row
+
+    def _build_info(self) -> QGroupBox:
+        box = QGroupBox("Loaded model")
+        self.info_form = QFormLayout(box)
+        self.info_form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.info_empty = QLabel("No model loaded. Load the demo model to try everything offline.")
+        self.info_empty.setObjectName("hint")
+        self.info_form.addRow(self.info_empty)
+        return box
+
+    # choices
+    def _restore_choice(self) -> None:
+        self.model_combo.addItem("Demo model (built-in)", DEMO_MODEL)
+        for path in self._recent():
+            if path != DEMO_MODEL:
+                self.model_combo.addItem(path, path)
+        last = self.state.setting("model/name_or_path", DEMO_MODEL)
+        self._select_model(last)
+        self.device_combo.setCurrentText(self.state.setting("model/device", "auto"))
+        self.dtype_combo.setCurrentText(self.state.setting("model/dtype", "auto"))
+
+    def _recent(self) -> list[str]:
+        value = self.state.setting("model/recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _select_model(self, name_or_path: str) -> None:
+        index = self.model_combo.findData(name_or_path)
+        if index < 0:
+            self.model_combo.addItem(name_or_path, name_or_path)
+            index = self.model_combo.count() - 1
+        self.model_combo.setCurrentIndex(index)
+
+    def chosen_model(self) -> str:
+        """The model the combo names: its item's data, or the text typed in."""
+        text = self.model_combo.currentText().strip()
+        index = self.model_combo.currentIndex()
+        if index >= 0 and self.model_combo.itemText(index) == text:
+            return str(self.model_combo.itemData(index))
+        return text
+
+    def spec(self) -> ModelSpec:
+        """The ModelSpec the form describes."""
+        name = self.chosen_model()
+        if not name:
+            raise StudioError("Choose a model: the demo model, a folder or a hub id.")
+        return ModelSpec(
+            name_or_path=name,
+            device=self.device_combo.currentText(),
+            dtype=self.dtype_combo.currentText(),
+            trust_remote_code=self.remote_code_check.isChecked(),
+            lora=LoraSpec() if self.lora_check.isChecked() else None,
+            adapter_path=self.adapter_edit.text().strip() or None,
+        )
+
+    def _on_browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder")
+        if folder:
+            self._select_model(folder)
+
+    def _on_browse_adapter(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a PEFT adapter folder")
+        if folder:
+            self.adapter_edit.setText(folder)
+
+    # loading
+    def load_last_model(self) -> None:
+        """Load the model chosen last time (on launch)."""
+        if self.state.setting("model/name_or_path") is not None:
+            self._on_load()
+
+    def load(self, spec: ModelSpec) -> None:
+        """Load `spec` in the background; the current model stays until it is ready."""
+        self._set_loading(True, f"Loading {spec.name_or_path}…")
+        self._worker = start_job(
+            self.state,
+            load_model,
+            spec,
+            description=f"Loading {spec.name_or_path}",
+            context="Loading the model",
+            on_done=self._on_loaded,
+            on_error=self._on_load_failed,
+            on_progress=self._on_progress,
+            uses_model=True,
+        )
+
+    def _on_load(self) -> None:
+        try:
+            spec = self.spec()
+        except StudioError as error:
+            self.state.errors.report(error, "Loading the model")
+            return
+        if self.state.model_busy():
+            self.state.errors.report(
+                StudioError(
+                    "The model is busy (a job is using it). Wait or stop training, then load again."
+                ),
+                "Loading the model",
+            )
+            return
+        self.load(spec)
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setMaximum(max(total, 0))
+        self.progress.setValue(done)
+        if message:
+            self.progress_label.setText(message)
+
+    def _on_loaded(self, loaded: LoadedModel) -> None:
+        spec = loaded.session.spec
+        self.state.set_setting("model/name_or_path", spec.name_or_path)
+        self.state.set_setting("model/device", self.device_combo.currentText())
+        self.state.set_setting("model/dtype", self.dtype_combo.currentText())
+        recent = [spec.name_or_path] + [p for p in self._recent() if p != spec.name_or_path]
+        self.state.set_setting("model/recent", recent[:MAX_RECENT])
+        self.state.set_session(loaded.session)
+        self._show_info(loaded.info)
+        self._set_loading(False, f"Loaded {loaded.session.name}.")
+
+    def _on_load_failed(self, _error: BaseException) -> None:
+        self._set_loading(False, "Loading failed; see the message.")
+
+    def _on_unload(self) -> None:
+        if self.state.model_busy():
+            return
+        self.state.set_session(None)
+        self.progress_label.setText("Model unloaded; its memory was freed.")
+
+    def _set_loading(self, loading: bool, message: str) -> None:
+        self.progress.setVisible(loading)
+        self.progress.setRange(0, 0)  # busy until the first progress report
+        self.progress_label.setText(message)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self.state.model_busy()
+        self.load_button.setEnabled(not busy)
+        self.unload_button.setEnabled(not busy and self.state.session is not None)
+
+    # display
+    def _on_session_changed(self, session) -> None:
+        if session is None:
+            self._show_info(None)
+        else:
+            self._show_info(describe_session(session))
+        self._update_buttons()
+
+    def _show_info(self, info: dict | None) -> None:
+        while self.info_form.rowCount():
+            self.info_form.removeRow(0)
+        if not info:
+            self.info_empty = QLabel("No model loaded.", objectName="hint")
+            self.info_form.addRow(self.info_empty)
+            return
+        for key, title, text in info_rows(info):
+            label = QLabel(text, objectName=f"info_{key}")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.info_form.addRow(title, label)
+
+
+def info_rows(info: dict) -> list[tuple[str, str, str]]:
+    """(key, title, text) rows describing a loaded model (core.models.describe)."""
+    total = int(info.get("params") or 0)
+    trainable = int(info.get("trainable") or 0)
+    share = f" ({100 * trainable / total:.2f}% of all)" if total else ""
+    adapter = info.get("adapter_path") or (
+        "fresh LoRA adapter" if info.get("has_adapter") else "none (bare model)"
+    )
+    rows = [
+        ("name", "Name", str(info.get("name", ""))),
+        ("source", "Source", str(info.get("source", ""))),
+        ("architecture", "Architecture", str(info.get("architecture", ""))),
+        ("params", "Parameters", f"{total:,}"),
+        ("trainable", "LoRA trainable", f"{trainable:,}{share}"),
+        ("adapter", "Adapter", str(adapter)),
+        ("device", "Device", str(info.get("device", ""))),
+        ("dtype", "Precision", str(info.get("dtype", ""))),
+        ("hidden_size", "Hidden size", format_value("hidden_size", info.get("hidden_size"))),
+        ("vocab_size", "Vocabulary", format_value("vocab_size", info.get("vocab_size"))),
+        ("memory", "Memory", memory_text(info.get("memory") or {})),
+    ]
+    return rows
+
+
+def memory_text(memory: dict) -> str:
+    """Process RAM, plus device memory used/free where the device reports it."""
+    parts = [f"process RAM {format_value('bytes', memory.get('process_rss_bytes'))}"]
+    used, free = memory.get("device_used_bytes"), memory.get("device_free_bytes")
+    if used is not None:
+        text = f"{memory.get('device')}: {format_value('bytes', used)} used"
+        if free is not None:
+            text += f", {format_value('bytes', free)} free"
+        parts.append(text)
+    return " · ".join(parts)
+
+
+def format_value(key: str, value) -> str:
+    """Human-readable: thousands separators for counts, GiB for byte sizes."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')}: {format_value(k, v)}" for k, v in value.items())
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        if "bytes" in key:
+            return f"{value / 2**30:.2f} GiB"
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

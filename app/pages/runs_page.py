@@ -1,0 +1,347 @@
+"""Runs page: the workspace's runs with status, config and final metrics; overlaid curves
+of several runs; checkpoints to open in Compare & Rate; exports."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.app_state import AppState
+from app.jobs import export_merged_model
+from app.widgets.common import inform, page_title
+from app.widgets.plots import OverlayPlot
+from app.workers import start_job
+from core.errors import StudioError
+from core.export import export_metrics, export_pairs
+from core.ppo.checkpoint import ADAPTER_DIR
+
+COLUMNS = ("ID", "Name", "Kind", "Status", "Steps", "Reward", "KL", "Created")
+OVERLAY_METRICS = (
+    "reward/mean",
+    "objective/kl",
+    "policy/entropy",
+    "response/length",
+    "loss/policy",
+    "loss/value",
+    "policy/clipfrac",
+    "perf/samples_per_s",
+)
+
+
+class RunsPage(QWidget):
+    """History of runs; select several to overlay their curves."""
+
+    checkpoint_opened = Signal(str, str)  # label, adapter folder
+    resume_requested = Signal(str)  # checkpoint (step) folder
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.table = QTableWidget(0, len(COLUMNS), objectName="runsTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._on_selection)
+        self.metric_combo = QComboBox(objectName="overlayMetricCombo")
+        self.metric_combo.addItems(OVERLAY_METRICS)
+        self.metric_combo.currentTextChanged.connect(lambda _t: self._on_selection())
+        self.overlay = OverlayPlot()
+        self.overlay.setObjectName("runsOverlayPlot")
+        self.config_view = QPlainTextEdit(objectName="runConfigView", readOnly=True)
+        self.checkpoint_list = QListWidget(objectName="checkpointList")
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self._build_details())
+        splitter.setSizes([200, 580])
+        layout = QVBoxLayout(self)
+        layout.addWidget(page_title("Runs"))
+        layout.addWidget(splitter, 1)
+        self._stale = True
+        state.runs_changed.connect(self._on_runs_changed)
+        self.refresh()
+
+    def _on_runs_changed(self) -> None:
+        # Refreshing reads every run's metrics and redraws the overlay: only when visible.
+        if self.isVisible():
+            self.refresh()
+        else:
+            self._stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
+    def _build_details(self) -> QWidget:
+        plot_box = QGroupBox("Curves of the selected runs")
+        plot_layout = QVBoxLayout(plot_box)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Metric"))
+        row.addWidget(self.metric_combo)
+        row.addStretch(1)
+        save_png = QPushButton("Save plot as PNG…", objectName="exportPlotButton")
+        save_png.clicked.connect(self._on_export_png)
+        row.addWidget(save_png)
+        plot_layout.addLayout(row)
+        plot_layout.addWidget(self.overlay, 1)
+        side = QGroupBox("Run")
+        grid = QGridLayout(side)
+        grid.addWidget(QLabel("Config"), 0, 0)
+        grid.addWidget(self.config_view, 1, 0, 1, 2)
+        grid.addWidget(QLabel("Checkpoints"), 2, 0)
+        grid.addWidget(self.checkpoint_list, 3, 0, 1, 2)
+        buttons = [
+            ("Open in Compare && Rate", "openCheckpointButton", self._on_open_checkpoint),
+            ("Resume training from here", "resumeRunButton", self._on_resume),
+            ("Export adapter (PEFT)…", "exportAdapterButton", self._on_export_adapter),
+            ("Export merged model…", "exportMergedButton", self._on_export_merged),
+            ("Export metrics CSV…", "exportMetricsButton", self._on_export_metrics),
+            ("Export comparisons JSONL…", "exportPairsButton", self._on_export_pairs),
+        ]
+        for index, (text, name, slot) in enumerate(buttons):
+            button = QPushButton(text, objectName=name)
+            button.clicked.connect(slot)
+            grid.addWidget(button, 4 + index // 2, index % 2)
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(plot_box)
+        body.addWidget(side)
+        body.setSizes([800, 420])
+        return body
+
+    # data
+    def refresh(self) -> None:
+        """Reload the runs from the store, keeping the selection."""
+        store = self.state.store
+        if store is None:
+            return
+        self._stale = False
+        selected = set(self.selected_run_ids())
+        runs = store.runs()
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(runs))
+        for row, run in enumerate(reversed(runs)):  # newest first
+            metrics = store.metrics(run.id)
+            last = metrics[-1] if metrics else {}
+            cells = (
+                str(run.id),
+                run.name,
+                run.kind,
+                run.status,
+                str(len(metrics)),
+                _fmt(last.get("reward/mean")),
+                _fmt(last.get("objective/kl")),
+                run.created[:19].replace("T", " "),
+            )
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, run.id)
+                if run.error and column == 3:
+                    item.setToolTip(run.error)
+                self.table.setItem(row, column, item)
+            if run.id in selected:
+                self.table.selectRow(row)
+        self.table.blockSignals(False)
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self._on_selection()
+
+    def selected_run_ids(self) -> list[int]:
+        rows = sorted({index.row() for index in self.table.selectedIndexes()})
+        return [self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) for row in rows]
+
+    def select_runs(self, run_ids: list[int]) -> None:
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) in run_ids:
+                self.table.selectRow(row)
+        self.table.setSelectionMode(mode)
+
+    def _on_selection(self) -> None:
+        store = self.state.store
+        ids = self.selected_run_ids()
+        metric = self.metric_combo.currentText()
+        curves = {}
+        for run_id in ids:
+            rows = store.metrics(run_id)
+            steps = np.array([row["step"] for row in rows], dtype=float)
+            values = np.array([row.get(metric, math.nan) for row in rows], dtype=float)
+            curves[f"{run_id}: {store.run(run_id).name}"] = (steps, values)
+        self.overlay.show_runs(metric, curves)
+        self._show_run(ids[0] if ids else None)
+
+    def _show_run(self, run_id: int | None) -> None:
+        self.checkpoint_list.clear()
+        if run_id is None:
+            self.config_view.setPlainText("")
+            return
+        run = self.state.store.run(run_id)
+        text = json.dumps(run.config, indent=2)
+        if run.error:
+            text = f"Error: {run.error}\n\n{text}"
+        self.config_view.setPlainText(text)
+        for checkpoint in self.state.store.checkpoints(run_id):
+            item = QListWidgetItem(f"step {checkpoint.step}")
+            item.setToolTip(checkpoint.path)
+            item.setData(Qt.ItemDataRole.UserRole, (run.id, checkpoint.step, checkpoint.path))
+            self.checkpoint_list.addItem(item)
+        if self.checkpoint_list.count():
+            self.checkpoint_list.setCurrentRow(self.checkpoint_list.count() - 1)
+
+    def _chosen_checkpoint(self) -> tuple[int, int, Path] | None:
+        item = self.checkpoint_list.currentItem()
+        if item is None:
+            self.state.errors.report(
+                StudioError("Select a run with a checkpoint first (runs save one when they end)."),
+                "Using a checkpoint",
+            )
+            return None
+        run_id, step, path = item.data(Qt.ItemDataRole.UserRole)
+        return run_id, step, Path(path)
+
+    # actions
+    def _on_open_checkpoint(self) -> None:
+        chosen = self._chosen_checkpoint()
+        if chosen is not None:
+            run_id, step, path = chosen
+            self.checkpoint_opened.emit(f"Run {run_id} · step {step}", str(path / ADAPTER_DIR))
+
+    def _on_resume(self) -> None:
+        chosen = self._chosen_checkpoint()
+        if chosen is not None:
+            self.resume_requested.emit(str(chosen[2]))
+
+    def _on_export_adapter(self) -> None:
+        chosen = self._chosen_checkpoint()
+        if chosen is None:
+            return
+        out = QFileDialog.getExistingDirectory(self, "Export the adapter into a folder")
+        if out:
+            self.export_adapter(
+                chosen[2] / ADAPTER_DIR, Path(out) / f"adapter-run{chosen[0]}-step{chosen[1]}"
+            )
+
+    def export_adapter(self, adapter: Path, out: Path) -> None:
+        """Copy a checkpoint's PEFT adapter folder (loadable with PeftModel.from_pretrained)."""
+        try:
+            shutil.copytree(adapter, out, dirs_exist_ok=True)
+        except OSError as error:
+            self.state.errors.report(
+                StudioError(
+                    f"Could not copy the adapter to {out}: {error}. Choose a writable folder."
+                ),
+                "Exporting the adapter",
+            )
+            return
+        inform(self, "Adapter exported", f"PEFT adapter written to {out}.")
+
+    def _on_export_merged(self) -> None:
+        chosen = self._chosen_checkpoint()
+        session = self.state.session
+        if chosen is None:
+            return
+        if session is None:
+            self.state.errors.report(
+                StudioError("Load the run's base model first (Model page); merging needs it."),
+                "Exporting the merged model",
+            )
+            return
+        out = QFileDialog.getExistingDirectory(self, "Export the merged model into a folder")
+        if not out:
+            return
+        target = Path(out) / f"merged-run{chosen[0]}-step{chosen[1]}"
+        start_job(
+            self.state,
+            export_merged_model,
+            session.spec,
+            chosen[2] / ADAPTER_DIR,
+            target,
+            description="Exporting a merged model",
+            context="Exporting the merged model",
+            on_done=lambda path: inform(self, "Merged model exported", f"Written to {path}."),
+        )
+
+    def _on_export_metrics(self) -> None:
+        ids = self.selected_run_ids()
+        if not ids:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export metrics", f"run-{ids[0]}-metrics.csv", "CSV (*.csv)"
+        )
+        if path:
+            self.export_metrics_csv(Path(path), ids[0])
+
+    def export_metrics_csv(self, path: Path, run_id: int) -> None:
+        """Write one run's metrics, one row per step."""
+        self._export(
+            lambda: export_metrics(self.state.store, path, run_id),
+            "Exporting metrics",
+            f"steps to {path}",
+        )
+
+    def _on_export_pairs(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export comparisons", "comparisons.jsonl", "JSON Lines (*.jsonl)"
+        )
+        if path:
+            self.export_pairs_jsonl(Path(path))
+
+    def export_pairs_jsonl(self, path: Path) -> None:
+        """Write the decisive comparisons as {"prompt", "chosen", "rejected"} lines."""
+        self._export(
+            lambda: export_pairs(self.state.store, path),
+            "Exporting comparisons",
+            f"pairs to {path}",
+        )
+
+    def _export(self, action, context: str, what: str) -> None:
+        try:
+            report = action()
+        except StudioError as error:
+            self.state.errors.report(error, context)
+            return
+        inform(self, context, f"Wrote {report.written} {what}.")
+
+    def _on_export_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save plot", "runs.png", "PNG (*.png)")
+        if path:
+            self.export_png(Path(path))
+
+    def export_png(self, path: Path) -> None:
+        """Save the overlay plot as a PNG image."""
+        if not self.overlay.grab().save(str(path), "PNG"):
+            self.state.errors.report(
+                StudioError(f"Could not write {path}; choose a writable folder."), "Saving the plot"
+            )
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:+.3f}"

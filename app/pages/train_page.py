@@ -1,0 +1,322 @@
+"""Train page: the PPO form, Start / Pause / Resume / Stop, the live dashboard, the latest
+rollouts beside the reference's responses, and "try the policy" while paused."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.app_state import AppState
+from app.jobs import LoadedModel, describe_session, generate_text, load_model
+from app.memory_estimate import estimate_ppo_memory
+from app.train_job import TrainRequest, reward_labels, run_ppo, warm_up_imports
+from app.widgets.common import hint, page_title
+from app.widgets.dashboard import RolloutTable, TrainingDashboard
+from app.widgets.ppo_form import PPOForm
+from app.workers import TrainingControl, start_generator_job, start_job
+from core.config import GenerationConfig, PPOConfig, from_dict
+from core.errors import StudioError
+from core.ppo.optim import check_config
+
+
+class TrainPage(QWidget):
+    """Runs core's PPO trainer in a worker thread and shows it live."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        warm_up_imports()
+        self.control: TrainingControl | None = None
+        self.worker = None
+        self.run_id: int | None = None
+        self._phase = "idle"  # idle | preparing | running | pausing | paused | stopping
+        self._model_info: dict | None = None
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._build_left())
+        splitter.addWidget(self._build_right())
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([480, 1000])
+        layout = QVBoxLayout(self)
+        layout.addWidget(page_title("Train (LoRA PPO)"))
+        layout.addWidget(splitter, 1)
+        state.prompts_changed.connect(self._on_prompts_changed)
+        state.session_changed.connect(self._on_session_changed)
+        self.form.changed.connect(self._update_estimate)
+        self._on_prompts_changed()
+        self._on_session_changed(state.session)
+        self._set_phase("idle")
+
+    # layout
+    def _build_left(self) -> QWidget:
+        self.form = PPOForm()
+        self.estimate_label = QLabel(objectName="memoryEstimate")
+        self.estimate_label.setWordWrap(True)
+        self.estimate_label.setToolTip("A rough estimate (±50%) of the memory the run needs.")
+        self.name_edit = QLineEdit(objectName="runNameEdit")
+        self.name_edit.setPlaceholderText("run name (optional)")
+        self.start_button = QPushButton("Start", objectName="startTrainingButton")
+        self.start_button.clicked.connect(self._on_start)
+        self.pause_button = QPushButton("Pause", objectName="pauseTrainingButton")
+        self.pause_button.clicked.connect(self._on_pause)
+        self.resume_button = QPushButton("Resume", objectName="resumeTrainingButton")
+        self.resume_button.clicked.connect(self._on_resume)
+        self.stop_button = QPushButton("Stop", objectName="stopTrainingButton")
+        self.stop_button.clicked.connect(self._on_stop)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
+            buttons.addWidget(button)
+        self.status_label = QLabel(objectName="trainStatus")
+        self.status_label.setWordWrap(True)
+        content = QWidget()
+        column = QVBoxLayout(content)
+        column.addWidget(self.form)
+        column.addWidget(QLabel("<b>Memory estimate</b>"))
+        column.addWidget(self.estimate_label)
+        column.addWidget(self.name_edit)
+        column.addLayout(buttons)
+        column.addWidget(self.status_label)
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(content)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(460)
+        return scroll
+
+    def _build_right(self) -> QWidget:
+        self.dashboard = TrainingDashboard()
+        self.rollout_table = RolloutTable()
+        tabs = QTabWidget(objectName="trainTabs")
+        tabs.addTab(self.rollout_table, "Latest rollouts")
+        tabs.addTab(self._build_try_box(), "Try the policy (while paused)")
+        self.bottom_tabs = tabs
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.dashboard)
+        splitter.addWidget(tabs)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        return splitter
+
+    def _build_try_box(self) -> QWidget:
+        box = QWidget()
+        self.try_prompt_edit = QLineEdit(objectName="tryPromptEdit")
+        self.try_prompt_edit.setPlaceholderText("Type a prompt, then Generate (training paused)")
+        self.try_prompt_edit.returnPressed.connect(self._on_try)
+        self.try_button = QPushButton("Generate", objectName="tryPolicyButton")
+        self.try_button.clicked.connect(self._on_try)
+        self.try_output = QPlainTextEdit(objectName="tryPolicyOutput", readOnly=True)
+        row = QHBoxLayout()
+        row.addWidget(self.try_prompt_edit, 1)
+        row.addWidget(self.try_button)
+        layout = QVBoxLayout(box)
+        layout.addWidget(hint("Pause training to see what the current policy writes."))
+        layout.addLayout(row)
+        layout.addWidget(self.try_output, 1)
+        return box
+
+    # state
+    def _set_phase(self, phase: str, message: str | None = None) -> None:
+        self._phase = phase
+        active = phase != "idle"
+        self.start_button.setEnabled(not active)
+        self.form.setEnabled(not active)
+        self.pause_button.setEnabled(phase == "running")
+        self.resume_button.setEnabled(phase in ("paused", "pausing"))
+        self.stop_button.setEnabled(phase in ("running", "pausing", "paused"))
+        self.try_button.setEnabled(phase == "paused")
+        self.try_prompt_edit.setEnabled(phase == "paused")
+        if message is not None:
+            self.status_label.setText(message)
+
+    @property
+    def phase(self) -> str:
+        """idle | preparing | running | pausing | paused | stopping."""
+        return self._phase
+
+    def _on_prompts_changed(self) -> None:
+        if self.state.store is not None:
+            self.form.set_prompt_sets(self.state.store.prompt_sets())
+
+    def _on_session_changed(self, session) -> None:
+        self._model_info = describe_session(session) if session is not None else None
+        self._update_estimate()
+
+    def _update_estimate(self) -> None:
+        if self._model_info is None:
+            self.estimate_label.setText("Load a model to see an estimate.")
+            return
+        estimate = estimate_ppo_memory(self._model_info, self.form.config(), self.form.lora())
+        self.estimate_label.setText(f"{estimate.describe()} on {self._model_info['device']}")
+
+    # start
+    def _on_start(self) -> None:
+        try:
+            request = self._request()
+        except StudioError as error:
+            self.state.errors.report(error, "Starting training")
+            return
+        session = self.state.session
+        wanted = self.form.lora()
+        stale = not self.state.adapter_fresh and not self.form.continue_check.isChecked()
+        if session.spec.lora != wanted or not session.has_adapter or stale:
+            # A fresh or differently shaped adapter: reload the model with a new one.
+            self._set_phase(
+                "preparing", f"Reloading {session.name} with a fresh LoRA adapter (r={wanted.r})…"
+            )
+            spec = replace(session.spec, lora=wanted, adapter_path=None)
+            start_job(
+                self.state,
+                load_model,
+                spec,
+                description=f"Reloading {session.name}",
+                context="Reloading the model",
+                on_done=lambda loaded: self._on_reloaded(loaded, request),
+                on_error=lambda _e: self._set_phase("idle", "Could not reload the model."),
+                uses_model=True,
+            )
+            return
+        self._start(request)
+
+    def resume_from(self, checkpoint: Path) -> None:
+        """Continue the run saved in `checkpoint` with this form's reward, prompt set and
+        step total (the other settings are the checkpoint's)."""
+        if self._phase != "idle":
+            return
+        try:
+            request = replace(self._request(), resume_from=Path(checkpoint))
+        except StudioError as error:
+            self.state.errors.report(error, "Resuming the run")
+            return
+        self._start(request)
+
+    def _request(self) -> TrainRequest:
+        if self.state.session is None:
+            raise StudioError("Load a model first (Model page), then start training.")
+        config = self.form.config()
+        check_config(config)
+        rewards = tuple(self.form.rewards.specs())
+        return TrainRequest(
+            workspace=self.state.workspace,
+            prompt_set=self.form.prompt_set(),
+            rewards=rewards,
+            config=config,
+            name=self.name_edit.text().strip() or None,
+        )
+
+    def _on_reloaded(self, loaded: LoadedModel, request: TrainRequest) -> None:
+        self.state.set_session(loaded.session)
+        self._start(request)
+
+    def _start(self, request: TrainRequest) -> None:
+        self.state.adapter_fresh = False
+        self.control = TrainingControl()
+        self.dashboard.reset(request.config)
+        self.rollout_table.setRowCount(0)
+        self._set_phase("running", f"Starting: reward {reward_labels(request.rewards)}…")
+        self.worker = start_generator_job(
+            self.state,
+            run_ppo,
+            self.state.session,
+            request,
+            self.control,
+            description="Training (PPO)",
+            context="Training",
+            control=self.control,
+            on_yielded=self._on_event,
+            on_finished=self._on_finished,
+        )
+
+    # events from the worker
+    def _on_event(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "started":
+            self.run_id = event["run_id"]
+            if event["history"]:
+                config = from_dict(PPOConfig, event["config"])
+                self.dashboard.load_history(config, event["history"])
+            self.status_label.setText(f"Run {event['name']} (id {self.run_id}) running.")
+            self.state.runs_changed.emit()
+        elif kind == "step":
+            warnings = self.dashboard.add_step(event["step"], event["total"], event["metrics"])
+            self.rollout_table.set_samples(event["step"], event["samples"])
+            if warnings:
+                self.state.errors.reported.emit(warnings[0])
+        elif kind == "paused":
+            self._set_phase("paused", f"Paused after step {event['step']}. Try the policy below.")
+            self.bottom_tabs.setCurrentIndex(1)
+        elif kind == "resumed":
+            self._set_phase("running", "Running.")
+        elif kind == "ended":
+            note = f" Last checkpoint: {event['checkpoint']}" if event["checkpoint"] else ""
+            self.status_label.setText(f"Run {event['run_id']} {event['status']}.{note}")
+
+    def _on_finished(self) -> None:
+        message = self.status_label.text() if self._phase != "running" else None
+        self._set_phase("idle", message)
+        self.worker = None
+        self.state.runs_changed.emit()
+        self._on_session_changed(self.state.session)
+
+    # controls
+    def _on_pause(self) -> None:
+        if self.control is not None and self._phase == "running":
+            self.control.pause()
+            self._set_phase("pausing", "Pausing after the current step…")
+
+    def _on_resume(self) -> None:
+        if self.control is not None and self._phase in ("paused", "pausing"):
+            self.control.resume()
+            self._set_phase("running", "Running.")
+
+    def _on_stop(self) -> None:
+        if self.control is not None:
+            self.control.stop()
+            self._set_phase("stopping", "Stopping after the current step (saving a checkpoint)…")
+
+    def shutdown(self) -> None:
+        """Ask a running run to stop (the window is closing)."""
+        if self.control is not None:
+            self.control.stop()
+
+    # try the policy
+    def _on_try(self) -> None:
+        prompt = self.try_prompt_edit.text().strip()
+        if not prompt or self._phase != "paused" or self.state.session is None:
+            return
+        config = self.form.config()
+        generation = GenerationConfig(
+            max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=None
+        )
+        self.try_button.setEnabled(False)
+        self.try_output.setPlainText("Generating…")
+        start_job(
+            self.state,
+            generate_text,
+            self.state.session,
+            prompt,
+            generation,
+            description="Sampling the policy",
+            context="Sampling the policy",
+            on_done=self._on_tried,
+            on_error=lambda _e: self._on_tried(""),
+            uses_model=True,
+        )
+
+    def _on_tried(self, text: str) -> None:
+        prompt = self.try_prompt_edit.text().strip()
+        self.try_output.setPlainText(f"{prompt}{text}" if text else "")
+        self.try_button.setEnabled(self._phase == "paused")

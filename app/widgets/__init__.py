@@ -1,0 +1,1 @@
+"""Reusable widgets: live plots, the PPO form, the rollout table, compare panes."""

@@ -1,0 +1,55 @@
+"""One side of Compare & Rate: the completion and its AI scores, without saying which
+model wrote it (the rater is blind to the recipe)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QGroupBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+
+
+class ComparePane(QGroupBox):
+    """A titled read-only completion with a scores line under it."""
+
+    def __init__(self, title: str, text_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
+        self.text_view = QPlainTextEdit(objectName=text_name, readOnly=True)
+        # No keyboard focus: the rating keys (1/2/3/0, arrows) must reach the page.
+        self.text_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.text_view.setPlaceholderText("Generate a pair to see a completion here.")
+        self.scores_label = QLabel(objectName=text_name.replace("Completion", "Scores"))
+        self.scores_label.setWordWrap(True)
+        self.scores_label.setTextFormat(Qt.TextFormat.RichText)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text_view, 1)
+        layout.addWidget(self.scores_label)
+
+    def show_text(self, prompt: str, completion: str) -> None:
+        """The prompt (muted) followed by the completion (bold)."""
+        muted = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+        self.text_view.clear()
+        self.text_view.appendHtml(
+            f'<p style="white-space: pre-wrap"><span style="color: {muted}">{escape(prompt)}'
+            f"</span><b>{escape(completion)}</b></p>"
+        )
+        self.scores_label.setText("")
+
+    def clear(self, message: str = "") -> None:
+        self.text_view.setPlainText(message)
+        self.scores_label.setText("")
+
+    def show_scores(self, names: Sequence[str], weights: Sequence[float], values: Sequence[float]):
+        """Each source's raw score (with its weight when not 1) and the weighted sum."""
+        parts = []
+        total = 0.0
+        for name, weight, value in zip(names, weights, values, strict=True):
+            total += weight * value
+            weight_text = f" ×{weight:g}" if weight != 1.0 else ""
+            parts.append(f"{name}: <b>{value:+.3f}</b>{weight_text}")
+        self.scores_label.setText(" · ".join(parts) + f" &nbsp;→&nbsp; sum <b>{total:+.3f}</b>")
+
+    def show_verdict(self, text: str) -> None:
+        self.setTitle(text)

@@ -1,0 +1,219 @@
+"""The live training dashboard: seven metric plots, health warnings, and the rollout table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.training_health import HealthMonitor, dashboard_values
+from app.widgets.plots import KLPlot, MetricPlot, RewardPlot, Series
+from core.config import PPOConfig
+
+REDRAW_TICK_MS = 40
+"""A dirty plot is redrawn every tick, one at a time (7 plots: all fresh within ~0.3 s)."""
+
+
+class TrainingDashboard(QWidget):
+    """Plots of one run, fed one step at a time by `add_step`."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._build_plots()
+        self.warning_label = QLabel(objectName="warningBanner")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setVisible(False)
+        self.ema_check = QCheckBox("EMA smoothing", objectName="emaCheck")
+        self.ema_check.setToolTip(
+            "Overlay an exponential moving average (alpha 0.3) of the reward."
+        )
+        self.ema_check.toggled.connect(self.reward_plot.set_smoothing)
+        self.step_label = QLabel("No run yet.", objectName="stepLabel")
+        header = QHBoxLayout()
+        header.addWidget(self.step_label, 1)
+        header.addWidget(self.ema_check)
+        grid = QGridLayout()
+        grid.setSpacing(4)
+        # Row 0: the three plots read most (reward, KL, losses), larger; row 1: the gauges.
+        for index, plot in enumerate(self.plots[:3]):
+            grid.addWidget(plot, 0, index * 4, 1, 4)
+        for index, plot in enumerate(self.plots[3:]):
+            grid.addWidget(plot, 1, index * 3, 1, 3)
+        grid.setRowStretch(0, 3)
+        grid.setRowStretch(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(header)
+        layout.addWidget(self.warning_label)
+        layout.addLayout(grid, 1)
+        self._monitor = HealthMonitor(kl_target=PPOConfig().target_kl)
+        # One dirty plot is redrawn per tick: a step's seven redraws land in seven short
+        # GUI events instead of one long one (a redraw costs 5-30 ms, more while the
+        # training thread competes for the GIL).
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setInterval(REDRAW_TICK_MS)
+        self._redraw_timer.timeout.connect(self._on_redraw_tick)
+        self._next_plot = 0
+
+    def _build_plots(self) -> None:
+        self.reward_plot = RewardPlot(auto_redraw=False)
+        self.reward_plot.setObjectName("rewardPlot")
+        self.kl_plot = KLPlot(auto_redraw=False)
+        self.kl_plot.setObjectName("klPlot")
+        self.loss_plot = _plot(
+            "lossPlot", "Losses", [Series("policy_loss", "policy"), Series("value_loss", "value")]
+        )
+        self.entropy_plot = _plot(
+            "entropyPlot", "Entropy", [Series("entropy", "entropy")], "nats/token"
+        )
+        self.clipfrac_plot = _plot(
+            "clipfracPlot", "Clip fraction", [Series("clipfrac", "clipfrac")]
+        )
+        self.length_plot = _plot(
+            "lengthPlot", "Response length", [Series("response_length", "tokens")], "tokens"
+        )
+        self.speed_plot = _plot(
+            "speedPlot", "Throughput", [Series("samples_per_s", "samples/s")], "/s"
+        )
+        self.plots = [
+            self.reward_plot,
+            self.kl_plot,
+            self.loss_plot,
+            self.entropy_plot,
+            self.clipfrac_plot,
+            self.length_plot,
+            self.speed_plot,
+        ]
+
+    def _on_redraw_tick(self) -> None:
+        if not self.isVisible():
+            self._redraw_timer.stop()  # hidden page: showEvent starts it again
+            return
+        for offset in range(len(self.plots)):
+            plot = self.plots[(self._next_plot + offset) % len(self.plots)]
+            if plot.dirty:
+                plot.refresh()
+                self._next_plot = (self._next_plot + offset + 1) % len(self.plots)
+                return
+        self._redraw_timer.stop()  # all fresh
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        self._redraw_timer.start()
+
+    def reset(self, config: PPOConfig) -> None:
+        """Clear the plots for a new run of `config`."""
+        for plot in self.plots:
+            plot.clear_data()
+            plot.set_x_extent(config.steps)
+        self.kl_plot.set_target(config.target_kl if config.kl_mode == "adaptive" else None)
+        self._monitor = HealthMonitor(kl_target=config.target_kl)
+        self.show_warnings([])
+        self.step_label.setText(f"Run of {config.steps} steps starting…")
+        self.schedule_redraw()
+
+    def add_step(self, step: int, total: int, metrics: Mapping[str, float]) -> list[str]:
+        """Append one step to every plot; return (and show) the health warnings."""
+        values = dashboard_values(metrics)
+        for plot in self.plots:
+            plot.append(step, values)
+        self.schedule_redraw()
+        warnings = self._monitor.update(values)
+        self.show_warnings(warnings)
+        reward = values.get("reward")
+        kl = values.get("kl")
+        parts = [f"Step {step}/{total}"]
+        if reward is not None:
+            parts.append(f"reward {reward:+.3f}")
+        if kl is not None:
+            parts.append(f"KL {kl:.3f}")
+        self.step_label.setText(" · ".join(parts))
+        return warnings
+
+    def refresh_now(self) -> None:
+        """Redraw every plot at once (one long GUI event: only when no run is live)."""
+        for plot in self.plots:
+            plot.refresh()
+
+    def schedule_redraw(self) -> None:
+        """Redraw the dirty plots one per tick, starting now."""
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def all_drawn(self) -> bool:
+        """Whether every plot shows all its data."""
+        return not any(plot.dirty for plot in self.plots)
+
+    def show_warnings(self, warnings: Sequence[str]) -> None:
+        self.warning_label.setText("\n".join(f"⚠ {w}" for w in warnings))
+        self.warning_label.setVisible(bool(warnings))
+
+    def load_history(self, config: PPOConfig, rows: Sequence[Mapping[str, float]]) -> None:
+        """Start from a run's recorded steps (a resumed run); drawn by the usual ticks."""
+        self.reset(config)
+        for row in rows:
+            self.add_step(int(row.get("step", 0)), config.steps, row)
+
+
+def _plot(name: str, title: str, series: list[Series], y_label: str = "") -> MetricPlot:
+    plot = MetricPlot(title, series, y_label, auto_redraw=False)
+    plot.setObjectName(name)
+    return plot
+
+
+class RolloutTable(QTableWidget):
+    """The latest step's rollouts: prompt, policy response, reward, reference response."""
+
+    COLUMNS = ("Prompt", "Response (policy)", "Reward", "Reference (adapter off)")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(self.COLUMNS), parent)
+        self.setObjectName("rolloutTable")
+        self.setHorizontalHeaderLabels(self.COLUMNS)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setWordWrap(True)
+        self.setAlternatingRowColors(True)
+        self.verticalHeader().setVisible(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.setColumnWidth(0, 200)
+        # Fixed row heights (3 lines): measuring wrapped text per row on every step is
+        # the costliest part of an update; the full text is in each cell's tooltip.
+        self.verticalHeader().setDefaultSectionSize(3 * self.fontMetrics().lineSpacing() + 8)
+        self.step = None
+
+    def set_samples(self, step: int, samples: Sequence[Mapping]) -> None:
+        """Replace the rows with one step's samples."""
+        self.step = step
+        self.setUpdatesEnabled(False)
+        self.setRowCount(len(samples))
+        for row, sample in enumerate(samples):
+            reward = sample.get("reward")
+            cells = (
+                str(sample.get("prompt", "")),
+                str(sample.get("response", "")),
+                f"{reward:+.3f}" if isinstance(reward, int | float) else "",
+                str(sample.get("reference") or "—"),
+            )
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                if column == 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.setItem(row, column, item)
+        self.setUpdatesEnabled(True)

@@ -1,0 +1,253 @@
+"""The AI Feedback page's background work, as plain Python over core (no Qt here).
+
+Each function runs in a pool thread (app/workers.py) and opens its own Store there:
+sqlite connections belong to the thread that made them. Judges and reward models are
+loaded inside the job, never on the GUI thread; a judge over the loaded policy shares
+its weights and takes `session.lock` for every forward pass, so labelling waits between
+PPO steps instead of racing them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.config import GenerationConfig, RMConfig
+from core.errors import StudioError
+from core.progress import Progress
+from core.rlaif.labelling import LabelReport
+from core.store import Store
+
+POLICY_JUDGE = "policy"
+"""The judge choice that means: the loaded model's base weights (adapter off)."""
+
+
+@dataclass(frozen=True)
+class JudgeChoice:
+    """Which judge to use and with which rubric (plain data from the form)."""
+
+    model: str
+    """POLICY_JUDGE, 'demo', a local folder or a hub id."""
+    rubric_text: str
+    rubric_source: str
+    """Where the rubric came from (a file path or '<editor>'), for messages and the store."""
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class LabelRequest:
+    """One labelling pass."""
+
+    workspace: Path
+    judge: JudgeChoice
+    n_pairs: int
+    tie_margin: float
+    sample_new: bool
+    """Sample new pairs from the loaded policy when the stored ones are too few."""
+    max_new_tokens: int = 32
+
+
+@dataclass(frozen=True)
+class RMRequest:
+    """One reward-model training."""
+
+    workspace: Path
+    source: str
+    """human | ai | all."""
+    config: RMConfig
+    out: Path
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class RMSummary:
+    """What the page shows after training (plain data)."""
+
+    folder: str
+    best_epoch: int
+    epochs_run: int
+    eval_accuracy: float | None
+    eval_accuracy_human: float | None
+    n_train: int
+    n_eval: int
+    stopped: bool
+    stopped_early: bool
+    seconds: float
+
+
+def make_judge(choice: JudgeChoice, workspace: Path, session: Any = None) -> Any:
+    """An LLMJudge for `choice`, caching verdicts in the workspace (slow: loads a model)."""
+    from core.rewards.judge import LLMJudge
+    from core.rlaif.cache import JudgeCache
+    from core.rlaif.templates import PAIRWISE, parse_template
+
+    rubric = parse_template(choice.rubric_text, choice.rubric_source, PAIRWISE)
+    cache = JudgeCache.for_workspace(workspace)
+    if choice.model == POLICY_JUDGE:
+        if session is None:
+            raise StudioError(
+                "The judge is the loaded model's base, but no model is loaded; load one on "
+                "the Model page, or choose the demo model or a folder as judge."
+            )
+        return LLMJudge.from_session(session, pairwise=rubric, cache=cache)
+    return LLMJudge.load(choice.model, device=choice.device, pairwise=rubric, cache=cache)
+
+
+def _release(judge: Any) -> None:
+    judge.unload()  # no-op for a judge sharing the policy
+    judge.cache.close()
+
+
+def run_labelling(
+    request: LabelRequest,
+    session: Any,
+    should_stop: Callable[[], bool],
+    progress: Progress | None = None,
+) -> LabelReport:
+    """Judge up to `n_pairs` pairs and store the verdicts as `ai:<judge>` comparisons."""
+    from core.rlaif.labelling import label_pairs
+
+    if request.sample_new and session is None:
+        raise StudioError(
+            "Sampling new pairs needs a loaded model; load one on the Model page, or untick "
+            "'Sample new pairs' to label only stored generations."
+        )
+    judge = make_judge(request.judge, request.workspace, session)
+    try:
+        with Store.open(request.workspace) as store:
+            return label_pairs(
+                store,
+                judge,
+                request.n_pairs,
+                policy=session if request.sample_new else None,
+                generation=GenerationConfig(max_new_tokens=request.max_new_tokens, seed=None),
+                tie_margin=request.tie_margin,
+                batch_pairs=8,  # small batches: finer progress, and stop acts sooner
+                progress=progress,
+                should_stop=should_stop,
+            )
+    finally:
+        _release(judge)
+
+
+def _summary(result: Any) -> RMSummary:
+    best = result.best
+    return RMSummary(
+        folder=str(result.folder),
+        best_epoch=result.best_epoch,
+        epochs_run=len(result.epochs),
+        eval_accuracy=best.eval_accuracy,
+        eval_accuracy_human=best.eval_accuracy_human,
+        n_train=result.n_train,
+        n_eval=result.n_eval,
+        stopped=result.stopped,
+        stopped_early=result.stopped_early,
+        seconds=result.seconds,
+    )
+
+
+def run_rm_training(
+    request: RMRequest,
+    should_stop: Callable[[], bool],
+    on_epoch: Callable[[Any], None],
+    progress: Progress | None = None,
+) -> RMSummary:
+    """Train a Bradley–Terry reward model on the store's comparisons of `request.source`.
+
+    `on_epoch(EpochReport)` is called in this thread after every epoch (the page relays
+    it to the GUI thread as a signal). The training is recorded as a 'reward_model' run.
+    """
+    from core.reward_model import pairs_from_comparisons, train_reward_model
+
+    with Store.open(request.workspace) as store:
+        pairs = pairs_from_comparisons(store.comparisons(request.source))
+        result = train_reward_model(
+            pairs,
+            request.config,
+            request.out,
+            device=request.device,
+            store=store,
+            source=request.source,
+            on_epoch=on_epoch,
+            should_stop=should_stop,
+            progress=progress,
+        )
+    return _summary(result)
+
+
+def compute_agreement(workspace: Path, device: str = "auto") -> Any:
+    """The judge-vs-people agreement report (loads the newest reward model to score it)."""
+    from core.rlaif.agreement import agreement_report
+
+    with Store.open(workspace) as store:
+        return agreement_report(store, device=device)
+
+
+def default_rm_folder(workspace: Path) -> Path:
+    """<workspace>/reward_models/rm-<N>, N one past the highest existing (as the CLI)."""
+    from core.cli.train_rm import default_out
+
+    return default_out(Path(workspace))
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """One interactive round, as the page reports it."""
+
+    record: Any
+    """core.rlaif.loop.RoundRecord."""
+    summary: RMSummary
+
+
+def run_ai_round(
+    workspace: Path,
+    trainer: Any,
+    judge_choice: JudgeChoice,
+    config: RMConfig,
+    installed: weakref.WeakSet,
+    on_epoch: Callable[[Any], None],
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> RoundOutcome:
+    """Rate a paused run's latest samples with the judge, retrain the RM, swap the reward.
+
+    The new reward model fine-tunes the one the previous round of this run installed (if
+    any). `installed` holds the rewards earlier rounds installed: the one swapped out is
+    closed here when it is one of those; the run's original reward belongs to the training
+    job, which closes it when the run ends.
+    """
+    from core.rewards.classifier import ClassifierReward
+    from core.rlaif.labelling import label_pairs
+    from core.rlaif.loop import (
+        record_round,
+        retrain_reward_model,
+        rounds_of,
+        samples_as_pairs,
+        swap_reward,
+    )
+
+    with Store.open(workspace) as store:
+        pairs = samples_as_pairs(store, trainer.run_id)
+        judge = make_judge(judge_choice, workspace, trainer.session)
+        try:
+            label_pairs(store, judge, pairs=pairs)
+            rater = judge.rater
+        finally:
+            _release(judge)
+        earlier = rounds_of(store, trainer.run_id)
+        init_from = earlier[-1].reward_model if earlier else None
+        result = retrain_reward_model(
+            store, config, default_rm_folder(workspace), source="all", init_from=init_from,
+            device=device, on_epoch=on_epoch, progress=progress,
+        )  # fmt: skip
+        record = record_round(store, trainer.run_id, pairs, rater, result)
+    reward = ClassifierReward(result.folder, device=device)
+    old = swap_reward(trainer, reward)
+    installed.add(reward)
+    if old in installed:
+        installed.discard(old)
+        old.close()
+    return RoundOutcome(record, _summary(result))

@@ -1,0 +1,191 @@
+"""Tables of the AI Feedback page: the latest AI verdicts and the agreement figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+)
+
+VERDICT_TEXT = {"left": "left", "right": "right", "tie": "tie", "both_bad": "both bad"}
+
+AGREEMENT_EXPLANATIONS = (
+    "<b>Agreement</b>: share of the pairs a person also compared where the judge gave the "
+    "same verdict (≈ 50 % is chance). Reference: Lee et al. 2023 (RLAIF) report ~78 % "
+    "AI–human agreement for their best labeller.",
+    "<b>Cohen's κ</b>: agreement corrected for chance; 0 = chance, 1 = perfect, above 0.6 "
+    "is usually read as substantial.",
+    "<b>Position bias</b>: share of the judge's verdicts where it picked the same position "
+    "(A or B) in both orders, so the order, not the content, decided; lower is better.",
+    "<b>Reward model</b>: share of human comparisons it never trained on where it scores the "
+    "preferred response higher (50 % = chance).",
+)
+"""One line per figure of the agreement table, shown under it."""
+
+
+def percent(value: float | None) -> str:
+    """'78.0 %' or '—' when undefined."""
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _item(text: str, tip: str | None = None, centred: bool = False) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setToolTip(tip if tip is not None else text)
+    if centred:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+    return item
+
+
+def _read_only(table: QTableWidget) -> None:
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setAlternatingRowColors(True)
+    table.verticalHeader().setVisible(False)
+
+
+class VerdictTable(QTableWidget):
+    """The newest AI comparisons: texts, the averaged P(left better) and both orders."""
+
+    COLUMNS = (
+        "Prompt", "Left", "Right", "P(left)", "order 1", "order 2", "Verdict", "Judge",
+    )  # fmt: skip
+    MAX_ROWS = 200
+
+    def __init__(self) -> None:
+        super().__init__(0, len(self.COLUMNS))
+        self.setObjectName("aiVerdictTable")
+        self.setHorizontalHeaderLabels(self.COLUMNS)
+        _read_only(self)
+        self.setWordWrap(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        for column in range(3, len(self.COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.setColumnWidth(0, 100)
+        self.verticalHeader().setDefaultSectionSize(22)
+        tips = {
+            3: "P(left better): the mean of both presentation orders",
+            4: "P(left better) with the left response shown as A",
+            5: "P(left better) with the right response shown as A; far from order 1 means "
+            "the position, not the content, moved the judge",
+        }
+        for column, tip in tips.items():
+            self.horizontalHeaderItem(column).setToolTip(tip)
+
+    def set_rows(self, rows: Sequence[Any]) -> None:
+        """Show the newest of `rows` (store ComparisonRows by AI raters), newest first."""
+        newest = sorted(rows, key=lambda row: row.id, reverse=True)[: self.MAX_ROWS]
+        self.setRowCount(len(newest))
+        for index, row in enumerate(newest):
+            detail = row.detail or {}
+            cells = (
+                _item(row.prompt),
+                _item(row.left_text),
+                _item(row.right_text),
+                _item(number(row.soft_label), centred=True),
+                _item(number(detail.get("p_left_first")), centred=True),
+                _item(number(detail.get("p_left_swapped")), centred=True),
+                _item(VERDICT_TEXT.get(row.verdict, row.verdict), centred=True),
+                _item(row.rater.removeprefix("ai:")),
+            )
+            for column, item in enumerate(cells):
+                self.setItem(index, column, item)
+
+
+class AgreementTable(QTableWidget):
+    """One row per AI rater against the people, and one for the newest reward model."""
+
+    COLUMNS = (
+        "Rater", "AI labels", "Shared with people", "Agreement", "Cohen's κ", "Position bias",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__(0, len(self.COLUMNS))
+        self.setObjectName("agreementTable")
+        self.setHorizontalHeaderLabels(self.COLUMNS)
+        _read_only(self)
+        self.setWordWrap(False)
+        self.verticalHeader().setDefaultSectionSize(22)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        tips = (
+            "ai:<judge>, or the reward model (RM) measured on human labels",
+            "Comparisons this rater made",
+            "Pairs a person compared too (the reward model: held-out human pairs)",
+            "Share of shared pairs with the same verdict (reward model: accuracy)",
+            "Agreement corrected for chance (0 = chance, 1 = perfect)",
+            "Share of verdicts where the same position won in both orders",
+        )
+        for column, tip in enumerate(tips):
+            self.horizontalHeaderItem(column).setToolTip(tip)
+
+    def set_report(self, report: Any) -> None:
+        """Fill from a core.rlaif.agreement.AgreementReport."""
+        rows = [
+            (
+                judge.rater,
+                str(judge.n_ai),
+                str(judge.n_overlap),
+                percent(judge.agreement),
+                number(judge.kappa, 2),
+                f"{percent(judge.position_bias_rate)} of {judge.n_position}"
+                if judge.position_bias_rate is not None
+                else "—",
+            )
+            for judge in report.judges
+        ]
+        rm = report.reward_model
+        if rm is not None:
+            which = (
+                "held-out human pairs"
+                if rm.held_out_only
+                else "human pairs (may include training pairs)"
+            )
+            rows.append(
+                (
+                    f"RM {Path(rm.folder).name}",
+                    "—",
+                    str(rm.n),
+                    percent(rm.accuracy),
+                    "—",
+                    "—",
+                )
+            )
+            self._rm_tip = f"{rm.folder}\naccuracy on {rm.n} {which}"
+        self.setRowCount(len(rows))
+        for index, cells in enumerate(rows):
+            for column, text in enumerate(cells):
+                tip = self._rm_tip if rm is not None and index == len(rows) - 1 else None
+                self.setItem(index, column, _item(text, tip, centred=column > 0))
+        self.fit_height()
+
+    def fit_height(self, min_rows: int = 2) -> None:
+        """As tall as the header and the rows (at least `min_rows`): no empty area."""
+        rows = max(self.rowCount(), min_rows)
+        height = self.horizontalHeader().height() + 2 * self.frameWidth()
+        height += rows * self.verticalHeader().defaultSectionSize()
+        if self.horizontalScrollBar().isVisible():
+            height += self.horizontalScrollBar().height()
+        self.setFixedHeight(height)
+
+    def value(self, rater: str, column: str) -> str:
+        """The text in `column` of the row whose rater starts with `rater` (for tools/tests)."""
+        index = self.COLUMNS.index(column)
+        for row in range(self.rowCount()):
+            if self.item(row, 0).text().startswith(rater):
+                return self.item(row, index).text()
+        raise KeyError(rater)

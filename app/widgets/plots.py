@@ -1,0 +1,377 @@
+"""Live metric plots for the training dashboard and the runs overlay.
+
+Following the pyqtgraph examples: curves are created once, values are appended to
+growable numpy buffers, and `setData` runs from a single-shot timer at most ~10 times a
+second however fast steps arrive, with clip-to-view and peak downsampling on so long
+runs stay cheap to draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QGraphicsItem, QWidget
+
+REDRAW_INTERVAL_MS = 100
+"""Redraws are coalesced to at most one per interval (~10 Hz)."""
+
+SERIES_COLOURS = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899")
+"""Colours readable on both the light and the dark plot background."""
+
+
+def grown_range(
+    current: tuple[float, float] | None, low: float, high: float, margin: float = 0.15
+) -> tuple[float, float] | None:
+    """A range holding [low, high]: None (keep `current`) while the data stays inside it,
+    else a new one with a margin. Axes only re-render their labels when the range changes
+    (the costly part of a redraw), so live plots grow their range in jumps, never shrink."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    if current is not None and current[0] <= low and high <= current[1]:
+        return None
+    span = max(high - low, abs(high) * 0.1, abs(low) * 0.1, 1e-3)
+    return (low - margin * span, high + margin * span)
+
+
+def cache_decorations(plot: pg.PlotWidget) -> None:
+    """Paint axes and title from pixmap caches: their text is most of a plot's paint cost,
+    and they only change when the range does (then pyqtgraph invalidates the cache)."""
+    item = plot.getPlotItem()
+    for name in ("left", "bottom", "right", "top"):
+        item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    item.titleLabel.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+class GrowingBuffer:
+    """A float64 array that doubles its capacity when full (amortised O(1) append)."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self._data = np.full(capacity, np.nan)
+        self._size = 0
+
+    def append(self, value: float) -> None:
+        if self._size == self._data.shape[0]:
+            grown = np.full(self._data.shape[0] * 2, np.nan)
+            grown[: self._size] = self._data
+            self._data = grown
+        self._data[self._size] = value
+        self._size += 1
+
+    def view(self) -> np.ndarray:
+        """The filled part (a view: copy before keeping it)."""
+        return self._data[: self._size]
+
+    def last(self) -> float:
+        return float(self._data[self._size - 1]) if self._size else math.nan
+
+    def clear(self) -> None:
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve of a MetricPlot: the metric key it shows and its legend label."""
+
+    key: str
+    label: str
+
+
+class MetricPlot(pg.PlotWidget):
+    """A live line plot of one or more metrics against the training step.
+
+    `append(step, values)` only fills buffers; the curves are redrawn by a timer, so a
+    burst of steps costs one redraw. The first series' curve is the plot's first data
+    item, holding one point per appended step.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        series: Sequence[Series],
+        y_label: str = "",
+        parent: QWidget | None = None,
+        auto_redraw: bool = True,
+    ) -> None:
+        super().__init__(parent=parent)
+        self.auto_redraw = auto_redraw
+        """False: `append` only marks the plot dirty and an owner (the dashboard) redraws
+        its plots one at a time, so no single GUI event has to repaint them all."""
+        self.dirty = False
+        self.setTitle(title)
+        self.setLabel("bottom", "step")
+        if y_label:
+            self.setLabel("left", y_label)
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.setClipToView(True)
+        self.setDownsampling(auto=True, mode="peak")
+        self.setMenuEnabled(False)
+        self.setMinimumHeight(150)
+        # A fixed axis width: tick labels changing width would re-layout the whole plot
+        # on every step, the most expensive part of a redraw.
+        self.getAxis("left").setWidth(52)
+        cache_decorations(self)
+        if len(series) > 1:
+            self.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self._series = list(series)
+        self._steps = GrowingBuffer()
+        self._values = {s.key: GrowingBuffer() for s in self._series}
+        self._curves = {
+            s.key: self.plot(
+                pen=pg.mkPen(SERIES_COLOURS[i % len(SERIES_COLOURS)], width=2), name=s.label
+            )
+            for i, s in enumerate(self._series)
+        }
+        # Live ranges: x from 0 to the run's length (doubling if exceeded), y grown in
+        # jumps (see grown_range); pyqtgraph's auto-range would re-render axes every step.
+        self.disableAutoRange()
+        self._x_extent = 10.0
+        self._x_pending = False
+        self._y_range: tuple[float, float] | None = None
+        self.setXRange(0, self._x_extent, padding=0.02)
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_INTERVAL_MS)
+        self._redraw_timer.timeout.connect(self.refresh)
+
+    # data in
+    def append(self, step: float, values: Mapping[str, float]) -> None:
+        """Record one step; missing or non-finite values leave a gap in that curve."""
+        self._steps.append(float(step))
+        for key, buffer in self._values.items():
+            value = values.get(key)
+            buffer.append(float(value) if value is not None else math.nan)
+        self._on_appended(step, values)
+        self.schedule_redraw()
+
+    def set_history(self, rows: Iterable[Mapping[str, float]]) -> None:
+        """Replace the data with whole rows (each with a "step"), redrawn at once."""
+        self.clear_data()
+        for row in rows:
+            self.append(row.get("step", len(self._steps)), row)
+        self.refresh()
+
+    def clear_data(self) -> None:
+        self._steps.clear()
+        for buffer in self._values.values():
+            buffer.clear()
+        self._on_cleared()
+        self._y_range = None
+        self.schedule_redraw()
+
+    def point_count(self) -> int:
+        return len(self._steps)
+
+    # drawing
+    def schedule_redraw(self) -> None:
+        self.dirty = True
+        if self.auto_redraw and not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def refresh(self) -> None:
+        """Push the buffers into the curves (copies: the buffers keep growing)."""
+        self._redraw_timer.stop()
+        self.dirty = False
+        steps = self._steps.view().copy()
+        for key, curve in self._curves.items():
+            # connect="finite" draws gaps for NaN instead of dropping the whole curve.
+            curve.setData(steps, self._values[key].view().copy(), connect="finite")
+        self._on_refresh(steps)
+        self._update_ranges(steps)
+
+    def set_x_extent(self, steps: int) -> None:
+        """Show steps 0..`steps` (the run's length) without re-ranging on every step.
+
+        Applied at the next redraw, so a dashboard's plots re-range one at a time.
+        """
+        self._x_extent = float(max(steps, 1))
+        self._x_pending = True
+        self.schedule_redraw()
+
+    def _update_ranges(self, steps: np.ndarray) -> None:
+        if len(steps) and steps[-1] > self._x_extent:
+            while steps[-1] > self._x_extent:
+                self._x_extent *= 2
+            self._x_pending = True
+        if self._x_pending:
+            self._x_pending = False
+            self.setXRange(0, self._x_extent, padding=0.02)
+        values = [buffer.view() for buffer in self._values.values()]
+        values += self._extra_y_values()
+        finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
+        if finite.size:
+            new = grown_range(self._y_range, float(finite.min()), float(finite.max()))
+            if new is not None:
+                self._y_range = new
+                self.setYRange(*new, padding=0)
+
+    # hooks for subclasses
+    def _on_appended(self, step: float, values: Mapping[str, float]) -> None:
+        pass
+
+    def _on_cleared(self) -> None:
+        pass
+
+    def _on_refresh(self, steps: np.ndarray) -> None:
+        pass
+
+    def _extra_y_values(self) -> list[np.ndarray]:
+        """Values besides the series that must stay in view (a band, a target line)."""
+        return []
+
+
+class RewardPlot(MetricPlot):
+    """Mean reward with a ±1 std band and an optional EMA-smoothed curve."""
+
+    def __init__(
+        self, parent: QWidget | None = None, ema_alpha: float = 0.3, auto_redraw: bool = True
+    ) -> None:
+        super().__init__("Reward", [Series("reward", "mean")], "reward", parent, auto_redraw)
+        self._std = GrowingBuffer()
+        self._ema = GrowingBuffer()
+        self._ema_alpha = ema_alpha
+        # The band's edges go straight into the view box (not PlotItem.addItem), so they are
+        # no data items and the mean stays the first one; they are invisible but count for
+        # auto-range, while the fill between them is left out of it.
+        view = self.getViewBox()
+        self._upper = pg.PlotCurveItem(pen=pg.mkPen(None))
+        self._lower = pg.PlotCurveItem(pen=pg.mkPen(None))
+        band_colour = pg.mkColor(SERIES_COLOURS[0])
+        band_colour.setAlpha(50)
+        self._band = pg.FillBetweenItem(self._upper, self._lower, brush=pg.mkBrush(band_colour))
+        view.addItem(self._upper)
+        view.addItem(self._lower)
+        view.addItem(self._band, ignoreBounds=True)
+        self._ema_curve = self.plot(pen=pg.mkPen(SERIES_COLOURS[1], width=2), name="EMA")
+        self._ema_curve.setVisible(False)
+
+    def set_smoothing(self, enabled: bool) -> None:
+        """Show or hide the EMA curve."""
+        self._ema_curve.setVisible(enabled)
+
+    def smoothing(self) -> bool:
+        return self._ema_curve.isVisible()
+
+    def _on_appended(self, step: float, values: Mapping[str, float]) -> None:
+        mean = values.get("reward")
+        std = values.get("reward_std")
+        self._std.append(float(std) if std is not None else 0.0)
+        previous = self._ema.last()
+        if mean is None or not math.isfinite(mean):
+            self._ema.append(previous)
+        elif math.isnan(previous):
+            self._ema.append(float(mean))
+        else:
+            self._ema.append(self._ema_alpha * float(mean) + (1 - self._ema_alpha) * previous)
+
+    def _on_cleared(self) -> None:
+        self._std.clear()
+        self._ema.clear()
+
+    def _on_refresh(self, steps: np.ndarray) -> None:
+        mean = self._values["reward"].view()
+        std = np.nan_to_num(self._std.view())
+        self._upper.setData(steps, mean + std)
+        self._lower.setData(steps, mean - std)
+        self._ema_curve.setData(steps, self._ema.view().copy(), connect="finite")
+
+    def _extra_y_values(self) -> list[np.ndarray]:
+        mean = self._values["reward"].view()
+        std = np.nan_to_num(self._std.view())
+        return [mean + std, mean - std]
+
+
+class KLPlot(MetricPlot):
+    """KL to the reference with the controller's target line; the KL coefficient on a
+    second axis at the right."""
+
+    def __init__(self, parent: QWidget | None = None, auto_redraw: bool = True) -> None:
+        super().__init__("KL to reference", [Series("kl", "KL")], "nats", parent, auto_redraw)
+        self._target_line = pg.InfiniteLine(
+            angle=0,
+            movable=False,
+            pen=pg.mkPen(SERIES_COLOURS[3], width=1, style=Qt.PenStyle.DashLine),
+            label="target",
+            labelOpts={"position": 0.9, "color": SERIES_COLOURS[3], "anchors": [(1, 1), (1, 1)]},
+        )
+        self._target_line.setVisible(False)
+        self.getViewBox().addItem(self._target_line, ignoreBounds=True)
+        self._coef = GrowingBuffer()
+        self._coef_range: tuple[float, float] | None = None
+        # The coefficient lives in its own view box (own y scale), linked on x.
+        self._coef_view = pg.ViewBox()
+        plot_item = self.getPlotItem()
+        plot_item.showAxis("right")
+        plot_item.scene().addItem(self._coef_view)
+        plot_item.getAxis("right").linkToView(self._coef_view)
+        plot_item.getAxis("right").setLabel("KL coef", color=SERIES_COLOURS[4])
+        plot_item.getAxis("right").setWidth(52)
+        self._coef_view.setXLink(plot_item)
+        self._coef_view.disableAutoRange()
+        self._coef_curve = pg.PlotCurveItem(pen=pg.mkPen(SERIES_COLOURS[4], width=1.5))
+        self._coef_view.addItem(self._coef_curve)
+        plot_item.vb.sigResized.connect(self._on_resized)
+
+    def set_target(self, target: float | None) -> None:
+        """Draw the target KL line, or hide it (fixed-coefficient runs)."""
+        if target is None:
+            self._target_line.setVisible(False)
+            return
+        self._target_line.setValue(float(target))
+        self._target_line.setVisible(True)
+
+    def target(self) -> float | None:
+        return float(self._target_line.value()) if self._target_line.isVisible() else None
+
+    def _extra_y_values(self) -> list[np.ndarray]:
+        target = self.target()
+        return [np.array([0.0, target])] if target is not None else [np.array([0.0])]
+
+    def _on_resized(self) -> None:
+        self._coef_view.setGeometry(self.getPlotItem().vb.sceneBoundingRect())
+
+    def _on_appended(self, step: float, values: Mapping[str, float]) -> None:
+        coef = values.get("kl_coef")
+        self._coef.append(float(coef) if coef is not None else math.nan)
+
+    def _on_cleared(self) -> None:
+        self._coef.clear()
+        self._coef_range = None
+
+    def _on_refresh(self, steps: np.ndarray) -> None:
+        coef = self._coef.view().copy()
+        self._coef_curve.setData(steps, coef, connect="finite")
+        finite = coef[np.isfinite(coef)]
+        if finite.size:
+            new = grown_range(self._coef_range, 0.0, float(finite.max()))
+            if new is not None:
+                self._coef_range = new
+                self._coef_view.setYRange(*new, padding=0)
+
+
+class OverlayPlot(pg.PlotWidget):
+    """Several runs' curves of one metric on one plot (the Runs page)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent)
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.setLabel("bottom", "step")
+        self.setClipToView(True)
+        self.setDownsampling(auto=True, mode="peak")
+        self.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        cache_decorations(self)
+
+    def show_runs(self, metric: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Replace the plot with one curve per run: {legend label: (steps, values)}."""
+        self.clear()
+        self.setTitle(metric)
+        for i, (label, (steps, values)) in enumerate(curves.items()):
+            pen = pg.mkPen(SERIES_COLOURS[i % len(SERIES_COLOURS)], width=2)
+            self.plot(steps, values, pen=pen, name=label, connect="finite")

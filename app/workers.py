@@ -1,0 +1,200 @@
+"""Qt plumbing for background work: superqt workers whose signals reach the GUI thread.
+
+The work itself lives in app/jobs.py as plain Python (no Qt); this module runs it in the
+thread pool, relays progress callbacks as a Qt signal, routes errors to the one error
+reporter and registers each job with the AppState (status bar, close handling).
+Workers emit plain Python data; the GUI never waits on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from superqt.utils import FunctionWorker, GeneratorWorker
+
+from app.app_state import AppState
+
+log = logging.getLogger("rlhf_studio.app")
+
+MIN_POOL_THREADS = 8
+"""Training holds one pool thread for its whole run, and a paused run still holds it while
+the user tries the policy; the default pool (one thread per core) could starve."""
+
+
+def ensure_thread_pool() -> None:
+    """Give the global pool enough threads for a long job plus short ones beside it, and
+    leave the GUI thread a core: torch's intra-op pool otherwise takes every core and a
+    training step starves the event loop (and, oversubscribed, runs slower too)."""
+    global _threads_configured
+    pool = QThreadPool.globalInstance()
+    if pool.maxThreadCount() < MIN_POOL_THREADS:
+        pool.setMaxThreadCount(MIN_POOL_THREADS)
+    if not _threads_configured:
+        _threads_configured = True
+        torch.set_num_threads(max(1, torch.get_num_threads() - 1))
+        # While the training thread runs Python, the GUI thread waits up to one switch
+        # interval (default 5 ms) for the GIL at every hand-over, and a plot redraw has
+        # hundreds: measured 10-30x slower redraws. A short interval costs the worker
+        # little (it only matters while another thread asks for the GIL).
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+
+
+_threads_configured = False
+GIL_SWITCH_INTERVAL_S = 0.00025
+
+
+class ProgressRelay(QObject):
+    """Turns core's `progress(done, total, message)` callback into a queued Qt signal."""
+
+    progress = Signal(int, int, str)
+
+    def callback(self) -> Callable[[int, int, str], None]:
+        def report(done: int, total: int, message: str) -> None:
+            self.progress.emit(int(done), int(total), str(message))
+
+        return report
+
+
+def start_job(
+    state: AppState,
+    func: Callable[..., Any],
+    *args: Any,
+    description: str,
+    context: str,
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+    uses_model: bool = False,
+    **kwargs: Any,
+) -> FunctionWorker:
+    """Run `func(*args, **kwargs)` in the pool; its return value goes to `on_done`.
+
+    With `on_progress`, `func` also receives `progress=` (a core Progress callback).
+    Errors go to the error reporter with `context` ("Loading the model"), then to
+    `on_error` (for the page to re-enable its buttons).
+    """
+    relay = None
+    if on_progress is not None:
+        relay = ProgressRelay()
+        relay.progress.connect(on_progress)
+        kwargs["progress"] = relay.callback()
+    worker = FunctionWorker(func, *args, **kwargs)
+    worker.relay = relay  # keep the relay alive as long as the worker
+    if on_done is not None:
+        worker.returned.connect(on_done)
+    _route_errors(state, worker, context, on_error)
+    state.track(worker, description, uses_model)
+    worker.start()
+    return worker
+
+
+def _route_errors(state: AppState, worker, context: str, on_error) -> None:
+    def report(error: BaseException) -> None:
+        state.errors.report(error, context)
+        if on_error is not None:
+            on_error(error)
+
+    worker.errored.connect(report)
+    worker.warned.connect(_log_warning)
+
+
+def _log_warning(args: tuple) -> None:
+    message, category = args[0], args[1]
+    log.warning("%s: %s", getattr(category, "__name__", category), message)
+
+
+class TrainingControl:
+    """Pause/resume/stop for a generator job, callable from the GUI thread.
+
+    The job's generator asks `wait_if_paused()` and `stop_requested` between steps, so
+    pausing never interrupts a step and stopping lets the job finish its bookkeeping
+    (final checkpoint, run status) instead of being abandoned mid-way.
+    """
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
+        self._lock = threading.Lock()
+        self._trainer: Any = None
+
+    def attach(self, trainer: Any) -> None:
+        """Called by the job in its thread once the trainer exists."""
+        with self._lock:
+            self._trainer = trainer
+            if self._stop.is_set():
+                trainer.stop()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._trainer is not None:
+                self._trainer.stop()
+        self._running.set()  # a paused job must wake up to see the stop
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def wait_if_paused(self, on_pause: Callable[[], None] | None = None) -> None:
+        """Block the job thread while paused; `on_pause` runs once when the pause begins."""
+        if self._running.is_set():
+            return
+        if on_pause is not None:
+            on_pause()
+        self._running.wait()
+
+
+class WorkerRuntimeError(Exception):
+    """Carries a RuntimeError out of a generator job.
+
+    superqt's GeneratorWorker treats a RuntimeError from the generator as "the worker was
+    deleted" and returns without emitting `errored` or `finished`; torch raises
+    RuntimeError for ordinary failures (out of memory...), so we re-wrap it.
+    """
+
+
+def _guarded(func: Callable[..., Iterator[Any]], *args: Any, **kwargs: Any) -> Iterator[Any]:
+    try:
+        return (yield from func(*args, **kwargs))
+    except RuntimeError as error:
+        raise WorkerRuntimeError(str(error)) from error
+
+
+def start_generator_job(
+    state: AppState,
+    func: Callable[..., Iterator[Any]],
+    *args: Any,
+    description: str,
+    context: str,
+    control: TrainingControl,
+    on_yielded: Callable[[Any], None],
+    on_finished: Callable[[], None],
+    on_error: Callable[[BaseException], None] | None = None,
+    uses_model: bool = True,
+    **kwargs: Any,
+) -> GeneratorWorker:
+    """Run a generator job (training) that yields plain-data snapshots step by step."""
+    worker = GeneratorWorker(_guarded, func, *args, **kwargs)
+    worker.yielded.connect(on_yielded)
+    worker.finished.connect(on_finished)
+    _route_errors(state, worker, context, on_error)
+    state.track(worker, description, uses_model, stop=control.stop)
+    worker.start()
+    return worker

@@ -1,0 +1,135 @@
+"""Live plots, dashboard health warnings and the memory estimate, without a model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from app.memory_estimate import estimate_ppo_memory
+from app.training_health import HealthMonitor, dashboard_values
+from app.widgets.dashboard import TrainingDashboard
+from app.widgets.plots import GrowingBuffer, KLPlot, RewardPlot, grown_range
+from core.config import LoraSpec, PPOConfig
+
+
+def _first_item_points(plot) -> int:
+    x, _y = plot.getPlotItem().listDataItems()[0].getData()
+    return 0 if x is None else len(x)
+
+
+def test_growing_buffer_keeps_every_value():
+    buffer = GrowingBuffer(capacity=2)
+    for value in range(10):
+        buffer.append(value)
+    assert buffer.view().tolist() == list(range(10)) and buffer.last() == 9.0
+
+
+def test_grown_range_only_changes_when_data_leaves_it():
+    first = grown_range(None, 0.0, 1.0)
+    assert first[0] < 0.0 and first[1] > 1.0
+    assert grown_range(first, 0.2, 0.9) is None  # inside: keep (no axis re-render)
+    assert grown_range(first, 0.0, 5.0)[1] > 5.0
+
+
+def test_reward_plot_first_item_is_the_mean_with_one_point_per_step(qtbot):
+    plot = RewardPlot()
+    qtbot.addWidget(plot)
+    for step in range(1, 6):
+        plot.append(step, {"reward": step / 10, "reward_std": 0.1})
+    plot.refresh()
+    assert _first_item_points(plot) == 5
+    _x, y = plot.getPlotItem().listDataItems()[0].getData()
+    np.testing.assert_allclose(y, [0.1, 0.2, 0.3, 0.4, 0.5])
+    plot.set_smoothing(True)
+    assert plot.smoothing()
+
+
+def test_redraws_are_coalesced_by_the_timer(qtbot):
+    plot = RewardPlot()
+    qtbot.addWidget(plot)
+    for step in range(1, 51):
+        plot.append(step, {"reward": 0.0})
+    assert _first_item_points(plot) == 0  # not drawn yet: appends only fill buffers
+    qtbot.waitUntil(lambda: _first_item_points(plot) == 50, timeout=2000)
+
+
+def test_kl_plot_shows_the_target_line_only_in_adaptive_mode(qtbot):
+    plot = KLPlot()
+    qtbot.addWidget(plot)
+    plot.set_target(6.0)
+    assert plot.target() == 6.0
+    plot.set_target(None)
+    assert plot.target() is None
+    plot.append(1, {"kl": 0.5, "kl_coef": 0.05})
+    plot.refresh()
+    assert _first_item_points(plot) == 1
+
+
+def test_dashboard_maps_trainer_keys_to_plots(qtbot):
+    dashboard = TrainingDashboard()
+    qtbot.addWidget(dashboard)
+    dashboard.show()
+    dashboard.reset(PPOConfig(steps=3, kl_mode="fixed"))
+    metrics = {
+        "reward/mean": 0.2,
+        "objective/kl": 0.1,
+        "loss/policy": -0.1,
+        "policy/entropy": 2.0,
+        "response/length": 7,
+        "perf/samples_per_s": 3.0,
+    }
+    for step in (1, 2):
+        dashboard.add_step(step, 3, metrics)
+    qtbot.waitUntil(dashboard.all_drawn, timeout=3000)
+    assert all(_first_item_points(plot) == 2 for plot in dashboard.plots)
+    assert dashboard.kl_plot.target() is None
+    assert "Step 2/3" in dashboard.step_label.text()
+
+
+def test_dashboard_values_pick_the_namespaced_keys():
+    values = dashboard_values({"reward/mean": 1.0, "objective/kl": 2.0, "unrelated": 3.0})
+    assert values == {"reward": 1.0, "kl": 2.0}
+
+
+def test_health_monitor_warns_when_kl_runs_away():
+    monitor = HealthMonitor(kl_target=1.0, patience=2)
+    assert monitor.update({"kl": 5.0}) == []
+    warnings = monitor.update({"kl": 6.0})
+    assert len(warnings) == 1 and "KL is running away" in warnings[0]
+    assert monitor.update({"kl": 0.5}) == []
+
+
+def test_health_monitor_flags_reward_rising_while_length_collapses():
+    monitor = HealthMonitor(kl_target=100.0, window=3)
+    warnings = []
+    for step in range(8):
+        healthy = step < 3
+        warnings = monitor.update(
+            {
+                "reward": 0.1 * step,
+                "response_length": 20.0 if healthy else 3.0,
+                "entropy": 2.0,
+            }
+        )
+    assert any("reward hacking" in w for w in warnings)
+
+
+def test_health_monitor_is_quiet_on_a_healthy_run():
+    monitor = HealthMonitor(kl_target=6.0, window=3)
+    for step in range(10):
+        warnings = monitor.update(
+            {"reward": 0.1 * step, "kl": 1.0, "response_length": 20.0, "entropy": 2.0}
+        )
+        assert warnings == []
+
+
+@pytest.mark.parametrize("dtype, factor", [("float32", 4), ("bfloat16", 2)])
+def test_memory_estimate_counts_weights_by_dtype(dtype, factor):
+    info = {"params": 124_000_000, "hidden_size": 768, "vocab_size": 50257, "dtype": dtype}
+    estimate = estimate_ppo_memory(info, PPOConfig(), LoraSpec())
+    assert estimate.weights == 124_000_000 * factor
+    assert estimate.total > estimate.weights
+    assert math.isfinite(estimate.total)
+    assert "GiB" in estimate.describe()
