@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QMessageBox, QPlainTextEdit, QSpinBox
 
+from app.jobs import export_merged_model
 from tests.test_app_support import (  # noqa: F401 (fixtures)
     GapMeter,
     click,
@@ -140,6 +141,9 @@ def test_finished_run_is_recorded_exported_and_compared_with_the_base(qtbot, win
     checkpoint = Path(store.checkpoints(run.id)[-1].path)
     runs.export_adapter(checkpoint / "adapter", tmp_path / "adapter")
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    merged = export_merged_model(window.state.session.spec, checkpoint / "adapter", tmp_path / "m")
+    assert (Path(merged) / "config.json").is_file()
+    assert not (Path(merged) / "adapter_config.json").exists()  # a plain HF model folder
     for box in window.findChildren(QMessageBox, "infoDialog"):
         box.close()
 

@@ -91,3 +91,36 @@ def test_closing_while_training_stops_the_run_then_closes(qtbot, window):
         run = check.run(run_id)
         assert run.status == "stopped"
         assert check.checkpoints(run_id)
+
+
+CONTRACT_NAMES = [
+    "modelCombo",
+    "loadModelButton",
+    "promptList",
+    "generatePairButton",
+    "leftCompletion",
+    "rightCompletion",
+    "rateLeftButton",
+    "rateRightButton",
+    "rateTieButton",
+    "rateBothBadButton",
+    "startTrainingButton",
+    "pauseTrainingButton",
+    "stopTrainingButton",
+    "trainStepsSpin",
+    "rewardPlot",
+    "klPlot",
+    "rolloutTable",
+]
+
+
+def test_contract_widgets_have_their_stable_object_names(qtbot, tmp_path):
+    import pyqtgraph as pg
+    from PySide6.QtCore import QObject
+
+    win = build_window(tmp_path / "ws", settings_path=tmp_path / "settings.ini")
+    qtbot.addWidget(win)
+    for name in CONTRACT_NAMES:
+        assert len(win.findChildren(QObject, name)) == 1, name
+    for name in ("rewardPlot", "klPlot"):
+        assert isinstance(win.findChild(QObject, name), pg.PlotWidget)
