@@ -191,21 +191,3 @@ def score_responses(
 
 def _spec_label(spec: RewardSpec) -> str:
     return spec.kind if spec.arg is None else f"{spec.kind}={spec.arg}"
-
-
-def export_merged_model(spec: ModelSpec, adapter: Path, out: Path) -> str:
-    """Load a fresh copy of the base with `adapter`, merge the LoRA update into the weights
-    and save a plain Hugging Face model folder (weights + tokenizer) to `out`.
-
-    A separate copy, so the session everyone uses keeps its adapter.
-    """
-    copy = ModelSession.load(replace(spec, lora=None, adapter_path=str(adapter)))
-    try:
-        with torch.no_grad():
-            merged = copy.model.merge_and_unload()
-        out.mkdir(parents=True, exist_ok=True)
-        merged.save_pretrained(out)
-        copy.tokenizer.save_pretrained(out)
-    finally:
-        copy.unload()
-    return str(out)

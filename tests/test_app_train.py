@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QMessageBox, QPlainTextEdit, QSpinBox
 
-from app.jobs import export_merged_model
+from core.export_models import export_merged_model
 from tests.test_app_support import (  # noqa: F401 (fixtures)
     GapMeter,
     click,

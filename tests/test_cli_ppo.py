@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from core.cli import main
 from core.store import Store
@@ -147,3 +148,30 @@ def test_bad_reward_spec_is_a_one_line_error(tiny_model_dir, prompts_file, works
     assert main([*args, "--reward", "nosuchkind"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nosuchkind" in err
+
+
+def test_export_adapter_and_merged_model_from_a_checkpoint(
+    tiny_model_dir, prompts_file, workspace, tmp_path
+):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    args = _ppo_args(tiny_model_dir, prompts_file, workspace, "--steps", "1")
+    assert main(args) == 0
+    step = workspace / "checkpoints" / "run-1" / "step-1"
+    common = ["--checkpoint", str(step), "--workspace", str(workspace)]
+    assert main(["export", "--format", "adapter", "--out", str(tmp_path / "a"), *common]) == 0
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tuned = PeftModel.from_pretrained(base, tmp_path / "a")
+    merged_args = ["--model", str(tiny_model_dir), *common]
+    assert main(["export", "--format", "merged", "--out", str(tmp_path / "m"), *merged_args]) == 0
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
+    ids = torch.tensor([[1, 5, 9, 14]])
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, tuned(ids).logits, atol=1e-4)
+
+
+def test_export_model_without_checkpoint_says_what_to_pass(workspace, tmp_path, capsys):
+    args = ["export", "--format", "adapter", "--out", str(tmp_path / "a")]
+    assert main([*args, "--workspace", str(workspace)]) == 2
+    assert "--checkpoint" in capsys.readouterr().err

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +30,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.app_state import AppState
-from app.jobs import export_merged_model
 from app.widgets.common import inform, page_title
 from app.widgets.plots import OverlayPlot
 from app.workers import start_job
 from core.errors import StudioError
 from core.export import export_metrics, export_pairs
+from core.export_models import export_adapter, export_merged_model
 from core.ppo.checkpoint import ADAPTER_DIR
 
 COLUMNS = ("ID", "Name", "Kind", "Status", "Steps", "Reward", "KL", "Created")
@@ -252,14 +251,9 @@ class RunsPage(QWidget):
     def export_adapter(self, adapter: Path, out: Path) -> None:
         """Copy a checkpoint's PEFT adapter folder (loadable with PeftModel.from_pretrained)."""
         try:
-            shutil.copytree(adapter, out, dirs_exist_ok=True)
-        except OSError as error:
-            self.state.errors.report(
-                StudioError(
-                    f"Could not copy the adapter to {out}: {error}. Choose a writable folder."
-                ),
-                "Exporting the adapter",
-            )
+            export_adapter(adapter, out)
+        except StudioError as error:
+            self.state.errors.report(error, "Exporting the adapter")
             return
         inform(self, "Adapter exported", f"PEFT adapter written to {out}.")
 

@@ -1,4 +1,5 @@
-"""`export --format pairs|ratings|metrics --out FILE`: datasets and metrics for other tools."""
+"""`export --format pairs|ratings|metrics|adapter|merged --out PATH`: data and models for
+other tools."""
 
 from __future__ import annotations
 
@@ -18,10 +19,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="export preference pairs, ratings or a run's metrics",
         description='pairs: JSONL of {"prompt", "chosen", "rejected"} (the layout TRL\'s reward '
         "and DPO trainers read; ties and both-bad verdicts are left out); ratings: JSONL of "
-        "prompt, response, rating, rater, note; metrics: CSV with one row per step of a run.",
+        "prompt, response, rating, rater, note; metrics: CSV with one row per step of a run; "
+        "adapter: a checkpoint's PEFT adapter folder; merged: the base model with the "
+        "checkpoint's adapter merged in, as a plain Hugging Face model folder.",
     )
-    parser.add_argument("--format", required=True, choices=("pairs", "ratings", "metrics"))
-    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="file to write")
+    parser.add_argument(
+        "--format", required=True, choices=("pairs", "ratings", "metrics", "adapter", "merged")
+    )
+    parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="adapter and merged: a checkpoint step folder (or an adapter folder)",
+    )
+    parser.add_argument(
+        "--model",
+        default="demo",
+        help="merged: the checkpoint's base model ('demo', a folder or a hub id)",
+    )
     parser.add_argument(
         "--source",
         choices=SOURCES,
@@ -41,6 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and say what was written."""
+    if args.format in ("adapter", "merged"):
+        return _export_model(args)
+    if args.checkpoint is not None:
+        raise StudioError("--checkpoint applies to --format adapter and merged only")
     if args.run is not None and args.format != "metrics":
         raise StudioError("--run applies to --format metrics only; leave it out")
     if args.source is not None and args.format == "metrics":
@@ -60,4 +80,23 @@ def run(args: argparse.Namespace) -> int:
             report = export_metrics(store, args.out, args.run)
             name = store.run(report.run_id).name
             print(f"wrote {report.written} steps of run {report.run_id} ({name}) to {args.out}")
+    return 0
+
+
+def _export_model(args: argparse.Namespace) -> int:
+    """A checkpoint's adapter, alone or merged into its base model."""
+    from core.config import ModelSpec
+    from core.export_models import export_adapter, export_merged_model
+
+    if args.checkpoint is None:
+        raise StudioError(
+            f"--format {args.format} needs --checkpoint STEP_FOLDER "
+            "(e.g. <workspace>/checkpoints/run-1/step-40)"
+        )
+    if args.format == "adapter":
+        out = export_adapter(args.checkpoint, args.out)
+        print(f"wrote the PEFT adapter to {out}")
+    else:
+        out = export_merged_model(ModelSpec(args.model), args.checkpoint, args.out)
+        print(f"wrote the merged model to {out}")
     return 0
