@@ -143,6 +143,8 @@ class MainWindow(QMainWindow):
         self.runs_page.checkpoint_opened.connect(self._on_checkpoint_opened)
         self.runs_page.resume_requested.connect(self._on_resume_requested)
         self.feedback_page.reward_model_ready.connect(self._on_reward_model_ready)
+        self.train_page.ai_round_requested.connect(self.feedback_page.run_ai_round)
+        self.feedback_page.ai_round_finished.connect(self.train_page.on_ai_round_finished)
         hints = QGuiApplication.styleHints()
         hints.colorSchemeChanged.connect(lambda _scheme: self._apply_theme())
 

@@ -124,6 +124,12 @@ class TrainingControl:
         self._lock = threading.Lock()
         self._trainer: Any = None
 
+    @property
+    def trainer(self) -> Any:
+        """The running job's trainer (None until it exists), e.g. for an AI round while paused."""
+        with self._lock:
+            return self._trainer
+
     def attach(self, trainer: Any) -> None:
         """Called by the job in its thread once the trainer exists."""
         with self._lock:

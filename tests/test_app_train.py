@@ -169,3 +169,36 @@ def test_finished_run_is_recorded_exported_and_compared_with_the_base(qtbot, win
     runs.export_pairs_jsonl(tmp_path / "pairs.jsonl")
     line = json.loads((tmp_path / "pairs.jsonl").read_text().splitlines()[0])
     assert set(line) >= {"prompt", "chosen", "rejected"}
+
+
+def test_ai_feedback_round_from_a_paused_run_swaps_its_reward(qtbot, window):
+    """The RLAIF loop in the GUI: pause, AI round (judge -> retrain RM -> swap), resume."""
+    load_model(qtbot, window)
+    window.show_page(window.train_page)
+    _set_tiny_settings(window, steps=6)
+    page = window.train_page
+    requested = []
+    page.ai_round_requested.connect(requested.append)
+    assert not page.ai_round_button.isEnabled()
+    click(qtbot, window, "startTrainingButton")
+    qtbot.waitUntil(lambda: page.phase in ("running", "pausing"), timeout=120_000)
+    click(qtbot, window, "pauseTrainingButton")
+    qtbot.waitUntil(lambda: page.phase == "paused", timeout=120_000)
+    assert page.ai_round_button.isEnabled()
+    reward_before = page.control.trainer.reward
+
+    click(qtbot, window, "aiRoundButton")
+    assert requested == [page.control.trainer]
+    # The paused training job stays open, so wait for the round's own outcome.
+    qtbot.waitUntil(
+        lambda: any(word in page.status_label.text() for word in ("done", "failed")),
+        timeout=180_000,
+    )
+    assert "done" in page.status_label.text(), page.status_label.text()
+    assert page.control.trainer.reward is not reward_before  # the retrained RM is the reward
+    click(qtbot, window, "resumeTrainingButton")
+    qtbot.waitUntil(lambda: page.phase == "idle", timeout=180_000)
+    wait_idle(qtbot, window)
+    store = window.state.store
+    assert store.run(page.run_id).status == "finished"
+    assert store.runs(kind="rlaif_round")  # the round is in the run's history

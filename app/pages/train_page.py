@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -35,6 +35,9 @@ from core.ppo.optim import check_config
 
 class TrainPage(QWidget):
     """Runs core's PPO trainer in a worker thread and shows it live."""
+
+    ai_round_requested = Signal(object)
+    """While paused: the user asked for an AI feedback round on this trainer (RLAIF loop)."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,6 +82,13 @@ class TrainPage(QWidget):
         buttons = QHBoxLayout()
         for button in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
             buttons.addWidget(button)
+        self.ai_round_button = QPushButton("AI feedback round", objectName="aiRoundButton")
+        self.ai_round_button.setToolTip(
+            "While paused: the judge chosen on the AI Feedback page rates this run's latest "
+            "samples, the reward model is retrained on all comparisons, and the run goes on "
+            "with it as its reward when you resume."
+        )
+        self.ai_round_button.clicked.connect(self._on_ai_round)
         self.status_label = QLabel(objectName="trainStatus")
         self.status_label.setWordWrap(True)
         content = QWidget()
@@ -88,6 +98,7 @@ class TrainPage(QWidget):
         column.addWidget(self.estimate_label)
         column.addWidget(self.name_edit)
         column.addLayout(buttons)
+        column.addWidget(self.ai_round_button)
         column.addWidget(self.status_label)
         column.addStretch(1)
         scroll = QScrollArea()
@@ -138,6 +149,7 @@ class TrainPage(QWidget):
         self.resume_button.setEnabled(phase in ("paused", "pausing"))
         self.stop_button.setEnabled(phase in ("running", "pausing", "paused"))
         self.try_button.setEnabled(phase == "paused")
+        self.ai_round_button.setEnabled(phase == "paused")
         self.try_prompt_edit.setEnabled(phase == "paused")
         if message is not None:
             self.status_label.setText(message)
@@ -281,6 +293,21 @@ class TrainPage(QWidget):
         if self.control is not None and self._phase in ("paused", "pausing"):
             self.control.resume()
             self._set_phase("running", "Running.")
+
+    def _on_ai_round(self) -> None:
+        trainer = self.control.trainer if self.control is not None else None
+        if self._phase == "paused" and trainer is not None:
+            self.status_label.setText("AI feedback round: judging the latest samples…")
+            self.ai_round_requested.emit(trainer)
+
+    def on_ai_round_finished(self, record) -> None:
+        """Say how the AI round ended (record None: it failed, and the error was shown)."""
+        if record is None:
+            self.status_label.setText("The AI feedback round failed; the reward is unchanged.")
+        else:
+            self.status_label.setText(
+                "AI feedback round done: the run now uses the retrained reward model. Resume."
+            )
 
     def _on_stop(self) -> None:
         if self.control is not None:
