@@ -1,9 +1,9 @@
 """`rlhf-studio --self-test`: prove an installed (frozen) app works, headless, then exit.
 
 It runs the same path a user's first session takes, on the bundle's own files:
-resources, the user data folder, Qt offscreen with the plot stack, torch, the demo
-model (reused from the user's cache, built on first use), one generated pair, the
-sentiment reward, the workspace store, and one PPO step that changes the adapter.
+resources, the user data folder, torch, the demo model (reused from the user's cache,
+built on first use), Qt offscreen with the plot stack and the whole main window, one
+generated pair, the sentiment reward, the workspace store, and one PPO step.
 Everything it writes goes to a temporary workspace that is removed at the end; only
 the demo model cache lives in the real user data folder, so a later run reuses it.
 
@@ -74,7 +74,8 @@ def check_resources(ctx: Context) -> str:
     ctx.prompts = [record.text for record in read_prompts(path)]
     if not ctx.prompts:
         raise RuntimeError(f"{path} holds no prompts")
-    return f"{path} ({len(ctx.prompts)} prompts)"
+    shipped = [p for p in resource_path().rglob("*") if p.is_file() and p.suffix != ".pyc"]
+    return f"{resource_path()} ({len(shipped)} files; {len(ctx.prompts)} demo prompts)"
 
 
 def check_user_data(ctx: Context) -> str:
@@ -90,26 +91,35 @@ def check_user_data(ctx: Context) -> str:
     return f"{folder} (writable)"
 
 
-def check_qt(ctx: Context) -> str:
-    """Qt starts headless, the plot stack draws, and the GUI's modules are in the bundle."""
+def check_main_window(ctx: Context) -> str:
+    """Qt starts headless, the plot stack draws, and the whole main window builds and paints.
+
+    Building the window imports every page and widget, so a module the bundle lacks
+    fails here rather than in a user's first click.
+    """
     import pyqtgraph
     import PySide6
     from PySide6.QtCore import qVersion
     from PySide6.QtWidgets import QApplication
 
-    import app.main  # noqa: F401  - the GUI's entry module and what it imports must load
+    from app.main import build_window
 
     qt_app = QApplication.instance() or QApplication([sys.argv[0], "-platform", "offscreen"])
+    ctx.keep.append(qt_app)
     plot = pyqtgraph.PlotWidget()
     curve = plot.plot([0.0, 1.0, 2.0], [0.0, 0.5, 0.2])
     plot.grab()  # renders once: fonts, style and image formats all load
     if len(curve.getData()[0]) != 3:
         raise RuntimeError("pyqtgraph did not keep the plotted data")
     plot.deleteLater()
-    ctx.keep.append(qt_app)
+    window = build_window(ctx.workspace, settings_path=ctx.root / "settings.ini")
+    image = window.grab()
+    window.close()
+    window.deleteLater()
+    qt_app.processEvents()
     return (
         f"Qt {qVersion()} ({qt_app.platformName()}), PySide6 {PySide6.__version__}, "
-        f"pyqtgraph {pyqtgraph.__version__}, app.main imported"
+        f"pyqtgraph {pyqtgraph.__version__}, main window {image.width()}x{image.height()}"
     )
 
 
@@ -246,9 +256,9 @@ CHECKS: list[tuple[str, Callable[[Context], str]]] = [
     ("bundle", check_bundle),
     ("resources found", check_resources),
     ("user data folder", check_user_data),
-    ("Qt offscreen and plots", check_qt),
     ("torch", check_torch),
     ("demo model", check_demo_model),
+    ("main window offscreen", check_main_window),
     ("model loaded", check_model_load),
     ("generated one pair", check_generate),
     ("reward", check_reward),
@@ -258,8 +268,9 @@ CHECKS: list[tuple[str, Callable[[Context], str]]] = [
 ]
 """In order; later checks use what earlier ones left in the Context."""
 
-# The workspace switch happens after the demo model is located, so its cache stays the user's.
-_SWITCH_HOME_BEFORE = "model loaded"
+# RLHF_STUDIO_HOME moves to the temporary folder once the demo model is located, so its
+# cache stays the user's while the window's settings and everything after go to the temp.
+_SWITCH_HOME_BEFORE = "main window offscreen"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -324,7 +335,7 @@ def _clean_up(ctx: Context, keep: bool) -> None:
         shutil.rmtree(ctx.root, ignore_errors=True)
 
 
-def _throttled_progress(label: str, every_s: float = 10.0) -> Callable[[int, int, str], None]:
+def _throttled_progress(label: str, every_s: float = 30.0) -> Callable[[int, int, str], None]:
     """A Progress callback printing at most one line per `every_s` seconds."""
     last = [0.0]
 

@@ -81,7 +81,7 @@ fi
 # 2. The icon as PNG (rendered from the SVG with Qt: no image tools needed).
 ICON_PNG=$BUILD/$APP.png
 QT_QPA_PLATFORM=offscreen "$VENV/bin/python" "$ROOT/packaging/render_icon.py" \
-    "$ROOT/packaging/linux/$APP.svg" "$ICON_PNG" 256
+    "$ROOT/resources/icons/app.svg" "$ICON_PNG" 256
 
 # 3. The one-folder bundle.
 echo "== PyInstaller ($VARIANT)"

@@ -44,8 +44,9 @@ EXCLUDED_MODULES: list[str] = [
     "pyqtgraph.examples", "pyqtgraph.opengl", "pyqtgraph.jupyter", "OpenGL",
     # huggingface_hub's optional Xet transfer client (11 MB): hub downloads fall back to
     # plain HTTPS without it. And the libraries of the `hf`/`transformers` command-line
-    # tools (typer, rich, pydantic...), which the app never runs.
-    "hf_xet", "typer", "rich", "pygments", "markdown_it", "mdurl", "shellingham", "click",
+    # tools (typer, rich, pydantic...), which the app never runs. (pygments stays:
+    # superqt imports it.)
+    "hf_xet", "typer", "rich", "markdown_it", "mdurl", "shellingham", "click",
     "pydantic", "pydantic_core",
     # Build tools that end up in the venv.
     "PyInstaller", "setuptools", "pip", "wheel", "distutils", "_distutils_hack",

@@ -1,6 +1,6 @@
 """Render the SVG app icon to a square PNG with Qt (no image tools needed at build time).
 
-    python packaging/render_icon.py packaging/linux/rlhf-studio.svg out.png 256
+    python packaging/render_icon.py resources/icons/app.svg out.png 256
 
 PyInstaller turns the PNG into .ico (Windows) or .icns (macOS) when Pillow is installed;
 the Linux desktop entry uses the SVG and this PNG.

@@ -20,7 +20,7 @@ printf '#!/bin/sh\nexec /opt/rlhf-studio/rlhf-studio --cli "$@"\n' >"$STAGE/usr/
 chmod 755 "$STAGE/usr/bin/rlhf-studio-cli"
 cp "$HERE/rlhf-studio.desktop" "$STAGE/usr/share/applications/"
 cp "$ICON_PNG" "$STAGE/usr/share/icons/hicolor/256x256/apps/rlhf-studio.png"
-cp "$HERE/rlhf-studio.svg" "$STAGE/usr/share/icons/hicolor/scalable/apps/"
+cp "$HERE/../../resources/icons/app.svg" "$STAGE/usr/share/icons/hicolor/scalable/apps/rlhf-studio.svg"
 printf 'RLHF Studio %s\nLicense: Apache-2.0\n' "$VERSION" >"$STAGE/usr/share/doc/rlhf-studio/copyright"
 
 # Depends: the system libraries the bundle links to but does not ship (PyInstaller leaves

@@ -14,7 +14,8 @@ mkdir -p "$STAGE/$NAME/share/applications" "$STAGE/$NAME/share/icons/hicolor/256
     "$STAGE/$NAME/share/icons/hicolor/scalable/apps"
 cp "$HERE/rlhf-studio.desktop" "$STAGE/$NAME/share/applications/"
 cp "$ICON_PNG" "$STAGE/$NAME/share/icons/hicolor/256x256/apps/rlhf-studio.png"
-cp "$HERE/rlhf-studio.svg" "$STAGE/$NAME/share/icons/hicolor/scalable/apps/"
+# The app's own icon (resources/icons/app.svg, also the window icon) under the entry's name.
+cp "$HERE/../../resources/icons/app.svg" "$STAGE/$NAME/share/icons/hicolor/scalable/apps/rlhf-studio.svg"
 install -m 755 "$HERE/install-desktop-entry.sh" "$STAGE/$NAME/"
 cat >"$STAGE/$NAME/README.txt" <<'TXT'
 RLHF Studio for Linux (x86_64)
