@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test lint format package clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,10 @@ lint: setup
 
 test: setup lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+# The installers (slow: minutes; not part of `make test`). See docs/packaging.md.
+package:
+	packaging/build.sh
 
 format: setup
 	$(BIN)/ruff check --fix .

@@ -55,9 +55,6 @@ if [[ ! -f $STAMP || $(cat "$STAMP") != "$WANT" ]]; then
     "$VENV/bin/python" -m pip install -q "$TORCH_SPEC" $TORCH_PIP_ARGS
     # Editable: PyInstaller reads app/, core/ and resources/ from the clone (pathex in the spec).
     "$VENV/bin/python" -m pip install -q -e "$ROOT[package]"
-    # Until pyproject has the `package` extra, install PyInstaller by name.
-    "$VENV/bin/python" -c "import PyInstaller" 2>/dev/null ||
-        "$VENV/bin/python" -m pip install -q "pyinstaller>=6.10"
     # PyInstaller needs Pillow to turn the PNG icon into .icns (macOS).
     if [[ $(uname -s) == Darwin ]]; then "$VENV/bin/python" -m pip install -q pillow; fi
     echo "$WANT" >"$STAMP"
