@@ -32,7 +32,7 @@ for arg in "$@"; do
     case $arg in
         --no-self-test) SELF_TEST=0 ;;
         --bundle-only) DELIVERABLES=0 ;;
-        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "build.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
     esac
 done
