@@ -21,6 +21,7 @@ from core.demo import (
     is_demo_model_built,
 )
 from core.demo.corpus import generate_labelled_reviews, generate_reviews, plural
+from core.demo.threads import ThreadGovernor
 from core.demo.train import IGNORE_INDEX, pack_documents
 from core.progress import no_progress
 from resources import resource_path
@@ -110,6 +111,31 @@ def test_pack_documents_keeps_documents_whole_and_masks_padding():
         [11, 12, 13, 14, 0, 1],
     ]
     assert (labels == IGNORE_INDEX).tolist() == (input_ids == 1).tolist()
+
+
+# --- threads -------------------------------------------------------------------
+
+
+def run_governor(governor: ThreadGovernor, seconds_per_thread_count: dict[int, float], steps=40):
+    for step in range(steps):
+        governor.record(seconds_per_thread_count[governor.threads_for(step)])
+    return governor.schedule
+
+
+def test_governor_keeps_all_cores_while_they_are_faster():
+    schedule = run_governor(ThreadGovernor(2, window=8), {1: 0.4, 2: 0.25})
+    assert schedule == [(0, 1), (8, 2)]
+
+
+def test_governor_falls_back_to_one_thread_when_cores_are_busy():
+    """Another busy process makes 2 OpenMP threads far slower than 1 (measured 5x)."""
+    schedule = run_governor(ThreadGovernor(2, window=8), {1: 0.4, 2: 2.0})
+    assert schedule == [(0, 1), (8, 2), (16, 1)]
+
+
+def test_governor_fixed_and_single_core():
+    assert run_governor(ThreadGovernor.fixed(3), {3: 1.0}) == [(0, 3)]
+    assert run_governor(ThreadGovernor(1), {1: 1.0}) == [(0, 1)]
 
 
 # --- cache -------------------------------------------------------------------

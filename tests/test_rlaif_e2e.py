@@ -78,15 +78,16 @@ def test_ai_labels_train_a_reward_model_that_ppo_raises(demo_model_dir, workspac
     with Store.open(workspace) as store:
         # 1. AI labels on pairs sampled from the policy (the store has no prompts: demo set).
         generation = GenerationConfig(max_new_tokens=16, seed=0, batch_size=32)
-        report = label_pairs(store, judge, 64, policy=session, generation=generation)
-        assert report.generated == report.labelled == 64
+        # 192 pairs hold out 38: with 13 (64 pairs) one unlucky near-tie moved accuracy 8 %.
+        report = label_pairs(store, judge, 192, policy=session, generation=generation)
+        assert report.generated == report.labelled == 192
         rows = store.comparisons("ai")
-        assert len(rows) == 64 and {r.rater for r in rows} == {"ai:vader-stub"}
+        assert len(rows) == 192 and {r.rater for r in rows} == {"ai:vader-stub"}
         assert all(0.0 <= r.soft_label <= 1.0 and "p_left_first" in r.detail for r in rows)
         labelled = time.perf_counter()
 
         # 2. A reward model on the AI comparisons (soft labels), demo backbone.
-        config = RMConfig(base=str(demo_model_dir), epochs=3, batch_size=16, learning_rate=2e-3,
+        config = RMConfig(base=str(demo_model_dir), epochs=4, batch_size=16, learning_rate=2e-3,
                           max_length=48, lora=LoraSpec(r=8, alpha=16))  # fmt: skip
         pairs = pairs_from_comparisons(store.comparisons("ai"))
         result = train_reward_model(pairs, config, workspace / "rm", device="cpu", store=store)

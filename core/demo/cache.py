@@ -21,7 +21,7 @@ from core.errors import ModelLoadError
 from core.paths import data_dir
 from core.progress import Progress, no_progress
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 """Bump when the corpus, tokenizer or training recipe changes: users get a fresh build."""
 
 _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", INFO_FILE)
