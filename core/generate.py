@@ -14,16 +14,15 @@ lengths and EOS positions, never from `ids != pad_token_id`.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
-from peft import PeftModel
 from torch import Tensor
 from transformers import GenerationConfig as HFGenerationConfig
 
+from core.backbone import accepts_logits_to_keep, base_model
 from core.config import GenerationConfig
 from core.errors import ModelLoadError, StudioError
 from core.models import ModelSession
@@ -38,7 +37,7 @@ class SampledBatch:
     query_mask: Tensor  # (B, Tq) 1 = real token
     response_ids: Tensor  # (B, Tr) right-padded with pad_token_id after EOS (EOS kept)
     response_mask: Tensor  # (B, Tr) 1 for generated tokens up to and including the first EOS
-    logprobs: Tensor  # (B, Tr) log p(token) under softmax(logits / temperature); 0 where masked
+    logprobs: Tensor | None  # (B, Tr) log p(token) under softmax(logits / T); 0 where masked
     finished: Tensor  # (B,) bool: the response contains EOS
 
 
@@ -76,7 +75,7 @@ def check_generation_config(config: GenerationConfig) -> None:
 def eos_token_ids(session: ModelSession) -> list[int]:
     """Every id that ends a response: the tokenizer's EOS and the model's generation EOS ids."""
     ids = {session.tokenizer.eos_token_id}
-    generation_eos = getattr(_base_model(session.model).generation_config, "eos_token_id", None)
+    generation_eos = getattr(base_model(session.model).generation_config, "eos_token_id", None)
     if isinstance(generation_eos, int):
         ids.add(generation_eos)
     elif generation_eos:
@@ -160,7 +159,7 @@ def sequence_logprobs(
     kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
     kwargs.update(position_ids=position_ids, use_cache=False)
     keep = input_ids.shape[1] - response_start + 1
-    if _accepts_logits_to_keep(model):
+    if accepts_logits_to_keep(model):
         kwargs["logits_to_keep"] = keep  # skip the (B, Tq, V) prompt logits
     logits = model(**kwargs).logits[:, -keep:-1].float()  # (B, Tr, V) predicting tokens t
     if temperature != 1.0:
@@ -178,10 +177,13 @@ def sample(
     *,
     use_adapter: bool = True,
     generator_seed: int | None = None,
+    with_logprobs: bool = True,
 ) -> SampledBatch:
     """Sample one batch of responses to `query_ids` (no grad; dropout off during it).
 
     The same generator_seed gives the same samples for the same queries and settings.
+    with_logprobs=False leaves `logprobs` None and saves a forward pass, for callers that
+    compute them (the PPO rollout gets them with the values, in its own pass).
     Runs under no_grad rather than inference_mode: the PPO trainer feeds these tensors
     into differentiable forwards, which inference tensors refuse.
     """
@@ -210,13 +212,15 @@ def sample(
         responses = output[:, queries.shape[1] :]  # (B, Tr)
         mask, finished = response_mask(responses, eos_ids)
         responses = responses.masked_fill(mask == 0, pad_id)
-        logprobs = sequence_logprobs(
-            model,
-            torch.cat([queries, responses], dim=1),
-            torch.cat([query_mask, mask], dim=1),
-            queries.shape[1],
-            config.temperature,
-        )
+        logprobs = None
+        if with_logprobs:
+            logprobs = sequence_logprobs(
+                model,
+                torch.cat([queries, responses], dim=1),
+                torch.cat([query_mask, mask], dim=1),
+                queries.shape[1],
+                config.temperature,
+            )
     return SampledBatch(queries, query_mask, responses, mask, logprobs, finished)
 
 
@@ -297,16 +301,8 @@ def _sampling_kwargs(config: GenerationConfig) -> dict:
     }
 
 
-def _base_model(model: torch.nn.Module) -> torch.nn.Module:
-    return model.get_base_model() if isinstance(model, PeftModel) else model
-
-
-def _accepts_logits_to_keep(model: torch.nn.Module) -> bool:
-    return "logits_to_keep" in inspect.signature(_base_model(model).forward).parameters
-
-
 def _context_length(session: ModelSession) -> int | None:
-    config = _base_model(session.model).config.get_text_config()
+    config = base_model(session.model).config.get_text_config()
     value = getattr(config, "max_position_embeddings", None)
     return int(value) if isinstance(value, int) and value > 0 else None
 
@@ -326,7 +322,7 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
 def _neutral_generation_config(session: ModelSession, eos_ids: list[int]) -> Iterator[None]:
     """Sample with exactly our settings: a checkpoint's generation_config.json (e.g. its
     repetition_penalty or top_k) would otherwise fill every setting we leave unset."""
-    base = _base_model(session.model)
+    base = base_model(session.model)
     saved = base.generation_config
     tokenizer = session.tokenizer
     base.generation_config = HFGenerationConfig(

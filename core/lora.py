@@ -18,6 +18,7 @@ from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 from peft.utils import load_peft_weights, set_peft_model_state_dict
 from safetensors import SafetensorError
 
+from core.backbone import base_model
 from core.config import LoraSpec
 from core.errors import ModelLoadError
 from core.model_loading import first_line
@@ -74,11 +75,6 @@ LORA_TARGETS: dict[str, tuple[str, ...]] = {
 _HEAD_NAMES = {"lm_head", "score", "classifier", "embed_out", "output"}
 
 
-def _base(model: torch.nn.Module) -> torch.nn.Module:
-    """The transformers model under a PeftModel (or the model itself)."""
-    return model.get_base_model() if isinstance(model, PeftModel) else model
-
-
 def _is_linear(module: torch.nn.Module) -> bool:
     # GPT-2 style models use transformers' Conv1D (a Linear with transposed weight).
     return isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D"
@@ -88,7 +84,7 @@ def linear_module_names(model: torch.nn.Module) -> list[str]:
     """Sorted distinct leaf names of the model's linear layers, output heads excluded."""
     names = {
         name.rsplit(".", 1)[-1]
-        for name, module in _base(model).named_modules()
+        for name, module in base_model(model).named_modules()
         if _is_linear(module)
     }
     return sorted(names - _HEAD_NAMES)
@@ -101,7 +97,7 @@ def lora_targets(model: torch.nn.Module) -> list[str]:
     NeoX-style projection names is treated as that family. Anything else is a
     ModelLoadError listing the linear layers found, so the user can choose.
     """
-    base = _base(model)
+    base = base_model(model)
     model_type = getattr(getattr(base, "config", None), "model_type", None) or "unknown"
     present = set(linear_module_names(base))
     wanted = LORA_TARGETS.get(model_type)
@@ -142,7 +138,7 @@ def lora_config(model: torch.nn.Module, spec: LoraSpec) -> LoraConfig:
         targets = lora_targets(model)
     conv1d_targets = {
         name.rsplit(".", 1)[-1]
-        for name, module in _base(model).named_modules()
+        for name, module in base_model(model).named_modules()
         if type(module).__name__ == "Conv1D"
     }
     return LoraConfig(
@@ -256,7 +252,7 @@ def load_adapter_weights(model: torch.nn.Module, folder: str | Path) -> PeftMode
 
 def _check_fit(model: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
     """Every LoRA matrix in `weights` must match a layer of `model` (name and size)."""
-    modules = dict(_base(model).named_modules())
+    modules = dict(base_model(model).named_modules())
     for key, tensor in weights.items():
         part = next((p for p in (".lora_A.weight", ".lora_B.weight") if key.endswith(p)), None)
         if part is None:

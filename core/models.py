@@ -28,6 +28,7 @@ import torch
 from peft import PeftModel
 from transformers import PreTrainedTokenizerBase
 
+from core.backbone import base_model
 from core.config import DEMO_MODEL, ModelSpec
 from core.errors import ModelLoadError
 from core.lora import attach_lora, load_adapter_weights, lora_targets, save_adapter_folder
@@ -193,7 +194,7 @@ class ModelSession:
         self.dtype = dtype
         self.name = name
         self.lock = threading.RLock()
-        config = _base_model(model).config
+        config = base_model(model).config
         self.architecture: str = config.model_type
         text_config = config.get_text_config()
         self.hidden_size: int = int(getattr(text_config, "hidden_size", 0) or 0)
@@ -306,10 +307,6 @@ def describe(session: ModelSession) -> dict[str, Any]:
         "adapter_path": session.spec.adapter_path,
         "memory": asdict(session.memory()),
     }
-
-
-def _base_model(model: torch.nn.Module) -> torch.nn.Module:
-    return model.get_base_model() if isinstance(model, PeftModel) else model
 
 
 def _display_name(spec: ModelSpec, source: str, is_local: bool) -> str:

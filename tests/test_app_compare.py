@@ -51,6 +51,12 @@ def test_generate_pair_and_rate_with_keyboard(qtbot, window):
     assert row.swapped == pair.swapped
     assert row.detail["right_recipe"] == pair.sides[pair.shown()[1]].variant
     assert "1" in window.findChild(QLabel, "ratedCounter").text()
+    # Blind until the vote; then each pane names its recipe, and the tally counts the win.
+    assert page.right_pane.title() == f"Right: {pair.recipe(pair.shown()[1])}"
+    assert pair.recipe(pair.shown()[1]).endswith("T=1.0")
+    tally = window.findChild(QLabel, "recipeTally").text()
+    assert tally.startswith("Wins in 1 vote this session")
+    assert f"{pair.recipe(pair.shown()[1])}: <b>1</b>" in tally and "tie: 0" in tally
 
     # A second vote on the same pair is refused; arrows move to the next prompt.
     qtbot.keyClick(page, Qt.Key.Key_1)
@@ -65,6 +71,7 @@ def test_side_order_is_randomised_per_pair(qtbot, window):
     orders = set()
     for _ in range(8):
         _generate_pair(qtbot, window)
+        assert window.compare_page.left_pane.title() == "Left"  # no recipe before a vote
         orders.add(window.compare_page.current_pair().swapped)
         if len(orders) == 2:
             break

@@ -7,11 +7,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from core.cli import main
+from core.ppo.launch import reward_specs_to_resume
+from core.rlaif.loop import record_round
 from core.store import Store
 
 REQUIRED_KEYS = {
@@ -65,6 +68,14 @@ def _ppo_args(model_dir, prompts_file, workspace, *extra):
     ]
 
 
+def _without_rewards(args: list[str]) -> list[str]:
+    keep = [True] * len(args)
+    for i, arg in enumerate(args):
+        if arg == "--reward":
+            keep[i] = keep[i + 1] = False
+    return [arg for arg, kept in zip(args, keep, strict=True) if kept]
+
+
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -86,7 +97,7 @@ def test_ppo_streams_metrics_and_saves_checkpoints(tiny_model_dir, prompts_file,
         assert [m["step"] for m in store.metrics(1)] == [1, 2, 3]
 
 
-def test_resume_continues_the_same_run(tiny_model_dir, prompts_file, workspace):
+def test_resume_continues_the_same_run(tiny_model_dir, prompts_file, workspace, capsys):
     first = workspace / "first.jsonl"
     args = _ppo_args(tiny_model_dir, prompts_file, workspace, "--steps", "4")
     assert main([*args, "--checkpoint-every", "2", "--metrics-out", str(first)]) == 0
@@ -97,7 +108,12 @@ def test_resume_continues_the_same_run(tiny_model_dir, prompts_file, workspace):
     args2 = _ppo_args(tiny_model_dir, prompts_file, resumed_ws, "--steps", "4")
     assert main([*args2, "--checkpoint-every", "2"]) == 0
     step2 = resumed_ws / "checkpoints" / "run-1" / "step-2"
-    assert main([*args2, "--resume", str(step2), "--metrics-out", str(second)]) == 0
+    # No --reward: the run goes on with the reward it was started with.
+    resume = _without_rewards(args2)
+    assert main([*resume, "--resume", str(step2), "--metrics-out", str(second)]) == 0
+    assert "resuming with the run's reward: --reward sentiment --reward length=4@0.5" in (
+        capsys.readouterr().out
+    )
 
     straight, continued = _jsonl(first), _jsonl(second)
     assert [row["step"] for row in continued] == [3, 4]
@@ -107,6 +123,29 @@ def test_resume_continues_the_same_run(tiny_model_dir, prompts_file, workspace):
     with Store.open(resumed_ws) as store:
         assert len(store.runs()) == 1
         assert [m["step"] for m in store.metrics(1)] == [1, 2, 3, 4]
+
+
+def test_resume_after_an_ai_round_uses_the_rounds_reward_model(
+    tiny_model_dir, prompts_file, workspace, capsys
+):
+    args = _ppo_args(tiny_model_dir, prompts_file, workspace, "--steps", "3")
+    assert main([*args, "--checkpoint-every", "1"]) == 0
+    run_dir = workspace / "checkpoints" / "run-1"
+    with Store.open(workspace) as store:
+        result = SimpleNamespace(
+            folder=workspace / "rm-round-1", run_id=None, best=SimpleNamespace(eval_accuracy=0.9)
+        )
+        record_round(store, 1, [(1, 2, 3)], "ai:judge", result, step=2)
+        # Before the round: the run's own reward; at or after it: the round's reward model.
+        assert reward_specs_to_resume(store, run_dir / "step-1") == ["sentiment", "length=4@0.5"]
+        assert reward_specs_to_resume(store, run_dir / "step-2") == [f"rm={result.folder}"]
+        assert reward_specs_to_resume(store, run_dir) == [f"rm={result.folder}"]  # latest: 3
+
+    elsewhere = workspace / "other"
+    elsewhere.mkdir()
+    resume = _without_rewards(_ppo_args(tiny_model_dir, prompts_file, elsewhere, "--steps", "4"))
+    assert main([*resume, "--resume", str(run_dir / "step-3")]) == 2
+    assert "not recorded in this workspace; name it with --reward" in capsys.readouterr().err
 
 
 def test_sigkill_mid_run_leaves_store_consistent_and_checkpoint_resumable(

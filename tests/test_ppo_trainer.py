@@ -243,6 +243,21 @@ def test_checkpoint_resume_continues_the_same_run(tiny_model_dir, tmp_path, work
     store.close()
 
 
+def test_resume_with_more_steps_follows_the_schedule_of_the_new_total(tiny_model_dir, tmp_path):
+    config = replace(TINY, steps=4, checkpoint_every=2, lr_schedule="linear", learning_rate=1e-3)
+    first = PPOTrainer(load(tiny_model_dir), LetterReward(), PROMPTS, config, None, None, tmp_path)
+    for result in first:
+        if result.step == 2:
+            break
+    resumed = PPOTrainer.resume(
+        tmp_path / "step-2", load(tiny_model_dir), LetterReward(), PROMPTS, steps=8
+    )
+    rates = [r.metrics["lr"] for r in resumed]
+    # Linear decay over 8 steps: 1e-3 * (1 - s/8) for steps s = 2..7 (0-based).
+    assert rates == pytest.approx([1e-3 * (1 - s / 8) for s in range(2, 8)], rel=1e-9)
+    assert resumed.config.steps == 8
+
+
 def test_nan_reward_fails_the_run_and_keeps_the_last_good_checkpoint(tiny_model_dir, workspace):
     store = Store.open(workspace)
     config = replace(TINY, steps=4, checkpoint_every=1)

@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--reward",
         action="append",
         metavar="KIND[=ARG][@WEIGHT]",
-        help="reward source, repeatable (several make a weighted sum); default: sentiment",
+        help="reward source, repeatable (several make a weighted sum); default: sentiment, "
+        "or with --resume the run's reward at that checkpoint (its last AI round's RM)",
     )
     parser.add_argument("--config", type=Path, default=None, help="PPOConfig JSON file")
     for flag, (field, kind, text) in _CONFIG_FLAGS.items():
@@ -80,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
     from core.scoring import references_of
     from core.store import Store
 
-    reward_specs = args.reward or ["sentiment"]
-    parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
     with Store.open(workspace_of(args)) as store:
+        reward_specs = _reward_specs(args, store)
+        parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
         prompts = prompts_for_run(store, args.prompts, _builtin_prompts(args.prompts))
         with tqdm_progress("loading model") as progress:
             session = ModelSession.load(model_spec_from_args(args), progress=progress)
@@ -98,6 +99,19 @@ def run(args: argparse.Namespace) -> int:
         if trainer.last_checkpoint is not None:
             print(f"last checkpoint: {trainer.last_checkpoint}")
     return 0
+
+
+def _reward_specs(args: argparse.Namespace, store) -> list[str]:
+    """--reward as given; on --resume without it, the reward the run had at its checkpoint."""
+    if args.reward:
+        return list(args.reward)
+    if args.resume is None:
+        return ["sentiment"]
+    from core.ppo.launch import reward_specs_to_resume
+
+    specs = reward_specs_to_resume(store, args.resume)
+    print(f"resuming with the run's reward: {' '.join('--reward ' + s for s in specs)}")
+    return specs
 
 
 def _builtin_prompts(prompts_file: Path | None) -> list[str]:

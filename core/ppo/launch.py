@@ -7,12 +7,14 @@ whose `step-<N>/` subfolders each hold a PEFT adapter folder and the trainer sta
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from core.config import PPOConfig, to_dict
+from core.errors import StudioError
+from core.ppo import checkpoint as ckpt
 from core.ppo.trainer import PPOTrainer
+from core.rlaif.loop import rounds_of
 
 CHECKPOINTS_DIR = "checkpoints"
 
@@ -65,8 +67,27 @@ def resume_run(
     `steps` changes the run's total number of steps (to extend or cut it short); the rest of
     the configuration is the checkpoint's, so the run goes on as it would have.
     """
-    trainer = PPOTrainer.resume(Path(checkpoint), session, reward, prompts, store=store)
-    if steps is not None:
-        trainer.config = replace(trainer.config, steps=steps)
+    trainer = PPOTrainer.resume(Path(checkpoint), session, reward, prompts, store, steps)
     store.set_run_status(trainer.run_id, "running")
     return trainer
+
+
+def reward_specs_to_resume(store: Any, checkpoint: Path) -> list[str]:
+    """The reward a checkpoint's run was training against when the checkpoint was saved.
+
+    That is the reward model of the run's latest AI feedback round at or before the
+    checkpoint's step, else the reward the run started with. Raises a StudioError when
+    the run is not in this workspace's store (the caller must then name the reward).
+    """
+    folder = ckpt.resolve_checkpoint(Path(checkpoint))
+    run_id = ckpt.read_meta(folder).get("run_id")
+    run = next((r for r in store.runs("ppo") if r.id == run_id), None)
+    specs = list(run.config.get("reward_specs") or []) if run is not None else []
+    if not specs:
+        raise StudioError(
+            f"The reward of the run saved in {folder} is not recorded in this workspace; "
+            "name it with --reward (e.g. --reward sentiment)."
+        )
+    step = ckpt.checkpoint_step(folder) or 0
+    rounds = [r for r in rounds_of(store, run.id) if r.step <= step]
+    return [f"rm={rounds[-1].reward_model}"] if rounds else specs

@@ -86,21 +86,30 @@ def kl_k3(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
     return torch.expm1(log_ratio) - log_ratio
 
 
-def entropy_from_logits(logits: Tensor) -> Tensor:
-    """Entropy of softmax(logits) along the last axis: (..., V) -> (...)."""
-    log_probs = torch.log_softmax(logits, dim=-1)
-    return -(log_probs.exp() * log_probs).sum(dim=-1)
+@torch.no_grad()
+def entropy_from_logits(logits: Tensor, log_normaliser: Tensor | None = None) -> Tensor:
+    """Entropy of softmax(logits) along the last axis: (..., V) -> (...); a gauge, no grad.
+
+    H = logsumexp(l) - sum_v p_v l_v, with one (..., V) temporary (the probabilities,
+    multiplied in place) where -sum p log p takes three; pass `log_normaliser`
+    (logsumexp(logits), (...)) when it is already known.
+    """
+    if log_normaliser is None:
+        log_normaliser = torch.logsumexp(logits, dim=-1)
+    probs = torch.softmax(logits, dim=-1)
+    return log_normaliser - probs.mul_(logits).sum(dim=-1)
 
 
-def logprobs_of(logits: Tensor, tokens: Tensor) -> Tensor:
+def logprobs_of(logits: Tensor, tokens: Tensor, log_normaliser: Tensor | None = None) -> Tensor:
     """log softmax(logits)[token] for each position: logits (B, T, V), tokens (B, T) -> (B, T).
 
     Computed as logit - logsumexp(logits), which never materialises a second (B, T, V)
     tensor: with 150k-token vocabularies that tensor is the largest in the update.
     """
-    logits = logits.float()
+    if log_normaliser is None:
+        log_normaliser = torch.logsumexp(logits, dim=-1)
     chosen = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # (B, T)
-    return chosen - torch.logsumexp(logits, dim=-1)
+    return chosen - log_normaliser
 
 
 def policy_loss(

@@ -6,13 +6,13 @@ Shapes: B = rollouts, Tq = prompt tokens (left-padded), Tr = response tokens
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from core.backbone import accepts_logits_to_keep
 from core.config import GenerationConfig
 from core.errors import TrainingError
 from core.generate import sample
@@ -82,8 +82,8 @@ class ForwardOut:
     """What one forward pass over prompt + response gives, for response positions only."""
 
     logprobs: Tensor  # (B, Tr)
-    values: Tensor | None  # (B, Tr)
-    logits: Tensor  # (B, Tr, V) already divided by the temperature
+    values: Tensor | None  # (B, Tr), when a value head was given
+    entropy: Tensor | None  # (B, Tr), when asked for (never differentiated)
 
 
 def forward_response(
@@ -91,6 +91,7 @@ def forward_response(
     value_head: nn.Module | None,
     batch: Rollout | _Tokens,
     temperature: float,
+    with_entropy: bool = False,
 ) -> ForwardOut:
     """Log-probs of the response tokens, and their values, from a single forward pass.
 
@@ -98,13 +99,15 @@ def forward_response(
     shift positions), so log-probs here are those of the distribution that sampled
     (core.generate.sequence_logprobs computes the same numbers, without the values).
     Logits at position t predict token t+1, so the response's logits start one before it.
+    The (B, Tr, V) logits are the largest tensors here: they are made float32 once (for
+    a bf16 model), scaled only when T != 1, and not kept in the result.
     """
     input_ids = torch.cat([batch.query_ids, batch.response_ids], dim=1)  # (B, Tq+Tr)
     attention_mask = torch.cat([batch.query_mask.long(), batch.response_mask.long()], dim=1)
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # (B, Tq+Tr)
     length = batch.response_ids.shape[1]
     kwargs: dict[str, Any] = {}
-    if _accepts_logits_to_keep(model):
+    if accepts_logits_to_keep(model):
         kwargs["logits_to_keep"] = length + 1  # skip the (B, Tq, V) prompt logits
     outputs = model(
         input_ids=input_ids,
@@ -114,19 +117,18 @@ def forward_response(
         use_cache=False,
         **kwargs,
     )
-    logits = outputs.logits[:, -(length + 1) : -1].float() / temperature  # (B, Tr, V)
-    logprobs = logprobs_of(logits, batch.response_ids)  # (B, Tr)
+    logits = outputs.logits[:, -(length + 1) : -1].float()  # (B, Tr, V)
+    if temperature != 1.0:
+        logits = logits / temperature
+    log_normaliser = torch.logsumexp(logits, dim=-1)  # (B, Tr)
+    logprobs = logprobs_of(logits, batch.response_ids, log_normaliser)  # (B, Tr)
+    entropy = entropy_from_logits(logits, log_normaliser) if with_entropy else None
     values = None
     if value_head is not None:
         start = batch.query_ids.shape[1] - 1
         hidden = outputs.hidden_states[-1][:, start : start + length]  # (B, Tr, H)
         values = value_head(hidden)  # (B, Tr): V(s_t), the state before token t is chosen
-    return ForwardOut(logprobs=logprobs, values=values, logits=logits)
-
-
-def _accepts_logits_to_keep(model: nn.Module) -> bool:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
+    return ForwardOut(logprobs=logprobs, values=values, entropy=entropy)
 
 
 @dataclass
@@ -154,7 +156,7 @@ def collect_rollout(
     Per chunk: one policy pass (log-probs, values, entropy) and one reference pass with
     the adapter disabled. The caller holds session.lock.
     """
-    sampled = sample(session, queries, generation, generator_seed=seed)
+    sampled = sample(session, queries, generation, generator_seed=seed, with_logprobs=False)
     parts = {
         "query_ids": sampled.query_ids,
         "query_mask": sampled.query_mask,
@@ -165,13 +167,15 @@ def collect_rollout(
     columns: dict[str, list[Tensor]] = {"logprobs": [], "ref": [], "values": [], "entropy": []}
     for start in range(0, len(queries), chunk_size):
         chunk = _Tokens(**{key: value[start : start + chunk_size] for key, value in parts.items()})
-        policy = forward_response(session.model, value_head, chunk, generation.temperature)
+        policy = forward_response(
+            session.model, value_head, chunk, generation.temperature, with_entropy=True
+        )
         with session.reference():
             reference = forward_response(session.model, None, chunk, generation.temperature)
         columns["logprobs"].append(policy.logprobs)
         columns["ref"].append(reference.logprobs)
         columns["values"].append(policy.values)
-        columns["entropy"].append(entropy_from_logits(policy.logits))
+        columns["entropy"].append(policy.entropy)
     mask = parts["response_mask"]
     logprobs, ref, values, entropy = (torch.cat(columns[key]) * mask for key in columns)
     return Rollout(**parts, logprobs=logprobs, ref_logprobs=ref, values=values, entropy=entropy)
@@ -182,7 +186,14 @@ def reference_responses(
 ) -> list[str]:
     """What the reference policy (adapter off) answers to `queries`, with the same seed."""
     with torch.no_grad():
-        sampled = sample(session, queries, generation, use_adapter=False, generator_seed=seed)
+        sampled = sample(
+            session,
+            queries,
+            generation,
+            use_adapter=False,
+            generator_seed=seed,
+            with_logprobs=False,
+        )
     lengths = sampled.response_mask.sum(dim=1).long()
     return decode_responses(session.tokenizer, sampled.response_ids, lengths)
 

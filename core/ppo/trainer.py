@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from core.ppo import checkpoint as ckpt
 from core.ppo.kl_control import make_kl_controller
 from core.ppo.maths import compute_gae, kl_k1, masked_whiten, policy_loss, value_loss
 from core.ppo.metrics import component_means, perf_metrics, rollout_metrics
-from core.ppo.optim import build_optimizer, build_scheduler, check_config
+from core.ppo.optim import build_optimizer, build_scheduler, check_config, sync_learning_rates
 from core.ppo.rollout import (
     PromptOrder,
     Rollout,
@@ -119,15 +119,19 @@ class PPOTrainer:
         reward: Any,
         prompts: Sequence[str],
         store: Any | None = None,
+        steps: int | None = None,
     ) -> PPOTrainer:
         """Continue the run saved in a checkpoint folder (or the latest one in a checkpoints folder).
 
         Restores adapter, value head, optimiser, schedule, KL coefficient, RNG states and
         prompt order, so the continued run equals one that never stopped. With a store, the
         run's records past the checkpoint's step are deleted and the run goes on under its id.
+        `steps` sets a new total number of steps; the LR schedule is built for that total.
         """
         folder = ckpt.resolve_checkpoint(Path(checkpoint_dir))
         config, meta = ckpt.read_config(folder), ckpt.read_meta(folder)
+        if steps is not None:
+            config = replace(config, steps=steps)
         state = ckpt.read_trainer_state(folder)
         # Load the adapter before the optimiser is built, in case loading replaces parameters.
         with session.lock:
@@ -245,7 +249,7 @@ class PPOTrainer:
         advantages = masked_whiten(advantages, mask) * mask
 
         # ---- PPO epochs x minibatches: clipped policy and value losses
-        lr = self.scheduler.get_last_lr()[0]
+        lr = self.optimizer.param_groups[0]["lr"]
         with torch.enable_grad():
             update_stats = self._optimise(rollout, advantages, returns)
         self.scheduler.step()
@@ -434,6 +438,8 @@ class PPOTrainer:
         self.prompt_order.load_state_dict(state["prompt_order"])
         self._shuffle.set_state(state["shuffle_generator"])
         ckpt.restore_rng_state(state["rng"])
+        # The saved learning rates follow the saved total of steps; a resume may change it.
+        sync_learning_rates(self.optimizer, self.scheduler)
 
     # ------------------------------------------------------------ run status
 

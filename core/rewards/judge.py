@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from core.backbone import accepts_logits_to_keep
 from core.errors import RewardError
 from core.progress import Progress, no_progress
 from core.rewards.base import check_batch, check_scores
@@ -175,7 +176,6 @@ class LLMJudge:
         self._zero_ids = single_token_variants(tokenizer, "0")
         self._one_id = self._pick_one_token()
         self._max_length = _context_length(model)
-        self._keeps_logits = True  # does forward() accept logits_to_keep? (learned on first call)
         # The weights' identity in cache keys: the folder actually loaded (for 'demo' it holds
         # the demo version) and the size, so a replaced model is judged afresh.
         folder = getattr(getattr(model, "config", None), "_name_or_path", "")
@@ -371,12 +371,9 @@ class LLMJudge:
 
     def _forward(self, input_ids, mask, positions, keep: int) -> torch.Tensor:
         kwargs = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions}
-        if self._keeps_logits:
-            try:
-                return self.model(**kwargs, logits_to_keep=keep).logits
-            except TypeError:
-                self._keeps_logits = False  # an older or custom model: compute all logits
-        return self.model(**kwargs).logits
+        if accepts_logits_to_keep(self.model):
+            return self.model(**kwargs, logits_to_keep=keep).logits
+        return self.model(**kwargs).logits  # an older or custom model: all logits
 
 
 def judge_from_arg(arg: str | None, context: Any) -> LLMJudge:
