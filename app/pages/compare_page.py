@@ -1,11 +1,14 @@
 """Compare & Rate: two completions of one prompt side by side, generated in the background
 from two recipes (base vs adapter, two checkpoints, two temperatures), shown in a random
-left/right order that is recorded; keyboard voting saved at once; per-side AI scores."""
+left/right order that is recorded; keyboard voting saved at once; per-side AI scores.
+After a vote the recipes are revealed, and a tally says which recipe wins this session."""
 
 from __future__ import annotations
 
 import getpass
 import random
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt
@@ -62,6 +65,29 @@ class Pair:
         """Indices into `sides` of the (left, right) completions."""
         return (1, 0) if self.swapped else (0, 1)
 
+    def recipe(self, index: int) -> str:
+        """What produced side `index`: the weights and the temperature."""
+        side = self.sides[index]
+        return f"{side.variant}, T={side.params.get('temperature', '?')}"
+
+    def winner(self) -> str | None:
+        """The recipe the vote preferred (None before a vote and for tie / both bad)."""
+        left, right = self.shown()
+        return {"left": self.recipe(left), "right": self.recipe(right)}.get(self.verdict or "")
+
+
+def recipe_tally(pairs: Iterable[Pair]) -> str:
+    """One line: how often each recipe won the pairs voted on, ties and both-bad counted."""
+    voted = [pair for pair in pairs if pair.verdict is not None]
+    if not voted:
+        return ""
+    wins = Counter(pair.winner() for pair in voted if pair.winner() is not None)
+    parts = [f"{recipe}: <b>{count}</b>" for recipe, count in wins.most_common()]
+    verdicts = Counter(pair.verdict for pair in voted)
+    parts += [f"tie: {verdicts['tie']}", f"both bad: {verdicts['both_bad']}"]
+    votes = f"{len(voted)} vote" + ("s" if len(voted) != 1 else "")
+    return f"Wins in {votes} this session — " + " · ".join(parts)
+
 
 class ComparePage(QWidget):
     """Blind pairwise rating; every vote goes to the store immediately."""
@@ -98,7 +124,7 @@ class ComparePage(QWidget):
         state.prompts_changed.connect(self._on_prompts_changed)
         state.feedback_changed.connect(self._update_counter)
         state.session_changed.connect(lambda _s: self._update_buttons())
-        state.workspace_changed.connect(lambda _w: self._pairs.clear())
+        state.workspace_changed.connect(lambda _w: self._forget_pairs())
         self._on_prompts_changed()
         self._update_counter()
 
@@ -170,6 +196,9 @@ class ComparePage(QWidget):
         column = QVBoxLayout()
         column.addLayout(row)
         column.addWidget(self.status_label)
+        self.tally_label = QLabel(objectName="recipeTally")
+        self.tally_label.setToolTip("Recipes are shown only after a vote, so votes stay blind.")
+        column.addWidget(self.tally_label)
         column.addWidget(ai_box)
         return column
 
@@ -311,11 +340,19 @@ class ComparePage(QWidget):
         left, right = pair.shown()
         self.left_pane.show_text(pair.prompt, pair.sides[left].text)
         self.right_pane.show_text(pair.prompt, pair.sides[right].text)
-        verdict = VERDICT_TEXT.get(pair.verdict or "", "")
-        self.left_pane.show_verdict("Left" + (f" — rated: {verdict}" if verdict else ""))
-        self.right_pane.show_verdict("Right")
+        if pair.verdict is None:
+            self.left_pane.show_verdict("Left")
+            self.right_pane.show_verdict("Right")
+        else:  # voted: the recipes may be seen now
+            rated = VERDICT_TEXT[pair.verdict]
+            self.left_pane.show_verdict(f"Left: {pair.recipe(left)} — rated: {rated}")
+            self.right_pane.show_verdict(f"Right: {pair.recipe(right)}")
         if pair.scores:
             self._show_scores(pair)
+
+    def _forget_pairs(self) -> None:
+        self._pairs.clear()
+        self.tally_label.setText("")
 
     # voting
     def vote(self, verdict: str) -> None:
@@ -351,6 +388,7 @@ class ComparePage(QWidget):
         self.note_edit.clear()
         self._show_pair(pair)
         self.status_label.setText(f"Saved: {VERDICT_TEXT[verdict]}.")
+        self.tally_label.setText(recipe_tally(self._pairs.values()))
         self.state.feedback_changed.emit()
         self._update_buttons()
         if self.auto_next_check.isChecked():
