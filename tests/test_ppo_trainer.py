@@ -330,7 +330,7 @@ def test_ppo_on_the_demo_model_makes_reviews_more_positive(demo_model_dir):
 
     rewards = [m["reward/mean"] for m in metrics]
     kls = [m["objective/kl"] for m in metrics]
-    # Measured: about 0.35-0.45 over the first five steps, 0.75-0.8 over the last five.
+    # Measured (demo model v2): 0.2-0.3 over the first five steps, 0.77-0.8 over the last five.
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
     assert last - first >= 0.2, rewards
     assert all(math.isfinite(kl) and kl < 20 for kl in kls), kls
