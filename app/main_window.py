@@ -32,6 +32,8 @@ from app.pages.train_page import TrainPage
 from app.settings_dialog import SettingsDialog
 from app.theme import apply_theme, style_plot
 from core import __version__
+from core.errors import StudioError
+from core.rlaif.loop import samples_as_pairs
 
 log = logging.getLogger("rlhf_studio.app")
 
@@ -144,6 +146,7 @@ class MainWindow(QMainWindow):
         self.runs_page.resume_requested.connect(self._on_resume_requested)
         self.feedback_page.reward_model_ready.connect(self._on_reward_model_ready)
         self.train_page.ai_round_requested.connect(self.feedback_page.run_ai_round)
+        self.train_page.rate_samples_requested.connect(self._on_rate_samples)
         self.feedback_page.ai_round_finished.connect(self.train_page.on_ai_round_finished)
         hints = QGuiApplication.styleHints()
         hints.colorSchemeChanged.connect(lambda _scheme: self._apply_theme())
@@ -156,6 +159,21 @@ class MainWindow(QMainWindow):
         """'Use as PPO reward' on the AI Feedback page: train against the new reward model."""
         self.train_page.form.rewards.set_specs([f"rm={folder}"])
         self.show_page(self.train_page)
+
+    def _on_rate_samples(self, run_id: int) -> None:
+        """The run's latest samples (policy vs reference) as pairs to rate on Compare & Rate."""
+        try:
+            pairs = samples_as_pairs(self.state.store, run_id)
+            if not pairs:
+                raise StudioError(
+                    f"Run {run_id}'s latest samples equal the reference's responses (or have "
+                    "none beside them); there is nothing to compare. Train a few more steps."
+                )
+        except StudioError as error:
+            self.state.errors.report(error, "Rating the run's samples")
+            return
+        self.compare_page.rate_stored_pairs(f"run-{run_id}", pairs)
+        self.show_page(self.compare_page)
 
     def _on_resume_requested(self, checkpoint: str) -> None:
         self.show_page(self.train_page)

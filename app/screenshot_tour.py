@@ -123,7 +123,8 @@ def _train(app, window, steps: int, name: str, kl_coef: float, quick: bool) -> N
 
 
 def _compare(app, window, runs) -> None:
-    """Base vs the tuned checkpoint, one pair rated, the next shown with AI scores."""
+    """Base vs the tuned checkpoint: two pairs rated, the second shown with its AI scores,
+    its revealed recipes and the session's tally."""
     runs.checkpoint_list.setCurrentRow(runs.checkpoint_list.count() - 1)
     runs._on_open_checkpoint()
     page = window.compare_page
@@ -134,6 +135,7 @@ def _compare(app, window, runs) -> None:
     page.move(1)
     page.generate()
     wait_until(app, idle(window), 120, "a second pair")
+    page.vote("right")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

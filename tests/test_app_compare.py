@@ -55,8 +55,9 @@ def test_generate_pair_and_rate_with_keyboard(qtbot, window):
     assert page.right_pane.title() == f"Right: {pair.recipe(pair.shown()[1])}"
     assert pair.recipe(pair.shown()[1]).endswith("T=1.0")
     tally = window.findChild(QLabel, "recipeTally").text()
-    assert tally.startswith("Wins in 1 vote this session")
-    assert f"{pair.recipe(pair.shown()[1])}: <b>1</b>" in tally and "tie: 0" in tally
+    assert tally.startswith("1 vote this session: ")
+    assert f"{pair.recipe(pair.shown()[1])} won <b>1</b>" in tally
+    assert f"{pair.recipe(pair.shown()[0])} won <b>0</b>" in tally and "ties 0" in tally
 
     # A second vote on the same pair is refused; arrows move to the next prompt.
     qtbot.keyClick(page, Qt.Key.Key_1)

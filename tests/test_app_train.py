@@ -187,6 +187,23 @@ def test_ai_feedback_round_from_a_paused_run_swaps_its_reward(qtbot, window):
     assert page.ai_round_button.isEnabled()
     reward_before = page.control.trainer.reward
 
+    # A person first rates the latest samples (policy vs reference), blind.
+    click(qtbot, window, "rateSamplesButton")
+    compare = window.compare_page
+    assert window.stack.currentWidget() is compare
+    assert compare.set_combo.currentText() == f"run-{page.run_id}"
+    pair = compare.current_pair()
+    assert pair is not None and compare.left_pane.title() == "Left"
+    texts = {sample["response"] for sample in window.state.store.samples(page.run_id)}
+    assert pair.sides[1].text in texts and pair.sides[1].adapter.startswith(f"run-{page.run_id}/")
+    compare.setFocus()
+    qtbot.keyClick(compare, Qt.Key.Key_2)
+    [vote] = window.state.store.comparisons("human")
+    assert vote.prompt == pair.prompt and "Policy run-" in compare.right_pane.title() + (
+        compare.left_pane.title()
+    )
+    window.show_page(page)
+
     click(qtbot, window, "aiRoundButton")
     assert requested == [page.control.trainer]
     # The paused training job stays open, so wait for the round's own outcome.

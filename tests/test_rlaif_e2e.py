@@ -128,6 +128,11 @@ def test_interactive_round_from_a_paused_run(tiny_model_dir, workspace):
         prompt_id, policy_id, base_id = pairs[0]
         assert store.generation(policy_id).adapter == f"run-{trainer.run_id}/step-2"
         assert store.generation(base_id).adapter is None
+        assert store.generation(policy_id).params["temperature"] == config.temperature
+        # Asking again gives the same stored pairs (people and judge rate the same rows).
+        generations = len(store.generations())
+        assert samples_as_pairs(store, trainer.run_id) == pairs
+        assert len(store.generations()) == generations
 
         # People rated earlier pairs; the judge labels these; retrain; swap; resume.
         rm_config = RMConfig(base=str(tiny_model_dir), epochs=1, batch_size=4, max_length=32,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import getpass
 import random
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt
@@ -68,7 +68,8 @@ class Pair:
     def recipe(self, index: int) -> str:
         """What produced side `index`: the weights and the temperature."""
         side = self.sides[index]
-        return f"{side.variant}, T={side.params.get('temperature', '?')}"
+        temperature = side.params.get("temperature")
+        return side.variant if temperature is None else f"{side.variant}, T={temperature}"
 
     def winner(self) -> str | None:
         """The recipe the vote preferred (None before a vote and for tie / both bad)."""
@@ -81,12 +82,13 @@ def recipe_tally(pairs: Iterable[Pair]) -> str:
     voted = [pair for pair in pairs if pair.verdict is not None]
     if not voted:
         return ""
-    wins = Counter(pair.winner() for pair in voted if pair.winner() is not None)
-    parts = [f"{recipe}: <b>{count}</b>" for recipe, count in wins.most_common()]
+    wins = Counter(pair.winner() for pair in voted)
+    recipes = dict.fromkeys(pair.recipe(i) for pair in voted for i in range(len(pair.sides)))
+    parts = [f"{recipe} won <b>{wins[recipe]}</b>" for recipe in recipes]
     verdicts = Counter(pair.verdict for pair in voted)
-    parts += [f"tie: {verdicts['tie']}", f"both bad: {verdicts['both_bad']}"]
+    parts += [f"ties {verdicts['tie']}", f"both bad {verdicts['both_bad']}"]
     votes = f"{len(voted)} vote" + ("s" if len(voted) != 1 else "")
-    return f"Wins in {votes} this session — " + " · ".join(parts)
+    return f"{votes} this session: " + " · ".join(parts)
 
 
 class ComparePage(QWidget):
@@ -463,6 +465,33 @@ class ComparePage(QWidget):
         for pane, index in ((self.left_pane, left), (self.right_pane, right)):
             pane.show_scores(scores.sources, scores.weights, [col[index] for col in scores.values])
 
+    # stored pairs, e.g. a paused run's latest samples
+    def rate_stored_pairs(self, set_name: str, pairs: Sequence[tuple[int, int, int]]) -> None:
+        """Queue stored (prompt id, policy generation, reference generation) pairs for blind
+        rating: the page switches to their prompt set, each prompt shows its pair."""
+        store = self.state.store
+        for prompt_id, policy_id, base_id in pairs:
+            rows = [store.generation(base_id), store.generation(policy_id)]  # recipe A, B
+            sides = [
+                SideCompletion(
+                    _stored_recipe(row), row.text, row.seed or 0, row.params, row.adapter
+                )
+                for row in rows
+            ]
+            pair = Pair(prompt_id, rows[0].prompt, sides, [base_id, policy_id],
+                        swapped=self._rng.random() < 0.5)  # fmt: skip
+            self._pairs[prompt_id] = pair
+        self.state.prompts_changed.emit()  # the set may be new to the combo
+        self.set_combo.setCurrentText(set_name)
+        ids = [prompt.id for prompt in self._prompts]
+        if pairs and pairs[0][0] in ids:
+            self._index = ids.index(pairs[0][0])
+            self._show_current()
+        self.status_label.setText(
+            f"{len(pairs)} stored pairs to rate in set {set_name}: 1 left · 2 right · 3 tie · "
+            "0 both bad, arrows for the next."
+        )
+
     # checkpoints from the Runs page
     def add_checkpoint(self, label: str, adapter_path: str) -> None:
         """Offer a checkpoint as a recipe and put it on side B against the base on A."""
@@ -477,6 +506,13 @@ class ComparePage(QWidget):
         for button in self.vote_buttons.values():
             button.setEnabled(can_vote)
         self.score_button.setEnabled(pair is not None and not self._scoring)
+
+
+def _stored_recipe(row) -> str:
+    """A stored generation's recipe as the reveal names it."""
+    if row.adapter is None:
+        return "Base model (adapter off)"
+    return f"Policy {row.adapter}"
 
 
 def _user_name() -> str:

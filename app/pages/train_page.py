@@ -38,6 +38,8 @@ class TrainPage(QWidget):
 
     ai_round_requested = Signal(object)
     """While paused: the user asked for an AI feedback round on this trainer (RLAIF loop)."""
+    rate_samples_requested = Signal(int)
+    """Paused or ended: the user wants to rate this run's latest samples (run id) by hand."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,6 +91,15 @@ class TrainPage(QWidget):
             "with it as its reward when you resume."
         )
         self.ai_round_button.clicked.connect(self._on_ai_round)
+        self.rate_samples_button = QPushButton(
+            "Rate latest samples", objectName="rateSamplesButton"
+        )
+        self.rate_samples_button.setToolTip(
+            "Paused or ended: rate the latest step's samples against the reference's responses "
+            "on Compare & Rate, blind. Your votes join the comparisons the reward model learns "
+            "from in the next AI feedback round."
+        )
+        self.rate_samples_button.clicked.connect(self._on_rate_samples)
         self.status_label = QLabel(objectName="trainStatus")
         self.status_label.setWordWrap(True)
         content = QWidget()
@@ -98,7 +109,10 @@ class TrainPage(QWidget):
         column.addWidget(self.estimate_label)
         column.addWidget(self.name_edit)
         column.addLayout(buttons)
-        column.addWidget(self.ai_round_button)
+        feedback = QHBoxLayout()
+        feedback.addWidget(self.ai_round_button)
+        feedback.addWidget(self.rate_samples_button)
+        column.addLayout(feedback)
         column.addWidget(self.status_label)
         column.addStretch(1)
         scroll = QScrollArea()
@@ -150,6 +164,9 @@ class TrainPage(QWidget):
         self.stop_button.setEnabled(phase in ("running", "pausing", "paused"))
         self.try_button.setEnabled(phase == "paused")
         self.ai_round_button.setEnabled(phase == "paused")
+        self.rate_samples_button.setEnabled(
+            phase == "paused" or (phase == "idle" and self.run_id is not None)
+        )
         self.try_prompt_edit.setEnabled(phase == "paused")
         if message is not None:
             self.status_label.setText(message)
@@ -299,6 +316,10 @@ class TrainPage(QWidget):
         if self._phase == "paused" and trainer is not None:
             self.status_label.setText("AI feedback round: judging the latest samples…")
             self.ai_round_requested.emit(trainer)
+
+    def _on_rate_samples(self) -> None:
+        if self.run_id is not None:
+            self.rate_samples_requested.emit(self.run_id)
 
     def on_ai_round_finished(self, record) -> None:
         """Say how the AI round ended (record None: it failed, and the error was shown)."""

@@ -34,6 +34,8 @@ def samples_as_pairs(store: Any, run_id: int, steps: int = 1) -> list[PairRef]:
     """Pairs (policy response, reference response) from the last `steps` steps with samples.
 
     Samples without a reference, or whose two responses are identical, give no pair.
+    Asking again reuses the stored prompts and generations, so a person and the judge
+    rating the same samples rate the same pairs (their agreement can then be measured).
     """
     samples = store.samples(run_id)
     recorded = sorted({sample["step"] for sample in samples})
@@ -44,6 +46,7 @@ def samples_as_pairs(store: Any, run_id: int, steps: int = 1) -> list[PairRef]:
     wanted = set(recorded[-steps:])
     run = store.run(run_id)
     model = str(run.config.get("model", "policy"))
+    temperature = run.config.get("ppo", {}).get("temperature")
     set_name = f"run-{run_id}"
     known = {row.text: row.id for row in store.prompts(set_name)}
     pairs = []
@@ -55,11 +58,15 @@ def samples_as_pairs(store: Any, run_id: int, steps: int = 1) -> list[PairRef]:
         if prompt_id is None:
             [prompt_id] = store.add_prompts([sample["prompt"]], set_name=set_name)
             known[sample["prompt"]] = prompt_id
-        params = {"run_id": run_id, "step": sample["step"]}
-        policy = store.add_generation(
-            prompt_id, sample["response"], model, f"run-{run_id}/step-{sample['step']}", params
-        )
-        base = store.add_generation(prompt_id, reference, model, None, params)
+        params = {"run_id": run_id, "step": sample["step"], "temperature": temperature}
+        adapter = f"run-{run_id}/step-{sample['step']}"
+        stored = {(row.text, row.adapter): row.id for row in store.generations(prompt_id)}
+        policy = stored.get((sample["response"], adapter))
+        if policy is None:
+            policy = store.add_generation(prompt_id, sample["response"], model, adapter, params)
+        base = stored.get((reference, None))
+        if base is None:
+            base = store.add_generation(prompt_id, reference, model, None, params)
         pairs.append((prompt_id, policy, base))
     return pairs
 
