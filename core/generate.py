@@ -14,6 +14,7 @@ lengths and EOS positions, never from `ids != pad_token_id`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -200,7 +201,11 @@ def sample(
     queries, query_mask = left_pad(query_ids, pad_id, session.device)  # (B, Tq)
     adapter = contextlib.nullcontext() if use_adapter else session.reference()
     with session.lock, torch.no_grad(), _eval_mode(model), adapter:
-        with _neutral_generation_config(session, eos_ids), _seeded(generator_seed, session.device):
+        with (
+            _neutral_generation_config(session, eos_ids),
+            _seeded(generator_seed, session.device),
+            _no_false_mask_notice(),
+        ):
             output = model.generate(
                 input_ids=queries,
                 attention_mask=query_mask,
@@ -334,6 +339,25 @@ def _neutral_generation_config(session: ModelSession, eos_ids: list[int]) -> Ite
         yield
     finally:
         base.generation_config = saved
+
+
+class _MaskNoticeFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "strongly recommend passing in an `attention_mask`" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _no_false_mask_notice() -> Iterator[None]:
+    """Hide transformers' "pass an attention_mask" notice while sampling. When no prompt is
+    padded HF drops our all-ones mask for its decode steps, and a finished row's pad token
+    then looks like unmasked padding: a false alarm, shown to users of the CLI and the app."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    notice_filter = _MaskNoticeFilter()
+    logger.addFilter(notice_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice_filter)
 
 
 @contextlib.contextmanager

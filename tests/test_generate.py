@@ -312,3 +312,26 @@ def test_empty_and_overlong_prompts(session):
     assert len(completions[1].prompt_ids) == 28
     full = session.tokenizer(long_prompt)["input_ids"]
     assert completions[1].prompt_ids == full[-28:]
+
+
+def test_no_false_attention_mask_notice_when_rows_finish_early(session, monkeypatch):
+    """With no padding in the prompts HF drops the attention mask for its decode steps;
+    a finished row's pad token then made it tell the user to pass a mask, which we do."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("transformers.modeling_utils")
+    logger.addHandler(handler)
+    hf_logging.warning_once.cache_clear()  # the notice is emitted once per process
+    favour_eos(session, 4.0)  # some rows end early and are padded after their EOS
+    try:
+        batch = sample(session, encode_prompts(session, PROMPTS[:1] * 8, 12),
+                       GenerationConfig(max_new_tokens=12), generator_seed=0)  # fmt: skip
+    finally:
+        logger.removeHandler(handler)
+    assert batch.finished.any() and not batch.finished.all()
+    assert not [r for r in records if "attention_mask" in r.getMessage()]
