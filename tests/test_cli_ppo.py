@@ -214,3 +214,27 @@ def test_export_model_without_checkpoint_says_what_to_pass(workspace, tmp_path, 
     args = ["export", "--format", "adapter", "--out", str(tmp_path / "a")]
     assert main([*args, "--workspace", str(workspace)]) == 2
     assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_every_tunable_ppo_setting_has_a_flag(tmp_path):
+    from dataclasses import fields
+
+    from core.cli import build_parser
+    from core.cli.ppo import ppo_config_from_args
+    from core.config import PPOConfig
+
+    config_file = tmp_path / "ppo.json"
+    config_file.write_text(json.dumps({"steps": 7, "vf_coef": 0.5}), encoding="utf-8")
+    args = build_parser().parse_args(
+        ["ppo", "--config", str(config_file), "--lr-schedule", "cosine", "--warmup-steps", "2",
+         "--missing-eos-penalty", "1.0", "--whiten-rewards", "--samples-per-step", "0",
+         "--gamma", "0.99", "--kl-horizon", "300"]
+    )  # fmt: skip
+    config = ppo_config_from_args(args)
+    assert (config.steps, config.vf_coef) == (7, 0.5)  # from the file, not overridden
+    assert (config.lr_schedule, config.warmup_steps, config.samples_per_step) == ("cosine", 2, 0)
+    assert config.missing_eos_penalty == 1.0 and config.whiten_rewards
+    assert (config.gamma, config.kl_horizon) == (0.99, 300)
+    # Every PPOConfig field but the rollout truncations (off for PPO) has its own flag.
+    flagged = set(vars(build_parser().parse_args(["ppo"])))
+    assert {f.name for f in fields(PPOConfig)} - flagged == {"top_k", "top_p"}

@@ -1,9 +1,11 @@
 """The PPO settings form: reward sources with weights, the main hyper-parameters with
-tooltips, LoRA settings, and presets."""
+tooltips, the rest of PPOConfig under a collapsed "Advanced" section, LoRA settings, and
+presets."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
 from app.widgets.reward_table import RewardTable
 from core.config import LoraSpec, PPOConfig
@@ -94,7 +97,42 @@ TIPS = {
     "architecture (e.g. c_attn for GPT-2, q_proj,v_proj for Llama).",
     "seed": "Seed of prompt order, sampling and initialisation: same seed, same run.",
     "checkpoint_every": "Save a checkpoint every N steps (0: only at the end and on stop).",
+    "lr_schedule": "Learning rate over the run: constant, or a linear / cosine decay to 0 "
+    "after the warmup.",
+    "warmup_steps": "PPO steps of linear learning-rate warmup.",
+    "gradient_accumulation_steps": "Minibatches whose gradients are averaged before one "
+    "optimiser step.",
+    "max_grad_norm": "Clip the gradient's global norm to this (0: no clipping).",
+    "gamma": "GAE discount. 1 suits short responses scored at the end.",
+    "lam": "GAE lambda: lower trusts the value head more (less variance, more bias).",
+    "cliprange": "PPO ratio clip: how far one update may move a token's probability.",
+    "cliprange_value": "How far one update may move a value prediction.",
+    "vf_coef": "Weight of the value loss beside the policy loss.",
+    "kl_horizon": "Adaptive mode: rollouts over which the KL controller reacts; smaller "
+    "reacts faster.",
+    "missing_eos_penalty": "Subtracted from the score of responses cut off at the length "
+    "limit (0: off). Stops the policy from gaming the reward by never ending.",
+    "samples_per_step": "Rollouts per step shown in the Latest rollouts table beside the "
+    "reference's response (each costs a little generation time; 0: none).",
+    "whiten_rewards": "Whiten the scores across each batch before the KL penalty (steadier "
+    "with rewards of a large or drifting scale).",
 }
+
+# PPOConfig fields in the Advanced section: field -> (label, low, high, decimals or None).
+ADVANCED_NUMBERS: dict[str, tuple[str, float, float, int | None]] = {
+    "warmup_steps": ("Warmup steps", 0, 100000, None),
+    "gradient_accumulation_steps": ("Gradient accumulation", 1, 1024, None),
+    "max_grad_norm": ("Max gradient norm", 0.0, 1000.0, 2),
+    "gamma": ("GAE gamma", 0.0, 1.0, 3),
+    "lam": ("GAE lambda", 0.0, 1.0, 3),
+    "cliprange": ("Policy clip range", 0.01, 10.0, 3),
+    "cliprange_value": ("Value clip range", 0.01, 1000.0, 3),
+    "vf_coef": ("Value loss weight", 0.0, 100.0, 3),
+    "kl_horizon": ("KL horizon", 1, 10**7, None),
+    "missing_eos_penalty": ("Missing-EOS penalty", 0.0, 100.0, 2),
+    "samples_per_step": ("Samples shown per step", 0, 1024, None),
+}
+LR_SCHEDULES = ("constant", "linear", "cosine")
 
 
 class PPOForm(QWidget):
@@ -124,6 +162,7 @@ class PPOForm(QWidget):
         QVBoxLayout(reward_box).addWidget(self.rewards)
         layout.addWidget(reward_box)
         layout.addWidget(self._build_ppo_box(defaults))
+        layout.addWidget(self._build_advanced(defaults))
         layout.addWidget(self._build_lora_box())
         self.continue_check = QCheckBox(
             "Continue from the current adapter", objectName="continueAdapterCheck"
@@ -186,6 +225,34 @@ class PPOForm(QWidget):
             form.addRow(label, widget)
         return box
 
+    def _build_advanced(self, defaults: PPOConfig) -> QCollapsible:
+        """The rest of PPOConfig, collapsed: the defaults suit most runs."""
+        section = QCollapsible("Advanced")
+        section.setObjectName("advancedSection")
+        content = QWidget()
+        form = QFormLayout(content)
+        self.lr_schedule_combo = QComboBox(objectName="lrScheduleCombo")
+        self.lr_schedule_combo.addItems(LR_SCHEDULES)
+        self.lr_schedule_combo.setToolTip(TIPS["lr_schedule"])
+        self.lr_schedule_combo.currentTextChanged.connect(self._on_edited)
+        form.addRow("LR schedule", self.lr_schedule_combo)
+        self.advanced: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        for field, (label, low, high, decimals) in ADVANCED_NUMBERS.items():
+            name = _camel(field) + "Spin"
+            value = getattr(defaults, field) or 0  # missing_eos_penalty None shows as 0 (off)
+            if decimals is None:
+                widget = self._spin(name, int(low), int(high), int(value), field)
+            else:
+                widget = self._double(name, low, high, value, decimals, field)
+            self.advanced[field] = widget
+            form.addRow(label, widget)
+        self.whiten_check = QCheckBox("Whiten rewards", objectName="whitenRewardsCheck")
+        self.whiten_check.setToolTip(TIPS["whiten_rewards"])
+        self.whiten_check.toggled.connect(self._on_edited)
+        form.addRow(self.whiten_check)
+        section.addWidget(content)
+        return section
+
     def _build_lora_box(self) -> QGroupBox:
         lora = LoraSpec()
         box = QGroupBox("LoRA adapter")
@@ -240,6 +307,10 @@ class PPOForm(QWidget):
         self.temperature_spin.setValue(config.temperature)
         self.seed_spin.setValue(config.seed)
         self.checkpoint_spin.setValue(config.checkpoint_every)
+        self.lr_schedule_combo.setCurrentText(config.lr_schedule)
+        for field, widget in self.advanced.items():
+            widget.setValue(getattr(config, field) or 0)
+        self.whiten_check.setChecked(config.whiten_rewards)
         self.blockSignals(False)
         self.changed.emit()
 
@@ -267,7 +338,15 @@ class PPOForm(QWidget):
             temperature=self.temperature_spin.value(),
             seed=self.seed_spin.value(),
             checkpoint_every=self.checkpoint_spin.value(),
+            lr_schedule=self.lr_schedule_combo.currentText(),
+            whiten_rewards=self.whiten_check.isChecked(),
+            **self._advanced_values(),
         )
+
+    def _advanced_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {field: w.value() for field, w in self.advanced.items()}
+        values["missing_eos_penalty"] = values["missing_eos_penalty"] or None  # 0 means off
+        return values
 
     def lora(self) -> LoraSpec:
         targets = [t.strip() for t in self.lora_targets_edit.text().split(",") if t.strip()]
@@ -286,3 +365,9 @@ class PPOForm(QWidget):
 
     def prompt_set(self) -> str:
         return self.prompt_set_combo.currentText()
+
+
+def _camel(field: str) -> str:
+    """warmup_steps -> warmupSteps (objectName style)."""
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -25,6 +25,18 @@ _CONFIG_FLAGS = {
     "--target-kl": ("target_kl", float, "adaptive mode: KL target"),
     "--seed": ("seed", int, "seed for sampling, prompt order and initialisation"),
     "--checkpoint-every": ("checkpoint_every", int, "save a checkpoint every K steps (0: at end)"),
+    "--lr-schedule": ("lr_schedule", str, "constant | linear | cosine"),
+    "--warmup-steps": ("warmup_steps", int, "steps of linear learning-rate warmup"),
+    "--gradient-accumulation-steps": ("gradient_accumulation_steps", int, "minibatches/update"),
+    "--max-grad-norm": ("max_grad_norm", float, "gradient clipping norm (0: none)"),
+    "--gamma": ("gamma", float, "GAE discount"),
+    "--lam": ("lam", float, "GAE lambda"),
+    "--cliprange": ("cliprange", float, "PPO ratio clip"),
+    "--cliprange-value": ("cliprange_value", float, "value prediction clip"),
+    "--vf-coef": ("vf_coef", float, "value loss weight"),
+    "--kl-horizon": ("kl_horizon", int, "adaptive mode: controller horizon in rollouts"),
+    "--missing-eos-penalty": ("missing_eos_penalty", float, "score penalty without EOS"),
+    "--samples-per-step": ("samples_per_step", int, "samples stored per step"),
 }
 
 
@@ -48,6 +60,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for flag, (field, kind, text) in _CONFIG_FLAGS.items():
         parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
     parser.add_argument(
+        "--whiten-rewards",
+        action="store_const",
+        const=True,
+        default=None,
+        help="whiten the scores across each batch before the KL penalty",
+    )
+    parser.add_argument(
         "--resume",
         type=Path,
         default=None,
@@ -65,11 +84,8 @@ def ppo_config_from_args(args: argparse.Namespace) -> PPOConfig:
     from dataclasses import replace
 
     config = load_json(PPOConfig, args.config) if args.config else PPOConfig()
-    overrides = {
-        field: getattr(args, field)
-        for field, _, _ in _CONFIG_FLAGS.values()
-        if getattr(args, field) is not None
-    }
+    names = [field for field, _, _ in _CONFIG_FLAGS.values()] + ["whiten_rewards"]
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return replace(config, **overrides)
 
 
