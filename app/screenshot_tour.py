@@ -98,6 +98,7 @@ def _tour(app, window, out: Path, steps: int, quick: bool) -> list[Path]:
     shoot("runs", runs)
     _compare(app, window, runs)
     shoot("compare", window.compare_page)
+    _feedback(app, window)
     shoot("feedback", window.feedback_page)
     return shots
 
@@ -136,6 +137,18 @@ def _compare(app, window, runs) -> None:
     page.generate()
     wait_until(app, idle(window), 120, "a second pair")
     page.vote("right")
+
+
+def _feedback(app, window) -> None:
+    """The judge labels pairs, a reward model trains on all comparisons, agreement refreshes."""
+    page = window.feedback_page
+    window.show_page(page)
+    page.label_button.click()
+    wait_until(app, idle(window), 600, "AI labelling")
+    page.train_rm_button.click()
+    wait_until(app, idle(window), 600, "reward-model training")
+    page.refresh_button.click()
+    wait_until(app, idle(window), 120, "the agreement table")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

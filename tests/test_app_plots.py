@@ -46,6 +46,18 @@ def test_reward_plot_first_item_is_the_mean_with_one_point_per_step(qtbot):
     assert plot.smoothing()
 
 
+def test_axes_show_plain_numbers_without_a_scale_factor(qtbot):
+    """0.2-0.7 must read as 0.2-0.7 on the axis, not as 200-700 with "(x0.001)"."""
+    kl = KLPlot()
+    qtbot.addWidget(kl)
+    kl.resize(400, 300)
+    for step in range(1, 6):
+        kl.append(step, {"kl": step / 10, "kl_coef": 0.01 * step})
+    kl.refresh()
+    for axis in (kl.getAxis("left"), kl.getPlotItem().getAxis("right")):
+        assert axis.autoSIPrefixScale == 1.0 and "x0.001" not in axis.labelString()
+
+
 def test_redraws_are_coalesced_by_the_timer(qtbot):
     plot = RewardPlot()
     qtbot.addWidget(plot)

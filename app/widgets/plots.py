@@ -117,6 +117,8 @@ class MetricPlot(pg.PlotWidget):
         # A fixed axis width: tick labels changing width would re-layout the whole plot
         # on every step, the most expensive part of a redraw.
         self.getAxis("left").setWidth(52)
+        # Metrics are plain numbers: "0.5", not "500 (x0.001)".
+        self.getAxis("left").enableAutoSIPrefix(False)
         cache_decorations(self)
         if len(series) > 1:
             self.addLegend(offset=(-8, 8), labelTextSize="8pt")
@@ -313,6 +315,7 @@ class KLPlot(MetricPlot):
         plot_item.getAxis("right").linkToView(self._coef_view)
         plot_item.getAxis("right").setLabel("KL coef", color=SERIES_COLOURS[4])
         plot_item.getAxis("right").setWidth(52)
+        plot_item.getAxis("right").enableAutoSIPrefix(False)
         self._coef_view.setXLink(plot_item)
         self._coef_view.disableAutoRange()
         self._coef_curve = pg.PlotCurveItem(pen=pg.mkPen(SERIES_COLOURS[4], width=1.5))
