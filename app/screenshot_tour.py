@@ -130,13 +130,21 @@ def _compare(app, window, runs) -> None:
     runs._on_open_checkpoint()
     page = window.compare_page
     window.show_page(page)
-    page.generate()
-    wait_until(app, idle(window), 120, "a pair")
-    page.vote("right")
-    page.move(1)
-    page.generate()
-    wait_until(app, idle(window), 120, "a second pair")
-    page.vote("right")
+    for _ in range(2):
+        page.generate()
+        wait_until(app, idle(window), 120, "a pair")
+        _vote_for_the_more_positive_side(page)
+        page.move(1)
+    page.move(-1)
+
+
+def _vote_for_the_more_positive_side(page) -> None:
+    """Rate as a reader who wants upbeat reviews would: by the sides' AI scores."""
+    pair = page.current_pair()
+    left, right = pair.shown()
+    scores = pair.scores[-1] if pair.scores else None
+    better_left = scores is not None and scores.total(left) >= scores.total(right)
+    page.vote("left" if better_left else "right")
 
 
 def _feedback(app, window) -> None:

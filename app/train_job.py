@@ -98,11 +98,11 @@ def run_ppo(session: Any, request: TrainRequest, control: Control) -> Iterator[d
 
 def _trainer(store: Store, session: Any, reward: Any, prompts: list[str], request: TrainRequest):
     """A new run, or the checkpoint's run continued (core's launch: the CLI's code path)."""
+    specs = [format_reward_spec(spec) for spec in request.rewards]
     if request.resume_from is not None:
         return resume_run(
-            store, request.resume_from, session, reward, prompts, steps=request.config.steps
+            store, request.resume_from, session, reward, prompts, request.config.steps, specs
         )
-    specs = [format_reward_spec(spec) for spec in request.rewards]
     latest = store.latest_run()
     try:
         return start_run(store, session, reward, prompts, request.config, specs, request.name)

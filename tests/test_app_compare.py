@@ -52,7 +52,8 @@ def test_generate_pair_and_rate_with_keyboard(qtbot, window):
     assert row.detail["right_recipe"] == pair.sides[pair.shown()[1]].variant
     assert "1" in window.findChild(QLabel, "ratedCounter").text()
     # Blind until the vote; then each pane names its recipe, and the tally counts the win.
-    assert page.right_pane.title() == f"Right: {pair.recipe(pair.shown()[1])}"
+    assert page.right_pane.title() == f"Right: {pair.recipe(pair.shown()[1])} — preferred"
+    assert page.left_pane.title() == f"Left: {pair.recipe(pair.shown()[0])}"
     assert pair.recipe(pair.shown()[1]).endswith("T=1.0")
     tally = window.findChild(QLabel, "recipeTally").text()
     assert tally.startswith("1 vote this session: ")

@@ -125,9 +125,7 @@ def test_resume_continues_the_same_run(tiny_model_dir, prompts_file, workspace, 
         assert [m["step"] for m in store.metrics(1)] == [1, 2, 3, 4]
 
 
-def test_resume_after_an_ai_round_uses_the_rounds_reward_model(
-    tiny_model_dir, prompts_file, workspace, capsys
-):
+def test_resume_follows_the_runs_reward_history(tiny_model_dir, prompts_file, workspace, capsys):
     args = _ppo_args(tiny_model_dir, prompts_file, workspace, "--steps", "3")
     assert main([*args, "--checkpoint-every", "1"]) == 0
     run_dir = workspace / "checkpoints" / "run-1"
@@ -140,6 +138,18 @@ def test_resume_after_an_ai_round_uses_the_rounds_reward_model(
         assert reward_specs_to_resume(store, run_dir / "step-1") == ["sentiment", "length=4@0.5"]
         assert reward_specs_to_resume(store, run_dir / "step-2") == [f"rm={result.folder}"]
         assert reward_specs_to_resume(store, run_dir) == [f"rm={result.folder}"]  # latest: 3
+
+    # Resumed at step 2 with another reward: that is the run's reward from step 2 on.
+    resume = _without_rewards(_ppo_args(tiny_model_dir, prompts_file, workspace, "--steps", "4"))
+    assert main([*resume, "--resume", str(run_dir / "step-2"), "--reward", "length=4"]) == 0
+    with Store.open(workspace) as store:
+        assert reward_specs_to_resume(store, run_dir / "step-4") == ["length=4"]
+        assert reward_specs_to_resume(store, run_dir / "step-1") == ["sentiment", "length=4@0.5"]
+    # Going back to step 1 drops the later changes, as it drops the later metrics.
+    assert main([*resume, "--resume", str(run_dir / "step-1")]) == 0
+    with Store.open(workspace) as store:
+        assert reward_specs_to_resume(store, run_dir / "step-4") == ["sentiment", "length=4@0.5"]
+        assert [m["step"] for m in store.metrics(1)] == [1, 2, 3, 4]
 
     elsewhere = workspace / "other"
     elsewhere.mkdir()

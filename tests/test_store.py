@@ -311,6 +311,10 @@ def test_runs_status_and_listing(store):
         store.set_run_status(first, "exploded")
     with pytest.raises(StudioError, match="no run with id 99"):
         store.run(99)
+    store.update_run_config(first, {"lr": 2e-5, "note": "warmer"})
+    assert store.run(first).config == {"lr": 2e-5, "note": "warmer"}
+    with pytest.raises(StudioError, match="no run with id 99"):
+        store.update_run_config(99, {})
     store.delete_run(second)
     assert [r.id for r in store.runs()] == [first]
 

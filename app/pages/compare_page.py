@@ -47,6 +47,14 @@ VERDICT_TEXT = {
     "both_bad": "Both bad",
 }
 
+VOTE_MARKS = {
+    "left": (" — preferred", ""),
+    "right": ("", " — preferred"),
+    "tie": (" — tie", " — tie"),
+    "both_bad": (" — both bad", " — both bad"),
+}
+"""What each pane's title adds after a vote: (left, right)."""
+
 
 @dataclass
 class Pair:
@@ -346,9 +354,9 @@ class ComparePage(QWidget):
             self.left_pane.show_verdict("Left")
             self.right_pane.show_verdict("Right")
         else:  # voted: the recipes may be seen now
-            rated = VERDICT_TEXT[pair.verdict]
-            self.left_pane.show_verdict(f"Left: {pair.recipe(left)} — rated: {rated}")
-            self.right_pane.show_verdict(f"Right: {pair.recipe(right)}")
+            marks = VOTE_MARKS[pair.verdict]
+            self.left_pane.show_verdict(f"Left: {pair.recipe(left)}{marks[0]}")
+            self.right_pane.show_verdict(f"Right: {pair.recipe(right)}{marks[1]}")
         if pair.scores:
             self._show_scores(pair)
 

@@ -106,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
         context = RewardContext(references=references_of(store), policy_session=session)
         reward = build_reward(reward_specs, context)
         if args.resume is not None:
-            trainer = resume_run(store, args.resume, session, reward, prompts, steps=args.steps)
+            trainer = resume_run(
+                store, args.resume, session, reward, prompts, args.steps, reward_specs
+            )
         else:
             config = ppo_config_from_args(args)
             trainer = start_run(store, session, reward, prompts, config, reward_specs)

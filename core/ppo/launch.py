@@ -13,8 +13,8 @@ from typing import Any
 from core.config import PPOConfig, to_dict
 from core.errors import StudioError
 from core.ppo import checkpoint as ckpt
+from core.ppo.reward_history import forget_changes_after, record_reward_change, reward_at
 from core.ppo.trainer import PPOTrainer
-from core.rlaif.loop import rounds_of
 
 CHECKPOINTS_DIR = "checkpoints"
 
@@ -61,33 +61,35 @@ def resume_run(
     reward: Any,
     prompts: Sequence[str],
     steps: int | None = None,
+    reward_specs: Sequence[str] | None = None,
 ) -> PPOTrainer:
     """Continue the run saved in `checkpoint` (a step folder, or a run's checkpoint folder).
 
     `steps` changes the run's total number of steps (to extend or cut it short); the rest of
     the configuration is the checkpoint's, so the run goes on as it would have.
+    `reward_specs` names the reward `reward` was built from, noted in the run's reward
+    history when it differs from the one the run had at the checkpoint.
     """
     trainer = PPOTrainer.resume(Path(checkpoint), session, reward, prompts, store, steps)
+    forget_changes_after(store, trainer.run_id, trainer.step_count)
+    if reward_specs is not None:
+        record_reward_change(store, trainer.run_id, trainer.step_count, reward_specs)
     store.set_run_status(trainer.run_id, "running")
     return trainer
 
 
 def reward_specs_to_resume(store: Any, checkpoint: Path) -> list[str]:
-    """The reward a checkpoint's run was training against when the checkpoint was saved.
-
-    That is the reward model of the run's latest AI feedback round at or before the
-    checkpoint's step, else the reward the run started with. Raises a StudioError when
-    the run is not in this workspace's store (the caller must then name the reward).
-    """
+    """The reward a checkpoint's run was training against at the checkpoint's step: the
+    reward it started with, or the latest change before then (an AI feedback round's reward
+    model, a resume with another reward). Raises a StudioError when the run is not in this
+    workspace's store (the caller must then name the reward)."""
     folder = ckpt.resolve_checkpoint(Path(checkpoint))
     run_id = ckpt.read_meta(folder).get("run_id")
-    run = next((r for r in store.runs("ppo") if r.id == run_id), None)
-    specs = list(run.config.get("reward_specs") or []) if run is not None else []
+    known = run_id is not None and any(run.id == run_id for run in store.runs("ppo"))
+    specs = reward_at(store, run_id, ckpt.checkpoint_step(folder) or 0) if known else []
     if not specs:
         raise StudioError(
             f"The reward of the run saved in {folder} is not recorded in this workspace; "
             "name it with --reward (e.g. --reward sentiment)."
         )
-    step = ckpt.checkpoint_step(folder) or 0
-    rounds = [r for r in rounds_of(store, run.id) if r.step <= step]
-    return [f"rm={rounds[-1].reward_model}"] if rounds else specs
+    return specs

@@ -25,6 +25,7 @@ from typing import Any
 
 from core.config import RMConfig
 from core.errors import StudioError
+from core.ppo.reward_history import record_reward_change
 from core.rlaif.labelling import PairRef
 
 ROUND_KIND = "rlaif_round"
@@ -150,6 +151,7 @@ def record_round(
         ROUND_KIND, config, name=f"round at step {step} of run {ppo_run_id}"
     )
     store.set_run_status(round_id, "finished")
+    record_reward_change(store, ppo_run_id, step, [config["reward_spec"]])
     return RoundRecord(
         round_id, ppo_run_id, step, len(pairs), labelled_by, str(result.folder), accuracy
     )

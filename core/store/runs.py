@@ -44,6 +44,15 @@ class RunRecords(StoreBase):
                 (status, error, now(), run_id),
             )
 
+    def update_run_config(self, run_id: int, config: Mapping[str, Any]) -> None:
+        """Replace a run's configuration (e.g. to note a change of reward mid-run)."""
+        with self._transaction() as conn:
+            self._require(conn, "runs", run_id, "run")
+            conn.execute(
+                "UPDATE runs SET config = ?, updated = ? WHERE id = ?",
+                (dumps(dict(config)), now(), run_id),
+            )
+
     def runs(self, kind: str | None = None) -> list[RunRow]:
         """All runs (or those of one kind), oldest first."""
         if kind is None:
