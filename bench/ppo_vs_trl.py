@@ -37,6 +37,7 @@ from bench.common import (  # noqa: E402
     pick_bench_device,
     quiet_libraries,
 )
+from bench.random_models import is_random_model, random_model  # noqa: E402
 from bench.sides import SIDES, run_side  # noqa: E402
 
 Runner = Callable[[str, BenchSettings], SideResult]
@@ -47,7 +48,12 @@ TARGETS = {"cuda": (1.5, 0.6), "cpu": (1.0, 1.0)}
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
-    add("--model", default="demo", help="policy: 'demo' or a causal-LM folder (default demo)")
+    add(
+        "--model",
+        default="demo",
+        help="policy: 'demo', a causal-LM folder, or "
+        "random:gpt2-small|smollm2-360m|qwen2.5-0.5b (that shape, random weights; default demo)",
+    )
     add("--device", default="auto", choices=("auto", "cpu", "cuda"))
     add("--steps", type=int, default=8, help="PPO steps per side (default 8)")
     add("--batch-size", type=int, default=16, help="rollouts per step (default 16)")
@@ -248,10 +254,16 @@ def report(settings: BenchSettings, results: list[SideResult]) -> list[str]:
 
 
 def resolve_model(name: str, cache_dir: Path) -> str:
-    """A model folder: 'demo' is the app's demo model (built here if the app can't yet)."""
+    """A model folder: 'demo' is the app's demo model (built here if the app can't yet),
+    'random:<preset>' a random-weight model of a hub model's shape (bench/random_models.py)."""
+    if is_random_model(name):
+        return str(random_model(name, cache_dir))
     if name != "demo":
         if not Path(name).is_dir():
-            raise SystemExit(f"--model {name}: no such folder; pass a causal-LM folder or 'demo'.")
+            raise SystemExit(
+                f"--model {name}: no such folder; pass a causal-LM folder, 'demo' or "
+                "'random:<preset>'."
+            )
         return str(Path(name).resolve())
     try:
         from core.models import resolve_model_path
