@@ -155,7 +155,9 @@ def run_trl(settings: BenchSettings) -> SideResult:
         meter.start()
         trainer.train()
         meter.stop()
-    return _result("trl", settings, meter, rewards, kls, eps[-1] if eps else None)
+    # TRL logs eps as int(episodes / seconds): below 1 sample/s it reads 0, which says nothing.
+    reported = eps[-1] if eps and eps[-1] >= 1 else None
+    return _result("trl", settings, meter, rewards, kls, reported)
 
 
 def _trl_models(settings: BenchSettings) -> dict[str, Any]:
