@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
         self.feedback_page.reward_model_ready.connect(self._on_reward_model_ready)
         self.train_page.ai_round_requested.connect(self.feedback_page.run_ai_round)
         self.train_page.rate_samples_requested.connect(self._on_rate_samples)
+        self.runs_page.rate_samples_requested.connect(self._on_rate_samples)
         self.feedback_page.ai_round_finished.connect(self.train_page.on_ai_round_finished)
         hints = QGuiApplication.styleHints()
         hints.colorSchemeChanged.connect(lambda _scheme: self._apply_theme())

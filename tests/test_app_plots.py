@@ -10,7 +10,7 @@ import pytest
 from app.memory_estimate import estimate_ppo_memory
 from app.training_health import HealthMonitor, dashboard_values
 from app.widgets.dashboard import TrainingDashboard
-from app.widgets.plots import GrowingBuffer, KLPlot, RewardPlot, grown_range
+from app.widgets.plots import CountAxis, GrowingBuffer, KLPlot, RewardPlot, grown_range
 from core.config import LoraSpec, PPOConfig
 
 
@@ -56,6 +56,13 @@ def test_axes_show_plain_numbers_without_a_scale_factor(qtbot):
     kl.refresh()
     for axis in (kl.getAxis("left"), kl.getPlotItem().getAxis("right")):
         assert axis.autoSIPrefixScale == 1.0 and "x0.001" not in axis.labelString()
+
+
+def test_step_axis_ticks_are_whole_numbers():
+    axis = CountAxis("bottom")
+    for low, high in ((0.0, 3.0), (1.0, 1.5), (0.0, 500.0)):
+        ticks = [v for _spacing, values in axis.tickValues(low, high, 400) for v in values]
+        assert ticks and all(float(v).is_integer() for v in ticks), (low, high, ticks)
 
 
 def test_redraws_are_coalesced_by_the_timer(qtbot):

@@ -147,6 +147,13 @@ def test_finished_run_is_recorded_exported_and_compared_with_the_base(qtbot, win
     for box in window.findChildren(QMessageBox, "infoDialog"):
         box.close()
 
+    # Its latest samples can be rated from here too (policy vs reference, blind).
+    click(qtbot, window, "rateRunSamplesButton")
+    assert window.stack.currentWidget() is window.compare_page
+    assert window.compare_page.set_combo.currentText() == f"run-{run.id}"
+    assert window.compare_page.current_pair() is not None
+    window.show_page(runs)
+
     # Open the checkpoint in Compare & Rate: base vs tuned, side by side.
     click(qtbot, window, "openCheckpointButton")
     compare = window.compare_page

@@ -56,6 +56,7 @@ class RunsPage(QWidget):
 
     checkpoint_opened = Signal(str, str)  # label, adapter folder
     resume_requested = Signal(str)  # checkpoint (step) folder
+    rate_samples_requested = Signal(int)  # run id: rate its latest samples by hand
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,6 +124,7 @@ class RunsPage(QWidget):
             ("Export merged model…", "exportMergedButton", self._on_export_merged),
             ("Export metrics CSV…", "exportMetricsButton", self._on_export_metrics),
             ("Export comparisons JSONL…", "exportPairsButton", self._on_export_pairs),
+            ("Rate its latest samples", "rateRunSamplesButton", self._on_rate_samples),
         ]
         for index, (text, name, slot) in enumerate(buttons):
             button = QPushButton(text, objectName=name)
@@ -232,6 +234,16 @@ class RunsPage(QWidget):
         if chosen is not None:
             run_id, step, path = chosen
             self.checkpoint_opened.emit(f"Run {run_id} · step {step}", str(path / ADAPTER_DIR))
+
+    def _on_rate_samples(self) -> None:
+        ids = self.selected_run_ids()
+        if not ids:
+            self.state.errors.report(
+                StudioError("Select a PPO run first; its latest samples go to Compare & Rate."),
+                "Rating a run's samples",
+            )
+            return
+        self.rate_samples_requested.emit(ids[0])
 
     def _on_resume(self) -> None:
         chosen = self._chosen_checkpoint()

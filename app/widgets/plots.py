@@ -84,6 +84,20 @@ class Series:
     label: str
 
 
+class CountAxis(pg.AxisItem):
+    """An axis of whole numbers (steps, epochs): no "0.5" ticks while a run is short."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph's names)
+        levels = [
+            (spacing, [v for v in values if float(v).is_integer()])
+            for spacing, values in super().tickValues(minVal, maxVal, size)
+            if spacing >= 1
+        ]
+        if levels:
+            return levels
+        return [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
+
+
 class MetricPlot(pg.PlotWidget):
     """A live line plot of one or more metrics against the training step.
 
@@ -100,7 +114,7 @@ class MetricPlot(pg.PlotWidget):
         parent: QWidget | None = None,
         auto_redraw: bool = True,
     ) -> None:
-        super().__init__(parent=parent)
+        super().__init__(parent=parent, axisItems={"bottom": CountAxis("bottom")})
         self.auto_redraw = auto_redraw
         """False: `append` only marks the plot dirty and an owner (the dashboard) redraws
         its plots one at a time, so no single GUI event has to repaint them all."""
