@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from core.config import GenerationConfig, ModelSpec, to_dict
-from core.generate import generate
+from core.config import GenerationConfig, ModelSpec
+from core.generate import generate, generation_params
 from core.models import ModelSession, describe
 from core.progress import Progress
 from core.rewards import RewardContext, RewardSpec, build_reward
@@ -92,7 +92,7 @@ def generate_pair(
                     variant=variant.label,
                     text=completion.text,
                     seed=side_seed,
-                    params=to_dict(config) | {"variant": variant.label},
+                    params=generation_params(session, config) | {"variant": variant.label},
                     adapter=_adapter_name(session, variant),
                 )
             )

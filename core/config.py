@@ -53,6 +53,9 @@ class ModelSpec:
     """The adapter to attach; None loads the bare model (judges, scoring LMs)."""
     adapter_path: str | None = None
     """A saved PEFT adapter folder (a checkpoint) to load instead of a fresh adapter."""
+    prompt_format: str = "plain"
+    """plain | chat: chat sends each prompt as a user message through the tokenizer's chat
+    template (for instruction-tuned models); plain feeds the text as it is."""
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@ from torch import Tensor
 from transformers import GenerationConfig as HFGenerationConfig
 
 from core.backbone import accepts_logits_to_keep, base_model
-from core.config import GenerationConfig
+from core.config import GenerationConfig, to_dict
 from core.errors import ModelLoadError, StudioError
 from core.models import ModelSession
 from core.progress import Progress, no_progress
+from core.prompt_format import prompt_token_ids
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def eos_token_ids(session: ModelSession) -> list[int]:
 def encode_prompts(
     session: ModelSession, prompts: Sequence[str], max_new_tokens: int
 ) -> list[list[int]]:
-    """Token ids per prompt (with the tokenizer's special tokens, e.g. Llama's BOS).
+    """Token ids per prompt (with the tokenizer's special tokens, e.g. Llama's BOS), in the
+    session's prompt format (plain text, or a user message in the chat template).
 
     An empty prompt becomes [BOS] (or [EOS]); a prompt too long for the context window
     keeps its last tokens, the ones next to the response.
@@ -105,7 +107,7 @@ def encode_prompts(
     )
     encoded = []
     for prompt in prompts:
-        ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+        ids = prompt_token_ids(tokenizer, prompt, session.prompt_format)
         if not ids and start_id is not None:
             ids = [start_id]
         if budget is not None and len(ids) > budget:
@@ -267,6 +269,12 @@ def generate(
             )
             report(len(completions), len(rows), f"{len(completions)}/{len(rows)} completions")
     return completions
+
+
+def generation_params(session: ModelSession, config: GenerationConfig) -> dict:
+    """What a stored generation records of how it was sampled: the settings, and the
+    prompt format the model saw (the same prompt text reads differently as a chat turn)."""
+    return {**to_dict(config), "prompt_format": session.prompt_format}
 
 
 def _completions(

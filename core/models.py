@@ -42,6 +42,7 @@ from core.model_loading import (
     read_config_dict,
 )
 from core.progress import Progress, no_progress
+from core.prompt_format import check_prompt_format, has_chat_template
 
 __all__ = [
     "MemoryInfo",
@@ -193,6 +194,7 @@ class ModelSession:
         self.device = device
         self.dtype = dtype
         self.name = name
+        self.prompt_format = spec.prompt_format
         self.lock = threading.RLock()
         config = base_model(model).config
         self.architecture: str = config.model_type
@@ -220,6 +222,7 @@ class ModelSession:
         config = load_config(source, is_local, spec.trust_remote_code)
         report(2, steps, "Loading the tokenizer")
         tokenizer = load_tokenizer(source, is_local, spec.trust_remote_code)
+        check_prompt_format(tokenizer, spec.prompt_format, spec.name_or_path)
         report(3, steps, "Loading the weights")
         model = load_weights(source, is_local, config, dtype, spec.trust_remote_code)
         _check_vocabulary(tokenizer, model, source)
@@ -304,6 +307,8 @@ def describe(session: ModelSession) -> dict[str, Any]:
         "hidden_size": session.hidden_size,
         "vocab_size": len(session.tokenizer),
         "has_adapter": session.has_adapter,
+        "prompt_format": session.prompt_format,
+        "has_chat_template": has_chat_template(session.tokenizer),
         "adapter_path": session.spec.adapter_path,
         "memory": asdict(session.memory()),
     }

@@ -5,6 +5,7 @@ and reused by later local runs (CI's clean clone builds it once per run).
 """
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -14,8 +15,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from tokenizers.processors import TemplateProcessing  # noqa: E402
 from transformers import (  # noqa: E402
     AutoModelForCausalLM,
+    AutoTokenizer,
     GPT2Config,
     GPTNeoXConfig,
     LlamaConfig,
@@ -110,3 +113,25 @@ def demo_model_dir() -> Path:
     from core.demo import ensure_demo_model
 
     return ensure_demo_model()
+
+
+# A ChatML-like template that writes its own BOS, as Llama-style templates do.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def chat_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny GPT-2 with a chat template and a tokenizer that adds BOS to plain text."""
+    folder = tmp_path_factory.mktemp("chat-model") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    bos = tokenizer.bos_token
+    tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
+        single=f"{bos} $A", special_tokens=[(bos, tokenizer.bos_token_id)]
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -3,7 +3,7 @@ dialog and the app keeps working."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QComboBox, QLabel
 
 from tests.test_app_support import (  # noqa: F401 (fixtures)
     click,
@@ -45,3 +45,17 @@ def test_broken_model_folder_shows_error_and_app_keeps_working(qtbot, window, tm
     # The app still works: a good model loads afterwards.
     load_model(qtbot, window, "demo")
     assert window.state.session is not None
+
+
+def test_prompt_format_choice_reaches_the_session_and_is_shown(qtbot, window, chat_model_dir):
+    window.findChild(QComboBox, "promptFormatCombo").setCurrentText("chat")
+    load_model(qtbot, window, str(chat_model_dir))
+    assert window.state.session.prompt_format == "chat"
+    assert window.findChild(QLabel, "info_prompt_format").text() == "chat"
+    assert window.state.setting("model/prompt_format") == "chat"
+
+    window.findChild(QComboBox, "promptFormatCombo").setCurrentText("plain")
+    load_model(qtbot, window, str(chat_model_dir))
+    assert window.state.session.prompt_format == "plain"
+    hint = window.findChild(QLabel, "info_prompt_format").text()
+    assert hint.startswith("plain") and "choose chat" in hint

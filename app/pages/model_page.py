@@ -1,5 +1,6 @@
-"""Model page: choose the demo model, a local folder or a hub id, a device and a dtype;
-load it in the background with progress; show what was loaded and the memory it uses."""
+"""Model page: choose the demo model, a local folder or a hub id, a device, a dtype and a
+prompt format; load it in the background with progress; show what was loaded and the
+memory it uses."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from app.widgets.common import page_title
 from app.workers import start_job
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
 from core.errors import StudioError
+from core.prompt_format import PROMPT_FORMATS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -77,6 +79,14 @@ class ModelPage(QWidget):
         )
         form.addRow("Device", self.device_combo)
         form.addRow("Precision", self.dtype_combo)
+        self.prompt_format_combo = QComboBox(objectName="promptFormatCombo")
+        self.prompt_format_combo.addItems(PROMPT_FORMATS)
+        self.prompt_format_combo.setToolTip(
+            "plain: the model continues the prompt text (base models, the demo model). "
+            "chat: each prompt goes in as a user message through the tokenizer's chat "
+            "template, and the model answers it (instruction-tuned models)."
+        )
+        form.addRow("Prompt format", self.prompt_format_combo)
         self.lora_check = QCheckBox("Attach a LoRA adapter (needed for training)")
         self.lora_check.setChecked(True)
         form.addRow("", self.lora_check)
@@ -130,6 +140,9 @@ class ModelPage(QWidget):
         self._select_model(last)
         self.device_combo.setCurrentText(self.state.setting("model/device", "auto"))
         self.dtype_combo.setCurrentText(self.state.setting("model/dtype", "auto"))
+        self.prompt_format_combo.setCurrentText(
+            self.state.setting("model/prompt_format", ModelSpec.prompt_format)
+        )
 
     def _recent(self) -> list[str]:
         value = self.state.setting("model/recent", [])
@@ -162,6 +175,7 @@ class ModelPage(QWidget):
             trust_remote_code=self.remote_code_check.isChecked(),
             lora=LoraSpec() if self.lora_check.isChecked() else None,
             adapter_path=self.adapter_edit.text().strip() or None,
+            prompt_format=self.prompt_format_combo.currentText(),
         )
 
     def _on_browse(self) -> None:
@@ -222,6 +236,7 @@ class ModelPage(QWidget):
         self.state.set_setting("model/name_or_path", spec.name_or_path)
         self.state.set_setting("model/device", self.device_combo.currentText())
         self.state.set_setting("model/dtype", self.dtype_combo.currentText())
+        self.state.set_setting("model/prompt_format", spec.prompt_format)
         recent = [spec.name_or_path] + [p for p in self._recent() if p != spec.name_or_path]
         self.state.set_setting("model/recent", recent[:MAX_RECENT])
         self.state.set_session(loaded.session)
@@ -288,9 +303,18 @@ def info_rows(info: dict) -> list[tuple[str, str, str]]:
         ("dtype", "Precision", str(info.get("dtype", ""))),
         ("hidden_size", "Hidden size", format_value("hidden_size", info.get("hidden_size"))),
         ("vocab_size", "Vocabulary", format_value("vocab_size", info.get("vocab_size"))),
+        ("prompt_format", "Prompt format", prompt_format_text(info)),
         ("memory", "Memory", memory_text(info.get("memory") or {})),
     ]
     return rows
+
+
+def prompt_format_text(info: dict) -> str:
+    """The session's prompt format, with a hint when a chat template goes unused."""
+    prompt_format = str(info.get("prompt_format", "plain"))
+    if prompt_format == "plain" and info.get("has_chat_template"):
+        return "plain (the tokenizer has a chat template: choose chat for an instruct model)"
+    return prompt_format
 
 
 def memory_text(memory: dict) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
+from core.prompt_format import PROMPT_FORMATS, has_chat_template
 from core.store import Store
 
 
@@ -24,6 +26,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, flag: str = "--model
     parser.add_argument(
         "--adapter", type=Path, default=None, help="a PEFT adapter folder (e.g. a checkpoint's)"
     )
+    add_prompt_format_argument(parser)
     parser.add_argument(
         "--trust-remote-code",
         action="store_true",
@@ -38,6 +41,28 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, flag: str = "--model
     )
 
 
+def add_prompt_format_argument(parser: argparse.ArgumentParser) -> None:
+    """--prompt-format: how prompts reach the policy (plain text, or chat messages)."""
+    parser.add_argument(
+        "--prompt-format",
+        default=None,  # None: plain, or on `ppo --resume` the checkpoint's own format
+        choices=PROMPT_FORMATS,
+        help="plain (default): the prompt text as it is; chat: each prompt as a user message "
+        "in the tokenizer's chat template (for instruction-tuned models)",
+    )
+
+
+def note_unused_chat_template(session) -> None:
+    """Say on stderr when plain prompts go to a model whose tokenizer has a chat template:
+    an instruction-tuned model answers far better when prompts come as chat messages."""
+    if session.prompt_format == "plain" and has_chat_template(session.tokenizer):
+        print(
+            "note: this model's tokenizer has a chat template; if the model is "
+            "instruction-tuned, pass --prompt-format chat",
+            file=sys.stderr,
+        )
+
+
 def model_spec_from_args(args: argparse.Namespace) -> ModelSpec:
     """The ModelSpec that the model options describe."""
     targets = tuple(t.strip() for t in args.lora_targets.split(",")) if args.lora_targets else None
@@ -48,6 +73,7 @@ def model_spec_from_args(args: argparse.Namespace) -> ModelSpec:
         trust_remote_code=args.trust_remote_code,
         lora=LoraSpec(r=args.lora_r, alpha=args.lora_alpha, target_modules=targets),
         adapter_path=str(args.adapter) if args.adapter else None,
+        prompt_format=args.prompt_format or ModelSpec.prompt_format,
     )
 
 

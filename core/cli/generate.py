@@ -7,8 +7,13 @@ import json
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
-from core.cli.common import add_model_arguments, model_spec_from_args, prompts_for_run
-from core.config import GenerationConfig, to_dict
+from core.cli.common import (
+    add_model_arguments,
+    model_spec_from_args,
+    note_unused_chat_template,
+    prompts_for_run,
+)
+from core.config import GenerationConfig
 from core.progress import tqdm_progress
 
 
@@ -36,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.generate import generate
+    from core.generate import generate, generation_params
     from core.models import ModelSession
     from core.store import Store
 
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         prompt_ids = {row.text: row.id for row in store.prompts()}
         with tqdm_progress("loading model") as progress:
             session = ModelSession.load(model_spec_from_args(args), progress=progress)
+        note_unused_chat_template(session)
         with tqdm_progress("generating", unit="completion") as progress:
             completions = generate(session, prompts, config, progress=progress)
         adapter = str(args.adapter) if args.adapter else None
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                 completion.text,
                 model=session.name,
                 adapter=adapter,
-                params=to_dict(config),
+                params=generation_params(session, config),
                 seed=args.seed,
             )
             _print(completion, as_json=args.json)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
+from core.cli.common import add_prompt_format_argument
 from core.config import DEMO_MODEL, GenerationConfig
 
 
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", default=DEMO_MODEL, help="policy that samples new pairs when too few exist"
     )
     parser.add_argument("--adapter", type=Path, default=None, help="the policy's adapter folder")
+    add_prompt_format_argument(parser)
     parser.add_argument("--no-generate", action="store_true", help="only label stored generations")
     parser.add_argument("--prompt-set", default=None, help="prompts to sample new pairs for")
     parser.add_argument("--max-new-tokens", type=int, default=GenerationConfig.max_new_tokens)
@@ -99,13 +101,15 @@ def _policy(args: argparse.Namespace, judge):
     from core.config import ModelSpec
     from core.models import ModelSession
 
-    if args.model == args.judge and args.adapter is None:
+    prompt_format = args.prompt_format or ModelSpec.prompt_format
+    if args.model == args.judge and args.adapter is None and prompt_format == "plain":
         return judge.session
     spec = ModelSpec(
         name_or_path=args.model,
         device=args.device,
         lora=None,
         adapter_path=str(args.adapter) if args.adapter else None,
+        prompt_format=prompt_format,
     )
     return ModelSession.load(spec)
 

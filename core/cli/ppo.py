@@ -8,7 +8,12 @@ import math
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
-from core.cli.common import add_model_arguments, model_spec_from_args, prompts_for_run
+from core.cli.common import (
+    add_model_arguments,
+    model_spec_from_args,
+    note_unused_chat_template,
+    prompts_for_run,
+)
 from core.config import PPOConfig, load_json
 
 # Flags that map one-to-one onto PPOConfig fields: flag name -> (field, type, help).
@@ -101,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
         reward_specs = _reward_specs(args, store)
         parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
         prompts = prompts_for_run(store, args.prompts, _builtin_prompts(args.prompts))
+        if args.resume is not None and args.prompt_format is None:
+            args.prompt_format = _prompt_format_to_resume(args.resume)
         with tqdm_progress("loading model") as progress:
             session = ModelSession.load(model_spec_from_args(args), progress=progress)
+        note_unused_chat_template(session)
         context = RewardContext(references=references_of(store), policy_session=session)
         reward = build_reward(reward_specs, context)
         if args.resume is not None:
@@ -130,6 +138,16 @@ def _reward_specs(args: argparse.Namespace, store) -> list[str]:
     specs = reward_specs_to_resume(store, args.resume)
     print(f"resuming with the run's reward: {' '.join('--reward ' + s for s in specs)}")
     return specs
+
+
+def _prompt_format_to_resume(checkpoint: Path) -> str:
+    """The prompt format the checkpoint's policy was trained with (said when not plain)."""
+    from core.ppo.checkpoint import read_meta, resolve_checkpoint
+
+    prompt_format = read_meta(resolve_checkpoint(checkpoint)).get("prompt_format", "plain")
+    if prompt_format != "plain":
+        print(f"resuming with the run's prompt format: --prompt-format {prompt_format}")
+    return prompt_format
 
 
 def _builtin_prompts(prompts_file: Path | None) -> list[str]:

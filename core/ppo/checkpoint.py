@@ -5,7 +5,7 @@ A checkpoint is a folder `<checkpoint_dir>/step-<N>/` holding
     value_head.safetensors    the critic
     trainer_state.pt          optimiser, LR schedule, KL controller, RNG states, prompt order
     ppo_config.json           the run's PPOConfig
-    meta.json                 step, run id, model name, time (readable without torch)
+    meta.json                 step, run id, model name, prompt format, time (no torch needed)
 It is written into a temporary folder first and renamed into place, so a crash while
 saving never leaves a half-written `step-<N>` behind.
 """

@@ -130,6 +130,7 @@ class PPOTrainer:
         """
         folder = ckpt.resolve_checkpoint(Path(checkpoint_dir))
         config, meta = ckpt.read_config(folder), ckpt.read_meta(folder)
+        _check_same_prompt_format(folder, meta, session)
         if steps is not None:
             config = replace(config, steps=steps)
         state = ckpt.read_trainer_state(folder)
@@ -401,6 +402,7 @@ class PPOTrainer:
         meta = {
             "run_id": self.run_id,
             "model": self.session.name,
+            "prompt_format": _prompt_format(self.session),
             "reward": self.reward.name,
             "prompts": len(self.prompts),
         }
@@ -486,3 +488,18 @@ def _run_exists(store: Any, run_id: int) -> bool:
     except StudioError:
         return False
     return True
+
+
+def _prompt_format(session: Any) -> str:
+    return getattr(session, "prompt_format", "plain")
+
+
+def _check_same_prompt_format(folder: Path, meta: dict[str, Any], session: Any) -> None:
+    """A policy trained on chat-formatted prompts must go on seeing them, and vice versa."""
+    trained = meta.get("prompt_format", "plain")  # checkpoints before the option: plain
+    if trained != _prompt_format(session):
+        raise TrainingError(
+            f"The run in {folder} was trained with the {trained} prompt format, but the model "
+            f"is loaded with the {_prompt_format(session)} one. Load it with prompt format "
+            f"{trained!r} (Model page, or --prompt-format {trained}) to resume this run."
+        )

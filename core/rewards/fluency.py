@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from core.prompt_format import prompt_token_ids
 from core.rewards.base import check_batch, check_scores
 
 
@@ -68,7 +69,10 @@ class FluencyReward:
 
     def _encode(self, prompt: str, response: str) -> tuple[list[int], list[int]]:
         tokenizer = self.session.tokenizer
-        context = tokenizer(prompt)["input_ids"]  # special tokens as at generation (BOS...)
+        # The context the policy saw when it wrote the response: the same special tokens
+        # (BOS...) and, for a chat-format session, the same chat template.
+        prompt_format = getattr(self.session, "prompt_format", "plain")
+        context = prompt_token_ids(tokenizer, prompt, prompt_format)
         if not context and self._start_id is not None:
             context = [self._start_id]
         tokens = tokenizer(response, add_special_tokens=False)["input_ids"] or self._empty_response

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import GenerationConfig, to_dict
+from core.config import GenerationConfig
 from core.errors import StudioError
 from core.progress import Progress, no_progress
 
@@ -90,7 +90,7 @@ def generate_pairs(
     progress: Progress | None = None,
 ) -> list[PairRef]:
     """Sample two completions for each of `n_pairs` prompts and store them as generations."""
-    from core.generate import generate
+    from core.generate import generate, generation_params
 
     prompts = store.prompts(prompt_set)
     if not prompts:
@@ -100,7 +100,7 @@ def generate_pairs(
     chosen = [order[i % len(order)] for i in range(n_pairs)]
     completions = generate(session, [p.text for p in chosen], _two_each(config), progress=progress)
     adapter = getattr(session.spec, "adapter_path", None)
-    params = to_dict(config)
+    params = generation_params(session, config)
     pairs = []
     for index, prompt in enumerate(chosen):
         ids = [
