@@ -88,7 +88,7 @@ def _tour(app, window, out: Path, steps: int, quick: bool) -> list[Path]:
     shoot("model", window.model_page)
     shoot("prompts", window.prompts_page)
     _train(app, window, steps, "demo: sentiment, KL 0.2", 0.2, quick)
-    _train(app, window, steps, "demo: sentiment + length, KL 0.05", 0.05, quick)
+    _train(app, window, steps, "demo: sentiment + length, KL 0.05", 0.05, quick, held_out=8)
     shoot("train", window.train_page)
     runs = window.runs_page
     window.show_page(runs)
@@ -103,7 +103,9 @@ def _tour(app, window, out: Path, steps: int, quick: bool) -> list[Path]:
     return shots
 
 
-def _train(app, window, steps: int, name: str, kl_coef: float, quick: bool) -> None:
+def _train(
+    app, window, steps: int, name: str, kl_coef: float, quick: bool, held_out: int = 0
+) -> None:
     from app.widgets.ppo_form import PRESETS
 
     page = window.train_page
@@ -112,6 +114,7 @@ def _train(app, window, steps: int, name: str, kl_coef: float, quick: bool) -> N
     page.form.steps_spin.setValue(steps)
     page.form.checkpoint_spin.setValue(max(1, steps // 2))
     page.form.kl_coef_spin.setValue(kl_coef)
+    page.form.advanced["eval_prompts"].setValue(held_out)
     for field, value in QUICK.items() if quick else ():
         getattr(page.form, field).setValue(value)
     if "length" not in name:

@@ -22,6 +22,8 @@ METRIC_KEYS: dict[str, tuple[str, ...]] = {
     "clipfrac": ("policy/clipfrac", "loss/clipfrac", "clipfrac"),
     "response_length": ("response/length", "response/length_mean", "response_len"),
     "samples_per_s": ("perf/samples_per_s", "perf/throughput", "samples_per_s"),
+    "eval_reward": ("eval/reward/mean",),
+    "eval_reference_reward": ("eval/reference_reward/mean",),
 }
 
 

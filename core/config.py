@@ -136,6 +136,12 @@ class PPOConfig:
     """Save a checkpoint every N steps (0 = only at the end and at stop)."""
     samples_per_step: int = 4
     """Rollouts per step reported with the metrics (prompt, response, reward)."""
+    eval_prompts: int = 0
+    """Prompts held out of training (picked by the seed) that the policy answers every
+    eval_every steps, to show whether what it learns carries over to prompts it never
+    trained on (0 = off)."""
+    eval_every: int = 5
+    """Steps between held-out evaluations; the last step is always evaluated."""
 
 
 @dataclass(frozen=True)

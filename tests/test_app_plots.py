@@ -107,6 +107,32 @@ def test_dashboard_maps_trainer_keys_to_plots(qtbot):
     assert "Step 2/3" in dashboard.step_label.text()
 
 
+def test_held_out_reward_shows_as_points_on_evaluated_steps_only(qtbot):
+    dashboard = TrainingDashboard()
+    qtbot.addWidget(dashboard)
+    dashboard.show()
+    dashboard.reset(PPOConfig(steps=4, eval_prompts=2, eval_every=2))
+    for step in (1, 2, 3, 4):
+        metrics = {"reward/mean": step / 10, "objective/kl": 0.1}
+        if step % 2 == 0:
+            metrics |= {"eval/reward/mean": step / 20, "eval/reference_reward/mean": -0.5}
+        dashboard.add_step(step, 4, metrics)
+        if step == 3:  # between evaluations the label keeps the latest held-out reward
+            assert "held-out reward +0.100" in dashboard.step_label.text()
+    qtbot.waitUntil(dashboard.all_drawn, timeout=3000)
+    plot = dashboard.reward_plot
+    assert _first_item_points(plot) == 4 and plot.held_out_points() == 2
+    x, y = plot._eval_curve.getData()
+    assert x.tolist() == [2.0, 4.0] and y.tolist() == [0.1, 0.2]
+    assert plot._reference_curve.getData()[1].tolist() == [-0.5, -0.5]
+    assert plot._legend is not None and plot._legend.isVisible()
+    dashboard.reset(PPOConfig(steps=2))  # a run without held-out prompts: no legend
+    dashboard.add_step(1, 2, {"reward/mean": 0.0})
+    qtbot.waitUntil(dashboard.all_drawn, timeout=3000)
+    assert plot.held_out_points() == 0 and not plot._legend.isVisible()
+    assert "held-out" not in dashboard.step_label.text()
+
+
 def test_dashboard_values_pick_the_namespaced_keys():
     values = dashboard_values({"reward/mean": 1.0, "objective/kl": 2.0, "unrelated": 3.0})
     assert values == {"reward": 1.0, "kl": 2.0}

@@ -34,6 +34,8 @@ def test_advanced_settings_round_trip_through_the_form(form):
         kl_horizon=500,
         missing_eos_penalty=1.5,
         samples_per_step=6,
+        eval_prompts=8,
+        eval_every=3,
         whiten_rewards=True,
     )
     form.set_config(wanted)
@@ -47,7 +49,10 @@ def test_the_user_edits_advanced_fields_by_name(form):
     form.findChild(QSpinBox, "warmupStepsSpin").setValue(4)
     form.findChild(QDoubleSpinBox, "missingEosPenaltySpin").setValue(2.0)
     form.findChild(QCheckBox, "whitenRewardsCheck").setChecked(True)
+    form.findChild(QSpinBox, "evalPromptsSpin").setValue(5)
+    form.findChild(QSpinBox, "evalEverySpin").setValue(2)
     config = form.config()
+    assert (config.eval_prompts, config.eval_every) == (5, 2)
     assert (config.lr_schedule, config.warmup_steps) == ("linear", 4)
     assert config.missing_eos_penalty == 2.0 and config.whiten_rewards
     assert form.preset_combo.currentText() == "Custom"  # an edit leaves the preset

@@ -192,7 +192,9 @@ class RunsPage(QWidget):
         metric = self.metric_combo.currentText()
         curves = {}
         for run_id in ids:
-            rows = store.metrics(run_id)
+            # Only the steps that report the metric: held-out eval/* keys come every few
+            # steps, and gaps between them would hide the curve.
+            rows = [row for row in store.metrics(run_id) if metric in row]
             steps = np.array([row["step"] for row in rows], dtype=float)
             values = np.array([row.get(metric, math.nan) for row in rows], dtype=float)
             curves[f"{run_id}: {store.run(run_id).name}"] = (steps, values)

@@ -59,6 +59,7 @@ class TrainingDashboard(QWidget):
         layout.addWidget(self.warning_label)
         layout.addLayout(grid, 1)
         self._monitor = HealthMonitor(kl_target=PPOConfig().target_kl)
+        self._held_out: float | None = None  # the latest held-out reward (evaluated steps)
         # One dirty plot is redrawn per tick: a step's seven redraws land in seven short
         # GUI events instead of one long one (a redraw costs 5-30 ms, more while the
         # training thread competes for the GIL).
@@ -120,6 +121,7 @@ class TrainingDashboard(QWidget):
             plot.set_x_extent(config.steps)
         self.kl_plot.set_target(config.target_kl if config.kl_mode == "adaptive" else None)
         self._monitor = HealthMonitor(kl_target=config.target_kl)
+        self._held_out: float | None = None
         self.show_warnings([])
         self.step_label.setText(f"Run of {config.steps} steps starting…")
         self.schedule_redraw()
@@ -139,6 +141,9 @@ class TrainingDashboard(QWidget):
             parts.append(f"reward {reward:+.3f}")
         if kl is not None:
             parts.append(f"KL {kl:.3f}")
+        self._held_out = values.get("eval_reward", self._held_out)
+        if self._held_out is not None:
+            parts.append(f"held-out reward {self._held_out:+.3f}")
         self.step_label.setText(" · ".join(parts))
         return warnings
 

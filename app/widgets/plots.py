@@ -244,7 +244,8 @@ class MetricPlot(pg.PlotWidget):
 
 
 class RewardPlot(MetricPlot):
-    """Mean reward with a ±1 std band and an optional EMA-smoothed curve."""
+    """Mean reward with a ±1 std band, an optional EMA-smoothed curve, and, for runs with
+    held-out prompts, the policy's and the reference's held-out reward on evaluated steps."""
 
     def __init__(
         self, parent: QWidget | None = None, ema_alpha: float = 0.3, auto_redraw: bool = True
@@ -267,6 +268,20 @@ class RewardPlot(MetricPlot):
         view.addItem(self._band, ignoreBounds=True)
         self._ema_curve = self.plot(pen=pg.mkPen(SERIES_COLOURS[1], width=2), name="EMA")
         self._ema_curve.setVisible(False)
+        held_out = pg.mkColor(SERIES_COLOURS[2])
+        self._eval_steps, self._eval_values = GrowingBuffer(), GrowingBuffer()
+        self._eval_reference = GrowingBuffer()
+        self._reference_curve = self.plot(
+            pen=pg.mkPen("#9ca3af", width=1.5, style=Qt.PenStyle.DotLine)
+        )
+        self._eval_curve = self.plot(
+            pen=pg.mkPen(held_out, width=2, style=Qt.PenStyle.DashLine),
+            symbol="o",
+            symbolSize=6,
+            symbolPen=pg.mkPen(held_out),
+            symbolBrush=pg.mkBrush(held_out),
+        )
+        self._legend = None  # made with the first held-out point: only such runs need one
 
     def set_smoothing(self, enabled: bool) -> None:
         """Show or hide the EMA curve."""
@@ -276,6 +291,11 @@ class RewardPlot(MetricPlot):
         return self._ema_curve.isVisible()
 
     def _on_appended(self, step: float, values: Mapping[str, float]) -> None:
+        held_out = values.get("eval_reward")
+        if held_out is not None and math.isfinite(held_out):
+            self._eval_steps.append(float(step))
+            self._eval_values.append(float(held_out))
+            self._eval_reference.append(float(values.get("eval_reference_reward", math.nan)))
         mean = values.get("reward")
         std = values.get("reward_std")
         self._std.append(float(std) if std is not None else 0.0)
@@ -290,6 +310,11 @@ class RewardPlot(MetricPlot):
     def _on_cleared(self) -> None:
         self._std.clear()
         self._ema.clear()
+        self._eval_steps.clear()
+        self._eval_values.clear()
+        self._eval_reference.clear()
+        if self._legend is not None:
+            self._legend.setVisible(False)
 
     def _on_refresh(self, steps: np.ndarray) -> None:
         mean = self._values["reward"].view()
@@ -297,11 +322,29 @@ class RewardPlot(MetricPlot):
         self._upper.setData(steps, mean + std)
         self._lower.setData(steps, mean - std)
         self._ema_curve.setData(steps, self._ema.view().copy(), connect="finite")
+        eval_steps = self._eval_steps.view().copy()
+        self._eval_curve.setData(eval_steps, self._eval_values.view().copy())
+        self._reference_curve.setData(eval_steps, self._eval_reference.view().copy())
+        if len(self._eval_steps):
+            self._show_legend()
+
+    def _show_legend(self) -> None:
+        if self._legend is None:
+            # Bottom right: a rising reward leaves that corner free.
+            self._legend = self.addLegend(offset=(-8, -8), labelTextSize="8pt")
+            self._legend.addItem(self._curves["reward"], "training")
+            self._legend.addItem(self._eval_curve, "held-out")
+            self._legend.addItem(self._reference_curve, "held-out, reference")
+        self._legend.setVisible(True)
+
+    def held_out_points(self) -> int:
+        """Held-out evaluations shown."""
+        return len(self._eval_steps)
 
     def _extra_y_values(self) -> list[np.ndarray]:
         mean = self._values["reward"].view()
         std = np.nan_to_num(self._std.view())
-        return [mean + std, mean - std]
+        return [mean + std, mean - std, self._eval_values.view(), self._eval_reference.view()]
 
 
 class KLPlot(MetricPlot):

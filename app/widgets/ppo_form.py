@@ -114,6 +114,10 @@ TIPS = {
     "limit (0: off). Stops the policy from gaming the reward by never ending.",
     "samples_per_step": "Rollouts per step shown in the Latest rollouts table beside the "
     "reference's response (each costs a little generation time; 0: none).",
+    "eval_prompts": "Prompts kept out of training (picked by the seed) that the policy "
+    "answers every few steps: the Reward plot's held-out curve shows whether what it learns "
+    "carries over to prompts it never trained on (0: off).",
+    "eval_every": "Steps between held-out evaluations; the last step is always evaluated.",
     "whiten_rewards": "Whiten the scores across each batch before the KL penalty (steadier "
     "with rewards of a large or drifting scale).",
 }
@@ -131,6 +135,8 @@ ADVANCED_NUMBERS: dict[str, tuple[str, float, float, int | None]] = {
     "kl_horizon": ("KL horizon", 1, 10**7, None),
     "missing_eos_penalty": ("Missing-EOS penalty", 0.0, 100.0, 2),
     "samples_per_step": ("Samples shown per step", 0, 1024, None),
+    "eval_prompts": ("Held-out prompts", 0, 100000, None),
+    "eval_every": ("Evaluate every (steps)", 1, 100000, None),
 }
 LR_SCHEDULES = ("constant", "linear", "cosine")
 

@@ -42,6 +42,8 @@ _CONFIG_FLAGS = {
     "--kl-horizon": ("kl_horizon", int, "adaptive mode: controller horizon in rollouts"),
     "--missing-eos-penalty": ("missing_eos_penalty", float, "score penalty without EOS"),
     "--samples-per-step": ("samples_per_step", int, "samples stored per step"),
+    "--eval-prompts": ("eval_prompts", int, "prompts held out of training for eval/* metrics"),
+    "--eval-every": ("eval_every", int, "steps between held-out evaluations (and the last)"),
 }
 
 
@@ -142,9 +144,9 @@ def _reward_specs(args: argparse.Namespace, store) -> list[str]:
 
 def _prompt_format_to_resume(checkpoint: Path) -> str:
     """The prompt format the checkpoint's policy was trained with (said when not plain)."""
-    from core.ppo.checkpoint import read_meta, resolve_checkpoint
+    from core.ppo.checkpoint import prompt_format_of, read_meta, resolve_checkpoint
 
-    prompt_format = read_meta(resolve_checkpoint(checkpoint)).get("prompt_format", "plain")
+    prompt_format = prompt_format_of(read_meta(resolve_checkpoint(checkpoint)))
     if prompt_format != "plain":
         print(f"resuming with the run's prompt format: --prompt-format {prompt_format}")
     return prompt_format

@@ -197,3 +197,19 @@ def read_trainer_state(folder: Path) -> dict[str, Any]:
             "Resume it with the version of RLHF Studio that wrote it."
         )
     return state
+
+
+def prompt_format_of(meta: dict[str, Any]) -> str:
+    """The prompt format the checkpoint's policy was trained with (older ones: plain)."""
+    return str(meta.get("prompt_format", "plain"))
+
+
+def check_prompt_format(folder: Path, meta: dict[str, Any], prompt_format: str) -> None:
+    """A policy trained on chat-formatted prompts must go on seeing them, and vice versa."""
+    trained = prompt_format_of(meta)
+    if trained != prompt_format:
+        raise TrainingError(
+            f"The run in {folder} was trained with the {trained} prompt format, but the model "
+            f"is loaded with the {prompt_format} one. Load it with prompt format "
+            f"{trained!r} (Model page, or --prompt-format {trained}) to resume this run."
+        )

@@ -40,6 +40,8 @@ def check_config(config: PPOConfig) -> None:
         problems.append("gamma and lam must lie in [0, 1]")
     if config.cliprange <= 0 or config.cliprange_value <= 0:
         problems.append("cliprange and cliprange_value must be > 0")
+    if config.eval_prompts < 0 or config.eval_every < 1:
+        problems.append("eval_prompts must be >= 0 and eval_every at least 1")
     if problems:
         raise TrainingError("Invalid PPO settings: " + "; ".join(problems) + ".")
 

@@ -198,6 +198,27 @@ def reference_responses(
     return decode_responses(session.tokenizer, sampled.response_ids, lengths)
 
 
+def side_by_side_samples(
+    session: Any,
+    generation: GenerationConfig,
+    prompts: list[str],
+    queries: list[list[int]],
+    responses: list[str],
+    scores: list[float],
+    seed: int,
+) -> list[dict]:
+    """The rollouts of `prompts` (the first rows), each beside the reference's answer."""
+    if not prompts:
+        return []
+    references = reference_responses(session, queries[: len(prompts)], generation, seed)
+    return [
+        {"prompt": prompt, "response": response, "reward": score, "reference": reference}
+        for prompt, response, score, reference in zip(
+            prompts, responses, scores, references, strict=False
+        )
+    ]
+
+
 def decode_responses(tokenizer: Any, response_ids: Tensor, lengths: Tensor) -> list[str]:
     """Text of each response's first `lengths[i]` tokens, special tokens (EOS) dropped."""
     rows = [ids[:n].tolist() for ids, n in zip(response_ids, lengths.tolist(), strict=True)]

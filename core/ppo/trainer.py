@@ -30,6 +30,7 @@ from core.config import GenerationConfig, PPOConfig, to_dict
 from core.errors import StudioError, TrainingError
 from core.generate import encode_prompts
 from core.ppo import checkpoint as ckpt
+from core.ppo.evaluation import HeldOutEval, split_prompts
 from core.ppo.kl_control import make_kl_controller
 from core.ppo.maths import compute_gae, kl_k1, masked_whiten, policy_loss, value_loss
 from core.ppo.metrics import component_means, perf_metrics, rollout_metrics
@@ -40,7 +41,7 @@ from core.ppo.rollout import (
     collect_rollout,
     decode_responses,
     forward_response,
-    reference_responses,
+    side_by_side_samples,
 )
 from core.ppo.value_head import ValueHead
 
@@ -82,7 +83,16 @@ class PPOTrainer:
         _seed_everything(config.seed)
 
         self._query_ids = encode_prompts(session, self.prompts, config.max_new_tokens)
-        self.prompt_order = PromptOrder(len(self.prompts), config.seed)
+        self._train_indices, held_out = split_prompts(
+            len(self.prompts), config.eval_prompts, config.seed
+        )
+        self.held_out = HeldOutEval(
+            [self.prompts[i] for i in held_out],
+            [self._query_ids[i] for i in held_out],
+            config.eval_every,
+            seed=config.seed * 1_000_003 + 999_999,  # a seed no training step samples with
+        )
+        self.prompt_order = PromptOrder(len(self._train_indices), config.seed)
         self.value_head = ValueHead(session.hidden_size).to(session.device)
         self._parameters = [p for p in session.model.parameters() if p.requires_grad]
         self._parameters += list(self.value_head.parameters())
@@ -130,7 +140,7 @@ class PPOTrainer:
         """
         folder = ckpt.resolve_checkpoint(Path(checkpoint_dir))
         config, meta = ckpt.read_config(folder), ckpt.read_meta(folder)
-        _check_same_prompt_format(folder, meta, session)
+        ckpt.check_prompt_format(folder, meta, session.prompt_format)
         if steps is not None:
             config = replace(config, steps=steps)
         state = ckpt.read_trainer_state(folder)
@@ -223,7 +233,7 @@ class PPOTrainer:
         self.value_head.eval()
 
         # ---- rollout: sample responses, then log-probs, values and reference log-probs
-        indices = self.prompt_order.take(config.batch_size)
+        indices = [self._train_indices[i] for i in self.prompt_order.take(config.batch_size)]
         prompts = [self.prompts[i] for i in indices]
         queries = [self._query_ids[i] for i in indices]
         rollout = self._rollout(queries)
@@ -258,7 +268,15 @@ class PPOTrainer:
         self._step += 1
 
         # ---- log
-        samples = self._samples(prompts, queries, responses, raw_scores)
+        samples = side_by_side_samples(
+            session,
+            self._generation,
+            prompts[: config.samples_per_step],
+            queries,
+            responses,
+            raw_scores.tolist(),
+            seed=self._step_seed(),  # the next step's: a draw independent of this rollout
+        )
         metrics = {
             "step": float(self._step),
             **rollout_metrics(rollout, raw_scores, scores, kl, kl_coef, returns),
@@ -267,6 +285,10 @@ class PPOTrainer:
             "lr": lr,
             **perf_metrics(config.batch_size, time.perf_counter() - started, session.device),
         }
+        if self.held_out.due(self._step, config.steps):  # after perf: eval is not training
+            metrics |= self.held_out.run(
+                session, self.value_head, self._generation, self._score, config.mini_batch_size
+            )
         return StepResult(step=self._step, metrics=metrics, samples=samples)
 
     # ----------------------------------------------------------------- rollout
@@ -357,30 +379,6 @@ class PPOTrainer:
 
     # ------------------------------------------------------------- reporting
 
-    def _samples(
-        self,
-        prompts: list[str],
-        queries: list[list[int]],
-        responses: list[str],
-        scores: torch.Tensor,
-    ) -> list[dict]:
-        """The first samples_per_step rollouts, each beside the reference policy's response."""
-        count = min(self.config.samples_per_step, len(prompts))
-        if count <= 0:
-            return []
-        references = reference_responses(
-            self.session, queries[:count], self._generation, seed=self._step_seed()
-        )
-        return [
-            {
-                "prompt": prompts[i],
-                "response": responses[i],
-                "reward": scores[i].item(),
-                "reference": references[i],
-            }
-            for i in range(count)
-        ]
-
     def _record(self, result: StepResult) -> None:
         """Write a step's metrics and samples to the store (worker thread only)."""
         if self.store is None:
@@ -402,7 +400,7 @@ class PPOTrainer:
         meta = {
             "run_id": self.run_id,
             "model": self.session.name,
-            "prompt_format": _prompt_format(self.session),
+            "prompt_format": self.session.prompt_format,
             "reward": self.reward.name,
             "prompts": len(self.prompts),
         }
@@ -488,18 +486,3 @@ def _run_exists(store: Any, run_id: int) -> bool:
     except StudioError:
         return False
     return True
-
-
-def _prompt_format(session: Any) -> str:
-    return getattr(session, "prompt_format", "plain")
-
-
-def _check_same_prompt_format(folder: Path, meta: dict[str, Any], session: Any) -> None:
-    """A policy trained on chat-formatted prompts must go on seeing them, and vice versa."""
-    trained = meta.get("prompt_format", "plain")  # checkpoints before the option: plain
-    if trained != _prompt_format(session):
-        raise TrainingError(
-            f"The run in {folder} was trained with the {trained} prompt format, but the model "
-            f"is loaded with the {_prompt_format(session)} one. Load it with prompt format "
-            f"{trained!r} (Model page, or --prompt-format {trained}) to resume this run."
-        )

@@ -1,0 +1,93 @@
+"""Held-out evaluation: prompts kept out of training, answered by the policy every few steps.
+
+The training reward is measured on the prompts the policy is being fitted to; the held-out
+reward says whether what it learned carries over to prompts it never trained on. Every
+evaluation samples with the same seed (common random numbers), so two evaluations differ
+because the policy changed, not because the draw did. The reference policy's answers to
+the same prompts are scored with the current reward as a baseline.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.config import GenerationConfig
+from core.errors import TrainingError
+from core.ppo.maths import kl_k1
+from core.ppo.rollout import collect_rollout, decode_responses, reference_responses
+
+EVAL_KEYS = (
+    "eval/reward/mean",
+    "eval/reward/std",
+    "eval/reference_reward/mean",
+    "eval/kl",
+    "eval/response/length",
+)
+"""Keys of the steps that evaluate (every eval_every steps and the last one)."""
+
+Scorer = Callable[[list[str], list[str]], torch.Tensor]
+
+
+def split_prompts(n_prompts: int, n_eval: int, seed: int) -> tuple[list[int], list[int]]:
+    """(training indices, held-out indices), both ascending; the seed picks the held-out."""
+    if n_eval == 0:
+        return list(range(n_prompts)), []
+    if n_eval >= n_prompts:
+        raise TrainingError(
+            f"eval_prompts ({n_eval}) must leave at least one of the {n_prompts} prompts for "
+            "training; hold out fewer prompts or add prompts to the set."
+        )
+    held_out = sorted(random.Random(seed).sample(range(n_prompts), n_eval))
+    chosen = set(held_out)
+    return [i for i in range(n_prompts) if i not in chosen], held_out
+
+
+class HeldOutEval:
+    """The held-out prompts of one run and how to measure the policy on them."""
+
+    def __init__(
+        self, prompts: Sequence[str], queries: Sequence[list[int]], every: int, seed: int
+    ) -> None:
+        self.prompts = list(prompts)
+        self.queries = list(queries)
+        self.every = every
+        self.seed = seed
+        self._reference: list[str] | None = None  # the adapter-off answers never change
+
+    def due(self, step: int, total: int) -> bool:
+        """Whether the policy after `step` updates is evaluated."""
+        return bool(self.prompts) and (step % self.every == 0 or step == total)
+
+    @torch.no_grad()
+    def run(
+        self,
+        session: Any,
+        value_head: nn.Module,
+        generation: GenerationConfig,
+        score: Scorer,
+        chunk_size: int,
+    ) -> dict[str, float]:
+        """Sample, score and compare with the reference: the eval/* metrics. The caller
+        holds session.lock; sampling forks the RNG, so training draws are unchanged."""
+        rollout = collect_rollout(
+            session, value_head, self.queries, generation, self.seed, chunk_size
+        )
+        lengths = rollout.response_mask.sum(dim=1).long()  # (E,)
+        responses = decode_responses(session.tokenizer, rollout.response_ids, lengths)
+        scores = score(self.prompts, responses)  # (E,)
+        if self._reference is None:
+            self._reference = reference_responses(session, self.queries, generation, self.seed)
+        reference_scores = score(self.prompts, self._reference)  # (E,): the reward may change
+        kl = (kl_k1(rollout.logprobs, rollout.ref_logprobs) * rollout.response_mask).sum(dim=1)
+        return {
+            "eval/reward/mean": scores.mean().item(),
+            "eval/reward/std": scores.std(correction=0).item(),
+            "eval/reference_reward/mean": reference_scores.mean().item(),
+            "eval/kl": kl.mean().item(),
+            "eval/response/length": lengths.float().mean().item(),
+        }
