@@ -5,6 +5,8 @@
   nothing about which answer is better, so they are left out (and counted).
 - Ratings: JSONL of {"prompt", "response", "rating", "rater", "note"}.
 - Metrics: CSV with one row per step; columns are "step" and every metric key, sorted.
+- Samples: JSONL of {"step", "prompt", "response", "reward", "reference"}: the rollouts a
+  run kept each step, beside the reference model's answer (to read or score elsewhere).
 
 Every file is written to a temporary file beside the target and renamed over it, so
 a crash never leaves a half-written export.
@@ -83,7 +85,7 @@ def export_ratings(store: Store, out: Path, source: str = "all") -> ExportReport
 
 def export_metrics(store: Store, out: Path, run_id: int | None = None) -> ExportReport:
     """Write one run's per-step metrics as CSV (default: the latest run that has metrics)."""
-    run = store.run(run_id) if run_id is not None else _latest_run_with_metrics(store)
+    run = store.run(run_id) if run_id is not None else _latest_run_with(store, store.metrics)
     rows = store.metrics(run.id)
     if not rows:
         raise StudioError(
@@ -101,6 +103,19 @@ def export_metrics(store: Store, out: Path, run_id: int | None = None) -> Export
     return ExportReport(written=len(rows), path=Path(out), run_id=run.id)
 
 
+def export_samples(store: Store, out: Path, run_id: int | None = None) -> ExportReport:
+    """Write one run's stored samples as JSONL (default: the latest run that has samples)."""
+    run = store.run(run_id) if run_id is not None else _latest_run_with(store, store.samples)
+    rows = store.samples(run.id)
+    if not rows:
+        raise StudioError(
+            f"run {run.id} ({run.name}) kept no samples (samples_per_step was 0); "
+            "choose another run with --run"
+        )
+    _write_jsonl(Path(out), rows)
+    return ExportReport(written=len(rows), path=Path(out), run_id=run.id)
+
+
 def _pair(row: ComparisonRow) -> dict[str, str]:
     chosen, rejected = (
         (row.left_text, row.right_text)
@@ -110,12 +125,13 @@ def _pair(row: ComparisonRow) -> dict[str, str]:
     return {"prompt": row.prompt, "chosen": chosen, "rejected": rejected}
 
 
-def _latest_run_with_metrics(store: Store) -> RunRow:
+def _latest_run_with(store: Store, records: Callable[[int], list]) -> RunRow:
+    """The latest run with any `records` (store.metrics or store.samples)."""
     for run in reversed(store.runs()):
-        if store.metrics(run.id):
+        if records(run.id):
             return run
     raise StudioError(
-        f"no run in workspace {store.workspace} has metrics yet; "
+        f"no run in workspace {store.workspace} has {records.__name__} yet; "
         "train first (the ppo command) or choose another workspace with --workspace"
     )
 

@@ -154,6 +154,9 @@ def test_finished_run_is_recorded_exported_and_compared_with_the_base(qtbot, win
     assert runs.checkpoint_list.count() >= 1
     runs.export_metrics_csv(tmp_path / "metrics.csv", run.id)
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 4  # header + 3 steps
+    runs.export_samples_jsonl(tmp_path / "samples.jsonl", run.id)
+    kept = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert {row["step"] for row in kept} == {1, 2, 3} and all(row["reference"] for row in kept)
     runs.export_png(tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 1000
     checkpoint = Path(store.checkpoints(run.id)[-1].path)

@@ -86,6 +86,7 @@ def _fill(workspace):
         run_id = store.create_run("ppo", {})
         for step in range(3):
             store.add_metrics(run_id, step, {"reward/mean": step / 2})
+        store.add_samples(run_id, 2, [{"prompt": "Review:", "response": "Fine.", "reward": 0.2}])
         return run_id
 
 
@@ -136,11 +137,19 @@ def test_export_pairs_ratings_and_metrics(capsys, tmp_path, workspace):
     assert status == 0 and text.startswith(f"wrote 3 steps of run {run_id}")
     assert metrics.read_text().splitlines() == ["step,reward/mean", "0,0.0", "1,0.5", "2,1.0"]
 
+    samples = tmp_path / "samples.jsonl"
+    status, text, _ = _cli(
+        capsys, "export", "--format", "samples", "--out", samples, "--workspace", workspace
+    )
+    assert status == 0 and text.startswith(f"wrote 1 samples of run {run_id}")
+    assert json.loads(samples.read_text())["response"] == "Fine."
+
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--format", "pairs", "--run", "1"], "--run applies to --format metrics only"),
+        (["--format", "pairs", "--run", "1"], "--run applies to --format metrics and samples"),
+        (["--format", "samples", "--source", "ai"], "--source applies to pairs and ratings"),
         (["--format", "metrics", "--source", "ai"], "--source applies to pairs and ratings"),
         (["--format", "metrics", "--run", "77"], "no run with id 77"),
         (["--format", "ratings", "--source", "ai"], "no AI ratings"),

@@ -1,4 +1,4 @@
-"""Exports: TRL preference pairs, ratings JSONL, metrics CSV, atomic writes."""
+"""Exports: TRL preference pairs, ratings JSONL, metrics CSV, samples JSONL, atomic writes."""
 
 import csv
 import json
@@ -7,7 +7,7 @@ import pytest
 
 from core import export
 from core.errors import StudioError
-from core.export import export_metrics, export_pairs, export_ratings
+from core.export import export_metrics, export_pairs, export_ratings, export_samples
 from core.store import Store
 
 
@@ -135,6 +135,24 @@ def test_metrics_errors_name_the_fix(store, tmp_path):
         export_metrics(store, out, run_id=empty)
     with pytest.raises(StudioError, match="no run with id 404"):
         export_metrics(store, out, run_id=404)
+
+
+def test_samples_jsonl_holds_each_kept_rollout_beside_the_reference(store, tmp_path):
+    with_samples = store.create_run("ppo", {})
+    store.add_samples(with_samples, 1, [{"prompt": "A", "response": "ok", "reward": 0.5}])
+    store.add_samples(
+        with_samples, 2, [{"prompt": "B", "response": "great", "reward": 1.0, "reference": "meh"}]
+    )
+    without = store.create_run("ppo", {})  # samples_per_step=0: nothing kept
+    out = tmp_path / "samples.jsonl"
+    report = export_samples(store, out)
+    assert (report.written, report.run_id) == (2, with_samples)
+    assert _jsonl(out) == [
+        {"step": 1, "prompt": "A", "response": "ok", "reward": 0.5, "reference": None},
+        {"step": 2, "prompt": "B", "response": "great", "reward": 1.0, "reference": "meh"},
+    ]
+    with pytest.raises(StudioError, match=f"run {without} .* kept no samples.*--run"):
+        export_samples(store, out, run_id=without)
 
 
 def test_a_failed_export_leaves_the_previous_file_whole(store, tmp_path, monkeypatch):

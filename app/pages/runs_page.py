@@ -34,7 +34,7 @@ from app.widgets.common import inform, page_title
 from app.widgets.plots import OverlayPlot
 from app.workers import start_job
 from core.errors import StudioError
-from core.export import export_metrics, export_pairs
+from core.export import export_metrics, export_pairs, export_samples
 from core.export_models import export_adapter, export_merged_model
 from core.ppo.checkpoint import ADAPTER_DIR
 
@@ -123,6 +123,7 @@ class RunsPage(QWidget):
             ("Export adapter (PEFT)…", "exportAdapterButton", self._on_export_adapter),
             ("Export merged model…", "exportMergedButton", self._on_export_merged),
             ("Export metrics CSV…", "exportMetricsButton", self._on_export_metrics),
+            ("Export samples JSONL…", "exportSamplesButton", self._on_export_samples),
             ("Export comparisons JSONL…", "exportPairsButton", self._on_export_pairs),
             ("Rate its latest samples", "rateRunSamplesButton", self._on_rate_samples),
         ]
@@ -313,6 +314,24 @@ class RunsPage(QWidget):
             lambda: export_metrics(self.state.store, path, run_id),
             "Exporting metrics",
             f"steps to {path}",
+        )
+
+    def _on_export_samples(self) -> None:
+        ids = self.selected_run_ids()
+        if not ids:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export samples", f"run-{ids[0]}-samples.jsonl", "JSON Lines (*.jsonl)"
+        )
+        if path:
+            self.export_samples_jsonl(Path(path), ids[0])
+
+    def export_samples_jsonl(self, path: Path, run_id: int) -> None:
+        """Write the samples a run kept, one JSON object per rollout."""
+        self._export(
+            lambda: export_samples(self.state.store, path, run_id),
+            "Exporting samples",
+            f"samples to {path}",
         )
 
     def _on_export_pairs(self) -> None:

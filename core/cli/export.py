@@ -1,5 +1,5 @@
-"""`export --format pairs|ratings|metrics|adapter|merged --out PATH`: data and models for
-other tools."""
+"""`export --format pairs|ratings|metrics|samples|adapter|merged --out PATH`: data and
+models for other tools."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
 from core.errors import StudioError
-from core.export import export_metrics, export_pairs, export_ratings
+from core.export import export_metrics, export_pairs, export_ratings, export_samples
 from core.store import SOURCES, Store
 
 
@@ -20,11 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description='pairs: JSONL of {"prompt", "chosen", "rejected"} (the layout TRL\'s reward '
         "and DPO trainers read; ties and both-bad verdicts are left out); ratings: JSONL of "
         "prompt, response, rating, rater, note; metrics: CSV with one row per step of a run; "
+        "samples: JSONL of a run's kept rollouts (step, prompt, response, reward, reference); "
         "adapter: a checkpoint's PEFT adapter folder; merged: the base model with the "
         "checkpoint's adapter merged in, as a plain Hugging Face model folder.",
     )
     parser.add_argument(
-        "--format", required=True, choices=("pairs", "ratings", "metrics", "adapter", "merged")
+        "--format",
+        required=True,
+        choices=("pairs", "ratings", "metrics", "samples", "adapter", "merged"),
     )
     parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write")
     parser.add_argument(
@@ -49,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="ID",
-        help="run whose metrics to export (metrics only; default: the latest run with metrics)",
+        help="run to export (metrics and samples; default: the latest run that has them)",
     )
     add_workspace_argument(parser)
     parser.set_defaults(func=run)
@@ -61,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
         return _export_model(args)
     if args.checkpoint is not None:
         raise StudioError("--checkpoint applies to --format adapter and merged only")
-    if args.run is not None and args.format != "metrics":
-        raise StudioError("--run applies to --format metrics only; leave it out")
-    if args.source is not None and args.format == "metrics":
+    if args.run is not None and args.format not in ("metrics", "samples"):
+        raise StudioError("--run applies to --format metrics and samples only; leave it out")
+    if args.source is not None and args.format in ("metrics", "samples"):
         raise StudioError("--source applies to pairs and ratings only; leave it out")
     source = args.source or "all"
     with Store.open(workspace_of(args)) as store:
@@ -76,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
         elif args.format == "ratings":
             report = export_ratings(store, args.out, source)
             print(f"wrote {report.written} ratings to {args.out}")
+        elif args.format == "samples":
+            report = export_samples(store, args.out, args.run)
+            name = store.run(report.run_id).name
+            print(f"wrote {report.written} samples of run {report.run_id} ({name}) to {args.out}")
         else:
             report = export_metrics(store, args.out, args.run)
             name = store.run(report.run_id).name
