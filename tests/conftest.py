@@ -38,6 +38,17 @@ TINY_TEXTS = [
 ] * 20
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread for the test, restored after it. Tiny models gain nothing from
+    more, and on a busy 2-core machine the threads' barriers cost 10x. (The demo build's
+    thread governor may have changed the process-wide count set above.)"""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     return train_bpe_tokenizer(TINY_TEXTS, vocab_size=320)

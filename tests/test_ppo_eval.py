@@ -4,7 +4,6 @@ import json
 from dataclasses import replace
 
 import pytest
-import torch
 
 from core.cli import main
 from core.config import ModelSpec, PPOConfig
@@ -41,12 +40,7 @@ class RecordingReward:
         return [text.count("e") / max(1, len(text)) for text in responses]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def load(folder) -> ModelSession:

@@ -57,14 +57,7 @@ class NanOnCall(LetterReward):
         return super().score(prompts, responses)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine the
-    threads' barriers cost 10x; one thread keeps these tests fast wherever they run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def load(folder: Path) -> ModelSession:

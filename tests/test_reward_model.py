@@ -25,14 +25,7 @@ from core.reward_model import (
 from core.rewards.classifier import ClassifierReward
 from core.store import Store
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from intra-op threads on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 POSITIVE = ["great fun", "wonderful acting", "I loved the story", "loved the music"]

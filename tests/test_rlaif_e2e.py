@@ -20,14 +20,7 @@ from core.rlaif.labelling import label_pairs
 from core.rlaif.loop import ai_round, rounds_of, samples_as_pairs, swap_reward
 from core.store import Store
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small models gain nothing from intra-op threads on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class VaderJudgeLM(torch.nn.Module):
