@@ -48,6 +48,8 @@ OVERLAY_METRICS = (
     "loss/value",
     "policy/clipfrac",
     "perf/samples_per_s",
+    "eval/reward/mean",  # runs with held-out prompts: on their evaluated steps only
+    "eval/kl",
 )
 
 
