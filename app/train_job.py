@@ -122,6 +122,7 @@ def _steps(trainer: PPOTrainer, store: Store, run_id: int, control: Control) -> 
             "total": total,
             "metrics": dict(result.metrics),
             "samples": [dict(sample) for sample in result.samples],
+            "held_out": [dict(answer) for answer in result.held_out],
         }
         if control.paused and not control.stop_requested and result.step < total:
             # Between steps the model lock is free: the GUI may sample the policy now.

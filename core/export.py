@@ -5,8 +5,9 @@
   nothing about which answer is better, so they are left out (and counted).
 - Ratings: JSONL of {"prompt", "response", "rating", "rater", "note"}.
 - Metrics: CSV with one row per step; columns are "step" and every metric key, sorted.
-- Samples: JSONL of {"step", "prompt", "response", "reward", "reference"}: the rollouts a
-  run kept each step, beside the reference model's answer (to read or score elsewhere).
+- Samples: JSONL of {"step", "prompt", "response", "reward", "reference", "split"}: the
+  rollouts a run kept each step ("train") and its answers to held-out prompts ("eval"),
+  each beside the reference model's answer (to read or score elsewhere).
 
 Every file is written to a temporary file beside the target and renamed over it, so
 a crash never leaves a half-written export.
@@ -106,10 +107,11 @@ def export_metrics(store: Store, out: Path, run_id: int | None = None) -> Export
 def export_samples(store: Store, out: Path, run_id: int | None = None) -> ExportReport:
     """Write one run's stored samples as JSONL (default: the latest run that has samples)."""
     run = store.run(run_id) if run_id is not None else _latest_run_with(store, store.samples)
-    rows = store.samples(run.id)
+    rows = store.samples(run.id, split=None)
     if not rows:
         raise StudioError(
-            f"run {run.id} ({run.name}) kept no samples (samples_per_step was 0); "
+            f"run {run.id} ({run.name}) kept no samples (samples_per_step was 0, no held-out "
+            "prompts); "
             "choose another run with --run"
         )
     _write_jsonl(Path(out), rows)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit, QMessageBox, QPlainTextEdit, QSpinBox
+from PySide6.QtWidgets import QLineEdit, QMessageBox, QPlainTextEdit, QSpinBox, QTableWidget
 
 from core.export_models import export_merged_model
 from core.ppo import trainer as trainer_module
@@ -135,6 +135,7 @@ def test_finished_run_is_recorded_exported_and_compared_with_the_base(qtbot, win
     load_model(qtbot, window)
     window.show_page(window.train_page)
     _set_tiny_settings(window, steps=3)
+    window.findChild(QSpinBox, "evalPromptsSpin").setValue(2)  # evaluated after step 3
     click(qtbot, window, "startTrainingButton")
     qtbot.waitUntil(lambda: window.train_page.phase == "idle", timeout=180_000)
     wait_idle(qtbot, window)
@@ -144,6 +145,14 @@ def test_finished_run_is_recorded_exported_and_compared_with_the_base(qtbot, win
     assert len(store.metrics(run.id)) == 3
     qtbot.waitUntil(window.train_page.dashboard.all_drawn)
     assert _points(window.train_page.dashboard.reward_plot) == 3
+    # The held-out prompts: one evaluation, its dot on the plot, its answers in their tab.
+    assert window.train_page.dashboard.reward_plot.held_out_points() == 1
+    held_out = window.findChild(QTableWidget, "heldOutTable")
+    answers = store.samples(run.id, split="eval")
+    assert held_out.rowCount() == len(answers) == 2
+    assert {held_out.item(row, 0).text() for row in range(2)} == {a["prompt"] for a in answers}
+    tabs = window.train_page.bottom_tabs
+    assert tabs.tabText(tabs.indexOf(held_out)) == "Held-out answers (step 3)"
 
     # Runs page: the run, its curve, its checkpoint; exports.
     runs = window.runs_page

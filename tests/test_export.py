@@ -143,13 +143,16 @@ def test_samples_jsonl_holds_each_kept_rollout_beside_the_reference(store, tmp_p
     store.add_samples(
         with_samples, 2, [{"prompt": "B", "response": "great", "reward": 1.0, "reference": "meh"}]
     )
+    store.add_samples(with_samples, 2, [{"prompt": "C", "response": "new", "reward": 0}], "eval")
     without = store.create_run("ppo", {})  # samples_per_step=0: nothing kept
     out = tmp_path / "samples.jsonl"
     report = export_samples(store, out)
-    assert (report.written, report.run_id) == (2, with_samples)
+    assert (report.written, report.run_id) == (3, with_samples)
+    train, held_out = {"split": "train"}, {"split": "eval"}
     assert _jsonl(out) == [
-        {"step": 1, "prompt": "A", "response": "ok", "reward": 0.5, "reference": None},
-        {"step": 2, "prompt": "B", "response": "great", "reward": 1.0, "reference": "meh"},
+        {"step": 1, "prompt": "A", "response": "ok", "reward": 0.5, "reference": None, **train},
+        {"step": 2, "prompt": "B", "response": "great", "reward": 1.0, "reference": "meh", **train},
+        {"step": 2, "prompt": "C", "response": "new", "reward": 0.0, "reference": None, **held_out},
     ]
     with pytest.raises(StudioError, match=f"run {without} .* kept no samples.*--run"):
         export_samples(store, out, run_id=without)

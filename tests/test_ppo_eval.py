@@ -11,6 +11,7 @@ from core.errors import TrainingError
 from core.models import ModelSession
 from core.ppo import PPOTrainer
 from core.ppo.evaluation import EVAL_KEYS, split_prompts
+from core.store import Store
 
 PROMPTS = ["I loved", "The movie was", "Terrible", "The blender", "Boring plot", "My phone"]
 CONFIG = PPOConfig(
@@ -75,6 +76,12 @@ def test_held_out_prompts_are_evaluated_on_schedule_and_never_trained_on(tiny_mo
     first, last = results[1].metrics, results[2].metrics
     assert first["eval/reference_reward/mean"] == last["eval/reference_reward/mean"]
     assert first["eval/kl"] >= 0 and first["eval/response/length"] >= 1
+    # Each evaluated step also returns the answers, beside the reference's, to read.
+    assert [len(r.held_out) for r in results] == [0, 2, 2]
+    answers = results[2].held_out
+    assert {a["prompt"] for a in answers} == held_out and all(a["reference"] for a in answers)
+    mean = sum(a["reward"] for a in answers) / len(answers)
+    assert mean == pytest.approx(last["eval/reward/mean"])
 
 
 def test_evaluating_does_not_change_training(tiny_model_dir):
@@ -136,3 +143,8 @@ def test_cli_flags_hold_out_prompts_and_write_eval_metrics(tiny_model_dir, tmp_p
     assert main(args) == 0
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [set(EVAL_KEYS) <= set(row) for row in rows] == [True, True]
+    with Store.open(workspace) as store:
+        [run] = store.runs("ppo")
+        answers = store.samples(run.id, split="eval")
+        assert [a["step"] for a in answers] == [1, 1, 2, 2]
+        assert not {a["prompt"] for a in answers} & {s["prompt"] for s in store.samples(run.id)}

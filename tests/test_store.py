@@ -76,7 +76,8 @@ def _add_tags_column(conn):
 def test_an_old_store_is_migrated_in_order_when_opened(workspace, monkeypatch):
     with Store.open(workspace) as store:
         store.add_prompts(["from version 1"])
-        assert schema.schema_version(store._conn) == 1
+        current = schema.schema_version(store._conn)
+        assert current == len(schema.MIGRATIONS)
     calls = []
 
     def migration_2(conn):
@@ -89,7 +90,7 @@ def test_an_old_store_is_migrated_in_order_when_opened(workspace, monkeypatch):
 
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, migration_2, migration_3])
     with Store.open(workspace) as store:
-        assert schema.schema_version(store._conn) == 3
+        assert schema.schema_version(store._conn) == current + 2
         assert store._conn.execute("SELECT text, tags FROM prompts").fetchall() == [
             ("from version 1", "v3")
         ]
@@ -112,12 +113,30 @@ def test_a_failing_migration_leaves_the_store_untouched(workspace, monkeypatch):
         Store.open(workspace)
     conn = sqlite3.connect(workspace / STORE_FILENAME)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        unchanged = len(schema.MIGRATIONS) - 1  # the shipped ones; `broken` never applied
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == unchanged
         columns = [row[1] for row in conn.execute("PRAGMA table_info(prompts)")]
         assert "tags" not in columns
         assert conn.execute("SELECT text FROM prompts").fetchall() == [("safe",)]
     finally:
         conn.close()
+
+
+def test_a_version_1_store_keeps_its_samples_as_training_rollouts(workspace):
+    """Migration 2 on a real version-1 file: its samples become the "train" split."""
+    path = workspace / STORE_FILENAME
+    conn = sqlite3.connect(path, isolation_level=None)
+    schema.MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO runs (kind, name, config, status, created, updated) "
+                 "VALUES ('ppo', 'old', '{}', 'finished', 'now', 'now')")  # fmt: skip
+    conn.execute("INSERT INTO samples (run_id, step, prompt, response, reward, reference, "
+                 "created) VALUES (1, 1, 'p', 'r', 0.5, NULL, 'now')")  # fmt: skip
+    conn.close()
+    with Store.open(workspace) as store:
+        assert schema.schema_version(store._conn) == len(schema.MIGRATIONS)
+        assert [s["split"] for s in store.samples(1)] == ["train"]
+        assert store.samples(1, split="eval") == []
 
 
 def test_a_store_from_a_newer_app_is_refused_with_upgrade_advice(workspace):

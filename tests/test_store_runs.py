@@ -62,6 +62,9 @@ def test_metrics_replace_a_step_and_come_back_in_step_order(store):
         store.add_metrics(99, 1, {"x": 1.0})
 
 
+TRAIN = {"split": "train"}
+
+
 def test_samples_checkpoints_and_resume_truncation(store):
     run_id = store.create_run("ppo", {})
     for step in (1, 2, 3):
@@ -75,11 +78,13 @@ def test_samples_checkpoints_and_resume_truncation(store):
             ],
         )
         store.add_checkpoint(run_id, step, f"ckpt/step-{step}")
+    store.add_samples(run_id, 2, [{"prompt": "held", "response": "out", "reward": 1}], "eval")
     assert store.samples(run_id, 2) == [
-        {"step": 2, "prompt": "p", "response": "r2", "reward": 2.0, "reference": "ref"},
-        {"step": 2, "prompt": "q", "response": "s", "reward": None, "reference": None},
+        {"step": 2, "prompt": "p", "response": "r2", "reward": 2.0, "reference": "ref", **TRAIN},
+        {"step": 2, "prompt": "q", "response": "s", "reward": None, "reference": None, **TRAIN},
     ]
-    assert len(store.samples(run_id)) == 6
+    assert [s["response"] for s in store.samples(run_id, split="eval")] == ["out"]
+    assert len(store.samples(run_id)) == 6 and len(store.samples(run_id, split=None)) == 7
     # Saving step 3 again replaces its record instead of adding a second one.
     again = store.add_checkpoint(run_id, 3, "ckpt/step-3b")
     assert [(c.step, c.path) for c in store.checkpoints(run_id)] == [

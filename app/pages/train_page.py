@@ -32,6 +32,8 @@ from core.config import GenerationConfig, PPOConfig, from_dict
 from core.errors import StudioError
 from core.ppo.optim import check_config
 
+HELD_OUT_TAB = "Held-out answers"
+
 
 class TrainPage(QWidget):
     """Runs core's PPO trainer in a worker thread and shows it live."""
@@ -125,9 +127,14 @@ class TrainPage(QWidget):
     def _build_right(self) -> QWidget:
         self.dashboard = TrainingDashboard()
         self.rollout_table = RolloutTable()
+        # The policy's answers to the held-out prompts at its latest evaluation.
+        self.held_out_table = RolloutTable()
+        self.held_out_table.setObjectName("heldOutTable")
+        self.try_box = self._build_try_box()
         tabs = QTabWidget(objectName="trainTabs")
         tabs.addTab(self.rollout_table, "Latest rollouts")
-        tabs.addTab(self._build_try_box(), "Try the policy (while paused)")
+        tabs.addTab(self.held_out_table, HELD_OUT_TAB)
+        tabs.addTab(self.try_box, "Try the policy (while paused)")
         self.bottom_tabs = tabs
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.dashboard)
@@ -255,6 +262,8 @@ class TrainPage(QWidget):
         self.control = TrainingControl()
         self.dashboard.reset(request.config)
         self.rollout_table.setRowCount(0)
+        self.held_out_table.setRowCount(0)
+        self.bottom_tabs.setTabText(self.bottom_tabs.indexOf(self.held_out_table), HELD_OUT_TAB)
         self._set_phase("running", f"Starting: reward {reward_labels(request.rewards)}…")
         self.worker = start_generator_job(
             self.state,
@@ -282,11 +291,15 @@ class TrainPage(QWidget):
         elif kind == "step":
             warnings = self.dashboard.add_step(event["step"], event["total"], event["metrics"])
             self.rollout_table.set_samples(event["step"], event["samples"])
+            if event["held_out"]:
+                self.held_out_table.set_samples(event["step"], event["held_out"])
+                index = self.bottom_tabs.indexOf(self.held_out_table)
+                self.bottom_tabs.setTabText(index, f"{HELD_OUT_TAB} (step {event['step']})")
             if warnings:
                 self.state.errors.reported.emit(warnings[0])
         elif kind == "paused":
             self._set_phase("paused", f"Paused after step {event['step']}. Try the policy below.")
-            self.bottom_tabs.setCurrentIndex(1)
+            self.bottom_tabs.setCurrentWidget(self.try_box)
         elif kind == "resumed":
             self._set_phase("running", "Running.")
         elif kind == "ended":

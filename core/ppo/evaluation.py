@@ -71,9 +71,10 @@ class HeldOutEval:
         generation: GenerationConfig,
         score: Scorer,
         chunk_size: int,
-    ) -> dict[str, float]:
-        """Sample, score and compare with the reference: the eval/* metrics. The caller
-        holds session.lock; sampling forks the RNG, so training draws are unchanged."""
+    ) -> tuple[dict[str, float], list[dict]]:
+        """Sample, score and compare with the reference: the eval/* metrics and the answers
+        (prompt, response, reward, reference). The caller holds session.lock; sampling
+        forks the RNG, so training draws are unchanged."""
         rollout = collect_rollout(
             session, value_head, self.queries, generation, self.seed, chunk_size
         )
@@ -84,10 +85,17 @@ class HeldOutEval:
             self._reference = reference_responses(session, self.queries, generation, self.seed)
         reference_scores = score(self.prompts, self._reference)  # (E,): the reward may change
         kl = (kl_k1(rollout.logprobs, rollout.ref_logprobs) * rollout.response_mask).sum(dim=1)
-        return {
+        metrics = {
             "eval/reward/mean": scores.mean().item(),
             "eval/reward/std": scores.std(correction=0).item(),
             "eval/reference_reward/mean": reference_scores.mean().item(),
             "eval/kl": kl.mean().item(),
             "eval/response/length": lengths.float().mean().item(),
         }
+        answers = [
+            {"prompt": prompt, "response": response, "reward": score, "reference": reference}
+            for prompt, response, score, reference in zip(
+                self.prompts, responses, scores.tolist(), self._reference, strict=True
+            )
+        ]
+        return metrics, answers

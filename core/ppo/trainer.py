@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class StepResult:
     step: int
     metrics: dict[str, float]
     samples: list[dict]  # prompt, response, reward, reference (the adapter-off response)
+    held_out: list[dict] = field(default_factory=list)  # the same for held-out prompts
 
 
 class PPOTrainer:
@@ -285,11 +286,13 @@ class PPOTrainer:
             "lr": lr,
             **perf_metrics(config.batch_size, time.perf_counter() - started, session.device),
         }
+        answers: list[dict] = []
         if self.held_out.due(self._step, config.steps):  # after perf: eval is not training
-            metrics |= self.held_out.run(
+            eval_metrics, answers = self.held_out.run(
                 session, self.value_head, self._generation, self._score, config.mini_batch_size
             )
-        return StepResult(step=self._step, metrics=metrics, samples=samples)
+            metrics |= eval_metrics
+        return StepResult(self._step, metrics, samples, answers)
 
     # ----------------------------------------------------------------- rollout
 
@@ -387,6 +390,8 @@ class PPOTrainer:
         self.store.add_metrics(self.run_id, result.step, metrics)
         if result.samples:
             self.store.add_samples(self.run_id, result.step, result.samples)
+        if result.held_out:
+            self.store.add_samples(self.run_id, result.step, result.held_out, split="eval")
 
     # -------------------------------------------------------------- checkpoints
 

@@ -114,26 +114,42 @@ class RunRecords(StoreBase):
 
     # ----------------------------------------------------------------- samples
 
-    def add_samples(self, run_id: int, step: int, samples: Sequence[Mapping[str, Any]]) -> None:
-        """Record sample completions of a step (keys: prompt, response, reward, reference)."""
+    def add_samples(
+        self,
+        run_id: int,
+        step: int,
+        samples: Sequence[Mapping[str, Any]],
+        split: str = "train",
+    ) -> None:
+        """Record sample completions of a step (keys: prompt, response, reward, reference);
+        split "train" for training rollouts, "eval" for answers to held-out prompts."""
         created = now()
-        values = [_sample_values(run_id, int(step), sample, created) for sample in samples]
+        values = [_sample_values(run_id, int(step), s, created) + (split,) for s in samples]
         with self._transaction() as conn:
             self._require(conn, "runs", run_id, "run")
             conn.executemany(
-                "INSERT INTO samples (run_id, step, prompt, response, reward, reference, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO samples (run_id, step, prompt, response, reward, reference,"
+                " created, split) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
 
-    def samples(self, run_id: int, step: int | None = None) -> list[dict[str, Any]]:
-        """Samples of a run (or one step): dicts of step, prompt, response, reward, reference."""
-        query = "SELECT step, prompt, response, reward, reference FROM samples WHERE run_id = ?"
-        if step is None:
-            rows = self._conn.execute(query + " ORDER BY step, id", (run_id,))
-        else:
-            rows = self._conn.execute(query + " AND step = ? ORDER BY id", (run_id, step))
-        keys = ("step", "prompt", "response", "reward", "reference")
+    def samples(
+        self, run_id: int, step: int | None = None, split: str | None = "train"
+    ) -> list[dict[str, Any]]:
+        """Samples of a run (or one step) in one split (None: all), by step: dicts of step,
+        prompt, response, reward, reference and split."""
+        query = "SELECT step, prompt, response, reward, reference, split FROM samples"
+        conditions, params = ["run_id = ?"], [run_id]
+        if step is not None:
+            conditions.append("step = ?")
+            params.append(step)
+        if split is not None:
+            conditions.append("split = ?")
+            params.append(split)
+        rows = self._conn.execute(
+            f"{query} WHERE {' AND '.join(conditions)} ORDER BY step, id", params
+        )
+        keys = ("step", "prompt", "response", "reward", "reference", "split")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     # ------------------------------------------------------------- checkpoints

@@ -141,7 +141,13 @@ def _migration_1_initial_schema(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Migration] = [_migration_1_initial_schema]
+def _migration_2_sample_splits(conn: sqlite3.Connection) -> None:
+    """Version 2: samples.split tells training rollouts ('train') from the policy's answers
+    to held-out prompts ('eval'); every sample of version 1 was a training rollout."""
+    conn.execute("ALTER TABLE samples ADD COLUMN split TEXT NOT NULL DEFAULT 'train'")
+
+
+MIGRATIONS: list[Migration] = [_migration_1_initial_schema, _migration_2_sample_splits]
 """MIGRATIONS[i] upgrades a store from schema version i to i + 1."""
 
 
