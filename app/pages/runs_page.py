@@ -329,7 +329,7 @@ class RunsPage(QWidget):
             self.export_samples_jsonl(Path(path), ids[0])
 
     def export_samples_jsonl(self, path: Path, run_id: int) -> None:
-        """Write the samples a run kept, one JSON object per rollout."""
+        """Write the rollouts a run kept and its held-out answers, one JSON object each."""
         self._export(
             lambda: export_samples(self.state.store, path, run_id),
             "Exporting samples",

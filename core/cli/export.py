@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description='pairs: JSONL of {"prompt", "chosen", "rejected"} (the layout TRL\'s reward '
         "and DPO trainers read; ties and both-bad verdicts are left out); ratings: JSONL of "
         "prompt, response, rating, rater, note; metrics: CSV with one row per step of a run; "
-        "samples: JSONL of a run's kept rollouts (step, prompt, response, reward, reference); "
+        "samples: JSONL of a run's kept rollouts and held-out answers (step, prompt, "
+        "response, reward, reference, split); "
         "adapter: a checkpoint's PEFT adapter folder; merged: the base model with the "
         "checkpoint's adapter merged in, as a plain Hugging Face model folder.",
     )

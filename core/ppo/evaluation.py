@@ -93,8 +93,8 @@ class HeldOutEval:
             "eval/response/length": lengths.float().mean().item(),
         }
         answers = [
-            {"prompt": prompt, "response": response, "reward": score, "reference": reference}
-            for prompt, response, score, reference in zip(
+            {"prompt": prompt, "response": response, "reward": value, "reference": reference}
+            for prompt, response, value, reference in zip(
                 self.prompts, responses, scores.tolist(), self._reference, strict=True
             )
         ]
