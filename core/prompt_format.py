@@ -32,6 +32,14 @@ def check_prompt_format(tokenizer: Any, prompt_format: str, model_name: str) -> 
             f"{model_name}'s tokenizer has no chat template, so prompts can't be sent as chat "
             "messages: use the plain prompt format (--prompt-format plain) for this model."
         )
+    if prompt_format == "chat":
+        try:  # a template that cannot render one user turn fails now, not mid-run
+            prompt_token_ids(tokenizer, "Hello", "chat")
+        except Exception as error:  # jinja errors, raise_exception() in the template, ...
+            raise ModelLoadError(
+                f"{model_name}'s chat template cannot render a user message ({error}); use "
+                "the plain prompt format (--prompt-format plain) for this model."
+            ) from error
 
 
 def prompt_token_ids(tokenizer: Any, prompt: str, prompt_format: str = "plain") -> list[int]:

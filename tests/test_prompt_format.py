@@ -1,6 +1,8 @@
 """Prompt formats: plain text, or each prompt as a user message in the tokenizer's chat
 template (instruction-tuned policies). Every path that feeds prompts to the policy agrees."""
 
+import shutil
+
 import pytest
 import torch
 from transformers import AutoTokenizer
@@ -36,6 +38,17 @@ def test_chat_format_needs_a_chat_template(tiny_model_dir):
         load(tiny_model_dir, "chat")
     with pytest.raises(ModelLoadError, match="Unknown prompt format 'xml'"):
         load(tiny_model_dir, "xml")
+
+
+def test_a_chat_template_that_cannot_render_fails_at_load(chat_model_dir, tmp_path):
+    broken = tmp_path / "broken-template"
+    shutil.copytree(chat_model_dir, broken)
+    tokenizer = AutoTokenizer.from_pretrained(broken)
+    tokenizer.chat_template = "{{ raise_exception('Only system and assistant roles') }}"
+    tokenizer.save_pretrained(broken)
+    with pytest.raises(ModelLoadError, match="cannot render a user message.*Only system"):
+        load(broken, "chat")
+    assert load(broken, "plain").prompt_format == "plain"  # plain needs no template
 
 
 def test_a_chat_session_generates_from_the_template_and_keeps_prompts_plain(chat_model_dir):
