@@ -88,7 +88,7 @@ def _tour(app, window, out: Path, steps: int, quick: bool) -> list[Path]:
     shoot("model", window.model_page)
     shoot("prompts", window.prompts_page)
     _train(app, window, steps, "demo: sentiment, KL 0.2", 0.2, quick)
-    _train(app, window, steps, "demo: sentiment + length, KL 0.05", 0.05, quick, held_out=8)
+    _train(app, window, steps, "demo: sentiment + length, KL 0.05", 0.05, quick)
     shoot("train", window.train_page)
     runs = window.runs_page
     window.show_page(runs)
@@ -103,9 +103,7 @@ def _tour(app, window, out: Path, steps: int, quick: bool) -> list[Path]:
     return shots
 
 
-def _train(
-    app, window, steps: int, name: str, kl_coef: float, quick: bool, held_out: int = 0
-) -> None:
+def _train(app, window, steps: int, name: str, kl_coef: float, quick: bool) -> None:
     from app.widgets.ppo_form import PRESETS
 
     page = window.train_page
@@ -114,7 +112,6 @@ def _train(
     page.form.steps_spin.setValue(steps)
     page.form.checkpoint_spin.setValue(max(1, steps // 2))
     page.form.kl_coef_spin.setValue(kl_coef)
-    page.form.advanced["eval_prompts"].setValue(held_out)
     for field, value in QUICK.items() if quick else ():
         getattr(page.form, field).setValue(value)
     if "length" not in name:

@@ -52,6 +52,7 @@ PRESETS: dict[str, tuple[dict, tuple[int, int], tuple[str, ...]]] = {
             init_kl_coef=0.05,
             target_kl=6.0,
             checkpoint_every=10,
+            eval_prompts=8,  # of the 40 demo prompts: the held-out curve shows transfer
         ),
         (16, 32),
         ("sentiment", "length=12@0.2"),
