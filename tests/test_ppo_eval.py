@@ -9,8 +9,9 @@ from core.cli import main
 from core.config import ModelSpec, PPOConfig
 from core.errors import TrainingError
 from core.models import ModelSession
-from core.ppo import PPOTrainer
+from core.ppo import PPOTrainer, evaluation
 from core.ppo.evaluation import EVAL_KEYS, split_prompts
+from core.ppo.rollout import collect_rollout
 from core.store import Store
 
 PROMPTS = ["I loved", "The movie was", "Terrible", "The blender", "Boring plot", "My phone"]
@@ -148,3 +149,22 @@ def test_cli_flags_hold_out_prompts_and_write_eval_metrics(tiny_model_dir, tmp_p
         answers = store.samples(run.id, split="eval")
         assert [a["step"] for a in answers] == [1, 1, 2, 2]
         assert not {a["prompt"] for a in answers} & {s["prompt"] for s in store.samples(run.id)}
+
+
+def test_more_held_out_prompts_than_a_batch_are_sampled_in_batches(tiny_model_dir, monkeypatch):
+    sampled = []
+
+    def counting(session, value_head, queries, *args):
+        sampled.append(len(queries))
+        return collect_rollout(session, value_head, queries, *args)
+
+    monkeypatch.setattr(evaluation, "collect_rollout", counting)
+    prompts = [f"{p} {n}" for p in PROMPTS for n in ("again", "too")]  # 12 prompts
+    config = replace(CONFIG, steps=1, eval_prompts=6, batch_size=4)
+    reward = RecordingReward()
+    [result] = PPOTrainer(load(tiny_model_dir), reward, prompts, config)
+    assert sampled == [4, 2]  # rollout-sized batches, not all 6 at once
+    assert len(result.held_out) == 6 and len({a["prompt"] for a in result.held_out}) == 6
+    eval_calls = [call for call in reward.calls if len(call) == 6]
+    assert len(eval_calls) == 2  # the policy's answers and the reference's, scored at once
+    assert all(a["reference"] is not None for a in result.held_out)

@@ -74,23 +74,33 @@ class HeldOutEval:
     ) -> tuple[dict[str, float], list[dict]]:
         """Sample, score and compare with the reference: the eval/* metrics and the answers
         (prompt, response, reward, reference). The caller holds session.lock; sampling
-        forks the RNG, so training draws are unchanged."""
-        rollout = collect_rollout(
-            session, value_head, self.queries, generation, self.seed, chunk_size
-        )
-        lengths = rollout.response_mask.sum(dim=1).long()  # (E,)
-        responses = decode_responses(session.tokenizer, rollout.response_ids, lengths)
+        forks the RNG, so training draws are unchanged. Prompts are sampled in batches of
+        generation.batch_size (a step's rollouts): the held-out set may be larger."""
+        responses: list[str] = []
+        lengths, kls = [], []
+        for start, queries in self._batches(generation.batch_size):
+            rollout = collect_rollout(
+                session, value_head, queries, generation, self.seed + start, chunk_size
+            )
+            mask = rollout.response_mask  # (b, Tr)
+            lengths.append(mask.sum(dim=1).long())
+            responses += decode_responses(session.tokenizer, rollout.response_ids, lengths[-1])
+            kls.append((kl_k1(rollout.logprobs, rollout.ref_logprobs) * mask).sum(dim=1))
+        length, kl = torch.cat(lengths), torch.cat(kls)  # (E,), (E,)
         scores = score(self.prompts, responses)  # (E,)
         if self._reference is None:
-            self._reference = reference_responses(session, self.queries, generation, self.seed)
+            self._reference = [
+                answer
+                for start, queries in self._batches(generation.batch_size)
+                for answer in reference_responses(session, queries, generation, self.seed + start)
+            ]
         reference_scores = score(self.prompts, self._reference)  # (E,): the reward may change
-        kl = (kl_k1(rollout.logprobs, rollout.ref_logprobs) * rollout.response_mask).sum(dim=1)
         metrics = {
             "eval/reward/mean": scores.mean().item(),
             "eval/reward/std": scores.std(correction=0).item(),
             "eval/reference_reward/mean": reference_scores.mean().item(),
             "eval/kl": kl.mean().item(),
-            "eval/response/length": lengths.float().mean().item(),
+            "eval/response/length": length.float().mean().item(),
         }
         answers = [
             {"prompt": prompt, "response": response, "reward": value, "reference": reference}
@@ -99,3 +109,10 @@ class HeldOutEval:
             )
         ]
         return metrics, answers
+
+    def _batches(self, size: int) -> list[tuple[int, list[list[int]]]]:
+        """(offset, queries) of consecutive batches of at most `size` held-out prompts."""
+        return [
+            (start, self.queries[start : start + size])
+            for start in range(0, len(self.queries), size)
+        ]
