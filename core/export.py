@@ -86,7 +86,7 @@ def export_ratings(store: Store, out: Path, source: str = "all") -> ExportReport
 
 def export_metrics(store: Store, out: Path, run_id: int | None = None) -> ExportReport:
     """Write one run's per-step metrics as CSV (default: the latest run that has metrics)."""
-    run = store.run(run_id) if run_id is not None else _latest_run_with(store, store.metrics)
+    run = _chosen_run(store, run_id, store.metrics, "metrics")
     rows = store.metrics(run.id)
     if not rows:
         raise StudioError(
@@ -106,13 +106,16 @@ def export_metrics(store: Store, out: Path, run_id: int | None = None) -> Export
 
 def export_samples(store: Store, out: Path, run_id: int | None = None) -> ExportReport:
     """Write one run's stored samples as JSONL (default: the latest run that has samples)."""
-    run = store.run(run_id) if run_id is not None else _latest_run_with(store, store.samples)
-    rows = store.samples(run.id, split=None)
+
+    def all_samples(run_id: int) -> list[dict[str, Any]]:
+        return store.samples(run_id, split=None)  # training rollouts and held-out answers
+
+    run = _chosen_run(store, run_id, all_samples, "samples")
+    rows = all_samples(run.id)
     if not rows:
         raise StudioError(
             f"run {run.id} ({run.name}) kept no samples (samples_per_step was 0, no held-out "
-            "prompts); "
-            "choose another run with --run"
+            "prompts); choose another run with --run"
         )
     _write_jsonl(Path(out), rows)
     return ExportReport(written=len(rows), path=Path(out), run_id=run.id)
@@ -127,13 +130,18 @@ def _pair(row: ComparisonRow) -> dict[str, str]:
     return {"prompt": row.prompt, "chosen": chosen, "rejected": rejected}
 
 
-def _latest_run_with(store: Store, records: Callable[[int], list]) -> RunRow:
-    """The latest run with any `records` (store.metrics or store.samples)."""
+def _chosen_run(
+    store: Store, run_id: int | None, records: Callable[[int], list], what: str
+) -> RunRow:
+    """Run `run_id`, or else the latest run for which `records(run_id)` finds any (`what`
+    names them in the error)."""
+    if run_id is not None:
+        return store.run(run_id)
     for run in reversed(store.runs()):
         if records(run.id):
             return run
     raise StudioError(
-        f"no run in workspace {store.workspace} has {records.__name__} yet; "
+        f"no run in workspace {store.workspace} has {what} yet; "
         "train first (the ppo command) or choose another workspace with --workspace"
     )
 

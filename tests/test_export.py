@@ -156,6 +156,10 @@ def test_samples_jsonl_holds_each_kept_rollout_beside_the_reference(store, tmp_p
     ]
     with pytest.raises(StudioError, match=f"run {without} .* kept no samples.*--run"):
         export_samples(store, out, run_id=without)
+    # A run that kept only held-out answers (samples_per_step 0) is still the latest with some.
+    held_out_only = store.create_run("ppo", {})
+    store.add_samples(held_out_only, 5, [{"prompt": "D", "response": "x", "reward": 1}], "eval")
+    assert export_samples(store, out).run_id == held_out_only
 
 
 def test_a_failed_export_leaves_the_previous_file_whole(store, tmp_path, monkeypatch):
