@@ -27,19 +27,20 @@ def check_prompt_format(tokenizer: Any, prompt_format: str, model_name: str) -> 
         raise ModelLoadError(
             f"Unknown prompt format {prompt_format!r}: use one of {', '.join(PROMPT_FORMATS)}."
         )
-    if prompt_format == "chat" and not has_chat_template(tokenizer):
+    if prompt_format != "chat":
+        return
+    if not has_chat_template(tokenizer):
         raise ModelLoadError(
             f"{model_name}'s tokenizer has no chat template, so prompts can't be sent as chat "
             "messages: use the plain prompt format (--prompt-format plain) for this model."
         )
-    if prompt_format == "chat":
-        try:  # a template that cannot render one user turn fails now, not mid-run
-            prompt_token_ids(tokenizer, "Hello", "chat")
-        except Exception as error:  # jinja errors, raise_exception() in the template, ...
-            raise ModelLoadError(
-                f"{model_name}'s chat template cannot render a user message ({error}); use "
-                "the plain prompt format (--prompt-format plain) for this model."
-            ) from error
+    try:  # a template that cannot render one user turn fails now, not mid-run
+        prompt_token_ids(tokenizer, "Hello", "chat")
+    except Exception as error:  # jinja errors, raise_exception() in the template, ...
+        raise ModelLoadError(
+            f"{model_name}'s chat template cannot render a user message ({error}); use "
+            "the plain prompt format (--prompt-format plain) for this model."
+        ) from error
 
 
 def prompt_token_ids(tokenizer: Any, prompt: str, prompt_format: str = "plain") -> list[int]:

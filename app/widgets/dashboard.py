@@ -121,7 +121,7 @@ class TrainingDashboard(QWidget):
             plot.set_x_extent(config.steps)
         self.kl_plot.set_target(config.target_kl if config.kl_mode == "adaptive" else None)
         self._monitor = HealthMonitor(kl_target=config.target_kl)
-        self._held_out: float | None = None
+        self._held_out = None
         self.show_warnings([])
         self.step_label.setText(f"Run of {config.steps} steps starting…")
         self.schedule_redraw()

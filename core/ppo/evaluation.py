@@ -19,7 +19,12 @@ from torch import nn
 from core.config import GenerationConfig
 from core.errors import TrainingError
 from core.ppo.maths import kl_k1
-from core.ppo.rollout import collect_rollout, decode_responses, reference_responses
+from core.ppo.rollout import (
+    collect_rollout,
+    decode_responses,
+    reference_responses,
+    sample_rows,
+)
 
 EVAL_KEYS = (
     "eval/reward/mean",
@@ -102,13 +107,7 @@ class HeldOutEval:
             "eval/kl": kl.mean().item(),
             "eval/response/length": length.float().mean().item(),
         }
-        answers = [
-            {"prompt": prompt, "response": response, "reward": value, "reference": reference}
-            for prompt, response, value, reference in zip(
-                self.prompts, responses, scores.tolist(), self._reference, strict=True
-            )
-        ]
-        return metrics, answers
+        return metrics, sample_rows(self.prompts, responses, scores.tolist(), self._reference)
 
     def _batches(self, size: int) -> list[tuple[int, list[list[int]]]]:
         """(offset, queries) of consecutive batches of at most `size` held-out prompts."""

@@ -211,10 +211,18 @@ def side_by_side_samples(
     if not prompts:
         return []
     references = reference_responses(session, queries[: len(prompts)], generation, seed)
+    count = len(prompts)
+    return sample_rows(prompts, responses[:count], scores[:count], references)
+
+
+def sample_rows(
+    prompts: list[str], responses: list[str], scores: list[float], references: list[str]
+) -> list[dict]:
+    """Samples as the store and the GUI take them: one dict per prompt."""
     return [
         {"prompt": prompt, "response": response, "reward": score, "reference": reference}
         for prompt, response, score, reference in zip(
-            prompts, responses, scores, references, strict=False
+            prompts, responses, scores, references, strict=True
         )
     ]
 

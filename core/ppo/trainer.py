@@ -46,6 +46,8 @@ from core.ppo.rollout import (
 from core.ppo.value_head import ValueHead
 
 TERMINAL_STATES = ("stopped", "finished", "failed")
+EVAL_STREAM = 999_999
+"""The held-out evaluation's sampling stream: a number no training step reaches."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class PPOTrainer:
             [self.prompts[i] for i in held_out],
             [self._query_ids[i] for i in held_out],
             config.eval_every,
-            seed=config.seed * 1_000_003 + 999_999,  # a seed no training step samples with
+            seed=_sampling_seed(config.seed, EVAL_STREAM),
         )
         self.prompt_order = PromptOrder(len(self._train_indices), config.seed)
         self.value_head = ValueHead(session.hidden_size).to(session.device)
@@ -309,7 +311,7 @@ class PPOTrainer:
 
     def _step_seed(self) -> int:
         """The sampling seed of the coming step: fixed by config.seed and the step number."""
-        return self.config.seed * 1_000_003 + self._step
+        return _sampling_seed(self.config.seed, self._step)
 
     def _score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
         scores = self.reward.score(prompts, responses)
@@ -476,6 +478,11 @@ class PPOTrainer:
         if self.last_checkpoint is not None:
             return f"The last good checkpoint is {self.last_checkpoint}: resume from it."
         return "No checkpoint was saved; set checkpoint_every to keep one."
+
+
+def _sampling_seed(seed: int, stream: int) -> int:
+    """The generator seed of one sampling stream (a step number, or EVAL_STREAM) of a run."""
+    return seed * 1_000_003 + stream
 
 
 def _seed_everything(seed: int) -> None:
