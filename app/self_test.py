@@ -216,18 +216,15 @@ def check_ppo_step(ctx: Context) -> str:
     """One PPO step on the sentiment reward: finite metrics, stored, adapter changed."""
     import torch
 
-    from core.config import PPOConfig, to_dict
-    from core.ppo.trainer import PPOTrainer
+    from core.config import PPOConfig
+    from core.ppo.launch import start_run
 
     config = PPOConfig(**PPO_SETTINGS)
-    run_id = ctx.store.create_run("ppo", to_dict(config), name="self-test")
     trainable = [p for p in ctx.session.model.parameters() if p.requires_grad]
     before = [p.detach().clone() for p in trainable]
-    trainer = PPOTrainer(
-        ctx.session, ctx.reward, ctx.prompts[:8], config, store=ctx.store, run_id=run_id,
-        checkpoint_dir=ctx.workspace / "checkpoints",
-    )  # fmt: skip
-    result = trainer.step()
+    run = start_run(ctx.store, ctx.session, ctx.reward, ctx.prompts[:8], config, name="self-test")
+    run_id = run.run_id
+    [result] = list(run)
     bad = [key for key, value in result.metrics.items() if not math.isfinite(value)]
     if bad:
         raise RuntimeError(f"non-finite metrics after one step: {', '.join(bad)}")

@@ -1,14 +1,10 @@
-"""The PPO training job: a generator run by a Qt worker, yielding plain-data events.
+"""The PPO training job: a generator run by a Qt worker, yielding core's run events.
 
 No Qt here. The worker thread opens its own Store (sqlite connections are per thread),
-builds the reward and the trainer there, and yields one event per step:
-
-    {"event": "started", "run_id", "name", "config", "history" (a resumed run's steps)}
-    {"event": "step", "step", "total", "metrics", "samples"}
-    {"event": "paused", "step"} / {"event": "resumed"}
-    {"event": "ended", "run_id", "status", "checkpoint"}
-
-Pause and stop come through a TrainingControl and act between steps only.
+builds the reward and the run there (core.ppo.launch, the CLI's code path), and passes
+on the run's events (core.train.events: RunStarted, StepDone, RunPaused, RunResumed,
+RunEnded) as they are. Pause, stop and reward swaps go through the run's RunControl,
+which the page keeps; the run alone writes its status.
 """
 
 from __future__ import annotations
@@ -16,16 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import torch
-
-from core.config import PPOConfig, to_dict
+from core.config import PPOConfig
 from core.errors import TrainingError
-from core.ppo import PPOTrainer
-from core.ppo.launch import resume_run, start_run
-from core.rewards import RewardContext, RewardSpec, build_reward, format_reward_spec
+from core.rewards import RewardSpec, format_reward_spec
 from core.store import Store
+from core.train import RunControl, RunEvent
 
 
 def warm_up_imports() -> None:
@@ -37,16 +30,6 @@ def warm_up_imports() -> None:
     import torch.utils.serialization  # noqa: F401 (checkpoints)
 
     import core.rewards.sentiment  # noqa: F401 (VADER and its lexicon)
-
-
-class Control(Protocol):
-    """What the job needs from app.workers.TrainingControl."""
-
-    paused: bool
-    stop_requested: bool
-
-    def attach(self, trainer: Any) -> None: ...
-    def wait_if_paused(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,8 +46,13 @@ class TrainRequest:
     goes on under its id with config.steps as its new total."""
 
 
-def run_ppo(session: Any, request: TrainRequest, control: Control) -> Iterator[dict[str, Any]]:
-    """Train, yielding events; the run's status in the store follows pause/stop/end."""
+def run_ppo(session: Any, request: TrainRequest, control: RunControl) -> Iterator[RunEvent]:
+    """Train, yielding the run's events; a refused start leaves no run record."""
+    import torch
+
+    from core.ppo.launch import resume_run, start_run
+    from core.rewards import RewardContext, build_reward
+
     torch.set_grad_enabled(True)  # grad mode is per thread; the trainer manages it inside
     store = Store.open(request.workspace)
     reward = None
@@ -72,66 +60,22 @@ def run_ppo(session: Any, request: TrainRequest, control: Control) -> Iterator[d
         prompts, references = _prompts(store, request.prompt_set)
         context = RewardContext(references=references, policy_session=session)
         reward = build_reward(list(request.rewards), context)
-        trainer = _trainer(store, session, reward, prompts, request)
-        run_id = trainer.run_id
-        control.attach(trainer)
-        yield {
-            "event": "started",
-            "run_id": run_id,
-            "name": store.run(run_id).name,
-            "config": to_dict(trainer.config),
-            "history": store.metrics(run_id) if request.resume_from is not None else [],
-        }
-        yield from _steps(trainer, store, run_id, control)
-        yield {
-            "event": "ended",
-            "run_id": run_id,
-            "status": trainer.state,
-            "checkpoint": str(trainer.last_checkpoint) if trainer.last_checkpoint else None,
-        }
+        specs = [format_reward_spec(spec) for spec in request.rewards]
+        if request.resume_from is not None:
+            run = resume_run(
+                store, request.resume_from, session, reward, prompts, request.config.steps,
+                specs, control,
+            )  # fmt: skip
+        else:
+            run = start_run(
+                store, session, reward, prompts, request.config, specs, request.name, control
+            )
+        yield from run.events()
     finally:
         close = getattr(reward, "close", None)
         if close is not None:
             close()
         store.close()
-
-
-def _trainer(store: Store, session: Any, reward: Any, prompts: list[str], request: TrainRequest):
-    """A new run, or the checkpoint's run continued (core's launch: the CLI's code path)."""
-    specs = [format_reward_spec(spec) for spec in request.rewards]
-    if request.resume_from is not None:
-        return resume_run(
-            store, request.resume_from, session, reward, prompts, request.config.steps, specs
-        )
-    latest = store.latest_run()
-    try:
-        return start_run(store, session, reward, prompts, request.config, specs, request.name)
-    except Exception as error:
-        run = store.latest_run()
-        if run is not None and (latest is None or run.id != latest.id):
-            store.set_run_status(run.id, "failed", str(error))  # recorded, then refused
-        raise
-
-
-def _steps(trainer: PPOTrainer, store: Store, run_id: int, control: Control) -> Iterator[dict]:
-    total = trainer.config.steps
-    for result in trainer:
-        yield {
-            "event": "step",
-            "step": result.step,
-            "total": total,
-            "metrics": dict(result.metrics),
-            "samples": [dict(sample) for sample in result.samples],
-            "held_out": [dict(answer) for answer in result.held_out],
-        }
-        if control.paused and not control.stop_requested and result.step < total:
-            # Between steps the model lock is free: the GUI may sample the policy now.
-            store.set_run_status(run_id, "paused")
-            yield {"event": "paused", "step": result.step}
-            control.wait_if_paused()
-            if not control.stop_requested:
-                store.set_run_status(run_id, "running")
-                yield {"event": "resumed"}
 
 
 def _prompts(store: Store, set_name: str) -> tuple[list[str], dict[str, str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import FunctionWorker, GeneratorWorker
 
 from app.app_state import AppState
+from core.train.control import RunControl
 
 log = logging.getLogger("rlhf_studio.app")
 
@@ -109,64 +109,6 @@ def _log_warning(args: tuple) -> None:
     log.warning("%s: %s", getattr(category, "__name__", category), message)
 
 
-class TrainingControl:
-    """Pause/resume/stop for a generator job, callable from the GUI thread.
-
-    The job's generator asks `wait_if_paused()` and `stop_requested` between steps, so
-    pausing never interrupts a step and stopping lets the job finish its bookkeeping
-    (final checkpoint, run status) instead of being abandoned mid-way.
-    """
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._running = threading.Event()  # cleared while paused
-        self._running.set()
-        self._lock = threading.Lock()
-        self._trainer: Any = None
-
-    @property
-    def trainer(self) -> Any:
-        """The running job's trainer (None until it exists), e.g. for an AI round while paused."""
-        with self._lock:
-            return self._trainer
-
-    def attach(self, trainer: Any) -> None:
-        """Called by the job in its thread once the trainer exists."""
-        with self._lock:
-            self._trainer = trainer
-            if self._stop.is_set():
-                trainer.stop()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        with self._lock:
-            if self._trainer is not None:
-                self._trainer.stop()
-        self._running.set()  # a paused job must wake up to see the stop
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    def wait_if_paused(self, on_pause: Callable[[], None] | None = None) -> None:
-        """Block the job thread while paused; `on_pause` runs once when the pause begins."""
-        if self._running.is_set():
-            return
-        if on_pause is not None:
-            on_pause()
-        self._running.wait()
-
-
 class WorkerRuntimeError(Exception):
     """Carries a RuntimeError out of a generator job.
 
@@ -189,7 +131,7 @@ def start_generator_job(
     *args: Any,
     description: str,
     context: str,
-    control: TrainingControl,
+    control: RunControl,
     on_yielded: Callable[[Any], None],
     on_finished: Callable[[], None],
     on_error: Callable[[BaseException], None] | None = None,

@@ -188,21 +188,37 @@ def from_dict(cls: type[ConfigT], data: dict[str, Any]) -> ConfigT:
             f"{cls.__name__}: unknown setting(s) {', '.join(unknown)}. "
             f"Known settings: {', '.join(sorted(known))}."
         )
-    values = {name: _coerce(hints[name], value) for name, value in data.items()}
+    values = {name: _coerce(cls, name, hints[name], value) for name, value in data.items()}
     return cls(**values)
 
 
-def _coerce(hint: Any, value: Any) -> Any:
-    """Turn JSON data back into the field's type: nested dataclasses and tuples."""
-    if value is None:
-        return None
+def _coerce(cls: type, name: str, hint: Any, value: Any) -> Any:
+    """Turn JSON data back into the field's type (nested dataclasses, tuples, int -> float);
+    a value of another type is an error naming the setting, not a crash mid-run."""
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
     for option in options:
         if dataclasses.is_dataclass(option) and isinstance(value, dict):
             return from_dict(option, value)
         if typing.get_origin(option) is tuple and isinstance(value, list | tuple):
             return tuple(value)
-    return value
+        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if option in (int, str, bool) and type(value) is option:
+            return value
+    expected = " or ".join(_type_name(option) for option in options)
+    raise InputFileError(
+        f"{cls.__name__}: {name} must be {expected}, got {value!r}; fix it in the config file."
+    )
+
+
+def _type_name(option: Any) -> str:
+    if option is type(None):
+        return "null"
+    return {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}.get(
+        option, getattr(option, "__name__", str(option))
+    )
 
 
 def save_json(config: Any, path: Path) -> None:

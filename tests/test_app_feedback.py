@@ -195,6 +195,7 @@ def test_ai_round_swaps_the_reward_of_a_paused_run(qtbot, page, tiny_model_dir):
                        samples_per_step=4, seed=0)  # fmt: skip
     store = page.state.store
     seed_human_preferences(store, n=4)
+    page.state.set_session(session)  # the model the run trains is the app's loaded one
     trainer = start_run(store, session, first_reward, ["The movie was", "I loved"] * 2, config)
     steps = iter(trainer)
     next(steps)
@@ -204,17 +205,17 @@ def test_ai_round_swaps_the_reward_of_a_paused_run(qtbot, page, tiny_model_dir):
     page.rm_form.epochs_spin.setValue(1)
 
     with qtbot.waitSignal(page.ai_round_finished, timeout=JOB_TIMEOUT_MS) as blocker:
-        assert page.run_ai_round(trainer) is not None
+        assert page.run_ai_round(trainer.run_id, trainer.control) is not None
     wait_done(qtbot, page)
 
     record = blocker.args[0]
     assert record is not None and record.step == 1 and record.pairs >= 1
-    assert isinstance(trainer.reward, ClassifierReward)
-    assert str(trainer.reward.folder) == record.reward_model == page.last_reward_model
     assert [r.step for r in rounds_of(store, trainer.run_id)] == [1]
     assert page.rm_plot.point_count() == 1
-    trainer.resume_training()
+    trainer.resume()
     assert [result.step for result in steps] == [2, 3]  # PPO goes on with the new reward
+    assert isinstance(trainer.trainer.reward, ClassifierReward)
+    assert str(trainer.trainer.reward.folder) == record.reward_model == page.last_reward_model
     session.unload()
 
 

@@ -216,14 +216,13 @@ def test_ai_feedback_round_from_a_paused_run_swaps_its_reward(qtbot, window, mon
     _set_tiny_settings(window, steps=6)
     page = window.train_page
     requested = []
-    page.ai_round_requested.connect(requested.append)
+    page.ai_round_requested.connect(lambda run_id, control: requested.append((run_id, control)))
     assert not page.ai_round_button.isEnabled()
     click(qtbot, window, "startTrainingButton")
     qtbot.waitUntil(lambda: page.phase in ("running", "pausing"), timeout=120_000)
     click(qtbot, window, "pauseTrainingButton")
     qtbot.waitUntil(lambda: page.phase == "paused", timeout=120_000)
     assert page.ai_round_button.isEnabled()
-    reward_before = page.control.trainer.reward
 
     # A person first rates the latest samples (policy vs reference), blind.
     click(qtbot, window, "rateSamplesButton")
@@ -243,17 +242,25 @@ def test_ai_feedback_round_from_a_paused_run_swaps_its_reward(qtbot, window, mon
     window.show_page(page)
 
     click(qtbot, window, "aiRoundButton")
-    assert requested == [page.control.trainer]
+    assert requested == [(page.run_id, page.control)]
     # The paused training job stays open, so wait for the round's own outcome.
     qtbot.waitUntil(
         lambda: any(word in page.status_label.text() for word in ("done", "failed")),
         timeout=180_000,
     )
     assert "done" in page.status_label.text(), page.status_label.text()
-    assert page.control.trainer.reward is not reward_before  # the retrained RM is the reward
+    new_reward = page.control.pending_reward  # the retrained RM, taken before the next step
+    assert str(new_reward.folder) in store_run_reward_specs(window, page.run_id)
     click(qtbot, window, "resumeTrainingButton")
     qtbot.waitUntil(lambda: page.phase == "idle", timeout=180_000)
     wait_idle(qtbot, window)
     store = window.state.store
     assert store.run(page.run_id).status == "finished"
     assert store.runs(kind="rlaif_round")  # the round is in the run's history
+    assert page.control.pending_reward is None and new_reward.model is None  # used, then closed
+
+
+def store_run_reward_specs(window, run_id: int) -> str:
+    """The reward specs a run's history names, as one string."""
+    history = window.state.store.run(run_id).config.get("reward_history", [])
+    return " ".join(spec for change in history for spec in change["reward_specs"])

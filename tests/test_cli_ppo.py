@@ -155,7 +155,8 @@ def test_resume_follows_the_runs_reward_history(tiny_model_dir, prompts_file, wo
     elsewhere.mkdir()
     resume = _without_rewards(_ppo_args(tiny_model_dir, prompts_file, elsewhere, "--steps", "4"))
     assert main([*resume, "--resume", str(run_dir / "step-3")]) == 2
-    assert "not recorded in this workspace; name it with --reward" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "comes from another workspace" in err and "name it with --reward" in err
 
 
 def test_sigkill_mid_run_leaves_store_consistent_and_checkpoint_resumable(
@@ -178,7 +179,10 @@ def test_sigkill_mid_run_leaves_store_consistent_and_checkpoint_resumable(
         child.send_signal(signal.SIGKILL)
         child.wait()
     with Store.open(workspace) as store:
-        assert store.run(1).status == "running"  # killed: nothing got to mark it
+        # Killed: nothing got to mark it, but its lock died with it, so opening the store
+        # tells the phantom from a live run.
+        run = store.run(1)
+        assert run.status == "interrupted" and "resume it from its last checkpoint" in run.error
         steps = [m["step"] for m in store.metrics(1)]
         assert steps == list(range(1, len(steps) + 1))
         integrity = store._conn.execute("PRAGMA integrity_check").fetchone()[0]

@@ -112,7 +112,8 @@ def test_resume_keeps_the_split_and_the_evaluations(tiny_model_dir, tmp_path):
     first = PPOTrainer(
         load(tiny_model_dir), RecordingReward(), PROMPTS, config, checkpoint_dir=tmp_path
     )
-    list(first)
+    first.step(), first.step()
+    first.save_checkpoint()
     resumed = PPOTrainer.resume(
         tmp_path / "step-2", load(tiny_model_dir), RecordingReward(), PROMPTS
     )

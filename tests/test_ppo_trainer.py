@@ -17,6 +17,7 @@ from core.generate import encode_prompts, sample
 from core.models import ModelSession
 from core.ppo import PPOTrainer
 from core.ppo.checkpoint import list_checkpoints
+from core.ppo.launch import resume_run, run_checkpoint_dir, start_run
 from core.ppo.metrics import EXTRA_KEYS, REQUIRED_KEYS
 from core.ppo.rollout import forward_response
 from core.rewards.sentiment import SentimentReward
@@ -90,7 +91,7 @@ def test_steps_train_the_adapter_only_and_the_reference_stays_the_base_model(
     trainer = PPOTrainer(session, LetterReward(), PROMPTS, replace(TINY, steps=2))
     results = list(trainer)
 
-    assert [r.step for r in results] == [1, 2] and trainer.state == "finished"
+    assert [r.step for r in results] == [1, 2] and trainer.step_count == 2
     after_lora, after_base = lora_weights(session), base_weights(session)
     assert any(not torch.equal(before_lora[n], after_lora[n]) for n in before_lora)
     assert all(torch.equal(before_base[n], after_base[n]) for n in before_base)
@@ -116,9 +117,7 @@ def test_trainer_log_probs_match_the_sampler(session):
 
 def test_metrics_samples_and_store_records(session, workspace):
     store = Store.open(workspace)
-    trainer = PPOTrainer(
-        session, LetterReward(), PROMPTS, TINY, store=store, checkpoint_dir=workspace / "ckpt"
-    )
+    trainer = start_run(store, session, LetterReward(), PROMPTS, TINY)
     results = list(trainer)
 
     for result in results:
@@ -139,7 +138,7 @@ def test_metrics_samples_and_store_records(session, workspace):
     assert [m["step"] for m in store.metrics(trainer.run_id)] == [1, 2, 3]
     assert len(store.samples(trainer.run_id, step=2)) == TINY.samples_per_step
     assert [c.step for c in store.checkpoints(trainer.run_id)] == [3]
-    assert trainer.last_checkpoint == workspace / "ckpt" / "step-3"
+    assert trainer.last_checkpoint == run_checkpoint_dir(workspace, trainer.run_id) / "step-3"
     names = {p.name for p in trainer.last_checkpoint.iterdir()}
     assert names == {
         "adapter",
@@ -160,9 +159,7 @@ def test_pause_resume_and_stop_from_another_thread(tiny_model_dir, workspace):
         try:
             store = Store.open(workspace)
             config = replace(TINY, steps=1000)
-            trainer = PPOTrainer(
-                load(tiny_model_dir), LetterReward(), PROMPTS, config, store, None, workspace
-            )
+            trainer = start_run(store, load(tiny_model_dir), LetterReward(), PROMPTS, config)
             holder["trainer"], holder["store_path"] = trainer, store.path
             created.set()
             for result in trainer:
@@ -181,45 +178,41 @@ def test_pause_resume_and_stop_from_another_thread(tiny_model_dir, workspace):
     assert stepped.wait(60)
     trainer.pause()
     deadline = time.monotonic() + 60
-    while trainer.state != "paused" and time.monotonic() < deadline:
+    while trainer.status != "paused" and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert trainer.state == "paused"
+    assert trainer.status == "paused"
     # The session lock is free while paused: another job may use the model.
-    assert trainer.session.lock.acquire(timeout=5)
-    trainer.session.lock.release()
+    assert trainer.trainer.session.lock.acquire(timeout=5)
+    trainer.trainer.session.lock.release()
     paused_at = len(holder["steps"])
     time.sleep(0.3)
     assert len(holder["steps"]) == paused_at
 
     stepped.clear()
-    trainer.resume_training()
+    trainer.resume()
     assert stepped.wait(60)
     trainer.stop()
     thread.join(60)
     assert not thread.is_alive() and holder["error"] is None
-    assert trainer.state == "stopped" and holder["status"] == "stopped"
+    assert trainer.status == "stopped" and holder["status"] == "stopped"
     assert len(holder["steps"]) < 1000
-    assert trainer.last_checkpoint == workspace / f"step-{holder['steps'][-1]}"
+    folder = run_checkpoint_dir(workspace, trainer.run_id)
+    assert trainer.last_checkpoint == folder / f"step-{holder['steps'][-1]}"
 
 
 def test_checkpoint_resume_continues_the_same_run(tiny_model_dir, tmp_path, workspace):
     config = replace(TINY, steps=4, checkpoint_every=2)
-    straight = PPOTrainer(
-        load(tiny_model_dir), LetterReward(), PROMPTS, config, checkpoint_dir=tmp_path / "a"
-    )
+    straight = PPOTrainer(load(tiny_model_dir), LetterReward(), PROMPTS, config)
     expected = [r.metrics for r in straight]
     expected_lora = lora_weights(straight.session)
 
     store = Store.open(workspace)
-    first = PPOTrainer(
-        load(tiny_model_dir), LetterReward(), PROMPTS, config, store, None, tmp_path / "b"
-    )
+    first = start_run(store, load(tiny_model_dir), LetterReward(), PROMPTS, config)
     list(first)
     assert [m["step"] for m in store.metrics(first.run_id)] == [1, 2, 3, 4]
 
-    resumed = PPOTrainer.resume(
-        tmp_path / "b" / "step-2", load(tiny_model_dir), LetterReward(), PROMPTS, store
-    )
+    step_2 = run_checkpoint_dir(workspace, first.run_id) / "step-2"
+    resumed = resume_run(store, step_2, load(tiny_model_dir), LetterReward(), PROMPTS)
     assert resumed.run_id == first.run_id and resumed.step_count == 2
     assert [m["step"] for m in store.metrics(first.run_id)] == [1, 2]  # history past 2 dropped
     continued = [r.metrics for r in resumed]
@@ -229,7 +222,7 @@ def test_checkpoint_resume_continues_the_same_run(tiny_model_dir, tmp_path, work
         for key, value in want.items():
             if not key.startswith("perf/"):
                 assert got[key] == pytest.approx(value, abs=1e-5, rel=1e-5), key
-    got_lora = lora_weights(resumed.session)
+    got_lora = lora_weights(resumed.trainer.session)
     assert all(torch.allclose(expected_lora[n], got_lora[n], atol=1e-6) for n in expected_lora)
     assert [m["step"] for m in store.metrics(first.run_id)] == [1, 2, 3, 4]
     assert store.run(first.run_id).status == "finished"
@@ -238,10 +231,9 @@ def test_checkpoint_resume_continues_the_same_run(tiny_model_dir, tmp_path, work
 
 def test_resume_with_more_steps_follows_the_schedule_of_the_new_total(tiny_model_dir, tmp_path):
     config = replace(TINY, steps=4, checkpoint_every=2, lr_schedule="linear", learning_rate=1e-3)
-    first = PPOTrainer(load(tiny_model_dir), LetterReward(), PROMPTS, config, None, None, tmp_path)
-    for result in first:
-        if result.step == 2:
-            break
+    first = PPOTrainer(load(tiny_model_dir), LetterReward(), PROMPTS, config, tmp_path)
+    first.step(), first.step()
+    first.save_checkpoint()
     resumed = PPOTrainer.resume(
         tmp_path / "step-2", load(tiny_model_dir), LetterReward(), PROMPTS, steps=8
     )
@@ -254,24 +246,21 @@ def test_resume_with_more_steps_follows_the_schedule_of_the_new_total(tiny_model
 def test_nan_reward_fails_the_run_and_keeps_the_last_good_checkpoint(tiny_model_dir, workspace):
     store = Store.open(workspace)
     config = replace(TINY, steps=4, checkpoint_every=1)
-    trainer = PPOTrainer(
-        load(tiny_model_dir), NanOnCall(3), PROMPTS, config, store, None, workspace / "ckpt"
-    )
+    trainer = start_run(store, load(tiny_model_dir), NanOnCall(3), PROMPTS, config)
+    folder = run_checkpoint_dir(workspace, trainer.run_id)
     seen = []
     with pytest.raises(TrainingError, match="NaN") as caught:
         for result in trainer:
             seen.append(result.step)
-    assert seen == [1, 2] and trainer.state == "failed"
+    assert seen == [1, 2] and trainer.status == "failed"
     assert "step-2" in str(caught.value)  # the message names the checkpoint to resume from
-    assert [p.name for p in list_checkpoints(workspace / "ckpt")] == ["step-1", "step-2"]
+    assert [p.name for p in list_checkpoints(folder)] == ["step-1", "step-2"]
     run = store.run(trainer.run_id)
     assert run.status == "failed" and "NaN" in run.error
     with pytest.raises(TrainingError, match="failed"):
-        trainer.step()
+        trainer.trainer.step()
 
-    resumed = PPOTrainer.resume(
-        workspace / "ckpt", load(tiny_model_dir), LetterReward(), PROMPTS, store
-    )
+    resumed = resume_run(store, folder, load(tiny_model_dir), LetterReward(), PROMPTS)
     assert [r.step for r in resumed] == [3, 4]
     assert store.run(trainer.run_id).status == "finished"
     store.close()
@@ -284,7 +273,8 @@ def test_nan_loss_never_reaches_the_weights(session):
     before = lora_weights(session)
     with pytest.raises(TrainingError, match="loss"):
         trainer.step()
-    assert trainer.state == "failed"
+    with pytest.raises(TrainingError, match="failed"):
+        trainer.step()  # a failed trainer refuses to go on
     after = lora_weights(session)
     assert all(torch.equal(before[n], after[n]) for n in before)
 
@@ -295,9 +285,9 @@ def test_a_reward_error_becomes_a_training_error(session, workspace):
             raise RewardError("Reward 'broken' returned 3 scores for 4 responses.")
 
     store = Store.open(workspace)
-    trainer = PPOTrainer(session, Broken(), PROMPTS, TINY, store=store)
+    trainer = start_run(store, session, Broken(), PROMPTS, TINY)
     with pytest.raises(TrainingError, match="broken"):
-        trainer.step()
+        list(trainer)
     assert store.run(trainer.run_id).status == "failed"
     store.close()
 

@@ -96,7 +96,7 @@ def test_resume_refuses_another_prompt_format_and_the_cli_adopts_the_runs(
         session, reward, ["The hotel", "My phone"], config, checkpoint_dir=tmp_path
     )
     list(trainer)
-    checkpoint = trainer.last_checkpoint
+    checkpoint = trainer.save_checkpoint()
 
     plain = load(chat_model_dir, "plain")
     with pytest.raises(TrainingError, match="trained with the chat prompt format.*chat"):

@@ -17,7 +17,7 @@ from core.rewards.classifier import ClassifierReward
 from core.rewards.judge import LLMJudge, single_token_variants
 from core.rlaif.agreement import agreement_report
 from core.rlaif.labelling import label_pairs
-from core.rlaif.loop import ai_round, rounds_of, samples_as_pairs, swap_reward
+from core.rlaif.loop import ai_round, rounds_of, samples_as_pairs
 from core.store import Store
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -137,11 +137,12 @@ def test_interactive_round_from_a_paused_run(tiny_model_dir, workspace):
         )  # fmt: skip
         assert record.step == 2 and record.pairs == len(pairs)
         assert record.labelled_by == "ai:vader-stub"
-        old = swap_reward(trainer, reward)
-        assert old is first_reward and trainer.reward is reward
-        trainer.resume_training()
+        trainer.swap_reward(reward)
+        trainer.resume()
         rest = list(steps)
         assert [r.step for r in rest] == [3, 4]
+        assert trainer.trainer.reward is reward  # taken before step 3 ...
+        assert reward.model is None  # ... and closed by the run when it ended
         assert [r.step for r in rounds_of(store, trainer.run_id)] == [2]
         assert store.runs("reward_model")[0].status == "finished"
 

@@ -9,7 +9,6 @@ jobs and shows what they return. Errors go to the app's one error reporter.
 from __future__ import annotations
 
 import threading
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ from app.widgets.plots import SERIES_COLOURS, MetricPlot, Series
 from app.workers import start_job
 from core.errors import StudioError
 from core.rlaif.labelling import LabelReport
+from core.train.control import RunControl
 
 RM_SERIES = [
     Series("train/loss", "train loss"),
@@ -111,7 +111,6 @@ class FeedbackPage(QWidget):
         self._busy: dict[str, WorkerBase] = {}  # "label" | "rm" | "round" | "agreement"
         self._stopping: set[str] = set()  # keys whose Stop was pressed
         self._relay: EpochRelay | None = None
-        self._round_rewards: weakref.WeakSet = weakref.WeakSet()
         columns = QSplitter(Qt.Orientation.Horizontal)
         columns.addWidget(self._build_labelling())
         columns.addWidget(self._build_right())
@@ -396,7 +395,7 @@ class FeedbackPage(QWidget):
         self.agreement_summary.setText(text)
 
     # interactive loop
-    def run_ai_round(self, trainer: Any) -> WorkerBase | None:
+    def run_ai_round(self, run_id: int, control: RunControl) -> WorkerBase | None:
         """Rate a paused run's latest samples with the chosen judge, retrain the reward
         model on all comparisons, and swap it in as the run's reward (in a worker).
 
@@ -417,10 +416,10 @@ class FeedbackPage(QWidget):
         relay = self._rm_relay()
         self.rm_plot.set_x_extent(config.epochs)
         self.rm_progress.setRange(0, 0)
-        self.rm_result.setText(f"AI round on run {trainer.run_id}: judging its latest samples…")
+        self.rm_result.setText(f"AI round on run {run_id}: judging its latest samples…")
         return self._start(
-            "round", run_ai_round, self.state.workspace, trainer, choice, config,
-            self._round_rewards, relay.emit_report, self._device(), stoppable=False,
+            "round", run_ai_round, self.state.workspace, run_id, control, self.state.session,
+            choice, config, relay.emit_report, self._device(), stoppable=False,
             description="AI feedback round", context="AI feedback round", uses_model=True,
             on_done=self._on_round_done, on_error=lambda _e: self.ai_round_finished.emit(None),
             on_progress=lambda done, total, text: _show_progress(

@@ -27,10 +27,11 @@ from app.train_job import TrainRequest, reward_labels, run_ppo, warm_up_imports
 from app.widgets.common import hint, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
 from app.widgets.ppo_form import PPOForm
-from app.workers import TrainingControl, start_generator_job, start_job
+from app.workers import start_generator_job, start_job
 from core.config import GenerationConfig, PPOConfig, from_dict
 from core.errors import StudioError
 from core.ppo.optim import check_config
+from core.train import RunControl, RunEnded, RunPaused, RunResumed, RunStarted, StepDone
 
 HELD_OUT_TAB = "Held-out answers"
 
@@ -38,8 +39,9 @@ HELD_OUT_TAB = "Held-out answers"
 class TrainPage(QWidget):
     """Runs core's PPO trainer in a worker thread and shows it live."""
 
-    ai_round_requested = Signal(object)
-    """While paused: the user asked for an AI feedback round on this trainer (RLAIF loop)."""
+    ai_round_requested = Signal(int, object)
+    """While paused: the user asked for an AI feedback round on this run (run id, and the
+    RunControl through which the round hands the run its new reward)."""
     rate_samples_requested = Signal(int)
     """Paused or ended: the user wants to rate this run's latest samples (run id) by hand."""
 
@@ -47,7 +49,7 @@ class TrainPage(QWidget):
         super().__init__(parent)
         self.state = state
         warm_up_imports()
-        self.control: TrainingControl | None = None
+        self.control: RunControl | None = None
         self.worker = None
         self.run_id: int | None = None
         self._phase = "idle"  # idle | preparing | running | pausing | paused | stopping
@@ -259,7 +261,7 @@ class TrainPage(QWidget):
 
     def _start(self, request: TrainRequest) -> None:
         self.state.adapter_fresh = False
-        self.control = TrainingControl()
+        self.control = RunControl()
         self.dashboard.reset(request.config)
         self.rollout_table.setRowCount(0)
         self.held_out_table.setRowCount(0)
@@ -279,32 +281,33 @@ class TrainPage(QWidget):
         )
 
     # events from the worker
-    def _on_event(self, event: dict) -> None:
-        kind = event["event"]
-        if kind == "started":
-            self.run_id = event["run_id"]
-            if event["history"]:
-                config = from_dict(PPOConfig, event["config"])
-                self.dashboard.load_history(config, event["history"])
-            self.status_label.setText(f"Run {event['name']} (id {self.run_id}) running.")
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, RunStarted):
+            self.run_id = event.run_id
+            if event.history:
+                self.dashboard.load_history(from_dict(PPOConfig, event.config), event.history)
+            self.status_label.setText(f"Run {event.name} (id {self.run_id}) running.")
             self.state.runs_changed.emit()
-        elif kind == "step":
-            warnings = self.dashboard.add_step(event["step"], event["total"], event["metrics"])
-            self.rollout_table.set_samples(event["step"], event["samples"])
-            if event["held_out"]:
-                self.held_out_table.set_samples(event["step"], event["held_out"])
-                index = self.bottom_tabs.indexOf(self.held_out_table)
-                self.bottom_tabs.setTabText(index, f"{HELD_OUT_TAB} (step {event['step']})")
-            if warnings:
-                self.state.errors.reported.emit(warnings[0])
-        elif kind == "paused":
-            self._set_phase("paused", f"Paused after step {event['step']}. Try the policy below.")
+        elif isinstance(event, StepDone):
+            self._show_step(event)
+        elif isinstance(event, RunPaused):
+            self._set_phase("paused", f"Paused after step {event.step}. Try the policy below.")
             self.bottom_tabs.setCurrentWidget(self.try_box)
-        elif kind == "resumed":
+        elif isinstance(event, RunResumed):
             self._set_phase("running", "Running.")
-        elif kind == "ended":
-            note = f" Last checkpoint: {event['checkpoint']}" if event["checkpoint"] else ""
-            self.status_label.setText(f"Run {event['run_id']} {event['status']}.{note}")
+        elif isinstance(event, RunEnded):
+            note = f" Last checkpoint: {event.checkpoint}" if event.checkpoint else ""
+            self.status_label.setText(f"Run {event.run_id} {event.status}.{note}")
+
+    def _show_step(self, event: StepDone) -> None:
+        warnings = self.dashboard.add_step(event.step, event.total, event.metrics)
+        self.rollout_table.set_samples(event.step, event.samples)
+        if event.held_out:
+            self.held_out_table.set_samples(event.step, event.held_out)
+            index = self.bottom_tabs.indexOf(self.held_out_table)
+            self.bottom_tabs.setTabText(index, f"{HELD_OUT_TAB} (step {event.step})")
+        if warnings:
+            self.state.errors.reported.emit(warnings[0])
 
     def _on_finished(self) -> None:
         message = self.status_label.text() if self._phase != "running" else None
@@ -325,10 +328,9 @@ class TrainPage(QWidget):
             self._set_phase("running", "Running.")
 
     def _on_ai_round(self) -> None:
-        trainer = self.control.trainer if self.control is not None else None
-        if self._phase == "paused" and trainer is not None:
+        if self._phase == "paused" and self.control is not None and self.run_id is not None:
             self.status_label.setText("AI feedback round: judging the latest samples…")
-            self.ai_round_requested.emit(trainer)
+            self.ai_round_requested.emit(self.run_id, self.control)
 
     def _on_rate_samples(self) -> None:
         if self.run_id is not None:

@@ -9,7 +9,6 @@ PPO steps instead of racing them.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from core.errors import StudioError
 from core.progress import Progress
 from core.rlaif.labelling import LabelReport
 from core.store import Store
+from core.train.control import RunControl
 
 POLICY_JUDGE = "policy"
 """The judge choice that means: the loaded model's base weights (adapter off)."""
@@ -204,20 +204,20 @@ class RoundOutcome:
 
 def run_ai_round(
     workspace: Path,
-    trainer: Any,
+    run_id: int,
+    control: RunControl,
+    session: Any,
     judge_choice: JudgeChoice,
     config: RMConfig,
-    installed: weakref.WeakSet,
     on_epoch: Callable[[Any], None],
     device: str = "auto",
     progress: Progress | None = None,
 ) -> RoundOutcome:
-    """Rate a paused run's latest samples with the judge, retrain the RM, swap the reward.
+    """Rate a paused run's latest samples with the judge, retrain the RM, hand it to the run.
 
     The new reward model fine-tunes the one the previous round of this run installed (if
-    any). `installed` holds the rewards earlier rounds installed: the one swapped out is
-    closed here when it is one of those; the run's original reward belongs to the training
-    job, which closes it when the run ends.
+    any). The run takes it through `control` before its next step and closes it (and the
+    one it replaces, if a round installed that) when done with it.
     """
     from core.rewards.classifier import ClassifierReward
     from core.rlaif.labelling import label_pairs
@@ -226,28 +226,22 @@ def run_ai_round(
         retrain_reward_model,
         rounds_of,
         samples_as_pairs,
-        swap_reward,
     )
 
     with Store.open(workspace) as store:
-        pairs = samples_as_pairs(store, trainer.run_id)
-        judge = make_judge(judge_choice, workspace, trainer.session)
+        pairs = samples_as_pairs(store, run_id)
+        judge = make_judge(judge_choice, workspace, session)
         try:
             label_pairs(store, judge, pairs=pairs)
             rater = judge.rater
         finally:
             _release(judge)
-        earlier = rounds_of(store, trainer.run_id)
+        earlier = rounds_of(store, run_id)
         init_from = earlier[-1].reward_model if earlier else None
         result = retrain_reward_model(
             store, config, default_rm_folder(workspace), source="all", init_from=init_from,
             device=device, on_epoch=on_epoch, progress=progress,
         )  # fmt: skip
-        record = record_round(store, trainer.run_id, pairs, rater, result)
-    reward = ClassifierReward(result.folder, device=device)
-    old = swap_reward(trainer, reward)
-    installed.add(reward)
-    if old in installed:
-        installed.discard(old)
-        old.close()
+        record = record_round(store, run_id, pairs, rater, result)
+    control.swap_reward(ClassifierReward(result.folder, device=device))
     return RoundOutcome(record, _summary(result))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from core.cli import add_workspace_argument, workspace_of
 from core.cli.common import (
@@ -15,6 +17,9 @@ from core.cli.common import (
     prompts_for_run,
 )
 from core.config import PPOConfig, load_json
+
+if TYPE_CHECKING:
+    from core.train import TrainingRun
 
 # Flags that map one-to-one onto PPOConfig fields: flag name -> (field, type, help).
 _CONFIG_FLAGS = {
@@ -104,29 +109,84 @@ def run(args: argparse.Namespace) -> int:
     from core.scoring import references_of
     from core.store import Store
 
+    # Everything that can be refused is refused before the model loads or a run exists.
+    config = _checked_config(args)
+    _check_metrics_out(args.metrics_out)
     with Store.open(workspace_of(args)) as store:
         reward_specs = _reward_specs(args, store)
         parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
         prompts = prompts_for_run(store, args.prompts, _builtin_prompts(args.prompts))
-        if args.resume is not None and args.prompt_format is None:
-            args.prompt_format = _prompt_format_to_resume(args.resume)
+        if args.resume is not None:
+            _claim_own_run(store, args.resume)  # a run busy in another process: refuse now
+            if args.prompt_format is None:
+                args.prompt_format = _prompt_format_to_resume(args.resume)
         with tqdm_progress("loading model") as progress:
             session = ModelSession.load(model_spec_from_args(args), progress=progress)
         note_unused_chat_template(session)
         context = RewardContext(references=references_of(store), policy_session=session)
         reward = build_reward(reward_specs, context)
-        if args.resume is not None:
-            trainer = resume_run(
-                store, args.resume, session, reward, prompts, args.steps, reward_specs
-            )
-        else:
-            config = ppo_config_from_args(args)
-            trainer = start_run(store, session, reward, prompts, config, reward_specs)
-        _train(trainer, args.metrics_out)
-        print(f"run {trainer.run_id}: {trainer.state} after {trainer.step_count} steps")
-        if trainer.last_checkpoint is not None:
-            print(f"last checkpoint: {trainer.last_checkpoint}")
+        metrics_out = _open_metrics_out(args.metrics_out, append=args.resume is not None)
+        with metrics_out or nullcontext():
+            if args.resume is not None:
+                run = resume_run(
+                    store, args.resume, session, reward, prompts, args.steps, reward_specs
+                )
+            else:
+                run = start_run(store, session, reward, prompts, config, reward_specs)
+            _train(run, metrics_out)
+        print(f"run {run.run_id}: {run.status} after {run.step_count} steps")
+        if run.last_checkpoint is not None:
+            print(f"last checkpoint: {run.last_checkpoint}")
     return 0
+
+
+def _checked_config(args: argparse.Namespace) -> PPOConfig | None:
+    """The run's settings, checked (on --resume only --steps applies: the rest is the
+    checkpoint's)."""
+    from core.errors import TrainingError
+    from core.ppo.optim import check_config
+
+    if args.resume is not None:
+        if args.steps is not None and args.steps < 1:
+            raise TrainingError(f"--steps is {args.steps}; it must be at least 1.")
+        return None
+    config = ppo_config_from_args(args)
+    check_config(config)
+    return config
+
+
+def _check_metrics_out(path: Path | None) -> None:
+    """Refuse a --metrics-out that cannot be written, before the model loads."""
+    import os
+
+    from core.errors import StudioError
+
+    if path is None:
+        return
+    if path.is_dir():
+        raise StudioError(
+            f"--metrics-out {path} is a folder; name a file, e.g. {path}/metrics.jsonl."
+        )
+    if not path.parent.is_dir():
+        raise StudioError(
+            f"--metrics-out {path}: the folder {path.parent} does not exist; create it or "
+            "name a file in an existing folder."
+        )
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise StudioError(f"--metrics-out {path} cannot be written; choose a writable place.")
+
+
+def _open_metrics_out(path: Path | None, append: bool) -> TextIO | None:
+    from core.errors import StudioError
+
+    if path is None:
+        return None
+    try:
+        return path.open("a" if append else "w", encoding="utf-8")
+    except OSError as error:
+        raise StudioError(
+            f"Cannot write --metrics-out {path}: {error.strerror}; choose a writable place."
+        ) from error
 
 
 def _reward_specs(args: argparse.Namespace, store) -> list[str]:
@@ -140,6 +200,16 @@ def _reward_specs(args: argparse.Namespace, store) -> list[str]:
     specs = reward_specs_to_resume(store, args.resume)
     print(f"resuming with the run's reward: {' '.join('--reward ' + s for s in specs)}")
     return specs
+
+
+def _claim_own_run(store, checkpoint: Path) -> None:
+    """Lock the run `checkpoint` continues, if it is one of this workspace's."""
+    from core.ppo.checkpoint import resolve_checkpoint
+    from core.ppo.launch import own_run_of
+
+    run_id = own_run_of(store, resolve_checkpoint(checkpoint))
+    if run_id is not None:
+        store.claim_run(run_id)
 
 
 def _prompt_format_to_resume(checkpoint: Path) -> str:
@@ -161,30 +231,33 @@ def _builtin_prompts(prompts_file: Path | None) -> list[str]:
     return list(DEMO_PROMPTS)
 
 
-def _train(trainer, metrics_out: Path | None) -> None:
-    """Iterate the trainer with a progress bar; stream metrics to a JSONL file if asked."""
+def _train(run: TrainingRun, stream: TextIO | None) -> None:
+    """Run with a progress bar, writing metrics to `stream` (JSONL) if given. SIGTERM and
+    SIGHUP stop the run after the current step; Ctrl-C between steps stops it with a
+    checkpoint, mid-step it is recorded as interrupted."""
     from tqdm import tqdm
 
-    mode = "a" if metrics_out is not None and trainer.step_count > 0 else "w"
-    stream = metrics_out.open(mode, encoding="utf-8") if metrics_out is not None else None
-    bar = tqdm(total=trainer.config.steps, initial=trainer.step_count, unit="step", disable=None)
+    from core.train import StepDone
+    from core.train.signals import stop_on_termination
+
+    bar = tqdm(total=run.config.steps, initial=run.step_count, unit="step", disable=None)
+    events = run.events()
     try:
-        for result in trainer:
-            metrics = result.metrics
-            bar.update(1)
-            bar.set_postfix(
-                reward=f"{metrics['reward/mean']:.3f}", kl=f"{metrics['objective/kl']:.3f}"
-            )
-            if stream is not None:
-                stream.write(json.dumps(_finite(metrics)) + "\n")
-                stream.flush()
-    except KeyboardInterrupt:
-        trainer.stop()
-        raise
+        with stop_on_termination(run.control):
+            for event in events:
+                if not isinstance(event, StepDone):
+                    continue
+                metrics = event.metrics
+                bar.update(1)
+                bar.set_postfix(
+                    reward=f"{metrics['reward/mean']:.3f}", kl=f"{metrics['objective/kl']:.3f}"
+                )
+                if stream is not None:
+                    stream.write(json.dumps(_finite(metrics)) + "\n")
+                    stream.flush()
     finally:
+        events.close()  # a Ctrl-C between steps: the run ends as stopped, with a checkpoint
         bar.close()
-        if stream is not None:
-            stream.close()
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float | None]:

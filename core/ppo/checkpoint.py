@@ -5,7 +5,7 @@ A checkpoint is a folder `<checkpoint_dir>/step-<N>/` holding
     value_head.safetensors    the critic
     trainer_state.pt          optimiser, LR schedule, KL controller, RNG states, prompt order
     ppo_config.json           the run's PPOConfig
-    meta.json                 step, run id, model name, prompt format, time (no torch needed)
+    meta.json                 step, run and workspace ids, model, prompt format, time
 It is written into a temporary folder first and renamed into place, so a crash while
 saving never leaves a half-written `step-<N>` behind.
 """
@@ -108,10 +108,13 @@ def write_checkpoint(
         meta = {"format": FORMAT_VERSION, "step": step, "time": time.time(), **meta}
         (temporary / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         _replace_folder(temporary, final)
-    except OSError as error:
+    except Exception as error:
+        # torch.save reports a full disk as RuntimeError, safetensors as its own error:
+        # whatever failed, no half-written folder stays behind.
         shutil.rmtree(temporary, ignore_errors=True)
+        reason = " ".join(str(error).split())  # torch's messages span lines
         raise TrainingError(
-            f"Cannot write the checkpoint {final}: {error}. Free some disk space or choose "
+            f"Cannot write the checkpoint {final}: {reason}. Free some disk space or choose "
             "another checkpoint folder."
         ) from error
     return final

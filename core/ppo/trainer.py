@@ -7,26 +7,24 @@ iteration, readable top to bottom in `_train_step`:
 
     rollout -> score -> KL penalty -> GAE -> epochs x minibatches -> losses -> log
 
-Threads: `step()` and iteration must run in one thread (the "worker"); `pause()`,
-`resume_training()` and `stop()` may be called from any other thread and take effect
-between steps. A Store is per thread, so the worker opens its own Store and builds the
-trainer there; the trainer touches the store only from inside `step()` and iteration.
+The trainer knows nothing of stores, run records, pause or stop: a TrainingRun
+(core.train.run) owns those for every trainer, and core.ppo.launch builds one. Iterating
+a bare trainer runs all its steps (tests, benchmarks). `step()` must run in one thread.
 """
 
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from core.config import GenerationConfig, PPOConfig, to_dict
+from core.config import GenerationConfig, PPOConfig
 from core.errors import StudioError, TrainingError
 from core.generate import encode_prompts
 from core.ppo import checkpoint as ckpt
@@ -44,20 +42,10 @@ from core.ppo.rollout import (
     side_by_side_samples,
 )
 from core.ppo.value_head import ValueHead
+from core.train.events import StepResult
 
-TERMINAL_STATES = ("stopped", "finished", "failed")
 EVAL_STREAM = 999_999
 """The held-out evaluation's sampling stream: a number no training step reaches."""
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """What one PPO step reports: plain Python data, safe to hand to another thread."""
-
-    step: int
-    metrics: dict[str, float]
-    samples: list[dict]  # prompt, response, reward, reference (the adapter-off response)
-    held_out: list[dict] = field(default_factory=list)  # the same for held-out prompts
 
 
 class PPOTrainer:
@@ -69,8 +57,6 @@ class PPOTrainer:
         reward: Any,
         prompts: Sequence[str],
         config: PPOConfig,
-        store: Any | None = None,
-        run_id: int | None = None,
         checkpoint_dir: Path | None = None,
     ) -> None:
         check_config(config)
@@ -81,7 +67,6 @@ class PPOTrainer:
             )
         self.session, self.reward, self.config = session, reward, config
         self.prompts = list(prompts)
-        self.store, self.run_id = store, run_id
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         _seed_everything(config.seed)
 
@@ -113,35 +98,29 @@ class PPOTrainer:
         )
 
         self._step = 0
-        self._state = "idle"
+        self._failed = False
         self.last_checkpoint: Path | None = None
-        self._run_allowed = threading.Event()  # cleared while paused
-        self._run_allowed.set()
-        self._stop_requested = threading.Event()
-        if store is not None and run_id is None:
-            run_config = {"ppo": to_dict(config), "model": session.name, "reward": reward.name}
-            self.run_id = store.create_run("ppo", run_config)
 
     # ------------------------------------------------------------------ resume
 
     @classmethod
     def resume(
         cls,
-        checkpoint_dir: Path,
+        checkpoint: Path,
         session: Any,
         reward: Any,
         prompts: Sequence[str],
-        store: Any | None = None,
         steps: int | None = None,
+        save_to: Path | None = None,
     ) -> PPOTrainer:
         """Continue the run saved in a checkpoint folder (or the latest one in a checkpoints folder).
 
         Restores adapter, value head, optimiser, schedule, KL coefficient, RNG states and
-        prompt order, so the continued run equals one that never stopped. With a store, the
-        run's records past the checkpoint's step are deleted and the run goes on under its id.
-        `steps` sets a new total number of steps; the LR schedule is built for that total.
+        prompt order, so the continued run equals one that never stopped. `steps` sets a
+        new total number of steps; the LR schedule is built for that total. New checkpoints
+        go to `save_to` (default: beside the one resumed).
         """
-        folder = ckpt.resolve_checkpoint(Path(checkpoint_dir))
+        folder = ckpt.resolve_checkpoint(Path(checkpoint))
         config, meta = ckpt.read_config(folder), ckpt.read_meta(folder)
         ckpt.check_prompt_format(folder, meta, session.prompt_format)
         if steps is not None:
@@ -150,84 +129,42 @@ class PPOTrainer:
         # Load the adapter before the optimiser is built, in case loading replaces parameters.
         with session.lock:
             session.load_adapter(folder / ckpt.ADAPTER_DIR)
-        run_id = meta.get("run_id") if store is not None else None
-        if run_id is not None and not _run_exists(store, run_id):
-            run_id = None  # a checkpoint from another workspace: record a new run here
-        trainer = cls(session, reward, prompts, config, store, run_id, folder.parent)
+        trainer = cls(session, reward, prompts, config, save_to or folder.parent)
         trainer.value_head.load(folder / ckpt.VALUE_HEAD_FILE)
         trainer._load_trainer_state(state)
         trainer.last_checkpoint = folder
-        if store is not None and run_id is not None:
-            store.delete_metrics_after(run_id, trainer._step)
         return trainer
-
-    # ----------------------------------------------------------------- control
-
-    @property
-    def state(self) -> str:
-        """idle | running | paused | stopped | finished | failed."""
-        return self._state
 
     @property
     def step_count(self) -> int:
         """PPO steps completed so far (the step of the next checkpoint)."""
         return self._step
 
-    def pause(self) -> None:
-        """Ask the iteration to wait after the current step (any thread)."""
-        self._run_allowed.clear()
-
-    def resume_training(self) -> None:
-        """Let a paused iteration continue (any thread)."""
-        self._run_allowed.set()
-
-    def stop(self) -> None:
-        """Ask the iteration to end after the current step, saving a checkpoint (any thread)."""
-        self._stop_requested.set()
-        self._run_allowed.set()  # wake a paused iteration so it can end
-
     def __iter__(self) -> Iterator[StepResult]:
-        """Steps until config.steps or stop(); blocks between steps while paused."""
-        try:
-            while self._step < self.config.steps and not self._stop_requested.is_set():
-                if not self._run_allowed.is_set():
-                    self._set_state("paused")
-                    self._run_allowed.wait()
-                    if self._stop_requested.is_set():
-                        break
-                yield self.step()
-        finally:
-            # Reached on the last step, on stop(), and when the consumer abandons the loop.
-            if self._state not in TERMINAL_STATES:
-                done = self._step >= self.config.steps
-                self._end("finished" if done else "stopped")
+        """All remaining steps, one after another (no store, no pause: see TrainingRun)."""
+        while self._step < self.config.steps:
+            yield self.step()
 
     # -------------------------------------------------------------------- step
 
     def step(self) -> StepResult:
-        """One PPO step. Raises TrainingError (and marks the run failed) on NaN or bad rewards."""
-        if self._state == "failed":
+        """One PPO step. Raises TrainingError on NaN or bad rewards; the trainer then
+        refuses further steps (its weights may be half-updated)."""
+        if self._failed:
             raise TrainingError("This run failed; resume from its last checkpoint to go on.")
         try:
             with self.session.lock:
-                if self._state != "running":
-                    self._set_state("running")
-                result = self._train_step()
-        except TrainingError as error:
-            self._fail(str(error))
+                return self._train_step()
+        except TrainingError:
+            self._failed = True
             raise
         except StudioError as error:  # e.g. a RewardError from the reward source
+            self._failed = True
             message = f"Step {self._step + 1} failed: {error} {self._checkpoint_note()}"
-            self._fail(message)
             raise TrainingError(message) from error
-        except Exception as error:  # a bug: record it, keep the traceback
-            self._fail(f"{type(error).__name__}: {error}")
+        except Exception:
+            self._failed = True
             raise
-        self._record(result)
-        every = self.config.checkpoint_every
-        if every and self.checkpoint_dir is not None and self._step % every == 0:
-            self.save_checkpoint()
-        return result
 
     def _train_step(self) -> StepResult:
         config, session = self.config, self.session
@@ -382,30 +319,18 @@ class PPOTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         return norm.item()
 
-    # ------------------------------------------------------------- reporting
-
-    def _record(self, result: StepResult) -> None:
-        """Write a step's metrics and samples to the store (worker thread only)."""
-        if self.store is None:
-            return
-        metrics = {key: value for key, value in result.metrics.items() if key != "step"}
-        self.store.add_metrics(self.run_id, result.step, metrics)
-        if result.samples:
-            self.store.add_samples(self.run_id, result.step, result.samples)
-        if result.held_out:
-            self.store.add_samples(self.run_id, result.step, result.held_out, split="eval")
-
     # -------------------------------------------------------------- checkpoints
 
-    def save_checkpoint(self) -> Path:
-        """Write checkpoint_dir/step-<N> (atomically) and record it in the store."""
+    def save_checkpoint(self, meta: Mapping[str, Any] | None = None) -> Path:
+        """Write checkpoint_dir/step-<N> (atomically); `meta` adds to its meta.json (the
+        run and workspace ids, from the TrainingRun that owns this trainer)."""
         if self.checkpoint_dir is None:
             raise TrainingError(
                 "This trainer has no checkpoint folder; create it with checkpoint_dir=... "
                 "to save checkpoints."
             )
         meta = {
-            "run_id": self.run_id,
+            **(meta or {}),
             "model": self.session.name,
             "prompt_format": self.session.prompt_format,
             "reward": self.reward.name,
@@ -422,8 +347,6 @@ class PPOTrainer:
                 meta=meta,
             )
         self.last_checkpoint = path
-        if self.store is not None:
-            self.store.add_checkpoint(self.run_id, self._step, str(path))
         return path
 
     def _trainer_state(self) -> dict[str, Any]:
@@ -448,26 +371,6 @@ class PPOTrainer:
         # The saved learning rates follow the saved total of steps; a resume may change it.
         sync_learning_rates(self.optimizer, self.scheduler)
 
-    # ------------------------------------------------------------ run status
-
-    def _set_state(self, state: str, error: str | None = None) -> None:
-        self._state = state
-        if self.store is not None:
-            self.store.set_run_status(self.run_id, state, error)
-
-    def _end(self, state: str) -> None:
-        """Finish or stop: save a final checkpoint (unless this step has one), record the state."""
-        last = self.last_checkpoint
-        already_saved = last is not None and ckpt.checkpoint_step(last) == self._step
-        if self.checkpoint_dir is not None and self._step > 0 and not already_saved:
-            self.save_checkpoint()
-        self._set_state(state)
-
-    def _fail(self, reason: str) -> None:
-        self._state = "failed"
-        if self.store is not None:
-            self.store.set_run_status(self.run_id, "failed", reason)
-
     def _nan_error(self, what: str) -> TrainingError:
         return TrainingError(
             f"{what} at step {self._step + 1}; the run stopped. {self._checkpoint_note()} "
@@ -477,6 +380,11 @@ class PPOTrainer:
     def _checkpoint_note(self) -> str:
         if self.last_checkpoint is not None:
             return f"The last good checkpoint is {self.last_checkpoint}: resume from it."
+        every = self.config.checkpoint_every
+        if every and self._step < every:
+            return f"No checkpoint yet (the first was due at step {every}): start the run again."
+        if every:
+            return "No checkpoint was saved: start the run again."
         return "No checkpoint was saved; set checkpoint_every to keep one."
 
 
@@ -490,11 +398,3 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _run_exists(store: Any, run_id: int) -> bool:
-    try:
-        store.run(run_id)
-    except StudioError:
-        return False
-    return True

@@ -9,7 +9,8 @@ One round, from a paused run:
    an AI judge do it.
 3. `retrain_reward_model` trains a reward model on the grown set of comparisons, from
    the backbone or fine-tuning the previous reward model.
-4. `swap_reward` hands the paused trainer the new reward; resuming continues PPO with it.
+4. `TrainingRun.swap_reward` (or its RunControl) hands the run the new reward, which it
+   takes before its next step; resuming continues PPO with it.
 
 Each round is recorded as a run of kind 'rlaif_round' whose config names the PPO run,
 its step, the pairs and the new reward model, so the run's history shows when and why
@@ -99,18 +100,6 @@ def retrain_reward_model(
     )
 
 
-def swap_reward(trainer: Any, reward: Any) -> Any:
-    """Give a trainer a new reward between steps; returns the old one (the caller closes it).
-
-    A step holds the session lock from rollout to update, so taking the lock here means
-    no batch is ever scored by one reward and trained on with another. Pause the run first
-    so the swap lands at a known step.
-    """
-    with trainer.session.lock:
-        old, trainer.reward = trainer.reward, reward
-    return old
-
-
 @dataclass(frozen=True)
 class RoundRecord:
     """One round of the loop, as stored."""
@@ -187,7 +176,7 @@ def ai_round(
 ) -> tuple[RoundRecord, Any]:
     """A whole round with an AI rater: pairs from samples, judge them, retrain, record.
 
-    Returns the record and the new reward source (`rm=<out>`) for `swap_reward`.
+    Returns the record and the new reward source (`rm=<out>`) for `TrainingRun.swap_reward`.
     """
     from core.rewards.classifier import ClassifierReward
     from core.rlaif.labelling import label_pairs

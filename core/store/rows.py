@@ -18,8 +18,12 @@ VERDICTS = ("left", "right", "tie", "both_bad")
 SOURCES = ("human", "ai", "all")
 """Filters for feedback: people only, AI labellers only, or both."""
 
-RUN_STATUSES = ("running", "paused", "stopped", "finished", "failed")
-"""The states a run passes through."""
+RUN_STATUSES = ("running", "paused", "stopped", "finished", "failed", "interrupted")
+"""The states a run passes through. `interrupted`: the process running it ended without
+saying so (killed, crashed, power lost); it resumes from its last checkpoint."""
+
+ACTIVE_RUN_STATUSES = ("running", "paused")
+"""Statuses of a run some process is working on (it holds the run's lock)."""
 
 
 def is_ai_rater(rater: str) -> bool:

@@ -3,20 +3,47 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from core.errors import StudioError, TrainingError
 from core.store.base import StoreBase, dumps, loads, now
-from core.store.rows import RUN_STATUSES, CheckpointRow, RunRow
+from core.store.rows import ACTIVE_RUN_STATUSES, RUN_STATUSES, CheckpointRow, RunRow
+from core.store.run_locks import RunLock, holder_pid, run_lock_path
 
 _RUN_SELECT = "SELECT id, kind, name, config, status, error, created, updated FROM runs"
 
 
 class RunRecords(StoreBase):
-    """The run half of the Store (see core.store.store.Store)."""
+    """The run half of the Store (see core.store.store.Store).
+
+    A run being worked on is locked by the Store that created or claimed it (see
+    core.store.run_locks): the lock goes when the run reaches a final status, when the
+    Store closes, or when the process dies. Opening a store marks the runs left `running`
+    or `paused` without a lock as `interrupted`.
+    """
+
+    def __init__(self, workspace: Path, path: Path, conn: sqlite3.Connection) -> None:
+        super().__init__(workspace, path, conn)
+        self._run_locks: dict[int, RunLock] = {}
+        self.mark_interrupted_runs()
+
+    def close(self) -> None:
+        for lock in self._run_locks.values():
+            lock.release()
+        self._run_locks.clear()
+        super().close()
+
+    @property
+    def workspace_id(self) -> str:
+        """The random id of this workspace (checkpoints record it)."""
+        row = self._conn.execute("SELECT value FROM workspace WHERE key = 'id'").fetchone()
+        return str(row[0])
 
     def create_run(self, kind: str, config: Mapping[str, Any], name: str | None = None) -> int:
-        """Start a run record with status "running"; return its id.
+        """Start a run record with status "running", locked by this Store; return its id.
 
         Without a name the run is called "<kind>-<id>".
         """
@@ -31,10 +58,90 @@ class RunRecords(StoreBase):
             ).lastrowid
             if not name:
                 conn.execute("UPDATE runs SET name = ? WHERE id = ?", (f"{kind}-{run_id}", run_id))
+            # Locked before the row commits: no other Store ever sees it running unlocked.
+            self._lock_run(run_id)
             return run_id
 
+    def claim_run(self, run_id: int) -> None:
+        """Lock an existing run for this Store (to resume it); refuse if another holds it."""
+        self._require(self._conn, "runs", run_id, "run")
+        if run_id not in self._run_locks:
+            self._lock_run(run_id)
+
+    def _lock_run(self, run_id: int) -> None:
+        path = run_lock_path(self.workspace, run_id)
+        try:
+            lock = RunLock.try_acquire(path)
+        except OSError as error:
+            raise StudioError(
+                f"cannot create the lock file {path}: {error}; check that the workspace "
+                "folder is writable"
+            ) from error
+        if lock is None:
+            pid = holder_pid(path)
+            who = f"process {pid}" if pid is not None else "another process"
+            raise TrainingError(
+                f"Run {run_id} is being trained by {who} right now; wait for it to end or "
+                "stop it, then resume (one process at a time per run)."
+            )
+        self._run_locks[run_id] = lock
+
+    def release_run(self, run_id: int) -> None:
+        """Give up this Store's lock on a run (it stays in its current status)."""
+        lock = self._run_locks.pop(run_id, None)
+        if lock is not None:
+            lock.release()
+
+    def mark_interrupted_runs(self) -> list[int]:
+        """Mark `interrupted` the runs left running or paused by a process that is gone.
+
+        Returns their ids. A store that cannot be written (read-only) is left as it is.
+        """
+        marks = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
+        rows = self._conn.execute(
+            f"SELECT id FROM runs WHERE status IN ({marks})", ACTIVE_RUN_STATUSES
+        ).fetchall()
+        orphans = []
+        for (run_id,) in rows:
+            if run_id in self._run_locks:
+                continue
+            try:
+                # Held while marking, so a process claiming the run meanwhile is refused.
+                lock = RunLock.try_acquire(run_lock_path(self.workspace, run_id))
+            except OSError:
+                return []  # read-only workspace: report the runs as they are
+            if lock is None:
+                continue
+            try:
+                self._mark_interrupted(run_id)
+            except (sqlite3.Error, StudioError):
+                return []  # read-only or busy: fix them on a later open
+            finally:
+                lock.release()
+            orphans.append(run_id)
+        return orphans
+
+    def _mark_interrupted(self, run_id: int) -> None:
+        with self._transaction() as conn:
+            marks = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
+            # Test again under the write lock: the run may have ended or been claimed since.
+            conn.execute(
+                f"UPDATE runs SET status = 'interrupted', error = ?, updated = ?"
+                f" WHERE id = ? AND status IN ({marks})",
+                (
+                    "The process running it ended without finishing (killed, crashed or "
+                    "shut down); resume it from its last checkpoint.",
+                    now(),
+                    run_id,
+                    *ACTIVE_RUN_STATUSES,
+                ),
+            )
+
     def set_run_status(self, run_id: int, status: str, error: str | None = None) -> None:
-        """Move a run to `status` (running|paused|stopped|finished|failed), with any error."""
+        """Move a run to `status` (one of RUN_STATUSES), with any error.
+
+        A final status (anything but running and paused) releases this Store's lock.
+        """
         if status not in RUN_STATUSES:
             raise ValueError(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
         with self._transaction() as conn:
@@ -43,6 +150,8 @@ class RunRecords(StoreBase):
                 "UPDATE runs SET status = ?, error = ?, updated = ? WHERE id = ?",
                 (status, error, now(), run_id),
             )
+        if status not in ACTIVE_RUN_STATUSES:
+            self.release_run(run_id)
 
     def update_run_config(self, run_id: int, config: Mapping[str, Any]) -> None:
         """Replace a run's configuration (e.g. to note a change of reward mid-run)."""

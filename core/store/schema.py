@@ -12,6 +12,7 @@ To change the schema, append a migration; never edit one that has shipped.
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,7 +148,19 @@ def _migration_2_sample_splits(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE samples ADD COLUMN split TEXT NOT NULL DEFAULT 'train'")
 
 
-MIGRATIONS: list[Migration] = [_migration_1_initial_schema, _migration_2_sample_splits]
+def _migration_3_workspace_identity(conn: sqlite3.Connection) -> None:
+    """Version 3: a random id that names this workspace. Checkpoints record it beside their
+    run id, so a checkpoint resumed in another workspace is never taken for one of that
+    workspace's own runs (run ids repeat across workspaces)."""
+    conn.execute("CREATE TABLE workspace (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("INSERT INTO workspace (key, value) VALUES ('id', ?)", (uuid.uuid4().hex,))
+
+
+MIGRATIONS: list[Migration] = [
+    _migration_1_initial_schema,
+    _migration_2_sample_splits,
+    _migration_3_workspace_identity,
+]
 """MIGRATIONS[i] upgrades a store from schema version i to i + 1."""
 
 
