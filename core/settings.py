@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -94,15 +95,19 @@ class SettingField:
 
     @property
     def flag_stem(self) -> str:
+        """The flag without dashes and prefix ('batch-size')."""
         return self.setting.flag or self.name.replace("_", "-")
 
     def flag(self, prefix: str = "") -> str:
+        """The command-line flag ('--batch-size'; with prefix 'lora-': '--lora-r')."""
         return f"--{prefix}{self.flag_stem}"
 
     def dest(self, prefix: str = "") -> str:
+        """The argparse attribute the flag fills ('batch_size', 'lora_r')."""
         return f"{prefix}{self.flag_stem}".replace("-", "_")
 
     def widget_name(self) -> str:
+        """The form widget's objectName (declared, or e.g. 'warmupStepsSpin')."""
         if self.setting.widget_name:
             return self.setting.widget_name
         head, *rest = self.name.split("_")
@@ -118,6 +123,11 @@ class SettingField:
 
 def declared_fields(cls: type) -> list[SettingField]:
     """Every field of `cls` declared with setting() or hidden(), in declaration order."""
+    return list(_declared_fields(cls))
+
+
+@functools.cache  # a class's fields never change; forms ask on every edit
+def _declared_fields(cls: type) -> tuple[SettingField, ...]:
     hints = typing.get_type_hints(cls)
     found = []
     for f in dataclasses.fields(cls):
@@ -125,7 +135,7 @@ def declared_fields(cls: type) -> list[SettingField]:
         if declared is not None:
             kind, optional = _kind_of(hints[f.name])
             found.append(SettingField(f.name, kind, optional, f.default, declared))
-    return found
+    return tuple(found)
 
 
 def settings_of(cls: type, group: str | None = None) -> list[SettingField]:
@@ -230,9 +240,10 @@ def setting_problems(config: Any, name_of: NameOf | None = None) -> list[str]:
 class Follow:
     """`follower` changes to fit `leader` when the user set the leader but not the follower.
 
-    fits(follower_value, leader_value) says whether the pair may run; adjust(...) gives
-    the follower value that fits; `how` says how it was picked and `rule` what must hold,
-    both with {follower}, {leader}, {old}, {new}, {follower_value}, {leader_value}.
+    fits(follower_value, leader_value) says whether the pair may run; adjust(follower_value,
+    leader_value) gives the follower value that fits. `how` says how it was picked (with
+    {leader}, {leader_value}, {old}, {new}); `rule` says what must hold (with {follower},
+    {follower_value}, {leader}, {leader_value}).
     """
 
     follower: str
@@ -243,9 +254,11 @@ class Follow:
     rule: str
 
     def holds(self, config: Any) -> bool:
+        """Whether `config`'s follower and leader fit each other."""
         return self.fits(getattr(config, self.follower), getattr(config, self.leader))
 
     def conflict(self, config: Any, name_of: NameOf) -> str:
+        """The rule `config` breaks, with the names and values of both settings."""
         return self.rule.format(
             follower=name_of(self.follower),
             leader=name_of(self.leader),
