@@ -42,7 +42,7 @@ def idle(window) -> Callable[[], bool]:
     return lambda: not window.state.jobs()
 
 
-QUICK = {"batch_spin": 4, "mini_batch_spin": 4, "epochs_spin": 1, "length_spin": 8}
+QUICK = {"batch_size": 4, "mini_batch_size": 4, "ppo_epochs": 1, "max_new_tokens": 8}
 """Form values of `quick` tours (tests): tiny PPO steps, same flow."""
 
 
@@ -109,11 +109,11 @@ def _train(app, window, steps: int, name: str, kl_coef: float, quick: bool) -> N
     page = window.train_page
     window.show_page(page)
     page.form.apply_preset(list(PRESETS)[1])  # demo: positive reviews
-    page.form.steps_spin.setValue(steps)
-    page.form.checkpoint_spin.setValue(max(1, steps // 2))
-    page.form.kl_coef_spin.setValue(kl_coef)
+    page.form.field_widget("steps").setValue(steps)
+    page.form.field_widget("checkpoint_every").setValue(max(1, steps // 2))
+    page.form.field_widget("init_kl_coef").setValue(kl_coef)
     for field, value in QUICK.items() if quick else ():
-        getattr(page.form, field).setValue(value)
+        page.form.field_widget(field).setValue(value)
     if "length" not in name:
         page.form.rewards.set_specs(["sentiment"])
     page.name_edit.setText(name)

@@ -3,6 +3,10 @@
 Each config round-trips through plain dicts (`to_dict` / `from_dict`) and JSON, and is
 saved beside every checkpoint and in the store with every run. Values derived at run
 time live in their own objects; they are never written back into a config.
+
+The fields users tune are declared with core.settings.setting (label, help, range): the
+CLI flags, the app's forms and the range checks all read that one declaration.
+PPOConfig lives in core/ppo_config.py (imported here: `from core.config import PPOConfig`).
 """
 
 from __future__ import annotations
@@ -16,25 +20,65 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import InputFileError
+from core.ppo_config import KL_MODES, LR_SCHEDULES, PPOConfig
+from core.settings import hidden, setting
 
 DEMO_MODEL = "demo"
 """The name that selects the built-in demo model wherever a model is asked for."""
 
+__all__ = [
+    "DEMO_MODEL",
+    "KL_MODES",
+    "LR_SCHEDULES",
+    "GenerationConfig",
+    "LoraSpec",
+    "ModelSpec",
+    "PPOConfig",
+    "RMConfig",
+    "from_dict",
+    "load_json",
+    "read_json_object",
+    "save_json",
+    "to_dict",
+]
+
 
 @dataclass(frozen=True)
 class LoraSpec:
-    """The LoRA adapter attached to a policy."""
+    """The LoRA adapter attached to a policy (flags: --lora-r, --lora-alpha, --lora-targets)."""
 
-    r: int = 16
-    """Rank of the low-rank update."""
-    alpha: int = 32
-    """Scaling numerator: the update is scaled by alpha / r."""
-    dropout: float = 0.0
-    """Dropout on the LoRA input; 0 because RL wants deterministic log-probs."""
-    target_modules: tuple[str, ...] | None = None
-    """Module names to adapt; None picks them from the architecture (models.lora_targets)."""
-    seed: int = 0
-    """Seed of the adapter's random initialisation, so the same settings give the same run."""
+    r: int = setting(
+        16,
+        label="Rank",
+        help="LoRA rank: the size of the low-rank update. In the app, a new rank reloads "
+        "the model with a fresh adapter when training starts.",
+        minimum=1,
+        maximum=1024,
+        widget_name="loraRankSpin",
+    )
+    alpha: int = setting(
+        32,
+        label="Alpha",
+        help="LoRA scaling numerator: the update is scaled by alpha / rank.",
+        minimum=1,
+        maximum=4096,
+        widget_name="loraAlphaSpin",
+    )
+    dropout: float = hidden(
+        0.0, help="Dropout on the LoRA input; 0 because RL wants deterministic log-probs."
+    )
+    target_modules: tuple[str, ...] | None = setting(
+        None,
+        label="Target modules",
+        help="Module names to adapt, comma-separated; empty picks them from the "
+        "architecture (e.g. c_attn for GPT-2, q_proj,v_proj for Llama).",
+        none_text="auto",
+        flag="targets",
+        widget_name="loraTargetsEdit",
+    )
+    seed: int = hidden(
+        0, help="Seed of the adapter's random initialisation: same settings, same run."
+    )
 
 
 @dataclass(frozen=True)
@@ -79,93 +123,68 @@ class GenerationConfig:
 
 
 @dataclass(frozen=True)
-class PPOConfig:
-    """LoRA PPO hyper-parameters. Defaults work out of the box on the demo model."""
-
-    steps: int = 40
-    """PPO steps (each: one rollout batch, then ppo_epochs of updates)."""
-    batch_size: int = 32
-    """Rollouts (prompt + response) per step; larger batches give steadier updates."""
-    mini_batch_size: int = 16
-    """Rollouts per optimiser minibatch (batch_size must be a multiple of it)."""
-    gradient_accumulation_steps: int = 1
-    """Minibatches whose gradients are summed before one optimiser step."""
-    ppo_epochs: int = 4
-    """Passes over each rollout batch."""
-    learning_rate: float = 5e-4
-    """AdamW learning rate for the LoRA weights and the value head (1e-5 to 1e-4 for hub models)."""
-    lr_schedule: str = "constant"
-    """constant | linear | cosine (decay to 0 over all steps, after warmup)."""
-    warmup_steps: int = 0
-    """PPO steps of linear learning-rate warmup."""
-    max_grad_norm: float = 1.0
-    """Gradient clipping by global norm."""
-    gamma: float = 1.0
-    """Discount factor for GAE."""
-    lam: float = 0.95
-    """GAE lambda."""
-    cliprange: float = 0.2
-    """PPO ratio clipping epsilon for the policy loss."""
-    cliprange_value: float = 0.2
-    """Clipping of the value prediction around the rollout-time value."""
-    vf_coef: float = 0.1
-    """Weight of the value loss in the total loss."""
-    kl_mode: str = "adaptive"
-    """fixed | adaptive (Ziegler et al. 2019 proportional controller)."""
-    init_kl_coef: float = 0.05
-    """Starting (or fixed) coefficient of the per-token KL penalty."""
-    target_kl: float = 6.0
-    """Adaptive mode: KL (nats per sequence) the controller steers to."""
-    kl_horizon: int = 1000
-    """Adaptive mode: horizon (in rollouts) of the controller; smaller reacts faster."""
-    whiten_rewards: bool = False
-    """Whiten the per-sequence scores across the batch before the KL penalty."""
-    missing_eos_penalty: float | None = None
-    """Subtracted from the score of responses that never reach EOS (None = off)."""
-    max_new_tokens: int = 24
-    """Response length limit during rollouts."""
-    temperature: float = 1.0
-    """Sampling temperature of rollouts, also used for their log-probs."""
-    top_k: int = 0
-    """Rollout top-k (0 = off). Off is right for PPO: log-probs must match the sampler."""
-    top_p: float = 1.0
-    """Rollout nucleus mass (1.0 = off)."""
-    seed: int = 0
-    """Seed for prompts order, sampling and initialisation."""
-    checkpoint_every: int = 0
-    """Save a checkpoint every N steps (0 = only at the end and at stop)."""
-    samples_per_step: int = 4
-    """Rollouts per step reported with the metrics (prompt, response, reward)."""
-    eval_prompts: int = 0
-    """Prompts held out of training (picked by the seed) that the policy answers every
-    eval_every steps, to show whether what it learns carries over to prompts it never
-    trained on (0 = off)."""
-    eval_every: int = 5
-    """Steps between held-out evaluations; the last step is always evaluated."""
-
-
-@dataclass(frozen=True)
 class RMConfig:
-    """Bradley–Terry reward-model training."""
+    """Bradley–Terry reward-model training (the `train-rm` flags come from its settings)."""
 
-    base: str = DEMO_MODEL
-    """Backbone: 'demo', a local folder or a hub id (a causal LM or an encoder)."""
+    base: str = setting(
+        DEMO_MODEL,
+        label="Backbone",
+        help="The backbone the reward model fine-tunes: 'demo' (the built-in demo model), a "
+        "local folder or a hub id (a causal LM or an encoder), or an earlier reward model "
+        "to fine-tune further.",
+    )
     lora: LoraSpec = field(default_factory=LoraSpec)
     """Adapter trained on the backbone together with the scalar head."""
-    epochs: int = 3
-    """Most passes over the training pairs (early stopping may end sooner)."""
-    batch_size: int = 8
-    """Pairs per optimiser step."""
-    learning_rate: float = 5e-4
-    """Adam learning rate."""
-    eval_fraction: float = 0.2
-    """Share of pairs held out to measure accuracy."""
-    patience: int = 2
-    """Epochs without held-out improvement before early stopping."""
-    max_length: int = 128
-    """Tokens per prompt + response; longer ones are truncated from the left."""
-    seed: int = 0
-    """Seed for the split, the shuffling and the head's initialisation."""
+    epochs: int = setting(
+        3,
+        label="Epochs",
+        help="Most passes over the training pairs (early stopping may end sooner).",
+        minimum=1,
+        maximum=1000,
+    )
+    batch_size: int = setting(
+        8, label="Batch size", help="Pairs per optimiser step.", minimum=1, maximum=4096
+    )
+    learning_rate: float = setting(
+        5e-4,
+        label="Learning rate",
+        help="Adam learning rate of the adapter and the scalar head.",
+        minimum=1e-7,
+        maximum=1.0,
+        decimals=7,
+        step=1e-4,
+    )
+    eval_fraction: float = setting(
+        0.2,
+        label="Held-out share",
+        help="Share of pairs held out to measure accuracy and pick the best epoch.",
+        minimum=0.0,
+        maximum=0.9,
+        decimals=2,
+        step=0.05,
+        min_text="none",
+    )
+    patience: int = setting(
+        2,
+        label="Patience (epochs)",
+        help="Epochs without held-out improvement before early stopping.",
+        minimum=1,
+        maximum=1000,
+    )
+    max_length: int = setting(
+        128,
+        label="Max length",
+        help="Tokens per prompt + response; longer ones are cut from the left.",
+        minimum=8,
+        maximum=32768,
+    )
+    seed: int = setting(
+        0,
+        label="Seed",
+        help="Seed of the split, the shuffling and the head's initialisation.",
+        minimum=0,
+        maximum=2**31 - 1,
+    )
 
 
 ConfigT = TypeVar("ConfigT")
@@ -228,8 +247,12 @@ def save_json(config: Any, path: Path) -> None:
 
 def load_json(cls: type[ConfigT], path: Path) -> ConfigT:
     """Read a config written by save_json, with a clear error for a bad file."""
+    return from_dict(cls, read_json_object(cls, path))
+
+
+def read_json_object(cls: type, path: Path) -> Any:
+    """The JSON data of a `cls` config file, with a clear error for an unreadable one."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise InputFileError(f"Cannot read {cls.__name__} from {path}: {error}.") from error
-    return from_dict(cls, data)

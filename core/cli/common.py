@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
 from core.prompt_format import PROMPT_FORMATS, has_chat_template
+from core.settings import add_setting_flags, user_values_from_args
 from core.store import Store
+
+LORA_PREFIX = "lora-"
+"""LoraSpec settings are --lora-r, --lora-alpha, --lora-targets."""
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, flag: str = "--model") -> None:
@@ -32,13 +37,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, flag: str = "--model
         action="store_true",
         help="run model code shipped with the checkpoint (only for sources you trust)",
     )
-    parser.add_argument("--lora-r", type=int, default=LoraSpec.r, help="LoRA rank")
-    parser.add_argument("--lora-alpha", type=int, default=LoraSpec.alpha, help="LoRA alpha")
-    parser.add_argument(
-        "--lora-targets",
-        default=None,
-        help="comma-separated module names to adapt (default: chosen per architecture)",
-    )
+    add_setting_flags(parser.add_argument_group("LoRA adapter"), LoraSpec, prefix=LORA_PREFIX)
+
+
+def lora_from_args(args: argparse.Namespace, base: LoraSpec | None = None) -> LoraSpec:
+    """`base` (default: LoraSpec()) with the --lora-* flags given."""
+    values = user_values_from_args(LoraSpec, args, prefix=LORA_PREFIX)
+    return replace(base or LoraSpec(), **values)
 
 
 def add_prompt_format_argument(parser: argparse.ArgumentParser) -> None:
@@ -65,13 +70,12 @@ def note_unused_chat_template(session) -> None:
 
 def model_spec_from_args(args: argparse.Namespace) -> ModelSpec:
     """The ModelSpec that the model options describe."""
-    targets = tuple(t.strip() for t in args.lora_targets.split(",")) if args.lora_targets else None
     return ModelSpec(
         name_or_path=args.model,
         device=args.device,
         dtype=args.dtype,
         trust_remote_code=args.trust_remote_code,
-        lora=LoraSpec(r=args.lora_r, alpha=args.lora_alpha, target_modules=targets),
+        lora=lora_from_args(args),
         adapter_path=str(args.adapter) if args.adapter else None,
         prompt_format=args.prompt_format or ModelSpec.prompt_format,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -16,40 +17,11 @@ from core.cli.common import (
     note_unused_chat_template,
     prompts_for_run,
 )
-from core.config import PPOConfig, load_json
+from core.config import PPOConfig
+from core.settings import add_setting_flags, config_from_sources
 
 if TYPE_CHECKING:
     from core.train import TrainingRun
-
-# Flags that map one-to-one onto PPOConfig fields: flag name -> (field, type, help).
-_CONFIG_FLAGS = {
-    "--steps": ("steps", int, "PPO steps"),
-    "--batch-size": ("batch_size", int, "rollouts per step"),
-    "--mini-batch-size": ("mini_batch_size", int, "rollouts per optimiser minibatch"),
-    "--ppo-epochs": ("ppo_epochs", int, "passes over each rollout batch"),
-    "--learning-rate": ("learning_rate", float, "Adam learning rate"),
-    "--max-new-tokens": ("max_new_tokens", int, "response length limit"),
-    "--temperature": ("temperature", float, "rollout sampling temperature"),
-    "--kl-mode": ("kl_mode", str, "fixed | adaptive"),
-    "--init-kl-coef": ("init_kl_coef", float, "starting (or fixed) KL coefficient"),
-    "--target-kl": ("target_kl", float, "adaptive mode: KL target"),
-    "--seed": ("seed", int, "seed for sampling, prompt order and initialisation"),
-    "--checkpoint-every": ("checkpoint_every", int, "save a checkpoint every K steps (0: at end)"),
-    "--lr-schedule": ("lr_schedule", str, "constant | linear | cosine"),
-    "--warmup-steps": ("warmup_steps", int, "steps of linear learning-rate warmup"),
-    "--gradient-accumulation-steps": ("gradient_accumulation_steps", int, "minibatches/update"),
-    "--max-grad-norm": ("max_grad_norm", float, "gradient clipping norm (0: none)"),
-    "--gamma": ("gamma", float, "GAE discount"),
-    "--lam": ("lam", float, "GAE lambda"),
-    "--cliprange": ("cliprange", float, "PPO ratio clip"),
-    "--cliprange-value": ("cliprange_value", float, "value prediction clip"),
-    "--vf-coef": ("vf_coef", float, "value loss weight"),
-    "--kl-horizon": ("kl_horizon", int, "adaptive mode: controller horizon in rollouts"),
-    "--missing-eos-penalty": ("missing_eos_penalty", float, "score penalty without EOS"),
-    "--samples-per-step": ("samples_per_step", int, "samples stored per step"),
-    "--eval-prompts": ("eval_prompts", int, "prompts held out of training for eval/* metrics"),
-    "--eval-every": ("eval_every", int, "steps between held-out evaluations (and the last)"),
-}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,16 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="reward source, repeatable (several make a weighted sum); default: sentiment, "
         "or with --resume the run's reward at that checkpoint (its last AI round's RM)",
     )
-    parser.add_argument("--config", type=Path, default=None, help="PPOConfig JSON file")
-    for flag, (field, kind, text) in _CONFIG_FLAGS.items():
-        parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
     parser.add_argument(
-        "--whiten-rewards",
-        action="store_const",
-        const=True,
+        "--config",
+        type=Path,
         default=None,
-        help="whiten the scores across each batch before the KL penalty",
+        help="PPOConfig JSON file; flags override it, and what it sets counts as set",
     )
+    add_setting_flags(parser.add_argument_group("PPO settings"), PPOConfig)
     parser.add_argument(
         "--resume",
         type=Path,
@@ -92,13 +61,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def ppo_config_from_args(args: argparse.Namespace) -> PPOConfig:
-    """PPOConfig from --config (if given) overridden by the individual flags."""
-    from dataclasses import replace
+    """PPOConfig from --config (if given) overridden by the individual flags; settings set
+    in neither follow those that were, each change said on stderr (ppo_config_and_notes)."""
+    config, notes = ppo_config_and_notes(args)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return config
 
-    config = load_json(PPOConfig, args.config) if args.config else PPOConfig()
-    names = [field for field, _, _ in _CONFIG_FLAGS.values()] + ["whiten_rewards"]
-    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    return replace(config, **overrides)
+
+def ppo_config_and_notes(args: argparse.Namespace) -> tuple[PPOConfig, list[str]]:
+    """(PPOConfig, notes on the settings changed to fit the ones the user set).
+    Raises TrainingError naming every setting out of range or contradicting another."""
+    return config_from_sources(PPOConfig, args, args.config)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,18 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
-from core.config import DEMO_MODEL, RMConfig, load_json
-
-# Flags that map one-to-one onto RMConfig fields: flag -> (field, type, help).
-_CONFIG_FLAGS = {
-    "--epochs": ("epochs", int, "most passes over the training pairs"),
-    "--batch-size": ("batch_size", int, "pairs per optimiser step"),
-    "--learning-rate": ("learning_rate", float, "Adam learning rate"),
-    "--eval-fraction": ("eval_fraction", float, "share of pairs held out for accuracy"),
-    "--patience": ("patience", int, "epochs without held-out improvement before stopping"),
-    "--max-length": ("max_length", int, "tokens per prompt + response (cut from the left)"),
-    "--seed": ("seed", int, "seed of the split, shuffling and head initialisation"),
-}
+from core.cli.common import LORA_PREFIX, lora_from_args
+from core.config import LoraSpec, RMConfig
+from core.errors import TrainingError
+from core.settings import add_setting_flags, config_from_sources, flag_namer, setting_problems
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,12 +23,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Hugging Face sequence classifier usable as `ppo --reward rm=DIR`, with rm_meta.json.",
     )
     parser.add_argument(
-        "--base",
-        default=None,
-        help=f"backbone: {DEMO_MODEL!r} (default), a folder, a hub id, or an earlier reward "
-        "model to fine-tune",
-    )
-    parser.add_argument(
         "--from", dest="source", default="all", choices=("human", "ai", "all"),
         help="whose comparisons to train on (default: all)",
     )  # fmt: skip
@@ -44,12 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None,
         help="folder to save the model (default: <workspace>/reward_models/rm-<N>)",
     )  # fmt: skip
-    parser.add_argument("--config", type=Path, default=None, help="RMConfig JSON file")
-    for flag, (field, kind, text) in _CONFIG_FLAGS.items():
-        parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
-    parser.add_argument("--lora-r", type=int, default=None, help="LoRA rank")
-    parser.add_argument("--lora-alpha", type=int, default=None, help="LoRA alpha")
-    parser.add_argument("--lora-targets", default=None, help="comma-separated module names")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="RMConfig JSON file (flags override it)"
+    )
+    add_setting_flags(parser.add_argument_group("reward-model settings"), RMConfig)
+    add_setting_flags(parser.add_argument_group("LoRA adapter"), LoraSpec, prefix=LORA_PREFIX)
     parser.add_argument("--include-ties", action="store_true", help="train ties as p = 0.5")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     add_workspace_argument(parser)
@@ -57,19 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def rm_config_from_args(args: argparse.Namespace) -> RMConfig:
-    """RMConfig from --config (if given) overridden by --base and the individual flags."""
-    config = load_json(RMConfig, args.config) if args.config else RMConfig()
-    overrides = {
-        f: getattr(args, f) for f, _, _ in _CONFIG_FLAGS.values() if getattr(args, f) is not None
-    }
-    lora = config.lora
-    if args.lora_r is not None:
-        lora = replace(lora, r=args.lora_r)
-    if args.lora_alpha is not None:
-        lora = replace(lora, alpha=args.lora_alpha)
-    if args.lora_targets:
-        lora = replace(lora, target_modules=tuple(t.strip() for t in args.lora_targets.split(",")))
-    return replace(config, base=args.base or config.base, lora=lora, **overrides)
+    """RMConfig from --config (if given) overridden by the individual flags (--base, the
+    settings, --lora-*). Raises TrainingError naming a setting out of range."""
+    config, _notes = config_from_sources(RMConfig, args, args.config)  # RMConfig has no ties
+    lora = lora_from_args(args, config.lora)
+    problems = setting_problems(lora, flag_namer(LoraSpec, LORA_PREFIX))
+    if problems:
+        raise TrainingError(f"Invalid settings: {'; '.join(problems)}.")
+    return replace(config, lora=lora)
 
 
 def default_out(workspace: Path) -> Path:

@@ -8,10 +8,9 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from core.config import PPOConfig
+from core.config import LR_SCHEDULES, PPOConfig
 from core.errors import TrainingError
-
-LR_SCHEDULES = ("constant", "linear", "cosine")
+from core.settings import setting_problems
 
 
 def check_config(config: PPOConfig) -> None:
@@ -42,6 +41,8 @@ def check_config(config: PPOConfig) -> None:
         problems.append("cliprange and cliprange_value must be > 0")
     if config.eval_prompts < 0 or config.eval_every < 1:
         problems.append("eval_prompts must be >= 0 and eval_every at least 1")
+    # The specific messages above first; the declared ranges and choices catch the rest.
+    problems = problems or setting_problems(config)
     if problems:
         raise TrainingError("Invalid PPO settings: " + "; ".join(problems) + ".")
 
