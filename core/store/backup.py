@@ -46,7 +46,7 @@ def backup_store(conn: sqlite3.Connection, store_path: Path) -> Path:
     remove_stale_temporaries(target.parent, "studio-")
     temporary = temporary_sibling(target)
     try:
-        _copy_and_check(conn, temporary, store_path)
+        _copy_and_check(conn, temporary, store_path, target)
         os.replace(temporary, target)
     except OSError as error:
         raise StudioError(
@@ -58,15 +58,18 @@ def backup_store(conn: sqlite3.Connection, store_path: Path) -> Path:
     return target
 
 
-def _copy_and_check(conn: sqlite3.Connection, temporary: Path, store_path: Path) -> None:
+def _copy_and_check(
+    conn: sqlite3.Connection, temporary: Path, store_path: Path, target: Path
+) -> None:
     copy = sqlite3.connect(temporary, isolation_level=None)
     try:
         try:
             conn.backup(copy)
         except sqlite3.Error as error:
-            # A fault writing the copy names the copy; one reading the store names the store.
+            # Damage is the store's; any other fault (a full disk...) met writing the copy.
             name = getattr(error, "sqlite_errorname", "") or ""
-            raise_explained(error, temporary if name == "SQLITE_FULL" else store_path)
+            damaged = name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+            raise_explained(error, store_path if damaged else target)
         verdict = copy.execute("PRAGMA quick_check").fetchone()[0]
         if verdict != "ok":
             raise damaged_error(store_path, f"quick_check: {verdict}")

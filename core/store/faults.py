@@ -55,6 +55,7 @@ def latest_backup(workspace: Path) -> Path | None:
 
 def damaged_error(path: Path, detail: str) -> StoreDamagedError:
     """The store at `path` is damaged: say how to get the data back."""
+    detail = " ".join(detail.split())  # quick_check reports over several lines
     backup = latest_backup(path.parent)
     if backup is not None:
         recover = (
