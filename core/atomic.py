@@ -9,6 +9,7 @@ An existing target is replaced only when the caller says so (`force`, the CLI's 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -42,7 +43,7 @@ def remove_stale_temporaries(folder: Path, prefix: str) -> None:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
-            path.unlink(missing_ok=True)
+            discard(path)
 
 
 def exists_error(target: Path) -> StudioError:
@@ -99,7 +100,14 @@ def write_file_atomically(target: Path, write: Callable[[IO[str]], None], force:
     except OSError as error:
         raise StudioError(f"cannot write {target}: {error}; choose a writable location") from error
     finally:
-        temporary.unlink(missing_ok=True)
+        discard(temporary)
+
+
+def discard(path: Path) -> None:
+    """Remove the file `path` if it is there; a failure (e.g. a read-only disk, where
+    the file was never made) must not hide the error being reported."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def _publish_file(temporary: Path, target: Path, force: bool) -> None:

@@ -2,7 +2,8 @@
 
 Both take a checkpoint's step folder (`.../step-<N>/`, holding `adapter/`) or an adapter
 folder itself. The GUI's Runs page and `rlhf-studio-cli export --format adapter|merged`
-call these functions.
+call these functions. The target is checked (and its temporary made) before torch and
+PEFT are imported, so a target that cannot be written fails at once.
 """
 
 from __future__ import annotations
@@ -11,18 +12,16 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from core.atomic import folder_written_atomically
 from core.config import ModelSpec
 from core.errors import StudioError
-from core.lora import check_adapter_folder
-from core.models import ModelSession
-from core.ppo.checkpoint import ADAPTER_DIR
 
 
 def adapter_folder(path: Path) -> Path:
     """The PEFT adapter folder of a checkpoint step folder, or `path` if it is one itself."""
+    from core.lora import check_adapter_folder  # torch and PEFT: only once needed
+    from core.ppo.checkpoint import ADAPTER_DIR
+
     path = Path(path)
     inner = path / ADAPTER_DIR
     return check_adapter_folder(inner if inner.is_dir() else path)
@@ -34,9 +33,9 @@ def export_adapter(checkpoint: Path, out: Path, force: bool = False) -> Path:
     Written beside `out` and moved into place when complete; an existing `out` is
     replaced only with force=True, and only if it is an earlier export.
     """
-    source = adapter_folder(checkpoint)
     out = Path(out)
     with folder_written_atomically(out, force, is_model_folder) as folder:
+        source = adapter_folder(checkpoint)
         try:
             shutil.copytree(source, folder, dirs_exist_ok=True)
         except OSError as error:
@@ -51,12 +50,15 @@ def export_merged_model(spec: ModelSpec, checkpoint: Path, out: Path, force: boo
     """Merge the adapter into a fresh copy of the base and save a plain HF model folder.
 
     A separate copy, so a session in use keeps its adapter. `spec` names the base model.
-    The target is checked (and its temporary made) before the model loads, so a bad
-    `out` fails at once; the folder appears only when complete, as in export_adapter.
+    The folder appears only when complete, as in export_adapter.
     """
-    adapter = adapter_folder(checkpoint)
     out = Path(out)
     with folder_written_atomically(out, force, is_model_folder) as folder:
+        import torch
+
+        from core.models import ModelSession
+
+        adapter = adapter_folder(checkpoint)
         copy = ModelSession.load(replace(spec, lora=None, adapter_path=str(adapter)))
         try:
             with torch.no_grad():

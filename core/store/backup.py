@@ -14,7 +14,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.atomic import remove_stale_temporaries, temporary_sibling
+from core.atomic import discard, remove_stale_temporaries, temporary_sibling
 from core.errors import StudioError
 from core.store.faults import BACKUP_DIR, damaged_error, raise_explained
 
@@ -53,7 +53,7 @@ def backup_store(conn: sqlite3.Connection, store_path: Path) -> Path:
             f"cannot write the backup {target}: {error}; free disk space or make {folder} writable"
         ) from error
     finally:
-        temporary.unlink(missing_ok=True)
+        discard(temporary)
     _rotate(store_path.parent)
     return target
 
