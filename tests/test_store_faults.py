@@ -241,3 +241,18 @@ def test_a_backup_that_cannot_be_written_is_one_line_and_leaves_nothing(workspac
         assert "backups" in str(error.value) and "\n" not in str(error.value)
         assert list((workspace / "backups").iterdir()) == []  # no partial backup
         assert store.backup().is_file()  # room again
+
+
+# ------------------------------------------------------------------ busy
+
+
+def test_a_write_blocked_by_another_writer_is_one_line(workspace, monkeypatch):
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_S", 0.2)  # instead of waiting 30 s
+    with Store.open(workspace) as holder, Store.open(workspace) as waiter:
+        with holder._transaction() as conn:
+            conn.execute("INSERT INTO prompts (text, set_name, created) VALUES ('a', 's', 'n')")
+            with pytest.raises(StudioError, match="is busy.*another program is writing") as error:
+                waiter.add_prompts(["blocked"])
+            assert "\n" not in str(error.value)
+        waiter.add_prompts(["after the other write"])
+        assert [p.text for p in waiter.prompts()] == ["a", "after the other write"]

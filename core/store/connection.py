@@ -1,7 +1,8 @@
 """Opening a store file: read-write (migrated, backed up first) or read-only, and checked.
 
-Every open runs `PRAGMA quick_check` (a few milliseconds for a typical store, see
-docs/benchmarks.md), so a damaged file is refused with the way to recover instead of
+Every open runs `PRAGMA quick_check` (about 7 ms per MB of store, see
+docs/benchmarks.md; skipped when this process already checked the file unchanged since),
+so a damaged file is refused with the way to recover instead of
 being written to. A read-write open of a store that needs a newer schema first takes a
 backup (core.store.backup), then migrates. A read-only open (`mode=ro`) works on a
 read-only folder too: without write access there SQLite cannot create the WAL's -shm
@@ -85,11 +86,21 @@ def connect_read_only(path: Path) -> GuardedConnection:
     return conn
 
 
+_checked: set[tuple[str, int, int, int]] = set()
+"""Store files this process found sound, by (path, inode, size, mtime): the GUI opens
+a store per background job, and a file unchanged since its last check needs no other."""
+
+
 def check_integrity(conn: sqlite3.Connection, path: Path) -> None:
     """Raise StoreDamagedError unless `PRAGMA quick_check` finds the file sound."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key in _checked:
+        return
     verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
     if verdict != "ok":
         raise damaged_error(path, f"quick_check: {verdict}")
+    _checked.add(key)
 
 
 def unwritable_reason(path: Path) -> str | None:
