@@ -2,9 +2,7 @@
 and rolling backups to recover from."""
 
 import random
-import resource
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +14,7 @@ from core.errors import StudioError
 from core.store import STORE_FILENAME, Store, connection, schema
 from core.store.backup import BACKUPS_KEPT, backups
 from core.store.faults import StoreDamagedError, StoreFullError
-from tests.read_only import REPO
+from tests.faults import REPO, file_size_limit, file_size_limit_in_child
 
 
 def _integrity(workspace):
@@ -64,16 +62,6 @@ def test_a_full_disk_is_one_line_and_loses_nothing_committed(workspace):
         assert store.counts()["prompts"] == 51 and store.runs() == []
 
 
-def _limit_file_size(limit):
-    """A write past `limit` bytes fails (EFBIG) instead of killing the process (SIGXFSZ)."""
-
-    def apply():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
-
-
 def test_import_prompts_onto_a_full_disk_is_one_line_and_imports_nothing(workspace, tmp_path):
     _fill(workspace, n=20)
     size = (workspace / STORE_FILENAME).stat().st_size
@@ -85,7 +73,9 @@ def test_import_prompts_onto_a_full_disk_is_one_line_and_imports_nothing(workspa
         capture_output=True,
         text=True,
         timeout=120,
-        preexec_fn=_limit_file_size(size + 64_000),  # room to open, none for 1 MB of prompts
+        preexec_fn=file_size_limit_in_child(
+            size + 64_000
+        ),  # room to open, none for 1 MB of prompts
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: the store") and result.stderr.count("\n") == 1
@@ -229,15 +219,11 @@ def test_a_backup_that_cannot_be_written_is_one_line_and_leaves_nothing(workspac
             store.backup()
         (workspace / "backups").unlink()
         # A real write fault: no file of this process may grow past 8 KiB for a while.
-        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, hard))
-        try:
-            with pytest.raises(StudioError, match="could not be written|is full") as error:
-                store.backup()
-        finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-            signal.signal(signal.SIGXFSZ, previous)
+        with (
+            file_size_limit(8192),
+            pytest.raises(StudioError, match="could not be written|is full") as error,
+        ):
+            store.backup()
         assert "backups" in str(error.value) and "\n" not in str(error.value)
         assert list((workspace / "backups").iterdir()) == []  # no partial backup
         assert store.backup().is_file()  # room again

@@ -10,7 +10,7 @@ import pytest
 
 from core.store import STORE_FILENAME, Store, schema
 from core.store.faults import StoreError, StoreReadOnlyError
-from tests.read_only import REPO, cli_with_read_only, run_with_read_only
+from tests.faults import REPO, cli_with_read_only, run_with_read_only
 
 
 def _fill(workspace):
