@@ -128,7 +128,7 @@ def test_an_adapter_export_refuses_what_it_should_and_replaces_only_exports(adap
     assert _hidden(tmp_path) == []
 
 
-def test_merged_export_onto_an_existing_folder_fails_before_loading(
+def test_merged_export_onto_an_existing_folder_or_file_fails_before_loading(
     adapter_dir, tmp_path, capsys, monkeypatch
 ):
     out = tmp_path / "merged"
@@ -138,6 +138,11 @@ def test_merged_export_onto_an_existing_folder_fails_before_loading(
     args = ["export", "--format", "merged", "--checkpoint", adapter_dir, "--out", out]
     status, _, err = _cli(capsys, *args)
     assert status == 2 and err.count("\n") == 1 and "already exists" in err and "--force" in err
+    a_file = tmp_path / "merged.bin"
+    a_file.write_text("not a folder")
+    status, _, err = _cli(capsys, *args[:-1], a_file, "--force")
+    assert status == 2 and err.count("\n") == 1 and "is a file; give a folder path" in err
+    assert a_file.read_text() == "not a folder"
 
 
 def test_merged_export_into_a_read_only_folder_is_one_line(adapter_dir, tiny_model_dir, tmp_path):
