@@ -9,21 +9,21 @@
   rollouts a run kept each step ("train") and its answers to held-out prompts ("eval"),
   each beside the reference model's answer (to read or score elsewhere).
 
-Every file is written to a temporary file beside the target and renamed over it, so
-a crash never leaves a half-written export.
+Every file is written to a temporary file beside the target and renamed into place
+(core.atomic), so a crash never leaves a half-written export; an existing file is
+replaced only with force=True (the CLI's --force).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from core.atomic import write_file_atomically
 from core.errors import StudioError
 from core.store import Store
 from core.store.rows import ComparisonRow, RunRow
@@ -42,7 +42,7 @@ class ExportReport:
     """The run whose metrics were exported (metrics exports only)."""
 
 
-def export_pairs(store: Store, out: Path, source: str = "all") -> ExportReport:
+def export_pairs(store: Store, out: Path, source: str = "all", force: bool = False) -> ExportReport:
     """Write the decisive comparisons of `source` (human|ai|all) as chosen/rejected pairs."""
     comparisons = store.comparisons(source)
     if not comparisons:
@@ -52,7 +52,7 @@ def export_pairs(store: Store, out: Path, source: str = "all") -> ExportReport:
             + ("" if source == "all" else " or use --source all")
         )
     pairs = [_pair(row) for row in comparisons if row.verdict in ("left", "right")]
-    _write_jsonl(Path(out), pairs)
+    _write_jsonl(Path(out), pairs, force)
     return ExportReport(
         written=len(pairs),
         skipped_ties=sum(row.verdict == "tie" for row in comparisons),
@@ -61,7 +61,9 @@ def export_pairs(store: Store, out: Path, source: str = "all") -> ExportReport:
     )
 
 
-def export_ratings(store: Store, out: Path, source: str = "all") -> ExportReport:
+def export_ratings(
+    store: Store, out: Path, source: str = "all", force: bool = False
+) -> ExportReport:
     """Write the ratings of `source` (human|ai|all) as JSONL."""
     ratings = store.ratings(source)
     if not ratings:
@@ -80,11 +82,13 @@ def export_ratings(store: Store, out: Path, source: str = "all") -> ExportReport
         }
         for row in ratings
     ]
-    _write_jsonl(Path(out), items)
+    _write_jsonl(Path(out), items, force)
     return ExportReport(written=len(items), path=Path(out))
 
 
-def export_metrics(store: Store, out: Path, run_id: int | None = None) -> ExportReport:
+def export_metrics(
+    store: Store, out: Path, run_id: int | None = None, force: bool = False
+) -> ExportReport:
     """Write one run's per-step metrics as CSV (default: the latest run that has metrics)."""
     run = _chosen_run(store, run_id, store.metrics, "metrics")
     rows = store.metrics(run.id)
@@ -100,11 +104,13 @@ def export_metrics(store: Store, out: Path, run_id: int | None = None) -> Export
         writer.writeheader()
         writer.writerows(rows)
 
-    _write_atomically(Path(out), write)
+    write_file_atomically(Path(out), write, force)
     return ExportReport(written=len(rows), path=Path(out), run_id=run.id)
 
 
-def export_samples(store: Store, out: Path, run_id: int | None = None) -> ExportReport:
+def export_samples(
+    store: Store, out: Path, run_id: int | None = None, force: bool = False
+) -> ExportReport:
     """Write one run's stored samples as JSONL (default: the latest run that has samples)."""
 
     def all_samples(run_id: int) -> list[dict[str, Any]]:
@@ -117,7 +123,7 @@ def export_samples(store: Store, out: Path, run_id: int | None = None) -> Export
             f"run {run.id} ({run.name}) kept no samples (samples_per_step was 0, no held-out "
             "prompts); choose another run with --run"
         )
-    _write_jsonl(Path(out), rows)
+    _write_jsonl(Path(out), rows, force)
     return ExportReport(written=len(rows), path=Path(out), run_id=run.id)
 
 
@@ -150,34 +156,10 @@ def _source_words(source: str) -> str:
     return {"human": "human ", "ai": "AI ", "all": ""}.get(source, "")
 
 
-def _write_jsonl(out: Path, items: Iterable[dict[str, Any]]) -> None:
+def _write_jsonl(out: Path, items: Iterable[dict[str, Any]], force: bool) -> None:
     def write(file: IO[str]) -> None:
         for item in items:
             # ensure_ascii=False keeps non-English text readable in the file.
             file.write(json.dumps(item, ensure_ascii=False) + "\n")
 
-    _write_atomically(out, write)
-
-
-def _write_atomically(out: Path, write: Callable[[IO[str]], None]) -> None:
-    """Write `out` through a temporary file in the same folder, then rename it over `out`."""
-    if out.is_dir():
-        raise StudioError(f"{out} is a folder; give a file path to export to")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise StudioError(f"cannot create the folder of {out}: {error}") from error
-    # Same folder, so the rename is atomic; a unique name so parallel exports never collide.
-    temporary = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "x", encoding="utf-8", newline="") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, out)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise StudioError(f"cannot write {out}: {error}; choose a writable location") from error
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_file_atomically(out, write, force)

@@ -2,7 +2,8 @@
 
 Both take a checkpoint's step folder (`.../step-<N>/`, holding `adapter/`) or an adapter
 folder itself. The GUI's Runs page and `rlhf-studio-cli export --format adapter|merged`
-call these functions.
+call these functions. The target is checked (and its temporary made) before torch and
+PEFT are imported, so a target that cannot be written fails at once.
 """
 
 from __future__ import annotations
@@ -11,48 +12,75 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
+from core.atomic import folder_written_atomically
 from core.config import ModelSpec
 from core.errors import StudioError
-from core.lora import check_adapter_folder
-from core.models import ModelSession
-from core.ppo.checkpoint import ADAPTER_DIR
 
 
 def adapter_folder(path: Path) -> Path:
     """The PEFT adapter folder of a checkpoint step folder, or `path` if it is one itself."""
+    from core.lora import check_adapter_folder  # torch and PEFT: only once needed
+    from core.ppo.checkpoint import ADAPTER_DIR
+
     path = Path(path)
     inner = path / ADAPTER_DIR
     return check_adapter_folder(inner if inner.is_dir() else path)
 
 
-def export_adapter(checkpoint: Path, out: Path) -> Path:
-    """Copy the adapter (loadable with PeftModel.from_pretrained) to `out`."""
-    source = adapter_folder(checkpoint)
-    try:
-        shutil.copytree(source, out, dirs_exist_ok=True)
-    except OSError as error:
-        raise StudioError(
-            f"Could not copy the adapter to {out}: {error}. Choose a writable folder."
-        ) from error
-    return Path(out)
+def export_adapter(checkpoint: Path, out: Path, force: bool = False) -> Path:
+    """Copy the adapter (loadable with PeftModel.from_pretrained) to the folder `out`.
+
+    Written beside `out` and moved into place when complete; an existing `out` is
+    replaced only with force=True, and only if it is an earlier export.
+    """
+    out = Path(out)
+    with folder_written_atomically(out, force, is_model_folder) as folder:
+        source = adapter_folder(checkpoint)
+        try:
+            shutil.copytree(source, folder, dirs_exist_ok=True)
+        except OSError as error:
+            raise StudioError(
+                f"could not copy the adapter to {out}: {error}; free disk space or choose "
+                "a writable folder"
+            ) from error
+    return out
 
 
-def export_merged_model(spec: ModelSpec, checkpoint: Path, out: Path) -> Path:
+def export_merged_model(spec: ModelSpec, checkpoint: Path, out: Path, force: bool = False) -> Path:
     """Merge the adapter into a fresh copy of the base and save a plain HF model folder.
 
     A separate copy, so a session in use keeps its adapter. `spec` names the base model.
+    The folder appears only when complete, as in export_adapter.
     """
-    adapter = adapter_folder(checkpoint)
-    copy = ModelSession.load(replace(spec, lora=None, adapter_path=str(adapter)))
-    try:
-        with torch.no_grad():
-            merged = copy.model.merge_and_unload()
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        merged.save_pretrained(out)
-        copy.tokenizer.save_pretrained(out)
-    finally:
-        copy.unload()
+    out = Path(out)
+    with folder_written_atomically(out, force, is_model_folder) as folder:
+        import torch
+
+        from core.models import ModelSession
+
+        adapter = adapter_folder(checkpoint)
+        copy = ModelSession.load(replace(spec, lora=None, adapter_path=str(adapter)))
+        try:
+            with torch.no_grad():
+                merged = copy.model.merge_and_unload()
+            _save(merged, copy.tokenizer, folder, out)
+        finally:
+            copy.unload()
     return out
+
+
+def is_model_folder(folder: Path) -> bool:
+    """Whether `folder` looks like an earlier model or adapter export (safe to replace)."""
+    return any((folder / name).is_file() for name in ("config.json", "adapter_config.json"))
+
+
+def _save(model, tokenizer, folder: Path, out: Path) -> None:
+    """save_pretrained both into `folder`; any failure to write is a StudioError."""
+    try:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    except Exception as error:  # OSError, or safetensors' own error for a failed write
+        raise StudioError(
+            f"could not write the merged model to {out}: {type(error).__name__}: {error}; "
+            "free disk space or choose a writable folder (nothing was left at the target)"
+        ) from error

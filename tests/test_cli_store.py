@@ -110,7 +110,7 @@ def test_export_pairs_ratings_and_metrics(capsys, tmp_path, workspace):
     assert [json.loads(line)["chosen"] for line in out.read_text().splitlines()] == ["Great."] * 2
 
     status, text, _ = _cli(
-        capsys, "export", "--format", "pairs", "--out", out, "--workspace", workspace
+        capsys, "export", "--format", "pairs", "--out", out, "--force", "--workspace", workspace
     )
     assert text.startswith("wrote 3 pairs;")
 

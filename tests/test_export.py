@@ -43,10 +43,10 @@ def test_pairs_are_chosen_rejected_and_ties_are_counted_not_written(store, tmp_p
     expected = {"prompt": "Review:", "chosen": "Great.", "rejected": "Awful."}
     assert _jsonl(out) == [expected, expected]
 
-    report = export_pairs(store, out, source="ai")
+    report = export_pairs(store, out, source="ai", force=True)
     assert (report.written, report.skipped_ties, report.skipped_both_bad) == (1, 0, 0)
     assert _jsonl(out) == [{"prompt": "Review:", "chosen": "Awful.", "rejected": "Great."}]
-    assert export_pairs(store, out).written == 3
+    assert export_pairs(store, out, force=True).written == 3
 
 
 def test_pairs_load_as_a_preference_dataset(store, tmp_path):
@@ -99,7 +99,7 @@ def test_ratings_export(store, tmp_path):
         },
     ]
     assert "ünïcode" in out.read_text(encoding="utf-8")
-    assert export_ratings(store, out, source="ai").written == 1
+    assert export_ratings(store, out, source="ai", force=True).written == 1
     store.delete_prompt(store.prompts()[0].id)
     with pytest.raises(StudioError, match="no ratings"):
         export_ratings(store, out)
@@ -122,7 +122,7 @@ def test_metrics_csv_has_one_row_per_step_and_the_union_of_keys(store, tmp_path)
         ["1", "-0.5", "", "0.25"],
         ["2", "", "0.1", "0.5"],
     ]
-    assert export_metrics(store, out, run_id=old).written == 1
+    assert export_metrics(store, out, run_id=old, force=True).written == 1
     assert out.read_text().splitlines() == ["step,old", "1,1.0"]
 
 
@@ -159,7 +159,7 @@ def test_samples_jsonl_holds_each_kept_rollout_beside_the_reference(store, tmp_p
     # A run that kept only held-out answers (samples_per_step 0) is still the latest with some.
     held_out_only = store.create_run("ppo", {})
     store.add_samples(held_out_only, 5, [{"prompt": "D", "response": "x", "reward": 1}], "eval")
-    assert export_samples(store, out).run_id == held_out_only
+    assert export_samples(store, out, force=True).run_id == held_out_only
 
 
 def test_a_failed_export_leaves_the_previous_file_whole(store, tmp_path, monkeypatch):
@@ -176,7 +176,7 @@ def test_a_failed_export_leaves_the_previous_file_whole(store, tmp_path, monkeyp
 
     monkeypatch.setattr(export.json, "dumps", dumps_then_crash)
     with pytest.raises(RuntimeError):
-        export_pairs(store, out)
+        export_pairs(store, out, force=True)
     assert out.read_text() == "previous export\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.jsonl", "workspace"]
 

@@ -313,7 +313,7 @@ class RunsPage(QWidget):
     def export_metrics_csv(self, path: Path, run_id: int) -> None:
         """Write one run's metrics, one row per step."""
         self._export(
-            lambda: export_metrics(self.state.store, path, run_id),
+            lambda: export_metrics(self.state.store, path, run_id, force=True),
             "Exporting metrics",
             f"steps to {path}",
         )
@@ -331,7 +331,7 @@ class RunsPage(QWidget):
     def export_samples_jsonl(self, path: Path, run_id: int) -> None:
         """Write the rollouts a run kept and its held-out answers, one JSON object each."""
         self._export(
-            lambda: export_samples(self.state.store, path, run_id),
+            lambda: export_samples(self.state.store, path, run_id, force=True),
             "Exporting samples",
             f"samples to {path}",
         )
@@ -346,12 +346,13 @@ class RunsPage(QWidget):
     def export_pairs_jsonl(self, path: Path) -> None:
         """Write the decisive comparisons as {"prompt", "chosen", "rejected"} lines."""
         self._export(
-            lambda: export_pairs(self.state.store, path),
+            lambda: export_pairs(self.state.store, path, force=True),
             "Exporting comparisons",
             f"pairs to {path}",
         )
 
     def _export(self, action, context: str, what: str) -> None:
+        # The file exports pass force=True: the save dialog has asked before replacing.
         try:
             report = action()
         except StudioError as error:

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from core.rlaif.agreement import agreement_report
     from core.store import Store
 
-    with Store.open(workspace_of(args)) as store:
+    with Store.open_for_reading(workspace_of(args)) as store:  # read-only workspaces too
         report = agreement_report(store, rm_folder=args.rm, device=args.device)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
     return 0

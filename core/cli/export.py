@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write")
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace PATH if it exists (default: refuse); the new export still replaces "
+        "it whole, and only once it is complete",
+    )
+    parser.add_argument(
         "--checkpoint",
         type=Path,
         default=None,
@@ -70,22 +76,23 @@ def run(args: argparse.Namespace) -> int:
     if args.source is not None and args.format in ("metrics", "samples"):
         raise StudioError("--source applies to pairs and ratings only; leave it out")
     source = args.source or "all"
-    with Store.open(workspace_of(args)) as store:
+    force = args.force
+    with Store.open_for_reading(workspace_of(args)) as store:  # read-only workspaces too
         if args.format == "pairs":
-            report = export_pairs(store, args.out, source)
+            report = export_pairs(store, args.out, source, force=force)
             print(
                 f"wrote {report.written} pairs; left out "
                 f"{report.skipped_ties} ties and {report.skipped_both_bad} both-bad ({args.out})"
             )
         elif args.format == "ratings":
-            report = export_ratings(store, args.out, source)
+            report = export_ratings(store, args.out, source, force=force)
             print(f"wrote {report.written} ratings to {args.out}")
         elif args.format == "samples":
-            report = export_samples(store, args.out, args.run)
+            report = export_samples(store, args.out, args.run, force=force)
             name = store.run(report.run_id).name
             print(f"wrote {report.written} samples of run {report.run_id} ({name}) to {args.out}")
         else:
-            report = export_metrics(store, args.out, args.run)
+            report = export_metrics(store, args.out, args.run, force=force)
             name = store.run(report.run_id).name
             print(f"wrote {report.written} steps of run {report.run_id} ({name}) to {args.out}")
     return 0
@@ -102,9 +109,11 @@ def _export_model(args: argparse.Namespace) -> int:
             "(e.g. <workspace>/checkpoints/run-1/step-40)"
         )
     if args.format == "adapter":
-        out = export_adapter(args.checkpoint, args.out)
+        out = export_adapter(args.checkpoint, args.out, force=args.force)
         print(f"wrote the PEFT adapter to {out}")
     else:
-        out = export_merged_model(ModelSpec(args.model), args.checkpoint, args.out)
+        out = export_merged_model(
+            ModelSpec(args.model), args.checkpoint, args.out, force=args.force
+        )
         print(f"wrote the merged model to {out}")
     return 0

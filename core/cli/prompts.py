@@ -62,7 +62,7 @@ def run_import(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     """Print the sets with their sizes, or one set's prompts."""
     workspace = workspace_of(args)
-    with Store.open(workspace) as store:
+    with Store.open_for_reading(workspace) as store:  # works on a read-only workspace too
         prompts = store.prompts(args.set_name)
         sets = store.prompt_sets()
     if args.set_name is None:

@@ -1,105 +1,189 @@
-"""A reward written by the user as a Python function in a file.
+"""A reward written by the user as a Python function in a file, run in its own process.
 
 The file must define `def reward(prompts, responses) -> list[float]`: both arguments are
-lists of str of the same length, and it returns one number per response. It is executed
-from its source under its own module name (it shadows nothing and is not put on
-sys.path), once, when the reward is built. Every failure (a syntax error, an exception,
-a missing function, a wrong result) is a RewardError naming the file and the line.
+lists of str of the same length, and it returns one number per response. The file runs
+in a worker process (core.rewards.python_worker), imported once when the reward is
+built, so the user's code cannot end or hang the command that scores with it:
+
+- each call (and the import) has a time limit, `RLHF_STUDIO_PY_REWARD_TIMEOUT` seconds
+  (default 30), or `time_limit_s`; past it the worker is killed and a RewardError names
+  the file and the limit;
+- `sys.exit()` in the function is an error naming the file and line, and the worker
+  carries on; a worker that dies anyway (os._exit, a crash in native code) is an error
+  too, and the next call starts a fresh one.
+
+Every other failure (a syntax error, an exception, a missing function, a wrong result)
+is a RewardError naming the file and the line, as before.
 """
 
 from __future__ import annotations
 
-import hashlib
-import sys
-import traceback
-from collections.abc import Callable, Sequence
+import contextlib
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import weakref
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
-from types import ModuleType
 
 from core.errors import RewardError
-from core.rewards.base import check_batch, check_scores
+from core.rewards.base import check_batch
+from core.rewards.python_worker import SIGNATURE, serve
 
-SIGNATURE = "def reward(prompts, responses) -> list[float]"
-
-
-def _line_in_file(error: BaseException, path: Path, default: int | None = None) -> int | None:
-    """The line of the innermost traceback frame inside `path` (the user's line to fix)."""
-    line = default
-    for frame in traceback.extract_tb(error.__traceback__):
-        if Path(frame.filename) == path:
-            line = frame.lineno
-    return line
+TIME_LIMIT_ENV = "RLHF_STUDIO_PY_REWARD_TIMEOUT"
+DEFAULT_TIME_LIMIT_S = 30.0
+START_LIMIT_S = 120.0
+"""How long a new worker may take to start Python and its imports (the user's file not
+included: that has the time limit), generous for a loaded machine."""
 
 
-def _where(path: Path, line: int | None) -> str:
-    return f"{path}, line {line}" if line is not None else str(path)
-
-
-def _import_file(path: Path) -> ModuleType:
-    """Execute the file as a fresh module; RewardError with file and line on any failure.
-
-    Compiled from the source each time (no importlib cache, no __pycache__ beside the
-    user's file), so an edit is always picked up when the reward is built again.
-    """
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    module = ModuleType(f"rlhf_studio_user_reward_{digest}")  # unique: shadows no real module
-    module.__file__ = str(path)
+def time_limit_from_env() -> float:
+    """The per-call limit in seconds from RLHF_STUDIO_PY_REWARD_TIMEOUT, else the default."""
+    text = os.environ.get(TIME_LIMIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_TIME_LIMIT_S
     try:
-        source = path.read_text(encoding="utf-8")
-        code = compile(source, str(path), "exec")
-    except SyntaxError as error:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
         raise RewardError(
-            f"{_where(path, error.lineno)}: syntax error ({error.msg}); fix the file."
-        ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise RewardError(f"py={path}: cannot read the file ({error}).") from None
-    # Registered while it runs because some code (dataclasses, pickling) looks itself up there.
-    sys.modules[module.__name__] = module
-    try:
-        exec(code, module.__dict__)
-    except Exception as error:
-        sys.modules.pop(module.__name__, None)
-        raise RewardError(
-            f"{_where(path, _line_in_file(error, path))}: importing the reward file raised "
-            f"{type(error).__name__}: {error}; fix the file."
-        ) from error
-    return module
+            f"{TIME_LIMIT_ENV}={text!r} is not a positive number of seconds; set it to e.g. 30"
+        )
+    return value
+
+
+class _WorkerGone(Exception):
+    """The worker process ended (or its pipe broke); the message says how."""
+
+
+class _TimedOut(Exception):
+    """The worker did not answer within the limit."""
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, path: Path) -> None:
+        context = multiprocessing.get_context("spawn")  # fork is unsafe beside torch threads
+        self.conn, child_end = context.Pipe()
+        # daemon: never outlives the command, even if nothing closes it.
+        self.process = context.Process(
+            target=serve, args=(str(path), child_end), name=f"py-reward {path.name}", daemon=True
+        )
+        self.process.start()
+        child_end.close()  # the worker's end lives in the worker: its exit means EOF here
+        self._stop = weakref.finalize(self, _stop_worker, self.process, self.conn)
+
+    def send(self, message: tuple) -> None:
+        try:
+            self.conn.send(message)
+        except OSError as error:  # BrokenPipeError: the worker is gone
+            raise _WorkerGone(self._how_it_ended()) from error
+
+    def receive(self, limit_s: float) -> tuple:
+        if not self.conn.poll(limit_s):
+            raise _TimedOut
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError) as error:
+            raise _WorkerGone(self._how_it_ended()) from error
+
+    def stop(self) -> None:
+        self._stop()
+
+    def _how_it_ended(self) -> str:
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        if code is None:
+            return "stopped answering"
+        if code < 0:
+            try:
+                return f"was killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"was killed by signal {-code}"
+        return f"ended with exit status {code}"
+
+
+def _stop_worker(process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
+    """Ask the worker to stop, and kill it if it does not at once (it may be stuck)."""
+    with contextlib.suppress(OSError, ValueError):  # already gone, or the pipe closed
+        conn.send(("stop",))
+    process.join(timeout=1)
+    if process.is_alive():
+        process.kill()
+        process.join(timeout=5)
+    conn.close()
 
 
 class PythonFunctionReward:
     """Scores with `reward(prompts, responses)` from a user's Python file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, time_limit_s: float | None = None) -> None:
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_file():
             raise RewardError(
                 f"py={path}: no such file; give the path to a .py file that defines {SIGNATURE}."
             )
         self.name = f"py_{self.path.stem}"
-        module = _import_file(self.path)
-        function = getattr(module, "reward", None)
-        if function is None or not callable(function):
-            found = "no `reward`" if function is None else "a `reward` that is not a function"
-            raise RewardError(f"{self.path} has {found}; define {SIGNATURE} in it.")
-        self._function: Callable[..., object] = function
-        code = getattr(function, "__code__", None)
-        self._def_line = code.co_firstlineno if code is not None else None
+        self.time_limit_s = time_limit_from_env() if time_limit_s is None else time_limit_s
+        self._lock = threading.Lock()  # one request at a time on the pipe
+        self._worker: _Worker | None = None
+        with self._lock:
+            self._start()  # imports the file now, so its errors show when the reward is built
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
         """The function's scores, checked: one finite number per response."""
         check_batch(prompts, responses)
+        with self._lock:
+            if self._worker is None:
+                self._start()
+            reply = self._ask(("score", list(prompts), list(responses)), "reward() did not return")
+        return reply[1]
+
+    def close(self) -> None:
+        """Stop the worker process (a later score() starts a new one)."""
+        with self._lock:
+            if self._worker is not None:
+                self._worker.stop()
+                self._worker = None
+
+    def _start(self) -> None:
+        self._worker = _Worker(self.path)
+        self._ask(None, "the Python worker did not start", limit_s=START_LIMIT_S)
+        self._ask(None, "importing the reward file did not finish")
+
+    def _ask(self, message: tuple | None, late: str, limit_s: float | None = None) -> tuple:
+        """Send `message` (if any) and return the worker's good reply; on an error, a time
+        out or a dead worker raise RewardError (and drop the worker unless it answered)."""
+        worker = self._worker
+        limit = self.time_limit_s if limit_s is None else limit_s
         try:
-            # Copies, so a function that edits its arguments cannot change the caller's batch.
-            result = self._function(list(prompts), list(responses))
-        except Exception as error:
-            line = _line_in_file(error, self.path, self._def_line)
+            if message is not None:
+                worker.send(message)
+            reply = worker.receive(limit)
+        except _TimedOut:
+            self._drop_worker()
             raise RewardError(
-                f"{_where(self.path, line)}: reward() raised {type(error).__name__}: {error}; "
-                f"fix the function."
-            ) from error
-        try:
-            return check_scores(self.name, result, len(responses))
-        except RewardError as error:
-            raise RewardError(
-                f"{_where(self.path, self._def_line)} (reward() defined here): {error}"
+                f"{self.path}: {late} within the {limit:g} s limit, so it was "
+                f"stopped; make it faster or raise the limit ({TIME_LIMIT_ENV}=SECONDS)"
             ) from None
+        except _WorkerGone as gone:
+            self._drop_worker()
+            raise RewardError(
+                f"{self.path}: the process running the reward file {gone}; reward() must "
+                "return its scores, not end the process; fix the function"
+            ) from None
+        if reply[0] == "error":
+            if message is None:  # failed while importing: the worker has exited
+                self._drop_worker()
+            raise RewardError(reply[1])
+        return reply
+
+    def _drop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None

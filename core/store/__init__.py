@@ -3,6 +3,13 @@
 `from core.store import Store` is the entry point; the row types come from here too.
 """
 
+from core.store.faults import (
+    StoreBusyError,
+    StoreDamagedError,
+    StoreError,
+    StoreFullError,
+    StoreReadOnlyError,
+)
 from core.store.rows import (
     AI_RATER_PREFIX,
     RUN_STATUSES,
@@ -33,5 +40,10 @@ __all__ = [
     "RunRow",
     "ScoreRow",
     "Store",
+    "StoreBusyError",
+    "StoreDamagedError",
+    "StoreError",
+    "StoreFullError",
+    "StoreReadOnlyError",
     "is_ai_rater",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any, Self
 
 from core.errors import StudioError
+from core.store.backup import backup_store
+from core.store.faults import StoreError, read_only_error
 
 
 def now() -> str:
@@ -25,20 +28,32 @@ def dumps(value: Any) -> str:
 
 def loads(text: str | None) -> Any:
     """A JSON column's value; None stays None."""
-    return None if text is None else json.loads(text)
+    try:
+        return None if text is None else json.loads(text)
+    except ValueError as error:  # only a damaged file holds JSON the store did not write
+        raise StoreError(
+            f"a value in the store is not readable JSON ({error}); the store file is "
+            "damaged: restore the last good backup from the workspace's backups folder"
+        ) from error
 
 
 class StoreBase:
     """A workspace's SQLite connection and the helpers every write goes through."""
 
-    def __init__(self, workspace: Path, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, workspace: Path, path: Path, conn: sqlite3.Connection, read_only: bool = False
+    ) -> None:
         self.workspace = workspace
         self.path = path
+        self.read_only = read_only
+        """True when opened with read_only=True: every write raises StoreReadOnlyError."""
         self._conn = conn
 
     def close(self) -> None:
         """Close the connection; the Store is unusable afterwards."""
-        self._conn.close()
+        # A failed final checkpoint loses nothing: the committed rows are in the -wal file.
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
 
     def __enter__(self) -> Self:
         return self
@@ -49,14 +64,23 @@ class StoreBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
 
+    def backup(self) -> Path:
+        """Snapshot the store to `<workspace>/backups/studio-<time>.db`, keeping the newest
+        few (core.store.backup); return the new backup's path. StudioError if it cannot."""
+        return backup_store(self._conn, self.path)
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: commits on success, rolls back on any error.
 
         BEGIN IMMEDIATE takes the write lock first, so a concurrent writer makes this
-        wait (busy timeout) rather than fail halfway through.
+        wait (busy timeout) rather than fail halfway through. A full disk, a damaged
+        file or a read-only workspace raise a StoreError (core.store.faults) from the
+        statement that met it; what was committed before stays as it was.
         """
         conn = self._conn
+        if self.read_only:
+            raise read_only_error(self.workspace, "opened for reading only")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
@@ -68,9 +92,7 @@ class StoreBase:
             yield conn
             conn.execute("COMMIT")
         except BaseException as error:
-            # SQLite may already have rolled back by itself (e.g. disk full).
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _roll_back(conn)
             if isinstance(error, sqlite3.IntegrityError):
                 raise StudioError(
                     f"the store {self.path} refused a write ({error}); "
@@ -89,3 +111,13 @@ class StoreBase:
         # table is always one of our literal table names, never user input.
         if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)).fetchone() is None:
             raise self._missing(what, row_id)
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it may, e.g. on a full
+    disk); a failing rollback must not hide the error that caused it."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except (sqlite3.Error, StoreError):
+        pass  # SQLite rolls back an unfinished transaction when the file is next opened

@@ -169,41 +169,6 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the store file at `path`.
-
-    The connection runs in autocommit mode: the Store opens each write transaction
-    itself with BEGIN IMMEDIATE, so the write lock is taken up front and waits on the
-    busy timeout instead of failing when a read would have to be upgraded to a write.
-    """
-    try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    except sqlite3.OperationalError as error:
-        raise StudioError(
-            f"cannot open the store {path}: {error}; check that the workspace folder is writable"
-        ) from error
-    try:
-        # Both pragmas only work outside a transaction; foreign_keys is per connection.
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = WAL")
-        migrate(conn, path)
-    except sqlite3.DatabaseError as error:
-        conn.close()
-        if getattr(error, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
-            raise StudioError(
-                f"{path} is not a readable RLHF Studio store ({error}); "
-                "move the file away or choose another workspace"
-            ) from error
-        raise StudioError(
-            f"cannot open the store {path}: {error}; close other programs using this "
-            "workspace and try again"
-        ) from error
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
 def migrate(conn: sqlite3.Connection, path: Path) -> int:
     """Apply the migrations `conn` lacks, in order, in one transaction; return the version."""
     target = len(MIGRATIONS)

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import StudioError
-from core.store import schema
+from core.store import connection
 from core.store.base import dumps, loads, now
+from core.store.faults import StoreReadOnlyError
 from core.store.rows import (
     SOURCES,
     VERDICTS,
@@ -58,19 +59,35 @@ class Store(RunRecords):
     """Prompts, generations, comparisons, ratings, scores and runs of one workspace."""
 
     @classmethod
-    def open(cls, workspace: Path) -> Store:
-        """Open the store of `workspace`, creating the folder and the file if needed."""
+    def open(cls, workspace: Path, read_only: bool = False) -> Store:
+        """Open the store of `workspace`, creating the folder and the file if needed.
+
+        With read_only=True the store must exist; nothing is created, migrated or
+        written (every write raises StoreReadOnlyError), and a read-only folder works.
+        A damaged store raises StoreDamagedError naming the last good backup.
+        """
         workspace = Path(workspace)
         if workspace.exists() and not workspace.is_dir():
             raise StudioError(f"workspace {workspace} is a file; choose a folder as workspace")
+        path = workspace / STORE_FILENAME
+        if read_only:
+            return cls(workspace, path, connection.connect_read_only(path), read_only=True)
         try:
             workspace.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StudioError(
                 f"cannot create workspace folder {workspace}: {error}; choose a writable folder"
             ) from error
-        path = workspace / STORE_FILENAME
-        return cls(workspace, path, schema.connect(path))
+        return cls(workspace, path, connection.connect(path))
+
+    @classmethod
+    def open_for_reading(cls, workspace: Path) -> Store:
+        """Open as `open` does where the workspace is writable, else read-only: for
+        commands that only read, which then also work on a read-only workspace."""
+        try:
+            return cls.open(workspace)
+        except StoreReadOnlyError:
+            return cls.open(workspace, read_only=True)
 
     # ----------------------------------------------------------------- prompts
 
@@ -270,12 +287,17 @@ class Store(RunRecords):
         value: float,
         detail: dict[str, Any] | None = None,
     ) -> int:
-        """Record an automatic score of one completion by reward source `source`."""
+        """Record the automatic score of one completion by reward source `source`; return
+        its id. A completion has one score per source: scoring it again replaces it."""
         value = _finite(value, "score")
         if not source:
             raise ValueError("a score needs the name of its source")
         with self._transaction() as conn:
             self._require(conn, "generations", generation_id, "generation")
+            conn.execute(
+                "DELETE FROM scores WHERE generation_id = ? AND source = ?",
+                (generation_id, source),
+            )
             return conn.execute(
                 "INSERT INTO scores (generation_id, source, value, detail, created)"
                 " VALUES (?, ?, ?, ?, ?)",
