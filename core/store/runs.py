@@ -25,10 +25,13 @@ class RunRecords(StoreBase):
     or `paused` without a lock as `interrupted`.
     """
 
-    def __init__(self, workspace: Path, path: Path, conn: sqlite3.Connection) -> None:
-        super().__init__(workspace, path, conn)
+    def __init__(
+        self, workspace: Path, path: Path, conn: sqlite3.Connection, read_only: bool = False
+    ) -> None:
+        super().__init__(workspace, path, conn, read_only)
         self._run_locks: dict[int, RunLock] = {}
-        self.mark_interrupted_runs()
+        if not read_only:
+            self.mark_interrupted_runs()
 
     def close(self) -> None:
         for lock in self._run_locks.values():

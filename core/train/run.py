@@ -13,6 +13,7 @@ Store.open marks it interrupted (core.store.runs).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,6 +33,8 @@ from core.train.events import (
 
 if TYPE_CHECKING:
     from core.store import Store
+
+log = logging.getLogger("rlhf_studio.train")
 
 FINAL_STATUSES = ("stopped", "finished", "failed", "interrupted")
 
@@ -215,6 +218,7 @@ class TrainingRun:
                 self._fail(str(error))
                 raise
         self._set_status(status)
+        self._back_up_store()
 
     def _fail(self, reason: str) -> None:
         self._record_final("failed", reason)
@@ -234,6 +238,18 @@ class TrainingRun:
             self.store.set_run_status(self.run_id, status, reason)
         except Exception:
             self.store.release_run(self.run_id)
+            return
+        self._back_up_store()
+
+    def _back_up_store(self) -> None:
+        """A rolling backup of the store at each run's end (core.store.backup); a backup
+        that cannot be written (a full disk) is logged, never a reason to fail the run."""
+        try:
+            self.store.backup()
+        except StudioError as error:
+            log.warning(
+                "No backup of %s at the end of run %s: %s", self.store.path, self.run_id, error
+            )
 
 
 def _step_done(result: StepResult, total: int) -> StepDone:
