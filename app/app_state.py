@@ -75,14 +75,18 @@ class AppState(QObject):
         """Open (creating if needed) the workspace folder and its store."""
         workspace = Path(workspace).expanduser().resolve()
         store = Store.open(workspace)
+        try:
+            if not store.prompt_sets():
+                # A new workspace starts with the built-in prompt set, so the demo loop
+                # works right away; it is an ordinary set the user can edit or delete.
+                import_prompts(store, demo_prompts_file(), set_name=DEMO_PROMPT_SET)
+        except BaseException:
+            store.close()  # the workspace stays unopened; the previous one stays open
+            raise
         if self.store is not None:
             self.store.close()
         self.store = store
         self.workspace = workspace
-        if not store.prompt_sets():
-            # A new workspace starts with the built-in prompt set, so the demo loop works
-            # right away; it is an ordinary set the user can edit or delete.
-            import_prompts(store, demo_prompts_file(), set_name=DEMO_PROMPT_SET)
         self.settings.setValue("workspace/last", str(workspace))
         log.info("Opened workspace %s", workspace)
         self.workspace_changed.emit(workspace)

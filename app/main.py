@@ -1,7 +1,10 @@
 """Entry point of the desktop app: `rlhf-studio [--workspace DIR]`.
 
-`build_window(workspace)` returns the ready main window without starting the event
-loop; tests and tools call it with a QApplication of their own.
+Nothing of Qt is imported at module level: `main()` first checks that Qt can start
+here (app.system_check: a display, the system libraries of Qt's platform plugin) and
+otherwise exits 2 with one line saying what to install, where Qt itself would abort.
+`build_window` and `settings_at` live in app.startup (shared with the self-test and
+the screenshot tour); they are still importable from here.
 """
 
 from __future__ import annotations
@@ -12,42 +15,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
-
+from app.system_check import problem as qt_start_problem
 from core import __version__
-from core.paths import data_dir, default_workspace
-from resources import resource_path
 
 APP_NAME = "RLHF Studio"
 
-
-def settings_at(path: Path | None = None) -> QSettings:
-    """The app's settings file (an INI file in the user data folder unless `path`)."""
-    path = Path(path) if path is not None else data_dir() / "settings.ini"
-    return QSettings(str(path), QSettings.Format.IniFormat)
+SYSTEM_PROBLEM_EXIT = 2
+"""Exit status when Qt cannot start here (no display, missing system libraries)."""
 
 
-def build_window(workspace: Path | str | None = None, settings_path: Path | None = None):
-    """Build the main window on `workspace` (default: the last one, else the default one).
+def __getattr__(name: str):
+    # `from app.main import build_window` keeps working without importing Qt up front.
+    if name in ("build_window", "settings_at"):
+        from app import startup
 
-    Needs a QApplication to exist already. Nothing is loaded in the background and no
-    event loop is started; the window is returned unshown.
-    """
-    from app.app_state import AppState
-    from app.main_window import MainWindow
-    from app.workers import ensure_thread_pool
-
-    if QApplication.instance() is None:
-        raise RuntimeError("build_window needs a QApplication; create one first")
-    settings = settings_at(settings_path)
-    if workspace is None:
-        last = settings.value("workspace/last")
-        workspace = Path(last) if last else default_workspace()
-    ensure_thread_pool()
-    state = AppState(Path(workspace), settings)
-    return MainWindow(state)
+        return getattr(startup, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -80,12 +63,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return self_test_main(argv[1:])
     args = parse_args(argv)
+    problem = qt_start_problem()
+    if problem is not None:  # creating the QApplication would abort the process
+        print(f"rlhf-studio: {problem}", file=sys.stderr)
+        return SYSTEM_PROBLEM_EXIT
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from app.startup import build_window
+    from app.workspace_recovery import NoWorkspaceOpened
+    from resources import resource_path
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setWindowIcon(QIcon(str(resource_path("icons", "app.svg"))))
-    window = build_window(args.workspace)
+    try:
+        window = build_window(args.workspace)
+    except NoWorkspaceOpened as error:  # the user declined to choose another workspace
+        print(f"rlhf-studio: {error}", file=sys.stderr)
+        return 1
     window.show()
     if not args.no_autoload:
         window.restore_last_model()

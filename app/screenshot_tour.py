@@ -52,7 +52,7 @@ def run_tour(
     """Save one screenshot per page into `out`; returns the files written."""
     from PySide6.QtWidgets import QApplication
 
-    from app.main import build_window
+    from app.startup import build_window
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     out.mkdir(parents=True, exist_ok=True)

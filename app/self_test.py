@@ -102,7 +102,7 @@ def check_main_window(ctx: Context) -> str:
     from PySide6.QtCore import qVersion
     from PySide6.QtWidgets import QApplication
 
-    from app.main import build_window
+    from app.startup import build_window
 
     qt_app = QApplication.instance() or QApplication([sys.argv[0], "-platform", "offscreen"])
     ctx.keep.append(qt_app)

@@ -54,23 +54,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class NoDisplayError(RuntimeError):
-    """Linux with neither X11 nor Wayland: Qt would abort the process without a word."""
+    """Linux without a display or the system libraries Qt needs: Qt would abort the process."""
+
+
+def _qt_start_problem() -> str | None:
+    """Why Qt's GUI cannot start here, in one line (app.system_check); None if it can."""
+    from app.system_check import problem
+
+    return problem()
 
 
 def _has_display() -> bool:
-    """False on Linux with neither X11 nor Wayland nor a chosen Qt platform (e.g. offscreen)."""
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    """False where creating a QApplication would abort (see app.system_check)."""
+    try:
+        return _qt_start_problem() is None
+    except Exception:  # the app itself is broken: do not risk Qt's abort either
+        return False
 
 
 def _check_display() -> None:
     """Fail readably where Qt's platform plugin would abort (it calls qFatal, uncatchable)."""
-    if not _has_display():
-        raise NoDisplayError(
-            "No graphical display found (DISPLAY and WAYLAND_DISPLAY are unset). Start "
-            "RLHF Studio from a desktop session, or use the headless CLI: rlhf-studio --cli --help."
-        )
+    problem = _qt_start_problem()
+    if problem is not None:
+        raise NoDisplayError(problem)
 
 
 def _give_windowed_app_streams() -> None:

@@ -25,7 +25,9 @@ printf 'RLHF Studio %s\nLicense: Apache-2.0\n' "$VERSION" >"$STAGE/usr/share/doc
 
 # Depends: the system libraries the bundle links to but does not ship (PyInstaller leaves
 # out libc, OpenGL/EGL and the X11/Wayland client libraries on purpose: they must match
-# the user's system). Qt's xcb platform plugin needs the libxcb-* helpers.
+# the user's system). Qt's xcb platform plugin needs the libxcb-* helpers. The list lives
+# in app/system_check.py, which the app's start-up check reads too (one list, not two).
+DEPENDS=$("${PYTHON:-python3}" "$HERE/../../app/system_check.py" --deb-depends)
 cat >"$STAGE/DEBIAN/control" <<CONTROL
 Package: rlhf-studio
 Version: $VERSION
@@ -34,7 +36,7 @@ Priority: optional
 Architecture: $ARCH
 Maintainer: $MAINTAINER
 Installed-Size: $(du -sk "$STAGE" | cut -f1)
-Depends: libc6 (>= 2.28), libgl1, libegl1, libfontconfig1, libfreetype6, libglib2.0-0, libdbus-1-3, libx11-6, libx11-xcb1, libxcb1, libxkbcommon0, libxkbcommon-x11-0, libxcb-cursor0, libxcb-icccm4, libxcb-image0, libxcb-keysyms1, libxcb-randr0, libxcb-render-util0, libxcb-shape0, libxcb-xfixes0, libxcb-xkb1, libwayland-client0, libwayland-cursor0
+Depends: $DEPENDS
 Description: desktop studio for small-scale RLHF experiments
  Load a causal language model, generate completions, compare them side by
  side, rate them by hand or have an AI score them, train a reward model and
