@@ -217,6 +217,7 @@ def check_ppo_step(ctx: Context) -> str:
     import torch
 
     from core.config import PPOConfig, to_dict
+    from core.paths import run_checkpoint_dir
     from core.ppo.trainer import PPOTrainer
 
     config = PPOConfig(**PPO_SETTINGS)
@@ -225,7 +226,7 @@ def check_ppo_step(ctx: Context) -> str:
     before = [p.detach().clone() for p in trainable]
     trainer = PPOTrainer(
         ctx.session, ctx.reward, ctx.prompts[:8], config, store=ctx.store, run_id=run_id,
-        checkpoint_dir=ctx.workspace / "checkpoints",
+        checkpoint_dir=run_checkpoint_dir(ctx.workspace, run_id),
     )  # fmt: skip
     result = trainer.step()
     bad = [key for key, value in result.metrics.items() if not math.isfinite(value)]
@@ -237,11 +238,10 @@ def check_ppo_step(ctx: Context) -> str:
     rewards = [sample["reward"] for sample in result.samples]
     if not moved and max(rewards) - min(rewards) > 1e-6:
         raise RuntimeError(f"rewards {rewards} differ, yet the step left the adapter unchanged")
-    shown = [k for k in ("reward/mean", "objective/kl", "kl/mean") if k in result.metrics]
-    figures = ", ".join(f"{k} {result.metrics[k]:+.3f}" for k in shown)
+    figures = ", ".join(f"{k} {result.metrics[k]:+.3f}" for k in ("reward/mean", "objective/kl"))
     # Equal rewards (and a fresh critic) give zero advantages: nothing to learn, not a fault.
     update = "adapter updated" if moved else "adapter unchanged (every rollout scored the same)"
-    return f"step {result.step}: {figures or f'{len(result.metrics)} metrics'}; {update}"
+    return f"step {result.step}: {figures}; {update}"
 
 
 def check_workspace(ctx: Context) -> str:

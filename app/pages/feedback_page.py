@@ -37,7 +37,6 @@ from app.widgets.feedback_jobs import (
     RMSummary,
     RoundOutcome,
     compute_agreement,
-    default_rm_folder,
     run_ai_round,
     run_labelling,
     run_rm_training,
@@ -51,6 +50,7 @@ from app.widgets.feedback_tables import (
 from app.widgets.plots import SERIES_COLOURS, MetricPlot, Series
 from app.workers import start_job
 from core.errors import StudioError
+from core.paths import next_reward_model_dir
 from core.rlaif.labelling import LabelReport
 
 RM_SERIES = [
@@ -219,7 +219,7 @@ class FeedbackPage(QWidget):
         self._refresh_verdicts()
         self.agreement_table.setRowCount(0)
         self.agreement_summary.setText("Press Refresh to compare the AI labels with yours.")
-        self.rm_form.set_default_out(default_rm_folder(workspace))
+        self.rm_form.set_default_out(next_reward_model_dir(workspace))
 
     def _on_session_changed(self, session: Any) -> None:
         if session is None:
@@ -335,7 +335,7 @@ class FeedbackPage(QWidget):
             self.state.errors.report(error, "Training the reward model")
             return
         workspace = self.state.workspace
-        out = self.rm_form.out() or default_rm_folder(workspace)
+        out = self.rm_form.out() or next_reward_model_dir(workspace)
         request = RMRequest(workspace, self.rm_form.source(), config, out, self._device())
         self._save_settings()
         self.rm_plot.set_x_extent(config.epochs)
@@ -368,7 +368,7 @@ class FeedbackPage(QWidget):
             f"{summary.best_epoch} of {summary.epochs_run} ({how}, {summary.seconds:.0f} s).<br>"
             f"Saved to <code>{summary.folder}</code>"
         )
-        self.rm_form.set_default_out(default_rm_folder(self.state.workspace))
+        self.rm_form.set_default_out(next_reward_model_dir(self.state.workspace))
         self._update_buttons()
         self.state.runs_changed.emit()
 

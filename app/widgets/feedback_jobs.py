@@ -17,6 +17,7 @@ from typing import Any
 
 from core.config import GenerationConfig, RMConfig
 from core.errors import StudioError
+from core.paths import next_reward_model_dir
 from core.progress import Progress
 from core.rlaif.labelling import LabelReport
 from core.store import Store
@@ -81,8 +82,8 @@ class RMSummary:
 def make_judge(choice: JudgeChoice, workspace: Path, session: Any = None) -> Any:
     """An LLMJudge for `choice`, caching verdicts in the workspace (slow: loads a model)."""
     from core.rewards.judge import LLMJudge
-    from core.rlaif.cache import JudgeCache
-    from core.rlaif.templates import PAIRWISE, parse_template
+    from core.rewards.judge_cache import JudgeCache
+    from core.rewards.judge_templates import PAIRWISE, parse_template
 
     rubric = parse_template(choice.rubric_text, choice.rubric_source, PAIRWISE)
     cache = JudgeCache.for_workspace(workspace)
@@ -186,13 +187,6 @@ def compute_agreement(workspace: Path, device: str = "auto") -> Any:
         return agreement_report(store, device=device)
 
 
-def default_rm_folder(workspace: Path) -> Path:
-    """<workspace>/reward_models/rm-<N>, N one past the highest existing (as the CLI)."""
-    from core.cli.train_rm import default_out
-
-    return default_out(Path(workspace))
-
-
 @dataclass(frozen=True)
 class RoundOutcome:
     """One interactive round, as the page reports it."""
@@ -240,7 +234,7 @@ def run_ai_round(
         earlier = rounds_of(store, trainer.run_id)
         init_from = earlier[-1].reward_model if earlier else None
         result = retrain_reward_model(
-            store, config, default_rm_folder(workspace), source="all", init_from=init_from,
+            store, config, next_reward_model_dir(workspace), source="all", init_from=init_from,
             device=device, on_epoch=on_epoch, progress=progress,
         )  # fmt: skip
         record = record_round(store, trainer.run_id, pairs, rater, result)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
 from core.config import DEMO_MODEL, RMConfig, load_json
+from core.paths import next_reward_model_dir
 
 # Flags that map one-to-one onto RMConfig fields: flag -> (field, type, help).
 _CONFIG_FLAGS = {
@@ -72,13 +73,6 @@ def rm_config_from_args(args: argparse.Namespace) -> RMConfig:
     return replace(config, base=args.base or config.base, lora=lora, **overrides)
 
 
-def default_out(workspace: Path) -> Path:
-    """<workspace>/reward_models/rm-<N>, N one past the highest existing."""
-    root = workspace / "reward_models"
-    numbers = [int(p.name[3:]) for p in root.glob("rm-*") if p.name[3:].isdigit()]
-    return root / f"rm-{max(numbers, default=0) + 1}"
-
-
 def run(args: argparse.Namespace) -> int:
     """Train, printing one line per epoch, then where the model went."""
     from core.progress import tqdm_progress
@@ -87,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = rm_config_from_args(args)
     workspace = workspace_of(args)
-    out = args.out or default_out(workspace)
+    out = args.out or next_reward_model_dir(workspace)
     with Store.open(workspace) as store:
         pairs = pairs_from_comparisons(store.comparisons(args.source), args.include_ties)
         print(f"{len(pairs)} usable {args.source} comparisons; backbone {config.base}")

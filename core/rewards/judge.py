@@ -40,8 +40,8 @@ from core.backbone import accepts_logits_to_keep
 from core.errors import RewardError
 from core.progress import Progress, no_progress
 from core.rewards.base import check_batch, check_scores
-from core.rlaif.cache import JudgeCache, cache_key
-from core.rlaif.templates import PAIRWISE, POINTWISE, RubricTemplate, default_template
+from core.rewards.judge_cache import JudgeCache, cache_key
+from core.rewards.judge_templates import PAIRWISE, POINTWISE, RubricTemplate, default_template
 
 SCORES = tuple(range(1, 11))
 """The pointwise scale, 1 (worst) to 10 (best)."""
@@ -382,7 +382,7 @@ def judge_from_arg(arg: str | None, context: Any) -> LLMJudge:
     RUBRIC is a pointwise template file; it is split off at the last comma only when that
     names an existing file, so model paths holding commas still work.
     """
-    from core.rlaif.templates import read_template
+    from core.rewards.judge_templates import read_template
 
     model, rubric = (arg or "").strip(), None
     head, comma, tail = model.rpartition(",")
