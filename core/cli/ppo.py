@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
@@ -15,6 +16,8 @@ from core.cli.common import (
     prompts_for_run,
 )
 from core.config import PPOConfig, load_json
+from core.memory_estimate import session_memory_line
+from core.ppo.health import HealthMonitor
 
 # Flags that map one-to-one onto PPOConfig fields: flag name -> (field, type, help).
 _CONFIG_FLAGS = {
@@ -165,6 +168,8 @@ def _train(trainer, metrics_out: Path | None) -> None:
     """Iterate the trainer with a progress bar; stream metrics to a JSONL file if asked."""
     from tqdm import tqdm
 
+    print(session_memory_line(trainer.session, trainer.config), file=sys.stderr)
+    health = HealthMonitor.for_config(trainer.config)
     mode = "a" if metrics_out is not None and trainer.step_count > 0 else "w"
     stream = metrics_out.open(mode, encoding="utf-8") if metrics_out is not None else None
     bar = tqdm(total=trainer.config.steps, initial=trainer.step_count, unit="step", disable=None)
@@ -175,6 +180,7 @@ def _train(trainer, metrics_out: Path | None) -> None:
             bar.set_postfix(
                 reward=f"{metrics['reward/mean']:.3f}", kl=f"{metrics['objective/kl']:.3f}"
             )
+            _print_new_warnings(health, metrics)
             if stream is not None:
                 stream.write(json.dumps(_finite(metrics)) + "\n")
                 stream.flush()
@@ -185,6 +191,15 @@ def _train(trainer, metrics_out: Path | None) -> None:
         bar.close()
         if stream is not None:
             stream.close()
+
+
+def _print_new_warnings(health: HealthMonitor, metrics: dict[str, float]) -> None:
+    """The health warnings (core.ppo.health) that start at this step, on stderr above the
+    progress bar: said once when they start, as the GUI's banner shows them while they hold."""
+    from tqdm import tqdm
+
+    for warning in health.new_warnings(metrics):
+        tqdm.write(f"warning: {warning}", file=sys.stderr)
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float | None]:

@@ -26,15 +26,6 @@ from core.ppo.rollout import (
     sample_rows,
 )
 
-EVAL_KEYS = (
-    "eval/reward/mean",
-    "eval/reward/std",
-    "eval/reference_reward/mean",
-    "eval/kl",
-    "eval/response/length",
-)
-"""Keys of the steps that evaluate (every eval_every steps and the last one)."""
-
 Scorer = Callable[[list[str], list[str]], torch.Tensor]
 
 
