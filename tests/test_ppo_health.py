@@ -95,3 +95,17 @@ def test_the_cli_prints_health_warnings_and_the_memory_estimate(
     assert "memory estimate (rough" in err
     assert err.count("KL is running away") == 1, err
     assert strict._history and len(strict._history) == 3  # fed every step
+
+
+def test_health_metric_names_and_memory_estimate_import_without_torch():
+    """The GUI's dashboard and Train page import these at start-up: they must stay light."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, core.ppo.health, core.ppo.metrics, core.memory_estimate\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]\n"
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
@@ -53,6 +53,12 @@ from core.errors import StudioError
 from core.paths import next_reward_model_dir
 from core.rlaif.labelling import LabelReport
 
+if TYPE_CHECKING:  # torch-heavy modules: only their types are needed here
+    from core.models import ModelSession
+    from core.ppo.trainer import PPOTrainer
+    from core.reward_model import EpochReport
+    from core.rlaif.agreement import AgreementReport
+
 RM_SERIES = [
     Series("train/loss", "train loss"),
     Series("eval/loss", "held-out loss"),
@@ -92,7 +98,7 @@ class EpochRelay(QObject):
 
     epoch = Signal(object)
 
-    def emit_report(self, report: Any) -> None:
+    def emit_report(self, report: EpochReport) -> None:
         self.epoch.emit(report)  # queued: the receiver lives in the GUI thread
 
 
@@ -221,7 +227,7 @@ class FeedbackPage(QWidget):
         self.agreement_summary.setText("Press Refresh to compare the AI labels with yours.")
         self.rm_form.set_default_out(next_reward_model_dir(workspace))
 
-    def _on_session_changed(self, session: Any) -> None:
+    def _on_session_changed(self, session: ModelSession | None) -> None:
         if session is None:
             self.rm_form.base.set_extra(None, None)
         else:
@@ -351,7 +357,7 @@ class FeedbackPage(QWidget):
             ),
         )  # fmt: skip
 
-    def _on_epoch(self, report: Any) -> None:
+    def _on_epoch(self, report: EpochReport) -> None:
         self.rm_plot.append(report.epoch, report.metrics())
         self.rm_result.setText(
             f"Epoch {report.epoch}: train loss {report.train_loss:.3f}, held-out accuracy "
@@ -386,7 +392,7 @@ class FeedbackPage(QWidget):
             on_done=self._on_agreement, on_error=lambda _e: self.agreement_summary.setText(""),
         )  # fmt: skip
 
-    def _on_agreement(self, report: Any) -> None:
+    def _on_agreement(self, report: AgreementReport) -> None:
         self.agreement_table.set_report(report)
         text = f"{report.n_human} human and {report.n_ai} AI comparisons."
         if not report.judges:
@@ -396,7 +402,7 @@ class FeedbackPage(QWidget):
         self.agreement_summary.setText(text)
 
     # interactive loop
-    def run_ai_round(self, trainer: Any) -> WorkerBase | None:
+    def run_ai_round(self, trainer: PPOTrainer) -> WorkerBase | None:
         """Rate a paused run's latest samples with the chosen judge, retrain the reward
         model on all comparisons, and swap it in as the run's reward (in a worker).
 

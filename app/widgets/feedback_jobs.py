@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core.config import GenerationConfig, RMConfig
 from core.errors import StudioError
@@ -21,6 +21,14 @@ from core.paths import next_reward_model_dir
 from core.progress import Progress
 from core.rlaif.labelling import LabelReport
 from core.store import Store
+
+if TYPE_CHECKING:  # heavy modules (torch): only their types are needed here
+    from core.models import ModelSession
+    from core.ppo.trainer import PPOTrainer
+    from core.reward_model import EpochReport, RMResult
+    from core.rewards.judge import LLMJudge
+    from core.rlaif.agreement import AgreementReport
+    from core.rlaif.loop import RoundRecord
 
 POLICY_JUDGE = "policy"
 """The judge choice that means: the loaded model's base weights (adapter off)."""
@@ -79,7 +87,9 @@ class RMSummary:
     seconds: float
 
 
-def make_judge(choice: JudgeChoice, workspace: Path, session: Any = None) -> Any:
+def make_judge(
+    choice: JudgeChoice, workspace: Path, session: ModelSession | None = None
+) -> LLMJudge:
     """An LLMJudge for `choice`, caching verdicts in the workspace (slow: loads a model)."""
     from core.rewards.judge import LLMJudge
     from core.rewards.judge_cache import JudgeCache
@@ -97,14 +107,14 @@ def make_judge(choice: JudgeChoice, workspace: Path, session: Any = None) -> Any
     return LLMJudge.load(choice.model, device=choice.device, pairwise=rubric, cache=cache)
 
 
-def _release(judge: Any) -> None:
+def _release(judge: LLMJudge) -> None:
     judge.unload()  # no-op for a judge sharing the policy
     judge.cache.close()
 
 
 def run_labelling(
     request: LabelRequest,
-    session: Any,
+    session: ModelSession | None,
     should_stop: Callable[[], bool],
     progress: Progress | None = None,
 ) -> LabelReport:
@@ -134,7 +144,7 @@ def run_labelling(
         _release(judge)
 
 
-def _summary(result: Any) -> RMSummary:
+def _summary(result: RMResult) -> RMSummary:
     best = result.best
     return RMSummary(
         folder=str(result.folder),
@@ -153,7 +163,7 @@ def _summary(result: Any) -> RMSummary:
 def run_rm_training(
     request: RMRequest,
     should_stop: Callable[[], bool],
-    on_epoch: Callable[[Any], None],
+    on_epoch: Callable[[EpochReport], None],
     progress: Progress | None = None,
 ) -> RMSummary:
     """Train a Bradley–Terry reward model on the store's comparisons of `request.source`.
@@ -179,7 +189,7 @@ def run_rm_training(
     return _summary(result)
 
 
-def compute_agreement(workspace: Path, device: str = "auto") -> Any:
+def compute_agreement(workspace: Path, device: str = "auto") -> AgreementReport:
     """The judge-vs-people agreement report (loads the newest reward model to score it)."""
     from core.rlaif.agreement import agreement_report
 
@@ -191,18 +201,17 @@ def compute_agreement(workspace: Path, device: str = "auto") -> Any:
 class RoundOutcome:
     """One interactive round, as the page reports it."""
 
-    record: Any
-    """core.rlaif.loop.RoundRecord."""
+    record: RoundRecord
     summary: RMSummary
 
 
 def run_ai_round(
     workspace: Path,
-    trainer: Any,
+    trainer: PPOTrainer,
     judge_choice: JudgeChoice,
     config: RMConfig,
     installed: weakref.WeakSet,
-    on_epoch: Callable[[Any], None],
+    on_epoch: Callable[[EpochReport], None],
     device: str = "auto",
     progress: Progress | None = None,
 ) -> RoundOutcome:

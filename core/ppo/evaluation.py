@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -25,6 +25,9 @@ from core.ppo.rollout import (
     reference_responses,
     sample_rows,
 )
+
+if TYPE_CHECKING:
+    from core.models import ModelSession
 
 Scorer = Callable[[list[str], list[str]], torch.Tensor]
 
@@ -62,7 +65,7 @@ class HeldOutEval:
     @torch.no_grad()
     def run(
         self,
-        session: Any,
+        session: ModelSession,
         value_head: nn.Module,
         generation: GenerationConfig,
         score: Scorer,

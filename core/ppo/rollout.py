@@ -7,7 +7,7 @@ Shapes: B = rollouts, Tq = prompt tokens (left-padded), Tr = response tokens
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +16,11 @@ from core.config import GenerationConfig
 from core.errors import TrainingError
 from core.generate import sample
 from core.logprobs import response_token_logprobs
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from core.models import ModelSession
 
 
 class PromptOrder:
@@ -126,7 +131,7 @@ class _Tokens:
 
 @torch.no_grad()
 def collect_rollout(
-    session: Any,
+    session: ModelSession,
     value_head: nn.Module,
     queries: list[list[int]],
     generation: GenerationConfig,
@@ -164,7 +169,7 @@ def collect_rollout(
 
 
 def reference_responses(
-    session: Any, queries: list[list[int]], generation: GenerationConfig, seed: int
+    session: ModelSession, queries: list[list[int]], generation: GenerationConfig, seed: int
 ) -> list[str]:
     """What the reference policy (adapter off) answers to `queries`, with the same seed."""
     with torch.no_grad():
@@ -181,7 +186,7 @@ def reference_responses(
 
 
 def side_by_side_samples(
-    session: Any,
+    session: ModelSession,
     generation: GenerationConfig,
     prompts: list[str],
     queries: list[list[int]],
@@ -209,7 +214,9 @@ def sample_rows(
     ]
 
 
-def decode_responses(tokenizer: Any, response_ids: Tensor, lengths: Tensor) -> list[str]:
+def decode_responses(
+    tokenizer: PreTrainedTokenizerBase, response_ids: Tensor, lengths: Tensor
+) -> list[str]:
     """Text of each response's first `lengths[i]` tokens, special tokens (EOS) dropped."""
     rows = [ids[:n].tolist() for ids, n in zip(response_ids, lengths.tolist(), strict=True)]
     return tokenizer.batch_decode(rows, skip_special_tokens=True)
