@@ -1,8 +1,9 @@
 """Batched sampling with seeds: token ids, masks, per-token log-probs and text.
 
 Sampling uses HF `model.generate`; log-probs are then recomputed with one forward pass by
-`sequence_logprobs`, the same function the PPO trainer differentiates, so rollout and
-training log-probs come from the same maths. They are log-probs under
+`sequence_logprobs`, over core.logprobs.response_token_logprobs: the forward pass PPO's
+rollout and update use too (and differentiate), so sampler and trainer log-probs come
+from the same maths. They are log-probs under
 softmax(logits / temperature) (temperature 1 for greedy decoding); top-k / top-p
 truncation is not reflected in them, which is why PPO rollouts leave both off.
 
@@ -23,9 +24,10 @@ import torch
 from torch import Tensor
 from transformers import GenerationConfig as HFGenerationConfig
 
-from core.backbone import accepts_logits_to_keep, base_model
+from core.backbone import base_model
 from core.config import GenerationConfig, to_dict
 from core.errors import ModelLoadError, StudioError
+from core.logprobs import response_token_logprobs
 from core.models import ModelSession
 from core.progress import Progress, no_progress
 from core.prompt_format import prompt_token_ids
@@ -153,24 +155,13 @@ def sequence_logprobs(
 
     input_ids, attention_mask: (B, T), left-padded queries then responses. Returns
     (B, T - response_start), 0 where attention_mask is 0. Gradients flow when enabled.
-    Positions come from the mask, as in `generate`, so left padding doesn't shift them.
+    The forward pass is core.logprobs.response_token_logprobs, PPO's too.
     """
     if response_start < 1:
         raise ValueError("response_start must be >= 1: the first token has no prediction.")
-    temperature = temperature if temperature > 0 else 1.0
-    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
-    kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-    kwargs.update(position_ids=position_ids, use_cache=False)
-    keep = input_ids.shape[1] - response_start + 1
-    if accepts_logits_to_keep(model):
-        kwargs["logits_to_keep"] = keep  # skip the (B, Tq, V) prompt logits
-    logits = model(**kwargs).logits[:, -keep:-1].float()  # (B, Tr, V) predicting tokens t
-    if temperature != 1.0:
-        logits = logits / temperature
-    targets = input_ids[:, response_start:]  # (B, Tr)
-    chosen = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, Tr)
-    logprobs = chosen - torch.logsumexp(logits, dim=-1)  # (B, Tr)
-    return logprobs.masked_fill(attention_mask[:, response_start:] == 0, 0.0)
+    length = input_ids.shape[1] - response_start
+    tokens = response_token_logprobs(model, input_ids, attention_mask, length, temperature)
+    return tokens.logprobs.masked_fill(attention_mask[:, response_start:] == 0, 0.0)
 
 
 def sample(

@@ -28,14 +28,22 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from core.config import RMConfig, to_dict
 from core.errors import TrainingError
 from core.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from core.store import Store
+    from core.store.rows import ComparisonRow
 
 META_FILE = "rm_meta.json"
 MIN_PAIRS = 4
@@ -134,7 +142,9 @@ def pair_accuracy(delta: torch.Tensor, label: torch.Tensor) -> tuple[int, int]:
     return int(correct.sum()), int(decided.sum())
 
 
-def pairs_from_comparisons(rows: Sequence[Any], include_ties: bool = False) -> list[PreferencePair]:
+def pairs_from_comparisons(
+    rows: Sequence[ComparisonRow], include_ties: bool = False
+) -> list[PreferencePair]:
     """Store comparison rows as training pairs.
 
     Human verdicts give hard labels (left/right -> 1; tie -> 0.5 when `include_ties`); AI
@@ -179,7 +189,9 @@ def split_pairs(
 # --------------------------------------------------------------------------- model
 
 
-def load_backbone(base: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+def load_backbone(
+    base: str, device: torch.device, dtype: torch.dtype
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """(classifier with one label, tokenizer) for a backbone folder / hub id / 'demo'.
 
     A folder that already is a 1-label classifier (an earlier reward model) keeps its
@@ -213,7 +225,7 @@ def load_backbone(base: str, device: torch.device, dtype: torch.dtype) -> tuple[
     return model.to(device), tokenizer
 
 
-def attach_head_lora(model: Any, config: RMConfig) -> Any:
+def attach_head_lora(model: PreTrainedModel, config: RMConfig) -> PeftModel:
     """Wrap with LoRA on the backbone; PEFT's SEQ_CLS task trains the head in full."""
     from peft import get_peft_model
 
@@ -227,7 +239,9 @@ def attach_head_lora(model: Any, config: RMConfig) -> Any:
         return get_peft_model(model, lora)
 
 
-def rewards_of(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int) -> torch.Tensor:
+def rewards_of(
+    model: nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int
+) -> torch.Tensor:
     """Scalar rewards (B,) for prompt + response texts, with grad if enabled."""
     device = next(model.parameters()).device
     encoded = tokenizer(
@@ -292,7 +306,11 @@ def _train_epoch(model, tokenizer, optimizer, train, config, epoch, step0, callb
 
 @torch.no_grad()
 def evaluate_pairs(
-    model: Any, tokenizer: Any, pairs: Sequence[PreferencePair], max_length: int, batch_size: int
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[PreferencePair],
+    max_length: int,
+    batch_size: int,
 ) -> dict[str, float | None]:
     """Loss, accuracy, margin (and accuracy on human pairs) of a model on pairs."""
     if not pairs:
@@ -325,7 +343,7 @@ def train_reward_model(
     out: str | Path,
     *,
     device: str = "auto",
-    store: Any = None,
+    store: Store | None = None,
     source: str = "all",
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_step: Callable[[StepReport], None] | None = None,
@@ -418,7 +436,7 @@ def _fit(
     )  # fmt: skip
 
 
-def _trainable_state(model: Any) -> dict[str, torch.Tensor]:
+def _trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """Copies of the trainable weights (LoRA + head): all that training changes."""
     return {
         name: param.detach().clone()

@@ -1,17 +1,14 @@
-"""Live plots, dashboard health warnings and the memory estimate, without a model."""
+"""Live plots and the dashboard's warnings, without a model."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import pytest
 
-from app.memory_estimate import estimate_ppo_memory
-from app.training_health import HealthMonitor, dashboard_values
+from app.pages.runs_page import OVERLAY_METRICS
 from app.widgets.dashboard import TrainingDashboard
 from app.widgets.plots import CountAxis, GrowingBuffer, KLPlot, RewardPlot, grown_range
-from core.config import LoraSpec, PPOConfig
+from core.config import PPOConfig
+from core.ppo.metrics import STEP_KEYS
 
 
 def _first_item_points(plot) -> int:
@@ -37,7 +34,7 @@ def test_reward_plot_first_item_is_the_mean_with_one_point_per_step(qtbot):
     plot = RewardPlot()
     qtbot.addWidget(plot)
     for step in range(1, 6):
-        plot.append(step, {"reward": step / 10, "reward_std": 0.1})
+        plot.append(step, {"reward/mean": step / 10, "reward/std": 0.1})
     plot.refresh()
     assert _first_item_points(plot) == 5
     _x, y = plot.getPlotItem().listDataItems()[0].getData()
@@ -52,7 +49,7 @@ def test_axes_show_plain_numbers_without_a_scale_factor(qtbot):
     qtbot.addWidget(kl)
     kl.resize(400, 300)
     for step in range(1, 6):
-        kl.append(step, {"kl": step / 10, "kl_coef": 0.01 * step})
+        kl.append(step, {"objective/kl": step / 10, "objective/kl_coef": 0.01 * step})
     kl.refresh()
     for axis in (kl.getAxis("left"), kl.getPlotItem().getAxis("right")):
         assert axis.autoSIPrefixScale == 1.0 and "x0.001" not in axis.labelString()
@@ -69,7 +66,7 @@ def test_redraws_are_coalesced_by_the_timer(qtbot):
     plot = RewardPlot()
     qtbot.addWidget(plot)
     for step in range(1, 51):
-        plot.append(step, {"reward": 0.0})
+        plot.append(step, {"reward/mean": 0.0})
     assert _first_item_points(plot) == 0  # not drawn yet: appends only fill buffers
     qtbot.waitUntil(lambda: _first_item_points(plot) == 50, timeout=2000)
 
@@ -81,7 +78,7 @@ def test_kl_plot_shows_the_target_line_only_in_adaptive_mode(qtbot):
     assert plot.target() == 6.0
     plot.set_target(None)
     assert plot.target() is None
-    plot.append(1, {"kl": 0.5, "kl_coef": 0.05})
+    plot.append(1, {"objective/kl": 0.5, "objective/kl_coef": 0.05})
     plot.refresh()
     assert _first_item_points(plot) == 1
 
@@ -133,48 +130,36 @@ def test_held_out_reward_shows_as_points_on_evaluated_steps_only(qtbot):
     assert "held-out" not in dashboard.step_label.text()
 
 
-def test_dashboard_values_pick_the_namespaced_keys():
-    values = dashboard_values({"reward/mean": 1.0, "objective/kl": 2.0, "unrelated": 3.0})
-    assert values == {"reward": 1.0, "kl": 2.0}
+def test_dashboard_and_runs_page_plot_the_trainer_keys(qtbot):
+    """One set of metric names: every curve reads a key the trainer emits, as it is."""
+    dashboard = TrainingDashboard()
+    qtbot.addWidget(dashboard)
+    plotted = {key for plot in dashboard.plots for key in plot._values}
+    assert plotted and plotted <= set(STEP_KEYS)
+    assert set(OVERLAY_METRICS) <= set(STEP_KEYS)
 
 
-def test_health_monitor_warns_when_kl_runs_away():
-    monitor = HealthMonitor(kl_target=1.0, patience=2)
-    assert monitor.update({"kl": 5.0}) == []
-    warnings = monitor.update({"kl": 6.0})
-    assert len(warnings) == 1 and "KL is running away" in warnings[0]
-    assert monitor.update({"kl": 0.5}) == []
+def test_reward_band_and_kl_coefficient_come_from_the_trainer_keys(qtbot):
+    reward, kl = RewardPlot(), KLPlot()
+    qtbot.addWidget(reward)
+    qtbot.addWidget(kl)
+    for step in (1, 2):
+        metrics = {"reward/mean": 0.5, "reward/std": 0.25, "objective/kl_coef": 0.1 * step}
+        reward.append(step, metrics)
+        kl.append(step, metrics)
+    reward.refresh()
+    kl.refresh()
+    assert reward._upper.getData()[1].tolist() == [0.75, 0.75]
+    assert kl._coef_curve.getData()[1].tolist() == [0.1, 0.2]
 
 
-def test_health_monitor_flags_reward_rising_while_length_collapses():
-    monitor = HealthMonitor(kl_target=100.0, window=3)
+def test_dashboard_shows_the_health_warning_of_a_run_away_kl(qtbot):
+    dashboard = TrainingDashboard()
+    qtbot.addWidget(dashboard)
+    dashboard.reset(PPOConfig(steps=5, target_kl=1.0))
     warnings = []
-    for step in range(8):
-        healthy = step < 3
-        warnings = monitor.update(
-            {
-                "reward": 0.1 * step,
-                "response_length": 20.0 if healthy else 3.0,
-                "entropy": 2.0,
-            }
-        )
-    assert any("reward hacking" in w for w in warnings)
-
-
-def test_health_monitor_is_quiet_on_a_healthy_run():
-    monitor = HealthMonitor(kl_target=6.0, window=3)
-    for step in range(10):
-        warnings = monitor.update(
-            {"reward": 0.1 * step, "kl": 1.0, "response_length": 20.0, "entropy": 2.0}
-        )
-        assert warnings == []
-
-
-@pytest.mark.parametrize("dtype, factor", [("float32", 4), ("bfloat16", 2)])
-def test_memory_estimate_counts_weights_by_dtype(dtype, factor):
-    info = {"params": 124_000_000, "hidden_size": 768, "vocab_size": 50257, "dtype": dtype}
-    estimate = estimate_ppo_memory(info, PPOConfig(), LoraSpec())
-    assert estimate.weights == 124_000_000 * factor
-    assert estimate.total > estimate.weights
-    assert math.isfinite(estimate.total)
-    assert "GiB" in estimate.describe()
+    for step in (1, 2, 3):
+        warnings = dashboard.add_step(step, 5, {"reward/mean": 0.0, "objective/kl": 10.0})
+    assert len(warnings) == 1 and "KL is running away" in warnings[0]
+    assert "KL is running away" in dashboard.warning_label.text()
+    assert not dashboard.warning_label.isHidden()

@@ -1,4 +1,5 @@
-"""core/ is headless: it never imports Qt (docs/architecture.md, "Layering rules")."""
+"""core/ is headless (it never imports Qt) and core's packages, like app's modules,
+import each other without cycles (docs/architecture.md, "Rules")."""
 
 import ast
 import subprocess
@@ -9,17 +10,74 @@ CORE = Path(__file__).resolve().parents[1] / "core"
 QT_MODULES = ("PySide6", "pyqtgraph", "superqt", "shiboken6")
 
 
+def _imported_modules(source: Path) -> list[str]:
+    """Every module `source` imports anywhere (top level, inside functions, under
+    TYPE_CHECKING): a lazy import is still a dependency."""
+    names = []
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+            # `from core import paths` names the module in the alias.
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
+    return names
+
+
+def _unit_of(module: str) -> str | None:
+    """The part of core a module belongs to: `core.ppo.trainer` -> `ppo`,
+    `core.generate` -> `generate`; None outside core (or for `core` itself)."""
+    parts = module.split(".")
+    if parts[0] != "core" or len(parts) < 2:
+        return None
+    unit = parts[1]
+    return unit if (CORE / unit).is_dir() or (CORE / f"{unit}.py").is_file() else None
+
+
+def core_dependency_graph() -> dict[str, dict[str, set[str]]]:
+    """{unit: {unit it imports: the files that do}} over core's packages and modules."""
+    graph: dict[str, dict[str, set[str]]] = {}
+    for source in CORE.rglob("*.py"):
+        unit = source.relative_to(CORE).parts[0].removesuffix(".py")
+        graph.setdefault(unit, {})
+        for module in _imported_modules(source):
+            target = _unit_of(module)
+            if target is not None and target != unit:
+                graph[unit].setdefault(target, set()).add(str(source.relative_to(CORE.parent)))
+    return graph
+
+
+def find_cycle(graph: dict[str, dict[str, set[str]]]) -> list[str] | None:
+    """One cycle of the graph as [a, b, ..., a], or None (depth-first search)."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return path[path.index(node) :] + [node]
+        if node in done:
+            return None
+        for target in sorted(graph.get(node, {})):
+            cycle = visit(target, path + [node])
+            if cycle:
+                return cycle
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        cycle = visit(start, [])
+        if cycle:
+            return cycle
+    return None
+
+
 def test_core_sources_import_no_qt():
     offenders = []
     for source in CORE.rglob("*.py"):
-        tree = ast.parse(source.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            offenders += [f"{source}: {n}" for n in names if n.split(".")[0] in QT_MODULES]
+        offenders += [
+            f"{source}: {name}"
+            for name in _imported_modules(source)
+            if name.split(".")[0] in QT_MODULES
+        ]
     assert offenders == []
 
 
@@ -78,3 +136,33 @@ def test_app_modules_import_each_other_without_cycles():
     assert "app.startup" in graph["app.self_test"] and "app.self_test" in graph["app.main"]
     cycles = [cycle for module in graph if (cycle := _cycle_from(module, graph))]
     assert cycles == []
+
+
+def test_core_packages_have_no_import_cycles():
+    graph = core_dependency_graph()
+    assert "rewards" in graph and "ppo" in graph  # the scan found core's packages
+    cycle = find_cycle(graph)
+    if cycle:
+        steps = [
+            f"{a} -> {b} ({', '.join(sorted(graph[a][b]))})"
+            for a, b in zip(cycle, cycle[1:], strict=False)
+        ]
+        raise AssertionError("core packages import each other: " + "; ".join(steps))
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b": {"a.py"}}, "b": {"c": {"b.py"}}, "c": {"a": {"c.py"}}, "d": {}}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b": {"a.py"}}, "b": {}}) is None
+
+
+def test_app_does_not_import_the_cli():
+    # The GUI shares core's engine, not its command line (the workspace layout is core.paths).
+    app = CORE.parent / "app"
+    offenders = [
+        f"{source}: {name}"
+        for source in app.rglob("*.py")
+        for name in _imported_modules(source)
+        if name == "core.cli" or name.startswith("core.cli.")
+    ]
+    assert offenders == []

@@ -11,8 +11,8 @@ from core.demo.tokenizer import train_bpe_tokenizer
 from core.errors import InputFileError
 from core.rewards import RewardContext, build_reward
 from core.rewards.judge import LLMJudge, single_token_variants
-from core.rlaif.cache import JudgeCache
-from core.rlaif.templates import (
+from core.rewards.judge_cache import JudgeCache
+from core.rewards.judge_templates import (
     PAIRWISE,
     POINTWISE,
     default_template,

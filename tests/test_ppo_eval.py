@@ -10,7 +10,8 @@ from core.config import ModelSpec, PPOConfig
 from core.errors import TrainingError
 from core.models import ModelSession
 from core.ppo import PPOTrainer, evaluation
-from core.ppo.evaluation import EVAL_KEYS, split_prompts
+from core.ppo.evaluation import split_prompts
+from core.ppo.metrics import EVAL_KEYS
 from core.ppo.rollout import collect_rollout
 from core.store import Store
 

@@ -7,14 +7,13 @@ import torch
 
 from core.config import PPOConfig
 from core.errors import TrainingError
+from core.logprobs import entropy_from_logits, logprobs_of
 from core.ppo.kl_control import AdaptiveKLController, FixedKLController, make_kl_controller
 from core.ppo.maths import (
     compute_gae,
-    entropy_from_logits,
     explained_variance,
     kl_k1,
     kl_k3,
-    logprobs_of,
     masked_mean,
     masked_var,
     masked_whiten,

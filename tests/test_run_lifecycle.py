@@ -134,7 +134,10 @@ def test_one_process_per_run(tiny_model_dir, prompts_file, workspace, capsys):
         (["--steps", "0"], "--steps: 0 is out of range"),
         (["--temperature", "0"], "--temperature: 0 is out of range"),
         (["--learning-rate", "0"], "--learning-rate: 0 is out of range"),
-        (["--batch-size", "4", "--mini-batch-size", "3"], "must be a multiple of --mini-batch-size"),
+        (
+            ["--batch-size", "4", "--mini-batch-size", "3"],
+            "must be a multiple of --mini-batch-size",
+        ),
         (["--config", "{config}"], "steps must be a whole number"),
         (["--metrics-out", "{missing}/m.jsonl"], "does not exist"),
         (["--metrics-out", "{folder}"], "is a folder"),

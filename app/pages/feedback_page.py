@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
@@ -36,7 +36,6 @@ from app.widgets.feedback_jobs import (
     RMSummary,
     RoundOutcome,
     compute_agreement,
-    default_rm_folder,
     run_ai_round,
     run_labelling,
     run_rm_training,
@@ -50,8 +49,14 @@ from app.widgets.feedback_tables import (
 from app.widgets.plots import SERIES_COLOURS, MetricPlot, Series
 from app.workers import start_job
 from core.errors import StudioError
+from core.paths import next_reward_model_dir
 from core.rlaif.labelling import LabelReport
 from core.train.control import RunControl
+
+if TYPE_CHECKING:  # torch-heavy modules: only their types are needed here
+    from core.models import ModelSession
+    from core.reward_model import EpochReport
+    from core.rlaif.agreement import AgreementReport
 
 RM_SERIES = [
     Series("train/loss", "train loss"),
@@ -92,7 +97,7 @@ class EpochRelay(QObject):
 
     epoch = Signal(object)
 
-    def emit_report(self, report: Any) -> None:
+    def emit_report(self, report: EpochReport) -> None:
         self.epoch.emit(report)  # queued: the receiver lives in the GUI thread
 
 
@@ -218,9 +223,9 @@ class FeedbackPage(QWidget):
         self._refresh_verdicts()
         self.agreement_table.setRowCount(0)
         self.agreement_summary.setText("Press Refresh to compare the AI labels with yours.")
-        self.rm_form.set_default_out(default_rm_folder(workspace))
+        self.rm_form.set_default_out(next_reward_model_dir(workspace))
 
-    def _on_session_changed(self, session: Any) -> None:
+    def _on_session_changed(self, session: ModelSession | None) -> None:
         if session is None:
             self.rm_form.base.set_extra(None, None)
         else:
@@ -334,7 +339,7 @@ class FeedbackPage(QWidget):
             self.state.errors.report(error, "Training the reward model")
             return
         workspace = self.state.workspace
-        out = self.rm_form.out() or default_rm_folder(workspace)
+        out = self.rm_form.out() or next_reward_model_dir(workspace)
         request = RMRequest(workspace, self.rm_form.source(), config, out, self._device())
         self._save_settings()
         self.rm_plot.set_x_extent(config.epochs)
@@ -350,7 +355,7 @@ class FeedbackPage(QWidget):
             ),
         )  # fmt: skip
 
-    def _on_epoch(self, report: Any) -> None:
+    def _on_epoch(self, report: EpochReport) -> None:
         self.rm_plot.append(report.epoch, report.metrics())
         self.rm_result.setText(
             f"Epoch {report.epoch}: train loss {report.train_loss:.3f}, held-out accuracy "
@@ -367,7 +372,7 @@ class FeedbackPage(QWidget):
             f"{summary.best_epoch} of {summary.epochs_run} ({how}, {summary.seconds:.0f} s).<br>"
             f"Saved to <code>{summary.folder}</code>"
         )
-        self.rm_form.set_default_out(default_rm_folder(self.state.workspace))
+        self.rm_form.set_default_out(next_reward_model_dir(self.state.workspace))
         self._update_buttons()
         self.state.runs_changed.emit()
 
@@ -385,7 +390,7 @@ class FeedbackPage(QWidget):
             on_done=self._on_agreement, on_error=lambda _e: self.agreement_summary.setText(""),
         )  # fmt: skip
 
-    def _on_agreement(self, report: Any) -> None:
+    def _on_agreement(self, report: AgreementReport) -> None:
         self.agreement_table.set_report(report)
         text = f"{report.n_human} human and {report.n_ai} AI comparisons."
         if not report.judges:

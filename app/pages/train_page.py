@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 
 from app.app_state import AppState
 from app.jobs import LoadedModel, describe_session, generate_text, load_model
-from app.memory_estimate import estimate_ppo_memory
 from app.train_job import TrainRequest, reward_labels, run_ppo, warm_up_imports
 from app.widgets.common import hint, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
@@ -30,6 +29,7 @@ from app.widgets.ppo_form import PPOForm
 from app.workers import start_generator_job, start_job
 from core.config import GenerationConfig, PPOConfig, from_dict
 from core.errors import StudioError
+from core.memory_estimate import estimate_ppo_memory
 from core.ppo.optim import check_config
 from core.train import RunControl, RunEnded, RunPaused, RunResumed, RunStarted, StepDone
 

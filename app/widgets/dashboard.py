@@ -1,4 +1,6 @@
-"""The live training dashboard: seven metric plots, health warnings, and the rollout table."""
+"""The live training dashboard: seven metric plots, health warnings, and the rollout table.
+
+Plots and checks read the trainer's metric keys as they are (core/ppo/metrics.py)."""
 
 from __future__ import annotations
 
@@ -18,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.training_health import HealthMonitor, dashboard_values
 from app.widgets.plots import KLPlot, MetricPlot, RewardPlot, Series
 from core.config import PPOConfig
+from core.ppo.health import HealthMonitor
 
 REDRAW_TICK_MS = 40
 """A dirty plot is redrawn every tick, one at a time (7 plots: all fresh within ~0.3 s)."""
@@ -58,7 +60,7 @@ class TrainingDashboard(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.warning_label)
         layout.addLayout(grid, 1)
-        self._monitor = HealthMonitor(kl_target=PPOConfig().target_kl)
+        self._monitor = HealthMonitor.for_config(PPOConfig())
         self._held_out: float | None = None  # the latest held-out reward (evaluated steps)
         # One dirty plot is redrawn per tick: a step's seven redraws land in seven short
         # GUI events instead of one long one (a redraw costs 5-30 ms, more while the
@@ -74,19 +76,19 @@ class TrainingDashboard(QWidget):
         self.kl_plot = KLPlot(auto_redraw=False)
         self.kl_plot.setObjectName("klPlot")
         self.loss_plot = _plot(
-            "lossPlot", "Losses", [Series("policy_loss", "policy"), Series("value_loss", "value")]
+            "lossPlot", "Losses", [Series("loss/policy", "policy"), Series("loss/value", "value")]
         )
         self.entropy_plot = _plot(
-            "entropyPlot", "Entropy", [Series("entropy", "entropy")], "nats/token"
+            "entropyPlot", "Entropy", [Series("policy/entropy", "entropy")], "nats/token"
         )
         self.clipfrac_plot = _plot(
-            "clipfracPlot", "Clip fraction", [Series("clipfrac", "clipfrac")]
+            "clipfracPlot", "Clip fraction", [Series("policy/clipfrac", "clipfrac")]
         )
         self.length_plot = _plot(
-            "lengthPlot", "Response length", [Series("response_length", "tokens")], "tokens"
+            "lengthPlot", "Response length", [Series("response/length", "tokens")], "tokens"
         )
         self.speed_plot = _plot(
-            "speedPlot", "Throughput", [Series("samples_per_s", "samples/s")], "/s"
+            "speedPlot", "Throughput", [Series("perf/samples_per_s", "samples/s")], "/s"
         )
         self.plots = [
             self.reward_plot,
@@ -120,7 +122,7 @@ class TrainingDashboard(QWidget):
             plot.clear_data()
             plot.set_x_extent(config.steps)
         self.kl_plot.set_target(config.target_kl if config.kl_mode == "adaptive" else None)
-        self._monitor = HealthMonitor(kl_target=config.target_kl)
+        self._monitor = HealthMonitor.for_config(config)
         self._held_out = None
         self.show_warnings([])
         self.step_label.setText(f"Run of {config.steps} steps starting…")
@@ -128,20 +130,19 @@ class TrainingDashboard(QWidget):
 
     def add_step(self, step: int, total: int, metrics: Mapping[str, float]) -> list[str]:
         """Append one step to every plot; return (and show) the health warnings."""
-        values = dashboard_values(metrics)
         for plot in self.plots:
-            plot.append(step, values)
+            plot.append(step, metrics)
         self.schedule_redraw()
-        warnings = self._monitor.update(values)
+        warnings = self._monitor.update(metrics)
         self.show_warnings(warnings)
-        reward = values.get("reward")
-        kl = values.get("kl")
+        reward = metrics.get("reward/mean")
+        kl = metrics.get("objective/kl")
         parts = [f"Step {step}/{total}"]
         if reward is not None:
             parts.append(f"reward {reward:+.3f}")
         if kl is not None:
             parts.append(f"KL {kl:.3f}")
-        self._held_out = values.get("eval_reward", self._held_out)
+        self._held_out = metrics.get("eval/reward/mean", self._held_out)
         if self._held_out is not None:
             parts.append(f"held-out reward {self._held_out:+.3f}")
         self.step_label.setText(" · ".join(parts))

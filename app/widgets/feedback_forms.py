@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from app.widgets.feedback_jobs import POLICY_JUDGE, JudgeChoice
 from core.config import DEMO_MODEL, RMConfig
 from core.errors import InputFileError, StudioError
-from core.rlaif.templates import PAIRWISE, RubricTemplate, parse_template
+from core.rewards.judge_templates import PAIRWISE, RubricTemplate, parse_template
 from resources import resource_path
 
 Reporter = Callable[[BaseException, str], object]

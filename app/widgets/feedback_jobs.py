@@ -12,14 +12,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core.config import GenerationConfig, RMConfig
 from core.errors import StudioError
+from core.paths import next_reward_model_dir
 from core.progress import Progress
 from core.rlaif.labelling import LabelReport
 from core.store import Store
 from core.train.control import RunControl
+
+if TYPE_CHECKING:  # heavy modules (torch): only their types are needed here
+    from core.models import ModelSession
+    from core.reward_model import EpochReport, RMResult
+    from core.rewards.judge import LLMJudge
+    from core.rlaif.agreement import AgreementReport
+    from core.rlaif.loop import RoundRecord
 
 POLICY_JUDGE = "policy"
 """The judge choice that means: the loaded model's base weights (adapter off)."""
@@ -78,11 +86,13 @@ class RMSummary:
     seconds: float
 
 
-def make_judge(choice: JudgeChoice, workspace: Path, session: Any = None) -> Any:
+def make_judge(
+    choice: JudgeChoice, workspace: Path, session: ModelSession | None = None
+) -> LLMJudge:
     """An LLMJudge for `choice`, caching verdicts in the workspace (slow: loads a model)."""
     from core.rewards.judge import LLMJudge
-    from core.rlaif.cache import JudgeCache
-    from core.rlaif.templates import PAIRWISE, parse_template
+    from core.rewards.judge_cache import JudgeCache
+    from core.rewards.judge_templates import PAIRWISE, parse_template
 
     rubric = parse_template(choice.rubric_text, choice.rubric_source, PAIRWISE)
     cache = JudgeCache.for_workspace(workspace)
@@ -96,14 +106,14 @@ def make_judge(choice: JudgeChoice, workspace: Path, session: Any = None) -> Any
     return LLMJudge.load(choice.model, device=choice.device, pairwise=rubric, cache=cache)
 
 
-def _release(judge: Any) -> None:
+def _release(judge: LLMJudge) -> None:
     judge.unload()  # no-op for a judge sharing the policy
     judge.cache.close()
 
 
 def run_labelling(
     request: LabelRequest,
-    session: Any,
+    session: ModelSession | None,
     should_stop: Callable[[], bool],
     progress: Progress | None = None,
 ) -> LabelReport:
@@ -133,7 +143,7 @@ def run_labelling(
         _release(judge)
 
 
-def _summary(result: Any) -> RMSummary:
+def _summary(result: RMResult) -> RMSummary:
     best = result.best
     return RMSummary(
         folder=str(result.folder),
@@ -152,7 +162,7 @@ def _summary(result: Any) -> RMSummary:
 def run_rm_training(
     request: RMRequest,
     should_stop: Callable[[], bool],
-    on_epoch: Callable[[Any], None],
+    on_epoch: Callable[[EpochReport], None],
     progress: Progress | None = None,
 ) -> RMSummary:
     """Train a Bradley–Terry reward model on the store's comparisons of `request.source`.
@@ -178,7 +188,7 @@ def run_rm_training(
     return _summary(result)
 
 
-def compute_agreement(workspace: Path, device: str = "auto") -> Any:
+def compute_agreement(workspace: Path, device: str = "auto") -> AgreementReport:
     """The judge-vs-people agreement report (loads the newest reward model to score it)."""
     from core.rlaif.agreement import agreement_report
 
@@ -186,19 +196,11 @@ def compute_agreement(workspace: Path, device: str = "auto") -> Any:
         return agreement_report(store, device=device)
 
 
-def default_rm_folder(workspace: Path) -> Path:
-    """<workspace>/reward_models/rm-<N>, N one past the highest existing (as the CLI)."""
-    from core.cli.train_rm import default_out
-
-    return default_out(Path(workspace))
-
-
 @dataclass(frozen=True)
 class RoundOutcome:
     """One interactive round, as the page reports it."""
 
-    record: Any
-    """core.rlaif.loop.RoundRecord."""
+    record: RoundRecord
     summary: RMSummary
 
 
@@ -206,10 +208,10 @@ def run_ai_round(
     workspace: Path,
     run_id: int,
     control: RunControl,
-    session: Any,
+    session: ModelSession | None,
     judge_choice: JudgeChoice,
     config: RMConfig,
-    on_epoch: Callable[[Any], None],
+    on_epoch: Callable[[EpochReport], None],
     device: str = "auto",
     progress: Progress | None = None,
 ) -> RoundOutcome:
@@ -239,7 +241,7 @@ def run_ai_round(
         earlier = rounds_of(store, run_id)
         init_from = earlier[-1].reward_model if earlier else None
         result = retrain_reward_model(
-            store, config, default_rm_folder(workspace), source="all", init_from=init_from,
+            store, config, next_reward_model_dir(workspace), source="all", init_from=init_from,
             device=device, on_epoch=on_epoch, progress=progress,
         )  # fmt: skip
         record = record_round(store, run_id, pairs, rater, result)

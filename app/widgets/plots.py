@@ -3,7 +3,8 @@
 Following the pyqtgraph examples: curves are created once, values are appended to
 growable numpy buffers, and `setData` runs from a single-shot timer at most ~10 times a
 second however fast steps arrive, with clip-to-view and peak downsampling on so long
-runs stay cheap to draw.
+runs stay cheap to draw. Series are named by the trainer's metric keys
+(core/ppo/metrics.py), so a step's metrics go to `append` as they come.
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ class RewardPlot(MetricPlot):
     def __init__(
         self, parent: QWidget | None = None, ema_alpha: float = 0.3, auto_redraw: bool = True
     ) -> None:
-        super().__init__("Reward", [Series("reward", "mean")], "reward", parent, auto_redraw)
+        super().__init__("Reward", [Series("reward/mean", "mean")], "reward", parent, auto_redraw)
         self._std = GrowingBuffer()
         self._ema = GrowingBuffer()
         self._ema_alpha = ema_alpha
@@ -291,13 +292,13 @@ class RewardPlot(MetricPlot):
         return self._ema_curve.isVisible()
 
     def _on_appended(self, step: float, values: Mapping[str, float]) -> None:
-        held_out = values.get("eval_reward")
+        held_out = values.get("eval/reward/mean")
         if held_out is not None and math.isfinite(held_out):
             self._eval_steps.append(float(step))
             self._eval_values.append(float(held_out))
-            self._eval_reference.append(float(values.get("eval_reference_reward", math.nan)))
-        mean = values.get("reward")
-        std = values.get("reward_std")
+            self._eval_reference.append(float(values.get("eval/reference_reward/mean", math.nan)))
+        mean = values.get("reward/mean")
+        std = values.get("reward/std")
         self._std.append(float(std) if std is not None else 0.0)
         previous = self._ema.last()
         if mean is None or not math.isfinite(mean):
@@ -317,7 +318,7 @@ class RewardPlot(MetricPlot):
             self._legend.setVisible(False)
 
     def _on_refresh(self, steps: np.ndarray) -> None:
-        mean = self._values["reward"].view()
+        mean = self._values["reward/mean"].view()
         std = np.nan_to_num(self._std.view())
         self._upper.setData(steps, mean + std)
         self._lower.setData(steps, mean - std)
@@ -332,7 +333,7 @@ class RewardPlot(MetricPlot):
         if self._legend is None:
             # Bottom right: a rising reward leaves that corner free.
             self._legend = self.addLegend(offset=(-8, -8), labelTextSize="8pt")
-            self._legend.addItem(self._curves["reward"], "training")
+            self._legend.addItem(self._curves["reward/mean"], "training")
             self._legend.addItem(self._eval_curve, "held-out")
             self._legend.addItem(self._reference_curve, "held-out, reference")
         self._legend.setVisible(True)
@@ -342,7 +343,7 @@ class RewardPlot(MetricPlot):
         return len(self._eval_steps)
 
     def _extra_y_values(self) -> list[np.ndarray]:
-        mean = self._values["reward"].view()
+        mean = self._values["reward/mean"].view()
         std = np.nan_to_num(self._std.view())
         return [mean + std, mean - std, self._eval_values.view(), self._eval_reference.view()]
 
@@ -352,7 +353,9 @@ class KLPlot(MetricPlot):
     second axis at the right."""
 
     def __init__(self, parent: QWidget | None = None, auto_redraw: bool = True) -> None:
-        super().__init__("KL to reference", [Series("kl", "KL")], "nats", parent, auto_redraw)
+        super().__init__(
+            "KL to reference", [Series("objective/kl", "KL")], "nats", parent, auto_redraw
+        )
         self._target_line = pg.InfiniteLine(
             angle=0,
             movable=False,
@@ -398,7 +401,7 @@ class KLPlot(MetricPlot):
         self._coef_view.setGeometry(self.getPlotItem().vb.sceneBoundingRect())
 
     def _on_appended(self, step: float, values: Mapping[str, float]) -> None:
-        coef = values.get("kl_coef")
+        coef = values.get("objective/kl_coef")
         self._coef.append(float(coef) if coef is not None else math.nan)
 
     def _on_cleared(self) -> None:

@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     """Load the judge (and the policy if pairs must be sampled), label, print a summary."""
     from core.errors import StudioError
     from core.rewards.judge import LLMJudge
-    from core.rlaif.cache import JudgeCache
-    from core.rlaif.templates import PAIRWISE, default_template, read_template
+    from core.rewards.judge_cache import JudgeCache
+    from core.rewards.judge_templates import PAIRWISE, default_template, read_template
     from core.store import Store
 
     if args.pairs is not None and args.pairs < 1:

@@ -18,6 +18,8 @@ from core.cli.common import (
     prompts_for_run,
 )
 from core.config import PPOConfig
+from core.memory_estimate import session_memory_line
+from core.ppo.health import HealthMonitor
 from core.settings import add_setting_flags, config_from_sources
 
 if TYPE_CHECKING:
@@ -214,6 +216,8 @@ def _train(run: TrainingRun, stream: TextIO | None) -> None:
     from core.train import StepDone
     from core.train.signals import stop_on_termination
 
+    print(session_memory_line(run.trainer.session, run.config), file=sys.stderr)
+    health = HealthMonitor.for_config(run.config)
     bar = tqdm(total=run.config.steps, initial=run.step_count, unit="step", disable=None)
     events = run.events()
     try:
@@ -226,12 +230,22 @@ def _train(run: TrainingRun, stream: TextIO | None) -> None:
                 bar.set_postfix(
                     reward=f"{metrics['reward/mean']:.3f}", kl=f"{metrics['objective/kl']:.3f}"
                 )
+                _print_new_warnings(health, metrics)
                 if stream is not None:
                     stream.write(json.dumps(_finite(metrics)) + "\n")
                     stream.flush()
     finally:
         events.close()  # a Ctrl-C between steps: the run ends as stopped, with a checkpoint
         bar.close()
+
+
+def _print_new_warnings(health: HealthMonitor, metrics: dict[str, float]) -> None:
+    """The health warnings (core.ppo.health) that start at this step, on stderr above the
+    progress bar: said once when they start, as the GUI's banner shows them while they hold."""
+    from tqdm import tqdm
+
+    for warning in health.new_warnings(metrics):
+        tqdm.write(f"warning: {warning}", file=sys.stderr)
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float | None]:

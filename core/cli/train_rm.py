@@ -10,6 +10,7 @@ from core.cli import add_workspace_argument, workspace_of
 from core.cli.common import LORA_PREFIX, lora_from_args
 from core.config import LoraSpec, RMConfig
 from core.errors import TrainingError
+from core.paths import next_reward_model_dir
 from core.settings import add_setting_flags, config_from_sources, flag_namer, setting_problems
 
 
@@ -52,13 +53,6 @@ def rm_config_from_args(args: argparse.Namespace) -> RMConfig:
     return replace(config, lora=lora)
 
 
-def default_out(workspace: Path) -> Path:
-    """<workspace>/reward_models/rm-<N>, N one past the highest existing."""
-    root = workspace / "reward_models"
-    numbers = [int(p.name[3:]) for p in root.glob("rm-*") if p.name[3:].isdigit()]
-    return root / f"rm-{max(numbers, default=0) + 1}"
-
-
 def run(args: argparse.Namespace) -> int:
     """Train, printing one line per epoch, then where the model went."""
     from core.progress import tqdm_progress
@@ -67,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = rm_config_from_args(args)
     workspace = workspace_of(args)
-    out = args.out or default_out(workspace)
+    out = args.out or next_reward_model_dir(workspace)
     with Store.open(workspace) as store:
         pairs = pairs_from_comparisons(store.comparisons(args.source), args.include_ties)
         print(f"{len(pairs)} usable {args.source} comparisons; backbone {config.base}")

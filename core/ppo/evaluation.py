@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -26,14 +26,8 @@ from core.ppo.rollout import (
     sample_rows,
 )
 
-EVAL_KEYS = (
-    "eval/reward/mean",
-    "eval/reward/std",
-    "eval/reference_reward/mean",
-    "eval/kl",
-    "eval/response/length",
-)
-"""Keys of the steps that evaluate (every eval_every steps and the last one)."""
+if TYPE_CHECKING:
+    from core.models import ModelSession
 
 Scorer = Callable[[list[str], list[str]], torch.Tensor]
 
@@ -71,7 +65,7 @@ class HeldOutEval:
     @torch.no_grad()
     def run(
         self,
-        session: Any,
+        session: ModelSession,
         value_head: nn.Module,
         generation: GenerationConfig,
         score: Scorer,

@@ -20,18 +20,12 @@ from typing import Any
 
 from core.config import PPOConfig, to_dict
 from core.errors import StudioError
+from core.paths import run_checkpoint_dir
 from core.ppo import checkpoint as ckpt
 from core.ppo.reward_history import forget_changes_after, record_reward_change, reward_at
 from core.ppo.trainer import PPOTrainer
 from core.store import Store
 from core.train import RunControl, TrainingRun
-
-CHECKPOINTS_DIR = "checkpoints"
-
-
-def run_checkpoint_dir(workspace: Path, run_id: int) -> Path:
-    """Where the checkpoints of run `run_id` go."""
-    return Path(workspace) / CHECKPOINTS_DIR / f"run-{run_id}"
 
 
 def start_run(

@@ -86,32 +86,6 @@ def kl_k3(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
     return torch.expm1(log_ratio) - log_ratio
 
 
-@torch.no_grad()
-def entropy_from_logits(logits: Tensor, log_normaliser: Tensor | None = None) -> Tensor:
-    """Entropy of softmax(logits) along the last axis: (..., V) -> (...); a gauge, no grad.
-
-    H = logsumexp(l) - sum_v p_v l_v, with one (..., V) temporary (the probabilities,
-    multiplied in place) where -sum p log p takes three; pass `log_normaliser`
-    (logsumexp(logits), (...)) when it is already known.
-    """
-    if log_normaliser is None:
-        log_normaliser = torch.logsumexp(logits, dim=-1)
-    probs = torch.softmax(logits, dim=-1)
-    return log_normaliser - probs.mul_(logits).sum(dim=-1)
-
-
-def logprobs_of(logits: Tensor, tokens: Tensor, log_normaliser: Tensor | None = None) -> Tensor:
-    """log softmax(logits)[token] for each position: logits (B, T, V), tokens (B, T) -> (B, T).
-
-    Computed as logit - logsumexp(logits), which never materialises a second (B, T, V)
-    tensor: with 150k-token vocabularies that tensor is the largest in the update.
-    """
-    if log_normaliser is None:
-        log_normaliser = torch.logsumexp(logits, dim=-1)
-    chosen = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # (B, T)
-    return chosen - log_normaliser
-
-
 def policy_loss(
     logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor, cliprange: float
 ) -> tuple[Tensor, Tensor, Tensor]:

@@ -1,20 +1,22 @@
 """The metrics of one PPO step, under the exact keys the GUI, CLI and exports read.
 
 docs/metrics.md explains every key: what it is, how it is computed, what healthy looks like.
+The key names below are the one list of them: the dashboard, the health checks, the Runs
+page and the exports use these keys as they are. Light to import (torch and the rollout
+are imported by the functions that need them): the GUI reads the names at start-up.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-import psutil
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
-from core.ppo.maths import explained_variance, masked_mean
-from core.ppo.rollout import Rollout
+    from core.ppo.rollout import Rollout
+    from core.rewards.base import RewardSource
 
 REQUIRED_KEYS = (
     "step",
@@ -46,6 +48,19 @@ EXTRA_KEYS = (
 )
 """Keys every step reports too, besides `reward/<component>` for a weighted-sum reward."""
 
+EVAL_KEYS = (
+    "eval/reward/mean",
+    "eval/reward/std",
+    "eval/reference_reward/mean",
+    "eval/kl",
+    "eval/response/length",
+)
+"""Keys of the steps that evaluate on held-out prompts (every eval_every steps and the
+last one; core/ppo/evaluation.py fills them)."""
+
+STEP_KEYS = REQUIRED_KEYS + EXTRA_KEYS + EVAL_KEYS
+"""Every fixed key a step may report (`reward/<component>` keys come on top)."""
+
 
 def rollout_metrics(
     rollout: Rollout,
@@ -60,6 +75,8 @@ def rollout_metrics(
     raw_scores / scores: (B,) before / after the EOS penalty and whitening; kl: (B, Tr)
     per-token k1, zero on padding; returns: (B, Tr) GAE returns.
     """
+    from core.ppo.maths import explained_variance, masked_mean
+
     mask = rollout.response_mask  # (B, Tr)
     sequence_kl = kl.sum(dim=1)  # (B,) nats per response
     non_score = -kl_coef * sequence_kl  # (B,)
@@ -78,8 +95,10 @@ def rollout_metrics(
     }
 
 
-def component_means(reward: Any) -> dict[str, float]:
+def component_means(reward: RewardSource) -> dict[str, float]:
     """reward/<component> means when the reward is a weighted sum exposing `last_components`."""
+    import numpy as np
+
     components = getattr(reward, "last_components", None) or {}
     return {f"reward/{name}": float(np.mean(values)) for name, values in components.items()}
 
@@ -96,6 +115,8 @@ def perf_metrics(batch_size: int, step_time: float, device: torch.device) -> dic
 def peak_memory_bytes(device: torch.device) -> int:
     """Peak memory of this run's device: CUDA allocator peak, else the process's peak RSS."""
     if device.type == "cuda":
+        import torch
+
         return int(torch.cuda.max_memory_allocated(device))
     try:
         import resource  # POSIX only
@@ -104,5 +125,7 @@ def peak_memory_bytes(device: torch.device) -> int:
         # Linux reports kilobytes, macOS bytes.
         return int(peak if sys.platform == "darwin" else peak * 1024)
     except ImportError:  # Windows: the working-set peak
+        import psutil
+
         info = psutil.Process().memory_info()
         return int(getattr(info, "peak_wset", info.rss))

@@ -10,12 +10,15 @@ its metrics are), so "the reward at step N" is always that of the run as it now 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.store import Store
 
 HISTORY_KEY = "reward_history"
 
 
-def reward_at(store: Any, run_id: int, step: int) -> list[str]:
+def reward_at(store: Store, run_id: int, step: int) -> list[str]:
     """The reward specs run `run_id` used after `step` (empty if none are recorded)."""
     config = store.run(run_id).config
     specs = list(config.get("reward_specs") or [])
@@ -25,7 +28,7 @@ def reward_at(store: Any, run_id: int, step: int) -> list[str]:
     return specs
 
 
-def record_reward_change(store: Any, run_id: int, step: int, specs: Sequence[str]) -> None:
+def record_reward_change(store: Store, run_id: int, step: int, specs: Sequence[str]) -> None:
     """Note that run `run_id` trains against `specs` from after `step` on (if that is new)."""
     if list(specs) == reward_at(store, run_id, step):
         return
@@ -34,7 +37,7 @@ def record_reward_change(store: Any, run_id: int, step: int, specs: Sequence[str
     store.update_run_config(run_id, {**config, HISTORY_KEY: history})
 
 
-def forget_changes_after(store: Any, run_id: int, step: int) -> None:
+def forget_changes_after(store: Store, run_id: int, step: int) -> None:
     """Drop the changes made after `step` (the run resumes from a checkpoint at `step`)."""
     config = store.run(run_id).config
     history = config.get(HISTORY_KEY, [])

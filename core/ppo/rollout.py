@@ -7,16 +7,20 @@ Shapes: B = rollouts, Tq = prompt tokens (left-padded), Tr = response tokens
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from core.backbone import accepts_logits_to_keep
 from core.config import GenerationConfig
 from core.errors import TrainingError
 from core.generate import sample
-from core.ppo.maths import entropy_from_logits, logprobs_of
+from core.logprobs import response_token_logprobs
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from core.models import ModelSession
 
 
 class PromptOrder:
@@ -95,40 +99,23 @@ def forward_response(
 ) -> ForwardOut:
     """Log-probs of the response tokens, and their values, from a single forward pass.
 
-    Position ids follow the attention mask as `generate` builds them (left padding must not
-    shift positions), so log-probs here are those of the distribution that sampled
-    (core.generate.sequence_logprobs computes the same numbers, without the values).
-    Logits at position t predict token t+1, so the response's logits start one before it.
-    The (B, Tr, V) logits are the largest tensors here: they are made float32 once (for
-    a bf16 model), scaled only when T != 1, and not kept in the result.
+    The pass is core.logprobs.response_token_logprobs, the one generation's log-probs
+    come from, so log-probs here are those of the distribution that sampled. Values are
+    the value head on the hidden state before each response token is chosen.
     """
     input_ids = torch.cat([batch.query_ids, batch.response_ids], dim=1)  # (B, Tq+Tr)
     attention_mask = torch.cat([batch.query_mask.long(), batch.response_mask.long()], dim=1)
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # (B, Tq+Tr)
-    length = batch.response_ids.shape[1]
-    kwargs: dict[str, Any] = {}
-    if accepts_logits_to_keep(model):
-        kwargs["logits_to_keep"] = length + 1  # skip the (B, Tq, V) prompt logits
-    outputs = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=position_ids,
-        output_hidden_states=value_head is not None,
-        use_cache=False,
-        **kwargs,
+    tokens = response_token_logprobs(
+        model,
+        input_ids,
+        attention_mask,
+        batch.response_ids.shape[1],
+        temperature,
+        with_entropy=with_entropy,
+        with_hidden=value_head is not None,
     )
-    logits = outputs.logits[:, -(length + 1) : -1].float()  # (B, Tr, V)
-    if temperature != 1.0:
-        logits = logits / temperature
-    log_normaliser = torch.logsumexp(logits, dim=-1)  # (B, Tr)
-    logprobs = logprobs_of(logits, batch.response_ids, log_normaliser)  # (B, Tr)
-    entropy = entropy_from_logits(logits, log_normaliser) if with_entropy else None
-    values = None
-    if value_head is not None:
-        start = batch.query_ids.shape[1] - 1
-        hidden = outputs.hidden_states[-1][:, start : start + length]  # (B, Tr, H)
-        values = value_head(hidden)  # (B, Tr): V(s_t), the state before token t is chosen
-    return ForwardOut(logprobs=logprobs, values=values, entropy=entropy)
+    values = value_head(tokens.hidden) if value_head is not None else None  # (B, Tr): V(s_t)
+    return ForwardOut(logprobs=tokens.logprobs, values=values, entropy=tokens.entropy)
 
 
 @dataclass
@@ -144,7 +131,7 @@ class _Tokens:
 
 @torch.no_grad()
 def collect_rollout(
-    session: Any,
+    session: ModelSession,
     value_head: nn.Module,
     queries: list[list[int]],
     generation: GenerationConfig,
@@ -182,7 +169,7 @@ def collect_rollout(
 
 
 def reference_responses(
-    session: Any, queries: list[list[int]], generation: GenerationConfig, seed: int
+    session: ModelSession, queries: list[list[int]], generation: GenerationConfig, seed: int
 ) -> list[str]:
     """What the reference policy (adapter off) answers to `queries`, with the same seed."""
     with torch.no_grad():
@@ -199,7 +186,7 @@ def reference_responses(
 
 
 def side_by_side_samples(
-    session: Any,
+    session: ModelSession,
     generation: GenerationConfig,
     prompts: list[str],
     queries: list[list[int]],
@@ -227,7 +214,9 @@ def sample_rows(
     ]
 
 
-def decode_responses(tokenizer: Any, response_ids: Tensor, lengths: Tensor) -> list[str]:
+def decode_responses(
+    tokenizer: PreTrainedTokenizerBase, response_ids: Tensor, lengths: Tensor
+) -> list[str]:
     """Text of each response's first `lengths[i]` tokens, special tokens (EOS) dropped."""
     rows = [ids[:n].tolist() for ids, n in zip(response_ids, lengths.tolist(), strict=True)]
     return tokenizer.batch_decode(rows, skip_special_tokens=True)

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from core.prompt_format import prompt_token_ids
 from core.rewards.base import check_batch, check_scores
+
+if TYPE_CHECKING:
+    from core.models import ModelSession
 
 
 def _fit(context: list[int], response: list[int], limit: int | None) -> tuple[list[int], list[int]]:
@@ -39,7 +42,9 @@ class FluencyReward:
 
     name = "fluency"
 
-    def __init__(self, session: Any, *, owns_session: bool = False, batch_size: int = 8) -> None:
+    def __init__(
+        self, session: ModelSession, *, owns_session: bool = False, batch_size: int = 8
+    ) -> None:
         self.session = session
         self.owns_session = owns_session
         self.batch_size = batch_size

@@ -32,16 +32,21 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from core.backbone import accepts_logits_to_keep
 from core.errors import RewardError
 from core.progress import Progress, no_progress
-from core.rewards.base import check_batch, check_scores
-from core.rlaif.cache import JudgeCache, cache_key
-from core.rlaif.templates import PAIRWISE, POINTWISE, RubricTemplate, default_template
+from core.rewards.base import RewardContext, check_batch, check_scores
+from core.rewards.judge_cache import JudgeCache, cache_key
+from core.rewards.judge_templates import PAIRWISE, POINTWISE, RubricTemplate, default_template
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from core.models import ModelSession
 
 SCORES = tuple(range(1, 11))
 """The pointwise scale, 1 (worst) to 10 (best)."""
@@ -97,7 +102,7 @@ class PointScore:
     """Probability the judge put on number tokens (format diagnostic)."""
 
 
-def single_token_variants(tokenizer: Any, text: str) -> list[int]:
+def single_token_variants(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     """Ids of every single token that spells `text`, with or without a leading space."""
     ids: set[int] = set()
     for variant in (text, " " + text):
@@ -112,7 +117,7 @@ def single_token_variants(tokenizer: Any, text: str) -> list[int]:
     return sorted(ids)
 
 
-def _answer_ids(tokenizer: Any, text: str) -> list[int]:
+def _answer_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     ids = single_token_variants(tokenizer, text)
     if not ids:
         raise RewardError(
@@ -122,7 +127,7 @@ def _answer_ids(tokenizer: Any, text: str) -> list[int]:
     return ids
 
 
-def _context_length(model: Any) -> int | None:
+def _context_length(model: torch.nn.Module) -> int | None:
     config = getattr(model, "config", None)
     for attribute in ("max_position_embeddings", "n_positions"):
         value = getattr(config, attribute, None)
@@ -143,8 +148,8 @@ class LLMJudge:
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        model: torch.nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
         *,
         identity: str,
         pairwise: RubricTemplate | None = None,
@@ -153,7 +158,7 @@ class LLMJudge:
         batch_size: int = 8,
         cache: JudgeCache | None = None,
         use_chat_template: bool | None = None,
-        lock: Any = None,
+        lock: contextlib.AbstractContextManager | None = None,
         frozen: Callable[[], contextlib.AbstractContextManager] | None = None,
     ) -> None:
         """`identity` names the judge in cache keys and rater names ('ai:<identity>');
@@ -182,11 +187,11 @@ class LLMJudge:
         size = sum(p.numel() for p in model.parameters())
         self._weights_id = f"{folder}|{size}"
         self.forward_calls = 0
-        self.session: Any = None  # set by load(): a model this judge owns
+        self.session: ModelSession | None = None  # set by load(): a model this judge owns
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_session(cls, session: Any, **kwargs: Any) -> LLMJudge:
+    def from_session(cls, session: ModelSession, **kwargs: Any) -> LLMJudge:
         """A judge over a loaded ModelSession (the policy or a second model), adapter off."""
         kwargs.setdefault("identity", session.spec.name_or_path)
         return cls(
@@ -376,13 +381,13 @@ class LLMJudge:
         return self.model(**kwargs).logits  # an older or custom model: all logits
 
 
-def judge_from_arg(arg: str | None, context: Any) -> LLMJudge:
+def judge_from_arg(arg: str | None, context: RewardContext) -> LLMJudge:
     """The `judge[=MODEL[,RUBRIC]]` reward: no MODEL judges with the policy's base model.
 
     RUBRIC is a pointwise template file; it is split off at the last comma only when that
     names an existing file, so model paths holding commas still work.
     """
-    from core.rlaif.templates import read_template
+    from core.rewards.judge_templates import read_template
 
     model, rubric = (arg or "").strip(), None
     head, comma, tail = model.rpartition(",")

@@ -23,7 +23,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.store import Store
+    from core.store.rows import ComparisonRow
 
 ORDERED = ("left", "right", "tie")
 """Verdicts that say something about the order of a pair."""
@@ -56,19 +60,19 @@ def chose_same_side(detail: dict[str, Any] | None) -> bool | None:
     return (detail["p_left_first"] - 0.5) * (detail["p_left_swapped"] - 0.5) < 0
 
 
-def _pair_key(row: Any) -> tuple[int, frozenset[int]]:
+def _pair_key(row: ComparisonRow) -> tuple[int, frozenset[int]]:
     return row.prompt_id, frozenset((row.left_id, row.right_id))
 
 
-def _oriented(verdict: str, row: Any, like: Any) -> str:
+def _oriented(verdict: str, row: ComparisonRow, like: ComparisonRow) -> str:
     """`verdict` given on `row`, told in the left/right orientation of `like`."""
     if row.left_id == like.left_id or verdict == "tie":
         return verdict
     return {"left": "right", "right": "left"}.get(verdict, verdict)
 
 
-def _latest(rows: Sequence[Any]) -> dict[tuple[int, frozenset[int]], Any]:
-    latest: dict[tuple[int, frozenset[int]], Any] = {}
+def _latest(rows: Sequence[ComparisonRow]) -> dict[tuple[int, frozenset[int]], ComparisonRow]:
+    latest: dict[tuple[int, frozenset[int]], ComparisonRow] = {}
     for row in sorted(rows, key=lambda r: r.id):
         if row.verdict in ORDERED:
             latest[_pair_key(row)] = row
@@ -95,7 +99,7 @@ class JudgeAgreement:
 
 
 def judge_agreement(
-    human_rows: Sequence[Any], ai_rows: Sequence[Any], rater: str
+    human_rows: Sequence[ComparisonRow], ai_rows: Sequence[ComparisonRow], rater: str
 ) -> JudgeAgreement:
     """Agreement of `rater`'s comparisons (from ai_rows) with the human ones."""
     mine = [row for row in ai_rows if row.rater == rater]
@@ -187,7 +191,7 @@ def _number(value: float | None) -> str:
 
 
 def reward_model_accuracy(
-    folder: str | Path, human_rows: Sequence[Any], device: str = "auto"
+    folder: str | Path, human_rows: Sequence[ComparisonRow], device: str = "auto"
 ) -> RewardModelAccuracy:
     """Accuracy of the reward model in `folder` on the human comparisons it did not train on."""
     from core.reward_model import read_meta
@@ -218,7 +222,7 @@ def reward_model_accuracy(
     )
 
 
-def latest_reward_model(store: Any) -> str | None:
+def latest_reward_model(store: Store) -> str | None:
     """The folder of the newest finished reward-model run in the store that still exists."""
     for run in sorted(store.runs("reward_model"), key=lambda r: r.id, reverse=True):
         folder = run.config.get("out")
@@ -228,7 +232,7 @@ def latest_reward_model(store: Any) -> str | None:
 
 
 def agreement_report(
-    store: Any, rm_folder: str | Path | None = None, device: str = "auto"
+    store: Store, rm_folder: str | Path | None = None, device: str = "auto"
 ) -> AgreementReport:
     """The report over a workspace's store; the RM is `rm_folder` or the newest trained one."""
     human = store.comparisons("human")

@@ -19,11 +19,17 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core.config import GenerationConfig
 from core.errors import StudioError
 from core.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from core.models import ModelSession
+    from core.rewards.judge import LLMJudge
+    from core.store import Store
+    from core.store.rows import PromptRow
 
 PairRef = tuple[int, int, int]
 """(prompt_id, left_generation_id, right_generation_id)."""
@@ -55,7 +61,7 @@ def _key(prompt_id: int, a: int, b: int) -> tuple[int, frozenset[int]]:
     return prompt_id, frozenset((a, b))
 
 
-def candidate_pairs(store: Any, rater: str, limit: int) -> tuple[list[PairRef], list[PairRef]]:
+def candidate_pairs(store: Store, rater: str, limit: int) -> tuple[list[PairRef], list[PairRef]]:
     """(pairs people compared, other unlabelled pairs of existing generations), not yet
     judged by `rater`, at most `limit` in all."""
     comparisons = store.comparisons("all")
@@ -82,8 +88,8 @@ def candidate_pairs(store: Any, rater: str, limit: int) -> tuple[list[PairRef], 
 
 
 def generate_pairs(
-    store: Any,
-    session: Any,
+    store: Store,
+    session: ModelSession,
     n_pairs: int,
     config: GenerationConfig,
     prompt_set: str | None = None,
@@ -117,7 +123,7 @@ def _two_each(config: GenerationConfig) -> GenerationConfig:
     return replace(config, n=2, temperature=config.temperature or 1.0)
 
 
-def _demo_prompts(store: Any, prompt_set: str | None) -> list[Any]:
+def _demo_prompts(store: Store, prompt_set: str | None) -> list[PromptRow]:
     """The demo prompts, imported into the store when it has none (first run)."""
     if prompt_set is not None:
         raise StudioError(
@@ -132,12 +138,12 @@ def _demo_prompts(store: Any, prompt_set: str | None) -> list[Any]:
 
 
 def label_pairs(
-    store: Any,
-    judge: Any,
+    store: Store,
+    judge: LLMJudge,
     n_pairs: int | None = None,
     *,
     pairs: Sequence[PairRef] | None = None,
-    policy: Any = None,
+    policy: ModelSession | None = None,
     generation: GenerationConfig | None = None,
     prompt_set: str | None = None,
     tie_margin: float = 0.0,

@@ -19,20 +19,27 @@ its reward changed (`rounds_of(store, run_id)`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core.config import RMConfig
 from core.errors import StudioError
 from core.ppo.reward_history import record_reward_change
 from core.rlaif.labelling import PairRef
 
+if TYPE_CHECKING:
+    from core.progress import Progress
+    from core.reward_model import EpochReport, RMResult
+    from core.rewards.classifier import ClassifierReward
+    from core.rewards.judge import LLMJudge
+    from core.store import Store
+
 ROUND_KIND = "rlaif_round"
 
 
-def samples_as_pairs(store: Any, run_id: int, steps: int = 1) -> list[PairRef]:
+def samples_as_pairs(store: Store, run_id: int, steps: int = 1) -> list[PairRef]:
     """Pairs (policy response, reference response) from the last `steps` steps with samples.
 
     Samples without a reference, or whose two responses are identical, give no pair.
@@ -74,15 +81,16 @@ def samples_as_pairs(store: Any, run_id: int, steps: int = 1) -> list[PairRef]:
 
 
 def retrain_reward_model(
-    store: Any,
+    store: Store,
     config: RMConfig,
     out: str | Path,
     *,
     source: str = "all",
     init_from: str | Path | None = None,
     device: str = "auto",
-    **callbacks: Any,
-) -> Any:
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    progress: Progress | None = None,
+) -> RMResult:
     """Train a reward model on the store's comparisons; `init_from` fine-tunes an earlier one.
 
     Fine-tuning starts from the earlier model's merged weights and head, so a few new
@@ -96,8 +104,9 @@ def retrain_reward_model(
         config = replace(config, base=str(init_from))
     pairs = pairs_from_comparisons(store.comparisons(source))
     return train_reward_model(
-        pairs, config, out, device=device, store=store, source=source, **callbacks
-    )
+        pairs, config, out, device=device, store=store, source=source,
+        on_epoch=on_epoch, progress=progress,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -114,11 +123,11 @@ class RoundRecord:
 
 
 def record_round(
-    store: Any,
+    store: Store,
     ppo_run_id: int,
     pairs: Sequence[PairRef],
     labelled_by: str,
-    result: Any,
+    result: RMResult,
     step: int | None = None,
 ) -> RoundRecord:
     """Store one round (a finished run of kind 'rlaif_round') and return it."""
@@ -146,7 +155,7 @@ def record_round(
     )
 
 
-def rounds_of(store: Any, ppo_run_id: int) -> list[RoundRecord]:
+def rounds_of(store: Store, ppo_run_id: int) -> list[RoundRecord]:
     """The rounds recorded for a PPO run, oldest first."""
     rows = [r for r in store.runs(ROUND_KIND) if r.config.get("ppo_run") == ppo_run_id]
     return [
@@ -164,16 +173,16 @@ def rounds_of(store: Any, ppo_run_id: int) -> list[RoundRecord]:
 
 
 def ai_round(
-    store: Any,
+    store: Store,
     ppo_run_id: int,
-    judge: Any,
+    judge: LLMJudge,
     config: RMConfig,
     out: str | Path,
     *,
     steps: int = 1,
     init_from: str | Path | None = None,
     device: str = "auto",
-) -> tuple[RoundRecord, Any]:
+) -> tuple[RoundRecord, ClassifierReward]:
     """A whole round with an AI rater: pairs from samples, judge them, retrain, record.
 
     Returns the record and the new reward source (`rm=<out>`) for `TrainingRun.swap_reward`.

@@ -18,6 +18,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.paths import judge_cache_path
+
 _SCHEMA = "CREATE TABLE IF NOT EXISTS judge_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
@@ -46,8 +48,8 @@ class JudgeCache:
 
     @classmethod
     def for_workspace(cls, workspace: str | Path) -> JudgeCache:
-        """The persistent cache of a workspace: `<workspace>/cache/judge.sqlite`."""
-        return cls(Path(workspace) / "cache" / "judge.sqlite")
+        """The persistent cache of a workspace (`core.paths.judge_cache_path`)."""
+        return cls(judge_cache_path(workspace))
 
     def get(self, key: str) -> tuple[float, ...] | None:
         """The cached value, or None (counted as a miss)."""

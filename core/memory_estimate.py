@@ -1,4 +1,5 @@
-"""A rough estimate of the memory a PPO run needs, shown before Start.
+"""A rough estimate of the memory a PPO run needs, shown by the Train page before Start
+and printed by the CLI's `ppo` before its first step.
 
 Rough by design (±50%): it is there to warn "this will not fit", not to plan to the MiB.
 Terms: frozen base weights; LoRA weights with their gradients and Adam moments (fp32);
@@ -8,9 +9,12 @@ the KV cache while sampling; activations and logits of one minibatch forward/bac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import LoraSpec, PPOConfig
+
+if TYPE_CHECKING:
+    from core.models import ModelSession
 
 BYTES_PER_DTYPE = {"float32": 4, "bfloat16": 2, "float16": 2}
 PROMPT_TOKENS = 64
@@ -59,6 +63,16 @@ def estimate_ppo_memory(info: dict[str, Any], config: PPOConfig, lora: LoraSpec)
     activations = tokens * layers * hidden * width * ACTIVATION_FACTOR // 2
     logits = tokens * vocab * 4 * 3  # logits, log-softmax and their gradient, fp32
     return MemoryEstimate(weights, lora_and_optimizer, sampling_cache, activations + logits)
+
+
+def session_memory_line(session: ModelSession, config: PPOConfig) -> str:
+    """The estimate for a loaded session and run settings, as one line (the CLI's)."""
+    from core.models import describe  # lazy: core.models pulls in torch
+
+    info = describe(session)
+    lora = session.spec.lora if session.spec.lora is not None else LoraSpec()
+    estimate = estimate_ppo_memory(info, config, lora)
+    return f"memory estimate (rough, ±50%): {estimate.describe()} on {info['device']}"
 
 
 def _layers(params: int, hidden: int, vocab: int) -> int:
