@@ -18,6 +18,7 @@ from pathlib import Path
 from core.demo import train
 from core.demo.train import INFO_FILE, DemoBuildConfig
 from core.errors import ModelLoadError
+from core.file_lock import lock, try_lock, unlock
 from core.paths import data_dir
 from core.progress import Progress, no_progress
 
@@ -104,47 +105,10 @@ def _exclusive_lock(path: Path, progress: Progress) -> Iterator[None]:
     """Hold an exclusive OS lock on `path`, telling `progress` when we have to wait."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as file:
-        if not _try_lock(file.fileno()):
+        if not try_lock(file.fileno()):
             progress(0, 1, "waiting for another process to finish building the demo model")
-            _lock(file.fileno())
+            lock(file.fileno())
         try:
             yield
         finally:
-            _unlock(file.fileno())
-
-
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-    import time
-
-    def _try_lock(fd: int) -> bool:
-        os.lseek(fd, 0, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _lock(fd: int) -> None:
-        while not _try_lock(fd):
-            time.sleep(0.5)
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _lock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+            unlock(file.fileno())

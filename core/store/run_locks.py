@@ -14,34 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.file_lock import try_lock, unlock
+
 LOCKS_DIR = "locks"
-
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def run_lock_path(workspace: Path, run_id: int) -> Path:
@@ -61,7 +36,7 @@ class RunLock:
         """The lock, or None when another open file (any process) holds it."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_lock(fd):
+        if not try_lock(fd):
             os.close(fd)
             return None
         # Who holds it, for the message another process shows (read, never trusted).
@@ -74,7 +49,7 @@ class RunLock:
         if self._fd is None:
             return
         try:
-            _unlock(self._fd)
+            unlock(self._fd)
         finally:
             os.close(self._fd)
             self._fd = None
