@@ -165,12 +165,14 @@ def test_bad_settings_are_refused_before_any_run_record(
 def test_a_failed_checkpoint_write_fails_the_run_in_one_line(
     tiny_model_dir, prompts_file, workspace, monkeypatch, capsys
 ):
-    real_save = ckpt.torch.save
+    from core.train import checkpoint_io
+
+    real_save = checkpoint_io.torch.save
 
     def save_to_full_disk(obj, _path):  # the real error torch gives on a full disk
         real_save(obj, "/dev/full")
 
-    monkeypatch.setattr(ckpt.torch, "save", save_to_full_disk)
+    monkeypatch.setattr(checkpoint_io.torch, "save", save_to_full_disk)
     assert main(_ppo(tiny_model_dir, prompts_file, workspace, "--steps", "2")) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: Cannot write the checkpoint") and "Free some disk space" in err

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from core.config import RMConfig
 from core.errors import StudioError
-from core.ppo.reward_history import record_reward_change
 from core.rlaif.labelling import PairRef
+from core.train.reward_history import record_reward_change
 
 if TYPE_CHECKING:
     from core.progress import Progress
@@ -55,7 +55,8 @@ def samples_as_pairs(store: Store, run_id: int, steps: int = 1) -> list[PairRef]
     wanted = set(recorded[-steps:])
     run = store.run(run_id)
     model = str(run.config.get("model", "policy"))
-    temperature = run.config.get("ppo", {}).get("temperature")
+    trainer_config = run.config.get(run.config.get("algorithm", run.kind), {})
+    temperature = trainer_config.get("temperature")
     set_name = f"run-{run_id}"
     known = {row.text: row.id for row in store.prompts(set_name)}
     pairs = []

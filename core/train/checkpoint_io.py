@@ -1,0 +1,135 @@
+"""Writing and reading the torch parts of a checkpoint, for every trainer.
+
+`write_checkpoint` writes `step-<N>/` atomically: into a temporary folder first, renamed
+into place, so a crash (or a full disk) while saving never leaves a half-written folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import TrainingError
+from core.train.checkpoints import FORMAT_VERSION, META_FILE, PREFIX, TRAINER_STATE_FILE
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The torch, numpy, Python and CUDA random states, as data torch.load(weights_only) reads."""
+    numpy_state = np.random.get_state(legacy=False)
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": numpy_state["bit_generator"],
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+            "pos": int(numpy_state["state"]["pos"]),
+            "has_gauss": int(numpy_state["has_gauss"]),
+            "gauss": float(numpy_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Put back the random states saved by `capture_rng_state`."""
+    random.setstate(_as_tuple(state["python"]))
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": numpy_state["bit_generator"],
+            "state": {
+                "key": numpy_state["key"].numpy().astype(np.uint32),
+                "pos": numpy_state["pos"],
+            },
+            "has_gauss": numpy_state["has_gauss"],
+            "gauss": numpy_state["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(value: Any) -> Any:
+    """random.setstate wants tuples all the way down; a round trip may give lists."""
+    return tuple(_as_tuple(item) for item in value) if isinstance(value, list | tuple) else value
+
+
+def write_checkpoint(
+    checkpoint_dir: Path,
+    step: int,
+    *,
+    write_parts: Callable[[Path], None],
+    trainer_state: dict[str, Any],
+    meta: dict[str, Any],
+) -> Path:
+    """Write `checkpoint_dir/step-<step>` atomically and return it.
+
+    `write_parts(folder)` writes what the trainer keeps besides its state and meta (the
+    PEFT adapter folder, the run's config, a value head...). An existing folder for the
+    same step is replaced only once the new one is complete.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    final = checkpoint_dir / f"{PREFIX}{step}"
+    temporary = checkpoint_dir / f".{PREFIX}{step}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        temporary.mkdir(parents=True)
+        write_parts(temporary)
+        torch.save({"format": FORMAT_VERSION, **trainer_state}, temporary / TRAINER_STATE_FILE)
+        meta = {"format": FORMAT_VERSION, "step": step, "time": time.time(), **meta}
+        (temporary / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        _replace_folder(temporary, final)
+    except Exception as error:
+        # torch.save reports a full disk as RuntimeError, safetensors as its own error:
+        # whatever failed, no half-written folder stays behind.
+        shutil.rmtree(temporary, ignore_errors=True)
+        reason = " ".join(str(error).split())  # torch's messages span lines
+        raise TrainingError(
+            f"Cannot write the checkpoint {final}: {reason}. Free some disk space or choose "
+            "another checkpoint folder."
+        ) from error
+    return final
+
+
+def _replace_folder(source: Path, target: Path) -> None:
+    """Rename `source` to `target`; an existing `target` is moved aside first, then deleted."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(target, old)
+        os.replace(source, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(source, target)
+
+
+def read_trainer_state(folder: Path) -> dict[str, Any]:
+    """trainer_state.pt, loaded safely (weights_only) onto the CPU.
+
+    RNG states must stay on the CPU (torch.set_rng_state wants a CPU ByteTensor); the
+    optimiser's load_state_dict moves its own state to its parameters' device.
+    """
+    path = Path(folder) / TRAINER_STATE_FILE
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as error:  # missing, truncated or not a torch file
+        raise TrainingError(
+            f"Cannot read {path}: {error}. The checkpoint is damaged; resume from another one."
+        ) from error
+    if state.get("format") != FORMAT_VERSION:
+        raise TrainingError(
+            f"{path} has format {state.get('format')}, this version reads {FORMAT_VERSION}. "
+            "Resume it with the version of RLHF Studio that wrote it."
+        )
+    return state
