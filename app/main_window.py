@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -31,6 +31,7 @@ from app.pages.runs_page import RunsPage
 from app.pages.train_page import TrainPage
 from app.settings_dialog import SettingsDialog
 from app.theme import apply_theme, style_plot
+from app.warm_up import start_warm_up
 from core import __version__
 from core.errors import StudioError
 from core.rlaif.loop import samples_as_pairs
@@ -51,6 +52,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setMinimumSize(QSize(1000, 680))
         self._closing = False
+        self._painted = False
         # Style first: applying a style sheet to existing widgets re-polishes every one.
         self._apply_theme()
         self.model_page = ModelPage(state)
@@ -264,6 +266,14 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         page = self.state.setting("window/page", 0, int)
         self.nav.setCurrentRow(max(0, min(page, self.nav.count() - 1)))
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        """After the first paint, import the model libraries in the background: the window
+        is up without them, and the first model load finds them (mostly) imported."""
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, start_warm_up)  # once this paint pass is on screen
 
     def restore_last_model(self) -> None:
         """Reload the model used last time, if the setting asks for it (launch only)."""

@@ -16,27 +16,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-import torch
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.config import PPOConfig, to_dict
 from core.errors import TrainingError
-from core.ppo import PPOTrainer
-from core.ppo.launch import resume_run, start_run
 from core.rewards import RewardContext, RewardSpec, build_reward, format_reward_spec
 from core.store import Store
 
+if TYPE_CHECKING:
+    from core.ppo import PPOTrainer
 
-def warm_up_imports() -> None:
-    """Import what the first training step would import lazily, on the GUI thread at start-up.
-
-    An import in the worker holds module locks and runs module code; done mid-run it
-    showed up as the GUI thread's longest stall of a run.
-    """
-    import torch.utils.serialization  # noqa: F401 (checkpoints)
-
-    import core.rewards.sentiment  # noqa: F401 (VADER and its lexicon)
+# torch and the trainer are imported inside the job: the GUI imports this module at
+# start-up, and the libraries come from the background warm-up (app/warm_up.py), which
+# also imports what the first step would import lazily.
 
 
 class Control(Protocol):
@@ -65,6 +57,8 @@ class TrainRequest:
 
 def run_ppo(session: Any, request: TrainRequest, control: Control) -> Iterator[dict[str, Any]]:
     """Train, yielding events; the run's status in the store follows pause/stop/end."""
+    import torch
+
     torch.set_grad_enabled(True)  # grad mode is per thread; the trainer manages it inside
     store = Store.open(request.workspace)
     reward = None
@@ -98,6 +92,8 @@ def run_ppo(session: Any, request: TrainRequest, control: Control) -> Iterator[d
 
 def _trainer(store: Store, session: Any, reward: Any, prompts: list[str], request: TrainRequest):
     """A new run, or the checkpoint's run continued (core's launch: the CLI's code path)."""
+    from core.ppo.launch import resume_run, start_run
+
     specs = [format_reward_spec(spec) for spec in request.rewards]
     if request.resume_from is not None:
         return resume_run(

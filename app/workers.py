@@ -1,8 +1,9 @@
 """Qt plumbing for background work: superqt workers whose signals reach the GUI thread.
 
-The work itself lives in app/jobs.py as plain Python (no Qt); this module runs it in the
-thread pool, relays progress callbacks as a Qt signal, routes errors to the one error
-reporter and registers each job with the AppState (status bar, close handling).
+The work itself lives in app/jobs/ and app/train_job.py as plain Python (no Qt); this
+module runs it in the thread pool, relays progress callbacks as a Qt signal, routes errors
+to the one error reporter and registers each job with the AppState (status bar, close
+handling).
 Workers emit plain Python data; the GUI never waits on them.
 """
 
@@ -14,7 +15,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import torch
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import FunctionWorker, GeneratorWorker
 
@@ -29,15 +29,14 @@ the user tries the policy; the default pool (one thread per core) could starve."
 
 def ensure_thread_pool() -> None:
     """Give the global pool enough threads for a long job plus short ones beside it, and
-    leave the GUI thread a core: torch's intra-op pool otherwise takes every core and a
-    training step starves the event loop (and, oversubscribed, runs slower too)."""
+    let the GUI thread take the GIL back quickly. (torch's thread count, which leaves the
+    GUI thread a core, is set by the import warm-up: app/warm_up.py.)"""
     global _threads_configured
     pool = QThreadPool.globalInstance()
     if pool.maxThreadCount() < MIN_POOL_THREADS:
         pool.setMaxThreadCount(MIN_POOL_THREADS)
     if not _threads_configured:
         _threads_configured = True
-        torch.set_num_threads(max(1, torch.get_num_threads() - 1))
         # While the training thread runs Python, the GUI thread waits up to one switch
         # interval (default 5 ms) for the GIL at every hand-over, and a plot redraw has
         # hundreds: measured 10-30x slower redraws. A short interval costs the worker

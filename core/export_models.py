@@ -11,13 +11,10 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
+from core.adapter_files import check_adapter_folder
 from core.config import ModelSpec
 from core.errors import StudioError
-from core.lora import check_adapter_folder
-from core.models import ModelSession
-from core.ppo.checkpoint import ADAPTER_DIR
+from core.ppo.layout import ADAPTER_DIR
 
 
 def adapter_folder(path: Path) -> Path:
@@ -44,6 +41,10 @@ def export_merged_model(spec: ModelSpec, checkpoint: Path, out: Path) -> Path:
 
     A separate copy, so a session in use keeps its adapter. `spec` names the base model.
     """
+    import torch
+
+    from core.models import ModelSession
+
     adapter = adapter_folder(checkpoint)
     copy = ModelSession.load(replace(spec, lora=None, adapter_path=str(adapter)))
     try:

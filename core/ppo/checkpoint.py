@@ -26,13 +26,9 @@ import torch
 
 from core.config import PPOConfig, load_json, save_json
 from core.errors import TrainingError
+from core.ppo.layout import ADAPTER_DIR, CONFIG_FILE, META_FILE, PREFIX, TRAINER_STATE_FILE
 from core.ppo.value_head import VALUE_HEAD_FILE
 
-ADAPTER_DIR = "adapter"
-TRAINER_STATE_FILE = "trainer_state.pt"
-CONFIG_FILE = "ppo_config.json"
-META_FILE = "meta.json"
-PREFIX = "step-"
 FORMAT_VERSION = 1
 
 
