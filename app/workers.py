@@ -13,12 +13,14 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
-from superqt.utils import FunctionWorker, GeneratorWorker
 
 from app.app_state import AppState
+
+if TYPE_CHECKING:  # superqt is imported with the first job: the window is up without it
+    from superqt.utils import FunctionWorker, GeneratorWorker
 
 log = logging.getLogger("rlhf_studio.app")
 
@@ -83,6 +85,8 @@ def start_job(
         relay = ProgressRelay()
         relay.progress.connect(on_progress)
         kwargs["progress"] = relay.callback()
+    from superqt.utils import FunctionWorker
+
     worker = FunctionWorker(func, *args, **kwargs)
     worker.relay = relay  # keep the relay alive as long as the worker
     if on_done is not None:
@@ -196,6 +200,8 @@ def start_generator_job(
     **kwargs: Any,
 ) -> GeneratorWorker:
     """Run a generator job (training) that yields plain-data snapshots step by step."""
+    from superqt.utils import GeneratorWorker
+
     worker = GeneratorWorker(_guarded, func, *args, **kwargs)
     worker.yielded.connect(on_yielded)
     worker.finished.connect(on_finished)
