@@ -127,6 +127,11 @@ class MainWindow(QMainWindow):
         """Whether every page exists (they are built shortly after the first paint)."""
         return self.stack.all_built()
 
+    def build_all_pages(self) -> None:
+        """Build the deferred pages now (for tools that look widgets up before a paint)."""
+        while self.stack.build_next():
+            pass
+
     def _make_page(self, key: str) -> QWidget:
         module, name = DEFERRED_PAGES[key]
         page_class = getattr(importlib.import_module(module), name)
