@@ -88,18 +88,23 @@ def _warm_up() -> None:
     collecting = gc.isenabled()
     gc.disable()  # full collections over the growing heap would stall every thread meanwhile
     try:
-        import torch  # noqa: F401 (first, so the thread count is set before any job uses it)
-
-        configure_torch_threads()
+        configure_torch_threads()  # imports torch first: set before any job uses it
         for name in WARM_UP_MODULES:
-            importlib.import_module(name)
-    except Exception:  # the job that needs the module imports it again and reports why
-        log.exception("Importing the model libraries in the background failed")
+            _import(name)
+    except Exception:  # the job that needs torch imports it again and reports why
+        log.exception("Importing torch in the background failed")
     finally:
         freeze_long_lived_objects()
         if collecting:
             gc.enable()
         _done.set()
+
+
+def _import(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception:  # a broken install: the job that needs it reports it to the user
+        log.exception("Importing %s in the background failed", name)
 
 
 def freeze_long_lived_objects() -> None:

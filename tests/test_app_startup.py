@@ -117,6 +117,8 @@ def test_a_job_waits_for_the_warm_up_and_says_so(tmp_path):
         import json, sys, threading
         from app import warm_up
 
+        # A module that fails to import is logged; the others are still imported.
+        warm_up.WARM_UP_MODULES = ("no_such_module_here",) + warm_up.WARM_UP_MODULES
         messages = []
         job = threading.Thread(
             target=warm_up.wait_for_warm_up,
