@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -137,3 +138,12 @@ def test_a_job_waits_for_the_warm_up_and_says_so(tmp_path):
     )
     assert report["messages"] == ["Loading the model libraries (torch, transformers)…"]
     assert report["warm"] and report["torch"] and report["sentiment"]
+
+
+def test_the_startup_bench_times_a_start_without_model_libraries(capsys):
+    from bench import startup
+
+    assert startup.main(["--runs", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"startup median_s=\d+\.\d{3} runs=1", lines[-1]), lines
+    assert "imported: -" in lines[0], lines[0]
