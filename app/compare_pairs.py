@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from app.jobs import SideCompletion, SideScores
+from app.jobs.model import SideCompletion, SideScores
 
 VERDICT_TEXT = {
     "left": "Left better",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
-import pyqtgraph as pg
 from PySide6.QtCore import QSize, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -18,26 +19,46 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QStackedWidget,
     QWidget,
 )
 
 from app.app_state import AppState
+from app.page_stack import PageStack
 from app.pages.compare_page import ComparePage
-from app.pages.feedback_page import FeedbackPage
 from app.pages.model_page import ModelPage
 from app.pages.prompts_page import PromptsPage
-from app.pages.runs_page import RunsPage
-from app.pages.train_page import TrainPage
 from app.settings_dialog import SettingsDialog
-from app.theme import apply_theme, style_plot
+from app.theme import apply_theme, configure_plots, style_plots
+from app.warm_up import start_warm_up
 from core import __version__
 from core.errors import StudioError
 from core.rlaif.loop import samples_as_pairs
 
+if TYPE_CHECKING:
+    from app.pages.feedback_page import FeedbackPage
+    from app.pages.runs_page import RunsPage
+    from app.pages.train_page import TrainPage
+
 log = logging.getLogger("rlhf_studio.app")
 
 MEMORY_REFRESH_MS = 2000
+
+PAGES = (
+    ("Model", "model"),
+    ("Prompts", "prompts"),
+    ("Compare && Rate", "compare"),
+    ("Train", "train"),
+    ("Runs", "runs"),
+    ("AI Feedback", "feedback"),
+)
+"""(title, key) of each page, in the sidebar's order."""
+
+DEFERRED_PAGES = {
+    "train": ("app.pages.train_page", "TrainPage"),
+    "runs": ("app.pages.runs_page", "RunsPage"),
+    "feedback": ("app.pages.feedback_page", "FeedbackPage"),
+}
+"""The pages with plots (pyqtgraph): built after the first paint, or when first asked for."""
 
 
 class MainWindow(QMainWindow):
@@ -51,27 +72,16 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setMinimumSize(QSize(1000, 680))
         self._closing = False
+        self._painted = False
         # Style first: applying a style sheet to existing widgets re-polishes every one.
         self._apply_theme()
         self.model_page = ModelPage(state)
         self.prompts_page = PromptsPage(state)
         self.compare_page = ComparePage(state)
-        self.train_page = TrainPage(state)
-        self.runs_page = RunsPage(state)
-        self.feedback_page = FeedbackPage(state)
-        self._pages = [
-            ("Model", self.model_page),
-            ("Prompts", self.prompts_page),
-            ("Compare && Rate", self.compare_page),
-            ("Train", self.train_page),
-            ("Runs", self.runs_page),
-            ("AI Feedback", self.feedback_page),
-        ]
         self._build_body()
         self._build_menus()
         self._build_status_bar()
         self._connect_state()
-        self._style_plots()
         self._restore_window()
         self._update_title(state.workspace)
 
@@ -79,11 +89,14 @@ class MainWindow(QMainWindow):
     def _build_body(self) -> None:
         self.nav = QListWidget(objectName="pageNav")
         self.nav.setFixedWidth(170)
-        self.stack = QStackedWidget()
-        for title, page in self._pages:
+        self.stack = PageStack(on_built=self._on_page_built)
+        for title, key in PAGES:
             self.nav.addItem(title.replace("&&", "&"))
-            self.stack.addWidget(page)
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+            if key in DEFERRED_PAGES:
+                self.stack.add_deferred(key, lambda key=key: self._make_page(key))
+            else:
+                self.stack.add_page(key, getattr(self, f"{key}_page"))
+        self.nav.currentRowChanged.connect(self.stack.show_index)
         self.nav.setCurrentRow(0)
         body = QWidget()
         layout = QHBoxLayout(body)
@@ -97,6 +110,60 @@ class MainWindow(QMainWindow):
         """Bring `page` to the front."""
         self.nav.setCurrentRow(self.stack.indexOf(page))
 
+    # the pages with plots, built on first use
+    @property
+    def train_page(self) -> TrainPage:
+        return self.stack.page("train")
+
+    @property
+    def runs_page(self) -> RunsPage:
+        return self.stack.page("runs")
+
+    @property
+    def feedback_page(self) -> FeedbackPage:
+        return self.stack.page("feedback")
+
+    def all_pages_built(self) -> bool:
+        """Whether every page exists (they are built shortly after the first paint)."""
+        return self.stack.all_built()
+
+    def build_all_pages(self) -> None:
+        """Build the deferred pages now (for tools that look widgets up before a paint)."""
+        while self.stack.build_next():
+            pass
+
+    def _make_page(self, key: str) -> QWidget:
+        module, name = DEFERRED_PAGES[key]
+        page_class = getattr(importlib.import_module(module), name)
+        configure_plots(self._dark)  # new plots read pyqtgraph's colours when made
+        return page_class(self.state)
+
+    def _on_page_built(self, key: str, page: QWidget) -> None:
+        """Connect a deferred page once it exists (its partner pages via the properties,
+        which build them if need be) and give its plots the theme's colours."""
+        if key == "train":
+            page.ai_round_requested.connect(
+                lambda run_id, control: self.feedback_page.run_ai_round(run_id, control)
+            )
+            page.rate_samples_requested.connect(self._on_rate_samples)
+        elif key == "runs":
+            page.checkpoint_opened.connect(self._on_checkpoint_opened)
+            page.resume_requested.connect(self._on_resume_requested)
+            page.rate_samples_requested.connect(self._on_rate_samples)
+        elif key == "feedback":
+            page.reward_model_ready.connect(self._on_reward_model_ready)
+            page.ai_round_finished.connect(
+                lambda record: self.train_page.on_ai_round_finished(record)
+            )
+        style_plots(page, self._dark)
+
+    def _build_next_page(self) -> None:
+        """After the first paint: one deferred page per event-loop turn, then the imports."""
+        if self.stack.build_next():
+            QTimer.singleShot(0, self._build_next_page)
+        else:
+            start_warm_up()
+
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._add_action(file_menu, "&New Workspace…", self._on_new_workspace, QKeySequence.New)
@@ -106,7 +173,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._add_action(file_menu, "&Quit", self.close, QKeySequence.Quit)
         go_menu = self.menuBar().addMenu("&Go")
-        for index, (title, _page) in enumerate(self._pages):
+        for index, (title, _key) in enumerate(PAGES):
             action = self._add_action(go_menu, title, lambda i=index: self.nav.setCurrentRow(i))
             action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
         help_menu = self.menuBar().addMenu("&Help")
@@ -142,13 +209,6 @@ class MainWindow(QMainWindow):
         self.state.jobs_changed.connect(self._on_jobs_changed)
         self.state.session_changed.connect(self._on_session_changed)
         self.state.workspace_changed.connect(self._update_title)
-        self.runs_page.checkpoint_opened.connect(self._on_checkpoint_opened)
-        self.runs_page.resume_requested.connect(self._on_resume_requested)
-        self.feedback_page.reward_model_ready.connect(self._on_reward_model_ready)
-        self.train_page.ai_round_requested.connect(self.feedback_page.run_ai_round)
-        self.train_page.rate_samples_requested.connect(self._on_rate_samples)
-        self.runs_page.rate_samples_requested.connect(self._on_rate_samples)
-        self.feedback_page.ai_round_finished.connect(self.train_page.on_ai_round_finished)
         hints = QGuiApplication.styleHints()
         hints.colorSchemeChanged.connect(lambda _scheme: self._apply_theme())
 
@@ -248,10 +308,6 @@ class MainWindow(QMainWindow):
         theme = self.state.setting("ui/theme", "system")
         self._dark = apply_theme(QApplication.instance(), theme, self)
 
-    def _style_plots(self) -> None:
-        for plot in self.findChildren(pg.PlotWidget):
-            style_plot(plot, self._dark)
-
     # launch and close
     def _restore_window(self) -> None:
         geometry = self.state.setting("window/geometry")
@@ -264,6 +320,15 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         page = self.state.setting("window/page", 0, int)
         self.nav.setCurrentRow(max(0, min(page, self.nav.count() - 1)))
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        """After the first paint, build the remaining pages, then import the model libraries
+        in the background: the window is up without them, and the first model load finds
+        them (mostly) imported."""
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, self._build_next_page)  # once this paint pass is on screen
 
     def restore_last_model(self) -> None:
         """Reload the model used last time, if the setting asks for it (launch only)."""
@@ -283,7 +348,8 @@ class MainWindow(QMainWindow):
         self.state.set_setting("window/state", self.saveState())
         self.state.set_setting("window/page", self.nav.currentRow())
         self._memory_timer.stop()
-        self.train_page.shutdown()
+        if self.stack.is_built("train"):
+            self.train_page.shutdown()
         self.state.close()
         self.state.settings.sync()
         event.accept()

@@ -1,16 +1,24 @@
 """Light and dark themes: the Fusion style with a palette that follows the system's
 colour scheme (or the user's choice in Settings), a small style sheet, and matching
 pyqtgraph backgrounds.
+
+pyqtgraph is not imported here: the window is up before the pages with plots are built
+(app/page_stack.py), so the plot colours apply once pyqtgraph has been imported.
 """
 
 from __future__ import annotations
 
-import pyqtgraph as pg
+import sys
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
 
 from resources import resource_path
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 THEMES = ("system", "light", "dark")
 
@@ -80,12 +88,27 @@ def apply_theme(app: QApplication, theme: str, root: QWidget | None = None) -> b
     style_sheet = _read(base) + _read(sheet)
     if app.styleSheet() != style_sheet:
         app.setStyleSheet(style_sheet)
-    colours = _DARK_PLOT if dark else _LIGHT_PLOT
-    pg.setConfigOptions(antialias=True, **colours)
-    if root is not None:
+    if "pyqtgraph" in sys.modules:  # else no plot exists yet: see configure_plots
+        configure_plots(dark)
+        if root is not None:
+            style_plots(root, dark)
+    return dark
+
+
+def configure_plots(dark: bool) -> None:
+    """pyqtgraph's colours for new plots; call before building a page with plots."""
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, **(_DARK_PLOT if dark else _LIGHT_PLOT))
+
+
+def style_plots(root: QWidget, dark: bool) -> None:
+    """Give every plot under `root` the theme's colours (none: pyqtgraph not imported)."""
+    if "pyqtgraph" in sys.modules:
+        import pyqtgraph as pg
+
         for plot in root.findChildren(pg.PlotWidget):
             style_plot(plot, dark)
-    return dark
 
 
 def style_plot(plot: pg.PlotWidget, dark: bool) -> None:

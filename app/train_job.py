@@ -20,16 +20,9 @@ from core.rewards import RewardSpec, format_reward_spec
 from core.store import Store
 from core.train import RunControl, RunEvent
 
-
-def warm_up_imports() -> None:
-    """Import what the first training step would import lazily, on the GUI thread at start-up.
-
-    An import in the worker holds module locks and runs module code; done mid-run it
-    showed up as the GUI thread's longest stall of a run.
-    """
-    import torch.utils.serialization  # noqa: F401 (checkpoints)
-
-    import core.rewards.sentiment  # noqa: F401 (VADER and its lexicon)
+# torch and the trainer are imported inside the job: the GUI imports this module at
+# start-up, and the libraries come from the background warm-up (app/warm_up.py), which
+# also imports what the first step would import lazily.
 
 
 @dataclass(frozen=True)

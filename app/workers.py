@@ -1,8 +1,9 @@
 """Qt plumbing for background work: superqt workers whose signals reach the GUI thread.
 
-The work itself lives in app/jobs.py as plain Python (no Qt); this module runs it in the
-thread pool, relays progress callbacks as a Qt signal, routes errors to the one error
-reporter and registers each job with the AppState (status bar, close handling).
+The work itself lives in app/jobs/ and app/train_job.py as plain Python (no Qt); this
+module runs it in the thread pool, relays progress callbacks as a Qt signal, routes errors
+to the one error reporter and registers each job with the AppState (status bar, close
+handling).
 Workers emit plain Python data; the GUI never waits on them.
 """
 
@@ -11,14 +12,15 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from PySide6.QtCore import QObject, QThreadPool, Signal
-from superqt.utils import FunctionWorker, GeneratorWorker
 
 from app.app_state import AppState
 from core.train.control import RunControl
+
+if TYPE_CHECKING:  # superqt is imported with the first job: the window is up without it
+    from superqt.utils import FunctionWorker, GeneratorWorker
 
 log = logging.getLogger("rlhf_studio.app")
 
@@ -29,15 +31,14 @@ the user tries the policy; the default pool (one thread per core) could starve."
 
 def ensure_thread_pool() -> None:
     """Give the global pool enough threads for a long job plus short ones beside it, and
-    leave the GUI thread a core: torch's intra-op pool otherwise takes every core and a
-    training step starves the event loop (and, oversubscribed, runs slower too)."""
+    let the GUI thread take the GIL back quickly. (torch's thread count, which leaves the
+    GUI thread a core, is set by the import warm-up: app/warm_up.py.)"""
     global _threads_configured
     pool = QThreadPool.globalInstance()
     if pool.maxThreadCount() < MIN_POOL_THREADS:
         pool.setMaxThreadCount(MIN_POOL_THREADS)
     if not _threads_configured:
         _threads_configured = True
-        torch.set_num_threads(max(1, torch.get_num_threads() - 1))
         # While the training thread runs Python, the GUI thread waits up to one switch
         # interval (default 5 ms) for the GIL at every hand-over, and a plot redraw has
         # hundreds: measured 10-30x slower redraws. A short interval costs the worker
@@ -84,6 +85,8 @@ def start_job(
         relay = ProgressRelay()
         relay.progress.connect(on_progress)
         kwargs["progress"] = relay.callback()
+    from superqt.utils import FunctionWorker
+
     worker = FunctionWorker(func, *args, **kwargs)
     worker.relay = relay  # keep the relay alive as long as the worker
     if on_done is not None:
@@ -139,6 +142,8 @@ def start_generator_job(
     **kwargs: Any,
 ) -> GeneratorWorker:
     """Run a generator job (training) that yields plain-data snapshots step by step."""
+    from superqt.utils import GeneratorWorker
+
     worker = GeneratorWorker(_guarded, func, *args, **kwargs)
     worker.yielded.connect(on_yielded)
     worker.finished.connect(on_finished)

@@ -18,6 +18,7 @@ from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 from peft.utils import load_peft_weights, set_peft_model_state_dict
 from safetensors import SafetensorError
 
+from core.adapter_files import ADAPTER_CONFIG, check_adapter_folder
 from core.backbone import base_model
 from core.config import LoraSpec
 from core.errors import ModelLoadError
@@ -26,8 +27,6 @@ from core.model_loading import first_line
 ADAPTER_NAME = "default"
 """PEFT's name for the one adapter a session holds."""
 
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 _LLAMA_STYLE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _NEOX_STYLE = ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h")
@@ -172,31 +171,6 @@ def _quiet_peft() -> Iterator[None]:
             "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
         )
         yield
-
-
-def check_adapter_folder(folder: str | Path) -> Path:
-    """`folder` as a Path if it holds a PEFT adapter, else a ModelLoadError saying why."""
-    path = Path(folder).expanduser()
-    if not path.is_dir():
-        raise ModelLoadError(
-            f"Adapter folder {path} does not exist. Pass a folder saved by the studio or by "
-            "PEFT's save_pretrained (it holds adapter_config.json)."
-        )
-    if not (path / ADAPTER_CONFIG).is_file():
-        hint = (
-            " It looks like a full model folder; load it as the model instead."
-            if (path / "config.json").is_file()
-            else ""
-        )
-        raise ModelLoadError(
-            f"{path} is not a PEFT adapter folder: it has no {ADAPTER_CONFIG}.{hint}"
-        )
-    if not any((path / name).is_file() for name in ADAPTER_WEIGHTS):
-        raise ModelLoadError(
-            f"Adapter folder {path} has {ADAPTER_CONFIG} but no weights "
-            f"({' or '.join(ADAPTER_WEIGHTS)}); save the adapter again."
-        )
-    return path
 
 
 def _read_adapter_config(path: Path) -> PeftConfig:

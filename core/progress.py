@@ -7,8 +7,6 @@ Long core functions take an optional `progress` callback, called as
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from tqdm import tqdm
-
 Progress = Callable[[int, int, str], None]
 
 
@@ -22,6 +20,8 @@ def tqdm_progress(description: str, unit: str = "it") -> Iterator[Progress]:
 
     The bar shows only on a terminal (disable=None), so piped output and logs stay clean.
     """
+    from tqdm import tqdm  # here: the GUI imports this module at start-up and never draws one
+
     bar = tqdm(desc=description, unit=unit, dynamic_ncols=True, leave=False, disable=None)
     try:
 

@@ -29,6 +29,7 @@ def window_fixture(qtbot, workspace, tmp_path):
     qtbot.waitExposed(win)
     win.activateWindow()
     qtbot.waitUntil(win.isActiveWindow)
+    qtbot.waitUntil(win.all_pages_built, timeout=60_000)  # the plot pages follow the paint
     yield win
     win.state.stop_all_jobs()
     qtbot.waitUntil(lambda: not win.state.jobs(), timeout=JOB_TIMEOUT_MS)

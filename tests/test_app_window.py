@@ -120,6 +120,7 @@ def test_contract_widgets_have_their_stable_object_names(qtbot, tmp_path):
 
     win = build_window(tmp_path / "ws", settings_path=tmp_path / "settings.ini")
     qtbot.addWidget(win)
+    win.build_all_pages()  # the pages with plots are otherwise built after the first paint
     for name in CONTRACT_NAMES:
         assert len(win.findChildren(QObject, name)) == 1, name
     for name in ("rewardPlot", "klPlot"):

@@ -1,7 +1,7 @@
 """app/compare_pairs.py: what a vote reveals and the per-recipe tally, as plain data."""
 
 from app.compare_pairs import Pair, recipe_tally
-from app.jobs import SideCompletion
+from app.jobs.model import SideCompletion
 
 
 def pair(verdict, swapped, temperature=1.0):

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.app_state import DEMO_PROMPT_SET, AppState
 from app.compare_pairs import VERDICT_TEXT, VOTE_MARKS, Pair, recipe_tally, stored_recipe
-from app.jobs import (
+from app.jobs.model import (
     RewardCache,
     SideCompletion,
     SideScores,

@@ -2,7 +2,7 @@
 live loss plot, and the agreement panel says how far the AI labels can be trusted.
 
 Everything slow (loading a judge, judging, training, scoring the reward model) runs in
-pool workers over app/widgets/feedback_jobs.py; the page only collects the forms, starts
+pool workers over app/jobs/feedback.py; the page only collects the forms, starts
 jobs and shows what they return. Errors go to the app's one error reporter.
 """
 
@@ -27,9 +27,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import WorkerBase
 
 from app.app_state import AppState
-from app.widgets.common import hint, page_title
-from app.widgets.feedback_forms import JudgeForm, RewardModelForm
-from app.widgets.feedback_jobs import (
+from app.jobs.feedback import (
     POLICY_JUDGE,
     LabelRequest,
     RMRequest,
@@ -40,6 +38,8 @@ from app.widgets.feedback_jobs import (
     run_labelling,
     run_rm_training,
 )
+from app.widgets.common import hint, page_title
+from app.widgets.feedback_forms import JudgeForm, RewardModelForm
 from app.widgets.feedback_tables import (
     AGREEMENT_EXPLANATIONS,
     AgreementTable,

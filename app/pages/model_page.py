@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.app_state import AppState
-from app.jobs import LoadedModel, describe_session, load_model
+from app.jobs.model import LoadedModel, describe_session, load_model
 from app.widgets.common import page_title
 from app.workers import start_job
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec

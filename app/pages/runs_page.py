@@ -36,7 +36,7 @@ from app.workers import start_job
 from core.errors import StudioError
 from core.export import export_metrics, export_pairs, export_samples
 from core.export_models import export_adapter, export_merged_model
-from core.ppo.checkpoint import ADAPTER_DIR
+from core.ppo.layout import ADAPTER_DIR
 
 COLUMNS = ("ID", "Name", "Kind", "Status", "Steps", "Reward", "KL", "Created")
 OVERLAY_METRICS = (

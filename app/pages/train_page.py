@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.app_state import AppState
-from app.jobs import LoadedModel, describe_session, generate_text, load_model
-from app.train_job import TrainRequest, reward_labels, run_ppo, warm_up_imports
+from app.jobs.model import LoadedModel, describe_session, generate_text, load_model
+from app.train_job import TrainRequest, reward_labels, run_ppo
 from app.widgets.common import hint, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
 from app.widgets.ppo_form import PPOForm
@@ -30,7 +30,7 @@ from app.workers import start_generator_job, start_job
 from core.config import GenerationConfig, PPOConfig, from_dict
 from core.errors import StudioError
 from core.memory_estimate import estimate_ppo_memory
-from core.ppo.optim import check_config
+from core.ppo.checks import check_config
 from core.train import RunControl, RunEnded, RunPaused, RunResumed, RunStarted, StepDone
 
 HELD_OUT_TAB = "Held-out answers"
@@ -48,7 +48,6 @@ class TrainPage(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        warm_up_imports()
         self.control: RunControl | None = None
         self.worker = None
         self.run_id: int | None = None

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.feedback_jobs import POLICY_JUDGE, JudgeChoice
+from app.jobs.feedback import POLICY_JUDGE, JudgeChoice
 from core.config import DEMO_MODEL, RMConfig
 from core.errors import InputFileError, StudioError
 from core.rewards.judge_templates import PAIRWISE, RubricTemplate, parse_template

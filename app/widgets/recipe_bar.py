@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.jobs import Variant
+from app.jobs.model import Variant
 from core.config import GenerationConfig
 
 BASE_VARIANTS = (

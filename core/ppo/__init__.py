@@ -2,8 +2,9 @@
 health checks.
 
 `from core.ppo import PPOTrainer, StepResult` is the entry point; see core/ppo/trainer.py.
-The trainer (torch, transformers, peft) is imported on first use, so light modules of this
-package (metrics' key names, health checks) stay cheap to import for the GUI's start-up.
+The trainer (torch, transformers, peft) is imported on first use of those names, so the
+package's torch-free modules (checks, metrics' key names, health checks) load without it:
+the GUI imports them at start-up.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
-"""The work the GUI runs in background threads, as plain Python over core (no Qt here).
+"""Jobs on the loaded model: load, describe, generate pairs, sample, AI-score (no Qt here).
 
 Every function takes and returns plain data (or a ModelSession, the one shared object);
 app/workers.py runs them in the thread pool. Grad mode is thread-local, so each job sets
 the mode it needs itself. Anything touching the model holds `session.lock`.
+
+torch and the core modules over it are imported inside the jobs, never at module level:
+the GUI imports this module at start-up, before the libraries are (see app/warm_up.py).
 """
 
 from __future__ import annotations
@@ -13,15 +16,15 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from app.warm_up import wait_for_warm_up
 from core.config import GenerationConfig, ModelSpec
-from core.generate import generate, generation_params
-from core.models import ModelSession, describe
 from core.progress import Progress
 from core.rewards import RewardContext, RewardSpec, build_reward
+
+if TYPE_CHECKING:
+    from core.models import ModelSession
 
 
 @dataclass(frozen=True)
@@ -37,12 +40,19 @@ def load_model(spec: ModelSpec, progress: Progress | None = None) -> LoadedModel
 
     Not under inference_mode: tensors created there can never take part in training.
     """
+    wait_for_warm_up(progress)
+    from core.models import ModelSession, describe
+
     session = ModelSession.load(spec, progress=progress)
     return LoadedModel(session, describe(session))
 
 
 def describe_session(session: ModelSession) -> dict[str, Any]:
-    """The session's description (architecture, parameters, memory) for display."""
+    """The session's description (architecture, parameters, memory) for display.
+
+    Only with a session loaded, so the model libraries are imported already."""
+    from core.models import describe
+
     return describe(session)
 
 
@@ -78,6 +88,8 @@ def generate_pair(
     two different samples. A checkpoint side swaps its adapter weights in for its turn;
     the session's own adapter is restored afterwards.
     """
+    from core.generate import generate, generation_params
+
     draw = random.Random(seed)
     results = []
     with session.lock, _restored_adapter(session, variants):
@@ -130,6 +142,8 @@ class _restored_adapter:
 
 def generate_text(session: ModelSession, prompt: str, config: GenerationConfig) -> str:
     """What the current policy writes for `prompt` (used while training is paused)."""
+    from core.generate import generate
+
     return generate(session, [prompt], replace(config, n=1), use_adapter=True)[0].text
 
 
@@ -176,6 +190,9 @@ def score_responses(
     references: dict[str, str] | None = None,
 ) -> SideScores:
     """Score each response with every source in `specs` (raw scores and weights)."""
+    wait_for_warm_up()
+    import torch
+
     context = RewardContext(references=dict(references or {}), policy_session=session)
     names, weights, values = [], [], []
     # Sources that score with the policy (fluency) must not run during a training step.

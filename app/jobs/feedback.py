@@ -1,8 +1,9 @@
 """The AI Feedback page's background work, as plain Python over core (no Qt here).
 
 Each function runs in a pool thread (app/workers.py) and opens its own Store there:
-sqlite connections belong to the thread that made them. Judges and reward models are
-loaded inside the job, never on the GUI thread; a judge over the loaded policy shares
+sqlite connections belong to the thread that made them. Judges and reward models (and
+torch with them) are imported and loaded inside the job, never on the GUI thread, after
+the start-up import warm-up (app/warm_up.py); a judge over the loaded policy shares
 its weights and takes `session.lock` for every forward pass, so labelling waits between
 PPO steps instead of racing them.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.warm_up import wait_for_warm_up
 from core.config import GenerationConfig, RMConfig
 from core.errors import StudioError
 from core.paths import next_reward_model_dir
@@ -118,6 +120,7 @@ def run_labelling(
     progress: Progress | None = None,
 ) -> LabelReport:
     """Judge up to `n_pairs` pairs and store the verdicts as `ai:<judge>` comparisons."""
+    wait_for_warm_up(progress)
     from core.rlaif.labelling import label_pairs
 
     if request.sample_new and session is None:
@@ -170,6 +173,7 @@ def run_rm_training(
     `on_epoch(EpochReport)` is called in this thread after every epoch (the page relays
     it to the GUI thread as a signal). The training is recorded as a 'reward_model' run.
     """
+    wait_for_warm_up(progress)
     from core.reward_model import pairs_from_comparisons, train_reward_model
 
     with Store.open(request.workspace) as store:
@@ -190,6 +194,7 @@ def run_rm_training(
 
 def compute_agreement(workspace: Path, device: str = "auto") -> AgreementReport:
     """The judge-vs-people agreement report (loads the newest reward model to score it)."""
+    wait_for_warm_up()
     from core.rlaif.agreement import agreement_report
 
     with Store.open(workspace) as store:
@@ -221,6 +226,7 @@ def run_ai_round(
     any). The run takes it through `control` before its next step and closes it (and the
     one it replaces, if a round installed that) when done with it.
     """
+    wait_for_warm_up(progress)
     from core.rewards.classifier import ClassifierReward
     from core.rlaif.labelling import label_pairs
     from core.rlaif.loop import (

@@ -1,0 +1,12 @@
+"""The work the GUI runs in background threads, as plain Python over core (no Qt here).
+
+- app/jobs/model.py: load and describe a model, generate Compare & Rate pairs, sample the
+  policy, AI-score responses.
+- app/jobs/feedback.py: the AI Feedback page's jobs (judge labelling, reward-model
+  training, agreement, the interactive RLAIF round).
+- The PPO training job is app/train_job.py (a generator the Train page runs).
+
+app/workers.py runs these in the thread pool and relays their results and progress to
+the GUI thread as Qt signals. None of them imports torch at module level: the window is
+built before the model libraries are imported (app/warm_up.py).
+"""

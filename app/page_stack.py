@@ -1,0 +1,78 @@
+"""The main window's page stack, where some pages are built only after the window is up.
+
+The Train, Runs and AI Feedback pages hold pyqtgraph plots: importing pyqtgraph and
+building them takes about as long as the rest of the window. They start as empty
+placeholders and are built one per event-loop turn after the first paint
+(`build_next`), or at once when something asks for them (`page`, `show`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtWidgets import QStackedWidget, QWidget
+
+
+@dataclass
+class _Slot:
+    key: str
+    build: Callable[[], QWidget] | None
+    page: QWidget
+
+
+class PageStack(QStackedWidget):
+    """A QStackedWidget of pages by key; deferred pages are built on first use."""
+
+    def __init__(self, on_built: Callable[[str, QWidget], None]) -> None:
+        super().__init__()
+        self._slots: list[_Slot] = []
+        self._on_built = on_built
+
+    def add_page(self, key: str, page: QWidget) -> None:
+        self._slots.append(_Slot(key, None, page))
+        self.addWidget(page)
+
+    def add_deferred(self, key: str, build: Callable[[], QWidget]) -> None:
+        """A page that `build()` makes when first needed; a blank placeholder until then."""
+        placeholder = QWidget()
+        self._slots.append(_Slot(key, build, placeholder))
+        self.addWidget(placeholder)
+
+    def page(self, key: str) -> QWidget:
+        """The page called `key`, built now if it was not yet."""
+        return self._built(next(i for i, slot in enumerate(self._slots) if slot.key == key))
+
+    def is_built(self, key: str) -> bool:
+        return any(slot.key == key and slot.build is None for slot in self._slots)
+
+    def show_index(self, index: int) -> None:
+        """Bring page `index` to the front (building it first if needed)."""
+        if 0 <= index < len(self._slots):
+            self.setCurrentWidget(self._built(index))
+
+    def build_next(self) -> bool:
+        """Build the first deferred page still waiting; False when none is left."""
+        for index, slot in enumerate(self._slots):
+            if slot.build is not None:
+                self._built(index)
+                return True
+        return False
+
+    def all_built(self) -> bool:
+        return all(slot.build is None for slot in self._slots)
+
+    def _built(self, index: int) -> QWidget:
+        slot = self._slots[index]
+        if slot.build is None:
+            return slot.page
+        page = slot.build()
+        placeholder, slot.page, slot.build = slot.page, page, None
+        showing = self.currentWidget() is placeholder
+        self.insertWidget(index, slot.page)
+        self.removeWidget(placeholder)
+        placeholder.deleteLater()
+        if showing:
+            self.setCurrentWidget(slot.page)
+        self._on_built(slot.key, slot.page)
+        return slot.page

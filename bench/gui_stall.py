@@ -1,0 +1,321 @@
+"""GUI-thread stalls during training: the longest gap of a 10 ms GUI timer, and who caused it.
+
+    python -m bench.gui_stall [--steps 3] [--runs 2] [--profile]
+
+Drives the real main window offscreen like a newcomer: load the demo model, generate a
+pair on Compare & Rate, vote with the key 1, go to Train, set the steps, click Start
+and wait for the run to end with every point plotted. The second run (and later ones)
+reloads the model with a fresh adapter first, as Start does after a run. A 10 ms timer
+on the GUI thread measures the gaps between its ticks from the click on Start to the
+end; while a tick is late, a watchdog thread samples every thread's stack, so each long
+gap comes with what the GUI thread (and the others) were doing. `--profile` adds a
+cProfile of the GUI thread over the runs (it slows that thread: gaps grow with it;
+GUI_STALL_SORT=tottime sorts it by own time), `--events` the GUI thread's slowest events.
+
+The last line is `gui_stall max_ms=<ms> runs=<n>`. The demo model must be built (it
+is built on first use: minutes); RLHF_STUDIO_HOME says where it is cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LATE_S = 0.025
+"""A tick this overdue makes the watchdog sample stacks."""
+SAMPLE_EVERY_S = 0.003
+JOB_TIMEOUT_S = 600.0
+
+Stack = tuple[str, ...]
+
+
+@dataclass
+class Gap:
+    """One late tick: when, how long, and the stacks sampled meanwhile."""
+
+    at_s: float
+    seconds: float
+    gui: list[Stack] = field(default_factory=list)
+    others: list[Stack] = field(default_factory=list)
+
+
+def _summary(frame, depth: int = 7) -> Stack:
+    """The innermost `depth` frames as 'file:line func', innermost last (no source lookup)."""
+    frames = []
+    while frame is not None and len(frames) < depth:
+        code = frame.f_code
+        frames.append(f"{_short(code.co_filename)}:{frame.f_lineno} {code.co_name}")
+        frame = frame.f_back
+    return tuple(reversed(frames))
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "/app/", "/core/", "/bench/", "/lib/python"):
+        if marker in path:
+            head = marker.strip("/") + "/" if marker in ("/app/", "/core/") else ""
+            return head + path.split(marker, 1)[1]
+    return path
+
+
+class StallMeter:
+    """Gaps between ticks of a GUI-thread timer; stacks of all threads during late ticks."""
+
+    def __init__(self, interval_ms: int = 10, sample: bool = True) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.gaps: list[Gap] = []
+        self._timer = QTimer(interval=interval_ms)
+        self._timer.timeout.connect(self._tick)
+        self._gui_ident = threading.get_ident()
+        self._sample = sample
+        self._running = False
+        self._pending = Gap(0.0, 0.0)
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._started = self._last = time.perf_counter()
+        self._running = True
+        self._timer.start()
+        if self._sample:
+            threading.Thread(target=self._watch, name="stall-watchdog", daemon=True).start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self._tick()
+        self._running = False
+
+    @property
+    def max_gap(self) -> float:
+        return max((gap.seconds for gap in self.gaps), default=0.0)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            gap, self._pending = self._pending, Gap(0.0, 0.0)
+            gap.at_s, gap.seconds = self._last - self._started, now - self._last
+            self._last = now
+        if gap.seconds > LATE_S:
+            self.gaps.append(gap)
+
+    def _watch(self) -> None:
+        me = threading.get_ident()
+        while self._running:
+            time.sleep(SAMPLE_EVERY_S)
+            if time.perf_counter() - self._last <= LATE_S:
+                continue
+            frames = sys._current_frames()
+            with self._lock:
+                for ident, frame in frames.items():
+                    if ident == self._gui_ident:
+                        self._pending.gui.append(_summary(frame))
+                    elif ident != me:
+                        self._pending.others.append(_summary(frame, depth=4))
+
+
+class EventTimes:
+    """The GUI thread's slowest top-level events (receiver, event type, seconds): what a
+    QApplication.notify override sees. Python slots of queued signals show as MetaCall."""
+
+    def __init__(self) -> None:
+        self.slowest: list[tuple[float, str]] = []
+        self._depth = 0
+        self.recording = False
+
+    def application(self):
+        from PySide6.QtWidgets import QApplication
+
+        times = self
+
+        class TimedApplication(QApplication):
+            def notify(self, receiver, event):  # noqa: N802 (Qt override)
+                if not times.recording or times._depth:
+                    return super().notify(receiver, event)
+                times._depth += 1
+                started = time.perf_counter()
+                try:
+                    return super().notify(receiver, event)
+                finally:
+                    times._depth -= 1
+                    times.note(time.perf_counter() - started, receiver, event)
+
+        return TimedApplication([sys.argv[0]])
+
+    def note(self, seconds: float, receiver, event) -> None:
+        if seconds < LATE_S:
+            return
+        name = receiver.objectName() if hasattr(receiver, "objectName") else ""
+        what = f"{type(receiver).__name__}({name}) {event.type().name}"
+        self.slowest.append((seconds, what))
+
+    def describe(self, top: int = 8) -> list[str]:
+        worst = sorted(self.slowest, reverse=True)[:top]
+        return [f"  {seconds * 1000:6.0f} ms  {what}" for seconds, what in worst]
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = JOB_TIMEOUT_S) -> None:
+    """Run the event loop (idle, not spinning) until `predicate()` holds."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    deadline = time.monotonic() + timeout_s
+
+    def check() -> None:
+        if predicate() or time.monotonic() > deadline:
+            loop.quit()
+
+    timer = QTimer(interval=20)
+    timer.timeout.connect(check)
+    timer.start()
+    if not predicate():
+        loop.exec()
+    timer.stop()
+    if not predicate():
+        raise TimeoutError(f"gave up waiting after {timeout_s:.0f} s")
+
+
+def click(window, name: str) -> None:
+    """Click the button whose objectName is `name` with the mouse."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QPushButton
+
+    button = window.findChild(QPushButton, name)
+    if button is None or not button.isEnabled():
+        raise RuntimeError(f"{name} is missing or disabled")
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def prepare(window, steps: int) -> None:
+    """Load the demo model, generate a pair, vote with 1, go to Train and set the steps."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QSpinBox
+
+    idle = lambda: not window.state.jobs()  # noqa: E731
+    wait_until(window.all_pages_built)  # built after the first paint
+    window.show_page(window.model_page)
+    window.model_page.model_combo.setEditText("demo")
+    click(window, "loadModelButton")
+    wait_until(lambda: window.state.session is not None and idle())
+    compare = window.compare_page
+    window.show_page(compare)
+    click(window, "generatePairButton")
+    wait_until(lambda: compare.current_pair() is not None and idle())
+    compare.setFocus()
+    QTest.keyClick(compare, Qt.Key.Key_1)
+    window.show_page(window.train_page)
+    window.findChild(QSpinBox, "trainStepsSpin").setValue(steps)
+    settle(0.5)
+
+
+def settle(seconds: float) -> None:
+    """Let the event loop run for `seconds` (paints, timers)."""
+    end = time.monotonic() + seconds
+    wait_until(lambda: time.monotonic() >= end, seconds + 5)
+
+
+def train_once(window, meter: StallMeter) -> None:
+    """Click Start and wait until the run has ended and every step is plotted."""
+    page = window.train_page
+    meter.start()
+    click(window, "startTrainingButton")
+    wait_until(lambda: page.phase == "idle" and not window.state.jobs())
+    wait_until(page.dashboard.all_drawn)
+    settle(0.3)
+    meter.stop()
+    status = window.state.store.run(page.run_id).status if page.run_id else None
+    if status != "finished":
+        raise RuntimeError(f"the run ended {status!r}; see the log")
+
+
+def run_scenario(
+    window, steps: int = 3, runs: int = 2, around_run: Callable[[], Any] | None = None
+) -> list[StallMeter]:
+    """The whole scenario on a shown window; one meter per training run. `around_run()`
+    gives a context manager that each run's training happens in (profiling, say)."""
+    prepare(window, steps)
+    meters = []
+    for _ in range(runs):
+        meter = StallMeter()
+        with around_run() if around_run is not None else contextlib.nullcontext():
+            train_once(window, meter)
+        meters.append(meter)
+    return meters
+
+
+def describe(meter: StallMeter, top: int = 5) -> list[str]:
+    """The longest gaps, each with the GUI thread's commonest stack and the busiest others."""
+    lines = []
+    for gap in sorted(meter.gaps, key=lambda g: g.seconds, reverse=True)[:top]:
+        lines.append(f"  {gap.seconds * 1000:6.0f} ms at {gap.at_s:6.2f} s")
+        for stack, count in Counter(gap.gui).most_common(1):
+            lines.append(f"    GUI thread ({count}/{len(gap.gui)} samples):")
+            lines += [f"      {frame}" for frame in stack]
+        for stack, count in Counter(gap.others).most_common(2):
+            lines.append(f"    other thread ({count} samples): {' > '.join(stack[-3:])}")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gui_stall", description=__doc__)
+    parser.add_argument("--steps", type=int, default=3, help="PPO steps per run")
+    parser.add_argument("--runs", type=int, default=2, help="training runs (2+: with a reload)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the GUI thread")
+    parser.add_argument("--events", action="store_true", help="time the GUI thread's events")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from app.main import build_window
+
+    events = EventTimes()
+    qt_app = events.application() if args.events else QApplication([sys.argv[0]])
+    profiler = cProfile.Profile() if args.profile else None
+
+    @contextlib.contextmanager
+    def around_run() -> Iterator[None]:
+        events.recording = True
+        if profiler is not None:
+            profiler.enable()
+        try:
+            yield
+        finally:
+            if profiler is not None:
+                profiler.disable()
+            events.recording = False
+
+    with tempfile.TemporaryDirectory(prefix="rlhf-gui-stall-") as folder:
+        window = build_window(Path(folder) / "workspace", Path(folder) / "settings.ini")
+        window.resize(1400, 900)
+        window.show()
+        meters = run_scenario(window, args.steps, args.runs, around_run)
+        window.close()
+        qt_app.processEvents()
+    for run, meter in enumerate(meters, start=1):
+        print(f"run {run}: longest GUI stall {meter.max_gap * 1000:.0f} ms")
+        print("\n".join(describe(meter)))
+    if args.events:
+        print("slowest GUI-thread events:")
+        print("\n".join(events.describe()))
+    if profiler is not None:
+        order = os.environ.get("GUI_STALL_SORT", "cumulative")
+        pstats.Stats(profiler).sort_stats(order).print_stats(40)
+    worst = max(meter.max_gap for meter in meters)
+    print(f"gui_stall max_ms={worst * 1000:.0f} runs={len(meters)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

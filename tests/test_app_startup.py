@@ -1,0 +1,153 @@
+"""Start-up: the window is built without torch, transformers or peft; they are imported by
+a background warm-up after the first paint, and jobs wait for it in their own thread.
+
+Each check runs in a fresh interpreter: this test process imported torch long ago.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "transformers", "peft")
+
+GUI_SIDE_CORE_MODULES = (
+    "core.adapter_files",
+    "core.config",
+    "core.errors",
+    "core.export",
+    "core.export_models",
+    "core.paths",
+    "core.ppo",
+    "core.ppo.checks",
+    "core.ppo.layout",
+    "core.progress",
+    "core.prompt_format",
+    "core.prompts_io",
+    "core.rewards",
+    "core.rlaif.labelling",
+    "core.rlaif.loop",
+    "core.store",
+    "core.memory_estimate",
+    "core.settings",
+    "core.train",
+    "core.train.checkpoints",
+    "core.train.launch",
+    "core.train.reward_history",
+)
+"""The core modules the GUI imports at start-up: they must stay torch-free."""
+
+
+def _run(code: str, tmp_path: Path) -> dict:
+    """Run `code` in a fresh offscreen interpreter; it prints one JSON line last."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", RLHF_STUDIO_HOME=str(tmp_path / "home"))
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_window_is_built_without_model_libraries_which_load_after_its_first_paint(tmp_path):
+    report = _run(
+        f"""
+        import json, sys, time
+        from pathlib import Path
+        from PySide6.QtWidgets import QApplication
+
+        HEAVY = {HEAVY!r}
+        loaded = lambda: [name for name in HEAVY if name in sys.modules]
+        qt_app = QApplication([])
+        import app.main_window
+        from app import warm_up
+        from app.main import build_window
+
+        after_import = loaded()
+        window = build_window(Path({str(tmp_path / "ws")!r}), Path({str(tmp_path / "s.ini")!r}))
+        after_build = loaded()
+        window.show()
+        qt_app.processEvents()  # the first paint; it schedules the warm-up
+        deadline = time.monotonic() + 240
+        while not warm_up.is_warm() and time.monotonic() < deadline:
+            qt_app.processEvents()
+            time.sleep(0.02)
+        print(json.dumps({{
+            "after_import": after_import,
+            "after_build": after_build,
+            "warm": warm_up.is_warm(),
+            "after_warm_up": loaded(),
+            "trainer_imported": "core.ppo.trainer" in sys.modules,
+            "torch_threads_set": warm_up._torch_threads_set,
+        }}))
+        """,
+        tmp_path,
+    )
+    assert report["after_import"] == [] and report["after_build"] == [], report
+    assert report["warm"] and report["after_warm_up"] == list(HEAVY), report
+    assert report["trainer_imported"] and report["torch_threads_set"]
+
+
+def test_gui_modules_and_the_core_they_use_import_no_model_library(tmp_path):
+    report = _run(
+        f"""
+        import importlib, json, pkgutil, sys
+        import app
+
+        names = [m.name for m in pkgutil.walk_packages(app.__path__, "app.")]
+        for name in names + list({GUI_SIDE_CORE_MODULES!r}):
+            importlib.import_module(name)
+        print(json.dumps({{"modules": len(names), "heavy": [
+            name for name in {HEAVY!r} if name in sys.modules
+        ]}}))
+        """,
+        tmp_path,
+    )
+    assert report["modules"] > 30 and report["heavy"] == [], report
+
+
+def test_a_job_waits_for_the_warm_up_and_says_so(tmp_path):
+    report = _run(
+        """
+        import json, sys, threading
+        from app import warm_up
+
+        # A module that fails to import is logged; the others are still imported.
+        warm_up.WARM_UP_MODULES = ("no_such_module_here",) + warm_up.WARM_UP_MODULES
+        messages = []
+        job = threading.Thread(
+            target=warm_up.wait_for_warm_up,
+            args=(lambda done, total, text: messages.append(text),),
+        )
+        job.start()
+        job.join(240)
+        print(json.dumps({
+            "messages": messages,
+            "warm": warm_up.is_warm(),
+            "torch": "torch" in sys.modules,
+            "sentiment": "core.rewards.sentiment" in sys.modules,
+        }))
+        """,
+        tmp_path,
+    )
+    assert report["messages"] == ["Loading the model libraries (torch, transformers)…"]
+    assert report["warm"] and report["torch"] and report["sentiment"]
+
+
+def test_the_startup_bench_times_a_start_without_model_libraries(capsys):
+    from bench import startup
+
+    assert startup.main(["--runs", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"startup median_s=\d+\.\d{3} runs=1", lines[-1]), lines
+    assert "imported: -" in lines[0], lines[0]
