@@ -79,6 +79,7 @@ def test_wheel_changes_only_focused_fields_on_every_page(qtbot, tmp_path):
     window = build_window(tmp_path / "ws", settings_path=tmp_path / "settings.ini")
     qtbot.addWidget(window)
     window.show()
+    window.build_all_pages()  # the plot pages are otherwise built after the first paint
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
     assert len(all_fields(window)) >= 49  # the issue counted 49; settings may add more

@@ -10,7 +10,7 @@ from torch import nn
 
 from core.config import PPOConfig
 from core.errors import TrainingError
-from core.ppo.checks import check_config  # noqa: F401 (re-exported)
+from core.ppo.checks import LR_SCHEDULES, check_config  # noqa: F401 (re-exported)
 
 
 def build_optimizer(parameters: Iterable[nn.Parameter], config: PPOConfig) -> torch.optim.AdamW:
