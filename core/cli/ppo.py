@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, TextIO
 from core.cli import add_workspace_argument, workspace_of
 from core.cli.common import (
     add_model_arguments,
+    add_report_to_argument,
     model_spec_from_args,
     note_unused_chat_template,
+    print_report_folders,
     prompts_for_run,
 )
 from core.config import PPOConfig
@@ -46,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--config",
         type=Path,
         default=None,
-        help="PPOConfig JSON file; flags override it, and what it sets counts as set",
+        help="PPOConfig file, JSON or YAML (.yaml/.yml); flags override it, and what it "
+        "sets counts as set",
     )
     add_setting_flags(parser.add_argument_group("PPO settings"), PPOConfig)
     parser.add_argument(
@@ -58,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--metrics-out", type=Path, default=None, help="write one JSON object per step here"
     )
+    add_report_to_argument(parser)
     add_workspace_argument(parser)
     parser.set_defaults(func=run)
 
@@ -103,14 +107,19 @@ def run(args: argparse.Namespace) -> int:
         reward = build_reward(reward_specs, context)
         metrics_out = _open_metrics_out(args.metrics_out, append=args.resume is not None)
         with metrics_out or nullcontext():
+            report_to = args.report_to or ()
             if args.resume is not None:
                 run = resume_run(
-                    store, args.resume, session, reward, prompts, args.steps, reward_specs
-                )
+                    store, args.resume, session, reward, prompts, args.steps, reward_specs,
+                    report_to=report_to,
+                )  # fmt: skip
             else:
-                run = start_run(store, session, reward, prompts, config, reward_specs)
+                run = start_run(
+                    store, session, reward, prompts, config, reward_specs, report_to=report_to
+                )
             _train(run, metrics_out)
         print(f"run {run.run_id}: {run.status} after {run.step_count} steps")
+        print_report_folders(run.trainer.checkpoint_dir, args.report_to)
         if run.last_checkpoint is not None:
             print(f"last checkpoint: {run.last_checkpoint}")
     return 0
