@@ -2,7 +2,8 @@
 
 Pairs (`import-pairs`): rows with "chosen" and "rejected", either with an explicit
 "prompt" (text, or TRL's conversational message lists) or, conversational only, with the
-prompt implicit as the messages both conversations share. Optional numbers "margin",
+prompt implicit as the messages both conversations share (a "prompt" column beside
+such whole conversations, as some hub datasets have, must match their user message). Optional numbers "margin",
 "score_chosen" and "score_rejected" are kept with the comparison and written back by the
 pairs export. Rows whose chosen and rejected answers are the same text say nothing and
 are counted, not stored.
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from core.data_files import read_rows
 from core.errors import InputFileError
 from core.store.imports import PairToStore, RatingToStore
-from core.trl_rows import CHAT, read_answer, read_prompt, split_conversation
+from core.trl_rows import CHAT, is_messages, read_answer, read_prompt, split_conversation
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -113,6 +114,16 @@ def pair_from_row(where: str, row: dict[str, Any]) -> PairToStore | None:
     if row.get("prompt") is None:
         prompt, chosen, rejected = split_conversation(where, row["chosen"], row["rejected"])
         prompt_format = CHAT
+    elif _whole_conversations(row):
+        # HuggingFaceH4/ultrafeedback_binarized style: a prompt, and answers that repeat it.
+        prompt, chosen, rejected = split_conversation(where, row["chosen"], row["rejected"])
+        stated, _ = read_prompt(where, row["prompt"])
+        if stated != prompt:
+            raise InputFileError(
+                f'{where}: "prompt" differs from the user message that "chosen" and '
+                '"rejected" start with; make them the same, or drop the "prompt" column'
+            )
+        prompt_format = CHAT
     else:
         prompt, prompt_format = read_prompt(where, row["prompt"])
         chosen, chosen_format = read_answer(where, row["chosen"], "chosen")
@@ -129,6 +140,11 @@ def pair_from_row(where: str, row: dict[str, Any]) -> PairToStore | None:
         if row.get(key) not in (None, ""):
             detail[key] = _number(where, key, row[key])
     return PairToStore(prompt, chosen, rejected, prompt_format, detail)
+
+
+def _whole_conversations(row: dict[str, Any]) -> bool:
+    """Whether "chosen" and "rejected" are whole conversations (the prompt, then the answer)."""
+    return all(is_messages(row[key]) and len(row[key]) > 1 for key in ("chosen", "rejected"))
 
 
 def rating_from_row(where: str, row: dict[str, Any]) -> RatingToStore:

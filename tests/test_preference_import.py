@@ -50,24 +50,28 @@ def test_standard_and_conversational_rows_become_comparisons(store, tmp_path):
             {"chosen": user("Q3") + assistant("a"), "rejected": user("Q3") + assistant("b")},
             {"prompt": "Q1 ", "chosen": "good", "rejected": "bad"},  # a duplicate
             {"prompt": "Q4", "chosen": "same", "rejected": "same"},  # says nothing
+            # HuggingFaceH4/ultrafeedback_binarized: a prompt and whole conversations.
+            {"prompt": "Q5", "chosen": user("Q5") + assistant("c"),
+             "rejected": user("Q5") + assistant("d"), "score_chosen": 8.0},
         ],
-    )
+    )  # fmt: skip
     report = import_pairs(store, path, rater="ai:ultrafeedback")
-    assert (report.imported, report.duplicates, report.identical) == (3, 1, 1)
-    assert (report.set_name, report.conversational) == ("prefs", 2)
+    assert (report.imported, report.duplicates, report.identical) == (4, 1, 1)
+    assert (report.set_name, report.conversational) == ("prefs", 3)
     assert _pairs(store) == [
         ("Q1 ", "good", "bad", "ai:ultrafeedback", "plain"),  # the prompt kept exactly
         ("Q2", "yes", "no", "ai:ultrafeedback", "chat"),
         ("Q3", "a", "b", "ai:ultrafeedback", "chat"),
+        ("Q5", "c", "d", "ai:ultrafeedback", "chat"),
     ]
     first = store.comparisons()[0]
     assert first.detail["margin"] == 2.5 and first.detail["imported_from"].endswith("line 1")
     assert first.soft_label is None  # a dataset's verdict, not a judge's probability
     # Importing again stores nothing new; another rater's verdicts are new.
     assert import_pairs(store, path, rater="ai:ultrafeedback").imported == 0
-    assert import_pairs(store, path, rater="alice").imported == 3
-    assert len(store.prompts("prefs")) == 3  # prompts and answers are reused, not repeated
-    assert len(store.generations()) == 6
+    assert import_pairs(store, path, rater="alice").imported == 4
+    assert len(store.prompts("prefs")) == 4  # prompts and answers are reused, not repeated
+    assert len(store.generations()) == 8
 
 
 def test_a_bad_row_names_its_line_and_nothing_is_imported(store, tmp_path):
@@ -103,6 +107,14 @@ def test_a_bad_row_names_its_line_and_nothing_is_imported(store, tmp_path):
             "start with different messages",
         ),
         ({"prompt": "  ", "chosen": "a", "rejected": "b"}, 'empty "prompt"'),
+        (
+            {
+                "prompt": "other",
+                "chosen": user("p") + assistant("a"),
+                "rejected": user("p") + assistant("b"),
+            },
+            '"prompt" differs from the user message',
+        ),  # fmt: skip
         ({"prompt": 3, "chosen": "a", "rejected": "b"}, '"prompt" must be text'),
     ],
 )
