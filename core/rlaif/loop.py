@@ -56,6 +56,8 @@ def samples_as_pairs(store: Store, run_id: int, steps: int = 1) -> list[PairRef]
     run = store.run(run_id)
     model = str(run.config.get("model", "policy"))
     temperature = run.config.get("ppo", {}).get("temperature")
+    # The policy saw its prompts in the run's format: exports write chat rows for "chat".
+    prompt_format = run.config.get("model_spec", {}).get("prompt_format", "plain")
     set_name = f"run-{run_id}"
     known = {row.text: row.id for row in store.prompts(set_name)}
     pairs = []
@@ -67,7 +69,8 @@ def samples_as_pairs(store: Store, run_id: int, steps: int = 1) -> list[PairRef]
         if prompt_id is None:
             [prompt_id] = store.add_prompts([sample["prompt"]], set_name=set_name)
             known[sample["prompt"]] = prompt_id
-        params = {"run_id": run_id, "step": sample["step"], "temperature": temperature}
+        params = {"run_id": run_id, "step": sample["step"], "temperature": temperature,
+                  "prompt_format": prompt_format}  # fmt: skip
         adapter = f"run-{run_id}/step-{sample['step']}"
         stored = {(row.text, row.adapter): row.id for row in store.generations(prompt_id)}
         policy = stored.get((sample["response"], adapter))
