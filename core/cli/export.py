@@ -62,6 +62,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="demo",
         help="merged: the checkpoint's base model ('demo', a folder or a hub id)",
     )
+    _add_feedback_arguments(parser)
+    parser.add_argument(
+        "--run",
+        type=int,
+        default=None,
+        metavar="ID",
+        help="run to export (metrics and samples; default: the newest training run with step "
+        "metrics, or with samples)",
+    )
+    add_workspace_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def _add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the pairs, kto and ratings formats."""
     parser.add_argument(
         "--source",
         choices=SOURCES,
@@ -93,16 +108,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"kto: label an answer desirable when its mean rating is >= T (default "
         f"{DEFAULT_LABEL_THRESHOLD}; imported labels are 1 or 0)",
     )
-    parser.add_argument(
-        "--run",
-        type=int,
-        default=None,
-        metavar="ID",
-        help="run to export (metrics and samples; default: the newest training run with step "
-        "metrics, or with samples)",
-    )
-    add_workspace_argument(parser)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
