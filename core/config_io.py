@@ -93,7 +93,12 @@ def read_config_file(cls: type, path: Path) -> Any:
     """The data of a `cls` config file: YAML for .yaml/.yml, else JSON; a clear error for
     an unreadable one."""
     if Path(path).suffix.lower() not in YAML_SUFFIXES:
-        return read_json_object(cls, path)
+        try:
+            return read_json_object(cls, path)
+        except InputFileError as error:
+            if not isinstance(error.__cause__, json.JSONDecodeError):
+                raise
+            raise InputFileError(f"{error} (A YAML file needs a .yaml or .yml name.)") from error
     import yaml
 
     try:

@@ -48,3 +48,10 @@ def test_bad_yaml_is_a_clear_error(tmp_path, text, message):
     file.write_text(text, encoding="utf-8")
     with pytest.raises(InputFileError, match=message):
         ppo_config_from_args(build_parser().parse_args(["ppo", "--config", str(file)]))
+
+
+def test_a_yaml_file_with_another_name_is_told_to_use_yaml_suffix(tmp_path):
+    file = tmp_path / "ppo.conf"
+    file.write_text("steps: 3\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"A YAML file needs a \.yaml or \.yml name"):
+        ppo_config_from_args(build_parser().parse_args(["ppo", "--config", str(file)]))
