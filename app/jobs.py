@@ -191,14 +191,3 @@ def score_responses(
 
 def _spec_label(spec: RewardSpec) -> str:
     return spec.kind if spec.arg is None else f"{spec.kind}={spec.arg}"
-
-
-def import_feedback(workspace: Path, path: Path, kind: str) -> Any:
-    """Import a preference-pairs (`kind` "pairs") or ratings file into the workspace, with
-    this thread's own store connection (a Store belongs to the thread that opened it)."""
-    from core.preference_import import import_pairs, import_ratings
-    from core.store import Store
-
-    importer = import_pairs if kind == "pairs" else import_ratings
-    with Store.open(workspace) as store:
-        return importer(store, path)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.app_state import DEMO_PROMPT_SET, AppState, demo_prompts_file
-from app.jobs import import_feedback
+from app.import_job import import_feedback
 from app.widgets.common import hint, page_title
 from app.workers import start_job
 from core.errors import StudioError

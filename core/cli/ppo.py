@@ -107,16 +107,13 @@ def run(args: argparse.Namespace) -> int:
         reward = build_reward(reward_specs, context)
         metrics_out = _open_metrics_out(args.metrics_out, append=args.resume is not None)
         with metrics_out or nullcontext():
-            report_to = args.report_to or ()
             if args.resume is not None:
                 run = resume_run(
-                    store, args.resume, session, reward, prompts, args.steps, reward_specs,
-                    report_to=report_to,
-                )  # fmt: skip
-            else:
-                run = start_run(
-                    store, session, reward, prompts, config, reward_specs, report_to=report_to
+                    store, args.resume, session, reward, prompts, args.steps, reward_specs
                 )
+            else:
+                run = start_run(store, session, reward, prompts, config, reward_specs)
+            _attach_reporters(run, args)
             _train(run, metrics_out)
         print(f"run {run.run_id}: {run.status} after {run.step_count} steps")
         print_report_folders(run.trainer.checkpoint_dir, args.report_to)
@@ -205,6 +202,15 @@ def _prompt_format_to_resume(checkpoint: Path) -> str:
     if prompt_format != "plain":
         print(f"resuming with the run's prompt format: --prompt-format {prompt_format}")
     return prompt_format
+
+
+def _attach_reporters(run: TrainingRun, args: argparse.Namespace) -> None:
+    """The --report-to trackers, writing under the run's folder; a resumed run marks its
+    restart, so the trackers drop the steps it replaces."""
+    from core.train.reporting import build_reporters
+
+    resumed_at = run.step_count if args.resume is not None else None
+    run.reporters = build_reporters(args.report_to or (), run.trainer.checkpoint_dir, resumed_at)
 
 
 def _builtin_prompts(prompts_file: Path | None) -> list[str]:

@@ -26,7 +26,6 @@ from core.ppo.reward_history import forget_changes_after, record_reward_change, 
 from core.ppo.trainer import PPOTrainer
 from core.store import Store
 from core.train import RunControl, TrainingRun
-from core.train.reporting import build_reporters
 
 
 def start_run(
@@ -38,17 +37,14 @@ def start_run(
     reward_specs: Sequence[str] = (),
     name: str | None = None,
     control: RunControl | None = None,
-    report_to: Sequence[str] = (),
 ) -> TrainingRun:
-    """Build the trainer (every check), then record a new run; returns it, not started.
-    `report_to` names trackers for its metrics (core.train.reporting: "tensorboard")."""
+    """Build the trainer (every check), then record a new run; returns it, not started."""
     trainer = PPOTrainer(session, reward, prompts, config)
     run_id = store.create_run(
         "ppo", _run_config(session, reward, prompts, config, reward_specs), name
     )
     trainer.checkpoint_dir = run_checkpoint_dir(store.workspace, run_id)
-    reporters = build_reporters(report_to, trainer.checkpoint_dir)
-    return TrainingRun(trainer, store, run_id, control, reporters=reporters)
+    return TrainingRun(trainer, store, run_id, control)
 
 
 def resume_run(
@@ -60,7 +56,6 @@ def resume_run(
     steps: int | None = None,
     reward_specs: Sequence[str] | None = None,
     control: RunControl | None = None,
-    report_to: Sequence[str] = (),
 ) -> TrainingRun:
     """Continue the run saved in `checkpoint` (a step folder, or a run's checkpoint folder).
 
@@ -72,11 +67,9 @@ def resume_run(
     folder = ckpt.resolve_checkpoint(Path(checkpoint))
     run_id = own_run_of(store, folder)
     if run_id is None:
-        run = _resume_as_new_run(
+        return _resume_as_new_run(
             store, folder, session, reward, prompts, steps, reward_specs, control
         )
-        run.reporters = build_reporters(report_to, run.trainer.checkpoint_dir)
-        return run
     store.claim_run(run_id)  # one process per run: a second resume is refused here
     try:
         save_to = run_checkpoint_dir(store.workspace, run_id)
@@ -89,8 +82,7 @@ def resume_run(
     if reward_specs is not None:
         record_reward_change(store, run_id, trainer.step_count, reward_specs)
     store.set_run_status(run_id, "running")
-    reporters = build_reporters(report_to, save_to, resumed_at=trainer.step_count)
-    return TrainingRun(trainer, store, run_id, control, resumed=True, reporters=reporters)
+    return TrainingRun(trainer, store, run_id, control, resumed=True)
 
 
 def own_run_of(store: Store, folder: Path) -> int | None:

@@ -69,6 +69,8 @@ class TrainingRun:
     ) -> None:
         self.trainer, self.store, self.run_id = trainer, store, run_id
         self.reporters = list(reporters)
+        """core.train.reporting trackers of each step's metrics (a caller may set them
+        until the run starts); closed when the run ends."""
         self.control = control if control is not None else RunControl()
         self._resumed, self._resumed_from = resumed, resumed_from
         self._status = store.run(run_id).status
