@@ -6,8 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
+# The lowest transformers pyproject allows; `make check-min-transformers` proves it loads
+# every folder the app writes (tests/test_min_transformers.py). Keep the two in step.
+MIN_TRANSFORMERS := 5.0.0
+MIN_DEPS := .min-deps/transformers-$(MIN_TRANSFORMERS)
 
-.PHONY: setup run test lint format package clean
+.PHONY: setup run test lint format package clean check-min-transformers
 
 setup: $(VENV)/.installed
 
@@ -28,6 +32,14 @@ lint: setup
 test: setup lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
+# Installed beside .venv, never into it: the suite keeps running on the newest versions.
+check-min-transformers: setup
+	$(BIN)/python -m pip install -q --target $(MIN_DEPS) --no-deps \
+		"transformers==$(MIN_TRANSFORMERS)" "huggingface-hub>=1.3,<2" \
+		"tokenizers>=0.22,<=0.23.0" typer-slim httpx httpcore h11
+	RLHF_STUDIO_MIN_TRANSFORMERS=$(MIN_DEPS) QT_QPA_PLATFORM=offscreen \
+		$(BIN)/python -m pytest tests/test_min_transformers.py
+
 # The installers (slow: minutes; not part of `make test`). See docs/packaging.md.
 package:
 	packaging/build.sh
@@ -37,4 +49,4 @@ format: setup
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info .min-deps

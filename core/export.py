@@ -1,10 +1,15 @@
 """Export the store's data for other tools: preference pairs, ratings, run metrics.
 
-- Pairs: JSONL of {"prompt", "chosen", "rejected"}, the explicit-prompt preference
-  layout that TRL's RewardTrainer and DPOTrainer read. Ties and both-bad verdicts say
-  nothing about which answer is better, so they are left out (and counted).
+- Pairs: JSONL of {"prompt", "chosen", "rejected", "margin", "source"}, the explicit-prompt
+  preference layout that TRL's RewardTrainer and DPOTrainer read, one row per pair
+  (core.preference_export has the rule that merges verdicts, and drops AI coin flips).
+  Ties and both-bad verdicts say nothing about which answer is better, so they are left
+  out (and counted).
+- KTO: JSONL of {"prompt", "completion", "label"}, TRL's unpaired form, from the ratings.
 - Ratings: JSONL of {"prompt", "response", "rating", "rater", "note"}.
 - Metrics: CSV with one row per step; columns are "step" and every metric key, sorted.
+  Without a run id: the newest training run with step metrics (reward-model runs record
+  epochs, so they are taken only when named).
 - Samples: JSONL of {"step", "prompt", "response", "reward", "reference", "split"}: the
   rollouts a run kept each step ("train") and its answers to held-out prompts ("eval"),
   each beside the reference model's answer (to read or score elsewhere).
@@ -25,8 +30,20 @@ from typing import IO, Any
 
 from core.atomic import write_file_atomically
 from core.errors import StudioError
+from core.preference_export import (
+    DEFAULT_LABEL_THRESHOLD,
+    DEFAULT_MIN_CONFIDENCE,
+    PairCounts,
+    merged_pairs,
+    merged_ratings,
+    prompt_formats,
+    trl_rows,
+)
 from core.store import Store
-from core.store.rows import ComparisonRow, RunRow
+from core.store.rows import RunRow
+
+EPOCH_METRIC_RUN_KINDS = ("reward_model",)
+"""Run kinds whose metrics are per epoch, not per step: an export without --run skips them."""
 
 
 @dataclass(frozen=True)
@@ -40,24 +57,65 @@ class ExportReport:
     path: Path | None = None
     run_id: int | None = None
     """The run whose metrics were exported (metrics exports only)."""
+    counts: PairCounts | None = None
+    """Pairs exports: what merging verdicts into pairs left out or set aside."""
+    conversational: bool = False
+    """Pairs and KTO exports: rows are message lists (TRL's conversational form)."""
+    labels_true: int = 0
+    """KTO exports: rows labelled desirable."""
 
 
-def export_pairs(store: Store, out: Path, source: str = "all", force: bool = False) -> ExportReport:
-    """Write the decisive comparisons of `source` (human|ai|all) as chosen/rejected pairs."""
+def export_pairs(
+    store: Store,
+    out: Path,
+    source: str = "all",
+    force: bool = False,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    layout: str = "auto",
+) -> ExportReport:
+    """Write the decided pairs of `source` (human|ai|all), one row per pair."""
     comparisons = store.comparisons(source)
     if not comparisons:
         raise StudioError(
             f"no {_source_words(source)}comparisons in workspace {store.workspace}; "
-            "label some pairs first (Compare & Rate, or the label command)"
+            "label some pairs first (Compare & Rate, the label command, or import-pairs FILE)"
             + ("" if source == "all" else " or use --source all")
         )
-    pairs = [_pair(row) for row in comparisons if row.verdict in ("left", "right")]
-    _write_jsonl(Path(out), pairs, force)
+    if not 0.0 <= min_confidence <= 1.0:
+        raise StudioError(
+            f"--min-confidence {min_confidence} is not between 0 (keep coin flips) and 1"
+        )
+    rows, counts = merged_pairs(comparisons, prompt_formats(store), min_confidence)
+    items = trl_rows(rows, layout, answers=("chosen", "rejected"))
+    _write_jsonl(Path(out), items, force)
     return ExportReport(
-        written=len(pairs),
-        skipped_ties=sum(row.verdict == "tie" for row in comparisons),
-        skipped_both_bad=sum(row.verdict == "both_bad" for row in comparisons),
+        written=len(items),
+        skipped_ties=counts.ties,
+        skipped_both_bad=counts.both_bad,
         path=Path(out),
+        counts=counts,
+        conversational=bool(items) and isinstance(items[0]["prompt"], list),
+    )
+
+
+def export_kto(
+    store: Store,
+    out: Path,
+    source: str = "all",
+    force: bool = False,
+    label_threshold: float = DEFAULT_LABEL_THRESHOLD,
+    layout: str = "auto",
+) -> ExportReport:
+    """Write the ratings of `source` as TRL's unpaired {"prompt", "completion", "label"}."""
+    ratings = _ratings_or_error(store, source)
+    rows = merged_ratings(ratings, prompt_formats(store), label_threshold)
+    items = trl_rows(rows, layout, answers=("completion",))
+    _write_jsonl(Path(out), items, force)
+    return ExportReport(
+        written=len(items),
+        path=Path(out),
+        conversational=bool(items) and isinstance(items[0]["prompt"], list),
+        labels_true=sum(item["label"] for item in items),
     )
 
 
@@ -65,13 +123,7 @@ def export_ratings(
     store: Store, out: Path, source: str = "all", force: bool = False
 ) -> ExportReport:
     """Write the ratings of `source` (human|ai|all) as JSONL."""
-    ratings = store.ratings(source)
-    if not ratings:
-        raise StudioError(
-            f"no {_source_words(source)}ratings in workspace {store.workspace}; "
-            "rate some completions first (Compare & Rate)"
-            + ("" if source == "all" else " or use --source all")
-        )
+    ratings = _ratings_or_error(store, source)
     items = [
         {
             "prompt": row.prompt,
@@ -86,11 +138,23 @@ def export_ratings(
     return ExportReport(written=len(items), path=Path(out))
 
 
+def _ratings_or_error(store: Store, source: str) -> list:
+    ratings = store.ratings(source)
+    if not ratings:
+        raise StudioError(
+            f"no {_source_words(source)}ratings in workspace {store.workspace}; import some "
+            "first: rlhf-studio-cli import-ratings FILE (prompt, completion, label or score)"
+            + ("" if source == "all" else " or use --source all")
+        )
+    return ratings
+
+
 def export_metrics(
     store: Store, out: Path, run_id: int | None = None, force: bool = False
 ) -> ExportReport:
-    """Write one run's per-step metrics as CSV (default: the latest run that has metrics)."""
-    run = _chosen_run(store, run_id, store.metrics, "metrics")
+    """Write one run's per-step metrics as CSV (default: the newest training run with step
+    metrics; EPOCH_METRIC_RUN_KINDS are left to --run)."""
+    run = _chosen_run(store, run_id, store.metrics, "metrics", EPOCH_METRIC_RUN_KINDS)
     rows = store.metrics(run.id)
     if not rows:
         raise StudioError(
@@ -127,25 +191,27 @@ def export_samples(
     return ExportReport(written=len(rows), path=Path(out), run_id=run.id)
 
 
-def _pair(row: ComparisonRow) -> dict[str, str]:
-    chosen, rejected = (
-        (row.left_text, row.right_text)
-        if row.verdict == "left"
-        else (row.right_text, row.left_text)
-    )
-    return {"prompt": row.prompt, "chosen": chosen, "rejected": rejected}
-
-
 def _chosen_run(
-    store: Store, run_id: int | None, records: Callable[[int], list], what: str
+    store: Store,
+    run_id: int | None,
+    records: Callable[[int], list],
+    what: str,
+    skip_kinds: tuple[str, ...] = (),
 ) -> RunRow:
-    """Run `run_id`, or else the latest run for which `records(run_id)` finds any (`what`
-    names them in the error)."""
+    """Run `run_id`, or else the latest run not of `skip_kinds` for which `records(run_id)`
+    finds any (`what` names them in the error)."""
     if run_id is not None:
         return store.run(run_id)
     for run in reversed(store.runs()):
-        if records(run.id):
+        if run.kind not in skip_kinds and records(run.id):
             return run
+    skipped = [run for run in store.runs() if run.kind in skip_kinds and records(run.id)]
+    if skipped:
+        raise StudioError(
+            f"no training run in workspace {store.workspace} has step {what}; run "
+            f"{skipped[-1].id} ({skipped[-1].kind}) has per-epoch metrics: name it with "
+            f"--run {skipped[-1].id}"
+        )
     raise StudioError(
         f"no run in workspace {store.workspace} has {what} yet; "
         "train first (the ppo command) or choose another workspace with --workspace"

@@ -1,11 +1,14 @@
 """Read prompt files (.txt, .jsonl, .csv) and import them into a store.
 
-Reading is all-or-nothing: the whole file is parsed before anything is stored, and the
+Files that hold feedback too (TRL's "chosen"/"rejected" pairs, "completion"/"label"
+ratings) import their prompts only; the report names those columns so the caller can
+point at import-pairs / import-ratings. Reading is all-or-nothing: the whole file is parsed before anything is stored, and the
 first problem raises an InputFileError naming the file, the line and the fix.
 
 - .txt: one prompt per non-blank line.
-- .jsonl: one JSON object per non-blank line with a "prompt" string and an optional
-  "reference" string (a reference answer for reference-based rewards).
+- .jsonl: one JSON object per non-blank line with a "prompt" string (or TRL's
+  conversational prompt: a list holding one user message) and an optional "reference"
+  string (a reference answer for reference-based rewards).
 - .csv: a header row with a "prompt" column and an optional "reference" column.
 """
 
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.data_files import numbered_lines, read_text_file
 from core.errors import InputFileError
+from core.trl_rows import is_messages, read_prompt
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -42,6 +47,12 @@ class ImportReport:
     skipped_duplicates: int
     """Prompts left out because the set (or the file) already holds the same text."""
     set_name: str
+    feedback_columns: tuple[str, ...] = ()
+    """Feedback columns the file holds beside its prompts (chosen, rejected, completion,
+    label...): left out here, imported by import-pairs or import-ratings."""
+
+
+FEEDBACK_COLUMNS = ("chosen", "rejected", "completion", "label", "score")
 
 
 def read_prompts(path: Path) -> list[PromptRecord]:
@@ -53,7 +64,7 @@ def read_prompts(path: Path) -> list[PromptRecord]:
             f"{path}: unknown prompt file type {path.suffix or '(no extension)'!r}; "
             f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
         )
-    text = _read_text(path)
+    text = read_text_file(path)
     reader = {".txt": _read_txt, ".jsonl": _read_jsonl, ".csv": _read_csv}[suffix]
     records = reader(path, text)
     if not records:
@@ -83,42 +94,35 @@ def import_prompts(store: Store, path: Path, set_name: str | None = None) -> Imp
             set_name=set_name,
             references=[record.reference for record in fresh],
         )
-    return ImportReport(len(fresh), len(records) - len(fresh), set_name)
+    return ImportReport(len(fresh), len(records) - len(fresh), set_name, feedback_columns_of(path))
 
 
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as error:
-        raise InputFileError(f"{path}: no such file; check the path") from error
-    except OSError as error:
-        raise InputFileError(f"{path}: cannot read the file ({error.strerror})") from error
-    try:
-        # utf-8-sig: tolerate the byte-order mark some editors (Excel, Notepad) add.
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise InputFileError(
-            f"{path} line {line}: not valid UTF-8 (byte 0x{data[error.start]:02x}); "
-            "save the file with UTF-8 encoding"
-        ) from error
-
-
-def _lines(text: str) -> list[tuple[int, str]]:
-    """(line number, line) pairs; only \\n, \\r\\n and \\r end a line, as in editors."""
-    return [
-        (number, line.rstrip("\r\n"))
-        for number, line in enumerate(io.StringIO(text, newline=None), start=1)
-    ]
+def feedback_columns_of(path: Path) -> tuple[str, ...]:
+    """The feedback columns (FEEDBACK_COLUMNS) of a .jsonl file's first row or a .csv
+    file's header; () for other files or none."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
+        return ()
+    first = next((line for _, line in numbered_lines(read_text_file(path)) if line.strip()), "")
+    if suffix == ".csv":
+        columns = {cell.strip().lower() for cell in next(csv.reader([first]), [])}
+    else:
+        try:
+            item = json.loads(first)
+        except json.JSONDecodeError:
+            return ()
+        columns = set(item) if isinstance(item, dict) else set()
+    return tuple(column for column in FEEDBACK_COLUMNS if column in columns)
 
 
 def _read_txt(path: Path, text: str) -> list[PromptRecord]:
-    return [PromptRecord(line.strip()) for _, line in _lines(text) if line.strip()]
+    return [PromptRecord(line.strip()) for _, line in numbered_lines(text) if line.strip()]
 
 
 def _read_jsonl(path: Path, text: str) -> list[PromptRecord]:
     records = []
-    for number, line in _lines(text):
+    for number, line in numbered_lines(text):
         if not line.strip():
             continue
         where = f"{path} line {number}"
@@ -179,6 +183,8 @@ def _read_csv(path: Path, text: str) -> list[PromptRecord]:
 
 def _record(where: str, prompt: Any, reference: Any) -> PromptRecord:
     """A checked PromptRecord; `where` is "<file> line <n>" for the error message."""
+    if is_messages(prompt):
+        prompt, _ = read_prompt(where, prompt)  # TRL's conversational prompt: one user turn
     if not isinstance(prompt, str):
         raise InputFileError(
             f'{where}: "prompt" must be text, got {type(prompt).__name__}; put it in quotes'

@@ -12,21 +12,22 @@ pooled output through `classifier`. LoRA adapts the backbone, the head is traine
 (PEFT's SEQ_CLS task marks it `modules_to_save`). At the end the adapter is merged and
 the plain classifier is saved, so `rm=FOLDER` (core.rewards.classifier) and
 `AutoModelForSequenceClassification.from_pretrained(FOLDER)` load it with no studio code.
-Inputs are `prompt + response`, right-padded, truncated from the left: exactly what the
-`rm=` reward source feeds it. `rm_meta.json` beside the weights keeps the settings, the
-metrics per epoch and the ids of the comparisons used, so the agreement report can measure
-the model on human labels it never saw.
+Inputs are `prompt + response + end-of-text`, right-padded, truncated from the left:
+exactly what the `rm=` reward source feeds it, and what TRL's RewardTrainer trains on
+(core.rm_folder has the convention, and how older and foreign folders are scored).
+`rm_meta.json` beside the weights keeps the settings, the metrics per epoch and the ids of
+the comparisons used, so the agreement report can measure the model on human labels it
+never saw.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,13 @@ from torch import nn
 from core.config import RMConfig, to_dict
 from core.errors import TrainingError
 from core.progress import Progress, no_progress
+from core.rm_folder import (
+    META_FILE,
+    check_out_folder,
+    read_meta,
+    reward_input,
+    save_reward_model,
+)
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -45,7 +53,8 @@ if TYPE_CHECKING:
     from core.store import Store
     from core.store.rows import ComparisonRow
 
-META_FILE = "rm_meta.json"
+__all__ = ["META_FILE", "read_meta", "train_reward_model"]  # META_FILE, read_meta: rm_folder's
+
 MIN_PAIRS = 4
 """Fewest usable comparisons to train on (one held out, three to learn from)."""
 
@@ -254,9 +263,11 @@ def rewards_of(
     return logits[:, 0].float()
 
 
-def _pair_rewards(model, tokenizer, batch: Sequence[PreferencePair], max_length: int):
+def _pair_rewards(model, tokenizer, batch: Sequence[PreferencePair], max_length: int, eos):
     """(r_chosen, r_rejected, label), each (B,): one forward pass over 2B sequences."""
-    texts = [p.prompt + p.chosen for p in batch] + [p.prompt + p.rejected for p in batch]
+    texts = [reward_input(p.prompt, p.chosen, eos) for p in batch] + [
+        reward_input(p.prompt, p.rejected, eos) for p in batch
+    ]
     rewards = rewards_of(model, tokenizer, texts, max_length)  # (2B,)
     label = torch.tensor([p.label for p in batch], device=rewards.device)
     return rewards[: len(batch)], rewards[len(batch) :], label
@@ -271,6 +282,8 @@ class _Callbacks:
     on_step: Callable[[StepReport], None] | None
     should_stop: Callable[[], bool] | None
     progress: Progress
+    reporters: list = field(default_factory=list)
+    """core.train.reporting reporters: each epoch's metrics, at the epoch number."""
 
 
 def _train_epoch(model, tokenizer, optimizer, train, config, epoch, step0, callbacks):
@@ -284,7 +297,9 @@ def _train_epoch(model, tokenizer, optimizer, train, config, epoch, step0, callb
         if callbacks.should_stop is not None and callbacks.should_stop():
             return total_loss / max(index, 1), correct / max(counted, 1), step, True
         batch = order[index * config.batch_size : (index + 1) * config.batch_size]
-        r_c, r_r, label = _pair_rewards(model, tokenizer, batch, config.max_length)
+        r_c, r_r, label = _pair_rewards(
+            model, tokenizer, batch, config.max_length, tokenizer.eos_token
+        )
         loss = bradley_terry_loss(r_c, r_r, label)
         if not torch.isfinite(loss):
             raise TrainingError(
@@ -311,15 +326,17 @@ def evaluate_pairs(
     pairs: Sequence[PreferencePair],
     max_length: int,
     batch_size: int,
+    eos: str | None = None,
 ) -> dict[str, float | None]:
-    """Loss, accuracy, margin (and accuracy on human pairs) of a model on pairs."""
+    """Loss, accuracy, margin (and accuracy on human pairs) of a model on pairs; `eos`
+    ends each input (core.rm_folder's convention: the tokenizer's eos_token)."""
     if not pairs:
         return {"loss": None, "accuracy": None, "margin": None, "accuracy_human": None}
     model.eval()
     deltas, labels = [], []
     for start in range(0, len(pairs), batch_size):
         r_c, r_r, label = _pair_rewards(
-            model, tokenizer, pairs[start : start + batch_size], max_length
+            model, tokenizer, pairs[start : start + batch_size], max_length, eos
         )
         deltas.append(r_c - r_r)
         labels.append(label)
@@ -349,6 +366,7 @@ def train_reward_model(
     on_step: Callable[[StepReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress: Progress | None = None,
+    report_to: Sequence[str] = (),
 ) -> RMResult:
     """Train a Bradley–Terry reward model on `pairs` and save it to `out`.
 
@@ -356,11 +374,12 @@ def train_reward_model(
     lowest held-out loss, stops after `config.patience` epochs without improvement, and
     saves a merged sequence classifier plus rm_meta.json. With a `store`, the training is
     a run of kind 'reward_model' whose metrics are the epoch reports. `should_stop` ends
-    the training between steps; what was learnt so far is still saved.
+    the training between steps; what was learnt so far is still saved. `report_to` names
+    trackers (core.train.reporting) for the epoch metrics; they need a `store` (a run).
     """
     from core.models import pick_device, pick_dtype
 
-    out = _check_out_folder(Path(out))
+    out = check_out_folder(Path(out))
     train, held_out = split_pairs(pairs, config.eval_fraction, config.seed)
     callbacks = _Callbacks(on_epoch, on_step, should_stop, progress or no_progress)
     run_id = None
@@ -368,6 +387,7 @@ def train_reward_model(
         run_config = {"rm": to_dict(config), "out": str(out), "source": source}
         run_id = store.create_run("reward_model", run_config, name=f"rm {out.name}")
     try:
+        callbacks.reporters = _reporters(report_to, store, run_id)
         torch_device = pick_device(device)
         torch.manual_seed(config.seed)  # the head's initialisation
         model, tokenizer = load_backbone(
@@ -381,12 +401,17 @@ def train_reward_model(
             model, tokenizer, optimizer, train, held_out, config, callbacks, store, run_id
         )
         result.folder, result.run_id = out, run_id
-        result.meta = _save(model, tokenizer, out, config, source, train, held_out, result)
+        result.meta = save_reward_model(
+            model, tokenizer, out, config, source, train, held_out, result
+        )
     except BaseException as error:
         if store is not None:
             status = "stopped" if isinstance(error, KeyboardInterrupt) else "failed"
             store.set_run_status(run_id, status, error=str(error) or type(error).__name__)
         raise
+    finally:
+        for reporter in callbacks.reporters:
+            reporter.close()
     if store is not None:
         store.set_run_status(run_id, "stopped" if result.stopped else "finished")
     return result
@@ -405,7 +430,9 @@ def _fit(
         loss, accuracy, step, stopped = _train_epoch(
             model, tokenizer, optimizer, train, config, epoch, step, callbacks
         )
-        scores = evaluate_pairs(model, tokenizer, held_out, config.max_length, config.batch_size)
+        scores = evaluate_pairs(
+            model, tokenizer, held_out, config.max_length, config.batch_size, tokenizer.eos_token
+        )
         report = EpochReport(
             epoch, loss, accuracy, scores["loss"], scores["accuracy"], scores["margin"],
             scores["accuracy_human"], time.perf_counter() - epoch_start,
@@ -413,6 +440,8 @@ def _fit(
         reports.append(report)
         if store is not None:
             store.add_metrics(run_id, epoch, report.metrics())
+        for reporter in callbacks.reporters:
+            reporter.log(epoch, report.metrics())
         if callbacks.on_epoch is not None:
             callbacks.on_epoch(report)
         # Without held-out pairs the training loss decides (and the last epoch usually wins).
@@ -445,56 +474,13 @@ def _trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def _check_out_folder(out: Path) -> Path:
-    """`out` if it is new, empty, or an earlier reward model (which is replaced)."""
-    out = out.expanduser()
-    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / META_FILE).is_file()):
-        raise TrainingError(
-            f"{out} exists and is not an earlier reward model; choose a new or empty folder "
-            f"for --out."
-        )
-    return out
+def _reporters(report_to: Sequence[str], store: Store | None, run_id: int | None) -> list:
+    """The trackers of `report_to`, writing under the run's folder (the run needs a store)."""
+    if not report_to or list(report_to) == ["none"]:
+        return []
+    if store is None:
+        raise TrainingError("--report-to needs a workspace store to name the run's folder.")
+    from core.paths import run_checkpoint_dir
+    from core.train.reporting import build_reporters
 
-
-def _save(model, tokenizer, out: Path, config: RMConfig, source: str, train, held_out, result):
-    """Merge LoRA into the backbone, save the classifier, tokenizer and rm_meta.json."""
-    merged = model.merge_and_unload()
-    out.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    best = result.best
-    meta = {
-        "format": "rlhf-studio-reward-model",
-        "format_version": 1,
-        "base": config.base,
-        "config": to_dict(config),
-        "source": source,
-        "input": "prompt + response, right-padded, truncated from the left",
-        "n_train": len(train),
-        "n_eval": len(held_out),
-        "n_train_human": sum(p.source == "human" for p in train),
-        "n_eval_human": sum(p.source == "human" for p in held_out),
-        "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early,
-        "held_out_accuracy": best.eval_accuracy,
-        "held_out_accuracy_human": best.eval_accuracy_human,
-        "held_out_margin": best.eval_margin,
-        "epochs": [asdict(report) for report in result.epochs],
-        "train_comparison_ids": sorted(p.comparison_id for p in train if p.comparison_id),
-        "eval_comparison_ids": sorted(p.comparison_id for p in held_out if p.comparison_id),
-        "seconds": result.seconds,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return meta
-
-
-def read_meta(folder: str | Path) -> dict[str, Any] | None:
-    """rm_meta.json of a reward-model folder, or None when it has none (a foreign model)."""
-    path = Path(folder).expanduser() / META_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+    return build_reporters(report_to, run_checkpoint_dir(store.workspace, run_id))

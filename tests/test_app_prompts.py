@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QListWidget
+from PySide6.QtWidgets import QListWidget, QPushButton
 
 from tests.test_app_support import click, error_dialogs, window_fixture  # noqa: F401 (fixtures)
 
@@ -64,3 +64,47 @@ def test_add_edit_and_delete_a_prompt(qtbot, window):
     click(qtbot, window, "deletePromptButton")
     assert "My own prompt" not in _texts(window)
     assert len(window.state.store.prompts("demo")) == before
+
+
+def test_import_pairs_and_ratings_buttons_run_in_a_worker(qtbot, window, tmp_path):
+    import json
+
+    from tests.test_app_support import JOB_TIMEOUT_MS
+
+    page = window.prompts_page
+    window.show_page(page)
+    for name in ("importPairsButton", "importRatingsButton"):
+        assert window.findChild(QPushButton, name).isEnabled()
+    pairs = tmp_path / "hh.jsonl"
+    rows = [
+        {"prompt": "Say hi", "chosen": "Hello!", "rejected": "Go away."},
+        {"prompt": [{"role": "user", "content": "Thanks"}],
+         "chosen": [{"role": "assistant", "content": "You're welcome."}],
+         "rejected": [{"role": "assistant", "content": "Whatever."}]},
+        {"prompt": "Say hi", "chosen": "Hello!", "rejected": "Go away."},
+    ]  # fmt: skip
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    page.import_feedback_file(pairs, "pairs")
+    assert not window.findChild(QPushButton, "importPairsButton").isEnabled()  # while it runs
+    qtbot.waitUntil(lambda: page.count_label.text().startswith("Imported"), timeout=JOB_TIMEOUT_MS)
+    assert page.count_label.text() == "Imported 2 pairs by hh, 1 duplicates skipped"
+    assert page.current_set() == "hh" and _texts(window) == ["Say hi", "Thanks"]
+    assert [c.rater for c in window.state.store.comparisons()] == ["hh", "hh"]
+    assert window.findChild(QPushButton, "importPairsButton").isEnabled()
+
+    ratings = tmp_path / "kto.jsonl"
+    ratings.write_text('{"prompt": "Say hi", "completion": "Hi.", "label": true}\n')
+    page.import_feedback_file(ratings, "ratings")
+    qtbot.waitUntil(lambda: page.count_label.text().startswith("Imported 1 ratings"),
+                    timeout=JOB_TIMEOUT_MS)  # fmt: skip
+    assert [(r.response, r.value) for r in window.state.store.ratings()] == [("Hi.", 1.0)]
+
+
+def test_a_bad_pairs_file_names_the_line_and_imports_nothing(qtbot, window, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p"}\n')
+    window.prompts_page.import_feedback_file(bad, "pairs")
+    qtbot.waitUntil(lambda: bool(error_dialogs(window)))
+    assert "line 2" in error_dialogs(window)[0].text()
+    assert window.state.store.comparisons() == []
+    qtbot.waitUntil(lambda: window.findChild(QPushButton, "importPairsButton").isEnabled())

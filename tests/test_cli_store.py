@@ -106,13 +106,18 @@ def test_export_pairs_ratings_and_metrics(capsys, tmp_path, workspace):
         workspace,
     )
     assert status == 0
-    assert text.startswith("wrote 2 pairs; left out 1 ties and 2 both-bad")
-    assert [json.loads(line)["chosen"] for line in out.read_text().splitlines()] == ["Great."] * 2
+    # One row per pair: alice's five verdicts on it average to "Great." (see
+    # core.preference_export); the pair is exported once.
+    assert text.startswith("wrote 1 pairs; left out 0 ties, 0 both-bad")
+    assert [json.loads(line)["chosen"] for line in out.read_text().splitlines()] == ["Great."]
 
-    status, text, _ = _cli(
+    status, text, err = _cli(
         capsys, "export", "--format", "pairs", "--out", out, "--force", "--workspace", workspace
     )
-    assert text.startswith("wrote 3 pairs;")
+    assert text.startswith("wrote 1 pairs;")
+    assert (
+        "1 pairs had human and AI verdicts; the human one was kept (the AI disagreed on 1)" in err
+    )
 
     ratings = tmp_path / "ratings.jsonl"
     status, text, _ = _cli(
@@ -149,8 +154,8 @@ def test_export_pairs_ratings_and_metrics(capsys, tmp_path, workspace):
     ("argv", "message"),
     [
         (["--format", "pairs", "--run", "1"], "--run applies to --format metrics and samples"),
-        (["--format", "samples", "--source", "ai"], "--source applies to pairs and ratings"),
-        (["--format", "metrics", "--source", "ai"], "--source applies to pairs and ratings"),
+        (["--format", "samples", "--source", "ai"], "--source applies to pairs, kto and ratings"),
+        (["--format", "metrics", "--source", "ai"], "--source applies to pairs, kto and ratings"),
         (["--format", "metrics", "--run", "77"], "no run with id 77"),
         (["--format", "ratings", "--source", "ai"], "no AI ratings"),
     ],

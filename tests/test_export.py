@@ -34,19 +34,34 @@ def _jsonl(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_pairs_are_chosen_rejected_and_ties_are_counted_not_written(store, tmp_path):
+def test_pairs_are_one_row_per_pair_and_ties_are_counted_not_written(store, tmp_path):
+    # One row per pair (people outrank AI, verdicts averaged), with margin and source:
+    # core.preference_export has the rule; tests/test_preference_export.py the details.
     _labelled(store)
     out = tmp_path / "pairs.jsonl"
     report = export_pairs(store, out, source="human")
-    assert (report.written, report.skipped_ties, report.skipped_both_bad) == (2, 1, 1)
+    assert (report.written, report.skipped_ties, report.skipped_both_bad) == (1, 0, 0)
     assert report.path == out
-    expected = {"prompt": "Review:", "chosen": "Great.", "rejected": "Awful."}
-    assert _jsonl(out) == [expected, expected]
+    expected = {"prompt": "Review:", "chosen": "Great.", "rejected": "Awful.", "margin": 1.0}
+    assert _jsonl(out) == [{**expected, "source": "human"}]
 
     report = export_pairs(store, out, source="ai", force=True)
     assert (report.written, report.skipped_ties, report.skipped_both_bad) == (1, 0, 0)
-    assert _jsonl(out) == [{"prompt": "Review:", "chosen": "Awful.", "rejected": "Great."}]
-    assert export_pairs(store, out, force=True).written == 3
+    [row] = _jsonl(out)
+    assert (row["chosen"], row["rejected"], row["source"]) == ("Awful.", "Great.", "ai:judge")
+    assert row["margin"] == pytest.approx(0.2)
+    report = export_pairs(store, out, force=True)
+    assert report.written == 1 and (report.counts.human_over_ai, report.counts.ai_disagreed) == (
+        1,
+        1,
+    )
+
+    [prompt_id] = store.add_prompts(["Other:"])
+    a, b, c, d = (store.add_generation(prompt_id, t, "demo", None, {}, 1) for t in "abcd")
+    store.add_comparison(prompt_id, a, b, "tie", "alice")
+    store.add_comparison(prompt_id, c, d, "both_bad", "alice")
+    report = export_pairs(store, out, force=True)
+    assert (report.written, report.skipped_ties, report.skipped_both_bad) == (1, 1, 1)
 
 
 def test_pairs_load_as_a_preference_dataset(store, tmp_path):
@@ -58,8 +73,8 @@ def test_pairs_load_as_a_preference_dataset(store, tmp_path):
         "json", data_files=str(out), split="train", cache_dir=str(tmp_path / "cache")
     )
     # The explicit-prompt preference layout of TRL's RewardTrainer and DPOTrainer.
-    assert dataset.column_names == ["prompt", "chosen", "rejected"]
-    assert dataset.num_rows == 3
+    assert dataset.column_names == ["prompt", "chosen", "rejected", "margin", "source"]
+    assert dataset.num_rows == 1
 
 
 def test_no_comparisons_of_a_source_is_an_error_with_advice(store, tmp_path):
@@ -184,6 +199,6 @@ def test_a_failed_export_leaves_the_previous_file_whole(store, tmp_path, monkeyp
 def test_export_creates_folders_and_refuses_a_folder_as_target(store, tmp_path):
     _labelled(store)
     nested = tmp_path / "a" / "b" / "pairs.jsonl"
-    assert export_pairs(store, nested).written == 3 and nested.is_file()
+    assert export_pairs(store, nested).written == 1 and nested.is_file()  # one row per pair
     with pytest.raises(StudioError, match="is a folder"):
         export_pairs(store, tmp_path)

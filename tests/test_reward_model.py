@@ -122,9 +122,11 @@ def test_trained_model_loads_as_a_plain_sequence_classifier(tiny_model_dirs, fam
     assert model.config.num_labels == 1
     assert type(model).__name__.endswith("ForSequenceClassification")
     assert model.config.pad_token_id is not None
-    # The `rm=` reward source scores exactly what the library loads.
+    # The `rm=` reward source scores exactly what the library loads, on the input the model
+    # was trained on: prompt + response + end-of-text, as TRL's RewardTrainer (core.rm_folder).
     tokenizer = AutoTokenizer.from_pretrained(out)
-    texts = ["Review: great fun", "Review: boring plot"]
+    assert result.meta["append_eos"] is True and tokenizer.eos_token
+    texts = [f"Review: great fun{tokenizer.eos_token}", f"Review: boring plot{tokenizer.eos_token}"]
     encoded = tokenizer(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         direct = model(**encoded).logits[:, 0].tolist()

@@ -136,3 +136,54 @@ def test_nan_is_rejected_with_its_index(tmp_path):
     path = write(tmp_path, "def reward(prompts, responses):\n    return [0.0, float('nan'), 1.0]\n")
     with pytest.raises(RewardError, match=r"my_reward.py, line 1 .*nan at index 1"):
         PythonFunctionReward(path).score(["p"] * 3, ["x"] * 3)
+
+
+# --- TRL's signature -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # TRL's GRPO/RLOO reward functions are called by keyword, with dataset columns too.
+        "def reward(prompts, completions, **kwargs):\n"
+        "    return [float(len(c) - len(p)) for p, c in zip(prompts, completions)]\n",
+        "def reward(completions, prompts=None, **kwargs):\n"
+        "    return [float(len(c) - len(p)) for p, c in zip(prompts, completions)]\n",
+        "def reward(**kwargs):\n"
+        "    return [float(len(c) - len(p)) for p, c in zip(kwargs['prompts'], kwargs['completions'])]\n",
+    ],
+)
+def test_trl_style_functions_get_prompts_and_completions_by_keyword(tmp_path, body):
+    source = build_reward([f"py={write(tmp_path, body)}"], RewardContext())
+    assert source.score(["ab", "a"], ["abcd", ""]) == [2.0, -1.0]
+
+
+def test_trl_style_without_prompts_and_named_by_assignment(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        def reward_len(completions, **kwargs):
+            return [-abs(20 - len(c)) for c in completions]
+
+        reward = reward_len
+        """,
+    )
+    assert PythonFunctionReward(path).score(["p"], ["x" * 18]) == [-2.0]
+
+
+def test_a_trl_function_needing_a_dataset_column_is_refused_at_import(tmp_path):
+    path = write(tmp_path, "def reward(completions, solution, **kwargs):\n    return []\n")
+    with pytest.raises(RewardError, match=r"line 1: reward\(\) requires solution, which TRL"):
+        PythonFunctionReward(path)
+
+
+def test_none_scores_say_that_every_response_needs_one(tmp_path):
+    path = write(tmp_path, "def reward(completions, **kwargs):\n    return [1.0, None]\n")
+    with pytest.raises(RewardError, match="returned None at index 1; TRL lets a reward skip"):
+        PythonFunctionReward(path).score(["p", "q"], ["x", "y"])
+
+
+def test_a_missing_function_names_both_signatures(tmp_path):
+    path = write(tmp_path, "def score(prompts, responses):\n    return []\n")
+    with pytest.raises(RewardError, match=r"TRL's def reward\(prompts, completions, \*\*kwargs\)"):
+        PythonFunctionReward(path)

@@ -122,6 +122,7 @@ def test_interactive_round_from_a_paused_run(tiny_model_dir, workspace):
         assert store.generation(policy_id).adapter == f"run-{trainer.run_id}/step-2"
         assert store.generation(base_id).adapter is None
         assert store.generation(policy_id).params["temperature"] == config.temperature
+        assert store.generation(policy_id).params["prompt_format"] == "plain"  # for exports
         # Asking again gives the same stored pairs (people and judge rate the same rows).
         generations = len(store.generations())
         assert samples_as_pairs(store, trainer.run_id) == pairs

@@ -1,4 +1,5 @@
-"""Prompts page: prompt sets; import .txt/.jsonl/.csv; add, edit and delete prompts."""
+"""Prompts page: prompt sets; import .txt/.jsonl/.csv prompts, TRL preference pairs and
+ratings; add, edit and delete prompts."""
 
 from __future__ import annotations
 
@@ -20,12 +21,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.app_state import DEMO_PROMPT_SET, AppState, demo_prompts_file
+from app.import_job import import_feedback
 from app.widgets.common import hint, page_title
+from app.workers import start_job
 from core.errors import StudioError
 from core.prompts_io import import_prompts
 
 NEW_PROMPT_TEXT = "New prompt"
 FILE_FILTER = "Prompt files (*.txt *.jsonl *.csv);;All files (*)"
+FEEDBACK_FILTER = "Data files (*.jsonl *.csv *.parquet);;All files (*)"
 
 
 class PromptsPage(QWidget):
@@ -42,7 +46,10 @@ class PromptsPage(QWidget):
             hint(
                 "Prompts are grouped in sets. Import a .txt file (one prompt per line), a "
                 '.jsonl file ({"prompt": ..., "reference": ...} per line) or a .csv file '
-                "with a 'prompt' column. Double-click a prompt to edit it."
+                "with a 'prompt' column. Double-click a prompt to edit it. Import pairs… reads "
+                'TRL preference data ("prompt", "chosen", "rejected", text or chat messages) as '
+                'comparisons; Import ratings… reads "prompt", "completion" and a "label" or '
+                "\"score\". The rater is the file's name (the CLI's --rater names another)."
             )
         )
         layout.addLayout(self._build_set_row())
@@ -64,6 +71,18 @@ class PromptsPage(QWidget):
         new_set.clicked.connect(self._on_new_set)
         import_button = QPushButton("Import file…", objectName="importPromptsButton")
         import_button.clicked.connect(self._on_import)
+        self.import_pairs_button = QPushButton("Import pairs…", objectName="importPairsButton")
+        self.import_pairs_button.setToolTip(
+            "Import TRL preference pairs (.jsonl, .csv, .parquet) as comparisons."
+        )
+        self.import_pairs_button.clicked.connect(lambda: self._on_import_feedback("pairs"))
+        self.import_ratings_button = QPushButton(
+            "Import ratings…", objectName="importRatingsButton"
+        )
+        self.import_ratings_button.setToolTip(
+            "Import rated answers (prompt, completion, label or score), e.g. TRL's KTO data."
+        )
+        self.import_ratings_button.clicked.connect(lambda: self._on_import_feedback("ratings"))
         demo_button = QPushButton("Add demo prompts", objectName="demoPromptsButton")
         demo_button.setToolTip("Add the built-in review openings the demo model was made for.")
         demo_button.clicked.connect(self._on_add_demo)
@@ -73,6 +92,8 @@ class PromptsPage(QWidget):
         row.addWidget(self.set_combo)
         row.addWidget(new_set)
         row.addWidget(import_button)
+        row.addWidget(self.import_pairs_button)
+        row.addWidget(self.import_ratings_button)
         row.addWidget(demo_button)
         row.addStretch(1)
         row.addWidget(self.count_label)
@@ -174,6 +195,43 @@ class PromptsPage(QWidget):
             f", {report.skipped_duplicates} duplicates skipped" if report.skipped_duplicates else ""
         )
         self.count_label.setText(f"Imported {report.imported} prompts{skipped}")
+
+    def _on_import_feedback(self, kind: str) -> None:
+        title = "Import preference pairs" if kind == "pairs" else "Import ratings"
+        path, _ = QFileDialog.getOpenFileName(self, title, "", FEEDBACK_FILTER)
+        if path:
+            self.import_feedback_file(Path(path), kind)
+
+    def import_feedback_file(self, path: Path, kind: str) -> None:
+        """Import a pairs or ratings file in a worker (a big dataset takes a while)."""
+        self._set_feedback_buttons(False)
+        self.count_label.setText(f"Importing {path.name}…")
+        start_job(
+            self.state,
+            import_feedback,
+            self.state.workspace,
+            path,
+            kind,
+            description=f"Importing {path.name}",
+            context="Importing pairs" if kind == "pairs" else "Importing ratings",
+            on_done=lambda report: self._on_feedback_imported(report, kind),
+            on_error=lambda _error: self._on_feedback_failed(),
+        )
+
+    def _on_feedback_imported(self, report, kind: str) -> None:
+        self._set_feedback_buttons(True)
+        self.state.feedback_changed.emit()
+        self._select_set(report.set_name)
+        skipped = f", {report.duplicates} duplicates skipped" if report.duplicates else ""
+        self.count_label.setText(f"Imported {report.imported} {kind} by {report.rater}{skipped}")
+
+    def _on_feedback_failed(self) -> None:
+        self._set_feedback_buttons(True)
+        self._fill_list()
+
+    def _set_feedback_buttons(self, enabled: bool) -> None:
+        self.import_pairs_button.setEnabled(enabled)
+        self.import_ratings_button.setEnabled(enabled)
 
     def _on_add_demo(self) -> None:
         self.import_file(demo_prompts_file(), set_name=DEMO_PROMPT_SET)

@@ -344,21 +344,27 @@ class RunsPage(QWidget):
             self.export_pairs_jsonl(Path(path))
 
     def export_pairs_jsonl(self, path: Path) -> None:
-        """Write the decisive comparisons as {"prompt", "chosen", "rejected"} lines."""
+        """Write one TRL row per decided pair (core.preference_export: {"prompt", "chosen",
+        "rejected", "margin", "source"}, AI coin flips left out)."""
         self._export(
             lambda: export_pairs(self.state.store, path, force=True),
             "Exporting comparisons",
             f"pairs to {path}",
+            note=lambda report: (
+                f" (left out {report.counts.low_confidence} AI coin flips)"
+                if report.counts.low_confidence
+                else ""
+            ),
         )
 
-    def _export(self, action, context: str, what: str) -> None:
+    def _export(self, action, context: str, what: str, note=lambda _report: "") -> None:
         # The file exports pass force=True: the save dialog has asked before replacing.
         try:
             report = action()
         except StudioError as error:
             self.state.errors.report(error, context)
             return
-        inform(self, context, f"Wrote {report.written} {what}.")
+        inform(self, context, f"Wrote {report.written} {what}{note(report)}.")
 
     def _on_export_png(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save plot", "runs.png", "PNG (*.png)")

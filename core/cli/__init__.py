@@ -22,6 +22,7 @@ from core.paths import default_workspace
 COMMAND_MODULES = (
     "demo_model",
     "prompts",
+    "imports",
     "generate",
     "score",
     "label",

@@ -46,6 +46,31 @@ def lora_from_args(args: argparse.Namespace, base: LoraSpec | None = None) -> Lo
     return replace(base or LoraSpec(), **values)
 
 
+def add_report_to_argument(parser: argparse.ArgumentParser) -> None:
+    """--report-to: trackers that receive each step's metrics besides the store."""
+    from core.train.reporting import REPORT_TO_CHOICES
+
+    parser.add_argument(
+        "--report-to",
+        action="append",
+        choices=REPORT_TO_CHOICES,
+        default=None,
+        metavar="TRACKER",
+        help="also log every step's metrics to a tracker (repeatable): tensorboard writes "
+        "event files to <workspace>/checkpoints/run-<id>/tensorboard/ (view them with "
+        "`tensorboard --logdir <workspace>/checkpoints`, from the tensorboard extra); "
+        "none (default) logs to the store only",
+    )
+
+
+def print_report_folders(run_folder: Path, report_to: list[str] | None) -> None:
+    """Say where the trackers of --report-to wrote, and how to look."""
+    from core.train.reporting import TENSORBOARD_DIR
+
+    if report_to and "tensorboard" in report_to:
+        print(f"tensorboard: tensorboard --logdir {Path(run_folder) / TENSORBOARD_DIR}")
+
+
 def add_prompt_format_argument(parser: argparse.ArgumentParser) -> None:
     """--prompt-format: how prompts reach the policy (plain text, or chat messages)."""
     parser.add_argument(

@@ -1,15 +1,26 @@
-"""`export --format pairs|ratings|metrics|samples|adapter|merged --out PATH`: data and
+"""`export --format pairs|kto|ratings|metrics|samples|adapter|merged --out PATH`: data and
 models for other tools."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
 from core.errors import StudioError
-from core.export import export_metrics, export_pairs, export_ratings, export_samples
+from core.export import (
+    ExportReport,
+    export_kto,
+    export_metrics,
+    export_pairs,
+    export_ratings,
+    export_samples,
+)
+from core.preference_export import DEFAULT_LABEL_THRESHOLD, DEFAULT_MIN_CONFIDENCE, LAYOUTS
 from core.store import SOURCES, Store
+
+_FEEDBACK_FORMATS = ("pairs", "kto", "ratings")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export preference pairs, ratings or a run's metrics",
-        description='pairs: JSONL of {"prompt", "chosen", "rejected"} (the layout TRL\'s reward '
-        "and DPO trainers read; ties and both-bad verdicts are left out); ratings: JSONL of "
+        description='pairs: JSONL of {"prompt", "chosen", "rejected", "margin", "source"} (the '
+        "layout TRL's reward and DPO trainers read), one row per pair: people's verdicts "
+        "outrank AI ones, a pair's verdicts are averaged, ties and both-bad are left out, "
+        "and AI pairs below --min-confidence are dropped; kto: JSONL of TRL's unpaired "
+        '{"prompt", "completion", "label"} from the ratings; ratings: JSONL of '
         "prompt, response, rating, rater, note; metrics: CSV with one row per step of a run; "
         "samples: JSONL of a run's kept rollouts and held-out answers (step, prompt, "
         "response, reward, reference, split); "
@@ -28,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format",
         required=True,
-        choices=("pairs", "ratings", "metrics", "samples", "adapter", "merged"),
+        choices=("pairs", "kto", "ratings", "metrics", "samples", "adapter", "merged"),
     )
     parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write")
     parser.add_argument(
@@ -48,41 +62,80 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="demo",
         help="merged: the checkpoint's base model ('demo', a folder or a hub id)",
     )
-    parser.add_argument(
-        "--source",
-        choices=SOURCES,
-        default=None,
-        help="whose feedback to export (pairs and ratings; default: all)",
-    )
+    _add_feedback_arguments(parser)
     parser.add_argument(
         "--run",
         type=int,
         default=None,
         metavar="ID",
-        help="run to export (metrics and samples; default: the latest run that has them)",
+        help="run to export (metrics and samples; default: the newest training run with step "
+        "metrics, or with samples)",
     )
     add_workspace_argument(parser)
     parser.set_defaults(func=run)
+
+
+def _add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the pairs, kto and ratings formats."""
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        default=None,
+        help="whose feedback to export (pairs, kto and ratings; default: all)",
+    )
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="C",
+        help="pairs: drop AI pairs whose judge confidence |2p - 1| is below C (0 keeps coin "
+        f"flips, 1 keeps only certain ones; default {DEFAULT_MIN_CONFIDENCE}: the judge gives "
+        "its pick at least 60 %%)",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default=None,
+        help="pairs and kto: standard (text) or conversational (message lists) rows; "
+        "default auto: conversational when the answers were generated with the chat "
+        "prompt format",
+    )
+    parser.add_argument(
+        "--label-threshold",
+        type=float,
+        default=None,
+        metavar="T",
+        help=f"kto: label an answer desirable when its mean rating is >= T (default "
+        f"{DEFAULT_LABEL_THRESHOLD}; imported labels are 1 or 0)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Export and say what was written."""
     if args.format in ("adapter", "merged"):
         return _export_model(args)
-    if args.checkpoint is not None:
-        raise StudioError("--checkpoint applies to --format adapter and merged only")
-    if args.run is not None and args.format not in ("metrics", "samples"):
-        raise StudioError("--run applies to --format metrics and samples only; leave it out")
-    if args.source is not None and args.format in ("metrics", "samples"):
-        raise StudioError("--source applies to pairs and ratings only; leave it out")
+    _check_flags(args)
     source = args.source or "all"
     force = args.force
     with Store.open_for_reading(workspace_of(args)) as store:  # read-only workspaces too
         if args.format == "pairs":
-            report = export_pairs(store, args.out, source, force=force)
+            confidence = (
+                DEFAULT_MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
+            )
+            report = export_pairs(
+                store, args.out, source, force=force, min_confidence=confidence,
+                layout=args.layout or "auto",
+            )  # fmt: skip
+            _print_pairs(report, args.out, confidence)
+        elif args.format == "kto":
+            threshold = args.label_threshold
+            report = export_kto(
+                store, args.out, source, force=force, layout=args.layout or "auto",
+                label_threshold=DEFAULT_LABEL_THRESHOLD if threshold is None else threshold,
+            )  # fmt: skip
             print(
-                f"wrote {report.written} pairs; left out "
-                f"{report.skipped_ties} ties and {report.skipped_both_bad} both-bad ({args.out})"
+                f"wrote {report.written} {_layout(report)}rows ({report.labels_true} "
+                f"desirable, {report.written - report.labels_true} not) to {args.out}"
             )
         elif args.format == "ratings":
             report = export_ratings(store, args.out, source, force=force)
@@ -93,9 +146,57 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {report.written} samples of run {report.run_id} ({name}) to {args.out}")
         else:
             report = export_metrics(store, args.out, args.run, force=force)
-            name = store.run(report.run_id).name
-            print(f"wrote {report.written} steps of run {report.run_id} ({name}) to {args.out}")
+            run = store.run(report.run_id)
+            if args.run is None:
+                print(
+                    f"note: no --run given: exporting run {run.id} ({run.kind}, {run.name}), "
+                    "the newest training run with step metrics",
+                    file=sys.stderr,
+                )
+            print(f"wrote {report.written} steps of run {run.id} ({run.name}) to {args.out}")
     return 0
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that do not apply to the chosen format."""
+    if args.checkpoint is not None:
+        raise StudioError("--checkpoint applies to --format adapter and merged only")
+    if args.run is not None and args.format not in ("metrics", "samples"):
+        raise StudioError("--run applies to --format metrics and samples only; leave it out")
+    if args.source is not None and args.format not in _FEEDBACK_FORMATS:
+        raise StudioError("--source applies to pairs, kto and ratings only; leave it out")
+    if args.min_confidence is not None and args.format != "pairs":
+        raise StudioError("--min-confidence applies to --format pairs only; leave it out")
+    if args.layout is not None and args.format not in ("pairs", "kto"):
+        raise StudioError("--layout applies to --format pairs and kto only; leave it out")
+    if args.label_threshold is not None and args.format != "kto":
+        raise StudioError("--label-threshold applies to --format kto only; leave it out")
+
+
+def _print_pairs(report: ExportReport, out: Path, min_confidence: float) -> None:
+    """What was written on stdout; what was left out or set aside on stderr."""
+    counts = report.counts
+    print(
+        f"wrote {report.written} {_layout(report)}pairs; left out {counts.ties} ties, "
+        f"{counts.both_bad} both-bad and {counts.conflicting} with verdicts that cancel "
+        f"out ({out})"
+    )
+    if counts.low_confidence:
+        print(
+            f"note: dropped {counts.low_confidence} AI pairs with confidence below "
+            f"{min_confidence:g} (coin flips); --min-confidence 0 keeps them",
+            file=sys.stderr,
+        )
+    if counts.human_over_ai:
+        print(
+            f"note: {counts.human_over_ai} pairs had human and AI verdicts; the human one was "
+            f"kept (the AI disagreed on {counts.ai_disagreed})",
+            file=sys.stderr,
+        )
+
+
+def _layout(report: ExportReport) -> str:
+    return "conversational " if report.conversational else ""
 
 
 def _export_model(args: argparse.Namespace) -> int:

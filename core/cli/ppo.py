@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, TextIO
 from core.cli import add_workspace_argument, workspace_of
 from core.cli.common import (
     add_model_arguments,
+    add_report_to_argument,
     model_spec_from_args,
     note_unused_chat_template,
+    print_report_folders,
     prompts_for_run,
 )
 from core.config import PPOConfig
@@ -46,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--config",
         type=Path,
         default=None,
-        help="PPOConfig JSON file; flags override it, and what it sets counts as set",
+        help="PPOConfig file, JSON or YAML (.yaml/.yml); flags override it, and what it "
+        "sets counts as set",
     )
     add_setting_flags(parser.add_argument_group("PPO settings"), PPOConfig)
     parser.add_argument(
@@ -58,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--metrics-out", type=Path, default=None, help="write one JSON object per step here"
     )
+    add_report_to_argument(parser)
     add_workspace_argument(parser)
     parser.set_defaults(func=run)
 
@@ -109,8 +113,10 @@ def run(args: argparse.Namespace) -> int:
                 )
             else:
                 run = start_run(store, session, reward, prompts, config, reward_specs)
+            _attach_reporters(run, args)
             _train(run, metrics_out)
         print(f"run {run.run_id}: {run.status} after {run.step_count} steps")
+        print_report_folders(run.trainer.checkpoint_dir, args.report_to)
         if run.last_checkpoint is not None:
             print(f"last checkpoint: {run.last_checkpoint}")
     return 0
@@ -196,6 +202,15 @@ def _prompt_format_to_resume(checkpoint: Path) -> str:
     if prompt_format != "plain":
         print(f"resuming with the run's prompt format: --prompt-format {prompt_format}")
     return prompt_format
+
+
+def _attach_reporters(run: TrainingRun, args: argparse.Namespace) -> None:
+    """The --report-to trackers, writing under the run's folder; a resumed run marks its
+    restart, so the trackers drop the steps it replaces."""
+    from core.train.reporting import build_reporters
+
+    resumed_at = run.step_count if args.resume is not None else None
+    run.reporters = build_reporters(args.report_to or (), run.trainer.checkpoint_dir, resumed_at)
 
 
 def _builtin_prompts(prompts_file: Path | None) -> list[str]:

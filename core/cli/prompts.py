@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -56,6 +57,14 @@ def run_import(args: argparse.Namespace) -> int:
     if report.skipped_duplicates:
         message += f"; skipped {report.skipped_duplicates} already in the set"
     print(message)
+    if report.feedback_columns:
+        columns = ", ".join(report.feedback_columns)
+        command = "import-pairs" if "chosen" in report.feedback_columns else "import-ratings"
+        print(
+            f"note: {args.file} also holds feedback ({columns}), which import-prompts leaves "
+            f"out; to import it, run: rlhf-studio-cli {command} {args.file}",
+            file=sys.stderr,
+        )
     return 0
 
 

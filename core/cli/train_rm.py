@@ -7,7 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
-from core.cli.common import LORA_PREFIX, lora_from_args
+from core.cli.common import (
+    LORA_PREFIX,
+    add_report_to_argument,
+    lora_from_args,
+    print_report_folders,
+)
 from core.config import LoraSpec, RMConfig
 from core.errors import TrainingError
 from core.paths import next_reward_model_dir
@@ -32,12 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder to save the model (default: <workspace>/reward_models/rm-<N>)",
     )  # fmt: skip
     parser.add_argument(
-        "--config", type=Path, default=None, help="RMConfig JSON file (flags override it)"
-    )
+        "--config", type=Path, default=None,
+        help="RMConfig file, JSON or YAML (.yaml/.yml); flags override it",
+    )  # fmt: skip
     add_setting_flags(parser.add_argument_group("reward-model settings"), RMConfig)
     add_setting_flags(parser.add_argument_group("LoRA adapter"), LoraSpec, prefix=LORA_PREFIX)
     parser.add_argument("--include-ties", action="store_true", help="train ties as p = 0.5")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    add_report_to_argument(parser)
     add_workspace_argument(parser)
     parser.set_defaults(func=run)
 
@@ -68,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         with tqdm_progress("training", unit="step") as progress:
             result = train_reward_model(
                 pairs, config, out, device=args.device, store=store, source=args.source,
-                on_epoch=_print_epoch, progress=progress,
+                on_epoch=_print_epoch, progress=progress, report_to=args.report_to or (),
             )  # fmt: skip
     best = result.best
     how = "early stop" if result.stopped_early else "stopped" if result.stopped else "done"
@@ -78,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         f"{result.seconds:.1f} s"
     )
     print(f"saved to {result.folder}  (use: ppo --reward rm={result.folder})")
+    if result.run_id is not None:
+        from core.paths import run_checkpoint_dir
+
+        print_report_folders(run_checkpoint_dir(workspace, result.run_id), args.report_to)
     return 0
 
 

@@ -1,7 +1,8 @@
 """A reward model folder: a Hugging Face sequence-classification model with its own tokenizer.
 
-The reward model reads decoded text (prompt + response), never the policy's token ids,
-so its tokenizer may differ from the policy's. Scores are the raw logit for one label,
+The reward model reads decoded text (prompt + response, then the end-of-text token when
+the trainer that made the model appended one: core.rm_folder's convention, read from the
+folder), never the policy's token ids, so its tokenizer may differ from the policy's. Scores are the raw logit for one label,
 or logit[1] - logit[0] (the log-odds of "good") for two labels.
 
 The folder is checked before loading: a causal LM folder would otherwise load "fine"
@@ -19,6 +20,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from core.errors import RewardError
 from core.rewards.base import check_batch, check_scores, resolve_device
+from core.rm_folder import appends_eos, reward_input
 
 _LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration", "ForMaskedLM")
 _FIX = (
@@ -109,6 +111,9 @@ class ClassifierReward:
         # like single texts; with left padding absolute position embeddings (GPT-2) shift.
         self.tokenizer.padding_side = "right"
         self.max_length = _max_length(self.tokenizer, config)
+        append, self.input_convention = appends_eos(self.folder)
+        self.eos_token = self.tokenizer.eos_token if append else None
+        """Appended to every input (None: the text as it is), as the model was trained."""
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.num_labels = config.num_labels
@@ -136,7 +141,10 @@ class ClassifierReward:
         check_batch(prompts, responses)
         if self.model is None:
             raise RewardError("The reward model was closed; build the reward again.")
-        texts = [prompt + response for prompt, response in zip(prompts, responses, strict=True)]
+        texts = [
+            reward_input(prompt, response, self.eos_token)
+            for prompt, response in zip(prompts, responses, strict=True)
+        ]
         scores: list[float] = []
         # no_grad here, not in the caller: grad mode is per thread and PPO's may have it on.
         with self._lock, torch.no_grad():

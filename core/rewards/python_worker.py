@@ -6,6 +6,14 @@ the user's code, `sys.exit` included, is answered as a one-line message naming t
 and line; the worker itself carries on. Only what it cannot catch (os._exit, a crash in
 native code, the parent's kill on a time limit) ends it, and the parent starts another.
 
+Two signatures are accepted. RLHF Studio's own, `reward(prompts, responses)`, is called
+with the two lists as positional arguments. TRL's, `reward(prompts, completions, **kwargs)`
+(or `reward(completions, **kwargs)`: any function with a `completions` parameter, or one
+taking only keywords), is called as TRL calls its reward functions: by keyword, with
+`completions` (and `prompts`, when it takes them) as lists of plain text, TRL's standard
+format. Parameters TRL fills from dataset columns (`solution`, `ground_truth`...) have no
+counterpart here: a function that requires one is refused when the file is imported.
+
 Messages on the pipe are tuples: ("started",), ("ready", def_line), ("ok", scores),
 ("error", message) from the worker; ("score", prompts, responses), ("stop",) to it.
 """
@@ -13,6 +21,7 @@ Messages on the pipe are tuples: ("started",), ("ready", def_line), ("ok", score
 from __future__ import annotations
 
 import hashlib
+import inspect
 import signal
 import sys
 import traceback
@@ -25,6 +34,8 @@ from core.errors import RewardError
 from core.rewards.base import check_scores
 
 SIGNATURE = "def reward(prompts, responses) -> list[float]"
+TRL_SIGNATURE = "def reward(prompts, completions, **kwargs) -> list[float]"
+_SUPPLIED = ("prompts", "completions")
 
 
 def serve(path_text: str, conn: Connection) -> None:
@@ -36,6 +47,7 @@ def serve(path_text: str, conn: Connection) -> None:
     path = Path(path_text)
     try:
         function, def_line = load_reward(path)
+        function = trl_style_call(function, path, def_line) or function
     except RewardError as error:
         conn.send(("error", str(error)))
         return
@@ -60,9 +72,56 @@ def load_reward(path: Path) -> tuple[Callable[..., object], int | None]:
     function = getattr(module, "reward", None)
     if function is None or not callable(function):
         found = "no `reward`" if function is None else "a `reward` that is not a function"
-        raise RewardError(f"{path} has {found}; define {SIGNATURE} in it.")
+        raise RewardError(
+            f"{path} has {found}; define {SIGNATURE} (or TRL's {TRL_SIGNATURE}) in it, or "
+            "name your function reward (reward = my_function)."
+        )
     code = getattr(function, "__code__", None)
     return function, (code.co_firstlineno if code is not None else None)
+
+
+def trl_style_call(
+    function: Callable[..., object], path: Path, def_line: int | None
+) -> Callable[[list[str], list[str]], object] | None:
+    """A (prompts, responses) caller for a function with TRL's signature, or None when the
+    function takes RLHF Studio's positional (prompts, responses); RewardError when it
+    requires arguments that TRL would fill from dataset columns."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # builtins and the like: call them as they are
+        return None
+    kinds = inspect.Parameter
+    takes_keywords = any(p.kind is kinds.VAR_KEYWORD for p in parameters)
+    positional = [
+        p for p in parameters if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+    ]
+    named = {p.name for p in parameters}
+    var_positional = any(p.kind is kinds.VAR_POSITIONAL for p in parameters)
+    if "completions" not in named and (
+        len(positional) >= 2 or var_positional or not takes_keywords
+    ):
+        return None
+    missing = [
+        p.name
+        for p in parameters
+        if p.default is kinds.empty
+        and p.name not in _SUPPLIED
+        and p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY, kinds.POSITIONAL_ONLY)
+    ]
+    if missing:
+        raise RewardError(
+            f"{where(path, def_line)}: reward() requires {', '.join(missing)}, which TRL fills "
+            "from dataset columns; RLHF Studio passes prompts and completions only: give "
+            "them defaults or read them from **kwargs."
+        )
+    pass_prompts = "prompts" in named or takes_keywords
+
+    def call(prompts: list[str], responses: list[str]) -> object:
+        if pass_prompts:
+            return function(prompts=prompts, completions=responses)
+        return function(completions=responses)
+
+    return call
 
 
 def call_reward(
@@ -85,6 +144,13 @@ def call_reward(
     except BaseException as error:  # sys.exit() and friends end the call, not the process
         line = line_in_file(error, path, def_line)
         return "error", f"{where(path, line)}: reward() {_ended_by(error)}; return the scores."
+    if isinstance(result, list | tuple) and any(value is None for value in result):
+        index = next(i for i, value in enumerate(result) if value is None)
+        return "error", (
+            f"{where(path, def_line)} (reward() defined here): reward() returned None at "
+            f"index {index}; TRL lets a reward skip a sample with None, but every response "
+            "needs a score here: return a number (e.g. 0.0) for it."
+        )
     try:
         return "ok", check_scores(name, result, len(responses))
     except RewardError as error:

@@ -277,7 +277,8 @@ register_reward_kind(
 )
 register_reward_kind(
     "py",
-    "py=FILE: def reward(prompts, responses) -> list[float] from a Python file",
+    "py=FILE: def reward(prompts, responses) -> list[float] from a Python file (or TRL's "
+    "reward(prompts, completions, **kwargs))",
     _py,
     "required",
     "py=my_reward.py",

@@ -57,6 +57,8 @@ def samples_as_pairs(store: Store, run_id: int, steps: int = 1) -> list[PairRef]
     model = str(run.config.get("model", "policy"))
     trainer_config = run.config.get(run.config.get("algorithm", run.kind), {})
     temperature = trainer_config.get("temperature")
+    # The policy saw its prompts in the run's format: exports write chat rows for "chat".
+    prompt_format = run.config.get("model_spec", {}).get("prompt_format", "plain")
     set_name = f"run-{run_id}"
     known = {row.text: row.id for row in store.prompts(set_name)}
     pairs = []
@@ -68,7 +70,8 @@ def samples_as_pairs(store: Store, run_id: int, steps: int = 1) -> list[PairRef]
         if prompt_id is None:
             [prompt_id] = store.add_prompts([sample["prompt"]], set_name=set_name)
             known[sample["prompt"]] = prompt_id
-        params = {"run_id": run_id, "step": sample["step"], "temperature": temperature}
+        params = {"run_id": run_id, "step": sample["step"], "temperature": temperature,
+                  "prompt_format": prompt_format}  # fmt: skip
         adapter = f"run-{run_id}/step-{sample['step']}"
         stored = {(row.text, row.adapter): row.id for row in store.generations(prompt_id)}
         policy = stored.get((sample["response"], adapter))

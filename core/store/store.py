@@ -5,7 +5,8 @@ killed mid-write loses nothing already committed and leaves no half-written rows
 WAL journalling lets other connections read while one writes. A Store belongs to
 the thread that opened it (sqlite3's check_same_thread); each thread opens its own.
 
-Run records (metrics, samples, checkpoints) are in `RunRecords`, which Store extends.
+Run records (metrics, samples, checkpoints) are in `RunRecords`, feedback imported from
+files in `FeedbackImports` (core.store.imports); Store extends both.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.errors import StudioError
 from core.store import connection
 from core.store.base import dumps, loads, now
 from core.store.faults import StoreReadOnlyError
+from core.store.imports import FeedbackImports
 from core.store.rows import (
     SOURCES,
     VERDICTS,
@@ -55,7 +57,7 @@ _RATING_SELECT = """
 """
 
 
-class Store(RunRecords):
+class Store(RunRecords, FeedbackImports):
     """Prompts, generations, comparisons, ratings, scores and runs of one workspace."""
 
     @classmethod

@@ -8,13 +8,14 @@ and is the only writer of the run's status in the store. Every way out is record
 finished or stopped (with a final checkpoint), failed (a step raised: the message says
 which checkpoint to resume from), interrupted (Ctrl-C or SIGTERM mid-step). A process
 that dies without a word (kill -9) leaves its run `running` but unlocked, and the next
-Store.open marks it interrupted (core.store.runs).
+Store.open marks it interrupted (core.store.runs). Each step's metrics also go to the
+run's `reporters` (core.train.reporting: TensorBoard...), closed when the run ends.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +34,7 @@ from core.train.events import (
 
 if TYPE_CHECKING:
     from core.store import Store
+    from core.train.reporting import Reporter
 
 log = logging.getLogger("rlhf_studio.train")
 
@@ -63,8 +65,12 @@ class TrainingRun:
         control: RunControl | None = None,
         resumed: bool = False,
         resumed_from: dict[str, Any] | None = None,
+        reporters: Sequence[Reporter] = (),
     ) -> None:
         self.trainer, self.store, self.run_id = trainer, store, run_id
+        self.reporters = list(reporters)
+        """core.train.reporting trackers of each step's metrics (a caller may set them
+        until the run starts); closed when the run ends."""
         self.control = control if control is not None else RunControl()
         self._resumed, self._resumed_from = resumed, resumed_from
         self._status = store.run(run_id).status
@@ -136,6 +142,8 @@ class TrainingRun:
             raise
         finally:
             self._close_swapped_rewards()
+            for reporter in self.reporters:
+                reporter.close()
         yield RunEnded(self.run_id, self._status, _path_or_none(self.last_checkpoint))
 
     def _started(self) -> RunStarted:
@@ -175,6 +183,8 @@ class TrainingRun:
     def _record(self, result: StepResult) -> None:
         metrics = {key: value for key, value in result.metrics.items() if key != "step"}
         self.store.add_metrics(self.run_id, result.step, metrics)
+        for reporter in self.reporters:
+            reporter.log(result.step, metrics)
         if result.samples:
             self.store.add_samples(self.run_id, result.step, result.samples)
         if result.held_out:

@@ -1,0 +1,169 @@
+"""Read the rows of a data file the way the Hugging Face ecosystem writes them.
+
+`read_rows(path)` returns every row of a JSONL, CSV or Parquet file, or of a folder saved
+with `datasets.Dataset.save_to_disk`, as (where, row) pairs: `where` names the file and
+the line (or row) for error messages, `row` is a plain dict. Reading is all-or-nothing:
+the first unreadable line raises an InputFileError naming it and the fix.
+
+- .jsonl: one JSON object per non-blank line (what `Dataset.to_json` writes).
+- .csv: a header row, then one row per line (cells are text).
+- .parquet: needs pyarrow (installed with `datasets`); cells keep their types.
+- a folder: needs `datasets`; a DatasetDict needs `split` unless it holds one split.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from core.errors import InputFileError
+
+Row = tuple[str, dict[str, Any]]
+"""(where, row): "FILE line N" (or "FILE row N"), and the row's columns."""
+
+ROW_FILE_SUFFIXES = (".jsonl", ".csv", ".parquet")
+
+
+def read_text_file(path: Path) -> str:
+    """The file's text; InputFileError for a missing, unreadable or non-UTF-8 file."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as error:
+        raise InputFileError(f"{path}: no such file; check the path") from error
+    except IsADirectoryError as error:
+        raise InputFileError(f"{path} is a folder; name a file") from error
+    except OSError as error:
+        raise InputFileError(f"{path}: cannot read the file ({error.strerror})") from error
+    try:
+        # utf-8-sig: tolerate the byte-order mark some editors (Excel, Notepad) add.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise InputFileError(
+            f"{path} line {line}: not valid UTF-8 (byte 0x{data[error.start]:02x}); "
+            "save the file with UTF-8 encoding"
+        ) from error
+
+
+def numbered_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) pairs; only \\n, \\r\\n and \\r end a line, as in editors."""
+    return [
+        (number, line.rstrip("\r\n"))
+        for number, line in enumerate(io.StringIO(text, newline=None), start=1)
+    ]
+
+
+def read_rows(path: Path, split: str | None = None) -> list[Row]:
+    """Every row of `path` (see the module doc); InputFileError on the first problem."""
+    path = Path(path)
+    if path.is_dir():
+        return _read_dataset_folder(path, split)
+    suffix = path.suffix.lower()
+    if suffix not in ROW_FILE_SUFFIXES:
+        raise InputFileError(
+            f"{path}: unknown file type {path.suffix or '(no extension)'!r}; use "
+            f"{', '.join(ROW_FILE_SUFFIXES)} or a folder saved with datasets' save_to_disk"
+        )
+    if split is not None:
+        raise InputFileError(f"{path}: --split applies to dataset folders only; leave it out")
+    if suffix == ".parquet":
+        return _read_parquet(path)
+    text = read_text_file(path)
+    return _read_jsonl(path, text) if suffix == ".jsonl" else _read_csv(path, text)
+
+
+def _read_jsonl(path: Path, text: str) -> list[Row]:
+    rows = []
+    for number, line in numbered_lines(text):
+        if not line.strip():
+            continue
+        where = f"{path} line {number}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputFileError(
+                f"{where}: invalid JSON ({error.msg} at column {error.colno}); "
+                "each line must be one JSON object"
+            ) from error
+        if not isinstance(item, dict):
+            raise InputFileError(f"{where}: expected a JSON object, got {type(item).__name__}")
+        rows.append((where, item))
+    return rows
+
+
+def _read_csv(path: Path, text: str) -> list[Row]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    while header is not None and not any(cell.strip() for cell in header):
+        header = next(reader, None)  # blank lines above the header
+    if header is None:
+        return []
+    columns = [name.strip().lower() for name in header]
+    rows = []
+    start = reader.line_num + 1
+    for cells in reader:
+        # line_num counts physical lines read: a quoted field may span several.
+        where, start = f"{path} line {start}", reader.line_num + 1
+        if not cells or not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(header):
+            raise InputFileError(
+                f"{where}: {len(cells)} fields but the header has {len(header)}; "
+                "quote fields that contain commas"
+            )
+        rows.append((where, dict(zip(columns, cells, strict=True))))
+    return rows
+
+
+def _read_parquet(path: Path) -> list[Row]:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError as error:
+        raise InputFileError(
+            f"{path}: reading Parquet needs pyarrow; install it (pip install pyarrow) or "
+            "convert the file to JSONL (Dataset.to_json)"
+        ) from error
+    try:
+        table = parquet.read_table(path)
+    except FileNotFoundError as error:
+        raise InputFileError(f"{path}: no such file; check the path") from error
+    except Exception as error:  # pyarrow raises its own ArrowInvalid, OSError...
+        raise InputFileError(f"{path}: not a readable Parquet file ({error})") from error
+    return [(f"{path} row {index}", row) for index, row in enumerate(table.to_pylist(), 1)]
+
+
+def _read_dataset_folder(path: Path, split: str | None) -> list[Row]:
+    try:
+        import datasets
+    except ImportError as error:
+        raise InputFileError(
+            f"{path} is a folder; reading a saved dataset needs the datasets package "
+            "(pip install datasets), or export it to JSONL with Dataset.to_json"
+        ) from error
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except FileNotFoundError as error:
+        raise InputFileError(
+            f"{path}: not a folder saved with datasets' save_to_disk ({error}); name a "
+            "dataset folder or a .jsonl/.csv/.parquet file"
+        ) from error
+    if isinstance(loaded, datasets.DatasetDict):
+        loaded = _one_split(path, loaded, split)
+    elif split is not None:
+        raise InputFileError(f"{path} holds one dataset, no splits; leave --split out")
+    return [(f"{path} row {index}", dict(row)) for index, row in enumerate(loaded, 1)]
+
+
+def _one_split(path: Path, splits: Any, split: str | None) -> Any:
+    names = sorted(splits)
+    if split is None and len(names) == 1:
+        return splits[names[0]]
+    if split is None or split not in splits:
+        asked = "" if split is None else f"no split {split!r}; "
+        raise InputFileError(
+            f"{path}: {asked}the dataset has splits {', '.join(names)}; choose one with --split"
+        )
+    return splits[split]

@@ -1,0 +1,213 @@
+"""Preference data out, as TRL reads it: one row per pair, with its confidence and source.
+
+Pairs (`export --format pairs`), rows of TRL's explicit-prompt preference form plus two
+columns TRL's RewardTrainer and filters can use:
+
+    {"prompt", "chosen", "rejected", "margin", "source"}   (+ "score_chosen", "score_rejected"
+                                                            when an imported pair had them)
+
+One row per pair: the verdicts on the same prompt and the same two answers (in either
+order, by anyone) are merged by this rule:
+
+1. People outrank AI: when anyone compared the pair, AI verdicts on it are set aside
+   (counted, and how many of them disagreed).
+2. The remaining verdicts are averaged as P(one answer is better): a decisive verdict
+   counts 1 or 0, an AI judge's verdict its probability (the soft label), a tie 0.5;
+   "both bad" says nothing and is ignored. The answer the average favours is "chosen".
+   An average of exactly 0.5 (ties, or verdicts that cancel out) is left out.
+3. `margin` is 1 when people decided, else the judge's confidence |2p - 1| (0 = coin flip,
+   1 = certain; the `label` command's "mean confidence"). An imported pair decided by its
+   one imported verdict keeps the margin (and scores) its file gave.
+4. AI pairs whose confidence is below `min_confidence` are dropped (and counted).
+
+`source` is "human" or the judge, "ai:<judge>" (several judges joined with "+").
+
+KTO (`export --format kto`): TRL's unpaired form {"prompt", "completion", "label"} from
+the ratings, one row per answer: people outrank AI again, the ratings of the answer are
+averaged, and `label` is average >= `label_threshold` (imported labels are 1 or 0).
+
+Rows are conversational (message lists, which TRL renders with the chat template) when the
+answers were generated with the chat prompt format, standard text otherwise; `layout`
+forces one ("standard" or "conversational"). A file never mixes the two: TRL reads a
+dataset as one or the other.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.errors import StudioError
+from core.trl_rows import CHAT, assistant_message, user_message
+
+if TYPE_CHECKING:
+    from core.store import Store
+    from core.store.rows import ComparisonRow, RatingRow
+
+DEFAULT_MIN_CONFIDENCE = 0.2
+"""AI pairs with confidence |2p - 1| below this (the judge gives its pick < 60 %) are
+dropped: TRL trains on every row as if it were certain."""
+DEFAULT_LABEL_THRESHOLD = 0.5
+LAYOUTS = ("auto", "standard", "conversational")
+_TOLERANCE = 1e-9  # float noise: p = 0.6 gives |2p - 1| = 0.19999999999999996
+_VOTES = {"left": 1.0, "right": 0.0, "tie": 0.5}
+
+
+@dataclass
+class PairCounts:
+    """What merging the comparisons into pairs left out or set aside (pairs, not verdicts)."""
+
+    ties: int = 0
+    both_bad: int = 0
+    conflicting: int = 0
+    """Pairs whose decisive verdicts cancel out (as many for each answer)."""
+    low_confidence: int = 0
+    human_over_ai: int = 0
+    """Pairs with verdicts by people and by AI: the people's verdict was kept."""
+    ai_disagreed: int = 0
+    """Of those, pairs where the AI favoured the other answer (or neither)."""
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One exported row's texts, what it says, and how the model saw the prompt."""
+
+    values: dict[str, Any]
+    prompt_format: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def merged_pairs(
+    comparisons: Sequence[ComparisonRow],
+    prompt_formats: dict[int, str],
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+) -> tuple[list[ExportRow], PairCounts]:
+    """One ExportRow per decided pair (oldest first) by the module doc's rule."""
+    counts = PairCounts()
+    rows = []
+    for group in _groups(comparisons, lambda c: (c.prompt, frozenset((c.left_text, c.right_text)))):
+        row = _merge_pair(group, prompt_formats, min_confidence, counts)
+        if row is not None:
+            rows.append(row)
+    return rows, counts
+
+
+def _merge_pair(group, prompt_formats, min_confidence, counts) -> ExportRow | None:
+    first = group[0]
+    answer_a, answer_b = first.left_text, first.right_text
+    people = [c for c in group if not c.is_ai]
+    deciding = people or group
+    p_a = _mean_vote(deciding, answer_a)
+    if p_a is None:
+        counts.both_bad += 1
+        return None
+    if answer_a == answer_b or abs(p_a - 0.5) < _TOLERANCE:
+        decisive = any(c.verdict in ("left", "right") for c in deciding)
+        if decisive and answer_a != answer_b:
+            counts.conflicting += 1
+        else:
+            counts.ties += 1
+        return None
+    chosen, rejected = (answer_a, answer_b) if p_a > 0.5 else (answer_b, answer_a)
+    if people:
+        margin, source = 1.0, "human"
+        if len(people) < len(group):
+            counts.human_over_ai += 1
+            ai_p = _mean_vote([c for c in group if c.is_ai], answer_a)
+            if ai_p is None or (ai_p > 0.5) != (p_a > 0.5) or abs(ai_p - 0.5) < _TOLERANCE:
+                counts.ai_disagreed += 1
+    else:
+        margin = abs(2 * p_a - 1)
+        if margin < min_confidence - _TOLERANCE:
+            counts.low_confidence += 1
+            return None
+        source = "+".join(sorted({c.rater for c in group}))
+    values = {"prompt": first.prompt, "chosen": chosen, "rejected": rejected}
+    extra = _imported_numbers(deciding)
+    values["margin"] = extra.pop("margin", margin)
+    values["source"] = source
+    return ExportRow(values, prompt_formats.get(first.left_id, "plain"), extra)
+
+
+def _mean_vote(comparisons: Iterable[ComparisonRow], answer_a: str) -> float | None:
+    """Mean P(answer_a is better) over the verdicts that say anything; None if none do."""
+    votes = []
+    for c in comparisons:
+        p_left = c.soft_label if c.soft_label is not None else _VOTES.get(c.verdict)
+        if p_left is not None:
+            votes.append(p_left if c.left_text == answer_a else 1.0 - p_left)
+    return statistics.fmean(votes) if votes else None
+
+
+def _imported_numbers(deciding: Sequence[ComparisonRow]) -> dict[str, float]:
+    """margin / score_chosen / score_rejected of a pair decided by one imported verdict
+    (which then names the chosen answer, so its scores stay with their answers)."""
+    if len(deciding) != 1 or not deciding[0].detail:
+        return {}
+    detail = deciding[0].detail
+    return {key: detail[key] for key in ("margin", "score_chosen", "score_rejected")
+            if key in detail}  # fmt: skip
+
+
+def merged_ratings(
+    ratings: Sequence[RatingRow],
+    prompt_formats: dict[int, str],
+    label_threshold: float = DEFAULT_LABEL_THRESHOLD,
+) -> list[ExportRow]:
+    """One KTO row per rated answer (oldest first): people over AI, mean >= threshold."""
+    rows = []
+    for group in _groups(ratings, lambda r: (r.prompt, r.response)):
+        people = [r for r in group if not r.is_ai]
+        value = statistics.fmean(r.value for r in people or group)
+        values = {
+            "prompt": group[0].prompt,
+            "completion": group[0].response,
+            "label": value >= label_threshold,
+        }
+        rows.append(ExportRow(values, prompt_formats.get(group[0].generation_id, "plain")))
+    return rows
+
+
+def trl_rows(rows: Sequence[ExportRow], layout: str, answers: Sequence[str]) -> list[dict]:
+    """The rows as TRL reads them: text, or message lists for `answers` and the prompt."""
+    conversational = _conversational(rows, layout)
+    keys = sorted({key for row in rows for key in row.extra})
+    out = []
+    for row in rows:
+        item = dict(row.values)
+        if conversational:
+            item["prompt"] = user_message(item["prompt"])
+            for key in answers:
+                item[key] = assistant_message(item[key])
+        out.append({**item, **{key: row.extra.get(key) for key in keys}})
+    return out
+
+
+def _conversational(rows: Sequence[ExportRow], layout: str) -> bool:
+    if layout not in LAYOUTS:
+        raise StudioError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+    if layout != "auto":
+        return layout == "conversational"
+    chat = sum(row.prompt_format == CHAT for row in rows)
+    if 0 < chat < len(rows):
+        raise StudioError(
+            f"{chat} of the {len(rows)} rows were generated with the chat prompt format and "
+            "the others with plain text, and TRL reads a file as one or the other; choose "
+            "with --layout conversational or --layout standard"
+        )
+    return bool(rows) and chat == len(rows)
+
+
+def prompt_formats(store: Store) -> dict[int, str]:
+    """{generation id: the prompt format it was generated with} ("plain" when unrecorded)."""
+    return {g.id: str(g.params.get("prompt_format", "plain")) for g in store.generations()}
+
+
+def _groups(items: Iterable[Any], key) -> list[list[Any]]:
+    """Items grouped by `key`, groups in the order of their first item."""
+    groups: dict[Any, list[Any]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return list(groups.values())

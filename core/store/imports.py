@@ -1,0 +1,152 @@
+"""Feedback brought in from files: preference pairs and ratings, each file in one transaction.
+
+An imported row becomes what the app itself would have stored: a prompt (in a named set,
+reused when the set already holds its text), one generation per answer (reused when the
+prompt already has a generation with that text, so imported verdicts meet the app's own),
+and a comparison (chosen on the left, verdict "left") or a rating by the named rater.
+A row that this rater already gave (in the store or earlier in the file) is a duplicate:
+counted, not stored again. Either every new row is stored or, on any error, none.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.store.base import StoreBase, dumps, now
+
+
+@dataclass(frozen=True)
+class PairToStore:
+    """One preference row read from a file: `chosen` is better than `rejected`."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    prompt_format: str
+    """plain | chat: how the model saw the prompt (chat: TRL's conversational rows)."""
+    detail: dict[str, Any] = field(default_factory=dict)
+    """Stored with the comparison: where it came from, margin, score_chosen/rejected."""
+
+
+@dataclass(frozen=True)
+class RatingToStore:
+    """One rated answer read from a file."""
+
+    prompt: str
+    completion: str
+    value: float
+    prompt_format: str
+    note: str | None = None
+
+
+class FeedbackImports(StoreBase):
+    """The import half of the Store (see core.store.store.Store)."""
+
+    def import_pairs(
+        self, pairs: Sequence[PairToStore], set_name: str, rater: str, model: str
+    ) -> tuple[int, int]:
+        """Store `pairs` as comparisons by `rater`, generations credited to `model`;
+        return (stored, duplicates)."""
+        with self._transaction() as conn:
+            ids = _Lookup(conn, set_name)
+            seen = {
+                (prompt, chosen, rejected)
+                for prompt, left, right, verdict in conn.execute(
+                    "SELECT p.text, l.text, r.text, c.verdict FROM comparisons c"
+                    " JOIN prompts p ON p.id = c.prompt_id"
+                    " JOIN generations l ON l.id = c.left_id"
+                    " JOIN generations r ON r.id = c.right_id WHERE c.rater = ?",
+                    (rater,),
+                )
+                if verdict in ("left", "right")
+                for chosen, rejected in [(left, right) if verdict == "left" else (right, left)]
+            }
+            stored = 0
+            for pair in pairs:
+                key = (pair.prompt, pair.chosen, pair.rejected)
+                if key in seen:
+                    continue
+                seen.add(key)
+                prompt_id = ids.prompt(pair.prompt)
+                params = {"prompt_format": pair.prompt_format, "imported": True}
+                left = ids.generation(prompt_id, pair.chosen, model, params)
+                right = ids.generation(prompt_id, pair.rejected, model, params)
+                conn.execute(
+                    "INSERT INTO comparisons (prompt_id, left_id, right_id, verdict, rater,"
+                    " detail, created) VALUES (?, ?, ?, 'left', ?, ?, ?)",
+                    (prompt_id, left, right, rater, dumps(pair.detail), now()),
+                )
+                stored += 1
+        return stored, len(pairs) - stored
+
+    def import_ratings(
+        self, ratings: Sequence[RatingToStore], set_name: str, rater: str, model: str
+    ) -> tuple[int, int]:
+        """Store `ratings` by `rater`, generations credited to `model`; return
+        (stored, duplicates): a duplicate repeats a rating of the same answer and value."""
+        with self._transaction() as conn:
+            ids = _Lookup(conn, set_name)
+            seen = set(
+                conn.execute(
+                    "SELECT p.text, g.text, r.value FROM ratings r"
+                    " JOIN generations g ON g.id = r.generation_id"
+                    " JOIN prompts p ON p.id = g.prompt_id WHERE r.rater = ?",
+                    (rater,),
+                )
+            )
+            stored = 0
+            for rating in ratings:
+                key = (rating.prompt, rating.completion, rating.value)
+                if key in seen:
+                    continue
+                seen.add(key)
+                prompt_id = ids.prompt(rating.prompt)
+                params = {"prompt_format": rating.prompt_format, "imported": True}
+                generation = ids.generation(prompt_id, rating.completion, model, params)
+                conn.execute(
+                    "INSERT INTO ratings (generation_id, value, rater, note, created)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (generation, rating.value, rater, rating.note, now()),
+                )
+                stored += 1
+        return stored, len(ratings) - stored
+
+
+class _Lookup:
+    """Prompt and generation ids inside one import transaction, created when missing."""
+
+    def __init__(self, conn: sqlite3.Connection, set_name: str) -> None:
+        self.conn, self.set_name = conn, set_name
+        self.prompts: dict[str, int] = {}
+        for prompt_id, text in conn.execute(
+            "SELECT id, text FROM prompts WHERE set_name = ? ORDER BY id", (set_name,)
+        ):
+            self.prompts.setdefault(text, prompt_id)
+        self.generations: dict[int, dict[str, int]] = {}
+
+    def prompt(self, text: str) -> int:
+        if text not in self.prompts:
+            self.prompts[text] = self.conn.execute(
+                "INSERT INTO prompts (text, set_name, created) VALUES (?, ?, ?)",
+                (text, self.set_name, now()),
+            ).lastrowid
+        return self.prompts[text]
+
+    def generation(self, prompt_id: int, text: str, model: str, params: dict) -> int:
+        known = self.generations.get(prompt_id)
+        if known is None:
+            known = self.generations[prompt_id] = {}
+            for generation_id, existing in self.conn.execute(
+                "SELECT id, text FROM generations WHERE prompt_id = ? ORDER BY id", (prompt_id,)
+            ):
+                known.setdefault(existing, generation_id)
+        if text not in known:
+            known[text] = self.conn.execute(
+                "INSERT INTO generations (prompt_id, text, model, params, created)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (prompt_id, text, model, dumps(params), now()),
+            ).lastrowid
+        return known[text]
