@@ -134,6 +134,7 @@ class DPOConfig(OfflineConfig):
         help="sigmoid: DPO (Rafailov et al. 2023); ipo: IPO's squared loss on length-"
         "averaged log-ratios (Azar et al. 2023), steadier on near-deterministic labels.",
         choices=DPO_LOSSES,
+        flag="loss",
     )
     beta: float = setting(
         0.1,
