@@ -71,3 +71,33 @@ def run_offline(session: Any, request: OfflineRequest, control: RunControl) -> I
         yield from run.events()
     finally:
         store.close()
+
+
+def run_dpo_round(
+    session: Any,
+    workspace: Path,
+    judge_choice: Any,
+    n_pairs: int,
+    config: Any,
+    prompt_set: str | None,
+    eval_count: int = 10,
+) -> Any:
+    """One round of the DPO loop with the AI judge rating (core.offline.loop.ai_dpo_round):
+    the win-rate is measured on the prompt set's first `eval_count` prompts."""
+    import torch
+
+    from app.widgets.feedback_jobs import make_judge
+    from core.offline.loop import ai_dpo_round
+
+    torch.set_grad_enabled(True)
+    store = Store.open(workspace)
+    judge = make_judge(judge_choice, workspace, session)
+    try:
+        rows = store.prompts(prompt_set) if prompt_set else store.prompts()
+        eval_prompts = [row.text for row in rows[:eval_count]]
+        return ai_dpo_round(store, session, judge, config, n_pairs, eval_prompts, prompt_set)
+    finally:
+        judge.unload()  # a no-op for a judge sharing the policy
+        if judge.cache is not None:
+            judge.cache.close()
+        store.close()

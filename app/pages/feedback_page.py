@@ -28,6 +28,7 @@ from superqt.utils import WorkerBase
 
 from app.app_state import AppState
 from app.widgets.common import hint, page_title
+from app.widgets.dpo_round_box import DPORoundBox
 from app.widgets.feedback_forms import JudgeForm, RewardModelForm
 from app.widgets.feedback_jobs import (
     POLICY_JUDGE,
@@ -157,6 +158,10 @@ class FeedbackPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._build_reward_model(), 1)  # the plot takes the spare height
         layout.addWidget(self._build_agreement())
+        self.dpo_round_box = DPORoundBox(
+            self.state, lambda: self.judge_form.choice(self._device()), lambda: None
+        )
+        layout.addWidget(self.dpo_round_box)
         return column
 
     def _build_reward_model(self) -> QWidget:
