@@ -29,9 +29,6 @@ from PySide6.QtWidgets import (
 
 from app.app_state import DEMO_PROMPT_SET, AppState
 from app.compare_pairs import (
-    RATE_MODES,
-    THUMB_TEXT,
-    THUMB_VALUES,
     VERDICT_TEXT,
     VOTE_MARKS,
     Pair,
@@ -46,6 +43,7 @@ from app.jobs import (
     generate_pair,
     score_responses,
 )
+from app.pages.compare_thumbs import ThumbsMode
 from app.widgets.common import page_title
 from app.widgets.compare_pane import ComparePane
 from app.widgets.recipe_bar import RecipeBar
@@ -54,7 +52,7 @@ from app.workers import start_job
 from core.errors import StudioError
 
 
-class ComparePage(QWidget):
+class ComparePage(ThumbsMode, QWidget):
     """Blind pairwise rating; every vote goes to the store immediately."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
@@ -110,13 +108,7 @@ class ComparePage(QWidget):
         self.rater_edit.setMaximumWidth(160)
         self.rater_edit.editingFinished.connect(self._on_rater_changed)
         self.counter_label = QLabel(objectName="ratedCounter")
-        self.mode_combo = QComboBox(objectName="rateModeCombo")
-        self.mode_combo.addItems(RATE_MODES)
-        self.mode_combo.setToolTip(
-            "Pairs: which of two answers is better. Single answers: thumbs up (+) or "
-            "down (-) on one answer, for KTO."
-        )
-        self.mode_combo.currentTextChanged.connect(lambda _t: self._on_mode_changed())
+        self.mode_combo = self._build_mode_combo()
         row = QHBoxLayout()
         for widget in (
             QLabel("Prompt set"),
@@ -147,15 +139,7 @@ class ComparePage(QWidget):
             button.clicked.connect(lambda _c=False, v=verdict: self.vote(v))
             self.vote_buttons[verdict] = button
             row.addWidget(button)
-        self.thumb_buttons = {}
-        for thumb, name, text in (
-            ("up", "thumbUpButton", "+ · Thumbs up"),
-            ("down", "thumbDownButton", "- · Thumbs down"),
-        ):
-            button = QPushButton(text, objectName=name)
-            button.clicked.connect(lambda _c=False, t=thumb: self.thumb(t))
-            button.setVisible(False)
-            self.thumb_buttons[thumb] = button
+        for button in self._build_thumb_buttons():
             row.addWidget(button)
         self.note_edit = QLineEdit(objectName="noteEdit")
         self.note_edit.setPlaceholderText("Note (N), saved with the next vote; Esc to leave")
@@ -267,23 +251,6 @@ class ComparePage(QWidget):
         """The current prompt's latest pair, or in single answers mode its answer."""
         prompt = self.current_prompt()
         return self._shown_pairs().get(prompt.id) if prompt else None
-
-    def single_mode(self) -> bool:
-        """Whether the page rates single answers (thumbs) rather than pairs."""
-        return self.mode_combo.currentIndex() == 1
-
-    def _shown_pairs(self) -> dict[int, Pair]:
-        return self._singles if self.single_mode() else self._pairs
-
-    def _on_mode_changed(self) -> None:
-        single = self.single_mode()
-        self.right_pane.setVisible(not single)
-        for button in self.vote_buttons.values():
-            button.setVisible(not single)
-        for button in self.thumb_buttons.values():
-            button.setVisible(single)
-        self._show_current()
-        self._update_counter()
 
     # generating
     def generate(self) -> None:
@@ -416,31 +383,9 @@ class ComparePage(QWidget):
             if self.current_pair() is None:
                 self.generate()
 
-    def thumb(self, thumb: str) -> None:
-        """Save thumbs up / down on the current single answer (a rating of +1 / -1)."""
-        pair = self.current_pair()
-        if pair is None or self._generating or not self.single_mode():
-            return
-        if pair.verdict is not None:
-            self.status_label.setText(f"Already rated: {THUMB_TEXT[pair.verdict]}.")
-            return
-        rater = self.rater_edit.text().strip() or _user_name()
-        note = self.note_edit.text().strip() or None
-        try:
-            self.state.store.add_rating(pair.generation_ids[0], THUMB_VALUES[thumb], rater, note)
-        except (StudioError, ValueError) as error:
-            self.state.errors.report(error, "Saving the rating")
-            return
-        pair.verdict = thumb
-        self.note_edit.clear()
-        self._show_pair(pair)
-        self.status_label.setText(f"Saved: {THUMB_TEXT[thumb]}.")
-        self.state.feedback_changed.emit()
-        self._update_buttons()
-        if self.auto_next_check.isChecked():
-            self.move(1)
-            if self.current_pair() is None:
-                self.generate()
+    def default_rater(self) -> str:
+        """The login name, the rater when the Rater field is empty."""
+        return _user_name()
 
     def _on_rater_changed(self) -> None:
         name = self.rater_edit.text().strip()
