@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QWidget
 
 from app.offline_job import OfflineRequest, run_offline
@@ -17,6 +18,7 @@ from core.models import ModelSession
 from core.offline.config import DPOConfig, SFTConfig
 from core.store import Store
 from core.train import RunControl, RunEnded, RunStarted, StepDone
+from tests.test_app_support import window_fixture  # noqa: F401 (fixture)
 from tests.test_cli_offline import fill_store
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -83,3 +85,25 @@ def test_sft_reads_a_demonstrations_file(tiny_model_dir, workspace, tmp_path):
             "used": 5,
             "skipped": {},
         }
+
+
+def test_the_panel_trains_from_the_gui_with_live_plots(qtbot, window, tiny_model_dir):
+    from PySide6.QtWidgets import QSpinBox
+
+    from app.widgets.offline_panel import OfflineTrainPanel
+    from tests.test_app_support import load_model, wait_idle
+
+    fill_store(window.state.workspace)
+    load_model(qtbot, window, str(tiny_model_dir))
+    panel = OfflineTrainPanel(window.state, "dpo")
+    qtbot.addWidget(panel)
+    panel.findChild(QSpinBox, "trainStepsSpin").setValue(3)
+    panel.findChild(QSpinBox, "batchSizeSpin").setValue(2)
+    panel.findChild(QComboBox, "lossTypeCombo").setCurrentText("ipo")
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=60_000)
+    assert all(plot.point_count() == 3 for plot in panel.dashboard.plots)
+    assert "finished" in panel.status_label.text() and "step-3/adapter" in panel.status_label.text()
+    run = window.state.store.run(panel.run_id)
+    assert run.kind == "dpo" and run.config["dpo"]["loss_type"] == "ipo"
