@@ -27,8 +27,9 @@ VOTE_MARKS = {
 RATE_MODES = ("Pairs", "Single answers (thumbs)")
 """Compare & Rate's modes, in the Rate combo's order."""
 THUMB_TEXT = {"up": "Thumbs up", "down": "Thumbs down"}
-THUMB_VALUES = {"up": 1.0, "down": -1.0}
-"""A thumb as a stored rating value: KTO reads > 0 as desirable, < 0 as undesirable."""
+THUMB_VALUES = {"up": 1.0, "down": 0.0}
+"""A thumb as a stored rating value, as TRL's boolean KTO labels are imported: KTO
+(core.offline.data) reads >= 0.5 as desirable."""
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Compare & Rate's single answers mode: one answer, thumbs up (+) or down (-) with the
-keyboard, stored as a rating of +1 / -1 with the rater's name; blind until rated."""
+keyboard, stored as a rating of 1 / 0 with the rater's name; blind until rated."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_thumbs_mode_rates_single_answers_with_the_keyboard(qtbot, window):
     wait_idle(qtbot, window)
     page.setFocus()
     qtbot.keyClick(page, Qt.Key.Key_Minus)
-    assert [r.value for r in store.ratings("human")] == [1.0, -1.0]
+    assert [r.value for r in store.ratings("human")] == [1.0, 0.0]
     examples, _ = kto_examples(store.ratings("human"))
     assert [e.desirable for e in examples] == [True, False]
 

@@ -24,7 +24,7 @@ def fill_store(workspace: Path, n: int = 10) -> None:
             store.add_comparison(prompt_id, good, bad, verdict, rater, soft_label=soft)
             if i < 2:
                 store.add_rating(good, 1.0, "ann")
-                store.add_rating(bad, -1.0, "ann")
+                store.add_rating(bad, 0.0, "ann")
 
 
 def common(model: Path, workspace: Path) -> list[str]:

@@ -101,19 +101,20 @@ def test_pairs_orient_soft_labels_skip_both_bad_and_count_ties():
 def test_thumbs_and_pairs_become_desirable_and_undesirable_answers():
     ratings = [
         RatingRow(1, 1, "P", "good", 1.0, "ann", None, ""),
-        RatingRow(2, 2, "P", "bad", -1.0, "ann", None, ""),
-        RatingRow(3, 3, "P", "meh", 0.0, "ann", None, ""),
+        RatingRow(2, 2, "P", "bad", 0.0, "ann", None, ""),
+        RatingRow(3, 3, "P", "fine", 0.5, "ann", None, ""),  # at the threshold: desirable
     ]
     examples, report = kto_examples(ratings, [row(1, "left"), row(2, "both_bad"), row(3, "tie")])
     assert [(e.response, e.desirable) for e in examples] == [
         ("good", True),
         ("bad", False),
+        ("fine", True),
         ("L", True),
         ("R", False),
         ("L", False),
         ("R", False),
     ]
-    assert report.skipped == {"neutral ratings": 1, "ties": 1}
+    assert report.skipped == {"ties": 1}
 
 
 def test_demonstrations_from_jsonl_and_csv(tmp_path):

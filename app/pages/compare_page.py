@@ -4,7 +4,7 @@ left/right order that is recorded; keyboard voting saved at once; per-side AI sc
 After a vote the recipes are revealed, and a tally says which recipe wins this session.
 
 Single answers mode (the Rate combo): one answer per prompt from recipe B (by default
-the policy), rated thumbs up (+ key) or down (- key), stored as a rating of +1 / -1 with
+the policy), rated thumbs up (+ key) or down (- key), stored as a rating of 1 / 0 with
 the rater's name: KTO's data (core.offline.data.kto_examples)."""
 
 from __future__ import annotations

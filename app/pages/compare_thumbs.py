@@ -1,5 +1,5 @@
 """Compare & Rate's single answers mode (a mixin of ComparePage): one answer per prompt,
-rated thumbs up (+ or =) or down (-), stored as a rating of +1 / -1 with the rater's name
+rated thumbs up (+ or =) or down (-), stored as a rating of 1 / 0 with the rater's name
 (the data KTO learns from, core.offline.data.kto_examples)."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class ThumbsMode:
         self._update_counter()
 
     def thumb(self, thumb: str) -> None:
-        """Save thumbs up / down on the current single answer (a rating of +1 / -1)."""
+        """Save thumbs up / down on the current single answer (a rating of 1 / 0)."""
         pair = self.current_pair()
         if pair is None or self._generating or not self.single_mode():
             return

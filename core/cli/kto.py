@@ -22,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "kto",
         help="train the LoRA adapter with KTO on thumbs-up/down ratings",
-        description="KTO from single answers: ratings above 0 (thumbs up) are desirable, "
-        "below 0 undesirable; comparisons add their preferred side as desirable and the "
+        description="KTO from single answers: ratings >= 0.5 (thumbs up: 1) are desirable, "
+        "lower ones (thumbs down: 0) undesirable; comparisons add their preferred side as desirable and the "
         "other as undesirable ('both bad': both undesirable; ties skipped). The last line "
         "printed is the final adapter folder.",
     )

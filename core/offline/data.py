@@ -4,8 +4,8 @@ from the store or a file, with a count of what was used and what was left out (a
 - Pairs (DPO): a human verdict left/right is a hard label; an AI verdict keeps the judge's
   probability (soft label); ties are skipped, or kept as label 0.5 (DPOConfig.ties);
   'both bad' says nothing about the order and is always skipped.
-- Thumbs (KTO): a rating > 0 is desirable (thumbs up stores +1), < 0 undesirable (-1),
-  0 is skipped. Pairs split too: the preferred side desirable, the other undesirable,
+- Thumbs (KTO): a rating >= 0.5 is desirable, below it undesirable (thumbs up stores 1,
+  down 0, as TRL's boolean KTO labels import; the `kto` export's default threshold). Pairs split too: the preferred side desirable, the other undesirable,
   both sides of 'both bad' undesirable; ties (and AI labels of exactly 0.5) skipped.
 - Demonstrations (SFT): prompt/response rows of a .jsonl or .csv file, or the preferred
   sides of the stored comparisons (ties and 'both bad' skipped: nothing to imitate).
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from core.store.rows import ComparisonRow, RatingRow
 
 FROM_CHOICES = ("human", "ai", "all")
+DESIRABLE_FROM = 0.5
+"""Ratings at or above this are desirable (1 = thumbs up / label true, 0 = down / false)."""
 """--from: whose feedback to learn from."""
 T = TypeVar("T")
 
@@ -104,11 +106,9 @@ def kto_examples(
     """Thumbs ratings (and pairs split into their two sides) as KTO examples."""
     examples, report = [], DataReport()
     for rating in ratings:
-        if rating.value == 0:
-            report.skip("neutral ratings")
-            continue
         source = "ai" if rating.is_ai else "human"
-        examples.append(Example(rating.prompt, rating.response, rating.value > 0, source))
+        desirable = rating.value >= DESIRABLE_FROM
+        examples.append(Example(rating.prompt, rating.response, desirable, source))
     for row in comparisons:
         source = "ai" if row.is_ai else "human"
         if row.verdict == "both_bad":
