@@ -73,6 +73,15 @@ def run_offline(session: Any, request: OfflineRequest, control: RunControl) -> I
         store.close()
 
 
+def make_judge(choice: Any, workspace: Path, session: Any) -> Any:
+    """The AI Feedback page's judge for `choice` (loads a model: call it in the worker)."""
+    try:
+        from app.jobs.feedback import make_judge as make  # where later versions keep it
+    except ImportError:
+        from app.widgets.feedback_jobs import make_judge as make
+    return make(choice, workspace, session)
+
+
 def run_dpo_round(
     session: Any,
     workspace: Path,
@@ -86,7 +95,6 @@ def run_dpo_round(
     the win-rate is measured on the prompt set's first `eval_count` prompts."""
     import torch
 
-    from app.widgets.feedback_jobs import make_judge
     from core.offline.loop import ai_dpo_round
 
     torch.set_grad_enabled(True)

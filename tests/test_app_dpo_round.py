@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QLabel
 
-import app.widgets.feedback_jobs as feedback_jobs
+import app.offline_job as offline_job
 from core.offline.loop import rounds
 from tests.test_app_support import (  # noqa: F401 (fixtures)
     click,
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 def test_one_click_runs_a_stored_dpo_round(qtbot, window, demo_model_dir, monkeypatch):
     # The judge is the VADER stand-in LM (a real LLMJudge over a stub model).
-    monkeypatch.setattr(feedback_jobs, "make_judge", lambda *_a: vader_judge(demo_model_dir))
+    monkeypatch.setattr(offline_job, "make_judge", lambda *_a: vader_judge(demo_model_dir))
     load_model(qtbot, window)
     page = window.feedback_page
     window.show_page(page)

@@ -25,7 +25,7 @@ from app.widgets.offline_dashboard import OfflineDashboard
 from app.widgets.settings_form import SettingRows
 from app.workers import start_generator_job
 from core.errors import StudioError
-from core.offline.data import FROM_CHOICES
+from core.offline.config import FROM_CHOICES
 from core.settings import setting_problems
 from core.train import RunControl, RunEnded, RunStarted, StepDone
 

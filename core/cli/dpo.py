@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.cli.offline_common import OfflineCommand, add_offline_arguments, run_offline
-from core.offline.config import DPOConfig
-from core.offline.data import FROM_CHOICES
+from core.offline.config import FROM_CHOICES, DPOConfig
 
 
 def _load_pairs(args: argparse.Namespace, store, config):

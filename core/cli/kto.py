@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.cli.offline_common import OfflineCommand, add_offline_arguments, run_offline
-from core.offline.config import KTOConfig
-from core.offline.data import FROM_CHOICES
+from core.offline.config import FROM_CHOICES, KTOConfig
 
 
 def _load_answers(args: argparse.Namespace, store, config):

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.cli.offline_common import OfflineCommand, add_offline_arguments, run_offline
-from core.offline.config import SFTConfig
-from core.offline.data import FROM_CHOICES
+from core.offline.config import FROM_CHOICES, SFTConfig
 
 
 def _load_demonstrations(args: argparse.Namespace, store, config):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from core.ppo_config import LR_SCHEDULES
 from core.settings import setting
 
+FROM_CHOICES = ("human", "ai", "all")
+"""--from: whose feedback to learn from (people's, the AI judge's, or both)."""
 DPO_LOSSES = ("sigmoid", "ipo")
 """DPOConfig.loss_type: the DPO log-sigmoid loss, or IPO's squared loss."""
 TIE_MODES = ("skip", "soft")

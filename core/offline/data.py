@@ -23,16 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from core.errors import StudioError, TrainingError
+from core.offline.config import FROM_CHOICES
 from core.reward_model import PreferencePair
 
 if TYPE_CHECKING:
     from core.store import Store
     from core.store.rows import ComparisonRow, RatingRow
 
-FROM_CHOICES = ("human", "ai", "all")
 DESIRABLE_FROM = 0.5
 """Ratings at or above this are desirable (1 = thumbs up / label true, 0 = down / false)."""
-"""--from: whose feedback to learn from."""
 T = TypeVar("T")
 
 
