@@ -24,6 +24,13 @@ VOTE_MARKS = {
 }
 """What each pane's title adds after a vote: (left, right)."""
 
+RATE_MODES = ("Pairs", "Single answers (thumbs)")
+"""Compare & Rate's modes, in the Rate combo's order."""
+THUMB_TEXT = {"up": "Thumbs up", "down": "Thumbs down"}
+THUMB_VALUES = {"up": 1.0, "down": 0.0}
+"""A thumb as a stored rating value, as TRL's boolean KTO labels are imported: KTO
+(core.offline.data) reads >= 0.5 as desirable."""
+
 
 @dataclass
 class Pair:
@@ -52,6 +59,13 @@ class Pair:
         """The recipe the vote preferred (None before a vote and for tie / both bad)."""
         left, right = self.shown()
         return {"left": self.recipe(left), "right": self.recipe(right)}.get(self.verdict or "")
+
+
+def single_title(pair: Pair) -> str:
+    """The single answer's pane title: blind until rated, then its recipe and thumb."""
+    if pair.verdict is None:
+        return "Answer"
+    return f"Answer: {pair.recipe(0)} — {THUMB_TEXT[pair.verdict].lower()}"
 
 
 def recipe_tally(pairs: Iterable[Pair]) -> str:

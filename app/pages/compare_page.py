@@ -1,7 +1,11 @@
 """Compare & Rate: two completions of one prompt side by side, generated in the background
 from two recipes (base vs adapter, two checkpoints, two temperatures), shown in a random
 left/right order that is recorded; keyboard voting saved at once; per-side AI scores.
-After a vote the recipes are revealed, and a tally says which recipe wins this session."""
+After a vote the recipes are revealed, and a tally says which recipe wins this session.
+
+Single answers mode (the Rate combo): one answer per prompt from recipe B (by default
+the policy), rated thumbs up (+ key) or down (- key), stored as a rating of 1 / 0 with
+the rater's name: KTO's data (core.offline.data.kto_examples)."""
 
 from __future__ import annotations
 
@@ -24,7 +28,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.app_state import DEMO_PROMPT_SET, AppState
-from app.compare_pairs import VERDICT_TEXT, VOTE_MARKS, Pair, recipe_tally, stored_recipe
+from app.compare_pairs import (
+    VERDICT_TEXT,
+    VOTE_MARKS,
+    Pair,
+    recipe_tally,
+    single_title,
+    stored_recipe,
+)
 from app.jobs.model import (
     RewardCache,
     SideCompletion,
@@ -32,6 +43,7 @@ from app.jobs.model import (
     generate_pair,
     score_responses,
 )
+from app.pages.compare_thumbs import ThumbsMode
 from app.widgets.common import page_title
 from app.widgets.compare_pane import ComparePane
 from app.widgets.recipe_bar import RecipeBar
@@ -40,7 +52,7 @@ from app.workers import start_job
 from core.errors import StudioError
 
 
-class ComparePage(QWidget):
+class ComparePage(ThumbsMode, QWidget):
     """Blind pairwise rating; every vote goes to the store immediately."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
@@ -49,6 +61,7 @@ class ComparePage(QWidget):
         self._prompts: list = []
         self._index = 0
         self._pairs: dict[int, Pair] = {}  # prompt id -> latest pair this session
+        self._singles: dict[int, Pair] = {}  # prompt id -> latest single answer (thumbs)
         self._generating = False
         self._scoring = False
         self._rng = random.Random()  # side order: unpredictable on purpose
@@ -95,6 +108,7 @@ class ComparePage(QWidget):
         self.rater_edit.setMaximumWidth(160)
         self.rater_edit.editingFinished.connect(self._on_rater_changed)
         self.counter_label = QLabel(objectName="ratedCounter")
+        self.mode_combo = self._build_mode_combo()
         row = QHBoxLayout()
         for widget in (
             QLabel("Prompt set"),
@@ -105,6 +119,8 @@ class ComparePage(QWidget):
         ):
             row.addWidget(widget)
         row.addStretch(1)
+        row.addWidget(QLabel("Rate"))
+        row.addWidget(self.mode_combo)
         row.addWidget(QLabel("Rater"))
         row.addWidget(self.rater_edit)
         row.addWidget(self.counter_label)
@@ -122,6 +138,8 @@ class ComparePage(QWidget):
             button = QPushButton(text, objectName=name)
             button.clicked.connect(lambda _c=False, v=verdict: self.vote(v))
             self.vote_buttons[verdict] = button
+            row.addWidget(button)
+        for button in self._build_thumb_buttons():
             row.addWidget(button)
         self.note_edit = QLineEdit(objectName="noteEdit")
         self.note_edit.setPlaceholderText("Note (N), saved with the next vote; Esc to leave")
@@ -159,6 +177,9 @@ class ComparePage(QWidget):
             "2": lambda: self.vote("right"),
             "3": lambda: self.vote("tie"),
             "0": lambda: self.vote("both_bad"),
+            "+": lambda: self.thumb("up"),
+            "=": lambda: self.thumb("up"),  # the + key without Shift
+            "-": lambda: self.thumb("down"),
             "N": self.note_edit.setFocus,
             "G": self.generate,
             "Left": lambda: self.move(-1),
@@ -216,19 +237,20 @@ class ComparePage(QWidget):
             if prompt
             else "This set has no prompts; add some on the Prompts page."
         )
-        pair = self._pairs.get(prompt.id) if prompt else None
+        pair = self.current_pair()
         if pair is None:
             self.left_pane.clear()
             self.right_pane.clear()
-            self.left_pane.show_verdict("Left")
+            self.left_pane.show_verdict("Answer" if self.single_mode() else "Left")
             self.right_pane.show_verdict("Right")
         else:
             self._show_pair(pair)
         self._update_buttons()
 
     def current_pair(self) -> Pair | None:
+        """The current prompt's latest pair, or in single answers mode its answer."""
         prompt = self.current_prompt()
-        return self._pairs.get(prompt.id) if prompt else None
+        return self._shown_pairs().get(prompt.id) if prompt else None
 
     # generating
     def generate(self) -> None:
@@ -248,12 +270,13 @@ class ComparePage(QWidget):
         self.status_label.setText("Generating…")
         self.left_pane.clear("Generating…")
         self.right_pane.clear("Generating…")
+        variants = self.recipes.variants()
         start_job(
             self.state,
             generate_pair,
             session,
             prompt.text,
-            self.recipes.variants(),
+            variants[-1:] if self.single_mode() else variants,
             self._rng.randrange(2**31),
             description="Generating a pair",
             context="Generating a pair",
@@ -270,12 +293,18 @@ class ComparePage(QWidget):
             store.add_generation(prompt.id, side.text, model, side.adapter, side.params, side.seed)
             for side in sides
         ]
-        pair = Pair(prompt.id, prompt.text, list(sides), ids, swapped=self._rng.random() < 0.5)
-        self._pairs[prompt.id] = pair
+        single = len(sides) == 1
+        swapped = not single and self._rng.random() < 0.5
+        pair = Pair(prompt.id, prompt.text, list(sides), ids, swapped=swapped)
+        (self._singles if single else self._pairs)[prompt.id] = pair
         self.state.feedback_changed.emit()
-        if self.current_prompt() is not None and self.current_prompt().id == prompt.id:
+        if self.current_pair() is pair:
             self._show_pair(pair)
-        self.status_label.setText("Which is better? 1 left · 2 right · 3 tie · 0 both bad")
+        self.status_label.setText(
+            "Good answer? + thumbs up · - thumbs down"
+            if single
+            else "Which is better? 1 left · 2 right · 3 tie · 0 both bad"
+        )
         self._update_buttons()
         if self.auto_score_check.isChecked():
             self.score_current()
@@ -288,6 +317,12 @@ class ComparePage(QWidget):
         self._update_buttons()
 
     def _show_pair(self, pair: Pair) -> None:
+        if len(pair.sides) == 1:
+            self.left_pane.show_text(pair.prompt, pair.sides[0].text)
+            self.left_pane.show_verdict(single_title(pair))
+            if pair.scores:
+                self._show_scores(pair)
+            return
         left, right = pair.shown()
         self.left_pane.show_text(pair.prompt, pair.sides[left].text)
         self.right_pane.show_text(pair.prompt, pair.sides[right].text)
@@ -303,13 +338,14 @@ class ComparePage(QWidget):
 
     def _forget_pairs(self) -> None:
         self._pairs.clear()
+        self._singles.clear()
         self.tally_label.setText("")
 
     # voting
     def vote(self, verdict: str) -> None:
         """Save `verdict` on the current pair at once (one vote per pair)."""
         pair = self.current_pair()
-        if pair is None or self._generating:
+        if pair is None or self._generating or self.single_mode():
             return
         if pair.verdict is not None:
             self.status_label.setText(f"Already rated: {VERDICT_TEXT[pair.verdict]}.")
@@ -347,6 +383,10 @@ class ComparePage(QWidget):
             if self.current_pair() is None:
                 self.generate()
 
+    def default_rater(self) -> str:
+        """The login name, the rater when the Rater field is empty."""
+        return _user_name()
+
     def _on_rater_changed(self) -> None:
         name = self.rater_edit.text().strip()
         if name:
@@ -357,7 +397,10 @@ class ComparePage(QWidget):
         if self.state.store is None:
             return
         rater = self.rater_edit.text().strip()
-        rows = self.state.store.comparisons("human")
+        if self.single_mode():
+            rows = self.state.store.ratings("human")
+        else:
+            rows = self.state.store.comparisons("human")
         mine = sum(1 for row in rows if row.rater == rater)
         self.counter_label.setText(f"Rated: <b>{mine}</b> by you · {len(rows)} in total")
 
@@ -382,7 +425,7 @@ class ComparePage(QWidget):
             self.state,
             score_responses,
             specs,
-            [pair.prompt] * 2,
+            [pair.prompt] * len(pair.sides),
             [side.text for side in pair.sides],
             self._rewards,
             self.state.session,
@@ -411,7 +454,9 @@ class ComparePage(QWidget):
     def _show_scores(self, pair: Pair) -> None:
         scores = pair.scores[-1]
         left, right = pair.shown()
-        for pane, index in ((self.left_pane, left), (self.right_pane, right)):
+        panes = ((self.left_pane, left),) if len(pair.sides) == 1 else (
+            (self.left_pane, left), (self.right_pane, right))  # fmt: skip
+        for pane, index in panes:
             pane.show_scores(scores.sources, scores.weights, [col[index] for col in scores.values])
 
     # stored pairs, e.g. a paused run's latest samples
@@ -450,7 +495,7 @@ class ComparePage(QWidget):
         ready = self.state.session is not None and self.current_prompt() is not None
         self.generate_button.setEnabled(ready and not self._generating)
         can_vote = pair is not None and pair.verdict is None and not self._generating
-        for button in self.vote_buttons.values():
+        for button in (*self.vote_buttons.values(), *self.thumb_buttons.values()):
             button.setEnabled(can_vote)
         self.score_button.setEnabled(pair is not None and not self._scoring)
 

@@ -39,6 +39,7 @@ from app.jobs.feedback import (
     run_rm_training,
 )
 from app.widgets.common import hint, page_title
+from app.widgets.dpo_round_box import DPORoundBox
 from app.widgets.feedback_forms import JudgeForm, RewardModelForm
 from app.widgets.feedback_tables import (
     AGREEMENT_EXPLANATIONS,
@@ -157,6 +158,10 @@ class FeedbackPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._build_reward_model(), 1)  # the plot takes the spare height
         layout.addWidget(self._build_agreement())
+        self.dpo_round_box = DPORoundBox(
+            self.state, lambda: self.judge_form.choice(self._device()), lambda: None
+        )
+        layout.addWidget(self.dpo_round_box)
         return column
 
     def _build_reward_model(self) -> QWidget:

@@ -50,6 +50,13 @@ OVERLAY_METRICS = (
     "perf/samples_per_s",
     "eval/reward/mean",  # runs with held-out prompts: on their evaluated steps only
     "eval/kl",
+    # DPO / KTO / SFT runs (docs/metrics.md, "Training from stored feedback")
+    "loss",
+    "rewards/margins",
+    "rewards/accuracy",
+    "eval/rewards/accuracy",
+    "eval/loss",
+    "drift/logratio",
 )
 
 

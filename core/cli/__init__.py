@@ -28,6 +28,9 @@ COMMAND_MODULES = (
     "label",
     "train_rm",
     "ppo",
+    "sft",
+    "dpo",
+    "kto",
     "agreement",
     "export",
 )

@@ -40,7 +40,9 @@ class Algorithm:
     kind: str
     """The run's kind in the store, its config's key in the run record, the CLI command."""
     build: Callable[..., StepwiseTrainer]
-    """(session, reward, prompts, config) -> a trainer; raises on anything it refuses."""
+    """(session, reward, prompts, config) -> a trainer; raises on anything it refuses.
+    Trainers from stored data (core.offline) take reward None and their dataset (pairs,
+    ratings, demonstrations) in place of the prompts."""
     resume: Callable[..., StepwiseTrainer]
     """(checkpoint folder, session, reward, prompts, steps, save_to) -> the trainer as it
     was at the checkpoint, with `steps` as its new total when given."""
@@ -161,7 +163,7 @@ def _run_config(
         "algorithm": algorithm.kind,
         "model": session.name,
         "model_spec": to_dict(session.spec),
-        "reward": reward.name,
+        "reward": reward.name if reward is not None else None,  # offline trainers: none
         "reward_specs": list(specs),
         "prompts": len(prompts),
     }

@@ -1,0 +1,52 @@
+"""The live dashboard of a DPO / KTO / SFT run: the plots its algorithm entry names
+(app/widgets/algorithms.py), fed one step at a time; keys as in docs/metrics.md."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+
+from app.widgets.algorithms import PlotSpec
+from app.widgets.plots import MetricPlot, Series
+
+
+class OfflineDashboard(QWidget):
+    """Plots of one offline run; `add_step` appends, each plot redraws on its own timer."""
+
+    def __init__(self, plots: Sequence[PlotSpec], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.step_label = QLabel("No run yet.", objectName="offlineStepLabel")
+        self.plots: list[MetricPlot] = []
+        grid = QGridLayout()
+        grid.setSpacing(4)
+        for index, spec in enumerate(plots):
+            series = [Series(key, label) for key, label in spec.series]
+            plot = MetricPlot(spec.title, series, spec.y_label)
+            plot.setObjectName(spec.name)
+            self.plots.append(plot)
+            grid.addWidget(plot, index // 3, index % 3)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.step_label)
+        layout.addLayout(grid, 1)
+
+    def reset(self, steps: int) -> None:
+        """Clear the plots for a new run of `steps` steps."""
+        for plot in self.plots:
+            plot.clear_data()
+            plot.set_x_extent(steps)
+        self.step_label.setText(f"Run of {steps} steps starting…")
+
+    def add_step(self, step: int, total: int, metrics: Mapping[str, float]) -> None:
+        for plot in self.plots:
+            plot.append(step, metrics)
+        accuracy = metrics.get("eval/rewards/accuracy")
+        held = f" · held-out accuracy {accuracy:.2f}" if accuracy is not None else ""
+        self.step_label.setText(f"Step {step}/{total} · loss {metrics['loss']:.3f}{held}")
+
+    def load_history(self, steps: int, rows: Sequence[Mapping[str, float]]) -> None:
+        """Show a stored run's metrics (a resumed run's history)."""
+        self.reset(steps)
+        for plot in self.plots:
+            plot.set_history(rows)

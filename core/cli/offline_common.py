@@ -1,0 +1,217 @@
+"""What the `dpo`, `kto` and `sft` commands share: their flags, the run-time checks made
+before a run record exists, the training loop with --metrics-out and SIGTERM, and the
+last line of stdout (the final adapter folder, for scripts)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from core.cli import add_workspace_argument, workspace_of
+from core.cli.common import add_model_arguments, model_spec_from_args, note_unused_chat_template
+from core.errors import StudioError, TrainingError
+from core.settings import add_setting_flags, config_from_sources
+
+if TYPE_CHECKING:
+    from core.offline.data import DataReport
+    from core.store import Store
+    from core.train import TrainingRun
+
+DataLoader = Callable[[argparse.Namespace, "Store", Any], tuple[Sequence[Any], "DataReport"]]
+"""(args, store, config) -> (dataset, report of what was used and skipped)."""
+
+
+@dataclass(frozen=True)
+class OfflineCommand:
+    """One offline training command: its algorithm kind, config class and data."""
+
+    kind: str
+    config_class: type
+    load_data: DataLoader
+    what: str
+    """What the examples are called in messages ('pairs', 'answers', 'demonstrations')."""
+
+
+def add_offline_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """--model and friends, the config's settings, --config, --epochs, --resume,
+    --metrics-out, --workspace."""
+    add_model_arguments(parser)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="settings JSON file; flags override it, and what it sets counts as set",
+    )
+    add_setting_flags(parser.add_argument_group("training settings"), config_class)
+    parser.add_argument(
+        "--epochs",
+        type=float,
+        default=None,
+        help="passes over the training examples; sets --steps from the data's size",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="checkpoint folder to continue (same run and data; --steps sets the new total)",
+    )
+    parser.add_argument(
+        "--metrics-out", type=Path, default=None, help="write one JSON object per step here"
+    )
+    add_workspace_argument(parser)
+
+
+def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:
+    """Check everything, load the data and the model, train, print the adapter folder."""
+    from core.models import ModelSession
+    from core.offline.launch import ALGORITHMS, resume_offline_run, start_offline_run
+    from core.progress import tqdm_progress
+    from core.store import Store
+
+    config = _checked_config(args, command)
+    check_metrics_out(args.metrics_out)
+    algorithm = ALGORITHMS[command.kind]
+    with Store.open(workspace_of(args)) as store:
+        data, report = command.load_data(args, store, config)
+        print(f"{command.kind}: {report.line(command.what)}", file=sys.stderr)
+        _check_enough(data, config, command)  # before the model loads
+        if args.resume is not None:
+            _claim_own_run(store, args.resume)
+            if args.prompt_format is None:
+                args.prompt_format = _prompt_format_of(args.resume)
+        else:
+            config = _with_epochs(config, args.epochs, len(data))
+        with tqdm_progress("loading model") as progress:
+            session = ModelSession.load(model_spec_from_args(args), progress=progress)
+        note_unused_chat_template(session)
+        metrics_out = open_metrics_out(args.metrics_out, append=args.resume is not None)
+        with metrics_out or nullcontext():
+            if args.resume is not None:
+                run = resume_offline_run(store, algorithm, args.resume, session, data, args.steps)
+            else:
+                source = getattr(args, "source", None) or getattr(args, "data", None)
+                run = start_offline_run(
+                    store, algorithm, session, data, config, report, source=str(source)
+                )
+            train_with_progress(run, metrics_out)
+        print(f"run {run.run_id}: {run.status} after {run.step_count} steps")
+        if run.last_checkpoint is None:
+            raise TrainingError("The run saved no checkpoint; nothing to continue from.")
+        print(Path(run.last_checkpoint) / "adapter")
+    return 0
+
+
+def _checked_config(args: argparse.Namespace, command: OfflineCommand) -> Any:
+    if args.resume is not None:
+        if args.steps is not None and args.steps < 1:
+            raise TrainingError(f"--steps is {args.steps}; it must be at least 1.")
+        if args.epochs is not None:
+            raise TrainingError("--epochs does not apply to --resume; give --steps instead.")
+        return None
+    if args.epochs is not None and not args.epochs > 0:
+        raise TrainingError(f"--epochs is {args.epochs}; it must be above 0.")
+    config, notes = config_from_sources(command.config_class, args, args.config)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return config
+
+
+def _check_enough(data: Sequence[Any], config: Any, command: OfflineCommand) -> None:
+    needed = 2 if config is None or config.eval_fraction > 0 else 1
+    if len(data) < needed:
+        raise TrainingError(
+            f"Only {len(data)} usable {command.what}; {command.kind} needs at least {needed}. "
+            "Rate more answers on Compare & Rate (or with `label`), or check --from."
+        )
+
+
+def _with_epochs(config: Any, epochs: float | None, n_examples: int) -> Any:
+    """--epochs as steps: passes over the training share of the examples."""
+    if epochs is None:
+        return config
+    held = 0 if config.eval_fraction <= 0 else max(1, round(config.eval_fraction * n_examples))
+    n_train = max(1, n_examples - held)
+    return replace(config, steps=max(1, math.ceil(epochs * n_train / config.batch_size)))
+
+
+def check_metrics_out(path: Path | None) -> None:
+    """Refuse a --metrics-out that cannot be written, before the model loads."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise StudioError(
+            f"--metrics-out {path} is a folder; name a file, e.g. {path}/metrics.jsonl."
+        )
+    if not path.parent.is_dir():
+        raise StudioError(
+            f"--metrics-out {path}: the folder {path.parent} does not exist; create it or "
+            "name a file in an existing folder."
+        )
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise StudioError(f"--metrics-out {path} cannot be written; choose a writable place.")
+
+
+def open_metrics_out(path: Path | None, append: bool) -> TextIO | None:
+    if path is None:
+        return None
+    try:
+        return path.open("a" if append else "w", encoding="utf-8")
+    except OSError as error:
+        raise StudioError(
+            f"Cannot write --metrics-out {path}: {error.strerror}; choose a writable place."
+        ) from error
+
+
+def _claim_own_run(store: Store, checkpoint: Path) -> None:
+    """Lock the run `checkpoint` continues, if it is one of this workspace's."""
+    from core.train.checkpoints import resolve_checkpoint
+    from core.train.launch import own_run_of
+
+    run_id = own_run_of(store, resolve_checkpoint(checkpoint))
+    if run_id is not None:
+        store.claim_run(run_id)
+
+
+def _prompt_format_of(checkpoint: Path) -> str:
+    from core.train.checkpoints import prompt_format_of, read_meta, resolve_checkpoint
+
+    return prompt_format_of(read_meta(resolve_checkpoint(checkpoint)))
+
+
+def train_with_progress(run: TrainingRun, stream: TextIO | None) -> None:
+    """Run with a progress bar (loss, held-out accuracy), metrics to `stream` as JSONL.
+    SIGTERM/SIGHUP stop after the current step; Ctrl-C between steps stops with a
+    checkpoint."""
+    from tqdm import tqdm
+
+    from core.train import StepDone
+    from core.train.signals import stop_on_termination
+
+    bar = tqdm(total=run.config.steps, initial=run.step_count, unit="step", disable=None)
+    events = run.events()
+    try:
+        with stop_on_termination(run.control):
+            for event in events:
+                if not isinstance(event, StepDone):
+                    continue
+                bar.update(1)
+                bar.set_postfix(loss=f"{event.metrics['loss']:.3f}")
+                if stream is not None:
+                    stream.write(json.dumps(finite(event.metrics)) + "\n")
+                    stream.flush()
+    finally:
+        events.close()
+        bar.close()
+
+
+def finite(metrics: dict[str, float]) -> dict[str, float | None]:
+    """JSON has no NaN: write non-finite values as null."""
+    return {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in metrics.items()}

@@ -1,0 +1,120 @@
+"""The one batching path of the trainers that learn from stored text (DPO, KTO, SFT; it
+suits a reward model too): prompt/response texts -> token ids once -> padded batches ->
+summed response log-probs, with the reference's log-probs computed once and cached.
+
+Layout of a batch (the PPO rollout's, so core.logprobs serves both): each row is its
+prompt left-padded to the batch's longest prompt, then its response right-padded to the
+longest response; `response_mask` marks the response's real tokens (EOS included). The
+response is the text's tokens (no special tokens) cut to `max_response_tokens - 1`, then
+EOS, so the policy learns to end its answers.
+
+Shapes: N = rows, Tq = prompt tokens, Tr = response tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from core.generate import encode_prompts, eos_token_ids, left_pad
+from core.logprobs import response_token_logprobs
+
+
+@dataclass(frozen=True)
+class SequenceBatch:
+    """Padded rows ready for one forward pass."""
+
+    input_ids: Tensor  # (N, Tq + Tr)
+    attention_mask: Tensor  # (N, Tq + Tr)
+    response_mask: Tensor  # (N, Tr), float: 1 on response tokens
+
+    @property
+    def response_length(self) -> int:
+        return self.response_mask.shape[1]
+
+    @property
+    def token_counts(self) -> Tensor:
+        """(N,) response tokens per row."""
+        return self.response_mask.sum(dim=1)
+
+
+class SequenceTable:
+    """Every (prompt, response) of a dataset as token ids, with cached reference log-probs.
+
+    Rows are addressed by index. The reference is the session's model with its adapter
+    off (ModelSession.reference), which never changes during a run: its log-probs are
+    computed the first time a row is needed and kept (one float per row).
+    """
+
+    def __init__(
+        self,
+        session,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        max_response_tokens: int,
+    ) -> None:
+        self.session = session
+        tokenizer = session.tokenizer
+        self._prompt_ids = encode_prompts(session, list(prompts), max_response_tokens)
+        eos = eos_token_ids(session)
+        end = [tokenizer.eos_token_id if tokenizer.eos_token_id is not None else eos[0]]
+        keep = max_response_tokens - 1
+        self._response_ids = [
+            tokenizer(text, add_special_tokens=False)["input_ids"][:keep] + end
+            for text in responses
+        ]
+        self._reference: dict[int, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._response_ids)
+
+    def batch(self, indices: Sequence[int]) -> SequenceBatch:
+        """The rows `indices`, padded, on the session's device."""
+        device, pad = self.session.device, self.session.tokenizer.pad_token_id
+        queries, query_mask = left_pad([self._prompt_ids[i] for i in indices], pad, device)
+        responses = [self._response_ids[i] for i in indices]
+        width = max(len(ids) for ids in responses)
+        response_ids = torch.full((len(indices), width), pad, dtype=torch.long)
+        response_mask = torch.zeros((len(indices), width), dtype=torch.long)
+        for row, ids in enumerate(responses):
+            response_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            response_mask[row, : len(ids)] = 1
+        response_ids, response_mask = response_ids.to(device), response_mask.to(device)
+        return SequenceBatch(
+            torch.cat([queries, response_ids], dim=1),
+            torch.cat([query_mask, response_mask], dim=1),
+            response_mask.float(),
+        )
+
+    def reference_logps(self, indices: Sequence[int], chunk_size: int) -> Tensor:
+        """(N,) summed reference log-probs of the rows, computed once per row."""
+        missing = [i for i in dict.fromkeys(indices) if i not in self._reference]
+        for start in range(0, len(missing), chunk_size):
+            chunk = missing[start : start + chunk_size]
+            batch = self.batch(chunk)
+            with torch.no_grad(), self.session.reference() as base:
+                sums = response_logps(base, batch).sum(dim=1)
+            self._reference.update(zip(chunk, sums.tolist(), strict=True))
+        values = [self._reference[i] for i in indices]
+        return torch.tensor(values, dtype=torch.float32, device=self.session.device)
+
+    def token_counts(self, indices: Sequence[int]) -> Tensor:
+        """(N,) response tokens of the rows."""
+        counts = [len(self._response_ids[i]) for i in indices]
+        return torch.tensor(counts, dtype=torch.float32, device=self.session.device)
+
+
+def response_logps(model: torch.nn.Module, batch: SequenceBatch) -> Tensor:
+    """(N, Tr) log-probs of the response tokens (0 on padding), at temperature 1."""
+    tokens = response_token_logprobs(
+        model, batch.input_ids, batch.attention_mask, batch.response_length, 1.0
+    )
+    return tokens.logprobs * batch.response_mask
+
+
+def chunks(indices: Sequence[int], size: int) -> list[list[int]]:
+    """`indices` in consecutive pieces of at most `size`."""
+    return [list(indices[start : start + size]) for start in range(0, len(indices), size)]

@@ -1,0 +1,162 @@
+"""The rate -> train -> rate loop for DPO, one round at a time:
+
+1. `sample_round_pairs`: two answers of the current adapter to each of the round's
+   prompts, stored as generations (core.rlaif.labelling.generate_pairs).
+2. They are rated: by a person on Compare & Rate (the GUI queues them there), or by the
+   AI judge (`label_pairs`).
+3. `train_round`: a DPO run on everything rated so far, starting from the current
+   adapter, recorded as a run of kind 'dpo'.
+4. `blind_win_rate`: the new adapter against the base (adapter off), one answer each to
+   every evaluation prompt, shown to the judge in a random order; ties count a half.
+5. `record_round`: a run of kind 'dpo_round' noting the DPO run, the pairs, who rated,
+   the win-rate and the held-out accuracy (the Runs page lists it).
+
+`ai_dpo_round` does all of it with the judge.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from core.config import GenerationConfig
+from core.errors import TrainingError
+from core.offline.config import DPOConfig
+
+if TYPE_CHECKING:
+    from core.rlaif.labelling import PairRef
+    from core.store import Store
+
+ROUND_KIND = "dpo_round"
+
+
+@dataclass(frozen=True)
+class DPORound:
+    """One round of the loop, as stored."""
+
+    round_run_id: int
+    dpo_run_id: int
+    round: int
+    pairs: int
+    labelled_by: str
+    win_rate: float | None
+    held_out_accuracy: float | None
+    adapter: str
+
+
+def sample_round_pairs(
+    store: Store, session: Any, n_pairs: int, prompt_set: str | None, seed: int = 0
+) -> list[PairRef]:
+    """Two answers of the current adapter to each of `n_pairs` prompts, stored."""
+    from core.rlaif.labelling import generate_pairs
+
+    config = GenerationConfig(max_new_tokens=24, seed=seed, batch_size=64)
+    return generate_pairs(store, session, n_pairs, config, prompt_set)
+
+
+def train_round(store: Store, session: Any, config: DPOConfig, source: str = "all"):
+    """A DPO run on every stored comparison by `source`, from the current adapter; returns
+    (the finished TrainingRun, its last step's metrics)."""
+    from core.offline.data import store_pairs
+    from core.offline.launch import DPO, start_offline_run
+
+    pairs, report = store_pairs(store, source, config.ties)
+    run = start_offline_run(store, DPO, session, pairs, config, report, source=source)
+    last: dict[str, float] = {}
+    for step in run:
+        last = step.metrics
+    if run.status != "finished" or run.last_checkpoint is None:
+        raise TrainingError(f"The round's DPO run {run.run_id} ended {run.status}.")
+    return run, last
+
+
+def blind_win_rate(session: Any, judge: Any, prompts: Sequence[str], seed: int = 0) -> float:
+    """Share of `prompts` where the judge prefers the adapter's answer to the base's (ties
+    a half); each pair is shown in a random order."""
+    from core.generate import generate
+
+    if not prompts:
+        raise TrainingError("The win-rate needs evaluation prompts; choose a prompt set.")
+    config = GenerationConfig(max_new_tokens=24, seed=seed, batch_size=64)
+    tuned = [c.text for c in generate(session, list(prompts), config)]
+    base = [c.text for c in generate(session, list(prompts), config, use_adapter=False)]
+    order = random.Random(seed)
+    tuned_left = [order.random() < 0.5 for _ in prompts]
+    lefts = [t if flip else b for t, b, flip in zip(tuned, base, tuned_left, strict=True)]
+    rights = [b if flip else t for t, b, flip in zip(tuned, base, tuned_left, strict=True)]
+    results = judge.compare(list(prompts), lefts, rights)
+    score = 0.0
+    for result, flip in zip(results, tuned_left, strict=True):
+        verdict = result.verdict()
+        if verdict == "tie":
+            score += 0.5
+        elif (verdict == "left") == flip:
+            score += 1.0
+    return score / len(prompts)
+
+
+def record_round(
+    store: Store,
+    dpo_run_id: int,
+    pairs: int,
+    labelled_by: str,
+    win_rate: float | None,
+    held_out_accuracy: float | None,
+    adapter: str,
+) -> DPORound:
+    """Store one round (a finished run of kind 'dpo_round') and return it."""
+    number = len(store.runs(ROUND_KIND)) + 1
+    config = {
+        "round": number,
+        "dpo_run": dpo_run_id,
+        "pairs": pairs,
+        "labelled_by": labelled_by,
+        "win_rate": win_rate,
+        "held_out_accuracy": held_out_accuracy,
+        "adapter": adapter,
+    }
+    run_id = store.create_run(ROUND_KIND, config, name=f"DPO round {number} (run {dpo_run_id})")
+    store.set_run_status(run_id, "finished")
+    return DPORound(run_id, dpo_run_id, number, pairs, labelled_by, win_rate,
+                    held_out_accuracy, adapter)  # fmt: skip
+
+
+def rounds(store: Store) -> list[DPORound]:
+    """Every recorded round, oldest first."""
+    return [
+        DPORound(
+            row.id,
+            row.config["dpo_run"],
+            row.config["round"],
+            row.config["pairs"],
+            row.config["labelled_by"],
+            row.config["win_rate"],
+            row.config["held_out_accuracy"],
+            row.config["adapter"],
+        )
+        for row in sorted(store.runs(ROUND_KIND), key=lambda r: r.id)
+    ]
+
+
+def ai_dpo_round(
+    store: Store,
+    session: Any,
+    judge: Any,
+    config: DPOConfig,
+    n_pairs: int,
+    eval_prompts: Sequence[str],
+    prompt_set: str | None = None,
+    seed: int = 0,
+) -> DPORound:
+    """A whole round with the AI judge rating: sample, judge, DPO, win-rate, record."""
+    from core.rlaif.labelling import label_pairs
+
+    pairs = sample_round_pairs(store, session, n_pairs, prompt_set, seed)
+    label_pairs(store, judge, pairs=pairs)
+    run, last = train_round(store, session, config)
+    win_rate = blind_win_rate(session, judge, eval_prompts, seed)
+    adapter = str(run.last_checkpoint / "adapter")
+    return record_round(store, run.run_id, len(pairs), judge.rater, win_rate,
+                        last.get("eval/rewards/accuracy"), adapter)  # fmt: skip
