@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "label",
     "train_rm",
     "ppo",
+    "grpo",
+    "rloo",
     "agreement",
     "export",
 )
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlhf-studio-cli",
         description="RLHF Studio, headless: demo model, prompts, generation, scoring, "
-        "AI labelling, reward models, PPO and export.",
+        "AI labelling, reward models, PPO, GRPO, RLOO and export.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
