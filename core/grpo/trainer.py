@@ -47,6 +47,11 @@ def check_config(config: CriticFreeConfig) -> None:
         raise TrainingError(f"Invalid {name} settings: " + "; ".join(problems) + ".")
 
 
+ROLLOUT_CHUNK = 64
+"""Rows per no-grad forward pass at rollout time (log-probs, reference): a few large
+passes cost less than many small ones, and without gradients memory stays small."""
+
+
 class CriticFreeTrainer(OnPolicyTrainer):
     """GRPO or RLOO on one ModelSession with one reward source over a list of prompts."""
 
@@ -66,7 +71,8 @@ class CriticFreeTrainer(OnPolicyTrainer):
         prompts, queries = self._next_prompts(config.prompts_per_step)
         prompts = [p for p in prompts for _ in range(config.group_size)]
         queries = [q for q in queries for _ in range(config.group_size)]
-        rollout = self._collect(queries, None, with_reference)
+        # No gradients and no critic here: the batch's no-grad passes are cheaper whole.
+        rollout = self._collect(queries, None, with_reference, chunk_size=ROLLOUT_CHUNK)
         mask = rollout.response_mask  # (B, Tr)
         lengths = mask.sum(dim=1).long()  # (B,)
         responses = decode_responses(session.tokenizer, rollout.response_ids, lengths)

@@ -205,16 +205,21 @@ class OnPolicyTrainer:
         return [self.prompts[i] for i in indices], [self._query_ids[i] for i in indices]
 
     def _collect(
-        self, queries: list[list[int]], value_head: nn.Module | None, with_reference: bool
+        self,
+        queries: list[list[int]],
+        value_head: nn.Module | None,
+        with_reference: bool,
+        chunk_size: int | None = None,
     ) -> Rollout:
-        """Sample one batch, then score it with the policy (and critic, and reference)."""
+        """Sample one batch, then score it with the policy (and critic, and reference)
+        in forward passes of `chunk_size` rows (default: the minibatch size)."""
         return collect_rollout(
             self.session,
             value_head,
             queries,
             self._generation,
             seed=self._step_seed(),
-            chunk_size=self.config.mini_batch_size,
+            chunk_size=chunk_size or self.config.mini_batch_size,
             with_reference=with_reference,
         )
 
