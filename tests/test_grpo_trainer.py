@@ -92,6 +92,7 @@ def test_a_run_samples_groups_reports_metrics_and_checkpoints(kind, tiny_model_d
             kind == "rloo" and set(REQUIRED_KEYS + KL_KEYS + EXTRA_KEYS) <= set(metrics)
         )
         assert "loss/value" not in metrics and "val/explained_variance" not in metrics
+        assert set(metrics) <= set(REQUIRED_KEYS + KL_KEYS + EXTRA_KEYS + ("loss/kl",))
         assert all(math.isfinite(v) for v in metrics.values()), metrics
         assert 0 <= metrics["group/zero_std_frac"] <= 1 and metrics["group/reward_std"] >= 0
         assert metrics["objective/kl_coef"] == pytest.approx(0.04)
