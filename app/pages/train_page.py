@@ -66,7 +66,6 @@ class TrainPage(QWidget):
         state.prompts_changed.connect(self._on_prompts_changed)
         state.session_changed.connect(self._on_session_changed)
         self.form.changed.connect(self._update_estimate)
-        self.form.algorithm_changed.connect(lambda kind: self.dashboard.configure(ALGORITHMS[kind]))
         self._on_prompts_changed()
         self._on_session_changed(state.session)
         self._set_phase("idle")

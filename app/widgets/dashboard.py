@@ -89,7 +89,7 @@ class TrainingDashboard(QWidget):
             return
         self.choice = choice
         if choice.losses not in self._loss_plots:
-            plot = _loss_plot(choice)
+            plot = _loss_plot(choice, parent=self)
             # The losses' cell: one of them shown at a time.
             self._grid.addWidget(plot, 0, 2 * GRID_COLUMNS // 3, 1, GRID_COLUMNS // 3)
             self._loss_plots[choice.losses] = plot
@@ -115,7 +115,7 @@ class TrainingDashboard(QWidget):
     def _extra_plot(self, spec: PlotSpec) -> MetricPlot:
         if spec.name not in self._extra:
             series = [Series(key, label) for key, label in spec.series]
-            plot = _plot(spec.name, spec.title, series, spec.unit)
+            plot = _plot(spec.name, spec.title, series, spec.unit, parent=self)
             self._extra[spec.name] = plot
         return self._extra[spec.name]
 
@@ -225,12 +225,21 @@ class TrainingDashboard(QWidget):
             self.add_step(int(row.get("step", 0)), config.steps, row)
 
 
-def _loss_plot(choice: AlgorithmChoice) -> MetricPlot:
-    return _plot("lossPlot", "Losses", [Series(key, label) for key, label in choice.losses])
+def _loss_plot(choice: AlgorithmChoice, parent: QWidget | None = None) -> MetricPlot:
+    series = [Series(key, label) for key, label in choice.losses]
+    return _plot("lossPlot", "Losses", series, parent=parent)
 
 
-def _plot(name: str, title: str, series: list[Series], y_label: str = "") -> MetricPlot:
-    plot = MetricPlot(title, series, y_label, auto_redraw=False)
+def _plot(
+    name: str,
+    title: str,
+    series: list[Series],
+    y_label: str = "",
+    parent: QWidget | None = None,
+) -> MetricPlot:
+    """A dashboard plot; made while the window is shown it needs its `parent` at once (a
+    parentless one is briefly a top-level window, which takes the window's activation)."""
+    plot = MetricPlot(title, series, y_label, parent=parent, auto_redraw=False)
     plot.setObjectName(name)
     return plot
 
