@@ -1,7 +1,8 @@
-"""The PPO training job: a generator run by a Qt worker, yielding core's run events.
+"""The training job: a generator run by a Qt worker, yielding core's run events.
 
 No Qt here. The worker thread opens its own Store (sqlite connections are per thread),
-builds the reward and the run there (core.ppo.launch, the CLI's code path), and passes
+builds the reward and the run there (core.train.launch with the request's algorithm
+from app/algorithms.py, the CLI's code path), and passes
 on the run's events (core.train.events: RunStarted, StepDone, RunPaused, RunResumed,
 RunEnded) as they are. Pause, stop and reward swaps go through the run's RunControl,
 which the page keeps; the run alone writes its status.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.algorithms import ALGORITHMS
 from core.config import PPOConfig
 from core.errors import TrainingError
 from core.rewards import RewardSpec, format_reward_spec
@@ -32,19 +34,22 @@ class TrainRequest:
     workspace: Path
     prompt_set: str
     rewards: tuple[RewardSpec, ...]
-    config: PPOConfig
+    config: PPOConfig | Any
+    """The algorithm's config (PPOConfig, GRPOConfig...)."""
     name: str | None = None
     resume_from: Path | None = None
     """A checkpoint (step folder) to continue instead of starting a new run; the run
     goes on under its id with config.steps as its new total."""
+    algorithm: str = "ppo"
+    """The run kind: a key of app.algorithms.ALGORITHMS."""
 
 
-def run_ppo(session: Any, request: TrainRequest, control: RunControl) -> Iterator[RunEvent]:
+def run_training(session: Any, request: TrainRequest, control: RunControl) -> Iterator[RunEvent]:
     """Train, yielding the run's events; a refused start leaves no run record."""
     import torch
 
-    from core.ppo.launch import resume_run, start_run
     from core.rewards import RewardContext, build_reward
+    from core.train.launch import resume_run, start_run
 
     torch.set_grad_enabled(True)  # grad mode is per thread; the trainer manages it inside
     store = Store.open(request.workspace)
@@ -54,21 +59,27 @@ def run_ppo(session: Any, request: TrainRequest, control: RunControl) -> Iterato
         context = RewardContext(references=references, policy_session=session)
         reward = build_reward(list(request.rewards), context)
         specs = [format_reward_spec(spec) for spec in request.rewards]
+        algorithm = ALGORITHMS[request.algorithm].algorithm()
         if request.resume_from is not None:
             run = resume_run(
-                store, request.resume_from, session, reward, prompts, request.config.steps,
-                specs, control,
+                store, algorithm, request.resume_from, session, reward, prompts,
+                request.config.steps, specs, control,
             )  # fmt: skip
         else:
             run = start_run(
-                store, session, reward, prompts, request.config, specs, request.name, control
-            )
+                store, algorithm, session, reward, prompts, request.config, specs,
+                request.name, control,
+            )  # fmt: skip
         yield from run.events()
     finally:
         close = getattr(reward, "close", None)
         if close is not None:
             close()
         store.close()
+
+
+run_ppo = run_training
+"""The name the job had when it trained PPO only."""
 
 
 def _prompts(store: Store, set_name: str) -> tuple[list[str], dict[str, str]]:

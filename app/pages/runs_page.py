@@ -36,7 +36,8 @@ from app.workers import start_job
 from core.errors import StudioError
 from core.export import export_metrics, export_pairs, export_samples
 from core.export_models import export_adapter, export_merged_model
-from core.ppo.layout import ADAPTER_DIR
+from core.grpo.metrics import GROUP_KEYS
+from core.train.checkpoints import ADAPTER_DIR
 
 COLUMNS = ("ID", "Name", "Kind", "Status", "Steps", "Reward", "KL", "Created")
 OVERLAY_METRICS = (
@@ -59,6 +60,9 @@ OVERLAY_METRICS = (
     "drift/logratio",
 )
 
+GROUP_METRICS = GROUP_KEYS
+"""Offered too: the group statistics of GRPO and RLOO runs (PPO runs have none)."""
+
 
 class RunsPage(QWidget):
     """History of runs; select several to overlay their curves."""
@@ -79,7 +83,7 @@ class RunsPage(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.metric_combo = QComboBox(objectName="overlayMetricCombo")
-        self.metric_combo.addItems(OVERLAY_METRICS)
+        self.metric_combo.addItems([*OVERLAY_METRICS, *GROUP_METRICS])
         self.metric_combo.currentTextChanged.connect(lambda _t: self._on_selection())
         self.overlay = OverlayPlot()
         self.overlay.setObjectName("runsOverlayPlot")
@@ -207,7 +211,11 @@ class RunsPage(QWidget):
             rows = [row for row in store.metrics(run_id) if metric in row]
             steps = np.array([row["step"] for row in rows], dtype=float)
             values = np.array([row.get(metric, math.nan) for row in rows], dtype=float)
-            curves[f"{run_id}: {store.run(run_id).name}"] = (steps, values)
+            run = store.run(run_id)
+            # Runs of several algorithms overlay: the legend says which is which.
+            label = f"{run_id}: {run.name}"
+            kinds = {store.run(i).kind for i in ids}
+            curves[label if len(kinds) == 1 else f"{label} ({run.kind})"] = (steps, values)
         self.overlay.show_runs(metric, curves)
         self._show_run(ids[0] if ids else None)
 
@@ -251,7 +259,9 @@ class RunsPage(QWidget):
         ids = self.selected_run_ids()
         if not ids:
             self.state.errors.report(
-                StudioError("Select a PPO run first; its latest samples go to Compare & Rate."),
+                StudioError(
+                    "Select a training run first; its latest samples go to Compare & Rate."
+                ),
                 "Rating a run's samples",
             )
             return

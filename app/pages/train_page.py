@@ -1,4 +1,4 @@
-"""Train page: the PPO form, Start / Pause / Resume / Stop, the live dashboard, the latest
+"""Train page: the training form (algorithm: PPO, GRPO, RLOO...), Start / Pause / Resume / Stop, the live dashboard, the latest
 rollouts beside the reference's responses, and "try the policy" while paused."""
 
 from __future__ import annotations
@@ -20,24 +20,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.algorithms import ALGORITHMS
 from app.app_state import AppState
 from app.jobs.model import LoadedModel, describe_session, generate_text, load_model
-from app.train_job import TrainRequest, reward_labels, run_ppo
+from app.train_job import TrainRequest, reward_labels, run_training
 from app.widgets.common import hint, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
-from app.widgets.ppo_form import PPOForm
+from app.widgets.train_form import TrainForm
 from app.workers import start_generator_job, start_job
-from core.config import GenerationConfig, PPOConfig, from_dict
+from core.config import GenerationConfig, from_dict
 from core.errors import StudioError
 from core.memory_estimate import estimate_ppo_memory
-from core.ppo.checks import check_config
 from core.train import RunControl, RunEnded, RunPaused, RunResumed, RunStarted, StepDone
+from core.train.checkpoints import read_meta, resolve_checkpoint
 
 HELD_OUT_TAB = "Held-out answers"
 
 
 class TrainPage(QWidget):
-    """Runs core's PPO trainer in a worker thread and shows it live."""
+    """Runs core's trainer of the chosen algorithm in a worker thread and shows it live."""
 
     ai_round_requested = Signal(int, object)
     """While paused: the user asked for an AI feedback round on this run (run id, and the
@@ -59,7 +60,7 @@ class TrainPage(QWidget):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([480, 1000])
         layout = QVBoxLayout(self)
-        layout.addWidget(page_title("Train (LoRA PPO)"))
+        layout.addWidget(page_title("Train (LoRA RL: PPO, GRPO, RLOO)"))
         layout.addWidget(splitter, 1)
         state.prompts_changed.connect(self._on_prompts_changed)
         state.session_changed.connect(self._on_session_changed)
@@ -70,7 +71,7 @@ class TrainPage(QWidget):
 
     # layout
     def _build_left(self) -> QWidget:
-        self.form = PPOForm()
+        self.form = TrainForm()
         self.estimate_label = QLabel(objectName="memoryEstimate")
         self.estimate_label.setWordWrap(True)
         self.estimate_label.setToolTip("A rough estimate (±50%) of the memory the run needs.")
@@ -234,6 +235,7 @@ class TrainPage(QWidget):
         if self._phase != "idle":
             return
         try:
+            self.form.set_algorithm(_algorithm_of(Path(checkpoint)))
             request = replace(self._request(), resume_from=Path(checkpoint))
         except StudioError as error:
             self.state.errors.report(error, "Resuming the run")
@@ -243,10 +245,12 @@ class TrainPage(QWidget):
     def _request(self) -> TrainRequest:
         if self.state.session is None:
             raise StudioError("Load a model first (Model page), then start training.")
+        choice = self.form.algorithm()
         config = self.form.config()
-        check_config(config)
+        choice.check_config(config)
         rewards = tuple(self.form.rewards.specs())
         return TrainRequest(
+            algorithm=choice.kind,
             workspace=self.state.workspace,
             prompt_set=self.form.prompt_set(),
             rewards=rewards,
@@ -268,11 +272,11 @@ class TrainPage(QWidget):
         self._set_phase("running", f"Starting: reward {reward_labels(request.rewards)}…")
         self.worker = start_generator_job(
             self.state,
-            run_ppo,
+            run_training,
             self.state.session,
             request,
             self.control,
-            description="Training (PPO)",
+            description=f"Training ({ALGORITHMS[request.algorithm].label})",
             context="Training",
             control=self.control,
             on_yielded=self._on_event,
@@ -284,7 +288,8 @@ class TrainPage(QWidget):
         if isinstance(event, RunStarted):
             self.run_id = event.run_id
             if event.history:
-                self.dashboard.load_history(from_dict(PPOConfig, event.config), event.history)
+                config_class = self.form.algorithm().config_class
+                self.dashboard.load_history(from_dict(config_class, event.config), event.history)
             self.status_label.setText(f"Run {event.name} (id {self.run_id}) running.")
             self.state.runs_changed.emit()
         elif isinstance(event, StepDone):
@@ -382,3 +387,14 @@ class TrainPage(QWidget):
         prompt = self.try_prompt_edit.text().strip()
         self.try_output.setPlainText(f"{prompt}{text}" if text else "")
         self.try_button.setEnabled(self._phase == "paused")
+
+
+def _algorithm_of(checkpoint: Path) -> str:
+    """The run kind that wrote a checkpoint (one the registry offers, else a StudioError)."""
+    kind = str(read_meta(resolve_checkpoint(checkpoint)).get("algorithm", "ppo"))
+    if kind not in ALGORITHMS:
+        raise StudioError(
+            f"{checkpoint} is a {kind} checkpoint, which this version cannot train; resume it "
+            "with the version that wrote it."
+        )
+    return kind

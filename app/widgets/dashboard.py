@@ -1,10 +1,14 @@
-"""The live training dashboard: seven metric plots, health warnings, and the rollout table.
+"""The live training dashboard: seven metric plots (plus the algorithm's own, e.g. GRPO's
+group statistics), health warnings, and the rollout table.
 
-Plots and checks read the trainer's metric keys as they are (core/ppo/metrics.py)."""
+Plots and checks read the trainer's metric keys as they are (core/ppo/metrics.py,
+core/grpo/metrics.py); which losses and extra plots an algorithm has comes from its
+entry in app/algorithms.py (`configure`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -20,10 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.algorithms import ALGORITHMS, AlgorithmChoice, PlotSpec
 from app.widgets.plots import KLPlot, MetricPlot, RewardPlot, Series
 from core.config import PPOConfig
 from core.ppo.health import HealthMonitor
 
+GRID_COLUMNS = 60
+"""Columns of the plot grid: three plots above, four to six gauges below, all even."""
 REDRAW_TICK_MS = 40
 """A dirty plot is redrawn every tick, one at a time (7 plots: all fresh within ~0.3 s)."""
 
@@ -47,12 +54,16 @@ class TrainingDashboard(QWidget):
         header.addWidget(self.step_label, 1)
         header.addWidget(self.ema_check)
         grid = QGridLayout()
+        self._grid = grid
+        self._extra: dict[str, MetricPlot] = {}  # the algorithms' own plots, made when first shown
+        self._loss_plots = {ALGORITHMS["ppo"].losses: self.loss_plot}
         grid.setSpacing(4)
         # Row 0: the three plots read most (reward, KL, losses), larger; row 1: the gauges.
         for index, plot in enumerate(self.plots[:3]):
-            grid.addWidget(plot, 0, index * 4, 1, 4)
-        for index, plot in enumerate(self.plots[3:]):
-            grid.addWidget(plot, 1, index * 3, 1, 3)
+            grid.addWidget(plot, 0, index * GRID_COLUMNS // 3, 1, GRID_COLUMNS // 3)
+        self._lay_out_gauges()
+        for column in range(GRID_COLUMNS):
+            grid.setColumnStretch(column, 1)  # widths by span, not by each plot's size hint
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 2)
         layout = QVBoxLayout(self)
@@ -69,15 +80,51 @@ class TrainingDashboard(QWidget):
         self._redraw_timer.setInterval(REDRAW_TICK_MS)
         self._redraw_timer.timeout.connect(self._on_redraw_tick)
         self._next_plot = 0
+        self.choice = ALGORITHMS["ppo"]
+
+    def configure(self, choice: AlgorithmChoice) -> None:
+        """Show the plots of `choice`'s algorithm: its losses only (no value loss without
+        a value head) and its extra plots (GRPO/RLOO: the group statistics)."""
+        if choice == self.choice:
+            return
+        self.choice = choice
+        if choice.losses not in self._loss_plots:
+            plot = _loss_plot(choice, parent=self)
+            # The losses' cell: one of them shown at a time.
+            self._grid.addWidget(plot, 0, 2 * GRID_COLUMNS // 3, 1, GRID_COLUMNS // 3)
+            self._loss_plots[choice.losses] = plot
+        self.loss_plot.hide()
+        self.loss_plot = self._loss_plots[choice.losses]
+        self.loss_plot.show()
+        for plot in self._extra.values():
+            plot.hide()
+        extras = [self._extra_plot(spec) for spec in choice.extra_plots]
+        for plot in extras:
+            plot.show()
+        self.plots = [*self.plots[:2], self.loss_plot, *self.plots[3:7], *extras]
+        self._lay_out_gauges()
+
+    def _lay_out_gauges(self) -> None:
+        """Row 1: the gauges shown (four, or more with an algorithm's extras), equal widths."""
+        gauges = self.plots[3:]
+        span = GRID_COLUMNS // len(gauges)
+        for index, plot in enumerate(gauges):
+            self._grid.removeWidget(plot)
+            self._grid.addWidget(plot, 1, index * span, 1, span)
+
+    def _extra_plot(self, spec: PlotSpec) -> MetricPlot:
+        if spec.name not in self._extra:
+            series = [Series(key, label) for key, label in spec.series]
+            plot = _plot(spec.name, spec.title, series, spec.unit, parent=self)
+            self._extra[spec.name] = plot
+        return self._extra[spec.name]
 
     def _build_plots(self) -> None:
         self.reward_plot = RewardPlot(auto_redraw=False)
         self.reward_plot.setObjectName("rewardPlot")
         self.kl_plot = KLPlot(auto_redraw=False)
         self.kl_plot.setObjectName("klPlot")
-        self.loss_plot = _plot(
-            "lossPlot", "Losses", [Series("loss/policy", "policy"), Series("loss/value", "value")]
-        )
+        self.loss_plot = _loss_plot(ALGORITHMS["ppo"])
         self.entropy_plot = _plot(
             "entropyPlot", "Entropy", [Series("policy/entropy", "entropy")], "nats/token"
         )
@@ -116,12 +163,17 @@ class TrainingDashboard(QWidget):
         super().showEvent(event)
         self._redraw_timer.start()
 
-    def reset(self, config: PPOConfig) -> None:
-        """Clear the plots for a new run of `config`."""
+    def reset(self, config: PPOConfig | Any) -> None:
+        """Clear the plots for a new run of `config` (shown as its algorithm's plots)."""
+        choice = next(
+            (c for c in ALGORITHMS.values() if type(config) is c.config_class), self.choice
+        )
+        self.configure(choice)
         for plot in self.plots:
             plot.clear_data()
             plot.set_x_extent(config.steps)
-        self.kl_plot.set_target(config.target_kl if config.kl_mode == "adaptive" else None)
+        adaptive = getattr(config, "kl_mode", None) == "adaptive"
+        self.kl_plot.set_target(config.target_kl if adaptive else None)
         self._monitor = HealthMonitor.for_config(config)
         self._held_out = None
         self.show_warnings([])
@@ -166,15 +218,28 @@ class TrainingDashboard(QWidget):
         self.warning_label.setText("\n".join(f"⚠ {w}" for w in warnings))
         self.warning_label.setVisible(bool(warnings))
 
-    def load_history(self, config: PPOConfig, rows: Sequence[Mapping[str, float]]) -> None:
+    def load_history(self, config: PPOConfig | Any, rows: Sequence[Mapping[str, float]]) -> None:
         """Start from a run's recorded steps (a resumed run); drawn by the usual ticks."""
         self.reset(config)
         for row in rows:
             self.add_step(int(row.get("step", 0)), config.steps, row)
 
 
-def _plot(name: str, title: str, series: list[Series], y_label: str = "") -> MetricPlot:
-    plot = MetricPlot(title, series, y_label, auto_redraw=False)
+def _loss_plot(choice: AlgorithmChoice, parent: QWidget | None = None) -> MetricPlot:
+    series = [Series(key, label) for key, label in choice.losses]
+    return _plot("lossPlot", "Losses", series, parent=parent)
+
+
+def _plot(
+    name: str,
+    title: str,
+    series: list[Series],
+    y_label: str = "",
+    parent: QWidget | None = None,
+) -> MetricPlot:
+    """A dashboard plot; made while the window is shown it needs its `parent` at once (a
+    parentless one is briefly a top-level window, which takes the window's activation)."""
+    plot = MetricPlot(title, series, y_label, parent=parent, auto_redraw=False)
     plot.setObjectName(name)
     return plot
 

@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "sft",
     "dpo",
     "kto",
+    "grpo",
+    "rloo",
     "agreement",
     "export",
 )
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlhf-studio-cli",
         description="RLHF Studio, headless: demo model, prompts, generation, scoring, "
-        "AI labelling, reward models, PPO and export.",
+        "AI labelling, reward models, PPO, GRPO, RLOO and export.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.config import PPOConfig
 
@@ -43,9 +44,10 @@ class HealthMonitor:
     _active: frozenset[str] = frozenset()
 
     @classmethod
-    def for_config(cls, config: PPOConfig) -> HealthMonitor:
-        """A monitor with the run's KL target."""
-        return cls(kl_target=config.target_kl)
+    def for_config(cls, config: PPOConfig | Any) -> HealthMonitor:
+        """A monitor with the run's KL target (configs without one, GRPO's and RLOO's:
+        no KL-runaway check, the reward-hacking check only)."""
+        return cls(kl_target=getattr(config, "target_kl", 0.0))
 
     def update(self, metrics: Mapping[str, float]) -> list[str]:
         """Add one step's metrics; return the warnings that hold now (the dashboard's)."""

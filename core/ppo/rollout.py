@@ -1,5 +1,8 @@
 """Rollout plumbing: the prompt order, and the one forward pass that serves policy and value.
 
+Shared by every on-policy trainer (PPO, GRPO, RLOO): the value pass and the reference
+pass are optional, so critic-free trainers skip the one and beta = 0 skips the other.
+
 Shapes: B = rollouts, Tq = prompt tokens (left-padded), Tr = response tokens
 (right-padded after EOS), H = hidden size, V = vocabulary.
 """
@@ -28,7 +31,9 @@ class PromptOrder:
 
     def __init__(self, n_prompts: int, seed: int) -> None:
         if n_prompts == 0:
-            raise TrainingError("PPO needs at least one prompt; add prompts to the prompt set.")
+            raise TrainingError(
+                "Training needs at least one prompt; add prompts to the prompt set."
+            )
         self.n_prompts = n_prompts
         self.seed = seed
         self.epoch = 0
@@ -71,14 +76,20 @@ class Rollout:
     response_ids: Tensor  # (B, Tr)
     response_mask: Tensor  # (B, Tr) float, 1 up to and including EOS
     logprobs: Tensor  # (B, Tr) policy log-probs at rollout time
-    ref_logprobs: Tensor  # (B, Tr) reference (adapter off) log-probs
-    values: Tensor  # (B, Tr) critic at rollout time
+    ref_logprobs: Tensor | None  # (B, Tr) reference (adapter off) log-probs, if computed
+    values: Tensor | None  # (B, Tr) critic at rollout time, for trainers with a critic
     entropy: Tensor  # (B, Tr) policy entropy per token
     finished: Tensor  # (B,) bool: reached EOS
 
     def select(self, index: Tensor) -> Rollout:
         """The rows `index` of every tensor (a minibatch)."""
-        return Rollout(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
+        return Rollout(
+            **{name: _rows(getattr(self, name), index) for name in self.__dataclass_fields__}
+        )
+
+
+def _rows(tensor: Tensor | None, index: Tensor) -> Tensor | None:
+    return None if tensor is None else tensor[index]
 
 
 @dataclass
@@ -132,16 +143,18 @@ class _Tokens:
 @torch.no_grad()
 def collect_rollout(
     session: ModelSession,
-    value_head: nn.Module,
+    value_head: nn.Module | None,
     queries: list[list[int]],
     generation: GenerationConfig,
     seed: int,
     chunk_size: int,
+    with_reference: bool = True,
 ) -> Rollout:
     """Sample responses with the policy, then evaluate them in chunks of `chunk_size`.
 
-    Per chunk: one policy pass (log-probs, values, entropy) and one reference pass with
-    the adapter disabled. The caller holds session.lock.
+    Per chunk: one policy pass (log-probs, entropy, and values when a value head is
+    given) and, when `with_reference`, one reference pass with the adapter disabled.
+    What is not computed comes back as None. The caller holds session.lock.
     """
     sampled = sample(session, queries, generation, generator_seed=seed, with_logprobs=False)
     parts = {
@@ -157,14 +170,18 @@ def collect_rollout(
         policy = forward_response(
             session.model, value_head, chunk, generation.temperature, with_entropy=True
         )
-        with session.reference():
-            reference = forward_response(session.model, None, chunk, generation.temperature)
+        if with_reference:
+            with session.reference():
+                reference = forward_response(session.model, None, chunk, generation.temperature)
+            columns["ref"].append(reference.logprobs)
         columns["logprobs"].append(policy.logprobs)
-        columns["ref"].append(reference.logprobs)
-        columns["values"].append(policy.values)
+        if policy.values is not None:
+            columns["values"].append(policy.values)
         columns["entropy"].append(policy.entropy)
     mask = parts["response_mask"]
-    logprobs, ref, values, entropy = (torch.cat(columns[key]) * mask for key in columns)
+    logprobs, ref, values, entropy = (
+        torch.cat(columns[key]) * mask if columns[key] else None for key in columns
+    )
     return Rollout(**parts, logprobs=logprobs, ref_logprobs=ref, values=values, entropy=entropy)
 
 

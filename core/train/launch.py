@@ -174,6 +174,12 @@ def algorithm_of(meta: dict[str, Any]) -> str:
     return str(meta.get("algorithm", "ppo"))
 
 
+def check_checkpoint_algorithm(checkpoint: Path, algorithm: Algorithm) -> None:
+    """Refuse, in one line, to resume a checkpoint with another algorithm than its own
+    (callers check before loading a model; resume_run checks again)."""
+    _check_algorithm(ckpt.resolve_checkpoint(Path(checkpoint)), algorithm)
+
+
 def _check_algorithm(folder: Path, algorithm: Algorithm) -> None:
     written_by = algorithm_of(ckpt.read_meta(folder))
     if written_by != algorithm.kind:

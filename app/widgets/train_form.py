@@ -1,0 +1,264 @@
+"""The training form: the algorithm (PPO, GRPO, RLOO... from app/algorithms.py), reward
+sources with weights, the algorithm's main settings, the rest under a collapsed
+"Advanced" section, LoRA settings, and presets.
+
+The setting fields are generated from the settings the algorithm's config class and
+LoraSpec declare (labels, tooltips, ranges, objectNames: app/widgets/settings_form.py),
+so each algorithm shows only the settings it has; choosing another rebuilds them. A setting the user
+left alone follows the ones they set (e.g. the minibatch follows the batch size), with a
+note saying so; two settings the user set that contradict each other are named below the
+fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QCollapsible
+
+from app.algorithms import ALGORITHMS, AlgorithmChoice
+from app.widgets.reward_table import RewardTable
+from app.widgets.settings_form import SettingRows
+from core.config import LoraSpec
+from core.settings import follow_user_settings, setting_problems, settings_of
+
+CUSTOM = "Custom"
+
+
+class TrainForm(QWidget):
+    """All settings of a training run; `changed` fires on any edit (and on a new
+    algorithm, after `algorithm_changed`)."""
+
+    changed = Signal()
+    algorithm_changed = Signal(str)  # the new kind
+
+    def __init__(self, parent: QWidget | None = None, kind: str = "ppo") -> None:
+        super().__init__(parent)
+        self._choice = ALGORITHMS[kind]
+        self._base: Any = self._choice.config_class()  # what settings the user has not set show
+        self._user_set: set[str] = set()  # config fields edited since the last preset
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.algorithm_combo = QComboBox(objectName="algorithmCombo")
+        for choice in ALGORITHMS.values():
+            self.algorithm_combo.addItem(choice.label, choice.kind)
+        self.algorithm_combo.setToolTip(
+            "PPO learns a value head as its baseline; GRPO and RLOO sample a group of "
+            "responses per prompt and use the group instead (no value head)."
+        )
+        self.algorithm_combo.setCurrentIndex(list(ALGORITHMS).index(kind))
+        self.algorithm_combo.activated.connect(
+            lambda index: self.set_algorithm(self.algorithm_combo.itemData(index))
+        )
+        self.algorithm_summary = QLabel(objectName="algorithmSummary", wordWrap=True)
+        self.algorithm_summary.setText(self._choice.summary)
+        self.preset_combo = QComboBox(objectName="presetCombo")
+        self.preset_combo.addItems([*self._choice.presets, CUSTOM])
+        self.preset_combo.setToolTip("Settings known to work; edit any field afterwards.")
+        self.preset_combo.activated.connect(
+            lambda _i: self.apply_preset(self.preset_combo.currentText())
+        )
+        self.prompt_set_combo = QComboBox(objectName="trainPromptSetCombo")
+        self.prompt_set_combo.setToolTip("The prompts rollouts are sampled from.")
+        top = QFormLayout()
+        top.addRow("Algorithm", self.algorithm_combo)
+        top.addRow(self.algorithm_summary)
+        top.addRow("Preset", self.preset_combo)
+        top.addRow("Prompt set", self.prompt_set_combo)
+        layout.addLayout(top)
+        reward_box = QGroupBox("Reward (weighted sum)")
+        self.rewards = RewardTable()
+        QVBoxLayout(reward_box).addWidget(self.rewards)
+        layout.addWidget(reward_box)
+        layout.addWidget(self._build_settings_box())
+        layout.addWidget(self._build_advanced())
+        layout.addWidget(self._build_lora_box())
+        self.continue_check = QCheckBox(
+            "Continue from the current adapter", objectName="continueAdapterCheck"
+        )
+        self.continue_check.setToolTip(
+            "Off: each run starts from a fresh LoRA adapter (the model is reloaded if its "
+            "adapter was trained). On: keep training the adapter as it is now."
+        )
+        layout.addWidget(self.continue_check)
+        self.rewards.table.cellChanged.connect(self._on_edited)
+        self.apply_preset(next(iter(self._choice.presets)))
+
+    def _build_settings_box(self) -> QGroupBox:
+        self.settings_box = QGroupBox(self._choice.label)
+        self._main_form = QFormLayout(self.settings_box)
+        cls = self._choice.config_class
+        self.main_rows = SettingRows(cls, "main", self._main_form, self._on_setting_edited)
+        # What followed the user's settings, and what contradicts them (hidden when empty).
+        self.follow_note = QLabel(objectName="settingsFollowNote", wordWrap=True)
+        self.problem_note = QLabel(objectName="settingsProblemNote", wordWrap=True)
+        for note in (self.follow_note, self.problem_note):
+            note.hide()
+            self._main_form.addRow(note)
+        return self.settings_box
+
+    def _build_advanced(self) -> QCollapsible:
+        """The rest of the algorithm's settings, collapsed: the defaults suit most runs."""
+        section = QCollapsible("Advanced")
+        section.setObjectName("advancedSection")
+        content = QWidget()
+        self._advanced_form = QFormLayout(content)
+        cls = self._choice.config_class
+        self.advanced_rows = SettingRows(
+            cls, "advanced", self._advanced_form, self._on_setting_edited
+        )
+        section.addWidget(content)
+        self.advanced_section = section
+        return section
+
+    # the algorithm
+    def algorithm(self) -> AlgorithmChoice:
+        """The chosen algorithm's registry entry."""
+        return self._choice
+
+    def set_algorithm(self, kind: str) -> None:
+        """Show `kind`'s settings, filled from its first preset (the reward, LoRA and
+        prompt set stay as they are)."""
+        if kind == self._choice.kind:
+            return
+        self._choice = ALGORITHMS[kind]
+        self.algorithm_combo.setCurrentIndex(list(ALGORITHMS).index(kind))
+        self.algorithm_summary.setText(self._choice.summary)
+        self.settings_box.setTitle(self._choice.label)
+        cls = self._choice.config_class
+        notes = (self.follow_note, self.problem_note)
+        for note in notes:
+            self._main_form.takeRow(note)  # kept: they go back below the new rows
+        for form in (self._main_form, self._advanced_form):
+            while form.rowCount():
+                form.removeRow(0)  # deletes the old algorithm's widgets
+        self.main_rows = SettingRows(cls, "main", self._main_form, self._on_setting_edited)
+        for note in notes:
+            self._main_form.addRow(note)
+        self.advanced_rows = SettingRows(
+            cls, "advanced", self._advanced_form, self._on_setting_edited
+        )
+        self.preset_combo.clear()
+        self.preset_combo.addItems([*self._choice.presets, CUSTOM])
+        name = next(iter(self._choice.presets), None)
+        overrides = self._choice.presets[name][0] if name else {}
+        self.set_config(replace(cls(), **overrides))
+        if name:
+            self.preset_combo.setCurrentText(name)
+        self.algorithm_changed.emit(kind)
+        self.changed.emit()
+
+    def _build_lora_box(self) -> QGroupBox:
+        box = QGroupBox("LoRA adapter")
+        self.lora_rows = SettingRows(LoraSpec, "main", QFormLayout(box), self._on_edited)
+        return box
+
+    def field_widget(self, name: str) -> QWidget:
+        """The widget of a config setting (or of a LoraSpec one, as 'lora.<name>')."""
+        if name.startswith("lora."):
+            return self.lora_rows.widgets[name.removeprefix("lora.")]
+        rows = self.main_rows if name in self.main_rows.widgets else self.advanced_rows
+        return rows.widgets[name]
+
+    # presets
+    def apply_preset(self, name: str) -> None:
+        """Fill the form from a preset (unknown names, e.g. Custom, change nothing)."""
+        presets = self._choice.presets
+        if name not in presets:
+            return
+        overrides, (rank, alpha), rewards = presets[name]
+        self.set_config(replace(self._choice.config_class(), **overrides))
+        self.field_widget("lora.r").setValue(rank)
+        self.field_widget("lora.alpha").setValue(alpha)
+        self.rewards.set_specs(rewards)
+        self.preset_combo.setCurrentText(name)
+
+    def set_config(self, config: Any) -> None:
+        """Show `config`; its values count as not set by the user (they may follow)."""
+        self._base, self._user_set = config, set()
+        self.blockSignals(True)
+        self.main_rows.set_values(config)
+        self.advanced_rows.set_values(config)
+        self.blockSignals(False)
+        self._show_notes([])
+        self._sync_enabled()
+        self.changed.emit()
+
+    def _on_setting_edited(self, name: str) -> None:
+        if self.signalsBlocked():
+            return
+        self._user_set.add(name)
+        shown = self.config()
+        # Settings the user left alone start from the preset's values each time, so a
+        # minibatch that followed a small batch comes back when the batch grows again.
+        wanted = replace(self._base, **{f: getattr(shown, f) for f in self._user_set})
+        followed, adjustments = follow_user_settings(wanted, self._user_set)
+        self.blockSignals(True)  # followers change without counting as the user's edits
+        self.main_rows.set_values(followed)
+        self.advanced_rows.set_values(followed)
+        self.blockSignals(False)
+        self._show_notes([_sentence(a.describe(self._label)) for a in adjustments])
+        self._on_edited()
+
+    def _show_notes(self, notes: list[str]) -> None:
+        self.follow_note.setText(" ".join(notes))
+        self.follow_note.setVisible(bool(notes))
+        problems = setting_problems(self.config(), self._label)
+        self.problem_note.setText(_sentence("; ".join(problems)))
+        self.problem_note.setVisible(bool(problems))
+
+    def _on_edited(self, *_args) -> None:
+        if not self.signalsBlocked():
+            if self.sender() is not self.preset_combo:
+                self.preset_combo.setCurrentText(CUSTOM)
+            self._sync_enabled()
+            self.changed.emit()
+
+    def _sync_enabled(self) -> None:
+        widgets = {**self.main_rows.widgets, **self.advanced_rows.widgets}
+        if "kl_mode" in widgets:
+            adaptive = widgets["kl_mode"].currentText() == "adaptive"
+            for name in ("target_kl", "kl_horizon"):  # settings of the adaptive controller
+                widgets[name].setEnabled(adaptive)
+        if "beta" in widgets and "kl_penalty" in widgets:
+            widgets["kl_penalty"].setEnabled(widgets["beta"].value() > 0)  # 0: no KL at all
+
+    def _label(self, name: str) -> str:
+        """A setting as the form names it inside a sentence ('batch size', 'KL mode')."""
+        labels = {f.name: f.setting.label for f in settings_of(self._choice.config_class)}
+        label = labels.get(name, name)
+        return label[:1].lower() + label[1:] if label[1:2].islower() else label
+
+    # values out
+    def config(self) -> Any:
+        """The config the form describes (core checks it when training starts)."""
+        values = {**self.main_rows.values(), **self.advanced_rows.values()}
+        return replace(self._base, **values)
+
+    def lora(self) -> LoraSpec:
+        return replace(LoraSpec(), **self.lora_rows.values())
+
+    def set_prompt_sets(self, names: list[str], preferred: str = "demo") -> None:
+        current = self.prompt_set_combo.currentText() or preferred
+        self.prompt_set_combo.clear()
+        self.prompt_set_combo.addItems(names)
+        if current in names:
+            self.prompt_set_combo.setCurrentText(current)
+
+    def prompt_set(self) -> str:
+        return self.prompt_set_combo.currentText()
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "." if text else ""

@@ -1,0 +1,287 @@
+"""The two sides of the critic-free benchmark: our GRPO/RLOO (core.grpo) and TRL's
+GRPOTrainer/RLOOTrainer (trl 0.29), with the same settings and the same Python reward.
+
+Both get the same model folder, prompts, group size, batch, minibatch, epochs, response
+length, temperature, learning rate, beta and seed, a LoRA config from core.lora, and the
+reward as one Python function (VADER sentiment, `sentiment_reward`). Models are loaded
+and the trainer built before the clock starts. The mapping to TRL (0.29.x):
+
+- batch B completions per generation, M per optimiser step, E passes: TRL's
+  per_device_train_batch_size = M, steps_per_generation = B / M (its generation batch is
+  then B), num_iterations = E, gradient_accumulation_steps = 1; max_steps = steps * B/M * E
+  optimiser steps, i.e. exactly `steps` generations.
+- num_generations = group size; prompts are repeated G times in a row on both sides.
+- beta > 0 with a peft_config: the reference is the policy with its adapter disabled.
+  GRPO: k3 KL in the loss (TRL's only way); RLOO: beta * k1 KL subtracted from the reward
+  (TRL's only way), so ours runs with kl_penalty 'loss' / 'reward' to match.
+- GRPO: loss_type 'bnpo', the token mean over each optimiser step's minibatch, which is
+  ours. (TRL's default 'dapo' divides by the tokens of the whole generation batch, so
+  with B / M optimiser steps per generation each step's gradient is M / B of ours: half
+  the effective learning rate at the defaults.) scale_rewards 'group', std + 1e-4, both.
+- RLOO: TRL 0.29's RLOOTrainer has one loss, with a *sequence-level* ratio
+  exp(sum log-ratio) clipped per response and a mean over responses; ours clips per
+  token (PPO-style) with a token mean. Not the same update: see docs/benchmarks.md.
+- Constant learning rate, gradient clipping at 1.0 (TRL's Trainer default, ours too), no
+  autocast (bf16 off), no gradient checkpointing, no logged sample completions.
+- KL compared as the same figure: GRPO: TRL's `kl` (per-token k3, at update time) beside
+  our loss/kl (the same); RLOO: TRL's `kl` (per-token k1 of the rollout) beside our
+  objective/kl / response/length (total k1 over total tokens: the same).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from bench.common import Meter, SideResult, device_name
+
+SIDES = ("ours", "trl")
+ALGORITHMS = ("grpo", "rloo")
+
+
+@dataclass(frozen=True)
+class GroupBenchSettings:
+    """One configuration, applied identically to both trainers."""
+
+    model_dir: str
+    algorithm: str = "grpo"
+    device: str = "cpu"
+    steps: int = 8
+    batch_size: int = 16
+    group_size: int = 4
+    mini_batch_size: int = 8
+    epochs: int = 2
+    max_new_tokens: int = 24
+    temperature: float = 1.0
+    learning_rate: float = 5e-4
+    beta: float = 0.04
+    lora_r: int = 16
+    lora_alpha: int = 32
+    seed: int = 0
+    threads: int | None = None
+    prompts: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["prompts"] = list(self.prompts)
+        return data
+
+
+_VADER: Any = None
+
+
+def sentiment_reward(prompts: list[str], completions: list[str], **_columns: Any) -> list[float]:
+    """The reward both sides train on: VADER compound sentiment of each completion, as a
+    plain Python function with TRL's reward-function signature."""
+    global _VADER
+    if _VADER is None:
+        from core.rewards.sentiment import SentimentReward
+
+        _VADER = SentimentReward()
+    return [float(s) for s in _VADER.score(list(prompts), list(completions))]
+
+
+class FunctionReward:
+    """`sentiment_reward` as the reward source our trainers take."""
+
+    name = "sentiment"
+
+    def score(self, prompts: list[str], responses: list[str]) -> list[float]:
+        return sentiment_reward(prompts, responses)
+
+
+def run_side(side: str, settings: GroupBenchSettings) -> SideResult:
+    """Run one side with these settings in this process (torch's thread count restored)."""
+    if side not in SIDES or settings.algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown side {side!r} or algorithm {settings.algorithm!r}")
+    previous = torch.get_num_threads()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    try:
+        return run_ours(settings) if side == "ours" else run_trl(settings)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _prompts(settings: GroupBenchSettings) -> list[str]:
+    """The prompts, repeated until they fill a generation batch (TRL drops ragged ones)."""
+    prompts = list(settings.prompts)
+    while len(prompts) < settings.batch_size // settings.group_size:
+        prompts += list(settings.prompts)
+    return prompts
+
+
+# ------------------------------------------------------------------------------ ours
+
+
+def run_ours(settings: GroupBenchSettings) -> SideResult:
+    from core.config import LoraSpec, ModelSpec
+    from core.critic_free_config import GRPOConfig, RLOOConfig
+    from core.grpo.trainer import GRPOTrainer, RLOOTrainer
+    from core.models import ModelSession
+
+    meter = Meter(settings.device)
+    torch.manual_seed(settings.seed)  # the LoRA A matrices are drawn when the session loads
+    session = ModelSession.load(
+        ModelSpec(
+            name_or_path=settings.model_dir,
+            device=settings.device,
+            lora=LoraSpec(r=settings.lora_r, alpha=settings.lora_alpha),
+        )
+    )
+    grpo = settings.algorithm == "grpo"
+    config_class, trainer_class = (GRPOConfig, GRPOTrainer) if grpo else (RLOOConfig, RLOOTrainer)
+    config = config_class(
+        steps=settings.steps,
+        batch_size=settings.batch_size,
+        group_size=settings.group_size,
+        mini_batch_size=settings.mini_batch_size,
+        gradient_accumulation_steps=1,
+        ppo_epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        lr_schedule="constant",
+        max_grad_norm=1.0,
+        cliprange=0.2,
+        beta=settings.beta,
+        kl_penalty="loss" if grpo else "reward",
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        seed=settings.seed,
+        samples_per_step=0,
+    )
+    trainer = trainer_class(session, FunctionReward(), _prompts(settings), config)
+    rewards, kls, reported = [], [], []
+    meter.start()
+    for result in trainer:
+        meter.step_done()
+        metrics = result.metrics
+        rewards.append(metrics["reward/mean"])
+        if grpo:
+            kls.append(metrics.get("loss/kl", 0.0))
+        else:
+            kls.append(metrics.get("objective/kl", 0.0) / max(1e-9, metrics["response/length"]))
+        reported.append(metrics["perf/samples_per_s"])
+    meter.stop()
+    return _result("ours", settings, meter, rewards, kls, sum(reported) / len(reported))
+
+
+# ------------------------------------------------------------------------------- TRL
+
+
+def run_trl(settings: GroupBenchSettings) -> SideResult:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback, set_seed
+
+    from core.config import LoraSpec
+    from core.lora import lora_config
+
+    grpo = settings.algorithm == "grpo"
+    if grpo:
+        from trl import GRPOTrainer as Trainer
+    else:
+        from trl import RLOOTrainer as Trainer
+
+    meter = Meter(settings.device)
+    set_seed(settings.seed)
+    tokenizer = AutoTokenizer.from_pretrained(settings.model_dir, padding_side="left")
+    policy = AutoModelForCausalLM.from_pretrained(settings.model_dir, dtype=torch.float32)
+    peft = lora_config(policy, LoraSpec(r=settings.lora_r, alpha=settings.lora_alpha))
+    # A plain list of rows: datasets' fingerprinting (dill over pyarrow types) is not needed
+    # for an in-memory prompt list and breaks with some pyarrow/dill pairs.
+    dataset = [{"prompt": prompt} for prompt in _prompts(settings)]
+    rewards: list[float] = []
+    kls: list[float] = []
+
+    class Collect(TrainerCallback):
+        """TRL logs every optimiser step; a log with `reward` closes a generation (step)."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "reward" in logs:
+                meter.step_done()
+                rewards.append(float(logs["reward"]))
+                kls.append(float(logs.get("kl", 0.0)))
+
+    with tempfile.TemporaryDirectory(prefix="bench-trl-") as output_dir:
+        trainer = Trainer(
+            model=policy,
+            reward_funcs=sentiment_reward,
+            args=_trl_config(settings, output_dir),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft,
+            callbacks=[Collect()],
+        )
+        gc.collect()
+        meter.start()
+        trainer.train()
+        meter.stop()
+    return _result("trl", settings, meter, rewards, kls, None)
+
+
+def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:
+    per_generation = settings.batch_size // settings.mini_batch_size
+    common = dict(
+        output_dir=output_dir,
+        per_device_train_batch_size=settings.mini_batch_size,
+        gradient_accumulation_steps=1,
+        steps_per_generation=per_generation,
+        num_iterations=settings.epochs,
+        max_steps=settings.steps * per_generation * settings.epochs,
+        num_generations=settings.group_size,
+        max_completion_length=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_p=1.0,
+        top_k=0,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="constant",
+        max_grad_norm=1.0,
+        epsilon=0.2,
+        beta=settings.beta,
+        seed=settings.seed,
+        bf16=False,
+        fp16=False,
+        use_cpu=settings.device == "cpu",
+        gradient_checkpointing=False,
+        report_to=[],
+        save_strategy="no",
+        disable_tqdm=True,
+        logging_steps=1,
+        dataloader_num_workers=0,
+        log_completions=False,
+    )
+    if settings.algorithm == "grpo":
+        from trl import GRPOConfig
+
+        return GRPOConfig(**common, scale_rewards="group", loss_type="bnpo")
+    from trl import RLOOConfig
+
+    return RLOOConfig(**common, normalize_advantages=False)
+
+
+def _result(
+    side: str,
+    settings: GroupBenchSettings,
+    meter: Meter,
+    rewards: list[float],
+    kls: list[float],
+    reported: float | None,
+) -> SideResult:
+    return SideResult(
+        side=side,
+        device=settings.device,
+        device_name=device_name(settings.device),
+        train_seconds=meter.wall,
+        cpu_seconds=meter.cpu,
+        step_end_seconds=meter.step_ends,
+        peak_mem_bytes=meter.peak_bytes(),
+        baseline_rss_bytes=meter.baseline_rss,
+        rewards=rewards,
+        kls=kls,
+        samples=settings.steps * settings.batch_size,
+        reported_samples_per_s=reported,
+        extra={"algorithm": settings.algorithm},
+    )

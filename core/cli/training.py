@@ -1,0 +1,309 @@
+"""The training commands (`ppo`, `grpo`, `rloo`): one parser and one run for every
+on-policy algorithm, with checkpoints, resume, a metrics stream, SIGTERM handling and
+health warnings. A command module declares a TrainingCommand and registers it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import sys
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from core.cli import add_workspace_argument, workspace_of
+from core.cli.common import (
+    add_model_arguments,
+    add_report_to_argument,
+    model_spec_from_args,
+    note_unused_chat_template,
+    print_report_folders,
+    prompts_for_run,
+)
+from core.memory_estimate import session_memory_line
+from core.ppo.health import HealthMonitor
+from core.settings import add_setting_flags, config_from_sources
+
+if TYPE_CHECKING:
+    from core.train import TrainingRun
+    from core.train.launch import Algorithm
+
+
+@dataclass(frozen=True)
+class TrainingCommand:
+    """One training subcommand: its name, words, settings and algorithm."""
+
+    name: str
+    help: str
+    description: str
+    config_class: type
+    algorithm_path: str
+    """'module:ATTRIBUTE' of its core.train.launch.Algorithm, imported when the run starts
+    (the trainer pulls in torch; --help must not)."""
+    check_path: str
+    """'module:function' that checks a config before the model loads."""
+    extra_flags: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def algorithm(self) -> Algorithm:
+        return _resolve(self.algorithm_path)
+
+    def check(self) -> Callable[[Any], None]:
+        return _resolve(self.check_path)
+
+
+def _resolve(path: str) -> Any:
+    module, attribute = path.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def register_command(subparsers: argparse._SubParsersAction, command: TrainingCommand) -> None:
+    """Add `command`'s parser: model, prompts, rewards, its settings, resume, metrics."""
+    parser = subparsers.add_parser(command.name, help=command.help, description=command.description)
+    add_model_arguments(parser)
+    parser.add_argument("--prompts", type=Path, default=None, help=".txt, .jsonl or .csv file")
+    parser.add_argument(
+        "--reward",
+        action="append",
+        metavar="KIND[=ARG][@WEIGHT]",
+        help="reward source, repeatable (several make a weighted sum); default: sentiment, "
+        "or with --resume the run's reward at that checkpoint (its last AI round's RM)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"{command.config_class.__name__} file, JSON or YAML (.yaml/.yml); flags "
+        "override it, and what it sets counts as set",
+    )
+    title = f"{command.name.upper()} settings"
+    add_setting_flags(parser.add_argument_group(title), command.config_class)
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="checkpoint folder to continue (same run; --steps then sets the new total)",
+    )
+    parser.add_argument(
+        "--metrics-out", type=Path, default=None, help="write one JSON object per step here"
+    )
+    add_report_to_argument(parser)
+    add_workspace_argument(parser)
+    parser.set_defaults(func=lambda args: run_training(args, command))
+
+
+def config_from_args(args: argparse.Namespace, config_class: type) -> Any:
+    """The config from --config (if given) overridden by the individual flags; settings set
+    in neither follow those that were, each change said on stderr."""
+    config, notes = config_from_sources(config_class, args, args.config)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return config
+
+
+def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
+    """Start (or with --resume continue) a run of `command`'s algorithm, as `ppo` does."""
+    from core.models import ModelSession
+    from core.progress import tqdm_progress
+    from core.rewards import RewardContext, build_reward, parse_reward_specs
+    from core.scoring import references_of
+    from core.store import Store
+    from core.train.launch import resume_run, start_run
+
+    # Everything that can be refused is refused before the model loads or a run exists.
+    config = _checked_config(args, command)
+    _check_metrics_out(args.metrics_out)
+    with Store.open(workspace_of(args)) as store:
+        reward_specs = _reward_specs(args, store)
+        parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
+        prompts = prompts_for_run(store, args.prompts, _builtin_prompts(args.prompts))
+        if args.resume is not None:
+            _check_resume_algorithm(args.resume, command)
+            _claim_own_run(store, args.resume)  # a run busy in another process: refuse now
+            if args.prompt_format is None:
+                args.prompt_format = _prompt_format_to_resume(args.resume)
+        with tqdm_progress("loading model") as progress:
+            session = ModelSession.load(model_spec_from_args(args), progress=progress)
+        note_unused_chat_template(session)
+        context = RewardContext(references=references_of(store), policy_session=session)
+        reward = build_reward(reward_specs, context)
+        metrics_out = _open_metrics_out(args.metrics_out, append=args.resume is not None)
+        algorithm = command.algorithm()
+        with metrics_out or nullcontext():
+            if args.resume is not None:
+                run = resume_run(
+                    store,
+                    algorithm,
+                    args.resume,
+                    session,
+                    reward,
+                    prompts,
+                    args.steps,
+                    reward_specs,
+                )
+            else:
+                run = start_run(store, algorithm, session, reward, prompts, config, reward_specs)
+            _attach_reporters(run, args)
+            _train(run, metrics_out)
+        print(f"run {run.run_id}: {run.status} after {run.step_count} steps")
+        print_report_folders(run.trainer.checkpoint_dir, args.report_to)
+        if run.last_checkpoint is not None:
+            print(f"last checkpoint: {run.last_checkpoint}")
+    return 0
+
+
+def _checked_config(args: argparse.Namespace, command: TrainingCommand) -> Any:
+    """The run's settings, checked (on --resume only --steps applies: the rest is the
+    checkpoint's)."""
+    from core.errors import TrainingError
+
+    if args.resume is not None:
+        if args.steps is not None and args.steps < 1:
+            raise TrainingError(f"--steps is {args.steps}; it must be at least 1.")
+        return None
+    config = config_from_args(args, command.config_class)
+    command.check()(config)
+    return config
+
+
+def _check_metrics_out(path: Path | None) -> None:
+    """Refuse a --metrics-out that cannot be written, before the model loads."""
+    import os
+
+    from core.errors import StudioError
+
+    if path is None:
+        return
+    if path.is_dir():
+        raise StudioError(
+            f"--metrics-out {path} is a folder; name a file, e.g. {path}/metrics.jsonl."
+        )
+    if not path.parent.is_dir():
+        raise StudioError(
+            f"--metrics-out {path}: the folder {path.parent} does not exist; create it or "
+            "name a file in an existing folder."
+        )
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise StudioError(f"--metrics-out {path} cannot be written; choose a writable place.")
+
+
+def _open_metrics_out(path: Path | None, append: bool) -> TextIO | None:
+    from core.errors import StudioError
+
+    if path is None:
+        return None
+    try:
+        return path.open("a" if append else "w", encoding="utf-8")
+    except OSError as error:
+        raise StudioError(
+            f"Cannot write --metrics-out {path}: {error.strerror}; choose a writable place."
+        ) from error
+
+
+def _reward_specs(args: argparse.Namespace, store) -> list[str]:
+    """--reward as given; on --resume without it, the reward the run had at its checkpoint."""
+    if args.reward:
+        return list(args.reward)
+    if args.resume is None:
+        return ["sentiment"]
+    from core.train.launch import reward_specs_to_resume
+
+    specs = reward_specs_to_resume(store, args.resume)
+    print(f"resuming with the run's reward: {' '.join('--reward ' + s for s in specs)}")
+    return specs
+
+
+def _check_resume_algorithm(checkpoint: Path, command: TrainingCommand) -> None:
+    """A checkpoint of another algorithm: refused before the model loads."""
+    from core.train.launch import check_checkpoint_algorithm
+
+    check_checkpoint_algorithm(checkpoint, command.algorithm())
+
+
+def _claim_own_run(store, checkpoint: Path) -> None:
+    """Lock the run `checkpoint` continues, if it is one of this workspace's."""
+    from core.train.checkpoints import resolve_checkpoint
+    from core.train.launch import own_run_of
+
+    run_id = own_run_of(store, resolve_checkpoint(checkpoint))
+    if run_id is not None:
+        store.claim_run(run_id)
+
+
+def _prompt_format_to_resume(checkpoint: Path) -> str:
+    """The prompt format the checkpoint's policy was trained with (said when not plain)."""
+    from core.train.checkpoints import prompt_format_of, read_meta, resolve_checkpoint
+
+    prompt_format = prompt_format_of(read_meta(resolve_checkpoint(checkpoint)))
+    if prompt_format != "plain":
+        print(f"resuming with the run's prompt format: --prompt-format {prompt_format}")
+    return prompt_format
+
+
+def _attach_reporters(run: TrainingRun, args: argparse.Namespace) -> None:
+    """The --report-to trackers, writing under the run's folder; a resumed run marks its
+    restart, so the trackers drop the steps it replaces."""
+    from core.train.reporting import build_reporters
+
+    resumed_at = run.step_count if args.resume is not None else None
+    run.reporters = build_reporters(args.report_to or (), run.trainer.checkpoint_dir, resumed_at)
+
+
+def _builtin_prompts(prompts_file: Path | None) -> list[str]:
+    """The demo prompt set, the default when no prompts file is named."""
+    if prompts_file is not None:
+        return []
+    from core.demo import DEMO_PROMPTS
+
+    return list(DEMO_PROMPTS)
+
+
+def _train(run: TrainingRun, stream: TextIO | None) -> None:
+    """Run with a progress bar, writing metrics to `stream` (JSONL) if given. SIGTERM and
+    SIGHUP stop the run after the current step; Ctrl-C between steps stops it with a
+    checkpoint, mid-step it is recorded as interrupted."""
+    from tqdm import tqdm
+
+    from core.train import StepDone
+    from core.train.signals import stop_on_termination
+
+    print(session_memory_line(run.trainer.session, run.config), file=sys.stderr)
+    health = HealthMonitor.for_config(run.config)
+    bar = tqdm(total=run.config.steps, initial=run.step_count, unit="step", disable=None)
+    events = run.events()
+    try:
+        with stop_on_termination(run.control):
+            for event in events:
+                if not isinstance(event, StepDone):
+                    continue
+                metrics = event.metrics
+                bar.update(1)
+                kl = metrics.get("objective/kl")  # none when beta = 0 skips the reference
+                bar.set_postfix(
+                    reward=f"{metrics['reward/mean']:.3f}",
+                    kl="off" if kl is None else f"{kl:.3f}",
+                )
+                _print_new_warnings(health, metrics)
+                if stream is not None:
+                    stream.write(json.dumps(_finite(metrics)) + "\n")
+                    stream.flush()
+    finally:
+        events.close()  # a Ctrl-C between steps: the run ends as stopped, with a checkpoint
+        bar.close()
+
+
+def _print_new_warnings(health: HealthMonitor, metrics: dict[str, float]) -> None:
+    """The health warnings (core.ppo.health) that start at this step, on stderr above the
+    progress bar: said once when they start, as the GUI's banner shows them while they hold."""
+    from tqdm import tqdm
+
+    for warning in health.new_warnings(metrics):
+        tqdm.write(f"warning: {warning}", file=sys.stderr)
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
+    """JSON has no NaN: write non-finite values as null."""
+    return {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in metrics.items()}

@@ -1,0 +1,170 @@
+"""GRPOConfig and RLOOConfig: the critic-free trainers' settings, each declared once.
+
+Settings PPO has too (steps, batch, learning rate, clip range, sampling, checkpoints,
+held-out evaluation...) reuse PPOConfig's declaration through `_as_in_ppo`, so their flag,
+label, range and help are PPO's; only the defaults or words that differ are given here.
+New settings: the group size, beta and where its KL goes, and GRPO's advantage scaling.
+The batch counts completions: a step samples batch_size / group_size prompts, group_size
+completions each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from core.ppo_config import MAX_BATCH, PPOConfig, _divides, _largest_divisor_up_to
+from core.settings import METADATA_KEY, Follow, hidden, setting
+
+KL_PENALTIES = ("loss", "reward")
+"""Where beta's KL to the reference goes: a k3 loss term, or a k1 penalty on the reward."""
+SCALE_REWARDS = ("group", "batch", "none")
+"""GRPOConfig.scale_rewards: divide by the group's std, the batch's, or not (Dr. GRPO)."""
+
+
+def _as_in_ppo(name: str, default: Any = dataclasses.MISSING, **changes: Any) -> Any:
+    """PPOConfig's declaration of `name` (its label, help, range), with `changes` to it."""
+    original = {f.name: f for f in dataclasses.fields(PPOConfig)}[name]
+    declared = original.metadata[METADATA_KEY]
+    if changes:
+        declared = dataclasses.replace(declared, **changes)
+    value = original.default if default is dataclasses.MISSING else default
+    return dataclasses.field(default=value, metadata={METADATA_KEY: declared})
+
+
+def _multiple_of(batch: int, group: int) -> bool:
+    """Whether a batch splits into whole groups (sizes below 1 are a range problem)."""
+    return batch < 1 or group < 1 or batch % group == 0
+
+
+def _multiple_not_below(floor: int, step: int) -> int:
+    multiple = -(-floor // step) * step
+    return multiple if multiple <= MAX_BATCH else step
+
+
+@dataclass(frozen=True)
+class CriticFreeConfig:
+    """What GRPO and RLOO share. Defaults work out of the box on the demo model."""
+
+    FOLLOWS: ClassVar[tuple[Follow, ...]] = (
+        Follow(
+            "batch_size",
+            "group_size",
+            fits=_multiple_of,
+            adjust=_multiple_not_below,
+            how="the smallest multiple of {leader_value} not below {old}",
+            rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value})",
+        ),
+        Follow(
+            "mini_batch_size",
+            "batch_size",
+            fits=_divides,
+            adjust=_largest_divisor_up_to,
+            how="the largest divisor of {leader_value} not above {old}",
+            rule="{leader} ({leader_value}) must be a multiple of {follower} ({follower_value})",
+        ),
+    )
+    """A batch the user left alone fits the group size; a minibatch fits the batch."""
+
+    steps: int = _as_in_ppo(
+        "steps",
+        help="Training steps. Each step samples groups of responses, scores them, then runs "
+        "several passes (epochs) of updates on that batch.",
+    )
+    batch_size: int = _as_in_ppo(
+        "batch_size",
+        help="Completions sampled per step (batch size / group size prompts). Larger: "
+        "steadier updates, more memory.",
+    )
+    group_size: int = setting(
+        4,
+        label="Group size",
+        help="Completions sampled per prompt; each is judged against the others of its "
+        "group, so at least 2. Larger: a better baseline, fewer prompts per step.",
+        minimum=2,
+        maximum=MAX_BATCH,
+    )
+    mini_batch_size: int = _as_in_ppo("mini_batch_size")
+    gradient_accumulation_steps: int = _as_in_ppo("gradient_accumulation_steps")
+    ppo_epochs: int = _as_in_ppo(
+        "ppo_epochs",
+        2,
+        label="Epochs per batch",
+        help="Update passes over each batch (the importance ratio is clipped from the "
+        "second on). More squeezes more out of each sample but drifts further from the "
+        "sampling policy (watch the clip fraction).",
+    )
+    learning_rate: float = _as_in_ppo(
+        "learning_rate",
+        help="AdamW learning rate of the LoRA weights (5e-4 suits the demo model; 1e-5 to "
+        "1e-4 suit hub models).",
+    )
+    lr_schedule: str = _as_in_ppo("lr_schedule")
+    warmup_steps: int = _as_in_ppo("warmup_steps")
+    max_grad_norm: float = _as_in_ppo("max_grad_norm")
+    cliprange: float = _as_in_ppo("cliprange")
+    beta: float = setting(
+        0.04,
+        label="KL beta",
+        help="Weight of the KL to the reference (adapter-off) model. 0 drops the KL and "
+        "skips the reference pass: faster, but nothing holds the policy near the original.",
+        minimum=0.0,
+        maximum=10.0,
+        decimals=4,
+        step=0.01,
+        widget_name="betaSpin",
+    )
+    kl_penalty: str = setting(
+        "loss",
+        label="KL goes into",
+        help="loss: a k3 KL term beta * KL in the loss (GRPO's way). reward: beta * k1 KL "
+        "subtracted from each response's reward before the baseline (RLOO's way).",
+        choices=KL_PENALTIES,
+    )
+    missing_eos_penalty: float | None = _as_in_ppo("missing_eos_penalty")
+    max_new_tokens: int = _as_in_ppo("max_new_tokens")
+    temperature: float = _as_in_ppo(
+        "temperature",
+        help="Sampling temperature of rollouts, also used for their log-probs (group "
+        "baselines need varied, sampled responses).",
+    )
+    top_k: int = hidden(0, help="Rollout top-k (0 = off): log-probs must match the sampler.")
+    top_p: float = hidden(1.0, help="Rollout nucleus mass (1.0 = off), off for the same reason.")
+    seed: int = _as_in_ppo("seed")
+    checkpoint_every: int = _as_in_ppo("checkpoint_every")
+    samples_per_step: int = _as_in_ppo(
+        "samples_per_step",
+        help="Groups per step whose first rollout is kept with the metrics and shown in "
+        "the Latest rollouts table beside the reference's response.",
+    )
+    eval_prompts: int = _as_in_ppo("eval_prompts")
+    eval_every: int = _as_in_ppo("eval_every")
+
+    @property
+    def prompts_per_step(self) -> int:
+        """Prompts sampled per step: batch_size / group_size."""
+        return self.batch_size // self.group_size
+
+
+@dataclass(frozen=True)
+class GRPOConfig(CriticFreeConfig):
+    """GRPO (Shao et al. 2024): advantage = (reward - group mean) / std."""
+
+    scale_rewards: str = setting(
+        "group",
+        label="Scale advantages by",
+        help="group: divide by the group's reward std (GRPO). batch: by the std of the "
+        "whole batch (steadier when groups agree). none: no scaling (Dr. GRPO, Liu et al. "
+        "2025; avoids over-weighting prompts whose rewards barely differ).",
+        choices=SCALE_REWARDS,
+    )
+
+
+@dataclass(frozen=True)
+class RLOOConfig(CriticFreeConfig):
+    """RLOO (Ahmadian et al. 2024): advantage = reward - mean of the group's other rewards."""
+
+    kl_penalty: str = dataclasses.field(
+        default="reward", metadata=CriticFreeConfig.__dataclass_fields__["kl_penalty"].metadata
+    )

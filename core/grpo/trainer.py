@@ -1,0 +1,160 @@
+"""The critic-free LoRA trainers: GRPO and RLOO, which differ only in their advantage.
+
+A step samples batch_size / group_size prompts, group_size completions each, and judges
+every completion against the others of its group instead of against a value head:
+
+    rollout (G per prompt) -> score -> KL (reward penalty, or loss term) -> group
+    advantages -> epochs x minibatches of the clipped-ratio loss -> log
+
+beta = 0 skips the reference pass entirely. Everything else (prompt order, seeds, the
+update loop, scoring, held-out evaluation, samples, checkpoints, resume) is PPO's, from
+core.ppo.onpolicy.OnPolicyTrainer.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from core.critic_free_config import CriticFreeConfig, GRPOConfig, RLOOConfig
+from core.errors import TrainingError
+from core.grpo.maths import critic_free_loss, group_statistics, grpo_advantages, rloo_advantages
+from core.grpo.metrics import critic_free_metrics
+from core.ppo.maths import kl_k1
+from core.ppo.metrics import component_means, perf_metrics
+from core.ppo.onpolicy import OnPolicyTrainer
+from core.ppo.rollout import Rollout, decode_responses, forward_response
+from core.settings import setting_problems
+from core.train.events import StepResult
+
+
+def check_config(config: CriticFreeConfig) -> None:
+    """Reject settings GRPO or RLOO cannot run with, naming the setting and the fix."""
+    name = type(config).__name__.removesuffix("Config")
+    problems = []
+    if config.temperature <= 0:
+        problems.append("temperature must be > 0 (a group needs sampled, varied responses)")
+    if config.group_size < 2:
+        problems.append(f"group_size is {config.group_size}; a group needs at least 2")
+    elif config.batch_size % config.group_size:
+        problems.append(
+            f"batch_size ({config.batch_size}) must be a multiple of group_size "
+            f"({config.group_size}): the batch counts completions, group_size per prompt"
+        )
+    problems = problems or setting_problems(config)
+    if problems:
+        raise TrainingError(f"Invalid {name} settings: " + "; ".join(problems) + ".")
+
+
+ROLLOUT_CHUNK = 64
+"""Rows per no-grad forward pass at rollout time (log-probs, reference): a few large
+passes cost less than many small ones, and without gradients memory stays small."""
+
+
+class CriticFreeTrainer(OnPolicyTrainer):
+    """GRPO or RLOO on one ModelSession with one reward source over a list of prompts."""
+
+    check_config = staticmethod(check_config)
+
+    def advantages(self, scores: torch.Tensor) -> torch.Tensor:
+        """(B,) advantages of (B,) scores laid out group by group."""
+        raise NotImplementedError
+
+    def _train_step(self) -> StepResult:
+        config, session = self.config, self.session
+        started = time.perf_counter()
+        session.model.eval()  # dropout off: log-probs must be the same at rollout and update
+        with_reference = config.beta > 0
+
+        # ---- rollout: group_size completions of each prompt, rows group by group
+        prompts, queries = self._next_prompts(config.prompts_per_step)
+        prompts = [p for p in prompts for _ in range(config.group_size)]
+        queries = [q for q in queries for _ in range(config.group_size)]
+        # No gradients and no critic here: the batch's no-grad passes are cheaper whole.
+        rollout = self._collect(queries, None, with_reference, chunk_size=ROLLOUT_CHUNK)
+        mask = rollout.response_mask  # (B, Tr)
+        lengths = mask.sum(dim=1).long()  # (B,)
+        responses = decode_responses(session.tokenizer, rollout.response_ids, lengths)
+
+        # ---- score; the KL goes into the reward, or into the loss below
+        raw_scores = self._score(prompts, responses)  # (B,)
+        scores = raw_scores.clone()
+        if config.missing_eos_penalty is not None:
+            scores[~rollout.finished] -= config.missing_eos_penalty
+        kl = kl_k1(rollout.logprobs, rollout.ref_logprobs) * mask if with_reference else None
+        in_loss = with_reference and config.kl_penalty == "loss"
+        if with_reference and not in_loss:
+            scores = scores - config.beta * kl.sum(dim=1)
+
+        # ---- advantages: each completion against the others of its group
+        advantages = self.advantages(scores)  # (B,)
+        groups = group_statistics(raw_scores, config.group_size)
+
+        # ---- epochs x minibatches of the clipped-ratio loss (+ beta * KL)
+        lr = self.optimizer.param_groups[0]["lr"]
+        with torch.enable_grad():
+            update_stats = self._update(
+                rollout, lambda index, batch: self._loss(batch, advantages[index], in_loss)
+            )
+        self.scheduler.step()
+        self._step += 1
+
+        # ---- log: one sample per group (its first completion)
+        firsts = list(range(0, config.batch_size, config.group_size))
+        samples = self._samples(
+            [prompts[i] for i in firsts],
+            [queries[i] for i in firsts],
+            [responses[i] for i in firsts],
+            [raw_scores[i].item() for i in firsts],
+        )
+        metrics = {
+            "step": float(self._step),
+            **critic_free_metrics(rollout, raw_scores, scores, advantages, kl, config.beta, groups),
+            **update_stats,
+            **component_means(self.reward),
+            "lr": lr,
+            **perf_metrics(config.batch_size, time.perf_counter() - started, session.device),
+        }
+        eval_metrics, answers = self._evaluate(None)  # after perf: evaluation is not training
+        return StepResult(self._step, metrics | eval_metrics, samples, answers)
+
+    def _loss(
+        self, batch: Rollout, advantages: torch.Tensor, kl_in_loss: bool
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The clipped-ratio loss on one minibatch, with beta * k3 KL when it goes there."""
+        config = self.config
+        out = forward_response(self.session.model, None, batch, config.temperature)
+        loss, gauges = critic_free_loss(
+            out.logprobs,
+            batch.logprobs,
+            batch.ref_logprobs if kl_in_loss else None,
+            advantages,
+            batch.response_mask,
+            config.cliprange,
+            config.beta,
+        )
+        return loss, {key: value.item() for key, value in gauges.items()}
+
+    def _kl_advice(self) -> str:
+        return "a larger beta"
+
+
+class GRPOTrainer(CriticFreeTrainer):
+    """GRPO: advantage = (reward - group mean) / std (group's, batch's, or none: Dr. GRPO)."""
+
+    kind = "grpo"
+    config_class = GRPOConfig
+
+    def advantages(self, scores: torch.Tensor) -> torch.Tensor:
+        return grpo_advantages(scores, self.config.group_size, self.config.scale_rewards)
+
+
+class RLOOTrainer(CriticFreeTrainer):
+    """RLOO: advantage = reward - mean of the other rewards of its group."""
+
+    kind = "rloo"
+    config_class = RLOOConfig
+
+    def advantages(self, scores: torch.Tensor) -> torch.Tensor:
+        return rloo_advantages(scores, self.config.group_size)

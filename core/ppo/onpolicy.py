@@ -1,0 +1,396 @@
+"""What every on-policy LoRA trainer shares: PPO (core.ppo.trainer), GRPO and RLOO
+(core.grpo.trainer) differ only in their advantage and their loss.
+
+An OnPolicyTrainer holds the prompts (training and held-out), the prompt order, the
+sampling seeds, the optimiser and LR schedule, the epochs x minibatches update loop,
+the reward call, the held-out evaluation, the side-by-side samples, checkpoints and
+resume, and the error handling that stops a run on NaN. A subclass writes `_train_step`
+(rollout -> score -> advantages -> `_update` -> log, readable top to bottom) and names
+its run kind, config class and any extra weights (PPO: the value head).
+
+The trainer knows nothing of stores, run records, pause or stop: a TrainingRun
+(core.train.run) owns those. Iterating a bare trainer runs all its steps. `step()` must
+run in one thread.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.config import GenerationConfig, load_json, save_json
+from core.errors import StudioError, TrainingError
+from core.generate import encode_prompts
+from core.ppo.evaluation import HeldOutEval, split_prompts
+from core.ppo.optim import build_optimizer, build_scheduler, sync_learning_rates
+from core.ppo.rollout import PromptOrder, Rollout, collect_rollout, side_by_side_samples
+from core.train import checkpoint_io, checkpoints
+from core.train.events import StepResult
+
+EVAL_STREAM = 999_999
+"""The held-out evaluation's sampling stream: a number no training step reaches."""
+
+TrainerT = TypeVar("TrainerT", bound="OnPolicyTrainer")
+MinibatchLoss = Callable[[torch.Tensor, Rollout], tuple[torch.Tensor, dict[str, float]]]
+"""(row indices, their rollout rows) -> (loss to minimise, gauges to average and log)."""
+
+
+class OnPolicyTrainer:
+    """LoRA on-policy RL on one ModelSession with one reward source over a list of prompts."""
+
+    kind: ClassVar[str]
+    """The run kind ('ppo', 'grpo', 'rloo'): meta.json's algorithm, the config file's stem."""
+    config_class: ClassVar[type]
+
+    def __init__(
+        self,
+        session: Any,
+        reward: Any,
+        prompts: Sequence[str],
+        config: Any,
+        checkpoint_dir: Path | None = None,
+    ) -> None:
+        self.check_config(config)
+        if not session.has_adapter:
+            raise TrainingError(
+                f"{self.kind.upper()} trains a LoRA adapter, but the model was loaded without "
+                "one; load it with a LoRA setting (ModelSpec.lora)."
+            )
+        self.session, self.reward, self.config = session, reward, config
+        self.prompts = list(prompts)
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        _seed_everything(config.seed)
+
+        self._query_ids = encode_prompts(session, self.prompts, config.max_new_tokens)
+        self._train_indices, held_out = split_prompts(
+            len(self.prompts), config.eval_prompts, config.seed
+        )
+        self.held_out = HeldOutEval(
+            [self.prompts[i] for i in held_out],
+            [self._query_ids[i] for i in held_out],
+            config.eval_every,
+            seed=_sampling_seed(config.seed, EVAL_STREAM),
+        )
+        self.prompt_order = PromptOrder(len(self._train_indices), config.seed)
+        extra_modules = self._build_modules()  # after the prompt order: same RNG draws
+        self._parameters = [p for p in session.model.parameters() if p.requires_grad]
+        for module in extra_modules:
+            self._parameters += list(module.parameters())
+        self.optimizer = build_optimizer(self._parameters, config)
+        self.scheduler = build_scheduler(self.optimizer, config)
+        self._shuffle = torch.Generator().manual_seed(config.seed)  # minibatch order
+        self._generation = GenerationConfig(
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            top_k=config.top_k,
+            top_p=config.top_p,
+            seed=None,
+            batch_size=config.batch_size,
+        )
+
+        self._step = 0
+        self._failed = False
+        self.last_checkpoint: Path | None = None
+
+    # ------------------------------------------------------------- subclass hooks
+
+    @staticmethod
+    def check_config(config: Any) -> None:
+        """Raise TrainingError naming every setting this trainer cannot run with."""
+        raise NotImplementedError
+
+    def _build_modules(self) -> list[nn.Module]:
+        """Trainable modules besides the LoRA weights (PPO: the value head)."""
+        return []
+
+    def _train_step(self) -> StepResult:
+        raise NotImplementedError
+
+    def _write_extras(self, folder: Path) -> None:
+        """Write what the trainer keeps besides adapter, config and state."""
+
+    def _load_extras(self, folder: Path) -> None:
+        """Read back what _write_extras wrote."""
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Trainer state besides the shared one (PPO: the KL controller)."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what _extra_state gave."""
+
+    # ------------------------------------------------------------------ resume
+
+    @classmethod
+    def config_file(cls) -> str:
+        """The config's file name in a checkpoint: <kind>_config.json."""
+        return f"{cls.kind}_config.json"
+
+    @classmethod
+    def resume(
+        cls: type[TrainerT],
+        checkpoint: Path,
+        session: Any,
+        reward: Any,
+        prompts: Sequence[str],
+        steps: int | None = None,
+        save_to: Path | None = None,
+    ) -> TrainerT:
+        """Continue the run saved in a checkpoint folder (or the latest one in a checkpoints folder).
+
+        Restores adapter, extra weights, optimiser, schedule, RNG states and prompt order,
+        so the continued run equals one that never stopped. `steps` sets a new total
+        number of steps; the LR schedule is built for that total. New checkpoints go to
+        `save_to` (default: beside the one resumed).
+        """
+        folder = checkpoints.resolve_checkpoint(Path(checkpoint))
+        config = load_json(cls.config_class, folder / cls.config_file())
+        meta = checkpoints.read_meta(folder)
+        checkpoints.check_prompt_format(folder, meta, session.prompt_format)
+        if steps is not None:
+            config = replace(config, steps=steps)
+        state = checkpoint_io.read_trainer_state(folder)
+        # Load the adapter before the optimiser is built, in case loading replaces parameters.
+        with session.lock:
+            session.load_adapter(folder / checkpoints.ADAPTER_DIR)
+        trainer = cls(session, reward, prompts, config, save_to or folder.parent)
+        trainer._load_extras(folder)
+        trainer._load_trainer_state(state)
+        trainer.last_checkpoint = folder
+        return trainer
+
+    @property
+    def step_count(self) -> int:
+        """Steps completed so far (the step of the next checkpoint)."""
+        return self._step
+
+    def __iter__(self) -> Iterator[StepResult]:
+        """All remaining steps, one after another (no store, no pause: see TrainingRun)."""
+        while self._step < self.config.steps:
+            yield self.step()
+
+    # -------------------------------------------------------------------- step
+
+    def step(self) -> StepResult:
+        """One training step. Raises TrainingError on NaN or bad rewards; the trainer then
+        refuses further steps (its weights may be half-updated)."""
+        if self._failed:
+            raise TrainingError("This run failed; resume from its last checkpoint to go on.")
+        try:
+            with self.session.lock:
+                return self._train_step()
+        except TrainingError:
+            self._failed = True
+            raise
+        except StudioError as error:  # e.g. a RewardError from the reward source
+            self._failed = True
+            message = f"Step {self._step + 1} failed: {error} {self._checkpoint_note()}"
+            raise TrainingError(message) from error
+        except Exception:
+            self._failed = True
+            raise
+
+    # ----------------------------------------------------- rollout and scoring
+
+    def _next_prompts(self, count: int) -> tuple[list[str], list[list[int]]]:
+        """The next `count` training prompts in the seeded order: (texts, token ids)."""
+        indices = [self._train_indices[i] for i in self.prompt_order.take(count)]
+        return [self.prompts[i] for i in indices], [self._query_ids[i] for i in indices]
+
+    def _collect(
+        self,
+        queries: list[list[int]],
+        value_head: nn.Module | None,
+        with_reference: bool,
+        chunk_size: int | None = None,
+    ) -> Rollout:
+        """Sample one batch, then score it with the policy (and critic, and reference)
+        in forward passes of `chunk_size` rows (default: the minibatch size)."""
+        return collect_rollout(
+            self.session,
+            value_head,
+            queries,
+            self._generation,
+            seed=self._step_seed(),
+            chunk_size=chunk_size or self.config.mini_batch_size,
+            with_reference=with_reference,
+        )
+
+    def _step_seed(self) -> int:
+        """The sampling seed of the coming step: fixed by config.seed and the step number."""
+        return _sampling_seed(self.config.seed, self._step)
+
+    def _score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
+        scores = self.reward.score(prompts, responses)
+        scores = torch.tensor([float(s) for s in scores], dtype=torch.float32)
+        if len(scores) != len(responses):
+            raise TrainingError(
+                f"The reward '{self.reward.name}' returned {len(scores)} scores for "
+                f"{len(responses)} responses; it must return one per response."
+            )
+        if not torch.isfinite(scores).all():
+            raise self._nan_error(f"The reward '{self.reward.name}' returned NaN or infinity")
+        return scores.to(self.session.device)
+
+    def _samples(
+        self,
+        prompts: list[str],
+        queries: list[list[int]],
+        responses: list[str],
+        scores: list[float],
+    ) -> list[dict]:
+        """The first samples_per_step rollouts given, each beside the reference's answer.
+        Call after the step count moved on: the reference samples with the next step's
+        seed, a draw independent of this rollout."""
+        count = self.config.samples_per_step
+        return side_by_side_samples(
+            self.session,
+            self._generation,
+            prompts[:count],
+            queries,
+            responses,
+            scores,
+            seed=self._step_seed(),
+        )
+
+    def _evaluate(self, value_head: nn.Module | None) -> tuple[dict[str, float], list[dict]]:
+        """The held-out eval/* metrics and answers when due at this step, else nothing."""
+        if not self.held_out.due(self._step, self.config.steps):
+            return {}, []
+        return self.held_out.run(
+            self.session, value_head, self._generation, self._score, self.config.mini_batch_size
+        )
+
+    # ------------------------------------------------------------------ update
+
+    def _update(self, rollout: Rollout, loss_of: MinibatchLoss) -> dict[str, float]:
+        """ppo_epochs passes over shuffled minibatches of the batch, minimising `loss_of`;
+        returns the mean of each gauge (and of the gradient norm)."""
+        config = self.config
+        size, count = config.mini_batch_size, config.batch_size // config.mini_batch_size
+        accumulate = config.gradient_accumulation_steps
+        totals: dict[str, list[float]] = {}
+        self.optimizer.zero_grad(set_to_none=True)
+        for _ in range(config.ppo_epochs):
+            order = torch.randperm(config.batch_size, generator=self._shuffle)
+            order = order.to(rollout.response_ids.device)
+            for position in range(count):
+                index = order[position * size : (position + 1) * size]
+                loss, gauges = loss_of(index, rollout.select(index))
+                if not torch.isfinite(loss):
+                    raise self._nan_error(f"The {self.kind.upper()} loss became NaN or infinity")
+                # Average (not sum) gradients over the minibatches of one optimiser step.
+                group = position // accumulate
+                group_size = min(accumulate, count - group * accumulate)
+                (loss / group_size).backward()
+                if (position + 1) % accumulate == 0 or position == count - 1:
+                    gauges["optim/grad_norm"] = self._optimizer_step()
+                for key, value in gauges.items():
+                    totals.setdefault(key, []).append(value)
+        return {key: float(np.mean(values)) for key, values in totals.items()}
+
+    def _optimizer_step(self) -> float:
+        """Clip, check and apply the accumulated gradients; never step on NaN gradients."""
+        max_norm = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(self._parameters, max_norm)
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise self._nan_error("The gradients became NaN or infinity")
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return norm.item()
+
+    # -------------------------------------------------------------- checkpoints
+
+    def save_checkpoint(self, meta: Mapping[str, Any] | None = None) -> Path:
+        """Write checkpoint_dir/step-<N> (atomically); `meta` adds to its meta.json (the
+        run and workspace ids, from the TrainingRun that owns this trainer)."""
+        if self.checkpoint_dir is None:
+            raise TrainingError(
+                "This trainer has no checkpoint folder; create it with checkpoint_dir=... "
+                "to save checkpoints."
+            )
+        meta = {
+            "algorithm": self.kind,
+            **(meta or {}),
+            "model": self.session.name,
+            "prompt_format": self.session.prompt_format,
+            "reward": self.reward.name,
+            "prompts": len(self.prompts),
+        }
+
+        def write_parts(folder: Path) -> None:
+            self.session.save_adapter(folder / checkpoints.ADAPTER_DIR)
+            self._write_extras(folder)
+            save_json(self.config, folder / self.config_file())
+
+        with self.session.lock:
+            path = checkpoint_io.write_checkpoint(
+                self.checkpoint_dir,
+                self._step,
+                write_parts=write_parts,
+                trainer_state=self._trainer_state(),
+                meta=meta,
+            )
+        self.last_checkpoint = path
+        return path
+
+    def _trainer_state(self) -> dict[str, Any]:
+        return {
+            "step": self._step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            **self._extra_state(),
+            "prompt_order": self.prompt_order.state_dict(),
+            "shuffle_generator": self._shuffle.get_state(),
+            "rng": checkpoint_io.capture_rng_state(),
+        }
+
+    def _load_trainer_state(self, state: dict[str, Any]) -> None:
+        self._step = int(state["step"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self._load_extra_state(state)
+        self.prompt_order.load_state_dict(state["prompt_order"])
+        self._shuffle.set_state(state["shuffle_generator"])
+        checkpoint_io.restore_rng_state(state["rng"])
+        # The saved learning rates follow the saved total of steps; a resume may change it.
+        sync_learning_rates(self.optimizer, self.scheduler)
+
+    def _nan_error(self, what: str) -> TrainingError:
+        return TrainingError(
+            f"{what} at step {self._step + 1}; the run stopped. {self._checkpoint_note()} "
+            f"Try a lower learning_rate, {self._kl_advice()}, or check the reward source."
+        )
+
+    def _kl_advice(self) -> str:
+        return "a larger KL coefficient"
+
+    def _checkpoint_note(self) -> str:
+        if self.last_checkpoint is not None:
+            return f"The last good checkpoint is {self.last_checkpoint}: resume from it."
+        every = self.config.checkpoint_every
+        if every and self._step < every:
+            return f"No checkpoint yet (the first was due at step {every}): start the run again."
+        if every:
+            return "No checkpoint was saved: start the run again."
+        return "No checkpoint was saved; set checkpoint_every to keep one."
+
+
+def _sampling_seed(seed: int, stream: int) -> int:
+    """The generator seed of one sampling stream (a step number, or EVAL_STREAM) of a run."""
+    return seed * 1_000_003 + stream
+
+
+def _seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices) for a reproducible run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
