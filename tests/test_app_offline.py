@@ -9,8 +9,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QWidget
 
+from app.algorithms import ALGORITHMS as ON_POLICY
 from app.jobs.offline import OfflineRequest, run_offline
-from app.widgets.algorithms import ALGORITHMS
+from app.offline_algorithms import OFFLINE_ALGORITHMS as ALGORITHMS
 from app.widgets.offline_dashboard import OfflineDashboard
 from app.widgets.settings_form import SettingRows
 from core.config import ModelSpec
@@ -25,8 +26,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_the_registry_lists_every_algorithm_with_its_settings(qtbot):
-    assert list(ALGORITHMS) == ["ppo", "dpo", "kto", "sft"]
-    assert ALGORITHMS["dpo"].plots and not ALGORITHMS["ppo"].plots
+    assert list(ALGORITHMS) == ["dpo", "kto", "sft"]
+    assert all(entry.plots for entry in ALGORITHMS.values())
+    assert not set(ALGORITHMS) & set(ON_POLICY)  # one entry per algorithm across both
     host = QWidget()
     qtbot.addWidget(host)
     form = QFormLayout(host)

@@ -1,5 +1,5 @@
 """The live dashboard of a DPO / KTO / SFT run: the plots its algorithm entry names
-(app/widgets/algorithms.py), fed one step at a time; keys as in docs/metrics.md."""
+(app/offline_algorithms.py), fed one step at a time; keys as in docs/metrics.md."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from app.widgets.algorithms import PlotSpec
+from app.algorithms import PlotSpec
 from app.widgets.plots import MetricPlot, Series
 
 
@@ -22,7 +22,7 @@ class OfflineDashboard(QWidget):
         grid.setSpacing(4)
         for index, spec in enumerate(plots):
             series = [Series(key, label) for key, label in spec.series]
-            plot = MetricPlot(spec.title, series, spec.y_label)
+            plot = MetricPlot(spec.title, series, spec.unit)
             plot.setObjectName(spec.name)
             self.plots.append(plot)
             grid.addWidget(plot, index // 3, index % 3)

@@ -1,7 +1,7 @@
 """A ready Train page panel for one offline algorithm (DPO/IPO, KTO or SFT): its settings
 form (generated from the config's declared settings), where its data comes from, Start /
 Stop, and its live dashboard. The Train page's algorithm combo shows the panel of the
-chosen entry (app/widgets/algorithms.py) in place of the PPO form and dashboard."""
+chosen entry (app/offline_algorithms.py) in place of the PPO form and dashboard."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.app_state import AppState
 from app.jobs.offline import OfflineRequest, run_offline
-from app.widgets.algorithms import ALGORITHMS
+from app.offline_algorithms import OFFLINE_ALGORITHMS as ALGORITHMS
 from app.widgets.offline_dashboard import OfflineDashboard
 from app.widgets.settings_form import SettingRows
 from app.workers import start_generator_job

@@ -1,10 +1,10 @@
-"""The Train page's algorithms: one entry each, saying what its form is made of, which
-job trains it and which curves its dashboard draws.
+"""The trainers from stored feedback (DPO/IPO, KTO, SFT) as the GUI offers them: one
+entry each, saying what its form is made of, which job trains it and which curves its
+dashboard draws (app/widgets/offline_panel.py, offline_dashboard.py).
 
-PPO keeps its own form and dashboard (app/widgets/ppo_form.py, dashboard.py); the trainers
-from stored feedback (DPO/IPO, KTO, SFT) share one dashboard (offline_dashboard.py) whose
-plots come from their entry. The Train page's algorithm combo (objectName
-`algorithmCombo`) lists ALGORITHMS in order.
+The on-policy trainers (PPO, GRPO, RLOO) are in app/algorithms.py, the Train page's
+algorithm choice; these entries share its PlotSpec. Showing their panels from that choice
+is still to be wired (the CLI and the AI Feedback page's DPO round use them today).
 """
 
 from __future__ import annotations
@@ -12,20 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.algorithms import PlotSpec
 from app.jobs.offline import run_offline
-from app.train_job import run_ppo
-from core.config import PPOConfig
 from core.offline.config import DPOConfig, KTOConfig, SFTConfig
-
-
-@dataclass(frozen=True)
-class PlotSpec:
-    """One dashboard plot: its objectName, title, curves (metric key, legend) and unit."""
-
-    name: str
-    title: str
-    series: tuple[tuple[str, str], ...]
-    y_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,7 +28,7 @@ class AlgorithmEntry:
     job: Callable
     """(session, request, control) -> an iterator of run events, run by a worker."""
     plots: tuple[PlotSpec, ...] = ()
-    """The offline dashboard's plots (PPO: empty, it has its own dashboard)."""
+    """The offline dashboard's plots."""
     data: str = ""
     """What it learns from, for the form's hint."""
 
@@ -70,10 +59,9 @@ PREFERENCE_PLOTS = (
     SPEED,
 )
 
-ALGORITHMS: dict[str, AlgorithmEntry] = {
+OFFLINE_ALGORITHMS: dict[str, AlgorithmEntry] = {
     entry.kind: entry
     for entry in (
-        AlgorithmEntry("ppo", "PPO (reward model or rule)", PPOConfig, run_ppo),
         AlgorithmEntry(
             "dpo",
             "DPO / IPO (from pairs)",
