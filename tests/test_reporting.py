@@ -193,3 +193,32 @@ def test_train_rm_reports_each_epoch(tiny_model_dir, tmp_path, workspace, capsys
     assert sorted(logged) == sorted(stored) == [1, 2]
     assert set(logged[1]) == set(stored[1]) - {"step"}
     assert "tensorboard --logdir" in capsys.readouterr().out
+
+
+def test_every_trainer_takes_report_to():
+    from core.cli import build_parser
+
+    parser = build_parser()
+    for command in ("ppo", "grpo", "rloo", "dpo", "kto", "sft", "train-rm"):
+        args = parser.parse_args([command, "--report-to", "tensorboard"])
+        assert args.report_to == ["tensorboard"], command
+
+
+def test_dpo_reports_its_steps_and_keeps_the_adapter_as_the_last_line(
+    tiny_model_dir, workspace, capsys
+):
+    from tests.test_cli_offline import common, fill_store
+
+    fill_store(workspace)
+    args = ["dpo", *common(tiny_model_dir, workspace), "--steps", "2", "--report-to", "tensorboard"]
+    assert main(args) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].endswith("adapter") and any("tensorboard --logdir" in line for line in out)
+    from core.store import Store
+
+    with Store.open(workspace) as store:
+        [run] = store.runs("dpo")
+        stored = {row["step"]: row for row in store.metrics(run.id)}
+    logged = scalars_by_step(workspace / "checkpoints" / f"run-{run.id}" / "tensorboard")
+    assert sorted(logged) == sorted(stored) == [1, 2]
+    assert set(logged[2]) == set(stored[2]) - {"step"}

@@ -6,6 +6,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
 from core.prompt_format import PROMPT_FORMATS, has_chat_template
@@ -61,6 +62,15 @@ def add_report_to_argument(parser: argparse.ArgumentParser) -> None:
         "`tensorboard --logdir <workspace>/checkpoints`, from the tensorboard extra); "
         "none (default) logs to the store only",
     )
+
+
+def attach_reporters(run: Any, args: argparse.Namespace) -> None:
+    """Give `run` (a TrainingRun) the --report-to trackers, writing under the run's folder;
+    a resumed run marks its restart, so the trackers drop the steps it replaces."""
+    from core.train.reporting import build_reporters
+
+    resumed_at = run.step_count if args.resume is not None else None
+    run.reporters = build_reporters(args.report_to or (), run.trainer.checkpoint_dir, resumed_at)
 
 
 def print_report_folders(run_folder: Path, report_to: list[str] | None) -> None:

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from core.cli import add_workspace_argument, workspace_of
-from core.cli.common import add_model_arguments, model_spec_from_args, note_unused_chat_template
+from core.cli.common import (
+    add_model_arguments,
+    add_report_to_argument,
+    attach_reporters,
+    model_spec_from_args,
+    note_unused_chat_template,
+    print_report_folders,
+)
 from core.errors import StudioError, TrainingError
 from core.settings import add_setting_flags, config_from_sources
 
@@ -66,6 +73,7 @@ def add_offline_arguments(parser: argparse.ArgumentParser, config_class: type) -
     parser.add_argument(
         "--metrics-out", type=Path, default=None, help="write one JSON object per step here"
     )
+    add_report_to_argument(parser)
     add_workspace_argument(parser)
 
 
@@ -101,8 +109,10 @@ def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:
                 run = start_offline_run(
                     store, algorithm, session, data, config, report, source=str(source)
                 )
+            attach_reporters(run, args)
             train_with_progress(run, metrics_out)
         print(f"run {run.run_id}: {run.status} after {run.step_count} steps")
+        print_report_folders(run.trainer.checkpoint_dir, args.report_to)
         if run.last_checkpoint is None:
             raise TrainingError("The run saved no checkpoint; nothing to continue from.")
         print(Path(run.last_checkpoint) / "adapter")

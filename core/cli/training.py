@@ -19,6 +19,7 @@ from core.cli import add_workspace_argument, workspace_of
 from core.cli.common import (
     add_model_arguments,
     add_report_to_argument,
+    attach_reporters,
     model_spec_from_args,
     note_unused_chat_template,
     print_report_folders,
@@ -146,7 +147,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
                 )
             else:
                 run = start_run(store, algorithm, session, reward, prompts, config, reward_specs)
-            _attach_reporters(run, args)
+            attach_reporters(run, args)
             _train(run, metrics_out)
         print(f"run {run.run_id}: {run.status} after {run.step_count} steps")
         print_report_folders(run.trainer.checkpoint_dir, args.report_to)
@@ -241,15 +242,6 @@ def _prompt_format_to_resume(checkpoint: Path) -> str:
     if prompt_format != "plain":
         print(f"resuming with the run's prompt format: --prompt-format {prompt_format}")
     return prompt_format
-
-
-def _attach_reporters(run: TrainingRun, args: argparse.Namespace) -> None:
-    """The --report-to trackers, writing under the run's folder; a resumed run marks its
-    restart, so the trackers drop the steps it replaces."""
-    from core.train.reporting import build_reporters
-
-    resumed_at = run.step_count if args.resume is not None else None
-    run.reporters = build_reporters(args.report_to or (), run.trainer.checkpoint_dir, resumed_at)
 
 
 def _builtin_prompts(prompts_file: Path | None) -> list[str]:
