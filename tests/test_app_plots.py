@@ -136,7 +136,15 @@ def test_dashboard_and_runs_page_plot_the_trainer_keys(qtbot):
     qtbot.addWidget(dashboard)
     plotted = {key for plot in dashboard.plots for key in plot._values}
     assert plotted and plotted <= set(STEP_KEYS)
-    assert set(OVERLAY_METRICS) <= set(STEP_KEYS)
+    from app.offline_algorithms import OFFLINE_ALGORITHMS
+
+    offline_plotted = {
+        key
+        for entry in OFFLINE_ALGORITHMS.values()
+        for plot in entry.plots
+        for key, _ in plot.series
+    }
+    assert set(OVERLAY_METRICS) <= set(STEP_KEYS) | offline_plotted
 
 
 def test_reward_band_and_kl_coefficient_come_from_the_trainer_keys(qtbot):
