@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
+from core.errors import StudioError
 from core.prompt_format import PROMPT_FORMATS, has_chat_template
 from core.settings import add_setting_flags, user_values_from_args
 from core.store import Store
@@ -126,3 +130,62 @@ def prompts_for_run(store: Store, prompts_file: Path | None, fallback: list[str]
     wanted = [record.text for record in read_prompts(prompts_file)]
     stored = {row.text for row in store.prompts(report.set_name)}
     return [text for text in dict.fromkeys(wanted) if text in stored]
+
+
+# --------------------------------------------------- what every training command shares
+
+
+def check_metrics_out(path: Path | None) -> None:
+    """Refuse a --metrics-out that cannot be written, before the model loads."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise StudioError(
+            f"--metrics-out {path} is a folder; name a file, e.g. {path}/metrics.jsonl."
+        )
+    if not path.parent.is_dir():
+        raise StudioError(
+            f"--metrics-out {path}: the folder {path.parent} does not exist; create it or "
+            "name a file in an existing folder."
+        )
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise StudioError(f"--metrics-out {path} cannot be written; choose a writable place.")
+
+
+def open_metrics_out(path: Path | None, append: bool) -> TextIO | None:
+    """The --metrics-out stream (appended to on --resume), or None."""
+    if path is None:
+        return None
+    try:
+        return path.open("a" if append else "w", encoding="utf-8")
+    except OSError as error:
+        raise StudioError(
+            f"Cannot write --metrics-out {path}: {error.strerror}; choose a writable place."
+        ) from error
+
+
+def write_metrics(stream: TextIO | None, metrics: dict[str, float]) -> None:
+    """One JSON line per step; JSON has no NaN, so non-finite values are written as null."""
+    if stream is None:
+        return
+    row = {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in metrics.items()}
+    stream.write(json.dumps(row) + "\n")
+    stream.flush()
+
+
+def claim_own_run(store: Store, checkpoint: Path) -> None:
+    """Lock the run `checkpoint` continues, if it is one of this workspace's: a run busy in
+    another process is refused before the model loads."""
+    from core.train.checkpoints import resolve_checkpoint
+    from core.train.launch import own_run_of
+
+    run_id = own_run_of(store, resolve_checkpoint(checkpoint))
+    if run_id is not None:
+        store.claim_run(run_id)
+
+
+def trained_prompt_format(checkpoint: Path) -> str:
+    """The prompt format the checkpoint's policy was trained with."""
+    from core.train.checkpoints import prompt_format_of, read_meta, resolve_checkpoint
+
+    return prompt_format_of(read_meta(resolve_checkpoint(checkpoint)))

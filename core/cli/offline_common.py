@@ -5,9 +5,7 @@ last line of stdout (the final adapter folder, for scripts)."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -20,11 +18,16 @@ from core.cli.common import (
     add_model_arguments,
     add_report_to_argument,
     attach_reporters,
+    check_metrics_out,
+    claim_own_run,
     model_spec_from_args,
     note_unused_chat_template,
+    open_metrics_out,
     print_report_folders,
+    trained_prompt_format,
+    write_metrics,
 )
-from core.errors import StudioError, TrainingError
+from core.errors import TrainingError
 from core.settings import add_setting_flags, config_from_sources
 
 if TYPE_CHECKING:
@@ -92,9 +95,9 @@ def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:
         print(f"{command.kind}: {report.line(command.what)}", file=sys.stderr)
         _check_enough(data, config, command)  # before the model loads
         if args.resume is not None:
-            _claim_own_run(store, args.resume)
+            claim_own_run(store, args.resume)
             if args.prompt_format is None:
-                args.prompt_format = _prompt_format_of(args.resume)
+                args.prompt_format = trained_prompt_format(args.resume)
         else:
             config = _with_epochs(config, args.epochs, len(data))
         with tqdm_progress("loading model") as progress:
@@ -152,50 +155,6 @@ def _with_epochs(config: Any, epochs: float | None, n_examples: int) -> Any:
     return replace(config, steps=max(1, math.ceil(epochs * n_train / config.batch_size)))
 
 
-def check_metrics_out(path: Path | None) -> None:
-    """Refuse a --metrics-out that cannot be written, before the model loads."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise StudioError(
-            f"--metrics-out {path} is a folder; name a file, e.g. {path}/metrics.jsonl."
-        )
-    if not path.parent.is_dir():
-        raise StudioError(
-            f"--metrics-out {path}: the folder {path.parent} does not exist; create it or "
-            "name a file in an existing folder."
-        )
-    if not os.access(path if path.exists() else path.parent, os.W_OK):
-        raise StudioError(f"--metrics-out {path} cannot be written; choose a writable place.")
-
-
-def open_metrics_out(path: Path | None, append: bool) -> TextIO | None:
-    if path is None:
-        return None
-    try:
-        return path.open("a" if append else "w", encoding="utf-8")
-    except OSError as error:
-        raise StudioError(
-            f"Cannot write --metrics-out {path}: {error.strerror}; choose a writable place."
-        ) from error
-
-
-def _claim_own_run(store: Store, checkpoint: Path) -> None:
-    """Lock the run `checkpoint` continues, if it is one of this workspace's."""
-    from core.train.checkpoints import resolve_checkpoint
-    from core.train.launch import own_run_of
-
-    run_id = own_run_of(store, resolve_checkpoint(checkpoint))
-    if run_id is not None:
-        store.claim_run(run_id)
-
-
-def _prompt_format_of(checkpoint: Path) -> str:
-    from core.train.checkpoints import prompt_format_of, read_meta, resolve_checkpoint
-
-    return prompt_format_of(read_meta(resolve_checkpoint(checkpoint)))
-
-
 def train_with_progress(run: TrainingRun, stream: TextIO | None) -> None:
     """Run with a progress bar (loss, held-out accuracy), metrics to `stream` as JSONL.
     SIGTERM/SIGHUP stop after the current step; Ctrl-C between steps stops with a
@@ -214,14 +173,7 @@ def train_with_progress(run: TrainingRun, stream: TextIO | None) -> None:
                     continue
                 bar.update(1)
                 bar.set_postfix(loss=f"{event.metrics['loss']:.3f}")
-                if stream is not None:
-                    stream.write(json.dumps(finite(event.metrics)) + "\n")
-                    stream.flush()
+                write_metrics(stream, event.metrics)
     finally:
         events.close()
         bar.close()
-
-
-def finite(metrics: dict[str, float]) -> dict[str, float | None]:
-    """JSON has no NaN: write non-finite values as null."""
-    return {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in metrics.items()}

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import math
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -20,10 +18,15 @@ from core.cli.common import (
     add_model_arguments,
     add_report_to_argument,
     attach_reporters,
+    check_metrics_out,
+    claim_own_run,
     model_spec_from_args,
     note_unused_chat_template,
+    open_metrics_out,
     print_report_folders,
     prompts_for_run,
+    trained_prompt_format,
+    write_metrics,
 )
 from core.memory_estimate import session_memory_line
 from core.ppo.health import HealthMonitor
@@ -116,14 +119,14 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
 
     # Everything that can be refused is refused before the model loads or a run exists.
     config = _checked_config(args, command)
-    _check_metrics_out(args.metrics_out)
+    check_metrics_out(args.metrics_out)
     with Store.open(workspace_of(args)) as store:
         reward_specs = _reward_specs(args, store)
         parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
         prompts = prompts_for_run(store, args.prompts, _builtin_prompts(args.prompts))
         if args.resume is not None:
             _check_resume_algorithm(args.resume, command)
-            _claim_own_run(store, args.resume)  # a run busy in another process: refuse now
+            claim_own_run(store, args.resume)  # a run busy in another process: refuse now
             if args.prompt_format is None:
                 args.prompt_format = _prompt_format_to_resume(args.resume)
         with tqdm_progress("loading model") as progress:
@@ -131,7 +134,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
         note_unused_chat_template(session)
         context = RewardContext(references=references_of(store), policy_session=session)
         reward = build_reward(reward_specs, context)
-        metrics_out = _open_metrics_out(args.metrics_out, append=args.resume is not None)
+        metrics_out = open_metrics_out(args.metrics_out, append=args.resume is not None)
         algorithm = command.algorithm()
         with metrics_out or nullcontext():
             if args.resume is not None:
@@ -170,40 +173,6 @@ def _checked_config(args: argparse.Namespace, command: TrainingCommand) -> Any:
     return config
 
 
-def _check_metrics_out(path: Path | None) -> None:
-    """Refuse a --metrics-out that cannot be written, before the model loads."""
-    import os
-
-    from core.errors import StudioError
-
-    if path is None:
-        return
-    if path.is_dir():
-        raise StudioError(
-            f"--metrics-out {path} is a folder; name a file, e.g. {path}/metrics.jsonl."
-        )
-    if not path.parent.is_dir():
-        raise StudioError(
-            f"--metrics-out {path}: the folder {path.parent} does not exist; create it or "
-            "name a file in an existing folder."
-        )
-    if not os.access(path if path.exists() else path.parent, os.W_OK):
-        raise StudioError(f"--metrics-out {path} cannot be written; choose a writable place.")
-
-
-def _open_metrics_out(path: Path | None, append: bool) -> TextIO | None:
-    from core.errors import StudioError
-
-    if path is None:
-        return None
-    try:
-        return path.open("a" if append else "w", encoding="utf-8")
-    except OSError as error:
-        raise StudioError(
-            f"Cannot write --metrics-out {path}: {error.strerror}; choose a writable place."
-        ) from error
-
-
 def _reward_specs(args: argparse.Namespace, store) -> list[str]:
     """--reward as given; on --resume without it, the reward the run had at its checkpoint."""
     if args.reward:
@@ -224,21 +193,9 @@ def _check_resume_algorithm(checkpoint: Path, command: TrainingCommand) -> None:
     check_checkpoint_algorithm(checkpoint, command.algorithm())
 
 
-def _claim_own_run(store, checkpoint: Path) -> None:
-    """Lock the run `checkpoint` continues, if it is one of this workspace's."""
-    from core.train.checkpoints import resolve_checkpoint
-    from core.train.launch import own_run_of
-
-    run_id = own_run_of(store, resolve_checkpoint(checkpoint))
-    if run_id is not None:
-        store.claim_run(run_id)
-
-
 def _prompt_format_to_resume(checkpoint: Path) -> str:
     """The prompt format the checkpoint's policy was trained with (said when not plain)."""
-    from core.train.checkpoints import prompt_format_of, read_meta, resolve_checkpoint
-
-    prompt_format = prompt_format_of(read_meta(resolve_checkpoint(checkpoint)))
+    prompt_format = trained_prompt_format(checkpoint)
     if prompt_format != "plain":
         print(f"resuming with the run's prompt format: --prompt-format {prompt_format}")
     return prompt_format
@@ -279,9 +236,7 @@ def _train(run: TrainingRun, stream: TextIO | None) -> None:
                     kl="off" if kl is None else f"{kl:.3f}",
                 )
                 _print_new_warnings(health, metrics)
-                if stream is not None:
-                    stream.write(json.dumps(_finite(metrics)) + "\n")
-                    stream.flush()
+                write_metrics(stream, metrics)
     finally:
         events.close()  # a Ctrl-C between steps: the run ends as stopped, with a checkpoint
         bar.close()
@@ -294,8 +249,3 @@ def _print_new_warnings(health: HealthMonitor, metrics: dict[str, float]) -> Non
 
     for warning in health.new_warnings(metrics):
         tqdm.write(f"warning: {warning}", file=sys.stderr)
-
-
-def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
-    """JSON has no NaN: write non-finite values as null."""
-    return {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in metrics.items()}
