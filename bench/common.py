@@ -138,6 +138,34 @@ class SideResult:
         return cls(**{key: value for key, value in data.items() if key in names})
 
 
+def side_result(
+    side: str,
+    settings: Any,
+    meter: Meter,
+    rewards: list[float],
+    kls: list[float],
+    reported: float | None,
+    extra: dict[str, Any] | None = None,
+) -> SideResult:
+    """One side's result from its meter and curves; `settings` needs device, steps and
+    batch_size (BenchSettings, or the critic-free benchmark's settings)."""
+    return SideResult(
+        side=side,
+        device=settings.device,
+        device_name=device_name(settings.device),
+        train_seconds=meter.wall,
+        cpu_seconds=meter.cpu,
+        step_end_seconds=meter.step_ends,
+        peak_mem_bytes=meter.peak_bytes(),
+        baseline_rss_bytes=meter.baseline_rss,
+        rewards=rewards,
+        kls=kls,
+        samples=settings.steps * settings.batch_size,
+        reported_samples_per_s=reported,
+        extra=extra or {},
+    )
+
+
 def pick_bench_device(request: str) -> str:
     """auto -> cuda when there is one, else cpu; cuda without one is an error that says so."""
     if request == "auto":

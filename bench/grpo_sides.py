@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from bench.common import Meter, SideResult, device_name
+from bench.common import Meter, SideResult, side_result
 
 SIDES = ("ours", "trl")
 ALGORITHMS = ("grpo", "rloo")
@@ -167,7 +167,15 @@ def run_ours(settings: GroupBenchSettings) -> SideResult:
             kls.append(metrics.get("objective/kl", 0.0) / max(1e-9, metrics["response/length"]))
         reported.append(metrics["perf/samples_per_s"])
     meter.stop()
-    return _result("ours", settings, meter, rewards, kls, sum(reported) / len(reported))
+    return side_result(
+        "ours",
+        settings,
+        meter,
+        rewards,
+        kls,
+        sum(reported) / len(reported),
+        {"algorithm": settings.algorithm},
+    )
 
 
 # ------------------------------------------------------------------------------- TRL
@@ -219,7 +227,9 @@ def run_trl(settings: GroupBenchSettings) -> SideResult:
         meter.start()
         trainer.train()
         meter.stop()
-    return _result("trl", settings, meter, rewards, kls, None)
+    return side_result(
+        "trl", settings, meter, rewards, kls, None, {"algorithm": settings.algorithm}
+    )
 
 
 def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:
@@ -260,28 +270,3 @@ def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:
     from trl import RLOOConfig
 
     return RLOOConfig(**common, normalize_advantages=False)
-
-
-def _result(
-    side: str,
-    settings: GroupBenchSettings,
-    meter: Meter,
-    rewards: list[float],
-    kls: list[float],
-    reported: float | None,
-) -> SideResult:
-    return SideResult(
-        side=side,
-        device=settings.device,
-        device_name=device_name(settings.device),
-        train_seconds=meter.wall,
-        cpu_seconds=meter.cpu,
-        step_end_seconds=meter.step_ends,
-        peak_mem_bytes=meter.peak_bytes(),
-        baseline_rss_bytes=meter.baseline_rss,
-        rewards=rewards,
-        kls=kls,
-        samples=settings.steps * settings.batch_size,
-        reported_samples_per_s=reported,
-        extra={"algorithm": settings.algorithm},
-    )

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from bench.common import BenchSettings, Meter, SideResult, device_name, torch_dtype
+from bench.common import BenchSettings, Meter, SideResult, side_result, torch_dtype
 
 SIDES = ("ours", "trl")
 
@@ -96,7 +96,7 @@ def run_ours(settings: BenchSettings) -> SideResult:
         kls.append(metrics["objective/kl"])
         reported.append(metrics["perf/samples_per_s"])
     meter.stop()
-    return _result("ours", settings, meter, rewards, kls, sum(reported) / len(reported))
+    return side_result("ours", settings, meter, rewards, kls, sum(reported) / len(reported))
 
 
 def _our_config(settings: BenchSettings, config_cls: Any) -> Any:
@@ -157,7 +157,7 @@ def run_trl(settings: BenchSettings) -> SideResult:
         meter.stop()
     # TRL logs eps as int(episodes / seconds): below 1 sample/s it reads 0, which says nothing.
     reported = eps[-1] if eps and eps[-1] >= 1 else None
-    return _result("trl", settings, meter, rewards, kls, reported)
+    return side_result("trl", settings, meter, rewards, kls, reported)
 
 
 def _trl_models(settings: BenchSettings) -> dict[str, Any]:
@@ -243,27 +243,3 @@ def _quiet_upstream() -> Iterator[None]:
             "ignore", message=".*gradient_checkpointing.*", category=FutureWarning
         )
         yield
-
-
-def _result(
-    side: str,
-    settings: BenchSettings,
-    meter: Meter,
-    rewards: list[float],
-    kls: list[float],
-    reported: float | None,
-) -> SideResult:
-    return SideResult(
-        side=side,
-        device=settings.device,
-        device_name=device_name(settings.device),
-        train_seconds=meter.wall,
-        cpu_seconds=meter.cpu,
-        step_end_seconds=meter.step_ends,
-        peak_mem_bytes=meter.peak_bytes(),
-        baseline_rss_bytes=meter.baseline_rss,
-        rewards=rewards,
-        kls=kls,
-        samples=settings.steps * settings.batch_size,
-        reported_samples_per_s=reported,
-    )
