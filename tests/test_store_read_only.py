@@ -74,6 +74,8 @@ def test_reading_commands_work_on_a_read_only_workspace(workspace, tmp_path):
     [
         ["import-prompts", "PROMPTS"],
         ["score", "--reward", "length=3"],
+        # The store opens before the judge loads: a missing judge is never reached.
+        ["label", "--judge", "/no/such/judge"],
     ],
 )
 def test_writing_commands_on_a_read_only_workspace_say_so_in_one_line(workspace, tmp_path, args):

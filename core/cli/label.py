@@ -72,26 +72,28 @@ def run(args: argparse.Namespace) -> int:
         raise StudioError(f"--pairs {args.pairs}: give a positive number of pairs")
     workspace = workspace_of(args)
     rubric = read_template(args.rubric, PAIRWISE) if args.rubric else default_template(PAIRWISE)
-    judge = LLMJudge.load(
-        args.judge,
-        device=args.device,
-        pairwise=rubric,
-        batch_size=args.batch_size,
-        cache=JudgeCache.for_workspace(workspace),
-    )
-    policy = None
-    try:
-        with Store.open(workspace) as store:
+    # The store opens first: a workspace that cannot be written (read-only, corrupt, busy)
+    # fails in one line before minutes of judge loading.
+    with Store.open(workspace) as store:
+        judge = LLMJudge.load(
+            args.judge,
+            device=args.device,
+            pairwise=rubric,
+            batch_size=args.batch_size,
+            cache=JudgeCache.for_workspace(workspace),
+        )
+        policy = None
+        try:
             if args.pairs and not args.no_generate:
                 policy = _policy(args, judge)
             generation = GenerationConfig(
                 max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed
             )
             report = _label(store, judge, args, policy, generation)
-    finally:
-        if policy is not None and policy is not judge.session:
-            policy.unload()
-        judge.unload()
+        finally:
+            if policy is not None and policy is not judge.session:
+                policy.unload()
+            judge.unload()
     _print_report(report, judge.rater)
     return 0
 
