@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from core.config import to_dict
 from core.errors import StudioError
 from core.paths import run_checkpoint_dir
+from core.run_prompts import record_run_prompts
 from core.train import checkpoints as ckpt
 from core.train.control import RunControl
 from core.train.reward_history import forget_changes_after, record_reward_change, reward_at
@@ -64,6 +65,7 @@ def start_run(
     run_config = _run_config(algorithm, session, reward, prompts, config, reward_specs)
     run_id = store.create_run(algorithm.kind, run_config, name)
     trainer.checkpoint_dir = run_checkpoint_dir(store.workspace, run_id)
+    record_run_prompts(trainer.checkpoint_dir, prompts)
     return TrainingRun(trainer, store, run_id, control)
 
 
@@ -99,6 +101,7 @@ def resume_run(
     except BaseException:
         store.release_run(run_id)
         raise
+    record_run_prompts(save_to, prompts)
     store.delete_metrics_after(run_id, trainer.step_count)
     forget_changes_after(store, run_id, trainer.step_count)
     if reward_specs is not None:
@@ -147,6 +150,7 @@ def _resume_as_new_run(
     config = _run_config(algorithm, session, reward, prompts, trainer.config, reward_specs or ())
     run_id = store.create_run(algorithm.kind, {**config, "resumed_from": origin})
     trainer.checkpoint_dir = run_checkpoint_dir(store.workspace, run_id)
+    record_run_prompts(trainer.checkpoint_dir, prompts)
     return TrainingRun(trainer, store, run_id, control, resumed_from=origin)
 
 
