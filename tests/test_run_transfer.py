@@ -173,9 +173,7 @@ def _args_of(path: Path) -> list[list[str]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-RECORD_ARGS = (
-    'python3 -c \'import json, sys; print(json.dumps(sys.argv[1:]))\' "$@" >> "$RECORD"\n'
-)
+RECORD_ARGS = 'python3 -c \'import json, sys; print(json.dumps(sys.argv[1:]))\' "$@" >> "$RECORD"\n'
 
 
 def test_launch_sh_passes_processes_machines_and_the_trainer_flags_to_accelerate(
@@ -208,8 +206,11 @@ def test_launch_sh_passes_processes_machines_and_the_trainer_flags_to_accelerate
     assert (flags["--machine_rank"], flags["--main_process_ip"]) == ("1", "node-a")
     assert trainer[:3] == ["ppo", "--model", "org/bigger-base"]
     assert trainer[trainer.index("--workspace") + 1] == str(tmp_path / "results")
-    assert ["--reward", "sentiment", "--reward", "py=rewards/score.py@0.5"] == [
-        arg for i, arg in enumerate(trainer) if "--reward" in trainer[i - 1 : i + 1]
+    assert [arg for i, arg in enumerate(trainer) if "--reward" in trainer[i - 1 : i + 1]] == [
+        "--reward",
+        "sentiment",
+        "--reward",
+        "py=rewards/score.py@0.5",
     ]
     assert trainer[-2:] == ["--steps", "3"]  # the caller's flags come last: they win
 
@@ -307,9 +308,7 @@ def test_runs_that_cannot_be_exported_say_why(capsys, tmp_path, workspace, score
     assert [json.loads(line)["prompt"] for line in lines] == ["One prompt", "Another"]
 
 
-def test_an_imported_run_exports_with_the_reward_files_of_its_folder(
-    tmp_path, workspace, scorer
-):
+def test_an_imported_run_exports_with_the_reward_files_of_its_folder(tmp_path, workspace, scorer):
     """An imported run's specs name files inside the folder it came from."""
     cluster = tmp_path / "cluster"
     with Store.open(workspace) as store:
