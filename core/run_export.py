@@ -36,7 +36,9 @@ from core.paths import run_checkpoint_dir
 from core.run_export_files import (
     ACCELERATE_DIR,
     DDP_CONFIG,
+    DDP_HEADER,
     FSDP_CONFIG,
+    FSDP_HEADER,
     LAUNCH_SCRIPT,
     SLURM_SCRIPT,
     accelerate_ddp_config,
@@ -307,8 +309,8 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _write_yaml(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+def _write_yaml(path: Path, data: dict[str, Any], header: str = "") -> None:
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def _write_prompts(path: Path, prompts: list[str], references: dict[str, str]) -> None:
@@ -324,8 +326,8 @@ def _write_prompts(path: Path, prompts: list[str], references: dict[str, str]) -
 def _write_launchers(folder: Path, run: RunRow, kind: str, model_flags: list[str]) -> None:
     accelerate = folder / ACCELERATE_DIR
     accelerate.mkdir()
-    _write_yaml(accelerate / DDP_CONFIG, accelerate_ddp_config())
-    _write_yaml(accelerate / FSDP_CONFIG, accelerate_fsdp_config())
+    _write_yaml(accelerate / DDP_CONFIG, accelerate_ddp_config(), DDP_HEADER)
+    _write_yaml(accelerate / FSDP_CONFIG, accelerate_fsdp_config(), FSDP_HEADER)
     launch = folder / LAUNCH_SCRIPT
     launch.write_text(launch_script(run.id, run.name, kind, model_of(run), model_flags))
     slurm = folder / SLURM_SCRIPT

@@ -20,6 +20,18 @@ SLURM_SCRIPT = "slurm.sbatch"
 DEFAULT_PORT = 29500
 
 
+DDP_HEADER = """\
+# accelerate config (the keys `accelerate config` writes), from rlhf-studio-cli export-run:
+# data parallel over every GPU. launch.sh's flags set the number of processes and machines.
+"""
+FSDP_HEADER = """\
+# accelerate config (the keys `accelerate config` writes), from rlhf-studio-cli export-run:
+# FSDP full shard for bases too large to replicate. RLHF Studio's trainers all-reduce
+# gradients themselves and keep a whole copy of the model on each process
+# (docs/scaling.md): launched with this file they run as with ddp.yaml, unsharded.
+"""
+
+
 def _common_accelerate_config() -> dict[str, Any]:
     return {
         "compute_environment": "LOCAL_MACHINE",
@@ -115,7 +127,11 @@ LAUNCH=(--config_file "${ACCELERATE_CONFIG:-@@DDP@@}"
         --machine_rank "${MACHINE_RANK:-0}"
         --main_process_port "${MAIN_PROCESS_PORT:-@@PORT@@}")
 if [ -n "${MAIN_PROCESS_IP:-}" ]; then LAUNCH+=(--main_process_ip "$MAIN_PROCESS_IP"); fi
-if [ "${USE_CPU:-0}" = 1 ]; then LAUNCH+=(--cpu); fi
+if [ "${USE_CPU:-0}" = 1 ]; then
+  # `accelerate launch --cpu` starts one process (several need an MPI hostfile); with the
+  # GPUs hidden, the DDP config starts NUM_PROCESSES CPU processes (gloo) instead.
+  if [ "$NUM_PROCESSES" -eq 1 ]; then LAUNCH+=(--cpu); else export CUDA_VISIBLE_DEVICES=""; fi
+fi
 
 REWARDS=()
 while IFS= read -r spec || [ -n "$spec" ]; do

@@ -215,6 +215,27 @@ def test_launch_sh_passes_processes_machines_and_the_trainer_flags_to_accelerate
     assert trainer[-2:] == ["--steps", "3"]  # the caller's flags come last: they win
 
 
+def test_cpu_processes_start_with_the_gpus_hidden_as_accelerate_cpu_starts_only_one(
+    capsys, tmp_path, workspace, scorer
+):
+    folder = _export(capsys, workspace, _recorded_run(workspace, scorer), tmp_path / "out")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stand_in(bin_dir, "accelerate", 'echo "${CUDA_VISIBLE_DEVICES-unset}" "$@" >> "$RECORD"\n')
+    record = tmp_path / "seen.txt"
+    for processes in ("1", "2"):
+        env = dict(
+            os.environ, ACCELERATE=str(bin_dir / "accelerate"), RECORD=str(record),
+            NUM_PROCESSES=processes, USE_CPU="1",
+        )  # fmt: skip
+        env.pop("CUDA_VISIBLE_DEVICES", None)
+        subprocess.run([str(folder / "launch.sh")], env=env, check=True)
+    one, two = record.read_text().splitlines()
+    assert one.startswith("unset launch ") and " --cpu " in one
+    assert not two.startswith("unset") and " --cpu " not in two  # hidden: an empty value
+    assert "--num_processes 2" in two
+
+
 def test_the_slurm_script_runs_launch_sh_on_every_node_with_the_main_address(
     capsys, tmp_path, workspace, scorer
 ):
