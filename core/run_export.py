@@ -32,7 +32,6 @@ import yaml
 from core import __version__
 from core.atomic import folder_written_atomically
 from core.errors import StudioError
-from core.paths import run_checkpoint_dir
 from core.run_export_files import (
     ACCELERATE_DIR,
     DDP_CONFIG,
@@ -126,7 +125,7 @@ def _run_prompts(store: Store, run: RunRow, prompts_file: Path | None) -> list[s
         from core.prompts_io import read_prompts
 
         return [record.text for record in read_prompts(Path(prompts_file))]
-    recorded = read_run_prompts(run_checkpoint_dir(store.workspace, run.id))
+    recorded = read_run_prompts(store.workspace, run.id)
     if recorded is None:
         raise StudioError(
             f"run {run.id} did not record its prompts (it predates run export); pass "

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import StudioError
-from core.paths import run_checkpoint_dir
+from core.paths import run_checkpoint_dir, run_prompts_file
 from core.run_export import WORKSPACE_DIR, read_manifest
 from core.store import Store
 from core.store.rows import ACTIVE_RUN_STATUSES, RunRow
@@ -109,6 +109,7 @@ def _import_one(
         store.update_run_config(run_id, config)
         store.delete_metrics_after(run_id, -1)  # replaced whole by the run as it is now
     steps = _copy_records(store, source, run.id, run_id)
+    _copy_prompts(source.workspace, run.id, store.workspace, run_id)
     checkpoints = _copy_checkpoints(store, source, run.id, run_id)
     status, error = run.status, run.error
     if status in ACTIVE_RUN_STATUSES:
@@ -144,7 +145,7 @@ def _copy_records(store: Store, source: Store, source_id: int, run_id: int) -> i
 
 
 def _copy_checkpoints(store: Store, source: Store, source_id: int, run_id: int) -> int:
-    """Copy the run's folder (checkpoints, prompts, tracker logs) into this workspace and
+    """Copy the run's folder (checkpoints, tracker logs) into this workspace and
     record its checkpoints there; returns how many."""
     source_folder = run_checkpoint_dir(source.workspace, source_id)
     target = run_checkpoint_dir(store.workspace, run_id)
@@ -163,6 +164,15 @@ def _copy_checkpoints(store: Store, source: Store, source_id: int, run_id: int) 
             store.add_checkpoint(run_id, checkpoint.step, str(copied))
             count += 1
     return count
+
+
+def _copy_prompts(source: Path, source_id: int, workspace: Path, run_id: int) -> None:
+    """The prompts the run recorded, so the imported run can be exported again."""
+    recorded = run_prompts_file(source, source_id)
+    if recorded.is_file():
+        target = run_prompts_file(workspace, run_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(recorded, target)
 
 
 def imported_origin(run: RunRow) -> dict[str, Any] | None:

@@ -20,10 +20,10 @@ from accelerate.commands.config.config_args import load_config_from_file
 from core.cli import main
 from core.config import ModelSpec, PPOConfig, to_dict
 from core.config_io import from_dict, read_config_file
-from core.paths import run_checkpoint_dir
+from core.paths import run_checkpoint_dir, run_prompts_file
 from core.run_export import export_run
 from core.run_import import IMPORTED_KEY, import_run
-from core.run_prompts import RUN_PROMPTS_FILE, read_run_prompts, record_run_prompts
+from core.run_prompts import read_run_prompts, record_run_prompts
 from core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def _recorded_run(workspace: Path, scorer: Path, config: PPOConfig = FAST) -> in
         store.add_prompts(PROMPTS[:1], "default", references=["A fine film."])
         store.add_metrics(run_id, 1, {"reward/mean": 0.1})
         store.set_run_status(run_id, "finished")
-    record_run_prompts(run_checkpoint_dir(workspace, run_id), PROMPTS)
+    record_run_prompts(workspace, run_id, PROMPTS)
     return run_id
 
 
@@ -117,7 +117,7 @@ def test_the_exported_folder_runs_as_written_and_comes_back_as_an_imported_run(
         assert Path(checkpoint.path).parent == run_checkpoint_dir(workspace, imported.id)
         assert (Path(checkpoint.path) / "adapter" / "adapter_config.json").is_file()
         # The cluster's trainer recorded the exported prompts, and they came back too.
-        assert read_run_prompts(run_checkpoint_dir(workspace, imported.id)) == PROMPTS
+        assert read_run_prompts(workspace, imported.id) == PROMPTS
 
     # Again: the same run is updated, not copied.
     code, out, _err = _cli(capsys, "import-run", str(folder), "--workspace", str(workspace))
@@ -350,8 +350,8 @@ def test_import_refuses_a_folder_without_a_trained_workspace(capsys, tmp_path, w
 
 
 def test_record_run_prompts_keeps_texts_only(tmp_path):
-    assert record_run_prompts(tmp_path, [("a pair", "of answers")]) is None
-    assert read_run_prompts(tmp_path) is None
-    record_run_prompts(tmp_path, ["line one\nline two", 'a "quoted" one'])
-    assert read_run_prompts(tmp_path) == ["line one\nline two", 'a "quoted" one']
-    assert (tmp_path / RUN_PROMPTS_FILE).is_file()
+    assert record_run_prompts(tmp_path, 1, [("a pair", "of answers")]) is None
+    assert read_run_prompts(tmp_path, 1) is None
+    record_run_prompts(tmp_path, 2, ["line one\nline two", 'a "quoted" one'])
+    assert read_run_prompts(tmp_path, 2) == ["line one\nline two", 'a "quoted" one']
+    assert run_prompts_file(tmp_path, 2).is_file()
