@@ -53,6 +53,9 @@ def test_export_then_import_a_cluster_run_from_the_runs_page(qtbot, window, monk
     assert asked and (folder / "launch.sh").is_file() and os.access(folder / "launch.sh", os.X_OK)
     assert (folder / "rewards" / "score.py").read_text() == SCORER
     assert any("launch.sh" in text for text in _info_texts(window))
+    click(qtbot, window, "exportRunButton")  # again: beside the first, never over it
+    wait_idle(qtbot, window)
+    assert (exports / f"ppo-run{source}-cluster-2" / "launch.sh").is_file()
 
     # What launch.sh would have written there: a workspace with the run trained further.
     trained = _recorded_run(folder / "workspace", Path("rewards/score.py"))

@@ -26,6 +26,12 @@ def import_run_job(workspace: Path, folder: Path) -> RunImport:
         return import_run(store, folder)
 
 
-def export_folder_name(run_id: int, kind: str) -> str:
-    """The folder an export goes to inside the folder the user chose."""
-    return f"{kind}-run{run_id}-cluster"
+def export_folder(parent: Path, run_id: int, kind: str) -> Path:
+    """The folder an export goes to inside the folder the user chose: `<kind>-run<id>-
+    cluster`, numbered on when an earlier export (perhaps with results) is there."""
+    name = f"{kind}-run{run_id}-cluster"
+    folder, number = Path(parent) / name, 1
+    while folder.exists():
+        number += 1
+        folder = Path(parent) / f"{name}-{number}"
+    return folder

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.app_state import AppState
-from app.jobs.run_transfer import export_folder_name, export_run_job, import_run_job
+from app.jobs.run_transfer import export_folder, export_run_job, import_run_job
 from app.widgets.common import inform, page_title
 from app.widgets.plots import OverlayPlot
 from app.workers import start_job
@@ -400,7 +400,7 @@ class RunsPage(QWidget):
         out = QFileDialog.getExistingDirectory(self, "Export the run for a cluster into a folder")
         if out:
             run = self.state.store.run(ids[0])
-            self.export_run(run.id, Path(out) / export_folder_name(run.id, run.kind))
+            self.export_run(run.id, export_folder(Path(out), run.id, run.kind))
 
     def export_run(self, run_id: int, out: Path) -> None:
         """Write the run as a folder that trains it elsewhere (launch.sh, slurm.sbatch), in
