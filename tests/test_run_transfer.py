@@ -355,3 +355,19 @@ def test_record_run_prompts_keeps_texts_only(tmp_path):
     record_run_prompts(tmp_path, 2, ["line one\nline two", 'a "quoted" one'])
     assert read_run_prompts(tmp_path, 2) == ["line one\nline two", 'a "quoted" one']
     assert run_prompts_file(tmp_path, 2).is_file()
+
+
+def test_reward_model_folders_are_copied_and_other_specs_kept(tmp_path, workspace, scorer):
+    reward_model = tmp_path / "models" / "rm-2"
+    reward_model.mkdir(parents=True)
+    (reward_model / "config.json").write_text("{}")
+    run_id = _recorded_run(workspace, scorer)
+    with Store.open(workspace) as store:
+        config = store.run(run_id).config
+        specs = [f"rm={reward_model}@0.7", "length=20@0.2", "regex=a@b@1.0", "rm=org/hub-rm"]
+        store.update_run_config(run_id, {**config, "reward_specs": specs})
+        report = export_run(store, run_id, tmp_path / "out")
+    assert report.copied == ["rewards/rm-2"]
+    assert (report.folder / "rewards" / "rm-2" / "config.json").read_text() == "{}"
+    lines = (report.folder / "rewards.txt").read_text().splitlines()
+    assert lines == ["rm=rewards/rm-2@0.7", "length=20@0.2", "regex=a@b@1.0", "rm=org/hub-rm"]
