@@ -177,6 +177,7 @@ _SLURM = """#!/usr/bin/env bash
 #   cd <this folder> && sbatch slurm.sbatch [trainer flags, e.g. --steps 200]
 # The environment settings of launch.sh apply (ACCELERATE_CONFIG, WORKSPACE, MODEL...).
 set -euo pipefail
+: "${SLURM_JOB_NUM_NODES:?is not set: submit this script with sbatch}"
 HERE="${EXPORT_DIR:-${SLURM_SUBMIT_DIR:-$(pwd)}}"
 GPUS_PER_NODE="${GPUS_PER_NODE:-${SLURM_GPUS_ON_NODE:-8}}"
 export NUM_MACHINES="$SLURM_JOB_NUM_NODES"

@@ -266,6 +266,11 @@ def test_the_slurm_script_runs_launch_sh_on_every_node_with_the_main_address(
         assert args[-2:] == ["--steps", "9"]
     assert len(_args_of(record)) == 2
     assert "#SBATCH --nodes=" in (folder / "slurm.sbatch").read_text()
+    outside = {k: v for k, v in env.items() if not k.startswith("SLURM_")}
+    result = subprocess.run(
+        ["bash", str(folder / "slurm.sbatch")], env=outside, capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "submit this script with sbatch" in result.stderr
 
 
 def _refusal(capsys, *args: str) -> str:
