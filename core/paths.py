@@ -9,6 +9,7 @@ A workspace holds:
     <workspace>/checkpoints/run-<id>/step-<N>/   a PPO run's checkpoints
     <workspace>/reward_models/rm-<N>/            trained reward models, numbered from 1
     <workspace>/cache/judge.sqlite               the AI judge's persistent cache
+    <workspace>/run_prompts/run-<id>.jsonl       the prompts an on-policy run trains on
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ APP_NAME = "rlhf-studio"
 CHECKPOINTS_DIR = "checkpoints"
 REWARD_MODELS_DIR = "reward_models"
 CACHE_DIR = "cache"
+RUN_PROMPTS_DIR = "run_prompts"
 _REWARD_MODEL_PREFIX = "rm-"
 
 
@@ -41,6 +43,11 @@ def default_workspace() -> Path:
 def run_checkpoint_dir(workspace: str | Path, run_id: int) -> Path:
     """Where the checkpoints of PPO run `run_id` go: `<workspace>/checkpoints/run-<id>`."""
     return Path(workspace) / CHECKPOINTS_DIR / f"run-{run_id}"
+
+
+def run_prompts_file(workspace: str | Path, run_id: int) -> Path:
+    """The prompts run `run_id` trains on: `<workspace>/run_prompts/run-<id>.jsonl`."""
+    return Path(workspace) / RUN_PROMPTS_DIR / f"run-{run_id}.jsonl"
 
 
 def reward_model_dir(workspace: str | Path, number: int) -> Path:

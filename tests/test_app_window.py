@@ -111,6 +111,8 @@ CONTRACT_NAMES = [
     "rewardPlot",
     "klPlot",
     "rolloutTable",
+    "exportRunButton",
+    "importRunButton",
 ]
 
 

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.app_state import AppState
+from app.jobs.run_transfer import export_folder, export_run_job, import_run_job
 from app.widgets.common import inform, page_title
 from app.widgets.plots import OverlayPlot
 from app.workers import start_job
@@ -37,6 +38,7 @@ from core.errors import StudioError
 from core.export import export_metrics, export_pairs, export_samples
 from core.export_models import export_adapter, export_merged_model
 from core.grpo.metrics import GROUP_KEYS
+from core.run_import import imported_origin
 from core.train.checkpoints import ADAPTER_DIR
 
 COLUMNS = ("ID", "Name", "Kind", "Status", "Steps", "Reward", "KL", "Created")
@@ -139,6 +141,8 @@ class RunsPage(QWidget):
             ("Export samples JSONL…", "exportSamplesButton", self._on_export_samples),
             ("Export comparisons JSONL…", "exportPairsButton", self._on_export_pairs),
             ("Rate its latest samples", "rateRunSamplesButton", self._on_rate_samples),
+            ("Export for a cluster…", "exportRunButton", self._on_export_run),
+            ("Import a cluster run…", "importRunButton", self._on_import_run),
         ]
         for index, (text, name, slot) in enumerate(buttons):
             button = QPushButton(text, objectName=name)
@@ -179,6 +183,8 @@ class RunsPage(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, run.id)
                 if run.error and column == 3:
                     item.setToolTip(run.error)
+                if column == 1:
+                    item.setToolTip(_origin_text(run))
                 self.table.setItem(row, column, item)
             if run.id in selected:
                 self.table.selectRow(row)
@@ -383,6 +389,72 @@ class RunsPage(QWidget):
             return
         inform(self, context, f"Wrote {report.written} {what}{note(report)}.")
 
+    def _on_export_run(self) -> None:
+        ids = self.selected_run_ids()
+        if not ids:
+            self.state.errors.report(
+                StudioError("Select the run to export first (one PPO, GRPO or RLOO run)."),
+                "Exporting the run",
+            )
+            return
+        out = QFileDialog.getExistingDirectory(self, "Export the run for a cluster into a folder")
+        if out:
+            run = self.state.store.run(ids[0])
+            self.export_run(run.id, export_folder(Path(out), run.id, run.kind))
+
+    def export_run(self, run_id: int, out: Path) -> None:
+        """Write the run as a folder that trains it elsewhere (launch.sh, slurm.sbatch), in
+        the background."""
+        start_job(
+            self.state,
+            export_run_job,
+            self.state.workspace,
+            run_id,
+            out,
+            description="Exporting a run for a cluster",
+            context="Exporting the run",
+            on_done=lambda report: inform(
+                self,
+                "Run exported",
+                f"Wrote run {report.run_id} to {report.folder} ({len(report.files)} files). "
+                "Train it there with launch.sh, or on SLURM with sbatch slurm.sbatch; then "
+                "bring it back with “Import a cluster run…”.",
+            ),
+        )
+
+    def _on_import_run(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Import the runs trained from an export folder"
+        )
+        if folder:
+            self.import_run(Path(folder))
+
+    def import_run(self, folder: Path) -> None:
+        """Bring back the runs trained from an export folder, in the background; then
+        overlay each on the run it was exported from."""
+        start_job(
+            self.state,
+            import_run_job,
+            self.state.workspace,
+            folder,
+            description="Importing a cluster run",
+            context="Importing the run",
+            on_done=self._on_imported,
+        )
+
+    def _on_imported(self, report) -> None:
+        self.state.runs_changed.emit()
+        self.refresh()
+        imported = [run.run_id for run in report.runs]
+        origins = [imported_origin(self.state.store.run(run_id)) or {} for run_id in imported]
+        exported = [
+            origin["exported_run_id"] for origin in origins if origin.get("exported_run_id")
+        ]
+        known = {run.id for run in self.state.store.runs()}
+        self.select_runs(imported + [run_id for run_id in exported if run_id in known])
+        steps = ", ".join(f"run {run.run_id}: {run.steps} steps" for run in report.runs)
+        inform(self, "Runs imported", f"From {report.source_workspace}: {steps}.")
+
     def _on_export_png(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save plot", "runs.png", "PNG (*.png)")
         if path:
@@ -394,6 +466,16 @@ class RunsPage(QWidget):
             self.state.errors.report(
                 StudioError(f"Could not write {path}; choose a writable folder."), "Saving the plot"
             )
+
+
+def _origin_text(run) -> str:
+    """The Name cell's tooltip: where an imported run came from."""
+    origin = imported_origin(run)
+    if origin is None:
+        return run.name
+    exported = origin.get("exported_run_id")
+    source = f" (trained from run {exported})" if exported else ""
+    return f"Imported from {origin.get('folder')}, its run {origin.get('run_id')}{source}"
 
 
 def _fmt(value) -> str:

@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "rloo",
     "agreement",
     "export",
+    "run_transfer",
 )
 
 

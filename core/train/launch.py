@@ -8,6 +8,8 @@ whose `step-<N>/` subfolders each hold a PEFT adapter folder and the trainer sta
 Everything that can be checked is checked before the run's row exists: the settings,
 the model, the prompts (the trainer is built first), so a refused run leaves no record.
 
+A run trained on prompts also keeps them (core.run_prompts), so it can be exported.
+
 A checkpoint records the workspace and the run it belongs to. Resuming it in its own
 workspace continues that run (its records past the checkpoint's step are replaced);
 resuming it anywhere else starts a new run there that notes where it came from, and
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from core.config import to_dict
 from core.errors import StudioError
 from core.paths import run_checkpoint_dir
+from core.run_prompts import record_run_prompts
 from core.train import checkpoints as ckpt
 from core.train.control import RunControl
 from core.train.reward_history import forget_changes_after, record_reward_change, reward_at
@@ -64,6 +67,7 @@ def start_run(
     run_config = _run_config(algorithm, session, reward, prompts, config, reward_specs)
     run_id = store.create_run(algorithm.kind, run_config, name)
     trainer.checkpoint_dir = run_checkpoint_dir(store.workspace, run_id)
+    record_run_prompts(store.workspace, run_id, prompts)
     return TrainingRun(trainer, store, run_id, control)
 
 
@@ -99,6 +103,7 @@ def resume_run(
     except BaseException:
         store.release_run(run_id)
         raise
+    record_run_prompts(store.workspace, run_id, prompts)
     store.delete_metrics_after(run_id, trainer.step_count)
     forget_changes_after(store, run_id, trainer.step_count)
     if reward_specs is not None:
@@ -147,6 +152,7 @@ def _resume_as_new_run(
     config = _run_config(algorithm, session, reward, prompts, trainer.config, reward_specs or ())
     run_id = store.create_run(algorithm.kind, {**config, "resumed_from": origin})
     trainer.checkpoint_dir = run_checkpoint_dir(store.workspace, run_id)
+    record_run_prompts(store.workspace, run_id, prompts)
     return TrainingRun(trainer, store, run_id, control, resumed_from=origin)
 
 
