@@ -33,6 +33,9 @@ class OfflineRequest:
     """SFT: a .jsonl / .csv demonstrations file (None: the chosen sides of comparisons)."""
     name: str | None = None
     resume_from: Path | None = None
+    """A checkpoint to continue (its run goes on with config.steps as its new total)."""
+    with_pairs: bool = True
+    """KTO: the comparisons' sides count too (False: the thumbs only, `kto --no-pairs`)."""
 
 
 def load_offline_data(store: Store, request: OfflineRequest) -> tuple[list, Any]:
@@ -42,7 +45,7 @@ def load_offline_data(store: Store, request: OfflineRequest) -> tuple[list, Any]
     if request.kind == "dpo":
         return data.store_pairs(store, request.source, request.config.ties)
     if request.kind == "kto":
-        return data.store_thumbs(store, request.source)
+        return data.store_thumbs(store, request.source, request.with_pairs)
     if request.data_file is not None:
         return data.read_demonstrations(request.data_file)
     return data.chosen_demonstrations(store.comparisons(request.source))
