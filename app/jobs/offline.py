@@ -122,9 +122,7 @@ def sample_person_round(
         return sample_round_pairs(store, session, count, prompt_set, seed)
 
 
-def train_person_round(
-    session: Any, workspace: Path, config: Any, pairs: int, rater: str
-) -> Any:
+def train_person_round(session: Any, workspace: Path, config: Any, pairs: int, rater: str) -> Any:
     """DPO on every comparison so far, from the current adapter; the round is recorded
     (its win-rate comes later, from the person's blind votes). Returns the DPORound."""
     import torch

@@ -26,6 +26,9 @@ class OfflineDashboard(QWidget):
             # briefly a top-level window, which takes the window's activation.
             plot = MetricPlot(spec.title, series, spec.unit, parent=self)
             plot.setObjectName(spec.name)
+            for key, _label in spec.series:
+                if key.startswith("eval/"):  # evaluated every few steps: dots
+                    plot.mark_points(key)
             self.plots.append(plot)
             grid.addWidget(plot, index // 3, index % 3)
         layout = QVBoxLayout(self)

@@ -23,12 +23,8 @@ class RoundsPlot(MetricPlot):
         super().__init__("DPO loop: per round", ROUND_SERIES, "share", parent=parent)
         self.setObjectName("roundsPlot")
         self.setLabel("bottom", "round")
-        for curve in self._curves.values():
-            curve.setSymbol("o")  # a lone round is a point, not a line
-            curve.setSymbolSize(7)
-            colour = curve.opts["pen"].color()
-            curve.setSymbolBrush(colour)
-            curve.setSymbolPen(colour)
+        for series in ROUND_SERIES:
+            self.mark_points(series.key, size=7)  # a lone round is a point, not a line
 
     def show_rounds(self, rounds: Sequence) -> None:
         """Plot `rounds` (DPORound records, oldest first)."""
