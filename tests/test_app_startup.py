@@ -35,6 +35,8 @@ GUI_SIDE_CORE_MODULES = (
     "core.rlaif.loop",
     "core.store",
     "core.memory_estimate",
+    "core.offline.config",
+    "core.offline.loop",
     "core.settings",
     "core.train",
     "core.train.checkpoints",
