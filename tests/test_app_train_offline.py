@@ -94,6 +94,8 @@ def test_dpo_trains_from_the_train_page_and_resumes_from_the_runs_page(
     assert run.config["data"]["source"] == "human" and run.config["data"]["used"] == 9
     assert "finished" in page.status_label.text() and "step-3" in page.status_label.text()
     assert not page.ai_round_button.isEnabled() and not page.rate_samples_button.isEnabled()
+    for plot in dashboard.plots:
+        plot.refresh()  # the last step's redraw may still be on its timer
     if os.environ.get("RLHF_SCREENSHOT_DIR"):
         page.grab().save(os.path.join(os.environ["RLHF_SCREENSHOT_DIR"], "train_dpo.png"))
     assert page.grab().save(str(tmp_path / "train_dpo.png"))
