@@ -1,10 +1,12 @@
-"""The Train page's algorithm choice, as a small registry: one entry per algorithm.
+"""The Train page's algorithm choice, as one registry: one entry per algorithm, the
+on-policy trainers (PPO, GRPO, RLOO: they sample from the policy and score with a
+reward) and the trainers from stored feedback (DPO/IPO, KTO, SFT: `offline=True`).
 
 An entry names the run kind, its config class (the form's settings come from its
-declarations), where its launch binding and config check live (imported when a run
-starts: the trainers pull in torch), what the dashboard plots for it and its presets.
-Adding an algorithm to the GUI is one `register(AlgorithmChoice(...))` call here.
-No Qt here.
+declarations), where its launch binding, config check and background job live
+(imported when a run starts: the trainers pull in torch), what the dashboard plots for
+it and its presets. Adding an algorithm to the GUI is one `register(AlgorithmChoice(...))`
+call here. No Qt here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from core.config import PPOConfig
 from core.critic_free_config import GRPOConfig, RLOOConfig
+from core.offline.config import DPOConfig, KTOConfig, SFTConfig
 
 Preset = tuple[dict[str, Any], tuple[int, int], tuple[str, ...]]
 """(config overrides, LoRA (r, alpha), reward specs)."""
@@ -51,6 +54,15 @@ class AlgorithmChoice:
     extra_plots: tuple[PlotSpec, ...] = ()
     """Plots shown for this algorithm only (e.g. GRPO's group statistics)."""
     presets: Mapping[str, Preset] = field(default_factory=dict)
+    offline: bool = False
+    """True for the trainers from stored feedback: no reward, no prompt set; their data
+    comes from the store (or a file) and their dashboard draws `plots`."""
+    plots: tuple[PlotSpec, ...] = ()
+    """The offline dashboard's plots (app/widgets/offline_dashboard.py)."""
+    data: str = ""
+    """What an offline algorithm learns from, for the form's hint."""
+    job: str = "app.train_job:run_training"
+    """'module:function' of the background job: (session, request, control) -> events."""
 
     def algorithm(self) -> Any:
         """The core.train.launch.Algorithm that starts and resumes its runs."""
@@ -58,6 +70,10 @@ class AlgorithmChoice:
 
     def check_config(self, config: Any) -> None:
         _resolve(self.check)(config)
+
+    def job_function(self) -> Any:
+        """The background job that trains it (app/train_job.py or app/jobs/offline.py)."""
+        return _resolve(self.job)
 
 
 def _resolve(path: str) -> Any:
@@ -77,6 +93,16 @@ def register(choice: AlgorithmChoice) -> None:
 def choice_of(kind: str) -> AlgorithmChoice:
     """The registered choice of a run kind (a StudioError-free KeyError says which)."""
     return ALGORITHMS[kind]
+
+
+def on_policy() -> dict[str, AlgorithmChoice]:
+    """The trainers that sample from the policy against a reward (PPO, GRPO, RLOO)."""
+    return {kind: choice for kind, choice in ALGORITHMS.items() if not choice.offline}
+
+
+def offline() -> dict[str, AlgorithmChoice]:
+    """The trainers from stored feedback (DPO/IPO, KTO, SFT)."""
+    return {kind: choice for kind, choice in ALGORITHMS.items() if choice.offline}
 
 
 PPO_PRESETS: dict[str, Preset] = {
@@ -213,3 +239,94 @@ register(
         presets=_group_presets(),
     )
 )
+
+
+# The trainers from stored feedback: their dashboards (metric keys: docs/metrics.md,
+# "DPO, IPO, KTO and SFT metrics").
+OFFLINE_LOSS = PlotSpec("offlineLossPlot", "Loss", (("loss", "train"), ("eval/loss", "held-out")))
+DRIFT_PLOT = PlotSpec(
+    "driftPlot", "Drift from the base", (("drift/logratio", "|log π − log π_ref|"),), "nats/token"
+)
+OFFLINE_SPEED = PlotSpec(
+    "offlineSpeedPlot", "Throughput", (("perf/samples_per_s", "examples/s"),), "/s"
+)
+PREFERENCE_PLOTS = (
+    OFFLINE_LOSS,
+    PlotSpec(
+        "preferenceRewardsPlot",
+        "Implicit rewards",
+        (
+            ("rewards/chosen", "chosen"),
+            ("rewards/rejected", "rejected"),
+            ("rewards/margins", "margin"),
+            ("eval/rewards/margins", "held-out margin"),
+        ),
+    ),
+    PlotSpec(
+        "preferenceAccuracyPlot",
+        "Preference accuracy",
+        (("rewards/accuracy", "train"), ("eval/rewards/accuracy", "held-out")),
+    ),
+    DRIFT_PLOT,
+    OFFLINE_SPEED,
+)
+
+
+def _offline_presets() -> dict[str, Preset]:
+    """DPO's, KTO's and SFT's presets: LoRA (16, 32), no reward."""
+    return {
+        "Demo: quick look (CPU, ~1 min)": (
+            dict(steps=30, batch_size=8, micro_batch_size=8, eval_every=5),
+            (16, 32),
+            (),
+        ),
+        "Small hub model on a GPU": (
+            dict(
+                steps=200,
+                batch_size=32,
+                micro_batch_size=8,
+                learning_rate=5e-5,
+                checkpoint_every=50,
+            ),  # fmt: skip
+            (16, 32),
+            (),
+        ),
+    }
+
+
+def _offline(kind: str, label: str, config_class: type, summary: str, data: str,
+             plots: tuple[PlotSpec, ...]) -> AlgorithmChoice:  # fmt: skip
+    return AlgorithmChoice(
+        kind=kind,
+        label=label,
+        config_class=config_class,
+        launch=f"core.offline.launch:{kind.upper()}",
+        check="core.offline.config:check_config",
+        summary=summary,
+        losses=(("loss", "loss"),),
+        presets=_offline_presets(),
+        offline=True,
+        plots=plots,
+        data=data,
+        job="app.jobs.offline:run_offline",
+    )
+
+
+register(_offline(
+    "dpo", "DPO / IPO (from pairs)", DPOConfig,
+    "Learns your pairwise verdicts directly, no reward model and no sampling: fast and "
+    "stable. Loss: sigmoid (DPO) or ipo (IPO, for near-certain labels).",
+    "the comparisons rated on Compare & Rate or by the AI judge", PREFERENCE_PLOTS,
+))  # fmt: skip
+register(_offline(
+    "kto", "KTO (from thumbs)", KTOConfig,
+    "Learns from thumbs up/down on single answers (and the pairs split into their sides); "
+    "needs no pairs.",
+    "thumbs up/down ratings, and the comparisons split into their sides", PREFERENCE_PLOTS,
+))  # fmt: skip
+register(_offline(
+    "sft", "SFT (from demonstrations)", SFTConfig,
+    "Imitates example answers: the steadiest first step, it teaches a format or style.",
+    "a prompt/response file, or the preferred sides of the comparisons",
+    (OFFLINE_LOSS, DRIFT_PLOT, OFFLINE_SPEED),
+))  # fmt: skip

@@ -1,15 +1,15 @@
 """The DPO / KTO / SFT pieces of the Train page: the algorithm registry, the form rows
-their settings make, the worker job, and the live dashboard fed by a real run."""
+their settings make, the worker job, and the live dashboard fed by a real run (the Train
+page itself: tests/test_app_train_offline.py)."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QWidget
 
-from app.algorithms import ALGORITHMS as ON_POLICY
+from app.algorithms import on_policy
 from app.jobs.offline import OfflineRequest, run_offline
 from app.offline_algorithms import OFFLINE_ALGORITHMS as ALGORITHMS
 from app.widgets.offline_dashboard import OfflineDashboard
@@ -19,7 +19,6 @@ from core.models import ModelSession
 from core.offline.config import DPOConfig, SFTConfig
 from core.store import Store
 from core.train import RunControl, RunEnded, RunStarted, StepDone
-from tests.test_app_support import window_fixture  # noqa: F401 (fixture)
 from tests.test_cli_offline import fill_store
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -28,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_the_registry_lists_every_algorithm_with_its_settings(qtbot):
     assert list(ALGORITHMS) == ["dpo", "kto", "sft"]
     assert all(entry.plots for entry in ALGORITHMS.values())
-    assert not set(ALGORITHMS) & set(ON_POLICY)  # one entry per algorithm across both
+    assert not set(ALGORITHMS) & set(on_policy())  # one entry per algorithm across both
     host = QWidget()
     qtbot.addWidget(host)
     form = QFormLayout(host)
@@ -87,25 +86,3 @@ def test_sft_reads_a_demonstrations_file(tiny_model_dir, workspace, tmp_path):
             "used": 5,
             "skipped": {},
         }
-
-
-def test_the_panel_trains_from_the_gui_with_live_plots(qtbot, window, tiny_model_dir):
-    from PySide6.QtWidgets import QSpinBox
-
-    from app.widgets.offline_panel import OfflineTrainPanel
-    from tests.test_app_support import load_model, wait_idle
-
-    fill_store(window.state.workspace)
-    load_model(qtbot, window, str(tiny_model_dir))
-    panel = OfflineTrainPanel(window.state, "dpo")
-    qtbot.addWidget(panel)
-    panel.findChild(QSpinBox, "trainStepsSpin").setValue(3)
-    panel.findChild(QSpinBox, "batchSizeSpin").setValue(2)
-    panel.findChild(QComboBox, "lossTypeCombo").setCurrentText("ipo")
-    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=60_000)
-    assert all(plot.point_count() == 3 for plot in panel.dashboard.plots)
-    assert "finished" in panel.status_label.text() and "step-3/adapter" in panel.status_label.text()
-    run = window.state.store.run(panel.run_id)
-    assert run.kind == "dpo" and run.config["dpo"]["loss_type"] == "ipo"

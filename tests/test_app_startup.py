@@ -38,6 +38,8 @@ GUI_SIDE_CORE_MODULES = (
     "core.run_prompts",
     "core.store",
     "core.memory_estimate",
+    "core.offline.config",
+    "core.offline.loop",
     "core.settings",
     "core.train",
     "core.train.checkpoints",

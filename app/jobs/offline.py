@@ -33,6 +33,9 @@ class OfflineRequest:
     """SFT: a .jsonl / .csv demonstrations file (None: the chosen sides of comparisons)."""
     name: str | None = None
     resume_from: Path | None = None
+    """A checkpoint to continue (its run goes on with config.steps as its new total)."""
+    with_pairs: bool = True
+    """KTO: the comparisons' sides count too (False: the thumbs only, `kto --no-pairs`)."""
 
 
 def load_offline_data(store: Store, request: OfflineRequest) -> tuple[list, Any]:
@@ -42,7 +45,7 @@ def load_offline_data(store: Store, request: OfflineRequest) -> tuple[list, Any]
     if request.kind == "dpo":
         return data.store_pairs(store, request.source, request.config.ties)
     if request.kind == "kto":
-        return data.store_thumbs(store, request.source)
+        return data.store_thumbs(store, request.source, request.with_pairs)
     if request.data_file is not None:
         return data.read_demonstrations(request.data_file)
     return data.chosen_demonstrations(store.comparisons(request.source))
@@ -101,3 +104,48 @@ def run_dpo_round(
         if judge.cache is not None:
             judge.cache.close()
         store.close()
+
+
+# The round rated by a person (app/widgets/person_round_box.py): three jobs, the person
+# rates on Compare & Rate between them.
+
+
+def sample_person_round(
+    session: Any, workspace: Path, n_pairs: int, prompt_set: str, seed: int
+) -> list[tuple[int, int, int]]:
+    """Two answers of the current adapter to each of up to `n_pairs` prompts of the set
+    (one pair per prompt: Compare & Rate shows one pair per prompt), stored."""
+    from core.offline.loop import sample_round_pairs
+
+    with Store.open(workspace) as store:
+        count = min(n_pairs, len(store.prompts(prompt_set)))
+        return sample_round_pairs(store, session, count, prompt_set, seed)
+
+
+def train_person_round(session: Any, workspace: Path, config: Any, pairs: int, rater: str) -> Any:
+    """DPO on every comparison so far, from the current adapter; the round is recorded
+    (its win-rate comes later, from the person's blind votes). Returns the DPORound."""
+    import torch
+
+    from core.offline.loop import record_round, train_round
+
+    torch.set_grad_enabled(True)
+    with Store.open(workspace) as store:
+        run, last = train_round(store, session, config)
+        adapter = str(run.last_checkpoint / "adapter")
+        return record_round(store, run.run_id, pairs, rater, None,
+                            last.get("eval/rewards/accuracy"), adapter)  # fmt: skip
+
+
+def blind_person_pairs(
+    session: Any, workspace: Path, prompt_set: str, count: int, adapter: str, seed: int
+) -> list[tuple[int, int, int]]:
+    """The new adapter's and the base's answers to the set's first `count` prompts, stored
+    as (prompt id, adapter's generation, base's generation) for a blind vote; `adapter` is
+    the round's adapter folder (<checkpoints>/run-<id>/step-<n>/adapter)."""
+    from core.offline.loop import store_blind_pairs
+
+    label = "/".join(Path(adapter).parts[-3:-1])  # run-<id>/step-<n>, as samples name it
+    with Store.open(workspace) as store:
+        prompts = store.prompts(prompt_set)[:count]
+        return store_blind_pairs(store, session, prompts, label, seed)

@@ -2,6 +2,8 @@
 from two recipes (base vs adapter, two checkpoints, two temperatures), shown in a random
 left/right order that is recorded; keyboard voting saved at once; per-side AI scores.
 After a vote the recipes are revealed, and a tally says which recipe wins this session.
+Generation and scoring: app/pages/compare_generation.py. A DPO round rated here:
+app/widgets/person_round_box.py.
 
 Single answers mode (the Rate combo): one answer per prompt from recipe B (by default
 the policy), rated thumbs up (+ key) or down (- key), stored as a rating of 1 / 0 with
@@ -36,23 +38,18 @@ from app.compare_pairs import (
     single_title,
     stored_recipe,
 )
-from app.jobs.model import (
-    RewardCache,
-    SideCompletion,
-    SideScores,
-    generate_pair,
-    score_responses,
-)
+from app.jobs.model import RewardCache, SideCompletion
+from app.pages.compare_generation import PairGeneration
 from app.pages.compare_thumbs import ThumbsMode
 from app.widgets.common import page_title
 from app.widgets.compare_pane import ComparePane
+from app.widgets.person_round_box import PersonRoundBox
 from app.widgets.recipe_bar import RecipeBar
 from app.widgets.reward_table import RewardTable
-from app.workers import start_job
 from core.errors import StudioError
 
 
-class ComparePage(ThumbsMode, QWidget):
+class ComparePage(PairGeneration, ThumbsMode, QWidget):
     """Blind pairwise rating; every vote goes to the store immediately."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
@@ -168,7 +165,14 @@ class ComparePage(ThumbsMode, QWidget):
         self.tally_label = QLabel(objectName="recipeTally")
         self.tally_label.setToolTip("Recipes are shown only after a vote, so votes stay blind.")
         column.addWidget(self.tally_label)
-        column.addWidget(ai_box)
+        self.person_round_box = PersonRoundBox(
+            self.state, self._queue_round_pairs,
+            lambda: self.rater_edit.text().strip() or _user_name(), self.set_combo.currentText,
+        )  # fmt: skip
+        boxes = QHBoxLayout()
+        boxes.addWidget(ai_box, 1)
+        boxes.addWidget(self.person_round_box, 1)
+        column.addLayout(boxes)
         return column
 
     def _build_shortcuts(self) -> None:
@@ -251,70 +255,6 @@ class ComparePage(ThumbsMode, QWidget):
         """The current prompt's latest pair, or in single answers mode its answer."""
         prompt = self.current_prompt()
         return self._shown_pairs().get(prompt.id) if prompt else None
-
-    # generating
-    def generate(self) -> None:
-        """Generate a pair for the current prompt in the background."""
-        prompt = self.current_prompt()
-        session = self.state.session
-        if self._generating or prompt is None:
-            return
-        if session is None:
-            self.state.errors.report(
-                StudioError("Load a model first (Model page), then generate a pair."),
-                "Generating a pair",
-            )
-            return
-        self._generating = True
-        self._update_buttons()
-        self.status_label.setText("Generating…")
-        self.left_pane.clear("Generating…")
-        self.right_pane.clear("Generating…")
-        variants = self.recipes.variants()
-        start_job(
-            self.state,
-            generate_pair,
-            session,
-            prompt.text,
-            variants[-1:] if self.single_mode() else variants,
-            self._rng.randrange(2**31),
-            description="Generating a pair",
-            context="Generating a pair",
-            on_done=lambda sides, p=prompt: self._on_generated(p, sides),
-            on_error=self._on_generate_failed,
-            uses_model=True,
-        )
-
-    def _on_generated(self, prompt, sides: list[SideCompletion]) -> None:
-        self._generating = False
-        store = self.state.store
-        model = self.state.session.name if self.state.session else "unknown"
-        ids = [
-            store.add_generation(prompt.id, side.text, model, side.adapter, side.params, side.seed)
-            for side in sides
-        ]
-        single = len(sides) == 1
-        swapped = not single and self._rng.random() < 0.5
-        pair = Pair(prompt.id, prompt.text, list(sides), ids, swapped=swapped)
-        (self._singles if single else self._pairs)[prompt.id] = pair
-        self.state.feedback_changed.emit()
-        if self.current_pair() is pair:
-            self._show_pair(pair)
-        self.status_label.setText(
-            "Good answer? + thumbs up · - thumbs down"
-            if single
-            else "Which is better? 1 left · 2 right · 3 tie · 0 both bad"
-        )
-        self._update_buttons()
-        if self.auto_score_check.isChecked():
-            self.score_current()
-
-    def _on_generate_failed(self, _error: BaseException) -> None:
-        self._generating = False
-        self.left_pane.clear()
-        self.right_pane.clear()
-        self.status_label.setText("Generation failed.")
-        self._update_buttons()
 
     def _show_pair(self, pair: Pair) -> None:
         if len(pair.sides) == 1:
@@ -404,61 +344,6 @@ class ComparePage(ThumbsMode, QWidget):
         mine = sum(1 for row in rows if row.rater == rater)
         self.counter_label.setText(f"Rated: <b>{mine}</b> by you · {len(rows)} in total")
 
-    # AI scores
-    def score_current(self) -> None:
-        """Score both sides with the configured reward sources (in the background)."""
-        pair = self.current_pair()
-        if pair is None or self._scoring:
-            return
-        try:
-            specs = self.reward_table.specs()
-        except StudioError as error:
-            self.state.errors.report(error, "Scoring the pair")
-            return
-        references = {}
-        prompt = self.current_prompt()
-        if prompt is not None and prompt.reference:
-            references[prompt.text] = prompt.reference
-        self._scoring = True
-        self._update_buttons()
-        start_job(
-            self.state,
-            score_responses,
-            specs,
-            [pair.prompt] * len(pair.sides),
-            [side.text for side in pair.sides],
-            self._rewards,
-            self.state.session,
-            references,
-            description="AI-scoring a pair",
-            context="Scoring the pair",
-            on_done=lambda scores, p=pair: self._on_scored(p, scores),
-            on_error=lambda _e: self._on_scored(None, None),
-            uses_model=True,
-        )
-
-    def _on_scored(self, pair: Pair | None, scores: SideScores | None) -> None:
-        self._scoring = False
-        self._update_buttons()
-        if pair is None or scores is None:
-            return
-        pair.scores = [scores]
-        for source, weight, column in zip(
-            scores.sources, scores.weights, scores.values, strict=True
-        ):
-            for generation_id, value in zip(pair.generation_ids, column, strict=True):
-                self.state.store.add_score(generation_id, source, value, {"weight": weight})
-        if self.current_pair() is pair:
-            self._show_scores(pair)
-
-    def _show_scores(self, pair: Pair) -> None:
-        scores = pair.scores[-1]
-        left, right = pair.shown()
-        panes = ((self.left_pane, left),) if len(pair.sides) == 1 else (
-            (self.left_pane, left), (self.right_pane, right))  # fmt: skip
-        for pane, index in panes:
-            pane.show_scores(scores.sources, scores.weights, [col[index] for col in scores.values])
-
     # stored pairs, e.g. a paused run's latest samples
     def rate_stored_pairs(self, set_name: str, pairs: Sequence[tuple[int, int, int]]) -> None:
         """Queue stored (prompt id, policy generation, reference generation) pairs for blind
@@ -483,6 +368,11 @@ class ComparePage(ThumbsMode, QWidget):
             f"{len(pairs)} stored pairs to rate in set {set_name}: 1 left · 2 right · 3 tie · "
             "0 both bad, arrows for the next."
         )
+
+    def _queue_round_pairs(self, set_name: str, pairs: Sequence[tuple[int, int, int]]) -> None:
+        """A DPO round's pairs (or its blind test) to rate: in pairs mode, blind."""
+        self.mode_combo.setCurrentIndex(0)
+        self.rate_stored_pairs(set_name, pairs)
 
     # checkpoints from the Runs page
     def add_checkpoint(self, label: str, adapter_path: str) -> None:

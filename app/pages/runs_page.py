@@ -1,5 +1,6 @@
 """Runs page: the workspace's runs with status, config and final metrics; overlaid curves
-of several runs; checkpoints to open in Compare & Rate; exports."""
+of several runs (on-policy and offline trainers' keys); the DPO loop's rounds, win-rate and
+held-out accuracy per round; checkpoints to open in Compare & Rate; exports."""
 
 from __future__ import annotations
 
@@ -33,11 +34,13 @@ from app.app_state import AppState
 from app.jobs.run_transfer import export_folder, export_run_job, import_run_job
 from app.widgets.common import inform, page_title
 from app.widgets.plots import OverlayPlot
+from app.widgets.rounds_plot import RoundsPlot
 from app.workers import start_job
 from core.errors import StudioError
 from core.export import export_metrics, export_pairs, export_samples
 from core.export_models import export_adapter, export_merged_model
 from core.grpo.metrics import GROUP_KEYS
+from core.offline.loop import rounds
 from core.run_import import imported_origin
 from core.train.checkpoints import ADAPTER_DIR
 
@@ -55,8 +58,11 @@ OVERLAY_METRICS = (
     "eval/kl",
     # DPO / KTO / SFT runs (docs/metrics.md, "Training from stored feedback")
     "loss",
+    "rewards/chosen",
+    "rewards/rejected",
     "rewards/margins",
     "rewards/accuracy",
+    "eval/rewards/margins",
     "eval/rewards/accuracy",
     "eval/loss",
     "drift/logratio",
@@ -126,6 +132,9 @@ class RunsPage(QWidget):
         row.addWidget(save_png)
         plot_layout.addLayout(row)
         plot_layout.addWidget(self.overlay, 1)
+        self.rounds_plot = RoundsPlot()  # shown once the workspace has DPO rounds
+        self.rounds_plot.setVisible(False)
+        plot_layout.addWidget(self.rounds_plot, 1)
         side = QGroupBox("Run")
         grid = QGridLayout(side)
         grid.addWidget(QLabel("Config"), 0, 0)
@@ -191,6 +200,9 @@ class RunsPage(QWidget):
         self.table.blockSignals(False)
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        loop_rounds = rounds(store)
+        self.rounds_plot.setVisible(bool(loop_rounds))
+        self.rounds_plot.show_rounds(loop_rounds)
         self._on_selection()
 
     def selected_run_ids(self) -> list[int]:

@@ -1,5 +1,7 @@
-"""Train page: the training form (algorithm: PPO, GRPO, RLOO...), Start / Pause / Resume / Stop, the live dashboard, the latest
-rollouts beside the reference's responses, and "try the policy" while paused."""
+"""Train page: the training form (algorithm: PPO, GRPO, RLOO, or DPO/IPO, KTO, SFT from
+stored feedback), Start / Pause / Resume / Stop, the live dashboard of the run's
+algorithm, the latest rollouts beside the reference's responses, and "try the policy"
+while paused."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -23,9 +26,11 @@ from PySide6.QtWidgets import (
 from app.algorithms import ALGORITHMS
 from app.app_state import AppState
 from app.jobs.model import LoadedModel, describe_session, generate_text, load_model
-from app.train_job import TrainRequest, reward_labels, run_training
+from app.jobs.offline import OfflineRequest
+from app.train_job import TrainRequest, reward_labels
 from app.widgets.common import hint, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
+from app.widgets.offline_dashboard import OfflineDashboard
 from app.widgets.train_form import TrainForm
 from app.workers import start_generator_job, start_job
 from core.config import GenerationConfig, from_dict
@@ -33,6 +38,7 @@ from core.errors import StudioError
 from core.memory_estimate import estimate_ppo_memory
 from core.train import RunControl, RunEnded, RunPaused, RunResumed, RunStarted, StepDone
 from core.train.checkpoints import read_meta, resolve_checkpoint
+from core.train.launch import own_run_of
 
 HELD_OUT_TAB = "Held-out answers"
 
@@ -60,7 +66,7 @@ class TrainPage(QWidget):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([480, 1000])
         layout = QVBoxLayout(self)
-        layout.addWidget(page_title("Train (LoRA RL: PPO, GRPO, RLOO)"))
+        layout.addWidget(page_title("Train (LoRA: PPO, GRPO, RLOO · DPO/IPO, KTO, SFT)"))
         layout.addWidget(splitter, 1)
         state.prompts_changed.connect(self._on_prompts_changed)
         state.session_changed.connect(self._on_session_changed)
@@ -128,6 +134,10 @@ class TrainPage(QWidget):
 
     def _build_right(self) -> QWidget:
         self.dashboard = TrainingDashboard()
+        # The on-policy dashboard, or an offline algorithm's (made on its first run).
+        self.dashboard_stack = QStackedWidget(objectName="dashboardStack")
+        self.dashboard_stack.addWidget(self.dashboard)
+        self.offline_dashboards: dict[str, OfflineDashboard] = {}
         self.rollout_table = RolloutTable()
         # The policy's answers to the held-out prompts at its latest evaluation.
         self.held_out_table = RolloutTable()
@@ -139,7 +149,7 @@ class TrainPage(QWidget):
         tabs.addTab(self.try_box, "Try the policy (while paused)")
         self.bottom_tabs = tabs
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.dashboard)
+        splitter.addWidget(self.dashboard_stack)
         splitter.addWidget(tabs)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
@@ -172,9 +182,11 @@ class TrainPage(QWidget):
         self.resume_button.setEnabled(phase in ("paused", "pausing"))
         self.stop_button.setEnabled(phase in ("running", "pausing", "paused"))
         self.try_button.setEnabled(phase == "paused")
-        self.ai_round_button.setEnabled(phase == "paused")
+        # Runs from stored feedback have no reward to retrain and no samples to rate.
+        on_policy = not self.form.algorithm().offline
+        self.ai_round_button.setEnabled(phase == "paused" and on_policy)
         self.rate_samples_button.setEnabled(
-            phase == "paused" or (phase == "idle" and self.run_id is not None)
+            on_policy and (phase == "paused" or (phase == "idle" and self.run_id is not None))
         )
         self.try_prompt_edit.setEnabled(phase == "paused")
         if message is not None:
@@ -196,6 +208,9 @@ class TrainPage(QWidget):
     def _update_estimate(self) -> None:
         if self._model_info is None:
             self.estimate_label.setText("Load a model to see an estimate.")
+            return
+        if self.form.algorithm().offline:  # the estimate models sampling and a value head
+            self.estimate_label.setText("Estimated for PPO, GRPO and RLOO runs only.")
             return
         estimate = estimate_ppo_memory(self._model_info, self.form.config(), self.form.lora())
         self.estimate_label.setText(f"{estimate.describe()} on {self._model_info['device']}")
@@ -236,18 +251,34 @@ class TrainPage(QWidget):
             return
         try:
             self.form.set_algorithm(_algorithm_of(Path(checkpoint)))
+            if self.form.algorithm().offline:  # on the data the run learnt from
+                self.form.data_box.set_recorded_source(self._recorded_source(checkpoint))
             request = replace(self._request(), resume_from=Path(checkpoint))
         except StudioError as error:
             self.state.errors.report(error, "Resuming the run")
             return
         self._start(request)
 
-    def _request(self) -> TrainRequest:
+    def _recorded_source(self, checkpoint: Path) -> str | None:
+        """The data source an offline run of this workspace recorded (None: foreign)."""
+        store = self.state.store
+        run_id = own_run_of(store, resolve_checkpoint(Path(checkpoint)))
+        data = store.run(run_id).config.get("data") if run_id is not None else None
+        return data.get("source") if isinstance(data, dict) else None
+
+    def _request(self) -> TrainRequest | OfflineRequest:
         if self.state.session is None:
             raise StudioError("Load a model first (Model page), then start training.")
         choice = self.form.algorithm()
         config = self.form.config()
         choice.check_config(config)
+        name = self.name_edit.text().strip() or None
+        if choice.offline:
+            data = self.form.offline_data()
+            return OfflineRequest(
+                self.state.workspace, choice.kind, config, data.source, data.data_file,
+                name, with_pairs=data.with_pairs,
+            )  # fmt: skip
         rewards = tuple(self.form.rewards.specs())
         return TrainRequest(
             algorithm=choice.kind,
@@ -255,43 +286,73 @@ class TrainPage(QWidget):
             prompt_set=self.form.prompt_set(),
             rewards=rewards,
             config=config,
-            name=self.name_edit.text().strip() or None,
+            name=name,
         )
 
     def _on_reloaded(self, loaded: LoadedModel, request: TrainRequest) -> None:
         self.state.set_session(loaded.session)
         self._start(request)
 
-    def _start(self, request: TrainRequest) -> None:
+    def _start(self, request: TrainRequest | OfflineRequest) -> None:
+        choice = ALGORITHMS[_kind_of(request)]
         self.state.adapter_fresh = False
         self.control = RunControl()
-        self.dashboard.reset(request.config)
+        self._show_dashboard(choice).reset(
+            request.config.steps if choice.offline else request.config
+        )
         self.rollout_table.setRowCount(0)
         self.held_out_table.setRowCount(0)
         self.bottom_tabs.setTabText(self.bottom_tabs.indexOf(self.held_out_table), HELD_OUT_TAB)
-        self._set_phase("running", f"Starting: reward {reward_labels(request.rewards)}…")
+        if choice.offline:
+            what = request.data_file or f"the feedback of {request.source}"
+            self._set_phase("running", f"Starting: {choice.label} on {what}…")
+        else:
+            self._set_phase("running", f"Starting: reward {reward_labels(request.rewards)}…")
         self.worker = start_generator_job(
             self.state,
-            run_training,
+            choice.job_function(),
             self.state.session,
             request,
             self.control,
-            description=f"Training ({ALGORITHMS[request.algorithm].label})",
+            description=f"Training ({choice.label})",
             context="Training",
             control=self.control,
             on_yielded=self._on_event,
             on_finished=self._on_finished,
         )
 
+    def _show_dashboard(self, choice) -> TrainingDashboard | OfflineDashboard:
+        """Bring the dashboard of `choice`'s algorithm to the front and return it."""
+        if not choice.offline:
+            self.dashboard_stack.setCurrentWidget(self.dashboard)
+            return self.dashboard
+        if choice.kind not in self.offline_dashboards:
+            dashboard = OfflineDashboard(choice.plots, parent=self.dashboard_stack)
+            dashboard.setObjectName(f"{choice.kind}Dashboard")
+            self.dashboard_stack.addWidget(dashboard)
+            self.offline_dashboards[choice.kind] = dashboard
+        self.dashboard_stack.setCurrentWidget(self.offline_dashboards[choice.kind])
+        return self.offline_dashboards[choice.kind]
+
+    @property
+    def shown_dashboard(self) -> TrainingDashboard | OfflineDashboard:
+        """The dashboard of the latest run's algorithm."""
+        return self.dashboard_stack.currentWidget()
+
     # events from the worker
     def _on_event(self, event: object) -> None:
+        offline = isinstance(self.shown_dashboard, OfflineDashboard)
         if isinstance(event, RunStarted):
             self.run_id = event.run_id
-            if event.history:
+            if event.history and offline:
+                self.shown_dashboard.load_history(int(event.config["steps"]), event.history)
+            elif event.history:
                 config_class = self.form.algorithm().config_class
                 self.dashboard.load_history(from_dict(config_class, event.config), event.history)
             self.status_label.setText(f"Run {event.name} (id {self.run_id}) running.")
             self.state.runs_changed.emit()
+        elif isinstance(event, StepDone) and offline:
+            self.shown_dashboard.add_step(event.step, event.total, event.metrics)
         elif isinstance(event, StepDone):
             self._show_step(event)
         elif isinstance(event, RunPaused):
@@ -365,8 +426,12 @@ class TrainPage(QWidget):
         if not prompt or self._phase != "paused" or self.state.session is None:
             return
         config = self.form.config()
+        # Offline configs have no sampling settings: the generation defaults then.
+        defaults = GenerationConfig()
         generation = GenerationConfig(
-            max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=None
+            max_new_tokens=getattr(config, "max_new_tokens", defaults.max_new_tokens),
+            temperature=getattr(config, "temperature", defaults.temperature),
+            seed=None,
         )
         self.try_button.setEnabled(False)
         self.try_output.setPlainText("Generating…")
@@ -387,6 +452,10 @@ class TrainPage(QWidget):
         prompt = self.try_prompt_edit.text().strip()
         self.try_output.setPlainText(f"{prompt}{text}" if text else "")
         self.try_button.setEnabled(self._phase == "paused")
+
+
+def _kind_of(request: TrainRequest | OfflineRequest) -> str:
+    return request.kind if isinstance(request, OfflineRequest) else request.algorithm
 
 
 def _algorithm_of(checkpoint: Path) -> str:

@@ -1,5 +1,5 @@
 """The live dashboard of a DPO / KTO / SFT run: the plots its algorithm entry names
-(app/offline_algorithms.py), fed one step at a time; keys as in docs/metrics.md."""
+(app/algorithms.py), fed one step at a time; keys as in docs/metrics.md."""
 
 from __future__ import annotations
 
@@ -22,8 +22,13 @@ class OfflineDashboard(QWidget):
         grid.setSpacing(4)
         for index, spec in enumerate(plots):
             series = [Series(key, label) for key, label in spec.series]
-            plot = MetricPlot(spec.title, series, spec.unit)
+            # Parented at once: a parentless plot made while the window is shown is
+            # briefly a top-level window, which takes the window's activation.
+            plot = MetricPlot(spec.title, series, spec.unit, parent=self)
             plot.setObjectName(spec.name)
+            for key, _label in spec.series:
+                if key.startswith("eval/"):  # evaluated every few steps: dots
+                    plot.mark_points(key)
             self.plots.append(plot)
             grid.addWidget(plot, index // 3, index % 3)
         layout = QVBoxLayout(self)

@@ -158,6 +158,16 @@ class MetricPlot(pg.PlotWidget):
         self._redraw_timer.setInterval(REDRAW_INTERVAL_MS)
         self._redraw_timer.timeout.connect(self.refresh)
 
+    def mark_points(self, key: str, size: int = 6) -> None:
+        """Draw `key`'s values as dots too: a metric reported every few steps (held-out
+        figures) or once per round has gaps a line alone would not show."""
+        curve = self._curves[key]
+        colour = curve.opts["pen"].color()
+        curve.setSymbol("o")
+        curve.setSymbolSize(size)
+        curve.setSymbolBrush(colour)
+        curve.setSymbolPen(colour)
+
     # data in
     def append(self, step: float, values: Mapping[str, float]) -> None:
         """Record one step; missing or non-finite values leave a gap in that curve."""

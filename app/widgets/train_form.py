@@ -1,5 +1,6 @@
-"""The training form: the algorithm (PPO, GRPO, RLOO... from app/algorithms.py), reward
-sources with weights, the algorithm's main settings, the rest under a collapsed
+"""The training form: the algorithm (PPO, GRPO, RLOO, DPO/IPO, KTO, SFT: the registry in
+app/algorithms.py), reward sources with weights (on-policy algorithms) or the data source
+(the trainers from stored feedback), the algorithm's main settings, the rest under a collapsed
 "Advanced" section, LoRA settings, and presets.
 
 The setting fields are generated from the settings the algorithm's config class and
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 from superqt import QCollapsible
 
 from app.algorithms import ALGORITHMS, AlgorithmChoice
+from app.widgets.offline_data_box import OfflineData, OfflineDataBox
 from app.widgets.reward_table import RewardTable
 from app.widgets.settings_form import SettingRows
 from core.config import LoraSpec
@@ -55,7 +57,8 @@ class TrainForm(QWidget):
             self.algorithm_combo.addItem(choice.label, choice.kind)
         self.algorithm_combo.setToolTip(
             "PPO learns a value head as its baseline; GRPO and RLOO sample a group of "
-            "responses per prompt and use the group instead (no value head)."
+            "responses per prompt and use the group instead (no value head). DPO/IPO, KTO "
+            "and SFT learn straight from stored ratings or demonstrations, with no reward."
         )
         self.algorithm_combo.setCurrentIndex(list(ALGORITHMS).index(kind))
         self.algorithm_combo.activated.connect(
@@ -76,11 +79,15 @@ class TrainForm(QWidget):
         top.addRow(self.algorithm_summary)
         top.addRow("Preset", self.preset_combo)
         top.addRow("Prompt set", self.prompt_set_combo)
+        self._top = top
         layout.addLayout(top)
-        reward_box = QGroupBox("Reward (weighted sum)")
+        self.reward_box = QGroupBox("Reward (weighted sum)")
         self.rewards = RewardTable()
-        QVBoxLayout(reward_box).addWidget(self.rewards)
-        layout.addWidget(reward_box)
+        QVBoxLayout(self.reward_box).addWidget(self.rewards)
+        layout.addWidget(self.reward_box)
+        self.data_box = OfflineDataBox()
+        self.data_box.changed.connect(self._on_edited)
+        layout.addWidget(self.data_box)
         layout.addWidget(self._build_settings_box())
         layout.addWidget(self._build_advanced())
         layout.addWidget(self._build_lora_box())
@@ -93,6 +100,7 @@ class TrainForm(QWidget):
         )
         layout.addWidget(self.continue_check)
         self.rewards.table.cellChanged.connect(self._on_edited)
+        self._show_algorithm_sections()
         self.apply_preset(next(iter(self._choice.presets)))
 
     def _build_settings_box(self) -> QGroupBox:
@@ -156,8 +164,16 @@ class TrainForm(QWidget):
         self.set_config(replace(cls(), **overrides))
         if name:
             self.preset_combo.setCurrentText(name)
+        self._show_algorithm_sections()
         self.algorithm_changed.emit(kind)
         self.changed.emit()
+
+    def _show_algorithm_sections(self) -> None:
+        """On-policy: the reward and the prompt set; offline: where the data comes from."""
+        offline = self._choice.offline
+        self.reward_box.setVisible(not offline)
+        self._top.setRowVisible(self.prompt_set_combo, not offline)
+        self.data_box.show_for(self._choice)
 
     def _build_lora_box(self) -> QGroupBox:
         box = QGroupBox("LoRA adapter")
@@ -181,7 +197,8 @@ class TrainForm(QWidget):
         self.set_config(replace(self._choice.config_class(), **overrides))
         self.field_widget("lora.r").setValue(rank)
         self.field_widget("lora.alpha").setValue(alpha)
-        self.rewards.set_specs(rewards)
+        if rewards:  # the offline presets name none: the reward table stays as it is
+            self.rewards.set_specs(rewards)
         self.preset_combo.setCurrentText(name)
 
     def set_config(self, config: Any) -> None:
@@ -258,6 +275,10 @@ class TrainForm(QWidget):
 
     def prompt_set(self) -> str:
         return self.prompt_set_combo.currentText()
+
+    def offline_data(self) -> OfflineData:
+        """Where an offline algorithm's data comes from (the data box)."""
+        return self.data_box.value()
 
 
 def _sentence(text: str) -> str:

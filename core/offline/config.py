@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors import StudioError
 from core.ppo_config import LR_SCHEDULES
-from core.settings import setting
+from core.settings import setting, setting_problems
 
 FROM_CHOICES = ("human", "ai", "all")
 """--from: whose feedback to learn from (people's, the AI judge's, or both)."""
@@ -205,3 +206,11 @@ class KTOConfig(OfflineConfig):
 @dataclass(frozen=True)
 class SFTConfig(OfflineConfig):
     """Supervised fine-tuning (imitation) on demonstrations; loss on response tokens only."""
+
+
+def check_config(config: OfflineConfig) -> None:
+    """Refuse settings out of their ranges in one line (the Train page, before a run)."""
+    problems = setting_problems(config)
+    if problems:
+        kind = type(config).__name__.removesuffix("Config")
+        raise StudioError(f"Invalid {kind} settings: " + "; ".join(problems) + ".")

@@ -3,11 +3,14 @@
 1. `sample_round_pairs`: two answers of the current adapter to each of the round's
    prompts, stored as generations (core.rlaif.labelling.generate_pairs).
 2. They are rated: by a person on Compare & Rate (the GUI queues them there), or by the
-   AI judge (`label_pairs`).
+   AI judge (`label_pairs`); `rated_pairs` counts how many are.
 3. `train_round`: a DPO run on everything rated so far, starting from the current
    adapter, recorded as a run of kind 'dpo'.
 4. `blind_win_rate`: the new adapter against the base (adapter off), one answer each to
    every evaluation prompt, shown to the judge in a random order; ties count a half.
+   Rated by a person: `store_blind_pairs` stores the two answers to each prompt for
+   Compare & Rate (which shuffles the sides), `human_win_rate` reads the votes back and
+   `set_round_win_rate` notes the result on the round.
 5. `record_round`: a run of kind 'dpo_round' noting the DPO run, the pairs, who rated,
    the win-rate and the held-out accuracy (the Runs page lists it).
 
@@ -75,13 +78,7 @@ def train_round(store: Store, session: Any, config: DPOConfig, source: str = "al
 def blind_win_rate(session: Any, judge: Any, prompts: Sequence[str], seed: int = 0) -> float:
     """Share of `prompts` where the judge prefers the adapter's answer to the base's (ties
     a half); each pair is shown in a random order."""
-    from core.generate import generate
-
-    if not prompts:
-        raise TrainingError("The win-rate needs evaluation prompts; choose a prompt set.")
-    config = GenerationConfig(max_new_tokens=24, seed=seed, batch_size=64)
-    tuned = [c.text for c in generate(session, list(prompts), config)]
-    base = [c.text for c in generate(session, list(prompts), config, use_adapter=False)]
+    tuned, base = blind_answers(session, prompts, seed)
     order = random.Random(seed)
     tuned_left = [order.random() < 0.5 for _ in prompts]
     lefts = [t if flip else b for t, b, flip in zip(tuned, base, tuned_left, strict=True)]
@@ -95,6 +92,78 @@ def blind_win_rate(session: Any, judge: Any, prompts: Sequence[str], seed: int =
         elif (verdict == "left") == flip:
             score += 1.0
     return score / len(prompts)
+
+
+def blind_answers(
+    session: Any, prompts: Sequence[str], seed: int = 0
+) -> tuple[list[str], list[str]]:
+    """(the adapter's answers, the base's answers) to `prompts`, with the same seed."""
+    from core.generate import generate
+
+    if not prompts:
+        raise TrainingError("The win-rate needs evaluation prompts; choose a prompt set.")
+    config = GenerationConfig(max_new_tokens=24, seed=seed, batch_size=64)
+    tuned = [c.text for c in generate(session, list(prompts), config)]
+    base = [c.text for c in generate(session, list(prompts), config, use_adapter=False)]
+    return tuned, base
+
+
+def store_blind_pairs(
+    store: Store, session: Any, prompts: Sequence[Any], adapter: str, seed: int = 0
+) -> list[PairRef]:
+    """The adapter's and the base's answers to each prompt row, stored as generations for
+    a person to compare blind: (prompt id, adapter's generation, base's generation)."""
+    from core.generate import generation_params
+
+    tuned, base = blind_answers(session, [row.text for row in prompts], seed)
+    config = GenerationConfig(max_new_tokens=24, seed=seed, batch_size=64)
+    params = generation_params(session, config)
+    pairs = []
+    for row, tuned_text, base_text in zip(prompts, tuned, base, strict=True):
+        tuned_id = store.add_generation(row.id, tuned_text, session.name, adapter, params, seed)
+        base_id = store.add_generation(row.id, base_text, session.name, None, params, seed)
+        pairs.append((row.id, tuned_id, base_id))
+    return pairs
+
+
+def _verdicts(store: Store, pairs: Sequence[PairRef]) -> dict[frozenset[int], tuple[int, str]]:
+    """{the pair's two generation ids: (the preferred generation or 0, verdict)}, the
+    latest human vote on each of `pairs`."""
+    wanted = {frozenset(pair[1:]) for pair in pairs}
+    votes: dict[frozenset[int], tuple[int, str]] = {}
+    for row in store.comparisons("human"):
+        key = frozenset((row.left_id, row.right_id))
+        if key in wanted:
+            winner = {"left": row.left_id, "right": row.right_id}.get(row.verdict, 0)
+            votes[key] = (winner, row.verdict)
+    return votes
+
+
+def rated_pairs(store: Store, pairs: Sequence[PairRef]) -> int:
+    """How many of `pairs` a person has rated (on Compare & Rate)."""
+    return len(_verdicts(store, pairs))
+
+
+def human_win_rate(store: Store, pairs: Sequence[PairRef]) -> tuple[float | None, int]:
+    """(share of the rated blind `pairs` (prompt, adapter's, base's) a person preferred the
+    adapter's answer in, ties and "both bad" a half; None before any vote, the votes)."""
+    votes = _verdicts(store, pairs)
+    score = 0.0
+    for _prompt, tuned_id, base_id in pairs:
+        vote = votes.get(frozenset((tuned_id, base_id)))
+        if vote is not None:
+            score += 1.0 if vote[0] == tuned_id else 0.0 if vote[0] == base_id else 0.5
+    return (score / len(votes) if votes else None), len(votes)
+
+
+def set_round_win_rate(
+    store: Store, round_run_id: int, win_rate: float | None, judged_by: str, votes: int
+) -> DPORound:
+    """Note a round's blind win-rate measured after it was recorded (a person's votes)."""
+    config = dict(store.run(round_run_id).config)
+    config.update(win_rate=win_rate, win_rate_by=judged_by, win_rate_votes=votes)
+    store.update_run_config(round_run_id, config)
+    return next(r for r in rounds(store) if r.round_run_id == round_run_id)
 
 
 def record_round(
