@@ -236,3 +236,51 @@ def test_offline_run_records_and_follows_its_quantised_base(llama_dir, workspace
     assert "--quantize 4bit" in capsys.readouterr().out
     assert main([*common, "--quantize", "8bit", "--steps", "2", "--resume", str(step)]) == 2
     assert "quantize 4bit" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------- on a CUDA device
+
+
+@pytest.mark.gpu
+@needs_bnb
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("quantize", ["4bit", "8bit"])
+def test_quantised_base_on_cuda_generates_trains_and_keeps_its_reference(llama_dir, quantize):
+    from core.generate import generate, sequence_logprobs
+    from core.models import ModelSession
+
+    def load(**spec):
+        return ModelSession.load(
+            ModelSpec(name_or_path=str(llama_dir), device="cuda", quantize=quantize, **spec)
+        )
+
+    policy = load()
+    assert all(p.device.type == "cuda" for p in policy.model.parameters())
+    if quantize == "4bit" and torch.cuda.is_bf16_supported():
+        assert policy.dtype == torch.bfloat16  # the compute dtype; the adapter stays float32
+    assert all(p.dtype == torch.float32 for p in policy.model.parameters() if p.requires_grad)
+    assert generate(policy, ["This movie was"], GenerationConfig(max_new_tokens=4))
+    ids = torch.tensor([[5, 17, 40, 22, 9, 31]], device="cuda")
+    policy.model.train()
+    policy.model(input_ids=ids, labels=ids).loss.backward()
+    grads = [p.grad for p in policy.model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    policy.model.eval()
+    bare = load(lora=None)
+    mask = torch.ones_like(ids)
+    with torch.no_grad(), policy.reference() as reference:
+        ref = sequence_logprobs(reference, ids, mask, 2, 1.0)
+        assert torch.equal(ref, sequence_logprobs(bare.model, ids, mask, 2, 1.0))
+
+
+def test_memory_estimate_counts_quantised_weights_at_their_stored_size():
+    from core.config import LoraSpec, PPOConfig
+    from core.memory_estimate import estimate_ppo_memory
+
+    info = {"params": 1_000_000_000, "hidden_size": 2048, "vocab_size": 32000}
+    full = estimate_ppo_memory({**info, "dtype": "bfloat16"}, PPOConfig(), LoraSpec())
+    four = estimate_ppo_memory(
+        {**info, "dtype": "bfloat16", "quantize": "4bit"}, PPOConfig(), LoraSpec()
+    )
+    assert full.weights == 2_000_000_000 and four.weights == 520_000_000
+    assert four.activations == full.activations  # the compute dtype is still bfloat16
