@@ -32,3 +32,13 @@ def test_4bit_choice_loads_a_quantised_session(qtbot, window, tmp_path, tiny_tok
     assert "4bit" in window.findChild(QLabel, "info_dtype").text()
     assert "4bit" in window.device_label.text()
     assert window.state.setting("model/quantize") == "4bit"
+
+    # A run records the session's spec (core.train.launch), and the Runs page shows it.
+    from core.config import to_dict
+
+    run_id = window.state.store.create_run("ppo", {"model_spec": to_dict(session.spec)})
+    runs = window.runs_page
+    window.show_page(runs)
+    runs.refresh()
+    runs.select_runs([run_id])
+    assert '"quantize": "4bit"' in runs.config_view.toPlainText()
