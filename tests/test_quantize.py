@@ -161,6 +161,41 @@ def test_8bit_loads_and_trains_on_the_cpu(llama_dir):
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
+@needs_bnb
+def test_the_demo_model_quantises_too(demo_model_dir):
+    """Its 128-wide GPT-2 layers (Conv1D, made Linear4bit by transformers) fill whole
+    4-bit blocks: --quantize 4bit works on it, to try the path offline."""
+    from bitsandbytes.nn import Linear4bit
+
+    from core.generate import generate
+
+    session = _load(demo_model_dir, "4bit")
+    assert any(isinstance(m, Linear4bit) for m in session.model.modules())
+    [completion] = generate(session, ["The movie was"], GenerationConfig(max_new_tokens=6))
+    assert completion.response_ids
+
+
+@needs_bnb
+def test_a_4bit_gpt2_adapter_works_on_the_16bit_base(demo_model_dir, tmp_path, recwarn):
+    """GPT-2's Conv1D layers are Linear4bit on the 4-bit base, so its adapter says
+    fan_in_fan_out false; on the 16-bit base (Conv1D) it must act as the same weights."""
+    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+
+    quantised = _load(demo_model_dir, "4bit")
+    with torch.no_grad():
+        for name, param in quantised.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.3)
+    quantised.save_adapter(tmp_path / "adapter")
+    loaded = _load(demo_model_dir, "none", lora=None, adapter_path=str(tmp_path / "adapter"))
+    copied = _load(demo_model_dir, "none")
+    set_peft_model_state_dict(copied.model, get_peft_model_state_dict(quantised.model))
+    ids = torch.tensor([[5, 17, 40, 22, 9, 31]])
+    with torch.no_grad():
+        assert torch.equal(loaded.model(input_ids=ids).logits, copied.model(input_ids=ids).logits)
+    assert not [w for w in recwarn if "fan_in_fan_out" in str(w.message)]
+
+
 def test_logical_numel_counts_plain_tensors_as_they_are():
     assert logical_numel(torch.zeros(3, 4)) == 12
 
