@@ -252,7 +252,9 @@ class MainWindow(QMainWindow):
         if session is None:
             self.device_label.setText("No model")
         else:
-            self.device_label.setText(f"{session.name} on {session.device} ({session.dtype})")
+            quantize = session.spec.quantize
+            base = "" if quantize == "none" else f", base {quantize}"
+            self.device_label.setText(f"{session.name} on {session.device} ({session.dtype}{base})")
         self._on_refresh_memory()
 
     def _on_refresh_memory(self) -> None:

@@ -94,6 +94,10 @@ class ModelSpec:
     prompt_format: str = "plain"
     """plain | chat: chat sends each prompt as a user message through the tokenizer's chat
     template (for instruction-tuned models); plain feeds the text as it is."""
+    quantize: str = "none"
+    """none | 8bit | 4bit: store the frozen base weights with bitsandbytes (QLoRA; the
+    `quant` extra). The adapter and the weights it does not quantise stay float32; dtype
+    is then the compute dtype of the quantised layers (core/quantize.py)."""
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,12 @@ def export_merged_model(spec: ModelSpec, checkpoint: Path, out: Path, force: boo
 
     A separate copy, so a session in use keeps its adapter. `spec` names the base model.
     The folder appears only when complete, as in export_adapter.
+
+    The base is always reloaded unquantised (spec.quantize is ignored): merging into a
+    4-bit or 8-bit base would dequantise each layer, add the update and round the sum
+    again, so the merged model would carry a second rounding error. An adapter trained on
+    a quantised base (QLoRA) is merged into the 16/32-bit base, as QLoRA does; its outputs
+    differ from the quantised run's by the base's rounding.
     """
     out = Path(out)
     with folder_written_atomically(out, force, is_model_folder) as folder:
@@ -59,7 +65,8 @@ def export_merged_model(spec: ModelSpec, checkpoint: Path, out: Path, force: boo
         from core.models import ModelSession
 
         adapter = adapter_folder(checkpoint)
-        copy = ModelSession.load(replace(spec, lora=None, adapter_path=str(adapter)))
+        unquantised = replace(spec, lora=None, adapter_path=str(adapter), quantize="none")
+        copy = ModelSession.load(unquantised)
         try:
             with torch.no_grad():
                 merged = copy.model.merge_and_unload()
@@ -67,6 +74,16 @@ def export_merged_model(spec: ModelSpec, checkpoint: Path, out: Path, force: boo
         finally:
             copy.unload()
     return out
+
+
+def trained_quantize(checkpoint: Path) -> str:
+    """The quantize mode the run behind `checkpoint` loaded its base with: none for an
+    adapter folder alone, or a checkpoint from before the setting."""
+    from core.quantize import quantize_of
+    from core.train.checkpoints import META_FILE, read_meta
+
+    path = Path(checkpoint)
+    return quantize_of(read_meta(path)) if (path / META_FILE).is_file() else "none"
 
 
 def is_model_folder(folder: Path) -> bool:

@@ -165,11 +165,15 @@ def attach_lora(model: torch.nn.Module, spec: LoraSpec) -> PeftModel:
 @contextmanager
 def _quiet_peft() -> Iterator[None]:
     """Hide one deprecation PEFT triggers inside transformers 5 (PEFT reads
-    `is_gradient_checkpointing`); it is theirs to fix and says nothing to our users."""
+    `is_gradient_checkpointing`); it is theirs to fix and says nothing to our users.
+    Also PEFT's note that it flipped fan_in_fan_out: a GPT-2 adapter trained on a 4-bit
+    base (whose Conv1D layers bitsandbytes made Linear) loads on the 16-bit base, and the
+    other way round, with the flag corrected; the weights are the same either way."""
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
         )
+        warnings.filterwarnings("ignore", message="fan_in_fan_out is set to", category=UserWarning)
         yield
 
 

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from core.models import ModelSession
 
 BYTES_PER_DTYPE = {"float32": 4, "bfloat16": 2, "float16": 2}
+BYTES_PER_QUANTIZED_WEIGHT = {"4bit": 0.52, "8bit": 1.0}
+"""Stored bytes per base weight under --quantize: NF4 plus its double-quantised block
+scales is ~4.13 bits; LLM.int8 one byte (embeddings and head, kept float32, are ignored)."""
 PROMPT_TOKENS = 64
 """Assumed prompt length (prompts are not tokenised on the GUI thread)."""
 ACTIVATION_FACTOR = 34
@@ -53,7 +56,7 @@ def estimate_ppo_memory(info: dict[str, Any], config: PPOConfig, lora: LoraSpec)
     width = BYTES_PER_DTYPE.get(str(info.get("dtype", "float32")), 4)
     layers = _layers(params, hidden, vocab)
     sequence = PROMPT_TOKENS + config.max_new_tokens
-    weights = params * width
+    weights = int(params * BYTES_PER_QUANTIZED_WEIGHT.get(str(info.get("quantize")), width))
     # LoRA on ~4 projections per layer: 2 * r * hidden weights each; fp32 weight, grad,
     # two Adam moments = 16 bytes per weight. The value head is negligible.
     lora_params = layers * 4 * 2 * lora.r * hidden

@@ -260,16 +260,26 @@ def load_weights(
     config: PretrainedConfig,
     dtype: torch.dtype,
     trust_remote_code: bool,
+    quantized: dict[str, Any] | None = None,
 ) -> torch.nn.Module:
-    """The causal LM in `dtype` on the CPU; corrupt or missing weights become ModelLoadError."""
+    """The causal LM in `dtype` on the CPU; corrupt or missing weights become ModelLoadError.
+
+    `quantized` (core.quantize.quantized_load_kwargs) loads it through bitsandbytes
+    instead, straight onto its device."""
+    kwargs = quantized or {"dtype": dtype}
     try:
         model, info = AutoModelForCausalLM.from_pretrained(
             source,
             config=config,
-            dtype=dtype,
             trust_remote_code=trust_remote_code,
             output_loading_info=True,
+            **kwargs,
         )
+    except torch.OutOfMemoryError as error:
+        how = "quantised" if quantized else f"in {str(dtype).removeprefix('torch.')}"
+        raise ModelLoadError(
+            f"Not enough memory for {source} {how}; choose a smaller model or --quantize 4bit."
+        ) from error
     except (*_LOAD_ERRORS, pickle.UnpicklingError) as error:
         if not is_local:
             raise hub_error(source, error) from error

@@ -11,6 +11,8 @@ Choices worth knowing:
 - A tokenizer without a pad token pads with EOS (the embeddings keep their size), so
   masks always come from lengths, never from `ids != pad_token_id`.
 - Hub ids are downloaded when the network allows; offline, a clear ModelLoadError says so.
+- quantize 4bit/8bit stores the frozen base with bitsandbytes (core/quantize.py); dtype is
+  then the compute dtype of its layers, and everything it leaves unquantised is float32.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ from core.model_loading import (
 )
 from core.progress import Progress, no_progress
 from core.prompt_format import check_prompt_format, has_chat_template
+from core.quantize import (
+    check_quantize_device,
+    is_quantized,
+    logical_numel,
+    prepare_quantized,
+    quantized_load_kwargs,
+)
 
 __all__ = [
     "MemoryInfo",
@@ -214,6 +223,8 @@ class ModelSession:
         report(0, steps, "Locating the model")
         device = pick_device(spec.device)
         dtype = pick_dtype(spec.dtype, device)
+        if is_quantized(spec.quantize):
+            check_quantize_device(spec.quantize, device)
         source, is_local = locate(resolve_model_path(spec.name_or_path, progress))
         if is_local:
             check_local_folder(Path(source))
@@ -224,9 +235,8 @@ class ModelSession:
         tokenizer = load_tokenizer(source, is_local, spec.trust_remote_code)
         check_prompt_format(tokenizer, spec.prompt_format, spec.name_or_path)
         report(3, steps, "Loading the weights")
-        model = load_weights(source, is_local, config, dtype, spec.trust_remote_code)
+        model = _load_base(spec, source, is_local, config, device, dtype)
         _check_vocabulary(tokenizer, model, source)
-        model = _to_device(model, device, dtype)
         report(4, steps, "Attaching the adapter")
         if spec.adapter_path:
             model = load_adapter_weights(model, spec.adapter_path)
@@ -253,7 +263,7 @@ class ModelSession:
             return ParamCounts(total=0, trainable=0)
         params = list(self.model.parameters())
         return ParamCounts(
-            total=sum(p.numel() for p in params),
+            total=sum(logical_numel(p) for p in params),
             trainable=sum(p.numel() for p in params if p.requires_grad),
         )
 
@@ -304,6 +314,7 @@ def describe(session: ModelSession) -> dict[str, Any]:
         "trainable": counts.trainable,
         "device": str(session.device),
         "dtype": str(session.dtype).removeprefix("torch."),
+        "quantize": session.spec.quantize,
         "hidden_size": session.hidden_size,
         "vocab_size": len(session.tokenizer),
         "has_adapter": session.has_adapter,
@@ -332,6 +343,24 @@ def _check_vocabulary(
             f"table only {rows} rows: tokenizer and weights don't belong together. Save them "
             "from the same model."
         )
+
+
+def _load_base(
+    spec: ModelSpec,
+    source: str,
+    is_local: bool,
+    config: Any,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> torch.nn.Module:
+    """The base weights on `device`: in `dtype`, or quantised by bitsandbytes (frozen,
+    the rest float32, `dtype` the compute dtype) and prepared for LoRA."""
+    if not is_quantized(spec.quantize):
+        model = load_weights(source, is_local, config, dtype, spec.trust_remote_code)
+        return _to_device(model, device, dtype)
+    kwargs = quantized_load_kwargs(spec.quantize, device, dtype)
+    model = load_weights(source, is_local, config, dtype, spec.trust_remote_code, kwargs)
+    return prepare_quantized(model)
 
 
 def _to_device(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:

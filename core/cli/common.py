@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
 from core.errors import StudioError
 from core.prompt_format import PROMPT_FORMATS, has_chat_template
+from core.quantize import QUANTIZE_MODES
 from core.settings import add_setting_flags, user_values_from_args
 from core.store import Store
 
@@ -37,6 +38,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, flag: str = "--model
         "--adapter", type=Path, default=None, help="a PEFT adapter folder (e.g. a checkpoint's)"
     )
     add_prompt_format_argument(parser)
+    add_quantize_argument(parser)
     parser.add_argument(
         "--trust-remote-code",
         action="store_true",
@@ -96,6 +98,19 @@ def add_prompt_format_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_quantize_argument(parser: argparse.ArgumentParser) -> None:
+    """--quantize: store the frozen base weights in 8 or 4 bits (bitsandbytes, QLoRA)."""
+    parser.add_argument(
+        "--quantize",
+        default=None,  # None: none, or on --resume the checkpoint's own mode
+        choices=QUANTIZE_MODES,
+        help="none (default): the base in --dtype; 4bit: NF4 with double quantisation "
+        "(QLoRA), about a quarter of the 16-bit memory; 8bit: LLM.int8. The adapter stays "
+        'float32. Needs bitsandbytes: pip install "rlhf-studio[quant]". On --resume the '
+        "default is the checkpoint's mode",
+    )
+
+
 def note_unused_chat_template(session) -> None:
     """Say on stderr when plain prompts go to a model whose tokenizer has a chat template:
     an instruction-tuned model answers far better when prompts come as chat messages."""
@@ -117,6 +132,7 @@ def model_spec_from_args(args: argparse.Namespace) -> ModelSpec:
         lora=lora_from_args(args),
         adapter_path=str(args.adapter) if args.adapter else None,
         prompt_format=args.prompt_format or ModelSpec.prompt_format,
+        quantize=getattr(args, "quantize", None) or ModelSpec.quantize,
     )
 
 
@@ -189,3 +205,19 @@ def trained_prompt_format(checkpoint: Path) -> str:
     from core.train.checkpoints import prompt_format_of, read_meta, resolve_checkpoint
 
     return prompt_format_of(read_meta(resolve_checkpoint(checkpoint)))
+
+
+def follow_checkpoint_quantize(args: argparse.Namespace, checkpoint: Path) -> None:
+    """On --resume without --quantize, load the base as the checkpoint's run did (said when
+    quantised); a --quantize that differs is refused before the model loads."""
+    from core.quantize import NO_QUANTIZE, check_resume_quantize, quantize_of
+    from core.train.checkpoints import read_meta, resolve_checkpoint
+
+    folder = resolve_checkpoint(checkpoint)
+    meta = read_meta(folder)
+    if args.quantize is not None:
+        check_resume_quantize(folder, meta, args.quantize)
+        return
+    args.quantize = quantize_of(meta)
+    if args.quantize != NO_QUANTIZE:
+        print(f"resuming with the run's quantised base: --quantize {args.quantize}")

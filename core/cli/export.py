@@ -195,6 +195,20 @@ def _print_pairs(report: ExportReport, out: Path, min_confidence: float) -> None
         )
 
 
+def _note_quantised_base(checkpoint: Path) -> None:
+    """Say that an adapter trained on a quantised base is merged into the unquantised one."""
+    from core.export_models import trained_quantize
+
+    quantize = trained_quantize(checkpoint)
+    if quantize != "none":
+        print(
+            f"note: this run trained on a {quantize} base; the adapter is merged into the "
+            "unquantised base (merging into a quantised one would round the weights again), "
+            "so the merged model's outputs differ slightly from the run's",
+            file=sys.stderr,
+        )
+
+
 def _layout(report: ExportReport) -> str:
     return "conversational " if report.conversational else ""
 
@@ -213,6 +227,7 @@ def _export_model(args: argparse.Namespace) -> int:
         out = export_adapter(args.checkpoint, args.out, force=args.force)
         print(f"wrote the PEFT adapter to {out}")
     else:
+        _note_quantised_base(args.checkpoint)
         out = export_merged_model(
             ModelSpec(args.model), args.checkpoint, args.out, force=args.force
         )

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
-from core.cli.common import add_prompt_format_argument
+from core.cli.common import add_prompt_format_argument, add_quantize_argument
 from core.config import DEMO_MODEL, GenerationConfig
 
 
@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--adapter", type=Path, default=None, help="the policy's adapter folder")
     add_prompt_format_argument(parser)
+    add_quantize_argument(parser)  # the policy's; the judge is loaded as it is
     parser.add_argument("--no-generate", action="store_true", help="only label stored generations")
     parser.add_argument("--prompt-set", default=None, help="prompts to sample new pairs for")
     parser.add_argument("--max-new-tokens", type=int, default=GenerationConfig.max_new_tokens)
@@ -104,7 +105,9 @@ def _policy(args: argparse.Namespace, judge):
     from core.models import ModelSession
 
     prompt_format = args.prompt_format or ModelSpec.prompt_format
-    if args.model == args.judge and args.adapter is None and prompt_format == "plain":
+    quantize = args.quantize or ModelSpec.quantize
+    plain_policy = args.adapter is None and prompt_format == "plain" and quantize == "none"
+    if args.model == args.judge and plain_policy:
         return judge.session
     spec = ModelSpec(
         name_or_path=args.model,
@@ -112,6 +115,7 @@ def _policy(args: argparse.Namespace, judge):
         lora=None,
         adapter_path=str(args.adapter) if args.adapter else None,
         prompt_format=prompt_format,
+        quantize=quantize,
     )
     return ModelSession.load(spec)
 

@@ -20,6 +20,7 @@ from core.cli.common import (
     attach_reporters,
     check_metrics_out,
     claim_own_run,
+    follow_checkpoint_quantize,
     model_spec_from_args,
     note_unused_chat_template,
     open_metrics_out,
@@ -126,6 +127,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
         prompts = prompts_for_run(store, args.prompts, _builtin_prompts(args.prompts))
         if args.resume is not None:
             _check_resume_algorithm(args.resume, command)
+            follow_checkpoint_quantize(args, args.resume)
             claim_own_run(store, args.resume)  # a run busy in another process: refuse now
             if args.prompt_format is None:
                 args.prompt_format = _prompt_format_to_resume(args.resume)

@@ -31,6 +31,7 @@ from core.offline.data import split_examples
 from core.ppo.metrics import perf_metrics
 from core.ppo.optim import build_optimizer, build_scheduler, sync_learning_rates
 from core.ppo.rollout import PromptOrder
+from core.quantize import check_resume_quantize, session_quantize
 from core.settings import setting_problems
 from core.train import checkpoints as ckpt
 from core.train.checkpoint_io import (
@@ -179,6 +180,7 @@ class OfflineTrainer:
             "algorithm": self.kind,
             "model": self.session.name,
             "prompt_format": self.session.prompt_format,
+            "quantize": session_quantize(self.session),
             "examples": len(self.data),
         }
 
@@ -222,6 +224,7 @@ class OfflineTrainer:
         folder = ckpt.resolve_checkpoint(Path(checkpoint))
         meta = ckpt.read_meta(folder)
         ckpt.check_prompt_format(folder, meta, session.prompt_format)
+        check_resume_quantize(folder, meta, session_quantize(session))
         config = load_json(cls.config_class, folder / f"{cls.kind}_config.json")
         if steps is not None:
             config = replace(config, steps=steps)

@@ -31,6 +31,7 @@ from core.generate import encode_prompts
 from core.ppo.evaluation import HeldOutEval, split_prompts
 from core.ppo.optim import build_optimizer, build_scheduler, sync_learning_rates
 from core.ppo.rollout import PromptOrder, Rollout, collect_rollout, side_by_side_samples
+from core.quantize import check_resume_quantize, session_quantize
 from core.train import checkpoint_io, checkpoints
 from core.train.events import StepResult
 
@@ -154,6 +155,7 @@ class OnPolicyTrainer:
         config = load_json(cls.config_class, folder / cls.config_file())
         meta = checkpoints.read_meta(folder)
         checkpoints.check_prompt_format(folder, meta, session.prompt_format)
+        check_resume_quantize(folder, meta, session_quantize(session))
         if steps is not None:
             config = replace(config, steps=steps)
         state = checkpoint_io.read_trainer_state(folder)
@@ -322,6 +324,7 @@ class OnPolicyTrainer:
             **(meta or {}),
             "model": self.session.name,
             "prompt_format": self.session.prompt_format,
+            "quantize": session_quantize(self.session),
             "reward": self.reward.name,
             "prompts": len(self.prompts),
         }
