@@ -205,6 +205,58 @@ def scenario_reward_model(model_dir: str, world, out: str) -> dict:
     return {"saved": bool(result.meta), "weights": captured, "loss": result.best.train_loss}
 
 
+def cli_commands(model_dir: str, workspace: str) -> dict[str, list[str]]:
+    """Every training command, tiny, in the workspace the test filled with comparisons."""
+    model = ["--model", model_dir, "--device", "cpu", "--workspace", workspace]
+    on_policy = ["--steps", "2", "--batch-size", "4", "--mini-batch-size", "2",
+                 "--max-new-tokens", "4", "--eval-prompts", "0"]  # fmt: skip
+    offline = ["--steps", "2", "--batch-size", "4", "--micro-batch-size", "2",
+               "--max-response-tokens", "8"]  # fmt: skip
+    return {
+        "ppo": ["ppo", *model, *on_policy],
+        "grpo": ["grpo", *model, *on_policy, "--group-size", "2"],
+        "rloo": ["rloo", *model, *on_policy, "--group-size", "2"],
+        "dpo": ["dpo", *model, *offline],
+        "kto": ["kto", *model, *offline],
+        "sft": ["sft", *model, *offline],
+        "train-rm": [
+            "train-rm",
+            "--base",
+            model_dir,
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--workspace",
+            workspace,
+        ],  # fmt: skip
+    }
+
+
+def scenario_cli(model_dir: str, workspace: str) -> dict:
+    """`python -m core <command>` as torchrun runs it on this rank: (exit code, stdout)."""
+    import contextlib
+    import io
+
+    from core.cli import main
+    from core.train import distributed
+
+    leave = distributed.leave_process_group
+    distributed.leave_process_group = lambda: None  # later commands use the same group
+    results = {}
+    try:
+        for name, argv in cli_commands(model_dir, workspace).items():
+            stdout = io.StringIO()
+            with contextlib.redirect_stdout(stdout):
+                code = main(argv)
+            results[name] = (code, stdout.getvalue())
+    finally:
+        distributed.leave_process_group = leave
+    return results
+
+
 def run_rank(rank: int, size: int, port: int, out: str, model_dir: str, paths: dict) -> None:
     """The entry point of one spawned process."""
     os.environ.update(
@@ -227,6 +279,7 @@ def run_rank(rank: int, size: int, port: int, out: str, model_dir: str, paths: d
             model_dir, world, paths["one_process_checkpoint"], paths["resume_workspace"]
         ),
         "reward_model": scenario_reward_model(model_dir, world, paths["rm_out"]),
+        "cli": scenario_cli(model_dir, paths["cli_workspace"]),
     }
     torch.save(results, Path(out) / f"rank{rank}.pt")
     leave_process_group()

@@ -4,6 +4,7 @@ on the gloo backend, started once by torch.multiprocessing.spawn for every check
 
 from __future__ import annotations
 
+import json
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from core.cli import main
 from core.ppo.launch import resume_run, start_run
 from core.store import Store
 from core.train import distributed
@@ -33,9 +35,11 @@ def two_processes(tiny_model_dir, tmp_path_factory):
     """Run every scenario in two processes once: (their results by rank, the paths used).
     First a one-process PPO run leaves the step-1 checkpoint they continue."""
     root = tmp_path_factory.mktemp("distributed")
-    paths = {name: root / name for name in ("run_workspace", "resume_workspace", "rm_out")}
-    for name in ("run_workspace", "resume_workspace"):
+    names = ("run_workspace", "resume_workspace", "cli_workspace", "rm_out")
+    paths = {name: root / name for name in names}
+    for name in names[:3]:
         paths[name].mkdir()
+    _store_comparisons(paths["cli_workspace"], root / "pairs.jsonl")
     session = worker.load_session(str(tiny_model_dir))
     with Store.open(paths["resume_workspace"]) as store:
         run = start_run(store, session, worker.LetterReward(), worker.PROMPTS,
@@ -55,6 +59,15 @@ def two_processes(tiny_model_dir, tmp_path_factory):
     )
     ranks = [torch.load(out / f"rank{rank}.pt", weights_only=False) for rank in (0, 1)]
     return ranks, paths
+
+
+def _store_comparisons(workspace: Path, file: Path) -> None:
+    """Eight preference pairs in the workspace: the offline commands' and train-rm's data."""
+    rows = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in worker.PAIRS]
+    file.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert (
+        main(["import-pairs", str(file), "--rater", "tester", "--workspace", str(workspace)]) == 0
+    )
 
 
 def assert_same(left: dict, right: dict, atol: float = 0.0) -> None:
@@ -167,3 +180,22 @@ def test_two_process_checkpoint_goes_on_in_one_process(two_processes, tiny_model
         metrics = [event.metrics for event in run]
     assert run.status == "finished" and run.step_count == 3
     assert [m["dist/world_size"] for m in metrics] == [1.0]
+
+
+def test_every_training_command_runs_in_two_processes_and_rank_zero_alone_prints(
+    two_processes,
+):
+    (rank0, rank1), paths = two_processes
+    for command in worker.cli_commands("model", "workspace"):
+        code, stdout = rank0["cli"][command]
+        assert code == 0, (command, stdout)
+        assert rank1["cli"][command] == (0, ""), command  # no output, no adapter line
+    assert rank0["cli"]["sft"][1].strip().splitlines()[-1].endswith("adapter")
+    assert "saved to" in rank0["cli"]["train-rm"][1]
+    with Store.open(paths["cli_workspace"]) as store:
+        runs = {run.kind: run for run in store.runs()}
+        for kind in ("ppo", "grpo", "rloo", "dpo", "kto", "sft"):
+            assert runs[kind].status == "finished", kind
+            steps = store.metrics(runs[kind].id)
+            assert [m["dist/world_size"] for m in steps] == [2.0, 2.0], kind
+        assert runs["reward_model"].status == "finished"
