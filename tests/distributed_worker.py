@@ -114,6 +114,29 @@ def ppo_update(trainer, rows: slice) -> dict[str, torch.Tensor]:
 # ----------------------------------------------------------------------- scenarios
 
 
+def batch_statistics_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, mask), both (4, 5): a batch with ragged masks, the same in every process."""
+    generator = torch.Generator().manual_seed(3)
+    values = torch.randn((4, 5), generator=generator)
+    mask = (torch.rand((4, 5), generator=generator) > 0.3).float()
+    return values, mask
+
+
+def scenario_statistics(world) -> dict:
+    """Whitening, stds and metrics over ranks, each rank holding two rows of the batch."""
+    values, mask = batch_statistics_inputs()
+    start, stop = world.shard_bounds(len(values))
+    rows, row_mask = values[start:stop], mask[start:stop]
+    metrics = {"a": float(world.rank), "perf/step_time_s": 1.0 + world.rank,
+               "perf/samples_per_s": 10.0 - world.rank}  # fmt: skip
+    return {
+        "whitened": world.gather(world.masked_whiten(rows, row_mask)),
+        "kept_mean": world.gather(world.masked_whiten(rows, row_mask, shift_mean=False)),
+        "std": world.gather(rows[:, 0]).std(),
+        "metrics": world.reduce_metrics(metrics),
+    }
+
+
 def scenario_ppo_update(model_dir: str, world) -> dict:
     from core.ppo import PPOTrainer
 
@@ -271,6 +294,7 @@ def run_rank(rank: int, size: int, port: int, out: str, model_dir: str, paths: d
 
     world = current_world()
     results = {
+        "statistics": scenario_statistics(world),
         "ppo_update": scenario_ppo_update(model_dir, world),
         "grpo_step": scenario_grpo_step(model_dir, world),
         "dpo_step": scenario_dpo_step(model_dir, world),

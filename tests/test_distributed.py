@@ -136,6 +136,20 @@ def test_two_half_batches_update_as_one_process_on_the_whole_batch(two_processes
     assert rank0["dpo_step"]["metrics"]["loss"] == pytest.approx(metrics["loss"], abs=1e-6)
 
 
+def test_batch_statistics_over_ranks_are_the_whole_batchs(two_processes):
+    from core.ppo.maths import masked_whiten
+
+    (rank0, rank1), _ = two_processes
+    values, mask = worker.batch_statistics_inputs()
+    for rank in (rank0, rank1):
+        got = rank["statistics"]
+        assert torch.allclose(got["whitened"], masked_whiten(values, mask), atol=1e-6)
+        kept = masked_whiten(values, mask, shift_mean=False)
+        assert torch.allclose(got["kept_mean"], kept, atol=1e-6)
+        assert torch.allclose(got["std"], values[:, 0].std(), atol=1e-6)
+        assert got["metrics"] == {"a": 0.5, "perf/step_time_s": 2.0, "perf/samples_per_s": 9.0}
+
+
 def test_rank_zero_alone_records_the_run_with_its_world_size(two_processes):
     (rank0, _), paths = two_processes
     metrics = rank0["ppo_run"]["metrics"]
