@@ -45,6 +45,7 @@ from core.rm_folder import (
     reward_input,
     save_reward_model,
 )
+from core.train.distributed import current_world
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -297,26 +298,43 @@ def _train_epoch(model, tokenizer, optimizer, train, config, epoch, step0, callb
         if callbacks.should_stop is not None and callbacks.should_stop():
             return total_loss / max(index, 1), correct / max(counted, 1), step, True
         batch = order[index * config.batch_size : (index + 1) * config.batch_size]
+        loss, hits, n = _train_batch(model, tokenizer, optimizer, batch, config, epoch)
+        step += 1
+        correct, counted, total_loss = correct + hits, counted + n, total_loss + loss
+        if callbacks.on_step is not None:
+            callbacks.on_step(StepReport(step, epoch, loss, hits / max(n, 1)))
+        callbacks.progress(step, n_batches * config.epochs, f"epoch {epoch} loss {loss:.3f}")
+    return total_loss / max(n_batches, 1), correct / max(counted, 1), step, False
+
+
+def _train_batch(model, tokenizer, optimizer, batch, config, epoch) -> tuple[float, int, int]:
+    """One optimiser step on `batch`: (its mean loss, correct, counted). Over several
+    processes each rank takes its share of the batch, weighted by that share, and the
+    gradients and figures are summed over ranks: the one process's step."""
+    world = current_world()
+    mine = world.shard(batch)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer.zero_grad(set_to_none=True)
+    loss, hits, n = torch.zeros(()), 0, 0
+    if mine:
         r_c, r_r, label = _pair_rewards(
-            model, tokenizer, batch, config.max_length, tokenizer.eos_token
+            model, tokenizer, mine, config.max_length, tokenizer.eos_token
         )
-        loss = bradley_terry_loss(r_c, r_r, label)
+        loss = bradley_terry_loss(r_c, r_r, label) * (len(mine) / len(batch))
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"Reward-model loss became {loss.item()} at epoch {epoch}; lower the learning "
                 f"rate (now {config.learning_rate}) or check the labels."
             )
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-        optimizer.step()
-        step += 1
         hits, n = pair_accuracy((r_c - r_r).detach(), label)
-        correct, counted, total_loss = correct + hits, counted + n, total_loss + loss.item()
-        if callbacks.on_step is not None:
-            callbacks.on_step(StepReport(step, epoch, loss.item(), hits / max(n, 1)))
-        callbacks.progress(step, n_batches * config.epochs, f"epoch {epoch} loss {loss.item():.3f}")
-    return total_loss / max(n_batches, 1), correct / max(counted, 1), step, False
+    world.all_reduce_gradients(parameters, "sum")
+    torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+    optimizer.step()
+    if not world.is_distributed:
+        return loss.item(), hits, n
+    totals = world.sum(torch.tensor([loss.item(), hits, n], dtype=torch.float64)).tolist()
+    return totals[0], int(totals[1]), int(totals[2])
 
 
 @torch.no_grad()
@@ -379,21 +397,23 @@ def train_reward_model(
     """
     from core.models import pick_device, pick_dtype
 
-    out = check_out_folder(Path(out))
+    world = current_world()  # several processes: rank 0 alone writes (out, store)
+    out = check_out_folder(Path(out)) if world.is_main else Path(out)
     train, held_out = split_pairs(pairs, config.eval_fraction, config.seed)
     callbacks = _Callbacks(on_epoch, on_step, should_stop, progress or no_progress)
     run_id = None
-    if store is not None:
+    if store is not None and world.is_main:
         run_config = {"rm": to_dict(config), "out": str(out), "source": source}
         run_id = store.create_run("reward_model", run_config, name=f"rm {out.name}")
     try:
         callbacks.reporters = _reporters(report_to, store, run_id)
-        torch_device = pick_device(device)
+        torch_device = pick_device(world.device(device))
         torch.manual_seed(config.seed)  # the head's initialisation
         model, tokenizer = load_backbone(
             config.base, torch_device, pick_dtype("auto", torch_device)
         )
         model = attach_head_lora(model, config)
+        world.broadcast_parameters(p for p in model.parameters() if p.requires_grad)
         optimizer = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
         )
@@ -401,18 +421,19 @@ def train_reward_model(
             model, tokenizer, optimizer, train, held_out, config, callbacks, store, run_id
         )
         result.folder, result.run_id = out, run_id
-        result.meta = save_reward_model(
-            model, tokenizer, out, config, source, train, held_out, result
-        )
+        if world.is_main:
+            result.meta = save_reward_model(
+                model, tokenizer, out, config, source, train, held_out, result
+            )
     except BaseException as error:
-        if store is not None:
+        if run_id is not None:
             status = "stopped" if isinstance(error, KeyboardInterrupt) else "failed"
             store.set_run_status(run_id, status, error=str(error) or type(error).__name__)
         raise
     finally:
         for reporter in callbacks.reporters:
             reporter.close()
-    if store is not None:
+    if run_id is not None:
         store.set_run_status(run_id, "stopped" if result.stopped else "finished")
     return result
 
@@ -433,12 +454,13 @@ def _fit(
         scores = evaluate_pairs(
             model, tokenizer, held_out, config.max_length, config.batch_size, tokenizer.eos_token
         )
+        scores = current_world().share(scores)  # rank 0's figures decide for every rank
         report = EpochReport(
             epoch, loss, accuracy, scores["loss"], scores["accuracy"], scores["margin"],
             scores["accuracy_human"], time.perf_counter() - epoch_start,
         )  # fmt: skip
         reports.append(report)
-        if store is not None:
+        if run_id is not None:
             store.add_metrics(run_id, epoch, report.metrics())
         for reporter in callbacks.reporters:
             reporter.log(epoch, report.metrics())

@@ -87,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        from core.train.distributed import leave_process_group
+
+        leave_process_group()  # a command run by torchrun / accelerate launch
 
 
 if __name__ == "__main__":

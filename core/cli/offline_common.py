@@ -83,14 +83,20 @@ def add_offline_arguments(parser: argparse.ArgumentParser, config_class: type) -
 
 def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:
     """Check everything, load the data and the model, train, print the adapter folder."""
+    from core.cli.followers import SharedInputs, follow_offline, share_inputs, training_spec
     from core.models import ModelSession
     from core.offline.launch import ALGORITHMS, resume_offline_run, start_offline_run
     from core.progress import tqdm_progress
     from core.store import Store
+    from core.train.checkpoints import resolve_checkpoint
+    from core.train.distributed import current_world
 
+    algorithm = ALGORITHMS[command.kind]
+    world = current_world()  # several processes under torchrun / accelerate launch
+    if not world.is_main:
+        return follow_offline(args, algorithm, world)
     config = _checked_config(args, command)
     check_metrics_out(args.metrics_out)
-    algorithm = ALGORITHMS[command.kind]
     with Store.open(workspace_of(args)) as store:
         data, report = command.load_data(args, store, config)
         print(f"{command.kind}: {report.line(command.what)}", file=sys.stderr)
@@ -102,8 +108,11 @@ def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:
                 args.prompt_format = trained_prompt_format(args.resume)
         else:
             config = _with_epochs(config, args.epochs, len(data))
+        resume = str(resolve_checkpoint(args.resume)) if args.resume is not None else None
+        share_inputs(SharedInputs(data, config, resume, args.steps, args.prompt_format))
         with tqdm_progress("loading model") as progress:
-            session = ModelSession.load(model_spec_from_args(args), progress=progress)
+            spec = training_spec(model_spec_from_args(args))
+            session = ModelSession.load(spec, progress=progress)
         note_unused_chat_template(session)
         metrics_out = open_metrics_out(args.metrics_out, append=args.resume is not None)
         with metrics_out or nullcontext():

@@ -65,12 +65,19 @@ def run(args: argparse.Namespace) -> int:
     from core.progress import tqdm_progress
     from core.reward_model import pairs_from_comparisons, train_reward_model
     from core.store import Store
+    from core.train.distributed import current_world
 
     config = rm_config_from_args(args)
+    world = current_world()  # several processes under torchrun / accelerate launch
+    if not world.is_main:
+        pairs, out = world.share(None)  # what rank 0 read; it alone writes
+        train_reward_model(pairs, config, out, device=args.device, source=args.source)
+        return 0
     workspace = workspace_of(args)
     out = args.out or next_reward_model_dir(workspace)
     with Store.open(workspace) as store:
         pairs = pairs_from_comparisons(store.comparisons(args.source), args.include_ties)
+        world.share((pairs, out))
         print(f"{len(pairs)} usable {args.source} comparisons; backbone {config.base}")
         with tqdm_progress("training", unit="step") as progress:
             result = train_reward_model(

@@ -111,13 +111,19 @@ def config_from_args(args: argparse.Namespace, config_class: type) -> Any:
 
 def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
     """Start (or with --resume continue) a run of `command`'s algorithm, as `ppo` does."""
+    from core.cli.followers import SharedInputs, follow_on_policy, share_inputs, training_spec
     from core.models import ModelSession
     from core.progress import tqdm_progress
     from core.rewards import RewardContext, build_reward, parse_reward_specs
     from core.scoring import references_of
     from core.store import Store
+    from core.train.checkpoints import resolve_checkpoint
+    from core.train.distributed import current_world
     from core.train.launch import resume_run, start_run
 
+    world = current_world()  # several processes under torchrun / accelerate launch
+    if not world.is_main:
+        return follow_on_policy(args, command, world)
     # Everything that can be refused is refused before the model loads or a run exists.
     config = _checked_config(args, command)
     check_metrics_out(args.metrics_out)
@@ -131,10 +137,17 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
             claim_own_run(store, args.resume)  # a run busy in another process: refuse now
             if args.prompt_format is None:
                 args.prompt_format = _prompt_format_to_resume(args.resume)
+        references = references_of(store)
+        resume = str(resolve_checkpoint(args.resume)) if args.resume is not None else None
+        share_inputs(
+            SharedInputs(prompts, config, resume, args.steps, args.prompt_format,
+                         reward_specs, references)
+        )  # fmt: skip
         with tqdm_progress("loading model") as progress:
-            session = ModelSession.load(model_spec_from_args(args), progress=progress)
+            spec = training_spec(model_spec_from_args(args))
+            session = ModelSession.load(spec, progress=progress)
         note_unused_chat_template(session)
-        context = RewardContext(references=references_of(store), policy_session=session)
+        context = RewardContext(references=references, policy_session=session)
         reward = build_reward(reward_specs, context)
         metrics_out = open_metrics_out(args.metrics_out, append=args.resume is not None)
         algorithm = command.algorithm()

@@ -25,18 +25,22 @@ def grouped(scores: Tensor, group_size: int) -> Tensor:
     return scores.view(-1, group_size)
 
 
-def grpo_advantages(scores: Tensor, group_size: int, scale: str = "group") -> Tensor:
+def grpo_advantages(
+    scores: Tensor, group_size: int, scale: str = "group", batch_std: Tensor | None = None
+) -> Tensor:
     """GRPO advantages (B,): reward minus its group's mean, divided by a std.
 
-    scale 'group': the group's std (GRPO); 'batch': the whole batch's std; 'none': no
-    division (Dr. GRPO). Stds are Bessel-corrected (unbiased), plus STD_EPS.
+    scale 'group': the group's std (GRPO); 'batch': the whole batch's std (`batch_std`
+    when given: a batch spread over several processes), 'none': no division (Dr. GRPO).
+    Stds are Bessel-corrected (unbiased), plus STD_EPS.
     """
     rows = grouped(scores, group_size)
     centred = rows - rows.mean(dim=1, keepdim=True)
     if scale == "group":
         centred = centred / (rows.std(dim=1, keepdim=True) + STD_EPS)
     elif scale == "batch":
-        centred = centred / (scores.std() + STD_EPS)
+        spread = scores.std() if batch_std is None else batch_std
+        centred = centred / (spread + STD_EPS)
     elif scale != "none":
         raise ValueError(f"scale is {scale!r}; use group, batch or none")
     return centred.reshape(-1)

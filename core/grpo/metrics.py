@@ -40,6 +40,7 @@ EXTRA_KEYS = (
     "response/eos_rate",
     "optim/grad_norm",
     "lr",
+    "dist/world_size",
 )
 """Keys every step reports too; `loss/kl` comes with the KL-in-loss variant (beta > 0)."""
 

@@ -57,6 +57,16 @@ class CriticFreeTrainer(OnPolicyTrainer):
 
     check_config = staticmethod(check_config)
 
+    def _check_world(self, config: CriticFreeConfig) -> None:
+        """Each rank takes whole groups: an equal share of the step's prompts."""
+        super()._check_world(config)
+        if config.prompts_per_step % self.world.size:
+            raise TrainingError(
+                f"batch_size / group_size ({config.prompts_per_step} prompts a step) must be "
+                f"a multiple of the number of processes ({self.world.size}): each one "
+                "samples whole groups of an equal share of the prompts."
+            )
+
     def advantages(self, scores: torch.Tensor) -> torch.Tensor:
         """(B,) advantages of (B,) scores laid out group by group."""
         raise NotImplementedError
@@ -101,7 +111,7 @@ class CriticFreeTrainer(OnPolicyTrainer):
         self._step += 1
 
         # ---- log: one sample per group (its first completion)
-        firsts = list(range(0, config.batch_size, config.group_size))
+        firsts = list(range(0, len(prompts), config.group_size))  # this rank's groups
         samples = self._samples(
             [prompts[i] for i in firsts],
             [queries[i] for i in firsts],
@@ -116,6 +126,7 @@ class CriticFreeTrainer(OnPolicyTrainer):
             "lr": lr,
             **perf_metrics(config.batch_size, time.perf_counter() - started, session.device),
         }
+        metrics = self._over_ranks(metrics, raw_scores)
         eval_metrics, answers = self._evaluate(None)  # after perf: evaluation is not training
         return StepResult(self._step, metrics | eval_metrics, samples, answers)
 
@@ -147,7 +158,10 @@ class GRPOTrainer(CriticFreeTrainer):
     config_class = GRPOConfig
 
     def advantages(self, scores: torch.Tensor) -> torch.Tensor:
-        return grpo_advantages(scores, self.config.group_size, self.config.scale_rewards)
+        scale, batch_std = self.config.scale_rewards, None
+        if scale == "batch" and self.world.is_distributed:
+            batch_std = self.world.gather(scores).std()  # the whole batch's, over ranks
+        return grpo_advantages(scores, self.config.group_size, scale, batch_std)
 
 
 class RLOOTrainer(CriticFreeTrainer):

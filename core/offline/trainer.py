@@ -15,38 +15,37 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, is_dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from core.config_io import load_json, save_json
 from core.errors import TrainingError
 from core.offline.batching import chunks
 from core.offline.config import OfflineConfig
 from core.offline.data import split_examples
 from core.ppo.metrics import perf_metrics
-from core.ppo.optim import build_optimizer, build_scheduler, sync_learning_rates
+from core.ppo.optim import build_optimizer, build_scheduler
 from core.ppo.rollout import PromptOrder
-from core.quantize import check_resume_quantize, session_quantize
 from core.settings import setting_problems
 from core.train import checkpoints as ckpt
-from core.train.checkpoint_io import (
-    capture_rng_state,
-    read_trainer_state,
-    restore_rng_state,
-    write_checkpoint,
-)
+from core.train.distributed import current_world
 from core.train.events import StepResult
+from core.train.resumable import CheckpointedTrainer
 
 Stats = dict[str, float]
 
 
-class OfflineTrainer:
-    """LoRA training of one ModelSession on a fixed dataset (pairs, ratings or demos)."""
+class OfflineTrainer(CheckpointedTrainer):
+    """LoRA training of one ModelSession on a fixed dataset (pairs, ratings or demos).
+
+    Over several processes (core.train.distributed) each rank takes its contiguous share
+    of every step's examples; each micro-batch's loss weighs its share of the global
+    batch and the gradients are summed over ranks, so the step is the one process's.
+    """
 
     kind: ClassVar[str] = "offline"
     config_class: ClassVar[type] = OfflineConfig
@@ -66,6 +65,7 @@ class OfflineTrainer:
                 "one; load it with a LoRA setting (ModelSpec.lora)."
             )
         self.session, self.reward, self.config = session, reward, config
+        self.world = current_world()
         self.data = list(data)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         _seed_everything(config.seed)
@@ -76,6 +76,7 @@ class OfflineTrainer:
             self._build_tables()
         self.order = PromptOrder(len(self.train_data), config.seed)
         self._parameters = [p for p in session.model.parameters() if p.requires_grad]
+        self.world.broadcast_parameters(self._parameters)  # one LoRA init for all ranks
         self.optimizer = build_optimizer(self._parameters, config)
         self.scheduler = build_scheduler(self.optimizer, config)
         self._step = 0
@@ -123,30 +124,35 @@ class OfflineTrainer:
         config, started = self.config, time.perf_counter()
         self.session.model.eval()  # dropout off: the policy starts exactly at the reference
         indices = self.order.take(config.batch_size)
+        mine = self.world.shard(indices)  # all of them in one process
         lr = self.optimizer.param_groups[0]["lr"]
         totals: dict[str, float] = {}
         self.optimizer.zero_grad(set_to_none=True)
         with torch.enable_grad():
-            for chunk in chunks(indices, config.micro_batch_size):
+            for chunk in chunks(mine, config.micro_batch_size):
                 loss, stats = self._batch_loss(chunk)
                 if not torch.isfinite(loss):
                     raise self._nan_error(f"The {self.kind.upper()} loss became NaN or infinity")
-                share = len(chunk) / len(indices)
+                share = len(chunk) / len(indices)  # of the global batch
                 (loss * share).backward()
                 for key, value in stats.items():
                     totals[key] = totals.get(key, 0.0) + value * share
+        totals = self._summed_over_ranks(totals)
         grad_norm = self._optimizer_step()
         self.scheduler.step()
         self._step += 1
         metrics = {"step": float(self._step), **totals, "optim/grad_norm": grad_norm, "lr": lr}
         metrics |= perf_metrics(len(indices), time.perf_counter() - started, self.session.device)
-        if self.eval_data and (self._step % config.eval_every == 0 or self._step == config.steps):
+        metrics = self.world.reduce_metrics(metrics)  # the perf figures; the rest agree
+        due = self._step % config.eval_every == 0 or self._step == config.steps
+        if self.eval_data and due and self.world.is_main:
             with torch.no_grad():
                 metrics |= self._evaluate()
         return StepResult(self._step, metrics, [], [])
 
     def _optimizer_step(self) -> float:
         limit = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
+        self.world.all_reduce_gradients(self._parameters, "sum")  # shares of the global batch
         norm = torch.nn.utils.clip_grad_norm_(self._parameters, limit)
         if not torch.isfinite(norm):
             self.optimizer.zero_grad(set_to_none=True)
@@ -166,89 +172,41 @@ class OfflineTrainer:
             f"{where}."
         )
 
+    def _summed_over_ranks(self, totals: dict[str, float]) -> dict[str, float]:
+        """The gauges of the global batch: each rank's are weighted by its share."""
+        if not self.world.is_distributed:
+            return totals
+        keys = self.world.share(sorted(totals))
+        values = torch.tensor([totals.get(key, 0.0) for key in keys], dtype=torch.float64)
+        return dict(zip(keys, self.world.sum(values).tolist(), strict=True))
+
     # -------------------------------------------------------------- checkpoints
 
-    def save_checkpoint(self, meta: Mapping[str, Any] | None = None) -> Path:
-        """Write checkpoint_dir/step-<N> atomically (adapter, <kind>_config.json, state)."""
-        if self.checkpoint_dir is None:
-            raise TrainingError(
-                "This trainer has no checkpoint folder; create it with checkpoint_dir=... "
-                "to save checkpoints."
-            )
-        meta = {
-            **(meta or {}),
-            "algorithm": self.kind,
-            "model": self.session.name,
-            "prompt_format": self.session.prompt_format,
-            "quantize": session_quantize(self.session),
-            "examples": len(self.data),
-        }
-
-        def write_parts(folder: Path) -> None:
-            self.session.save_adapter(folder / ckpt.ADAPTER_DIR)
-            save_json(self.config, folder / f"{self.kind}_config.json")
-
-        with self.session.lock:
-            path = write_checkpoint(
-                self.checkpoint_dir,
-                self._step,
-                write_parts=write_parts,
-                trainer_state=self._trainer_state(),
-                meta=meta,
-            )
-        self.last_checkpoint = path
-        return path
+    def _checkpoint_meta(self) -> dict[str, Any]:
+        return {"examples": len(self.data)}
 
     def _trainer_state(self) -> dict[str, Any]:
         return {
-            "step": self._step,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            **self._common_state(),
             "order": self.order.state_dict(),
             "data_fingerprint": data_fingerprint(self.data),
-            "rng": capture_rng_state(),
         }
 
+    def _load_trainer_state(self, state: dict[str, Any]) -> None:
+        self._load_common_state(state)
+        self.order.load_state_dict(state["order"])
+
     @classmethod
-    def resume(
-        cls,
-        checkpoint: Path,
-        session: Any,
-        reward: Any,
-        data: Sequence[Any],
-        steps: int | None = None,
-        save_to: Path | None = None,
-    ) -> OfflineTrainer:
-        """The trainer as it was at `checkpoint` (with `steps` as the new total when given),
-        on the same data: a dataset that changed since is refused."""
-        folder = ckpt.resolve_checkpoint(Path(checkpoint))
-        meta = ckpt.read_meta(folder)
-        ckpt.check_prompt_format(folder, meta, session.prompt_format)
-        check_resume_quantize(folder, meta, session_quantize(session))
-        config = load_json(cls.config_class, folder / f"{cls.kind}_config.json")
-        if steps is not None:
-            config = replace(config, steps=steps)
-        state = read_trainer_state(folder)
+    def _check_resume(
+        cls, folder: Path, meta: dict[str, Any], state: dict[str, Any], data: Sequence[Any]
+    ) -> None:
+        """A dataset that changed since the checkpoint is refused."""
         if state["data_fingerprint"] != data_fingerprint(data):
             raise TrainingError(
                 f"The data changed since {folder} was saved ({meta.get('examples')} examples "
                 f"then, {len(data)} now); resume needs the same data. To train on the new "
                 f"data, start a new run from its adapter (--adapter {folder / ckpt.ADAPTER_DIR})."
             )
-        with session.lock:
-            session.load_adapter(folder / ckpt.ADAPTER_DIR)
-        trainer = cls(session, reward, data, config, save_to or folder.parent)
-        trainer._load_trainer_state(state)
-        trainer.last_checkpoint = folder
-        return trainer
-
-    def _load_trainer_state(self, state: dict[str, Any]) -> None:
-        self._step = int(state["step"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.order.load_state_dict(state["order"])
-        restore_rng_state(state["rng"])
-        sync_learning_rates(self.optimizer, self.scheduler)
 
 
 def data_fingerprint(data: Sequence[Any]) -> str:

@@ -45,6 +45,7 @@ EXTRA_KEYS = (
     "val/clipfrac",
     "optim/grad_norm",
     "lr",
+    "dist/world_size",
 )
 """Keys every step reports too, besides `reward/<component>` for a weighted-sum reward."""
 
@@ -104,11 +105,15 @@ def component_means(reward: RewardSource) -> dict[str, float]:
 
 
 def perf_metrics(batch_size: int, step_time: float, device: torch.device) -> dict[str, float]:
-    """Throughput, wall time and peak memory of one step."""
+    """Throughput (of the global batch: `batch_size` counts every process's share), wall
+    time and peak memory of one step, and how many processes trained it."""
+    from core.train.distributed import current_world
+
     return {
         "perf/samples_per_s": batch_size / step_time,
         "perf/step_time_s": step_time,
         "perf/peak_mem_bytes": float(peak_memory_bytes(device)),
+        "dist/world_size": float(current_world().size),
     }
 
 

@@ -16,35 +16,38 @@ run in one thread.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from core.config import GenerationConfig, load_json, save_json
+from core.config import GenerationConfig
 from core.errors import StudioError, TrainingError
 from core.generate import encode_prompts
 from core.ppo.evaluation import HeldOutEval, split_prompts
-from core.ppo.optim import build_optimizer, build_scheduler, sync_learning_rates
+from core.ppo.maths import masked_whiten
+from core.ppo.optim import build_optimizer, build_scheduler
 from core.ppo.rollout import PromptOrder, Rollout, collect_rollout, side_by_side_samples
-from core.quantize import check_resume_quantize, session_quantize
-from core.train import checkpoint_io, checkpoints
+from core.train.distributed import current_world
 from core.train.events import StepResult
+from core.train.resumable import CheckpointedTrainer
 
 EVAL_STREAM = 999_999
 """The held-out evaluation's sampling stream: a number no training step reaches."""
 
-TrainerT = TypeVar("TrainerT", bound="OnPolicyTrainer")
 MinibatchLoss = Callable[[torch.Tensor, Rollout], tuple[torch.Tensor, dict[str, float]]]
 """(row indices, their rollout rows) -> (loss to minimise, gauges to average and log)."""
 
 
-class OnPolicyTrainer:
-    """LoRA on-policy RL on one ModelSession with one reward source over a list of prompts."""
+class OnPolicyTrainer(CheckpointedTrainer):
+    """LoRA on-policy RL on one ModelSession with one reward source over a list of prompts.
+
+    Over several processes (core.train.distributed) each rank samples and trains on its
+    share of every step's batch; gradients and batch statistics are reduced over ranks.
+    """
 
     kind: ClassVar[str]
     """The run kind ('ppo', 'grpo', 'rloo'): meta.json's algorithm, the config file's stem."""
@@ -59,6 +62,8 @@ class OnPolicyTrainer:
         checkpoint_dir: Path | None = None,
     ) -> None:
         self.check_config(config)
+        self.world = current_world()
+        self._check_world(config)
         if not session.has_adapter:
             raise TrainingError(
                 f"{self.kind.upper()} trains a LoRA adapter, but the model was loaded without "
@@ -84,6 +89,7 @@ class OnPolicyTrainer:
         self._parameters = [p for p in session.model.parameters() if p.requires_grad]
         for module in extra_modules:
             self._parameters += list(module.parameters())
+        self.world.broadcast_parameters(self._parameters)  # one LoRA and head init for all
         self.optimizer = build_optimizer(self._parameters, config)
         self.scheduler = build_scheduler(self.optimizer, config)
         self._shuffle = torch.Generator().manual_seed(config.seed)  # minibatch order
@@ -114,59 +120,12 @@ class OnPolicyTrainer:
     def _train_step(self) -> StepResult:
         raise NotImplementedError
 
-    def _write_extras(self, folder: Path) -> None:
-        """Write what the trainer keeps besides adapter, config and state."""
-
-    def _load_extras(self, folder: Path) -> None:
-        """Read back what _write_extras wrote."""
-
     def _extra_state(self) -> dict[str, Any]:
         """Trainer state besides the shared one (PPO: the KL controller)."""
         return {}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what _extra_state gave."""
-
-    # ------------------------------------------------------------------ resume
-
-    @classmethod
-    def config_file(cls) -> str:
-        """The config's file name in a checkpoint: <kind>_config.json."""
-        return f"{cls.kind}_config.json"
-
-    @classmethod
-    def resume(
-        cls: type[TrainerT],
-        checkpoint: Path,
-        session: Any,
-        reward: Any,
-        prompts: Sequence[str],
-        steps: int | None = None,
-        save_to: Path | None = None,
-    ) -> TrainerT:
-        """Continue the run saved in a checkpoint folder (or the latest one in a checkpoints folder).
-
-        Restores adapter, extra weights, optimiser, schedule, RNG states and prompt order,
-        so the continued run equals one that never stopped. `steps` sets a new total
-        number of steps; the LR schedule is built for that total. New checkpoints go to
-        `save_to` (default: beside the one resumed).
-        """
-        folder = checkpoints.resolve_checkpoint(Path(checkpoint))
-        config = load_json(cls.config_class, folder / cls.config_file())
-        meta = checkpoints.read_meta(folder)
-        checkpoints.check_prompt_format(folder, meta, session.prompt_format)
-        check_resume_quantize(folder, meta, session_quantize(session))
-        if steps is not None:
-            config = replace(config, steps=steps)
-        state = checkpoint_io.read_trainer_state(folder)
-        # Load the adapter before the optimiser is built, in case loading replaces parameters.
-        with session.lock:
-            session.load_adapter(folder / checkpoints.ADAPTER_DIR)
-        trainer = cls(session, reward, prompts, config, save_to or folder.parent)
-        trainer._load_extras(folder)
-        trainer._load_trainer_state(state)
-        trainer.last_checkpoint = folder
-        return trainer
 
     @property
     def step_count(self) -> int:
@@ -202,8 +161,10 @@ class OnPolicyTrainer:
     # ----------------------------------------------------- rollout and scoring
 
     def _next_prompts(self, count: int) -> tuple[list[str], list[list[int]]]:
-        """The next `count` training prompts in the seeded order: (texts, token ids)."""
-        indices = [self._train_indices[i] for i in self.prompt_order.take(count)]
+        """The next `count` training prompts in the seeded order, or this rank's share of
+        them over several processes: (texts, token ids)."""
+        taken = self.world.shard(self.prompt_order.take(count))
+        indices = [self._train_indices[i] for i in taken]
         return [self.prompts[i] for i in indices], [self._query_ids[i] for i in indices]
 
     def _collect(
@@ -220,8 +181,8 @@ class OnPolicyTrainer:
             value_head,
             queries,
             self._generation,
-            seed=self._step_seed(),
-            chunk_size=chunk_size or self.config.mini_batch_size,
+            seed=self.world.sampling_seed(self._step_seed()),
+            chunk_size=chunk_size or self._local(self.config.mini_batch_size),
             with_reference=with_reference,
         )
 
@@ -251,7 +212,7 @@ class OnPolicyTrainer:
         """The first samples_per_step rollouts given, each beside the reference's answer.
         Call after the step count moved on: the reference samples with the next step's
         seed, a draw independent of this rollout."""
-        count = self.config.samples_per_step
+        count = self.config.samples_per_step if self.world.is_main else 0
         return side_by_side_samples(
             self.session,
             self._generation,
@@ -263,8 +224,9 @@ class OnPolicyTrainer:
         )
 
     def _evaluate(self, value_head: nn.Module | None) -> tuple[dict[str, float], list[dict]]:
-        """The held-out eval/* metrics and answers when due at this step, else nothing."""
-        if not self.held_out.due(self._step, self.config.steps):
+        """The held-out eval/* metrics and answers when due at this step, else nothing
+        (rank 0 alone evaluates)."""
+        if not self.world.is_main or not self.held_out.due(self._step, self.config.steps):
             return {}, []
         return self.held_out.run(
             self.session, value_head, self._generation, self._score, self.config.mini_batch_size
@@ -276,12 +238,15 @@ class OnPolicyTrainer:
         """ppo_epochs passes over shuffled minibatches of the batch, minimising `loss_of`;
         returns the mean of each gauge (and of the gradient norm)."""
         config = self.config
-        size, count = config.mini_batch_size, config.batch_size // config.mini_batch_size
+        size, count = (
+            self._local(config.mini_batch_size),
+            config.batch_size // config.mini_batch_size,
+        )
         accumulate = config.gradient_accumulation_steps
         totals: dict[str, list[float]] = {}
         self.optimizer.zero_grad(set_to_none=True)
         for _ in range(config.ppo_epochs):
-            order = torch.randperm(config.batch_size, generator=self._shuffle)
+            order = torch.randperm(self._local(config.batch_size), generator=self._shuffle)
             order = order.to(rollout.response_ids.device)
             for position in range(count):
                 index = order[position * size : (position + 1) * size]
@@ -301,6 +266,7 @@ class OnPolicyTrainer:
     def _optimizer_step(self) -> float:
         """Clip, check and apply the accumulated gradients; never step on NaN gradients."""
         max_norm = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
+        self.world.all_reduce_gradients(self._parameters, "mean")
         norm = torch.nn.utils.clip_grad_norm_(self._parameters, max_norm)
         if not torch.isfinite(norm):
             self.optimizer.zero_grad(set_to_none=True)
@@ -309,63 +275,54 @@ class OnPolicyTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         return norm.item()
 
+    # ------------------------------------------------------- over several processes
+
+    def _check_world(self, config: Any) -> None:
+        """Every rank must get an equal share of the batch and of each minibatch."""
+        size = self.world.size
+        for name in ("batch_size", "mini_batch_size"):
+            if getattr(config, name) % size:
+                raise TrainingError(
+                    f"{name} ({getattr(config, name)}) must be a multiple of the number of "
+                    f"processes ({size}): each one trains on an equal share of the batch."
+                )
+
+    def _local(self, count: int) -> int:
+        """This rank's share of `count` rollouts (all of them in one process)."""
+        return count // self.world.size
+
+    def _whiten(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """masked_whiten over the whole batch, across ranks when there are several."""
+        if self.world.is_distributed:
+            return self.world.masked_whiten(values, mask)
+        return masked_whiten(values, mask)
+
+    def _over_ranks(self, metrics: dict[str, float], raw_scores: torch.Tensor) -> dict[str, float]:
+        """One step's metrics over the global batch (unchanged in one process)."""
+        if not self.world.is_distributed:
+            return metrics
+        reduced = self.world.reduce_metrics(metrics)
+        reduced["reward/std"] = self.world.gather(raw_scores).std(correction=0).item()
+        return reduced
+
     # -------------------------------------------------------------- checkpoints
 
-    def save_checkpoint(self, meta: Mapping[str, Any] | None = None) -> Path:
-        """Write checkpoint_dir/step-<N> (atomically); `meta` adds to its meta.json (the
-        run and workspace ids, from the TrainingRun that owns this trainer)."""
-        if self.checkpoint_dir is None:
-            raise TrainingError(
-                "This trainer has no checkpoint folder; create it with checkpoint_dir=... "
-                "to save checkpoints."
-            )
-        meta = {
-            "algorithm": self.kind,
-            **(meta or {}),
-            "model": self.session.name,
-            "prompt_format": self.session.prompt_format,
-            "quantize": session_quantize(self.session),
-            "reward": self.reward.name,
-            "prompts": len(self.prompts),
-        }
-
-        def write_parts(folder: Path) -> None:
-            self.session.save_adapter(folder / checkpoints.ADAPTER_DIR)
-            self._write_extras(folder)
-            save_json(self.config, folder / self.config_file())
-
-        with self.session.lock:
-            path = checkpoint_io.write_checkpoint(
-                self.checkpoint_dir,
-                self._step,
-                write_parts=write_parts,
-                trainer_state=self._trainer_state(),
-                meta=meta,
-            )
-        self.last_checkpoint = path
-        return path
+    def _checkpoint_meta(self) -> dict[str, Any]:
+        return {"reward": self.reward.name, "prompts": len(self.prompts)}
 
     def _trainer_state(self) -> dict[str, Any]:
         return {
-            "step": self._step,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            **self._common_state(),
             **self._extra_state(),
             "prompt_order": self.prompt_order.state_dict(),
             "shuffle_generator": self._shuffle.get_state(),
-            "rng": checkpoint_io.capture_rng_state(),
         }
 
     def _load_trainer_state(self, state: dict[str, Any]) -> None:
-        self._step = int(state["step"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self._load_common_state(state)
         self._load_extra_state(state)
         self.prompt_order.load_state_dict(state["prompt_order"])
         self._shuffle.set_state(state["shuffle_generator"])
-        checkpoint_io.restore_rng_state(state["rng"])
-        # The saved learning rates follow the saved total of steps; a resume may change it.
-        sync_learning_rates(self.optimizer, self.scheduler)
 
     def _nan_error(self, what: str) -> TrainingError:
         return TrainingError(

@@ -11,6 +11,7 @@ from torch import nn
 from core.config import PPOConfig
 from core.errors import TrainingError
 from core.ppo.checks import LR_SCHEDULES, check_config  # noqa: F401 (re-exported)
+from core.train.resumable import sync_learning_rates  # noqa: F401 (re-exported)
 
 
 def build_optimizer(parameters: Iterable[nn.Parameter], config: PPOConfig) -> torch.optim.AdamW:
@@ -53,19 +54,3 @@ def build_scheduler(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """The LR schedule, stepped once per PPO step."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
-
-
-def sync_learning_rates(
-    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR
-) -> None:
-    """Set each group's learning rate from the schedule at the scheduler's current step.
-
-    After a checkpoint's scheduler state is loaded into a schedule for a different total
-    of steps, the optimiser still holds the old schedule's rates; this recomputes them
-    exactly as LambdaLR does (base_lr * factor(step)).
-    """
-    factors = scheduler.lr_lambdas
-    for group, base_lr, factor in zip(
-        optimizer.param_groups, scheduler.base_lrs, factors, strict=True
-    ):
-        group["lr"] = base_lr * factor(scheduler.last_epoch)

@@ -23,7 +23,7 @@ import torch
 
 from core.config import PPOConfig
 from core.ppo.kl_control import make_kl_controller
-from core.ppo.maths import compute_gae, kl_k1, masked_whiten, policy_loss, value_loss
+from core.ppo.maths import compute_gae, kl_k1, policy_loss, value_loss
 from core.ppo.metrics import component_means, perf_metrics, rollout_metrics
 from core.ppo.onpolicy import EVAL_STREAM, OnPolicyTrainer
 from core.ppo.optim import check_config
@@ -77,7 +77,7 @@ class PPOTrainer(OnPolicyTrainer):
         if config.missing_eos_penalty is not None:
             scores[~rollout.finished] -= config.missing_eos_penalty
         if config.whiten_rewards:
-            scores = masked_whiten(scores, torch.ones_like(scores))
+            scores = self._whiten(scores, torch.ones_like(scores))
 
         # ---- KL penalty: per-token reward -coef * (log p - log p_ref), score on the last token
         kl_coef = self.kl_controller.value
@@ -87,7 +87,7 @@ class PPOTrainer(OnPolicyTrainer):
 
         # ---- GAE over response tokens, then advantage whitening
         advantages, returns = compute_gae(rewards, rollout.values, mask, config.gamma, config.lam)
-        advantages = masked_whiten(advantages, mask) * mask
+        advantages = self._whiten(advantages, mask) * mask
 
         # ---- PPO epochs x minibatches: clipped policy and value losses
         lr = self.optimizer.param_groups[0]["lr"]
@@ -96,7 +96,8 @@ class PPOTrainer(OnPolicyTrainer):
                 rollout, lambda index, batch: self._loss(batch, advantages[index], returns[index])
             )
         self.scheduler.step()
-        self.kl_controller.update(kl.sum(dim=1).mean().item(), config.batch_size)
+        # The controller sees the global batch's KL: the same coefficient on every rank.
+        self.kl_controller.update(self.world.mean(kl.sum(dim=1).mean().item()), config.batch_size)
         self._step += 1
 
         # ---- log
@@ -109,6 +110,7 @@ class PPOTrainer(OnPolicyTrainer):
             "lr": lr,
             **perf_metrics(config.batch_size, time.perf_counter() - started, session.device),
         }
+        metrics = self._over_ranks(metrics, raw_scores)
         eval_metrics, answers = self._evaluate(self.value_head)  # after perf: not training
         return StepResult(self._step, metrics | eval_metrics, samples, answers)
 

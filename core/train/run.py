@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from core.config import to_dict
 from core.errors import StudioError
 from core.train.control import RunControl
+from core.train.distributed import current_world
 from core.train.events import (
     RunEnded,
     RunEvent,
@@ -123,7 +124,7 @@ class TrainingRun:
         between_steps = True  # False while a step runs: an exception then leaves no checkpoint
         try:
             yield self._started()
-            while self.step_count < self.config.steps and not self.control.stop_requested:
+            while self._next_step_runs():
                 self._take_new_reward()
                 between_steps = False
                 result = self._step()
@@ -136,6 +137,7 @@ class TrainingRun:
         except BaseException as error:
             if self._status not in FINAL_STATUSES:
                 if between_steps and isinstance(error, GeneratorExit):
+                    current_world().agree(False)  # the other processes stop with this one
                     self._end("stopped")  # the consumer left between steps: a clean stop
                 else:
                     self._interrupted(error)
@@ -145,6 +147,12 @@ class TrainingRun:
             for reporter in self.reporters:
                 reporter.close()
         yield RunEnded(self.run_id, self._status, _path_or_none(self.last_checkpoint))
+
+    def _next_step_runs(self) -> bool:
+        """Whether another step runs; over several processes this process (rank 0) tells
+        the others (core.train.distributed.follow), so they stop with it."""
+        go_on = self.step_count < self.config.steps and not self.control.stop_requested
+        return current_world().agree(go_on)
 
     def _started(self) -> RunStarted:
         return RunStarted(

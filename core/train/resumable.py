@@ -1,0 +1,183 @@
+"""Checkpoints and resume, once for every step-wise LoRA trainer (the on-policy ones of
+core.ppo.onpolicy and core.grpo, the offline ones of core.offline).
+
+A trainer mixes in `CheckpointedTrainer` and says what is its own: the meta it adds, the
+files besides adapter and config (`_write_extras` / `_load_extras`: PPO's value head), the
+state besides the shared one (`_trainer_state` / `_load_trainer_state`, which call
+`_common_state` / `_load_common_state`), and what makes a resume refused
+(`_check_resume`: the offline trainers refuse changed data). In a run over several
+processes only rank 0 writes; every rank resumes from the same folder, with any world size
+(the state holds nothing per rank: the weights and optimiser are the same on every rank).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+
+from core.config_io import load_json, save_json
+from core.errors import TrainingError
+from core.quantize import check_resume_quantize, session_quantize
+from core.train import checkpoint_io, checkpoints
+from core.train.distributed import World
+
+TrainerT = TypeVar("TrainerT", bound="CheckpointedTrainer")
+
+
+class CheckpointedTrainer:
+    """What a trainer needs to save step-<N> folders and to be rebuilt from one."""
+
+    kind: ClassVar[str]
+    """The run kind (meta.json's algorithm, the config file's stem)."""
+    config_class: ClassVar[type]
+
+    session: Any
+    config: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    checkpoint_dir: Path | None
+    last_checkpoint: Path | None
+    world: World
+    _step: int
+
+    # ------------------------------------------------------------ subclass hooks
+
+    def _checkpoint_meta(self) -> dict[str, Any]:
+        """What this trainer adds to meta.json (its reward, how many prompts...)."""
+        return {}
+
+    def _write_extras(self, folder: Path) -> None:
+        """Write what the trainer keeps besides adapter, config and state."""
+
+    def _load_extras(self, folder: Path) -> None:
+        """Read back what _write_extras wrote."""
+
+    def _trainer_state(self) -> dict[str, Any]:
+        return self._common_state()
+
+    def _load_trainer_state(self, state: dict[str, Any]) -> None:
+        self._load_common_state(state)
+
+    @classmethod
+    def _check_resume(
+        cls, folder: Path, meta: dict[str, Any], state: dict[str, Any], data: Sequence[Any]
+    ) -> None:
+        """Raise TrainingError when the checkpoint cannot go on with `data`."""
+
+    # ------------------------------------------------------------------ saving
+
+    @classmethod
+    def config_file(cls) -> str:
+        """The config's file name in a checkpoint: <kind>_config.json."""
+        return f"{cls.kind}_config.json"
+
+    def save_checkpoint(self, meta: Mapping[str, Any] | None = None) -> Path:
+        """Write checkpoint_dir/step-<N> (atomically); `meta` adds to its meta.json (the
+        run and workspace ids, from the TrainingRun that owns this trainer). Ranks other
+        than 0 write nothing and return the folder rank 0 writes."""
+        if self.checkpoint_dir is None:
+            raise TrainingError(
+                "This trainer has no checkpoint folder; create it with checkpoint_dir=... "
+                "to save checkpoints."
+            )
+        if not self.world.is_main:
+            self.last_checkpoint = Path(self.checkpoint_dir) / f"{checkpoints.PREFIX}{self._step}"
+            return self.last_checkpoint
+        meta = {
+            "algorithm": self.kind,
+            **(meta or {}),
+            "model": self.session.name,
+            "prompt_format": self.session.prompt_format,
+            "quantize": session_quantize(self.session),
+            **self._checkpoint_meta(),
+        }
+
+        def write_parts(folder: Path) -> None:
+            self.session.save_adapter(folder / checkpoints.ADAPTER_DIR)
+            self._write_extras(folder)
+            save_json(self.config, folder / self.config_file())
+
+        with self.session.lock:
+            path = checkpoint_io.write_checkpoint(
+                self.checkpoint_dir,
+                self._step,
+                write_parts=write_parts,
+                trainer_state=self._trainer_state(),
+                meta=meta,
+            )
+        self.last_checkpoint = path
+        return path
+
+    def _common_state(self) -> dict[str, Any]:
+        return {
+            "step": self._step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": checkpoint_io.capture_rng_state(),
+        }
+
+    def _load_common_state(self, state: dict[str, Any]) -> None:
+        self._step = int(state["step"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        checkpoint_io.restore_rng_state(state["rng"])
+        # The saved learning rates follow the saved total of steps; a resume may change it.
+        sync_learning_rates(self.optimizer, self.scheduler)
+
+    # ------------------------------------------------------------------ resume
+
+    @classmethod
+    def resume(
+        cls: type[TrainerT],
+        checkpoint: Path,
+        session: Any,
+        reward: Any,
+        data: Sequence[Any],
+        steps: int | None = None,
+        save_to: Path | None = None,
+    ) -> TrainerT:
+        """Continue the run saved in a checkpoint folder (or the latest one in a checkpoints
+        folder) on `data` (prompts, or the offline trainers' examples).
+
+        Restores adapter, extra weights, optimiser, schedule, RNG states and data order,
+        so the continued run equals one that never stopped. `steps` sets a new total
+        number of steps; the LR schedule is built for that total. New checkpoints go to
+        `save_to` (default: beside the one resumed).
+        """
+        folder = checkpoints.resolve_checkpoint(Path(checkpoint))
+        meta = checkpoints.read_meta(folder)
+        checkpoints.check_prompt_format(folder, meta, session.prompt_format)
+        check_resume_quantize(folder, meta, session_quantize(session))
+        config = load_json(cls.config_class, folder / cls.config_file())
+        if steps is not None:
+            config = replace(config, steps=steps)
+        state = checkpoint_io.read_trainer_state(folder)
+        cls._check_resume(folder, meta, state, data)
+        # Load the adapter before the optimiser is built, in case loading replaces parameters.
+        with session.lock:
+            session.load_adapter(folder / checkpoints.ADAPTER_DIR)
+        trainer = cls(session, reward, data, config, save_to or folder.parent)
+        trainer._load_extras(folder)
+        trainer._load_trainer_state(state)
+        trainer.last_checkpoint = folder
+        return trainer
+
+
+def sync_learning_rates(
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR
+) -> None:
+    """Set each group's learning rate from the schedule at the scheduler's current step.
+
+    After a checkpoint's scheduler state is loaded into a schedule for a different total
+    of steps, the optimiser still holds the old schedule's rates; this recomputes them
+    exactly as LambdaLR does (base_lr * factor(step)).
+    """
+    factors = scheduler.lr_lambdas
+    for group, base_lr, factor in zip(
+        optimizer.param_groups, scheduler.base_lrs, factors, strict=True
+    ):
+        group["lr"] = base_lr * factor(scheduler.last_epoch)
