@@ -75,6 +75,21 @@ def setting(default: Any, *, label: str, help: str, **options: Any) -> Any:
     )
 
 
+def as_in(cls: type, name: str, default: Any = dataclasses.MISSING, **changes: Any) -> Any:
+    """A dataclass field declared as `cls` declares `name` (its label, help, range, flag,
+    widget), with `changes` to the declaration and, if given, another default.
+
+    How one config reuses another's setting (GRPO's and DPO's learning rate are PPO's),
+    so the flag, the form field and the checks cannot drift apart.
+    """
+    original = {f.name: f for f in dataclasses.fields(cls)}[name]
+    declared = original.metadata[METADATA_KEY]
+    if changes:
+        declared = dataclasses.replace(declared, **changes)
+    value = original.default if default is dataclasses.MISSING else default
+    return dataclasses.field(default=value, metadata={METADATA_KEY: declared})
+
+
 def hidden(default: Any, *, help: str) -> Any:
     """A documented field that neither the CLI nor the form offers."""
     return dataclasses.field(

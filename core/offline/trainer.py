@@ -25,6 +25,7 @@ import torch
 
 from core.config_io import load_json, save_json
 from core.errors import TrainingError
+from core.grad_checkpointing import recomputing_layers, set_gradient_checkpointing
 from core.offline.batching import chunks
 from core.offline.config import OfflineConfig
 from core.offline.data import split_examples
@@ -66,6 +67,8 @@ class OfflineTrainer:
             )
         self.session, self.reward, self.config = session, reward, config
         self.data = list(data)
+        with session.lock:
+            set_gradient_checkpointing(session.model, config.gradient_checkpointing)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         _seed_everything(config.seed)
         self.train_data, self.eval_data = split_examples(
@@ -125,7 +128,7 @@ class OfflineTrainer:
         lr = self.optimizer.param_groups[0]["lr"]
         totals: dict[str, float] = {}
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.enable_grad():
+        with torch.enable_grad(), recomputing_layers(self.session.model):
             for chunk in chunks(indices, config.micro_batch_size):
                 loss, stats = self._batch_loss(chunk)
                 if not torch.isfinite(loss):
