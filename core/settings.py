@@ -12,7 +12,8 @@ and form group in its dataclass metadata. From that one declaration:
   in its `FOLLOWS` class attribute.
 
 A new trainer's config gets its flags, form fields and checks by declaring its fields
-this way. This module is headless (no Qt, no torch).
+this way; a setting it shares with another config is that config's declaration, reused
+with `as_in` (same flag, label and range; a new default or help where they differ). This module is headless (no Qt, no torch).
 """
 
 from __future__ import annotations
