@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from core.config_io import from_dict, load_json, read_json_object, save_json, to_dict
 from core.ppo_config import KL_MODES, LR_SCHEDULES, PPOConfig
-from core.settings import hidden, setting
+from core.settings import as_in, hidden, setting
 
 DEMO_MODEL = "demo"
 """The name that selects the built-in demo model wherever a model is asked for."""
@@ -182,4 +182,12 @@ class RMConfig:
         help="Seed of the split, the shuffling and the head's initialisation.",
         minimum=0,
         maximum=2**31 - 1,
+    )
+    gradient_checkpointing: bool = as_in(
+        PPOConfig,
+        "gradient_checkpointing",
+        help="Keep only each layer's input in the forward pass and recompute the rest in the "
+        "backward pass: far less activation memory (long texts, large batches, real-size "
+        "backbones) for roughly a third more training time. Off by default: the demo "
+        "backbone fits easily.",
     )

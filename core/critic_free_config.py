@@ -1,7 +1,7 @@
 """GRPOConfig and RLOOConfig: the critic-free trainers' settings, each declared once.
 
 Settings PPO has too (steps, batch, learning rate, clip range, sampling, checkpoints,
-held-out evaluation...) reuse PPOConfig's declaration through `_as_in_ppo`, so their flag,
+held-out evaluation...) reuse PPOConfig's declaration through `core.settings.as_in`, so their flag,
 label, range and help are PPO's; only the defaults or words that differ are given here.
 New settings: the group size, beta and where its KL goes, and GRPO's advantage scaling.
 The batch counts completions: a step samples batch_size / group_size prompts, group_size
@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from core.ppo_config import MAX_BATCH, PPOConfig, _divides, _largest_divisor_up_to
-from core.settings import METADATA_KEY, Follow, hidden, setting
+from core.settings import Follow, as_in, hidden, setting
 
 KL_PENALTIES = ("loss", "reward")
 """Where beta's KL to the reference goes: a k3 loss term, or a k1 penalty on the reward."""
 SCALE_REWARDS = ("group", "batch", "none")
 """GRPOConfig.scale_rewards: divide by the group's std, the batch's, or not (Dr. GRPO)."""
-
-
-def _as_in_ppo(name: str, default: Any = dataclasses.MISSING, **changes: Any) -> Any:
-    """PPOConfig's declaration of `name` (its label, help, range), with `changes` to it."""
-    original = {f.name: f for f in dataclasses.fields(PPOConfig)}[name]
-    declared = original.metadata[METADATA_KEY]
-    if changes:
-        declared = dataclasses.replace(declared, **changes)
-    value = original.default if default is dataclasses.MISSING else default
-    return dataclasses.field(default=value, metadata={METADATA_KEY: declared})
 
 
 def _multiple_of(batch: int, group: int) -> bool:
@@ -67,12 +57,14 @@ class CriticFreeConfig:
     )
     """A batch the user left alone fits the group size; a minibatch fits the batch."""
 
-    steps: int = _as_in_ppo(
+    steps: int = as_in(
+        PPOConfig,
         "steps",
         help="Training steps. Each step samples groups of responses, scores them, then runs "
         "several passes (epochs) of updates on that batch.",
     )
-    batch_size: int = _as_in_ppo(
+    batch_size: int = as_in(
+        PPOConfig,
         "batch_size",
         help="Completions sampled per step (batch size / group size prompts). Larger: "
         "steadier updates, more memory.",
@@ -85,9 +77,10 @@ class CriticFreeConfig:
         minimum=2,
         maximum=MAX_BATCH,
     )
-    mini_batch_size: int = _as_in_ppo("mini_batch_size")
-    gradient_accumulation_steps: int = _as_in_ppo("gradient_accumulation_steps")
-    ppo_epochs: int = _as_in_ppo(
+    mini_batch_size: int = as_in(PPOConfig, "mini_batch_size")
+    gradient_accumulation_steps: int = as_in(PPOConfig, "gradient_accumulation_steps")
+    ppo_epochs: int = as_in(
+        PPOConfig,
         "ppo_epochs",
         2,
         label="Epochs per batch",
@@ -95,15 +88,16 @@ class CriticFreeConfig:
         "second on). More squeezes more out of each sample but drifts further from the "
         "sampling policy (watch the clip fraction).",
     )
-    learning_rate: float = _as_in_ppo(
+    learning_rate: float = as_in(
+        PPOConfig,
         "learning_rate",
         help="AdamW learning rate of the LoRA weights (5e-4 suits the demo model; 1e-5 to "
         "1e-4 suit hub models).",
     )
-    lr_schedule: str = _as_in_ppo("lr_schedule")
-    warmup_steps: int = _as_in_ppo("warmup_steps")
-    max_grad_norm: float = _as_in_ppo("max_grad_norm")
-    cliprange: float = _as_in_ppo("cliprange")
+    lr_schedule: str = as_in(PPOConfig, "lr_schedule")
+    warmup_steps: int = as_in(PPOConfig, "warmup_steps")
+    max_grad_norm: float = as_in(PPOConfig, "max_grad_norm")
+    cliprange: float = as_in(PPOConfig, "cliprange")
     beta: float = setting(
         0.04,
         label="KL beta",
@@ -122,24 +116,28 @@ class CriticFreeConfig:
         "subtracted from each response's reward before the baseline (RLOO's way).",
         choices=KL_PENALTIES,
     )
-    missing_eos_penalty: float | None = _as_in_ppo("missing_eos_penalty")
-    max_new_tokens: int = _as_in_ppo("max_new_tokens")
-    temperature: float = _as_in_ppo(
+    missing_eos_penalty: float | None = as_in(PPOConfig, "missing_eos_penalty")
+    max_new_tokens: int = as_in(PPOConfig, "max_new_tokens")
+    temperature: float = as_in(
+        PPOConfig,
         "temperature",
         help="Sampling temperature of rollouts, also used for their log-probs (group "
         "baselines need varied, sampled responses).",
     )
     top_k: int = hidden(0, help="Rollout top-k (0 = off): log-probs must match the sampler.")
     top_p: float = hidden(1.0, help="Rollout nucleus mass (1.0 = off), off for the same reason.")
-    seed: int = _as_in_ppo("seed")
-    checkpoint_every: int = _as_in_ppo("checkpoint_every")
-    samples_per_step: int = _as_in_ppo(
+    seed: int = as_in(PPOConfig, "seed")
+    checkpoint_every: int = as_in(PPOConfig, "checkpoint_every")
+    samples_per_step: int = as_in(
+        PPOConfig,
         "samples_per_step",
         help="Groups per step whose first rollout is kept with the metrics and shown in "
         "the Latest rollouts table beside the reference's response.",
     )
-    eval_prompts: int = _as_in_ppo("eval_prompts")
-    eval_every: int = _as_in_ppo("eval_every")
+    eval_prompts: int = as_in(PPOConfig, "eval_prompts")
+    eval_every: int = as_in(PPOConfig, "eval_every")
+    gradient_checkpointing: bool = as_in(PPOConfig, "gradient_checkpointing")
+    logits_chunk_size: int = as_in(PPOConfig, "logits_chunk_size")
 
     @property
     def prompts_per_step(self) -> int:

@@ -205,6 +205,7 @@ def sample(
                 max_new_tokens=config.max_new_tokens,
                 pad_token_id=pad_id,
                 eos_token_id=eos_ids or None,
+                use_cache=True,  # whatever the config says (e.g. after gradient checkpointing)
                 **_sampling_kwargs(config),
             )  # (B, Tq + Tr)
         responses = output[:, queries.shape[1] :]  # (B, Tr)

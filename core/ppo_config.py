@@ -308,3 +308,27 @@ class PPOConfig:
         minimum=1,
         maximum=100_000,
     )
+    gradient_checkpointing: bool = setting(
+        False,
+        label="Gradient checkpointing",
+        help="Keep only each layer's input in the forward pass and recompute the rest in the "
+        "backward pass: far less activation memory in training (long texts, large "
+        "minibatches, real-size models) for roughly a third more update time. Off by "
+        "default: the demo model fits easily. Generation and the reference pass are "
+        "unaffected.",
+        group="advanced",
+    )
+    logits_chunk_size: int = setting(
+        0,
+        label="Logits chunk (tokens)",
+        help="Apply the output layer to this many response positions at a time, from the "
+        "last hidden state, and recompute each chunk in the backward pass instead of "
+        "keeping the whole batch x length x vocabulary logits: saves the largest "
+        "activation of models with big vocabularies, for one more output-layer pass per "
+        "update. 0 (off): the model returns all the logits at once, fastest on small "
+        "models.",
+        group="advanced",
+        minimum=0,
+        maximum=100_000,
+        min_text="off",
+    )

@@ -37,6 +37,7 @@ from torch import nn
 
 from core.config import RMConfig, to_dict
 from core.errors import TrainingError
+from core.grad_checkpointing import set_gradient_checkpointing
 from core.progress import Progress, no_progress
 from core.rm_folder import (
     META_FILE,
@@ -413,6 +414,7 @@ def train_reward_model(
             config.base, torch_device, pick_dtype("auto", torch_device)
         )
         model = attach_head_lora(model, config)
+        set_gradient_checkpointing(model, config.gradient_checkpointing)
         world.broadcast_parameters(p for p in model.parameters() if p.requires_grad)
         optimizer = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate

@@ -12,7 +12,8 @@ and form group in its dataclass metadata. From that one declaration:
   in its `FOLLOWS` class attribute.
 
 A new trainer's config gets its flags, form fields and checks by declaring its fields
-this way. This module is headless (no Qt, no torch).
+this way; a setting it shares with another config is that config's declaration, reused
+with `as_in` (same flag, label and range; a new default or help where they differ). This module is headless (no Qt, no torch).
 """
 
 from __future__ import annotations
@@ -73,6 +74,21 @@ def setting(default: Any, *, label: str, help: str, **options: Any) -> Any:
     return dataclasses.field(
         default=default, metadata={METADATA_KEY: Setting(label, help, **options)}
     )
+
+
+def as_in(cls: type, name: str, default: Any = dataclasses.MISSING, **changes: Any) -> Any:
+    """A dataclass field declared as `cls` declares `name` (its label, help, range, flag,
+    widget), with `changes` to the declaration and, if given, another default.
+
+    How one config reuses another's setting (GRPO's and DPO's learning rate are PPO's),
+    so the flag, the form field and the checks cannot drift apart.
+    """
+    original = {f.name: f for f in dataclasses.fields(cls)}[name]
+    declared = original.metadata[METADATA_KEY]
+    if changes:
+        declared = dataclasses.replace(declared, **changes)
+    value = original.default if default is dataclasses.MISSING else default
+    return dataclasses.field(default=value, metadata={METADATA_KEY: declared})
 
 
 def hidden(default: Any, *, help: str) -> Any:

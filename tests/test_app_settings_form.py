@@ -46,6 +46,8 @@ OBJECT_NAMES = {
     "eval_prompts": ("evalPromptsSpin", QSpinBox),
     "eval_every": ("evalEverySpin", QSpinBox),
     "whiten_rewards": ("whitenRewardsCheck", QCheckBox),
+    "gradient_checkpointing": ("gradientCheckpointingCheck", QCheckBox),
+    "logits_chunk_size": ("logitsChunkSizeSpin", QSpinBox),
     "lora.r": ("loraRankSpin", QSpinBox),
     "lora.alpha": ("loraAlphaSpin", QSpinBox),
     "lora.target_modules": ("loraTargetsEdit", QLineEdit),

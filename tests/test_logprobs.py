@@ -43,7 +43,10 @@ def old_sequence_logprobs(model, input_ids, attention_mask, response_start, temp
     return logprobs.masked_fill(attention_mask[:, response_start:] == 0, 0.0)
 
 
-def old_forward_response(model, value_head, batch, temperature, with_entropy=False):
+def old_forward_response(
+    model, value_head, batch, temperature, with_entropy=False, logits_chunk_size=0
+):
+    # logits_chunk_size: taken (and ignored) as the new signature has it
     input_ids = torch.cat([batch.query_ids, batch.response_ids], dim=1)
     attention_mask = torch.cat([batch.query_mask.long(), batch.response_mask.long()], dim=1)
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)

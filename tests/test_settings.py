@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 
 import pytest
 
@@ -33,6 +33,7 @@ PPO_FLAGS = {
     "--gradient-accumulation-steps", "--max-grad-norm", "--gamma", "--lam", "--cliprange",
     "--cliprange-value", "--vf-coef", "--kl-horizon", "--missing-eos-penalty",
     "--samples-per-step", "--eval-prompts", "--eval-every", "--whiten-rewards",
+    "--gradient-checkpointing", "--logits-chunk-size",
 }  # fmt: skip
 PPO_SETTINGS = settings_of(PPOConfig)
 NUMBERS = [f for f in PPO_SETTINGS if f.kind in (int, float)]
@@ -227,3 +228,36 @@ def test_a_tiny_run_with_batch_size_3_alone(tiny_model_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "--mini-batch-size follows --batch-size: 3 instead of 16" in captured.err
     assert "finished after 1 steps" in captured.out
+
+
+def test_as_in_reuses_another_configs_declaration_with_only_the_changes_given():
+    from core.settings import as_in
+
+    @dataclass(frozen=True)
+    class Other:
+        learning_rate: float = as_in(PPOConfig, "learning_rate", 1e-3, help="Its own words.")
+        seed: int = as_in(PPOConfig, "seed")
+
+    (ppo_lr,) = [f for f in PPO_SETTINGS if f.name == "learning_rate"]
+    lr, seed = declared_fields(Other)
+    assert (lr.default, lr.setting.help) == (1e-3, "Its own words.")
+    assert replace(lr.setting, help=ppo_lr.setting.help) == ppo_lr.setting
+    assert seed.default == PPOConfig.seed and seed.flag() == "--seed"
+
+
+@pytest.mark.parametrize("name", ["DPOConfig", "GRPOConfig", "RMConfig"])
+def test_shared_settings_keep_ppos_flag_and_range(name):
+    from core import config, critic_free_config
+    from core.offline import config as offline_config
+
+    cls = getattr(config, name, None) or getattr(critic_free_config, name, None)
+    cls = cls or getattr(offline_config, name)
+    ppo = {f.name: f for f in PPO_SETTINGS}
+    shared = [f for f in settings_of(cls) if f.name in ppo]
+    assert {"gradient_checkpointing"} <= {f.name for f in shared}
+    for field in shared:  # (GRPO renames "PPO epochs": labels may differ on purpose)
+        theirs, ours = field.setting, ppo[field.name].setting
+        assert field.flag() == ppo[field.name].flag(), field.name
+        assert (theirs.minimum, theirs.maximum, theirs.choices) == (
+            ours.minimum, ours.maximum, ours.choices,
+        ), field.name  # fmt: skip

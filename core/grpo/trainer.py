@@ -135,7 +135,13 @@ class CriticFreeTrainer(OnPolicyTrainer):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The clipped-ratio loss on one minibatch, with beta * k3 KL when it goes there."""
         config = self.config
-        out = forward_response(self.session.model, None, batch, config.temperature)
+        out = forward_response(
+            self.session.model,
+            None,
+            batch,
+            config.temperature,
+            logits_chunk_size=config.logits_chunk_size,
+        )
         loss, gauges = critic_free_loss(
             out.logprobs,
             batch.logprobs,

@@ -55,8 +55,11 @@ class SequenceTable:
         prompts: Sequence[str],
         responses: Sequence[str],
         max_response_tokens: int,
+        logits_chunk_size: int = 0,
     ) -> None:
         self.session = session
+        self.logits_chunk_size = logits_chunk_size
+        """The setting of core.logprobs for every forward pass over these rows."""
         tokenizer = session.tokenizer
         self._prompt_ids = encode_prompts(session, list(prompts), max_response_tokens)
         eos = eos_token_ids(session)
@@ -96,7 +99,7 @@ class SequenceTable:
             chunk = missing[start : start + chunk_size]
             batch = self.batch(chunk)
             with torch.no_grad(), self.session.reference() as base:
-                sums = response_logps(base, batch).sum(dim=1)
+                sums = response_logps(base, batch, self.logits_chunk_size).sum(dim=1)
             self._reference.update(zip(chunk, sums.tolist(), strict=True))
         values = [self._reference[i] for i in indices]
         return torch.tensor(values, dtype=torch.float32, device=self.session.device)
@@ -107,10 +110,18 @@ class SequenceTable:
         return torch.tensor(counts, dtype=torch.float32, device=self.session.device)
 
 
-def response_logps(model: torch.nn.Module, batch: SequenceBatch) -> Tensor:
-    """(N, Tr) log-probs of the response tokens (0 on padding), at temperature 1."""
+def response_logps(
+    model: torch.nn.Module, batch: SequenceBatch, logits_chunk_size: int = 0
+) -> Tensor:
+    """(N, Tr) log-probs of the response tokens (0 on padding), at temperature 1
+    (logits_chunk_size: as core.logprobs.response_token_logprobs takes it)."""
     tokens = response_token_logprobs(
-        model, batch.input_ids, batch.attention_mask, batch.response_length, 1.0
+        model,
+        batch.input_ids,
+        batch.attention_mask,
+        batch.response_length,
+        1.0,
+        logits_chunk_size=logits_chunk_size,
     )
     return tokens.logprobs * batch.response_mask
 

@@ -1,7 +1,8 @@
 """Settings of the offline trainers (DPO/IPO, KTO, SFT), each declared once as a setting.
 
-The shared ones live in `OfflineConfig`; each algorithm adds its own. As with PPOConfig,
-the CLI flags, the Train form and the range checks all come from these declarations.
+The shared ones live in `OfflineConfig` (those PPO has too are PPOConfig's declarations,
+reused); each algorithm adds its own. As with PPOConfig, the CLI flags, the Train form and
+the range checks all come from these declarations.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import StudioError
-from core.ppo_config import LR_SCHEDULES
-from core.settings import setting, setting_problems
+from core.ppo_config import PPOConfig
+from core.settings import as_in, setting, setting_problems
 
 FROM_CHOICES = ("human", "ai", "all")
 """--from: whose feedback to learn from (people's, the AI judge's, or both)."""
@@ -22,22 +23,20 @@ TIE_MODES = ("skip", "soft")
 
 @dataclass(frozen=True)
 class OfflineConfig:
-    """What every trainer from stored data shares."""
+    """What every trainer from stored data shares. Settings PPO has too reuse PPOConfig's
+    declaration (core.settings.as_in): the same flag, label and range."""
 
-    steps: int = setting(
+    steps: int = as_in(
+        PPOConfig,
+        "steps",
         60,
-        label="Steps",
         help="Optimiser steps. Each takes the next batch of examples (reshuffled each epoch).",
-        minimum=1,
-        maximum=1_000_000,
-        widget_name="trainStepsSpin",
     )
-    batch_size: int = setting(
+    batch_size: int = as_in(
+        PPOConfig,
+        "batch_size",
         16,
-        label="Batch size",
         help="Examples (pairs, ratings or demonstrations) per optimiser step.",
-        minimum=1,
-        maximum=4096,
     )
     micro_batch_size: int = setting(
         16,
@@ -48,42 +47,21 @@ class OfflineConfig:
         minimum=1,
         maximum=4096,
     )
-    learning_rate: float = setting(
-        5e-4,
-        label="Learning rate",
+    learning_rate: float = as_in(
+        PPOConfig,
+        "learning_rate",
         help="AdamW learning rate of the LoRA weights (5e-4 suits the demo model; 1e-5 to "
         "1e-4 suit hub models).",
-        minimum=1e-7,
-        maximum=1.0,
-        decimals=7,
-        step=1e-4,
     )
-    lr_schedule: str = setting(
-        "constant",
-        label="LR schedule",
+    lr_schedule: str = as_in(
+        PPOConfig,
+        "lr_schedule",
         help="Learning rate over the run: constant, or a linear / cosine decay to 0.",
-        group="advanced",
-        choices=LR_SCHEDULES,
     )
-    warmup_steps: int = setting(
-        0,
-        label="Warmup steps",
-        help="Steps of linear learning-rate warmup.",
-        group="advanced",
-        minimum=0,
-        maximum=100_000,
+    warmup_steps: int = as_in(
+        PPOConfig, "warmup_steps", help="Steps of linear learning-rate warmup."
     )
-    max_grad_norm: float = setting(
-        1.0,
-        label="Max gradient norm",
-        help="Clip the gradient's global norm to this.",
-        group="advanced",
-        minimum=0.0,
-        maximum=1000.0,
-        decimals=2,
-        step=0.1,
-        min_text="no clipping",
-    )
+    max_grad_norm: float = as_in(PPOConfig, "max_grad_norm")
     max_response_tokens: int = setting(
         48,
         label="Response length",
@@ -102,29 +80,15 @@ class OfflineConfig:
         step=0.05,
         min_text="off",
     )
-    eval_every: int = setting(
-        5,
-        label="Evaluate every (steps)",
-        help="Steps between held-out evaluations; the last step is always evaluated.",
-        group="advanced",
-        minimum=1,
-        maximum=100_000,
-    )
-    seed: int = setting(
-        0,
-        label="Seed",
+    eval_every: int = as_in(PPOConfig, "eval_every")
+    seed: int = as_in(
+        PPOConfig,
+        "seed",
         help="Seed of the split, the data order and initialisation: same seed, same run.",
-        minimum=0,
-        maximum=2**31 - 1,
     )
-    checkpoint_every: int = setting(
-        0,
-        label="Checkpoint every",
-        help="Save a checkpoint every N steps; a run always saves one at the end and on stop.",
-        minimum=0,
-        maximum=100_000,
-        min_text="end only",
-    )
+    checkpoint_every: int = as_in(PPOConfig, "checkpoint_every")
+    gradient_checkpointing: bool = as_in(PPOConfig, "gradient_checkpointing")
+    logits_chunk_size: int = as_in(PPOConfig, "logits_chunk_size")
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ class DPOTrainer(OfflineTrainer):
         each; the drift: mean |log pi - log ref| per response token). Chosen and rejected
         sides go through one forward pass together."""
         rows = [2 * i for i in indices] + [2 * i + 1 for i in indices]
-        policy = response_logps(model, table.batch(rows)).sum(dim=1)
+        policy = response_logps(model, table.batch(rows), table.logits_chunk_size).sum(dim=1)
         reference = table.reference_logps(rows, 2 * self.config.micro_batch_size)
         counts = table.token_counts(rows)
         drift = ((policy.detach() - reference).abs() / counts).mean().item()
@@ -112,7 +112,9 @@ def _pair_table(session, pairs: list, config: DPOConfig) -> SequenceTable:
     """Rows 2i and 2i + 1: the chosen and rejected sides of pair i."""
     prompts = [pair.prompt for pair in pairs for _ in range(2)]
     responses = [text for pair in pairs for text in (pair.chosen, pair.rejected)]
-    return SequenceTable(session, prompts, responses, config.max_response_tokens)
+    return SequenceTable(
+        session, prompts, responses, config.max_response_tokens, config.logits_chunk_size
+    )
 
 
 def _pair_stats(

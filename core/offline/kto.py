@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from core.offline.batching import SequenceTable, chunks, response_logps
-from core.offline.config import KTOConfig
+from core.offline.config import KTOConfig, OfflineConfig
 from core.offline.trainer import OfflineTrainer, Stats
 
 
@@ -46,9 +46,8 @@ class KTOTrainer(OfflineTrainer):
     config: KTOConfig
 
     def _build_tables(self) -> None:
-        limit = self.config.max_response_tokens
-        self.train_table = _table(self.session, self.train_data, limit)
-        self.eval_table = _table(self.session, self.eval_data, limit)
+        self.train_table = _table(self.session, self.train_data, self.config)
+        self.eval_table = _table(self.session, self.eval_data, self.config)
         device = self.session.device
         self._train_good = torch.tensor([e.desirable for e in self.train_data], device=device)
         self._eval_good = torch.tensor([e.desirable for e in self.eval_data], device=device)
@@ -69,7 +68,8 @@ class KTOTrainer(OfflineTrainer):
         self, table: SequenceTable, good: Tensor, indices: list[int], prefix: str
     ) -> tuple[Tensor, Stats]:
         config = self.config
-        policy = response_logps(self.session.model, table.batch(indices)).sum(dim=1)
+        batch = table.batch(indices)
+        policy = response_logps(self.session.model, batch, table.logits_chunk_size).sum(dim=1)
         reference = table.reference_logps(indices, config.micro_batch_size)
         desirable = good[indices]
         losses, z = kto_losses(
@@ -98,7 +98,11 @@ def _mean_where(values: Tensor, where: Tensor) -> float:
     return values[where].mean().item() if where.any() else 0.0
 
 
-def _table(session, examples: list, max_response_tokens: int) -> SequenceTable:
+def _table(session, examples: list, config: OfflineConfig) -> SequenceTable:
     return SequenceTable(
-        session, [e.prompt for e in examples], [e.response for e in examples], max_response_tokens
+        session,
+        [e.prompt for e in examples],
+        [e.response for e in examples],
+        config.max_response_tokens,
+        config.logits_chunk_size,
     )

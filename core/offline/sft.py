@@ -12,7 +12,7 @@ import math
 from torch import Tensor
 
 from core.offline.batching import SequenceTable, chunks, response_logps
-from core.offline.config import SFTConfig
+from core.offline.config import OfflineConfig, SFTConfig
 from core.offline.trainer import OfflineTrainer, Stats
 
 
@@ -29,9 +29,8 @@ class SFTTrainer(OfflineTrainer):
     config: SFTConfig
 
     def _build_tables(self) -> None:
-        limit = self.config.max_response_tokens
-        self.train_table = _table(self.session, self.train_data, limit)
-        self.eval_table = _table(self.session, self.eval_data, limit)
+        self.train_table = _table(self.session, self.train_data, self.config)
+        self.eval_table = _table(self.session, self.eval_data, self.config)
 
     def _batch_loss(self, indices: list[int]) -> tuple[Tensor, Stats]:
         return self._loss(self.train_table, indices, "")
@@ -48,7 +47,7 @@ class SFTTrainer(OfflineTrainer):
 
     def _loss(self, table: SequenceTable, indices: list[int], prefix: str) -> tuple[Tensor, Stats]:
         batch = table.batch(indices)
-        token_logps = response_logps(self.session.model, batch)
+        token_logps = response_logps(self.session.model, batch, table.logits_chunk_size)
         loss = sft_loss(token_logps, batch.response_mask)
         policy = token_logps.detach().sum(dim=1)
         reference = table.reference_logps(indices, self.config.micro_batch_size)
@@ -56,7 +55,11 @@ class SFTTrainer(OfflineTrainer):
         return loss, {f"{prefix}loss": loss.item(), f"{prefix}drift/logratio": drift.item()}
 
 
-def _table(session, examples: list, max_response_tokens: int) -> SequenceTable:
+def _table(session, examples: list, config: OfflineConfig) -> SequenceTable:
     return SequenceTable(
-        session, [e.prompt for e in examples], [e.response for e in examples], max_response_tokens
+        session,
+        [e.prompt for e in examples],
+        [e.response for e in examples],
+        config.max_response_tokens,
+        config.logits_chunk_size,
     )

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from core.errors import TrainingError
+from core.grad_checkpointing import recomputing_layers, set_gradient_checkpointing
 from core.offline.batching import chunks
 from core.offline.config import OfflineConfig
 from core.offline.data import split_examples
@@ -67,6 +68,8 @@ class OfflineTrainer(CheckpointedTrainer):
         self.session, self.reward, self.config = session, reward, config
         self.world = current_world()
         self.data = list(data)
+        with session.lock:
+            set_gradient_checkpointing(session.model, config.gradient_checkpointing)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         _seed_everything(config.seed)
         self.train_data, self.eval_data = split_examples(
@@ -128,7 +131,7 @@ class OfflineTrainer(CheckpointedTrainer):
         lr = self.optimizer.param_groups[0]["lr"]
         totals: dict[str, float] = {}
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.enable_grad():
+        with torch.enable_grad(), recomputing_layers(self.session.model):
             for chunk in chunks(mine, config.micro_batch_size):
                 loss, stats = self._batch_loss(chunk)
                 if not torch.isfinite(loss):

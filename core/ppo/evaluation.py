@@ -70,6 +70,7 @@ class HeldOutEval:
         generation: GenerationConfig,
         score: Scorer,
         chunk_size: int,
+        logits_chunk_size: int = 0,
     ) -> tuple[dict[str, float], list[dict]]:
         """Sample, score and compare with the reference: the eval/* metrics and the answers
         (prompt, response, reward, reference). The caller holds session.lock; sampling
@@ -79,7 +80,13 @@ class HeldOutEval:
         lengths, kls = [], []
         for start, queries in self._batches(generation.batch_size):
             rollout = collect_rollout(
-                session, value_head, queries, generation, self.seed + start, chunk_size
+                session,
+                value_head,
+                queries,
+                generation,
+                self.seed + start,
+                chunk_size,
+                logits_chunk_size=logits_chunk_size,
             )
             mask = rollout.response_mask  # (b, Tr)
             lengths.append(mask.sum(dim=1).long())

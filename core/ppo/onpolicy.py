@@ -27,6 +27,7 @@ from torch import nn
 from core.config import GenerationConfig
 from core.errors import StudioError, TrainingError
 from core.generate import encode_prompts
+from core.grad_checkpointing import recomputing_layers, set_gradient_checkpointing
 from core.ppo.evaluation import HeldOutEval, split_prompts
 from core.ppo.maths import masked_whiten
 from core.ppo.optim import build_optimizer, build_scheduler
@@ -71,6 +72,8 @@ class OnPolicyTrainer(CheckpointedTrainer):
             )
         self.session, self.reward, self.config = session, reward, config
         self.prompts = list(prompts)
+        with session.lock:
+            set_gradient_checkpointing(session.model, config.gradient_checkpointing)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         _seed_everything(config.seed)
 
@@ -184,6 +187,7 @@ class OnPolicyTrainer(CheckpointedTrainer):
             seed=self.world.sampling_seed(self._step_seed()),
             chunk_size=chunk_size or self._local(self.config.mini_batch_size),
             with_reference=with_reference,
+            logits_chunk_size=self.config.logits_chunk_size,
         )
 
     def _step_seed(self) -> int:
@@ -228,40 +232,54 @@ class OnPolicyTrainer(CheckpointedTrainer):
         (rank 0 alone evaluates)."""
         if not self.world.is_main or not self.held_out.due(self._step, self.config.steps):
             return {}, []
+        config = self.config
         return self.held_out.run(
-            self.session, value_head, self._generation, self._score, self.config.mini_batch_size
+            self.session,
+            value_head,
+            self._generation,
+            self._score,
+            config.mini_batch_size,
+            config.logits_chunk_size,
         )
 
     # ------------------------------------------------------------------ update
 
     def _update(self, rollout: Rollout, loss_of: MinibatchLoss) -> dict[str, float]:
         """ppo_epochs passes over shuffled minibatches of the batch, minimising `loss_of`;
-        returns the mean of each gauge (and of the gradient norm)."""
+        returns the mean of each gauge (and of the gradient norm). With gradient
+        checkpointing on, the layers recompute their activations in the backward pass."""
+        totals: dict[str, list[float]] = {}
+        self.optimizer.zero_grad(set_to_none=True)
+        with recomputing_layers(self.session.model):
+            for _ in range(self.config.ppo_epochs):
+                self._epoch(rollout, loss_of, totals)
+        return {key: float(np.mean(values)) for key, values in totals.items()}
+
+    def _epoch(
+        self, rollout: Rollout, loss_of: MinibatchLoss, totals: dict[str, list[float]]
+    ) -> None:
+        """One pass over the batch in shuffled minibatches; each gauge goes to `totals`."""
         config = self.config
         size, count = (
             self._local(config.mini_batch_size),
             config.batch_size // config.mini_batch_size,
         )
         accumulate = config.gradient_accumulation_steps
-        totals: dict[str, list[float]] = {}
-        self.optimizer.zero_grad(set_to_none=True)
-        for _ in range(config.ppo_epochs):
-            order = torch.randperm(self._local(config.batch_size), generator=self._shuffle)
-            order = order.to(rollout.response_ids.device)
-            for position in range(count):
-                index = order[position * size : (position + 1) * size]
-                loss, gauges = loss_of(index, rollout.select(index))
-                if not torch.isfinite(loss):
-                    raise self._nan_error(f"The {self.kind.upper()} loss became NaN or infinity")
-                # Average (not sum) gradients over the minibatches of one optimiser step.
-                group = position // accumulate
-                group_size = min(accumulate, count - group * accumulate)
-                (loss / group_size).backward()
-                if (position + 1) % accumulate == 0 or position == count - 1:
-                    gauges["optim/grad_norm"] = self._optimizer_step()
-                for key, value in gauges.items():
-                    totals.setdefault(key, []).append(value)
-        return {key: float(np.mean(values)) for key, values in totals.items()}
+        order = torch.randperm(self._local(config.batch_size), generator=self._shuffle)
+        order = order.to(rollout.response_ids.device)
+        for position in range(count):
+            index = order[position * size : (position + 1) * size]
+            loss, gauges = loss_of(index, rollout.select(index))
+            if not torch.isfinite(loss):
+                raise self._nan_error(f"The {self.kind.upper()} loss became NaN or infinity")
+            # Average (not sum) gradients over the minibatches of one optimiser step.
+            group = position // accumulate
+            group_size = min(accumulate, count - group * accumulate)
+            (loss / group_size).backward()
+            if (position + 1) % accumulate == 0 or position == count - 1:
+                gauges["optim/grad_norm"] = self._optimizer_step()
+            for key, value in gauges.items():
+                totals.setdefault(key, []).append(value)
 
     def _optimizer_step(self) -> float:
         """Clip, check and apply the accumulated gradients; never step on NaN gradients."""

@@ -107,12 +107,14 @@ def forward_response(
     batch: Rollout | _Tokens,
     temperature: float,
     with_entropy: bool = False,
+    logits_chunk_size: int = 0,
 ) -> ForwardOut:
     """Log-probs of the response tokens, and their values, from a single forward pass.
 
     The pass is core.logprobs.response_token_logprobs, the one generation's log-probs
     come from, so log-probs here are those of the distribution that sampled. Values are
     the value head on the hidden state before each response token is chosen.
+    logits_chunk_size: as response_token_logprobs takes it (0: whole logits).
     """
     input_ids = torch.cat([batch.query_ids, batch.response_ids], dim=1)  # (B, Tq+Tr)
     attention_mask = torch.cat([batch.query_mask.long(), batch.response_mask.long()], dim=1)
@@ -124,6 +126,7 @@ def forward_response(
         temperature,
         with_entropy=with_entropy,
         with_hidden=value_head is not None,
+        logits_chunk_size=logits_chunk_size,
     )
     values = value_head(tokens.hidden) if value_head is not None else None  # (B, Tr): V(s_t)
     return ForwardOut(logprobs=tokens.logprobs, values=values, entropy=tokens.entropy)
@@ -149,6 +152,7 @@ def collect_rollout(
     seed: int,
     chunk_size: int,
     with_reference: bool = True,
+    logits_chunk_size: int = 0,
 ) -> Rollout:
     """Sample responses with the policy, then evaluate them in chunks of `chunk_size`.
 
@@ -167,12 +171,15 @@ def collect_rollout(
     columns: dict[str, list[Tensor]] = {"logprobs": [], "ref": [], "values": [], "entropy": []}
     for start in range(0, len(queries), chunk_size):
         chunk = _Tokens(**{key: value[start : start + chunk_size] for key, value in parts.items()})
+        temperature = generation.temperature
         policy = forward_response(
-            session.model, value_head, chunk, generation.temperature, with_entropy=True
+            session.model, value_head, chunk, temperature, True, logits_chunk_size
         )
         if with_reference:
             with session.reference():
-                reference = forward_response(session.model, None, chunk, generation.temperature)
+                reference = forward_response(
+                    session.model, None, chunk, temperature, False, logits_chunk_size
+                )
             columns["ref"].append(reference.logprobs)
         columns["logprobs"].append(policy.logprobs)
         if policy.values is not None:

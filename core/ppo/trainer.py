@@ -119,7 +119,13 @@ class PPOTrainer(OnPolicyTrainer):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """PPO's loss on one minibatch: clipped policy loss + vf_coef * clipped value loss."""
         config, mask = self.config, batch.response_mask
-        out = forward_response(self.session.model, self.value_head, batch, config.temperature)
+        out = forward_response(
+            self.session.model,
+            self.value_head,
+            batch,
+            config.temperature,
+            logits_chunk_size=config.logits_chunk_size,
+        )
         pg_loss, clipfrac, approxkl = policy_loss(
             out.logprobs, batch.logprobs, advantages, mask, config.cliprange
         )
