@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OPTION_FIELDS: dict[str, tuple[str, str, Any]] = {
     # option -> (where: config | model, field name, value that turns it on)
     "checkpointing": ("config", "gradient_checkpointing", True),
-    "chunked": ("config", "chunked_logprobs", True),
+    "chunked": ("config", "logits_chunk_size", 16),
     "8bit": ("model", "quantize", "8bit"),
     "4bit": ("model", "quantize", "4bit"),
 }
@@ -102,7 +102,7 @@ def planned(case: dict[str, Any], prompt_tokens: int) -> Any:
         prompt_tokens=prompt_tokens,
         response_tokens=case["max_new_tokens"],
         gradient_checkpointing="checkpointing" in options,
-        chunked_logprobs="chunked" in options,
+        logits_chunk_size=16 if "chunked" in options else 0,
         device=case["device"],
     )
     return plan_memory(shape_of(case["model"]), request)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from typing import Any
 
 from core.cli import add_workspace_argument
 from core.cli.common import add_model_arguments, lora_from_args
@@ -64,12 +65,13 @@ def _add_missing_option_flags(parser: argparse.ArgumentParser) -> None:
         )
     if "--quantize" not in taken:
         parser.add_argument("--quantize", default="none", choices=QUANTIZE_CHOICES)
-    if "--chunked-logprobs" not in taken:
+    if "--logits-chunk-size" not in taken:
         parser.add_argument(
-            "--chunked-logprobs",
-            action=argparse.BooleanOptionalAction,
+            "--logits-chunk-size",
+            type=int,
             default=None,
-            help="log-probs in chunks, never the whole float32 logits at once",
+            help="response positions the output layer projects at a time (chunked "
+            "log-probs; default 0: all at once)",
         )
 
 
@@ -109,18 +111,18 @@ def request_from_settings(args: argparse.Namespace, config: PPOConfig, device: s
         mini_batch_size=config.mini_batch_size,
         prompt_tokens=args.prompt_tokens,
         response_tokens=config.max_new_tokens,
-        gradient_checkpointing=option(args, config, "gradient_checkpointing"),
-        chunked_logprobs=option(args, config, "chunked_logprobs"),
+        gradient_checkpointing=bool(option(args, config, "gradient_checkpointing")),
+        logits_chunk_size=int(option(args, config, "logits_chunk_size") or 0),
         device=device,
     )
 
 
-def _option_value(args: argparse.Namespace, config: PPOConfig, name: str) -> bool:
+def _option_value(args: argparse.Namespace, config: PPOConfig, name: str) -> Any:
     """A memory option from the config (where this build has it) or its flag."""
     value = getattr(config, name, None)
     if value is None:
         value = getattr(args, name, None)
-    return bool(value)
+    return value or False
 
 
 def _device(request: str) -> str:
@@ -178,8 +180,8 @@ def describe_request(request: PlanRequest) -> str:
         f"run: {request.algorithm} on {request.device}, {request.dtype}, quantize "
         f"{request.quantize}, LoRA r={request.lora_r}, batch {request.batch_size}, {rows} "
         f"{request.mini_batch_size}, {request.prompt_tokens}+{request.response_tokens} tokens, "
-        f"checkpointing {on_off[request.gradient_checkpointing]}, chunked log-probs "
-        f"{on_off[request.chunked_logprobs]}"
+        f"checkpointing {on_off[request.gradient_checkpointing]}, logits chunk "
+        f"{request.logits_chunk_size or 'off'}"
     )
 
 
