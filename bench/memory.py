@@ -244,7 +244,8 @@ def _trainer(case: dict[str, Any], session: Any, config: Any) -> tuple[Any, int,
     reward = build_reward(["length=20"], RewardContext())
     algorithm = case["algorithm"]
     if algorithm in ("dpo", "sft"):
-        return _offline_trainer(algorithm, session, config, prompts), config.batch_size, 0
+        trainer = _offline_trainer(algorithm, session, config, prompts)
+        return trainer, config.batch_size, prompt_tokens
     from core.grpo.trainer import GRPOTrainer, RLOOTrainer
     from core.ppo.trainer import PPOTrainer
 
@@ -291,15 +292,20 @@ def error_row(result: dict[str, Any]) -> dict[str, Any]:
 
 PLANNER_CASES = [
     default_case(model=f"random:{model}", batch_size=batch, mini_batch_size=batch,
-                 max_new_tokens=32, steps=2)
-    for model in ("gpt2-small", "smollm2-360m", "qwen2.5-0.5b")
+                 max_new_tokens=16, steps=1)
+    for model in ("gpt2-small", "smollm2-360m")
     for batch in (2, 8)
 ] + [
-    default_case(model="random:gpt2-small", algorithm=algorithm, batch_size=8,
-                 mini_batch_size=8 if algorithm != "dpo" else 4, max_new_tokens=32, steps=2)
-    for algorithm in ("grpo", "dpo", "sft")
+    default_case(batch_size=2, mini_batch_size=2, max_new_tokens=16, steps=1),
+    default_case(),  # the benchmark's own case: qwen2.5-0.5b, batch 8, 64 new tokens
+] + [
+    default_case(model="random:gpt2-small", algorithm=algorithm, batch_size=8 // rows,
+                 mini_batch_size=8 // rows, max_new_tokens=16, steps=1)
+    for algorithm, rows in (("grpo", 1), ("dpo", 2), ("sft", 1))
 ]  # fmt: skip
-"""The planner check: three presets at two batch sizes, and one case per other trainer."""
+"""The planner check (docs/memory.md): three presets at two batch sizes, and one case for
+each other kind of trainer (GRPO: group sampling, no value head; DPO: chosen + rejected
+in one pass; SFT: no generation)."""
 
 BENCH_OPTIONS = [[], ["checkpointing"], ["chunked"], ["8bit"], ["4bit"], ["checkpointing", "chunked"]]  # fmt: skip
 

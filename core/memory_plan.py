@@ -43,7 +43,8 @@ ADAM_BYTES_PER_WEIGHT = 16
 UPDATE_LOGIT_COPIES = 4.0
 """(rows, Tr + 1, V) float32 tensors alive at the update's peak: the logits autograd keeps
 for log-sum-exp's backward, and the backward's temporaries (exp(l - lse), the gathered
-token's one-hot gradient, their sum), calibrated by bench/memory.py."""
+token's one-hot gradient, their sum). Checked with glibc's mmap threshold fixed (live
+tensors only): one gpt2-small update pass peaked 7% above the planner's live total."""
 SCORING_LOGIT_COPIES = 3.0
 """Float32 logits-sized tensors of a no-grad scoring pass: the logits, log-sum-exp's
 exp(l - max), and the entropy's softmax (policy pass only)."""

@@ -2,8 +2,9 @@
 weights, bench/random_models.py) at two batch sizes, each in a fresh process whose peak
 resident size above its post-import baseline is measured (bench/memory.py).
 
-Cost: about 20-40 s a case on an idle 2-core CPU (1-3 min on a loaded one), plus about
-40 s once to build the two random models into the data folder's bench cache."""
+Cost: 105-225 s a case, 10.5 min for the four, measured on a 2-core CPU shared with other
+jobs (2026-12-01); plus about 40 s once to build the two random models into the data
+folder's bench cache. Marked slow; `make test` still runs it."""
 
 from __future__ import annotations
 
