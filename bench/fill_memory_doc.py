@@ -12,10 +12,11 @@ import re
 import sys
 from pathlib import Path
 
-from bench.memory import print_planner_table
+from bench.memory import print_bench_table, print_planner_table
 from bench.memory_fits import fits_table, published_comparison
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "memory.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOC = DOCS / "memory.md"
 
 
 def fill(text: str, marker: str, table: str) -> str:
@@ -29,13 +30,22 @@ def main(argv: list[str]) -> int:
     text = fill(text, "fits", fits_table())
     text = fill(text, "published", published_comparison())
     if argv:
-        results = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer):
-            print_planner_table(results)
-        text = fill(text, "measured", buffer.getvalue())
+        text = fill(text, "measured", _printed(print_planner_table, argv[0]))
     DOC.write_text(text, encoding="utf-8")
+    if len(argv) > 1:
+        bench = DOCS / "benchmarks.md"
+        table = _printed(print_bench_table, argv[1])
+        bench.write_text(fill(bench.read_text(encoding="utf-8"), "qwen-bench", table), "utf-8")
     return 0
+
+
+def _printed(printer, results_file: str) -> str:
+    """What `printer` prints for the results in `results_file`."""
+    results = json.loads(Path(results_file).read_text(encoding="utf-8"))
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        printer(results)
+    return buffer.getvalue()
 
 
 if __name__ == "__main__":

@@ -169,9 +169,8 @@ def plan_memory(shape: ModelShape, request: PlanRequest) -> MemoryPlan:
     if request.algorithm in ON_POLICY:
         cache = _generation_bytes(shape, request, width)
         phases["sampling"] = cache
-        phases["scoring"] = _scoring_bytes(shape, request, width)
-    else:  # the reference log-probs: one no-grad pass over a micro-batch's rows, cached
-        phases["scoring"] = _scoring_bytes(shape, request, width)
+    # on-policy: scoring the rollout; offline: the reference's pass, cached afterwards
+    phases["scoring"] = _scoring_bytes(shape, request, width)
     peak_phase = max(phases, key=phases.__getitem__)
     activations, logits = update
     if peak_phase == "scoring":
