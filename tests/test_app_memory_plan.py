@@ -25,7 +25,7 @@ def test_model_page_plans_the_chosen_model_before_loading_it(qtbot, window):
     float32 = label.text()
     assert "generation cache" in float32 and "On a GPU" in float32
     page.dtype_combo.setCurrentText("bfloat16")
-    qtbot.waitUntil(lambda: "bfloat16, in" in label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "(PPO, bfloat16," in label.text(), timeout=5000)
     assert label.text() != float32
     page.model_combo.setEditText("/no/such/model")
     qtbot.waitUntil(lambda: label.text().startswith("No memory plan"), timeout=5000)

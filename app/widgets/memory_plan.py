@@ -25,7 +25,8 @@ def plan_text(
     )
     lines = [
         f"<b>Peak ≈ {format_bytes(plan.peak)}</b> ({request.algorithm.upper()}, "
-        f"{request.dtype}, in {plan.peak_phase}; ±25%)",
+        f"{request.dtype}, prompts ≤ {request.prompt_tokens} + {request.response_tokens} "
+        f"tokens, in {plan.peak_phase}; ±25%)",
         f"<table>{rows}</table>",
     ]
     if budget is not None:
