@@ -330,11 +330,12 @@ def print_bench_table(results: list[dict[str, Any]]) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for result in results:
         name = "+".join(result["case"]["options"]) or "default"
+        prompt_tokens = result.get("prompt_tokens") or (default or {}).get("prompt_tokens") or 8
+        plan = planned(result["case"], prompt_tokens)
         if "peak_bytes" not in result:
-            why = result.get("error") or "not in this build: " + "; ".join(result["unavailable"])
-            print(f"| {name} | {why} | | | | | |")
+            why = result.get("error") or "not in this build"
+            print(f"| {name} | {why} | | | | | {plan.peak / 2**20:.0f} |")
             continue
-        plan = planned(result["case"], result["prompt_tokens"])
         mem = result["peak_bytes"] / default["peak_bytes"] if default else float("nan")
         time_ratio = result["step_seconds"] / default["step_seconds"] if default else float("nan")
         print(
