@@ -322,7 +322,20 @@ def describe(session: ModelSession) -> dict[str, Any]:
         "has_chat_template": has_chat_template(session.tokenizer),
         "adapter_path": session.spec.adapter_path,
         "memory": asdict(session.memory()),
+        "shape": _shape_dict(session),
     }
+
+
+def _shape_dict(session: ModelSession) -> dict[str, Any] | None:
+    """The model's shape for the memory planner (core.model_shapes), None if unknown."""
+    from core.model_shapes import ShapeError, shape_from_config
+
+    if session.model is None:
+        return None
+    try:
+        return asdict(shape_from_config(base_model(session.model).config.to_dict()))
+    except ShapeError:
+        return None
 
 
 def _display_name(spec: ModelSpec, source: str, is_local: bool) -> str:

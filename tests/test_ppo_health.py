@@ -92,7 +92,7 @@ def test_the_cli_prints_health_warnings_and_the_memory_estimate(
     ]  # fmt: skip
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert "memory estimate (rough" in err
+    assert "memory estimate (planner" in err
     assert err.count("KL is running away") == 1, err
     assert strict._history and len(strict._history) == 3  # fed every step
 
@@ -103,7 +103,7 @@ def test_health_metric_names_and_memory_estimate_import_without_torch():
     import sys
 
     code = (
-        "import sys, core.ppo.health, core.ppo.metrics, core.memory_estimate\n"
+        "import sys, core.ppo.health, core.ppo.metrics, core.memory_plan, core.model_shapes\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]\n"
         "print(heavy); sys.exit(1 if heavy else 0)"
     )

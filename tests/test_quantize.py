@@ -308,14 +308,18 @@ def test_quantised_base_on_cuda_generates_trains_and_keeps_its_reference(llama_d
         assert torch.equal(ref, sequence_logprobs(bare.model, ids, mask, 2, 1.0))
 
 
-def test_memory_estimate_counts_quantised_weights_at_their_stored_size():
-    from core.config import LoraSpec, PPOConfig
-    from core.memory_estimate import estimate_ppo_memory
+def test_the_memory_plan_counts_quantised_weights_at_their_stored_size():
+    from core.config import PPOConfig
+    from core.memory_plan import plan_memory, request_for_config
+    from core.model_shapes import known_shape
 
-    info = {"params": 1_000_000_000, "hidden_size": 2048, "vocab_size": 32000}
-    full = estimate_ppo_memory({**info, "dtype": "bfloat16"}, PPOConfig(), LoraSpec())
-    four = estimate_ppo_memory(
-        {**info, "dtype": "bfloat16", "quantize": "4bit"}, PPOConfig(), LoraSpec()
-    )
-    assert full.weights == 2_000_000_000 and four.weights == 520_000_000
-    assert four.activations == full.activations  # the compute dtype is still bfloat16
+    shape = known_shape("random:smollm2-360m")
+    plans = {
+        mode: plan_memory(
+            shape, request_for_config("ppo", PPOConfig(), 16, "bfloat16", "cuda", quantize=mode)
+        )
+        for mode in ("none", "8bit", "4bit")
+    }
+    assert plans["4bit"].weights < plans["8bit"].weights < plans["none"].weights
+    assert plans["4bit"].weights < 0.35 * plans["none"].weights
+    assert plans["4bit"].activations == plans["none"].activations  # computed in bfloat16

@@ -4,7 +4,7 @@ progress; show what was loaded and the memory it uses."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,9 +23,12 @@ from PySide6.QtWidgets import (
 from app.app_state import AppState
 from app.jobs.model import LoadedModel, describe_session, load_model
 from app.widgets.common import page_title
+from app.widgets.memory_plan import MemoryPlanLabel
 from app.workers import start_job
-from core.config import DEMO_MODEL, LoraSpec, ModelSpec
+from core.config import DEMO_MODEL, LoraSpec, ModelSpec, PPOConfig
 from core.errors import StudioError
+from core.memory_plan import budget_of, request_for_config
+from core.model_shapes import ModelShape, shape_of
 from core.prompt_format import PROMPT_FORMATS
 from core.quantize import QUANTIZE_MODES
 
@@ -46,11 +49,19 @@ class ModelPage(QWidget):
         layout.addWidget(self._build_form())
         layout.addLayout(self._build_buttons())
         layout.addWidget(self._build_info())
+        layout.addWidget(self._build_plan())
         layout.addStretch(1)
         state.session_changed.connect(self._on_session_changed)
         state.jobs_changed.connect(self._update_buttons)
         self._restore_choice()
         self._update_buttons()
+        for signal in (
+            self.model_combo.currentTextChanged,
+            self.device_combo.currentTextChanged,
+            self.dtype_combo.currentTextChanged,
+        ):
+            signal.connect(self._schedule_plan)
+        self._schedule_plan()
 
     # widgets
     def _build_form(self) -> QGroupBox:
@@ -139,6 +150,67 @@ class ModelPage(QWidget):
         self.info_empty.setObjectName("hint")
         self.info_form.addRow(self.info_empty)
         return box
+
+    def _build_plan(self) -> QGroupBox:
+        box = QGroupBox("Memory plan (PPO with the default settings: batch 32, minibatch 16)")
+        self.plan_label = MemoryPlanLabel()
+        self.plan_label.setText("Choose a model to see its memory plan.")
+        QVBoxLayout(box).addWidget(self.plan_label)
+        # The shape comes from config.json, read in a worker once the choice settles.
+        self._plan_timer = QTimer(self, singleShot=True, interval=300)
+        self._plan_timer.timeout.connect(self._start_plan)
+        return box
+
+    # memory plan
+    def _schedule_plan(self, *_args) -> None:
+        self._plan_timer.start()
+
+    def _plan_choice(self) -> tuple[str, str, str]:
+        """(model, device, dtype) as the plan reads them: auto means CPU float32 until a
+        model is loaded (its real device and free memory then replace the guess)."""
+        device = self.device_combo.currentText()
+        device = "cuda" if device == "cuda" else "cpu"
+        dtype = self.dtype_combo.currentText()
+        if dtype == "auto":
+            dtype = "bfloat16" if device == "cuda" else "float32"
+        return self.chosen_model(), device, dtype
+
+    def _start_plan(self) -> None:
+        session = self.state.session
+        choice = self._plan_choice()
+        if session is not None and session.spec.name_or_path == choice[0]:
+            self._show_session_plan(describe_session(session))
+            return
+        if not choice[0]:
+            return
+        start_job(
+            self.state,
+            read_shape,
+            choice[0],
+            description="Reading the model's shape",
+            context="Planning memory",
+            on_done=lambda result: self._on_shape(choice, result),
+        )
+
+    def _on_shape(self, choice: tuple[str, str, str], result: ModelShape | str) -> None:
+        if choice != self._plan_choice():
+            return  # the choice moved on; a newer plan is on its way
+        if isinstance(result, str):
+            self.plan_label.setText(result)
+            return
+        name, device, dtype = choice
+        request = request_for_config("ppo", PPOConfig(), LoraSpec().r, dtype, device)
+        self.plan_label.show_plan(result, request)
+
+    def _show_session_plan(self, info: dict) -> None:
+        if not info.get("shape"):
+            self.plan_label.setText("The planner does not know this model's shape.")
+            return
+        request = request_for_config(
+            "ppo", PPOConfig(), LoraSpec().r, info["dtype"], info["device"]
+        )
+        budget = budget_of(info.get("memory") or {})
+        self.plan_label.show_plan(ModelShape(**info["shape"]), request, budget)
 
     # choices
     def _restore_choice(self) -> None:
@@ -283,6 +355,7 @@ class ModelPage(QWidget):
         else:
             self._show_info(describe_session(session))
         self._update_buttons()
+        self._schedule_plan()
 
     def _show_info(self, info: dict | None) -> None:
         while self.info_form.rowCount():
@@ -295,6 +368,14 @@ class ModelPage(QWidget):
             label = QLabel(text, objectName=f"info_{key}")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.info_form.addRow(title, label)
+
+
+def read_shape(name_or_path: str) -> ModelShape | str:
+    """The model's shape (runs in a worker: it reads config.json), or why it is unknown."""
+    try:
+        return shape_of(name_or_path)
+    except StudioError as error:
+        return f"No memory plan: {error}"
 
 
 def info_rows(info: dict) -> list[tuple[str, str, str]]:

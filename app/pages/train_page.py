@@ -30,12 +30,15 @@ from app.jobs.offline import OfflineRequest
 from app.train_job import TrainRequest, reward_labels
 from app.widgets.common import hint, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
+from app.widgets.memory_plan import MemoryPlanLabel
 from app.widgets.offline_dashboard import OfflineDashboard
 from app.widgets.train_form import TrainForm
 from app.workers import start_generator_job, start_job
 from core.config import GenerationConfig, from_dict
 from core.errors import StudioError
-from core.memory_estimate import estimate_ppo_memory
+from core.memory_plan import ALGORITHMS as ALGORITHM_KINDS
+from core.memory_plan import budget_of, request_for_config
+from core.model_shapes import ModelShape
 from core.train import RunControl, RunEnded, RunPaused, RunResumed, RunStarted, StepDone
 from core.train.checkpoints import read_meta, resolve_checkpoint
 from core.train.launch import own_run_of
@@ -71,6 +74,7 @@ class TrainPage(QWidget):
         state.prompts_changed.connect(self._on_prompts_changed)
         state.session_changed.connect(self._on_session_changed)
         self.form.changed.connect(self._update_estimate)
+        self.form.algorithm_changed.connect(lambda _kind: self._update_estimate())
         self._on_prompts_changed()
         self._on_session_changed(state.session)
         self._set_phase("idle")
@@ -78,9 +82,7 @@ class TrainPage(QWidget):
     # layout
     def _build_left(self) -> QWidget:
         self.form = TrainForm()
-        self.estimate_label = QLabel(objectName="memoryEstimate")
-        self.estimate_label.setWordWrap(True)
-        self.estimate_label.setToolTip("A rough estimate (±50%) of the memory the run needs.")
+        self.estimate_label = MemoryPlanLabel()
         self.name_edit = QLineEdit(objectName="runNameEdit")
         self.name_edit.setPlaceholderText("run name (optional)")
         self.start_button = QPushButton("Start", objectName="startTrainingButton")
@@ -115,7 +117,7 @@ class TrainPage(QWidget):
         content = QWidget()
         column = QVBoxLayout(content)
         column.addWidget(self.form)
-        column.addWidget(QLabel("<b>Memory estimate</b>"))
+        column.addWidget(QLabel("<b>Memory plan</b>"))
         column.addWidget(self.estimate_label)
         column.addWidget(self.name_edit)
         column.addLayout(buttons)
@@ -206,14 +208,26 @@ class TrainPage(QWidget):
         self._update_estimate()
 
     def _update_estimate(self) -> None:
-        if self._model_info is None:
-            self.estimate_label.setText("Load a model to see an estimate.")
+        """The planner on the loaded model's shape and the form's settings (arithmetic
+        only: the shape came with the session's description)."""
+        info = self._model_info
+        if info is None or not info.get("shape"):
+            self.estimate_label.setText("Load a model to see its memory plan.")
             return
-        if self.form.algorithm().offline:  # the estimate models sampling and a value head
-            self.estimate_label.setText("Estimated for PPO, GRPO and RLOO runs only.")
+        kind = self.form.algorithm().kind
+        if kind not in ALGORITHM_KINDS:
+            self.estimate_label.setText(f"The planner does not cover {kind} yet.")
             return
-        estimate = estimate_ppo_memory(self._model_info, self.form.config(), self.form.lora())
-        self.estimate_label.setText(f"{estimate.describe()} on {self._model_info['device']}")
+        request = request_for_config(
+            kind,
+            self.form.config(),
+            self.form.lora().r,
+            info["dtype"],
+            info["device"],
+            quantize=info.get("quantize", "none"),
+        )
+        budget = budget_of(info.get("memory") or {})
+        self.estimate_label.show_plan(ModelShape(**info["shape"]), request, budget)
 
     # start
     def _on_start(self) -> None:

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "kto",
     "grpo",
     "rloo",
+    "plan",
     "agreement",
     "export",
     "run_transfer",

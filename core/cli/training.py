@@ -29,7 +29,7 @@ from core.cli.common import (
     trained_prompt_format,
     write_metrics,
 )
-from core.memory_estimate import session_memory_line
+from core.memory_plan import session_memory_line
 from core.ppo.health import HealthMonitor
 from core.settings import add_setting_flags, config_from_sources
 
@@ -234,7 +234,7 @@ def _train(run: TrainingRun, stream: TextIO | None) -> None:
     from core.train import StepDone
     from core.train.signals import stop_on_termination
 
-    print(session_memory_line(run.trainer.session, run.config), file=sys.stderr)
+    print(session_memory_line(run.trainer.session, run.config, run.trainer.kind), file=sys.stderr)
     health = HealthMonitor.for_config(run.config)
     bar = tqdm(total=run.config.steps, initial=run.step_count, unit="step", disable=None)
     events = run.events()
