@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.startup_probe_run import run_startup_probe
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "peft")
 
@@ -156,28 +158,10 @@ def test_the_startup_bench_times_a_start_without_model_libraries(capsys):
     assert "imported: -" in lines[0], lines[0]
 
 
-def _probe(command: list[str], mode: str, tmp_path: Path) -> dict[str, dict[str, str]]:
-    """Start the app (`command` + its arguments) with RLHF_STUDIO_STARTUP_PROBE=`mode`,
-    offscreen; the probe's lines, parsed: {"WINDOW_PAINTED": {"cpu_s": ..., ...}, ...}."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", RLHF_STUDIO_HOME=str(tmp_path / "home"))
-    env["RLHF_STUDIO_STARTUP_PROBE"] = mode
-    args = ["--no-autoload", "--workspace", str(tmp_path / "ws")]
-    result = subprocess.run(
-        [*command, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    reports = {}
-    for line in result.stdout.splitlines():
-        mark, *fields = line.split()
-        if mark in ("WINDOW_PAINTED", "WARMED_UP"):
-            reports[mark] = dict(field.split("=", 1) for field in fields)
-    return reports
-
-
 def test_the_startup_probe_reports_a_paint_without_model_libraries_then_the_warm_up(tmp_path):
     from bench.startup import SOURCE_ENTRY
 
-    reports = _probe([sys.executable, "-c", SOURCE_ENTRY], "warm-up", tmp_path)
+    reports = run_startup_probe([sys.executable, "-c", SOURCE_ENTRY], "warm-up", tmp_path)
     assert reports["WINDOW_PAINTED"]["heavy"] == "-", reports
     assert float(reports["WINDOW_PAINTED"]["cpu_s"]) > 0
     assert reports["WARMED_UP"]["heavy"] == ",".join(HEAVY), reports
