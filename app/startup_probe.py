@@ -11,7 +11,7 @@ the same way, through the code a user runs: bench/startup.py times a start from 
 the process to the WINDOW_PAINTED line, and reads which model libraries were imported
 then (they must not be: app/warm_up.py imports them after the paint). The lines are
 
-    WINDOW_PAINTED cpu_s=<CPU seconds> heavy=<torch,transformers,peft imported, or ->
+    WINDOW_PAINTED cpu_s=<CPU seconds> modules=<how many imported> heavy=<torch,transformers,peft imported, or ->
     WARMED_UP s=<seconds since the paint> heavy=<...> missing=<warm-up modules not imported, or ->
 
 Unset (the normal case), nothing of this module is imported.
@@ -64,7 +64,8 @@ def watch_first_paint(qt_app, then: Callable[[object], None]) -> None:
             if event.type() == QEvent.Type.Paint and isinstance(watched, QMainWindow):
                 qt_app.removeEventFilter(self)
                 cpu = time.process_time()
-                print(f"{PAINTED} cpu_s={cpu:.3f} heavy={imported(HEAVY_MODULES)}", flush=True)
+                modules, heavy = len(sys.modules), imported(HEAVY_MODULES)
+                print(f"{PAINTED} cpu_s={cpu:.3f} modules={modules} heavy={heavy}", flush=True)
                 QTimer.singleShot(0, lambda: then(watched))
             return False
 

@@ -98,9 +98,9 @@ def time_one_start(command: list[str], env: dict[str, str], load: bool) -> dict[
             mark = line.split(" ", 1)[0]
             if mark in (PAINTED, LOADED):
                 times[mark] = time.perf_counter() - started
-                times[f"{mark} cpu_s"] = float(line.split("cpu_s=")[1].split()[0])
-                if "heavy=" in line:
-                    times["heavy"] = line.split("heavy=")[1].strip()
+                fields = dict(field.split("=", 1) for field in line.split()[1:])
+                times[f"{mark} cpu_s"] = float(fields["cpu_s"])
+                times.update({key: fields[key] for key in ("heavy", "modules") if key in fields})
                 if mark == (LOADED if load else PAINTED):
                     return times
     finally:
@@ -184,7 +184,8 @@ def run_platform(platform: str, display: str | None, targets: list[str], args) -
                 times = time_one_start(commands[target], env, args.first_load)
                 results[target].append(times[PAINTED])
                 line = f"run {run + 1} {target} {platform}: painted {times[PAINTED]:.3f} s"
-                line += f" (CPU {times[PAINTED + ' cpu_s']:.3f} s, imported: {times['heavy']})"
+                line += f" (CPU {times[PAINTED + ' cpu_s']:.3f} s, {times['modules']} modules,"
+                line += f" imported: {times['heavy']})"
                 if args.first_load:
                     loaded.append(times[LOADED])
                     line += f", model loaded {times[LOADED]:.3f} s"
