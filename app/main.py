@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from app.system_check import problem as qt_start_problem
 from core import __version__
+from core.errors import StudioError
 
 APP_NAME = "RLHF Studio"
 
@@ -67,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem is not None:  # creating the QApplication would abort the process
         print(f"rlhf-studio: {problem}", file=sys.stderr)
         return SYSTEM_PROBLEM_EXIT
+    try:
+        probe = _startup_probe_mode()
+    except StudioError as error:  # a mistyped RLHF_STUDIO_STARTUP_PROBE
+        print(f"rlhf-studio: {error}", file=sys.stderr)
+        return 2  # bad usage, as argparse exits
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -79,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setWindowIcon(QIcon(str(resource_path("icons", "app.svg"))))
+    if probe is not None:
+        from app import startup_probe
+
+        startup_probe.install(app, probe)
     try:
         window = build_window(args.workspace)
     except NoWorkspaceOpened as error:  # the user declined to choose another workspace
@@ -88,6 +99,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_autoload:
         window.restore_last_model()
     return app.exec()
+
+
+def _startup_probe_mode() -> str | None:
+    """The start-up probe bench/startup.py asks for (app/startup_probe.py), None normally.
+    Read without importing the probe: the variable is unset at a user's start."""
+    if not os.environ.get("RLHF_STUDIO_STARTUP_PROBE"):
+        return None
+    from app.startup_probe import requested_mode
+
+    return requested_mode()
 
 
 if __name__ == "__main__":

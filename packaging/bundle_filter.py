@@ -52,6 +52,14 @@ EXCLUDED_MODULES: list[str] = [
     "PyInstaller", "setuptools", "pip", "wheel", "distutils", "_distutils_hack",
 ]  # fmt: skip
 
+# Data files read at run time that PyInstaller's hooks do not collect, by package (the
+# spec adds them with collect_data_files), and the file that proves the need.
+PACKAGE_DATA: dict[str, str] = {
+    # peft writes a model card with every adapter it saves (ModelCard.from_template), so
+    # without the template every checkpoint and adapter export fails in the bundle.
+    "huggingface_hub": "huggingface_hub/templates/modelcard_template.md",
+}
+
 # Files found by the analysis (binaries and data) that the app never loads.
 _ALWAYS_DROPPED = [
     # torch's own test and example libraries.

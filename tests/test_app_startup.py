@@ -9,10 +9,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
+
+from tests.startup_probe_run import run_startup_probe
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "peft")
@@ -157,3 +162,65 @@ def test_the_startup_bench_times_a_start_without_model_libraries(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"startup median_s=\d+\.\d{3} runs=1", lines[-1]), lines
     assert "imported: -" in lines[0], lines[0]
+
+
+def test_the_startup_probe_reports_a_paint_without_model_libraries_then_the_warm_up(tmp_path):
+    from bench.startup import SOURCE_ENTRY
+
+    reports = run_startup_probe([sys.executable, "-c", SOURCE_ENTRY], "warm-up", tmp_path)
+    assert reports["WINDOW_PAINTED"]["heavy"] == "-", reports
+    assert float(reports["WINDOW_PAINTED"]["cpu_s"]) > 0
+    assert reports["WARMED_UP"]["heavy"] == ",".join(HEAVY), reports
+    assert reports["WARMED_UP"]["missing"] == "-", reports
+
+
+def test_a_mistyped_startup_probe_mode_is_refused_in_one_line(monkeypatch, capsys):
+    from app import main as app_main
+
+    monkeypatch.setenv("RLHF_STUDIO_STARTUP_PROBE", "pain")
+    assert app_main.main(["--no-autoload"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "'pain'" in error and "paint or warm-up" in error, error
+
+
+def _stand_in_frozen_app(tmp_path: Path) -> Path:
+    """An executable that starts the source app the way the bundle's bootloader starts
+    its entry script: its own process, the app's arguments passed on."""
+    from bench.startup import SOURCE_ENTRY
+
+    exe = tmp_path / "rlhf-studio"
+    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c "{SOURCE_ENTRY}" "$@"\n')
+    exe.chmod(0o755)
+    return exe
+
+
+def test_the_startup_bench_times_a_frozen_app_beside_the_source(tmp_path, capsys):
+    from bench import startup
+
+    assert startup.main(["--runs", "1", "--frozen", str(_stand_in_frozen_app(tmp_path))]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(re.match(r"run 1 frozen offscreen: painted .* imported: -\)", x) for x in lines)
+    assert re.fullmatch(r"frozen +\d+\.\d{3} \(\d+\.\d{3}-\d+\.\d{3}\)", lines[-3]), lines
+    assert re.fullmatch(
+        r"startup frozen offscreen median_s=\d+\.\d{3} min_s=\S+ max_s=\S+ runs=1", lines[-2]
+    )
+    assert re.fullmatch(r"startup median_s=\d+\.\d{3} runs=1", lines[-1]), lines
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
+def test_the_startup_bench_times_a_start_under_xvfb(capsys):
+    from bench import startup
+
+    assert startup.main(["--runs", "1", "--xvfb"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(re.match(r"run 1 source xvfb: painted .* imported: -\)", x) for x in lines)
+    assert re.fullmatch(r"startup source xvfb median_s=\S+ min_s=\S+ max_s=\S+ runs=1", lines[-2])
+
+
+def test_the_startup_bench_refuses_a_missing_frozen_app(tmp_path, capsys):
+    from bench import startup
+
+    with pytest.raises(SystemExit) as exit_info:
+        startup.main(["--frozen", str(tmp_path / "no-bundle" / "rlhf-studio")])
+    assert exit_info.value.code == 2
+    assert "packaging/build.sh --bundle-only" in capsys.readouterr().err

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.startup_probe_run import run_startup_probe
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"
 
@@ -195,6 +197,22 @@ def test_built_bundle_self_test():
     assert done.stdout.splitlines()[-1] == "self-test passed"
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("RLHF_STUDIO_TEST_BUNDLE"),
+    reason="set RLHF_STUDIO_TEST_BUNDLE=dist/rlhf-studio after packaging/build.sh",
+)
+def test_built_bundle_paints_without_model_libraries_then_warms_them_up(tmp_path):
+    # What bench/startup.py --frozen times: the bundle's runtime hooks and entry script
+    # must not import torch before the first paint, and its warm-up must import it after.
+    bundle = Path(os.environ["RLHF_STUDIO_TEST_BUNDLE"]).resolve()
+    exe = bundle / ("rlhf-studio.exe" if sys.platform == "win32" else "rlhf-studio")
+    reports = run_startup_probe([str(exe)], "warm-up", tmp_path)
+    assert reports["WINDOW_PAINTED"]["heavy"] == "-", reports
+    assert reports["WARMED_UP"]["heavy"] == "torch,transformers,peft", reports
+    assert reports["WARMED_UP"]["missing"] == "-", reports
+
+
 # ------------------------------------------------------------- what the bundle holds
 
 
@@ -216,6 +234,52 @@ def test_built_bundle_self_test():
 )
 def test_bundle_filter_drops_only_unused_files(path, variant, dropped):
     assert bundle_filter.is_unwanted(path, bundle_filter.patterns_for(variant)) is dropped
+
+
+_PACKAGE_DATA_AN_ADAPTER_SAVE_READS = """
+import json, os, sys
+from transformers import AutoModelForCausalLM, GPT2Config
+from core.config import LoraSpec
+from core.lora import attach_lora, save_adapter_folder
+
+config = GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=64, n_positions=32,
+                    bos_token_id=0, eos_token_id=0)
+model = attach_lora(AutoModelForCausalLM.from_config(config), LoraSpec(r=2, alpha=4))
+opened = []
+
+def record(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        opened.append(os.fsdecode(args[0]))
+
+sys.addaudithook(record)
+save_adapter_folder(model, sys.argv[1])
+sites = [path for path in sys.path if path.endswith("site-packages")]
+print(json.dumps(sorted({
+    os.path.relpath(name, site).replace(os.sep, "/")
+    for name in opened for site in sites
+    if name.startswith(site + os.sep) and not name.endswith((".py", ".pyc", ".so"))
+})))
+"""
+
+
+@pytest.mark.slow
+def test_the_bundle_ships_the_package_data_an_adapter_save_reads(tmp_path):
+    # peft reads huggingface_hub's model card template for every adapter it saves (every
+    # checkpoint): no hook collected it, and the frozen app's first checkpoint failed.
+    done = subprocess.run(
+        [sys.executable, "-c", _PACKAGE_DATA_AN_ADAPTER_SAVE_READS, str(tmp_path / "adapter")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    read = {name for name in json.loads(done.stdout) if ".dist-info/" not in name}
+    assert "huggingface_hub/templates/modelcard_template.md" in read
+    assert read <= set(bundle_filter.PACKAGE_DATA.values()), "add to PACKAGE_DATA: " + str(read)
+    for needed in bundle_filter.PACKAGE_DATA.values():
+        assert not bundle_filter.is_unwanted(needed, bundle_filter.patterns_for("cpu")), needed
 
 
 _IMPORT_ALL_WITHOUT_EXCLUDED = """
