@@ -345,6 +345,17 @@ def print_bench_table(results: list[dict[str, Any]]) -> None:
         )
 
 
+def _chosen(cases: list[list[str]], only: list[str] | None) -> list[list[str]]:
+    """The option sets `--only` names ('default' is the case without options)."""
+    if not only:
+        return cases
+    names = {"+".join(options) or "default": options for options in cases}
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise SystemExit(f"--only {unknown[0]}: choose from {', '.join(names)}")
+    return [names[name] for name in only]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -355,6 +366,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2, help="the first is warm-up")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per child")
     parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="OPTIONS",
+        help="run only this case: 'default' or options joined by '+' (checkpointing+chunked); "
+        "repeat for several (default: every case)",
+    )
     args = parser.parse_args(argv)
     if args.child:
         print(RESULT_PREFIX + json.dumps(run_child(json.loads(args.child))), flush=True)
@@ -366,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cases = [
             default_case(model=args.model, options=options, steps=args.steps, **common)
-            for options in BENCH_OPTIONS
+            for options in _chosen(BENCH_OPTIONS, args.only)
         ]
     results = []
     for case in cases:  # one at a time: the machine's memory is shared
