@@ -156,9 +156,9 @@ def test_cli_flags_hold_out_prompts_and_write_eval_metrics(tiny_model_dir, tmp_p
 def test_more_held_out_prompts_than_a_batch_are_sampled_in_batches(tiny_model_dir, monkeypatch):
     sampled = []
 
-    def counting(session, value_head, queries, *args):
+    def counting(session, value_head, queries, *args, **kwargs):
         sampled.append(len(queries))
-        return collect_rollout(session, value_head, queries, *args)
+        return collect_rollout(session, value_head, queries, *args, **kwargs)
 
     monkeypatch.setattr(evaluation, "collect_rollout", counting)
     prompts = [f"{p} {n}" for p in PROMPTS for n in ("again", "too")]  # 12 prompts
