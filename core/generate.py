@@ -181,6 +181,8 @@ def sample(
     Runs under no_grad rather than inference_mode: the PPO trainer feeds these tensors
     into differentiable forwards, which inference tensors refuse.
     """
+    from core.train.sharding import is_sharded  # lazy: core.train imports this module's users
+
     check_generation_config(config)
     if session.model is None:
         raise ModelLoadError("The model was unloaded; load it again before generating.")
@@ -206,6 +208,9 @@ def sample(
                 pad_token_id=pad_id,
                 eos_token_id=eos_ids or None,
                 use_cache=True,  # whatever the config says (e.g. after gradient checkpointing)
+                # Sharded (FSDP): each forward is a collective, so a rank whose rows are
+                # done keeps stepping until every rank is (core.train.sharding).
+                synced_gpus=is_sharded(model),
                 **_sampling_kwargs(config),
             )  # (B, Tq + Tr)
         responses = output[:, queries.shape[1] :]  # (B, Tr)

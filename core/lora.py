@@ -259,13 +259,20 @@ def _features(module: torch.nn.Module | None) -> tuple[int, int] | None:
     return None
 
 
-def save_adapter_folder(model: torch.nn.Module, folder: str | Path) -> Path:
-    """Save the adapter of `model` in PEFT's folder format; returns the folder."""
+def save_adapter_folder(
+    model: torch.nn.Module, folder: str | Path, state: dict[str, torch.Tensor] | None = None
+) -> Path:
+    """Save the adapter of `model` in PEFT's folder format; returns the folder. `state`
+    ({name: tensor} as model.state_dict() names them) replaces the model's own weights:
+    a sharded model's gathered adapter."""
     if not isinstance(model, PeftModel):
         raise ModelLoadError(
             "This model has no LoRA adapter to save; load it with LoRA enabled first."
         )
     path = Path(folder).expanduser()
     path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(path), selected_adapters=[ADAPTER_NAME], safe_serialization=True)
+    extra = {} if state is None else {"state_dict": state}
+    model.save_pretrained(
+        str(path), selected_adapters=[ADAPTER_NAME], safe_serialization=True, **extra
+    )
     return path

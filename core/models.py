@@ -278,15 +278,17 @@ class ModelSession:
             used = torch.mps.current_allocated_memory()
         return MemoryInfo(str(self.device), used, free, rss)
 
-    def save_adapter(self, folder: Path) -> None:
-        """Save the adapter as a PEFT folder (adapter_config.json + adapter_model.safetensors)."""
+    def save_adapter(self, folder: Path, state: dict[str, torch.Tensor] | None = None) -> None:
+        """Save the adapter as a PEFT folder (adapter_config.json + adapter_model.safetensors);
+        `state` gives its weights where the model holds only shards of them (FSDP)."""
         with self.lock:
-            save_adapter_folder(self._loaded_model(), folder)
+            save_adapter_folder(self._loaded_model(), folder, state)
 
     def load_adapter(self, folder: Path) -> None:
         """Replace the adapter with the one saved in a PEFT folder."""
         with self.lock:
             model = self._loaded_model()
+            _refuse_sharded(model)
             was_training = model.training
             self.model = load_adapter_weights(model, folder)
             self.model.train(was_training)  # new LoRA modules must not bring dropout back
@@ -301,6 +303,16 @@ class ModelSession:
         if self.model is None:
             raise ModelLoadError("The model was unloaded; load it again first.")
         return self.model
+
+
+def _refuse_sharded(model: torch.nn.Module) -> None:
+    from core.train.sharding import is_sharded
+
+    if is_sharded(model):
+        raise ModelLoadError(
+            "This model is sharded (FSDP) by a trainer; load the adapter into a freshly "
+            "loaded model (resume builds the trainer after loading it)."
+        )
 
 
 def describe(session: ModelSession) -> dict[str, Any]:

@@ -26,9 +26,9 @@ DDP_HEADER = """\
 """
 FSDP_HEADER = """\
 # accelerate config (the keys `accelerate config` writes), from rlhf-studio-cli export-run:
-# FSDP full shard for bases too large to replicate. RLHF Studio's trainers all-reduce
-# gradients themselves and keep a whole copy of the model on each process
-# (docs/scaling.md): launched with this file they run as with ddp.yaml, unsharded.
+# FSDP full shard for bases too large to replicate: launched with this file
+# (ACCELERATE_USE_FSDP) the LoRA trainers shard the base and adapter per decoder layer
+# with torch's FSDP2 (core/train/sharding.py, docs/scaling.md); the reward model does not.
 """
 
 
@@ -77,8 +77,8 @@ def accelerate_fsdp_config() -> dict[str, Any]:
             "fsdp_forward_prefetch": False,
             # LoRA trains a few parameters among frozen ones: FSDP must keep the originals.
             "fsdp_use_orig_params": True,
-            # Rank 0 loads the weights, the others receive their shards: one copy in RAM.
-            "fsdp_cpu_ram_efficient_loading": True,
+            # Every rank loads the base, then keeps its shard (the trainers shard it).
+            "fsdp_cpu_ram_efficient_loading": False,
             "fsdp_sync_module_states": True,
             "fsdp_offload_params": False,
             # Rank 0 alone writes checkpoints: it gathers the (small) adapter whole.

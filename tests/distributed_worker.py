@@ -291,6 +291,7 @@ def run_rank(rank: int, size: int, port: int, out: str, model_dir: str, paths: d
     )
     torch.set_num_threads(1)
     from core.train.distributed import current_world, leave_process_group
+    from tests.fsdp_worker import scenario_fsdp
 
     world = current_world()
     results = {
@@ -302,6 +303,7 @@ def run_rank(rank: int, size: int, port: int, out: str, model_dir: str, paths: d
         "ppo_resume": scenario_ppo_resume(
             model_dir, world, paths["one_process_checkpoint"], paths["resume_workspace"]
         ),
+        "fsdp": scenario_fsdp(model_dir, world, paths),
         "reward_model": scenario_reward_model(model_dir, world, paths["rm_out"]),
         "cli": scenario_cli(model_dir, paths["cli_workspace"]),
     }

@@ -19,6 +19,7 @@ from core.store import Store
 from core.train import distributed
 from core.train.checkpoints import list_checkpoints
 from core.train.distributed import World, lone_cpu_launch, world_from_env
+from core.train.sharding import fsdp_requested, is_sharded, shard_session
 from tests import distributed_worker as worker
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -35,9 +36,9 @@ def two_processes(tiny_model_dir, tmp_path_factory):
     """Run every scenario in two processes once: (their results by rank, the paths used).
     First a one-process PPO run leaves the step-1 checkpoint they continue."""
     root = tmp_path_factory.mktemp("distributed")
-    names = ("run_workspace", "resume_workspace", "cli_workspace", "rm_out")
+    names = ("run_workspace", "resume_workspace", "cli_workspace", "fsdp_workspace", "rm_out")
     paths = {name: root / name for name in names}
-    for name in names[:3]:
+    for name in names[:4]:
         paths[name].mkdir()
     _store_comparisons(paths["cli_workspace"], root / "pairs.jsonl")
     session = worker.load_session(str(tiny_model_dir))
@@ -134,6 +135,10 @@ def test_two_half_batches_update_as_one_process_on_the_whole_batch(two_processes
     metrics = trainer.step().metrics
     assert_same(worker.trainer_weights(trainer), rank0["dpo_step"]["weights"], atol=1e-6)
     assert rank0["dpo_step"]["metrics"]["loss"] == pytest.approx(metrics["loss"], abs=1e-6)
+    # Sharded (FSDP): the same update, gathered whole
+    assert_same(single, rank0["fsdp"]["ppo_update"]["update"], atol=1e-5)
+    assert_same(worker.trainer_weights(trainer), rank0["fsdp"]["dpo_step"]["weights"], atol=1e-5)
+    assert rank0["fsdp"]["dpo_step"]["metrics"]["loss"] == pytest.approx(metrics["loss"], abs=1e-5)
 
 
 def test_batch_statistics_over_ranks_are_the_whole_batchs(two_processes):
@@ -213,3 +218,53 @@ def test_every_training_command_runs_in_two_processes_and_rank_zero_alone_prints
             steps = store.metrics(runs[kind].id)
             assert [m["dist/world_size"] for m in steps] == [2.0, 2.0], kind
         assert runs["reward_model"].status == "finished"
+
+
+# ------------------------------------------------------------------ sharded (FSDP)
+
+
+def test_fsdp_is_asked_for_by_accelerates_config_or_the_studio_switch(tiny_model_dir, monkeypatch):
+    assert fsdp_requested({"ACCELERATE_USE_FSDP": "true"})  # accelerate/fsdp.yaml
+    assert fsdp_requested({"RLHF_STUDIO_FSDP": "1"})  # torchrun
+    assert not fsdp_requested({}) and not fsdp_requested({"ACCELERATE_USE_FSDP": "false"})
+    monkeypatch.setenv("RLHF_STUDIO_FSDP", "1")
+    session = worker.load_session(str(tiny_model_dir))
+    assert not shard_session(session, World())  # one process: the plain path
+    assert not is_sharded(session.model)
+
+
+def test_sharded_ranks_each_hold_half_the_model_and_end_each_step_alike(two_processes):
+    (rank0, rank1), _ = two_processes
+    (local0, total), (local1, total1) = (r["fsdp"]["ppo_update"]["numel"] for r in (rank0, rank1))
+    assert rank0["fsdp"]["ppo_update"]["sharded"] and total == total1
+    assert local0 + local1 == total  # every weight stored once, on one rank
+    assert 0.45 * total < local0 < 0.55 * total
+    assert_same(rank0["fsdp"]["ppo_update"]["update"], rank1["fsdp"]["ppo_update"]["update"])
+    for scenario in ("dpo_step", "ppo_run", "resume"):
+        assert_same(rank0["fsdp"][scenario]["weights"], rank1["fsdp"][scenario]["weights"])
+
+
+def test_a_sharded_run_evaluates_samples_and_checkpoints_as_one_process_does(
+    two_processes, tiny_model_dir
+):
+    (rank0, _), paths = two_processes
+    sharded = rank0["fsdp"]["ppo_run"]
+    assert [m["dist/world_size"] for m in sharded["metrics"]] == [2.0, 2.0]
+    assert all("eval/reward/mean" in m for m in sharded["metrics"])
+    assert sharded["samples"] == [worker.PPO_RUN.samples_per_step] * 2
+    checkpoint = Path(sharded["checkpoint"])
+    assert (checkpoint / "adapter" / "adapter_model.safetensors").is_file()
+    session = worker.load_session(str(tiny_model_dir))
+    with Store.open(paths["fsdp_workspace"]) as store:  # the sharded checkpoint, one process
+        run = resume_run(store, checkpoint, session, worker.LetterReward(), worker.PROMPTS, 3)
+        assert_same(worker.trainer_weights(run.trainer), sharded["weights"])
+        list(run)
+    assert run.status == "finished" and run.step_count == 3
+
+
+def test_a_one_process_checkpoint_goes_on_sharded(two_processes):
+    (rank0, rank1), paths = two_processes
+    for rank in (rank0, rank1):
+        assert_same(rank["fsdp"]["resume"]["resumed"], paths["one_process_weights"])
+    # Its step 2 (adapter and optimiser state resharded) is the unsharded two-process one.
+    assert_same(rank0["fsdp"]["resume"]["weights"], rank0["ppo_resume"]["weights"], atol=1e-5)

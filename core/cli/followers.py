@@ -54,7 +54,7 @@ def follow_on_policy(args: argparse.Namespace, command: Any, world: World) -> in
     context = RewardContext(references=inputs.references, policy_session=session)
     reward = build_reward(inputs.reward_specs, context)
     trainer = _trainer(command.algorithm(), inputs, session, reward)
-    follow(trainer.step, world)
+    follow(trainer.step, world, trainer.save_checkpoint)
     return 0
 
 
@@ -63,7 +63,7 @@ def follow_offline(args: argparse.Namespace, algorithm: Any, world: World) -> in
     inputs = share_inputs(None)
     session = _load_session(args, inputs)
     trainer = _trainer(algorithm, inputs, session, None)
-    follow(trainer.step, world)
+    follow(trainer.step, world, trainer.save_checkpoint)
     return 0
 
 

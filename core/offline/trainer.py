@@ -36,6 +36,13 @@ from core.train import checkpoints as ckpt
 from core.train.distributed import current_world
 from core.train.events import StepResult
 from core.train.resumable import CheckpointedTrainer
+from core.train.sharding import (
+    check_sharded_config,
+    prepare_weights,
+    reduce_and_clip,
+    use_per_parameter_steps,
+    will_shard,
+)
 
 Stats = dict[str, float]
 
@@ -78,9 +85,13 @@ class OfflineTrainer(CheckpointedTrainer):
         with session.lock:
             self._build_tables()
         self.order = PromptOrder(len(self.train_data), config.seed)
+        if will_shard(self.world):  # before the model is sharded
+            check_sharded_config(self.world, config, {"batch_size": config.batch_size})
+        self.sharded = prepare_weights(session, [], self.world)  # FSDP when asked
         self._parameters = [p for p in session.model.parameters() if p.requires_grad]
-        self.world.broadcast_parameters(self._parameters)  # one LoRA init for all ranks
         self.optimizer = build_optimizer(self._parameters, config)
+        if self.sharded:
+            use_per_parameter_steps(self.optimizer)
         self.scheduler = build_scheduler(self.optimizer, config)
         self._step = 0
         self._failed = False
@@ -148,15 +159,15 @@ class OfflineTrainer(CheckpointedTrainer):
         metrics |= perf_metrics(len(indices), time.perf_counter() - started, self.session.device)
         metrics = self.world.reduce_metrics(metrics)  # the perf figures; the rest agree
         due = self._step % config.eval_every == 0 or self._step == config.steps
-        if self.eval_data and due and self.world.is_main:
+        if self.eval_data and due and (self.world.is_main or self.sharded):
             with torch.no_grad():
                 metrics |= self._evaluate()
         return StepResult(self._step, metrics, [], [])
 
     def _optimizer_step(self) -> float:
         limit = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
-        self.world.all_reduce_gradients(self._parameters, "sum")  # shares of the global batch
-        norm = torch.nn.utils.clip_grad_norm_(self._parameters, limit)
+        # Each rank's loss is its share of the global batch's: the gradients add up.
+        norm = reduce_and_clip(self._parameters, self.world, "sum", limit, self.sharded)
         if not torch.isfinite(norm):
             self.optimizer.zero_grad(set_to_none=True)
             raise self._nan_error("The gradients became NaN or infinity")

@@ -35,6 +35,13 @@ from core.ppo.rollout import PromptOrder, Rollout, collect_rollout, side_by_side
 from core.train.distributed import current_world
 from core.train.events import StepResult
 from core.train.resumable import CheckpointedTrainer
+from core.train.sharding import (
+    check_sharded_config,
+    prepare_weights,
+    reduce_and_clip,
+    use_per_parameter_steps,
+    will_shard,
+)
 
 EVAL_STREAM = 999_999
 """The held-out evaluation's sampling stream: a number no training step reaches."""
@@ -89,11 +96,14 @@ class OnPolicyTrainer(CheckpointedTrainer):
         )
         self.prompt_order = PromptOrder(len(self._train_indices), config.seed)
         extra_modules = self._build_modules()  # after the prompt order: same RNG draws
-        self._parameters = [p for p in session.model.parameters() if p.requires_grad]
-        for module in extra_modules:
-            self._parameters += list(module.parameters())
-        self.world.broadcast_parameters(self._parameters)  # one LoRA and head init for all
+        extras = [p for module in extra_modules for p in module.parameters()]
+        if will_shard(self.world):
+            check_sharded_config(self.world, config, {})  # before the model is sharded
+        self.sharded = prepare_weights(session, extras, self.world)  # FSDP when asked
+        self._parameters = [p for p in session.model.parameters() if p.requires_grad] + extras
         self.optimizer = build_optimizer(self._parameters, config)
+        if self.sharded:
+            use_per_parameter_steps(self.optimizer)
         self.scheduler = build_scheduler(self.optimizer, config)
         self._shuffle = torch.Generator().manual_seed(config.seed)  # minibatch order
         self._generation = GenerationConfig(
@@ -216,7 +226,8 @@ class OnPolicyTrainer(CheckpointedTrainer):
         """The first samples_per_step rollouts given, each beside the reference's answer.
         Call after the step count moved on: the reference samples with the next step's
         seed, a draw independent of this rollout."""
-        count = self.config.samples_per_step if self.world.is_main else 0
+        # Sharded, every rank samples alongside rank 0 (each forward is a collective).
+        count = self.config.samples_per_step if self.world.is_main or self.sharded else 0
         return side_by_side_samples(
             self.session,
             self._generation,
@@ -229,8 +240,9 @@ class OnPolicyTrainer(CheckpointedTrainer):
 
     def _evaluate(self, value_head: nn.Module | None) -> tuple[dict[str, float], list[dict]]:
         """The held-out eval/* metrics and answers when due at this step, else nothing
-        (rank 0 alone evaluates)."""
-        if not self.world.is_main or not self.held_out.due(self._step, self.config.steps):
+        (rank 0 alone evaluates; sharded, every rank runs it with rank 0)."""
+        evaluates = self.world.is_main or self.sharded
+        if not evaluates or not self.held_out.due(self._step, self.config.steps):
             return {}, []
         config = self.config
         return self.held_out.run(
@@ -284,8 +296,7 @@ class OnPolicyTrainer(CheckpointedTrainer):
     def _optimizer_step(self) -> float:
         """Clip, check and apply the accumulated gradients; never step on NaN gradients."""
         max_norm = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
-        self.world.all_reduce_gradients(self._parameters, "mean")
-        norm = torch.nn.utils.clip_grad_norm_(self._parameters, max_norm)
+        norm = reduce_and_clip(self._parameters, self.world, "mean", max_norm, self.sharded)
         if not torch.isfinite(norm):
             self.optimizer.zero_grad(set_to_none=True)
             raise self._nan_error("The gradients became NaN or infinity")

@@ -283,8 +283,11 @@ def _join_process_group(world: World) -> None:
 
     if dist.is_initialized():
         return
+    from core.train.sharding import load_whole_on_every_rank
+
     backend = "cpu:gloo,cuda:nccl" if dist.is_nccl_available() else "gloo"
     dist.init_process_group(backend=backend, rank=world.rank, world_size=world.size)
+    load_whole_on_every_rank()  # before any model loads (core.train.sharding)
 
 
 def leave_process_group() -> None:
@@ -298,11 +301,24 @@ def leave_process_group() -> None:
     _current = None
 
 
-def follow(step: Callable[[], Any], world: World) -> int:
+SAVE_CHECKPOINT = "save-checkpoint"
+"""What rank 0 sends instead of a step decision when a sharded (FSDP) model's checkpoint is
+gathered: every rank holds part of it (core.train.sharding)."""
+
+
+def follow(
+    step: Callable[[], Any], world: World, checkpoint: Callable[[], Any] | None = None
+) -> int:
     """A rank other than 0: run `step` for as long as rank 0 says a step runs (it sends
-    its decision before each one, see TrainingRun.events); returns the steps taken."""
+    its decision before each one, see TrainingRun.events), and `checkpoint` when rank 0
+    says it saves one of a sharded model; returns the steps taken."""
     taken = 0
-    while world.agree(None):
+    while decision := world.agree(None):
+        if decision == SAVE_CHECKPOINT:
+            if checkpoint is None:
+                raise RuntimeError("Rank 0 saves a sharded checkpoint; this rank cannot help.")
+            checkpoint()
+            continue
         step()
         taken += 1
     return taken

@@ -8,6 +8,8 @@ state besides the shared one (`_trainer_state` / `_load_trainer_state`, which ca
 (`_check_resume`: the offline trainers refuse changed data). In a run over several
 processes only rank 0 writes; every rank resumes from the same folder, with any world size
 (the state holds nothing per rank: the weights and optimiser are the same on every rank).
+Sharded (FSDP, core.train.sharding), every rank gathers the full adapter and optimiser
+state and rank 0 writes them as one process would: the folder does not say how it was run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from core.errors import TrainingError
 from core.quantize import check_resume_quantize, session_quantize
 from core.train import checkpoint_io, checkpoints
 from core.train.distributed import World
+from core.train.sharding import (
+    full_optimizer_state,
+    full_trainable_state,
+    is_sharded,
+    load_full_optimizer_state,
+)
 
 TrainerT = TypeVar("TrainerT", bound="CheckpointedTrainer")
 
@@ -75,17 +83,25 @@ class CheckpointedTrainer:
         """The config's file name in a checkpoint: <kind>_config.json."""
         return f"{cls.kind}_config.json"
 
-    def save_checkpoint(self, meta: Mapping[str, Any] | None = None) -> Path:
+    def save_checkpoint(self, meta: Mapping[str, Any] | None = None) -> Path | None:
         """Write checkpoint_dir/step-<N> (atomically); `meta` adds to its meta.json (the
         run and workspace ids, from the TrainingRun that owns this trainer). Ranks other
-        than 0 write nothing and return the folder rank 0 writes."""
-        if self.checkpoint_dir is None:
+        than 0 write nothing and return the folder rank 0 writes (None for a follower
+        without a checkpoint folder; sharded, it helps gather the adapter and optimiser)."""
+        if self.checkpoint_dir is None and self.world.is_main:
             raise TrainingError(
                 "This trainer has no checkpoint folder; create it with checkpoint_dir=... "
                 "to save checkpoints."
             )
+        adapter_state = trainer_state = None
+        if is_sharded(self.session.model):  # every rank takes part in gathering the shards
+            with self.session.lock:
+                adapter_state = full_trainable_state(self.session.model)
+                trainer_state = self._trainer_state()
         if not self.world.is_main:
-            self.last_checkpoint = Path(self.checkpoint_dir) / f"{checkpoints.PREFIX}{self._step}"
+            folder = self.checkpoint_dir
+            name = f"{checkpoints.PREFIX}{self._step}"
+            self.last_checkpoint = None if folder is None else Path(folder) / name
             return self.last_checkpoint
         meta = {
             "algorithm": self.kind,
@@ -97,7 +113,7 @@ class CheckpointedTrainer:
         }
 
         def write_parts(folder: Path) -> None:
-            self.session.save_adapter(folder / checkpoints.ADAPTER_DIR)
+            self.session.save_adapter(folder / checkpoints.ADAPTER_DIR, adapter_state)
             self._write_extras(folder)
             save_json(self.config, folder / self.config_file())
 
@@ -106,7 +122,7 @@ class CheckpointedTrainer:
                 self.checkpoint_dir,
                 self._step,
                 write_parts=write_parts,
-                trainer_state=self._trainer_state(),
+                trainer_state=trainer_state or self._trainer_state(),
                 meta=meta,
             )
         self.last_checkpoint = path
@@ -115,14 +131,21 @@ class CheckpointedTrainer:
     def _common_state(self) -> dict[str, Any]:
         return {
             "step": self._step,
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": (
+                full_optimizer_state(self.optimizer)  # the single-process format
+                if is_sharded(self.session.model)
+                else self.optimizer.state_dict()
+            ),
             "scheduler": self.scheduler.state_dict(),
             "rng": checkpoint_io.capture_rng_state(),
         }
 
     def _load_common_state(self, state: dict[str, Any]) -> None:
         self._step = int(state["step"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if is_sharded(self.session.model):
+            load_full_optimizer_state(self.optimizer, state["optimizer"])
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         checkpoint_io.restore_rng_state(state["rng"])
         # The saved learning rates follow the saved total of steps; a resume may change it.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from core.config import to_dict
 from core.errors import StudioError
 from core.train.control import RunControl
-from core.train.distributed import current_world
+from core.train.distributed import SAVE_CHECKPOINT, current_world
 from core.train.events import (
     RunEnded,
     RunEvent,
@@ -137,6 +137,7 @@ class TrainingRun:
         except BaseException as error:
             if self._status not in FINAL_STATUSES:
                 if between_steps and isinstance(error, GeneratorExit):
+                    self._checkpoint_before_followers_stop()
                     current_world().agree(False)  # the other processes stop with this one
                     self._end("stopped")  # the consumer left between steps: a clean stop
                 else:
@@ -152,7 +153,15 @@ class TrainingRun:
         """Whether another step runs; over several processes this process (rank 0) tells
         the others (core.train.distributed.follow), so they stop with it."""
         go_on = self.step_count < self.config.steps and not self.control.stop_requested
+        if not go_on:
+            self._checkpoint_before_followers_stop()
         return current_world().agree(go_on)
+
+    def _checkpoint_before_followers_stop(self) -> None:
+        """Sharded (FSDP), the other processes hold parts of the final checkpoint: it is
+        gathered while they still follow."""
+        if getattr(self.trainer, "sharded", False):
+            self._end_checkpoint()
 
     def _started(self) -> RunStarted:
         return RunStarted(
@@ -200,6 +209,8 @@ class TrainingRun:
 
     def _save_checkpoint(self) -> Path:
         meta = {"run_id": self.run_id, "workspace_id": self.store.workspace_id}
+        if getattr(self.trainer, "sharded", False):
+            current_world().agree(SAVE_CHECKPOINT)  # the followers gather their shards too
         path = self.trainer.save_checkpoint(meta)
         self._saved_step = self.step_count
         self.store.add_checkpoint(self.run_id, self.step_count, str(path))
@@ -229,14 +240,18 @@ class TrainingRun:
 
     def _end(self, status: str) -> None:
         """Finished or stopped: a final checkpoint (unless this step has one), the status."""
+        self._end_checkpoint()
+        self._set_status(status)
+        self._back_up_store()
+
+    def _end_checkpoint(self) -> None:
+        """The final checkpoint, unless this step has one; a failure to write it fails the run."""
         if self.step_count > 0 and self._saved_step != self.step_count:
             try:
                 self._save_checkpoint()
             except StudioError as error:
                 self._fail(str(error))
                 raise
-        self._set_status(status)
-        self._back_up_store()
 
     def _fail(self, reason: str) -> None:
         self._record_final("failed", reason)
