@@ -77,6 +77,18 @@ def sharded_dpo_step(model_dir: str) -> dict:
     return {"weights": full_weights(trainer), "metrics": metrics}
 
 
+def sharded_grpo_step(model_dir: str) -> dict:
+    from core.grpo.trainer import GRPOTrainer
+
+    with sharding():
+        trainer = GRPOTrainer(
+            worker.load_session(model_dir), worker.LetterReward(), worker.PROMPTS,
+            worker.GRPO_STEP,
+        )  # fmt: skip
+    trainer.step()
+    return {"weights": full_weights(trainer)}
+
+
 def sharded_ppo_run(model_dir: str, world, workspace: str) -> dict:
     """A two-process sharded PPO run with held-out evaluation, samples and a checkpoint:
     rank 0 owns the store, rank 1 follows and helps gather the checkpoint."""
@@ -121,6 +133,7 @@ def scenario_fsdp(model_dir: str, world, paths: dict) -> dict:
     return {
         "ppo_update": sharded_ppo_update(model_dir, world),
         "dpo_step": sharded_dpo_step(model_dir),
+        "grpo_step": sharded_grpo_step(model_dir),
         "ppo_run": sharded_ppo_run(model_dir, world, paths["fsdp_workspace"]),
         "resume": sharded_resume(model_dir, paths["one_process_checkpoint"]),
     }

@@ -14,12 +14,19 @@ import torch
 import torch.multiprocessing as mp
 
 from core.cli import main
+from core.errors import TrainingError
 from core.ppo.launch import resume_run, start_run
 from core.store import Store
 from core.train import distributed
 from core.train.checkpoints import list_checkpoints
 from core.train.distributed import World, lone_cpu_launch, world_from_env
-from core.train.sharding import fsdp_requested, is_sharded, shard_session
+from core.train.sharding import (
+    check_sharded_config,
+    fsdp_requested,
+    is_sharded,
+    load_whole_on_every_rank,
+    shard_session,
+)
 from tests import distributed_worker as worker
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -233,6 +240,21 @@ def test_fsdp_is_asked_for_by_accelerates_config_or_the_studio_switch(tiny_model
     assert not is_sharded(session.model)
 
 
+def test_what_a_sharded_model_cannot_run_is_refused_in_one_line():
+    from core.offline.config import DPOConfig
+
+    two = World(rank=0, size=2)
+    with pytest.raises(TrainingError, match="logits_chunk_size"):
+        check_sharded_config(two, DPOConfig(logits_chunk_size=64), {})
+    with pytest.raises(TrainingError, match="Gradient checkpointing"):
+        check_sharded_config(two, DPOConfig(gradient_checkpointing=True), {})
+    with pytest.raises(TrainingError, match="batch_size \\(3\\) must be a multiple"):
+        check_sharded_config(two, DPOConfig(), {"batch_size": 3})
+    env = {"FSDP_CPU_RAM_EFFICIENT_LOADING": "true"}  # accelerate's rank-0-only loading
+    load_whole_on_every_rank(env)
+    assert env == {"FSDP_CPU_RAM_EFFICIENT_LOADING": "false"}
+
+
 def test_sharded_ranks_each_hold_half_the_model_and_end_each_step_alike(two_processes):
     (rank0, rank1), _ = two_processes
     (local0, total), (local1, total1) = (r["fsdp"]["ppo_update"]["numel"] for r in (rank0, rank1))
@@ -240,8 +262,10 @@ def test_sharded_ranks_each_hold_half_the_model_and_end_each_step_alike(two_proc
     assert local0 + local1 == total  # every weight stored once, on one rank
     assert 0.45 * total < local0 < 0.55 * total
     assert_same(rank0["fsdp"]["ppo_update"]["update"], rank1["fsdp"]["ppo_update"]["update"])
-    for scenario in ("dpo_step", "ppo_run", "resume"):
+    for scenario in ("dpo_step", "grpo_step", "ppo_run", "resume"):
         assert_same(rank0["fsdp"][scenario]["weights"], rank1["fsdp"][scenario]["weights"])
+    # GRPO sharded trains the same step as GRPO unsharded over two processes.
+    assert_same(rank0["fsdp"]["grpo_step"]["weights"], rank0["grpo_step"]["weights"], atol=1e-5)
 
 
 def test_a_sharded_run_evaluates_samples_and_checkpoints_as_one_process_does(
