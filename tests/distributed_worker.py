@@ -242,6 +242,7 @@ def cli_commands(model_dir: str, workspace: str) -> dict[str, list[str]]:
         "dpo": ["dpo", *model, *offline],
         "kto": ["kto", *model, *offline],
         "sft": ["sft", *model, *offline],
+        "sft-fsdp": ["sft", *model, *offline],  # sharded: RLHF_STUDIO_FSDP=1 (scenario_cli)
         "train-rm": [
             "train-rm",
             "--base",
@@ -272,8 +273,11 @@ def scenario_cli(model_dir: str, workspace: str) -> dict:
     try:
         for name, argv in cli_commands(model_dir, workspace).items():
             stdout = io.StringIO()
+            if name.endswith("-fsdp"):
+                os.environ["RLHF_STUDIO_FSDP"] = "1"
             with contextlib.redirect_stdout(stdout):
                 code = main(argv)
+            os.environ.pop("RLHF_STUDIO_FSDP", None)
             results[name] = (code, stdout.getvalue())
     finally:
         distributed.leave_process_group = leave

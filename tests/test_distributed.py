@@ -225,6 +225,10 @@ def test_every_training_command_runs_in_two_processes_and_rank_zero_alone_prints
             steps = store.metrics(runs[kind].id)
             assert [m["dist/world_size"] for m in steps] == [2.0, 2.0], kind
         assert runs["reward_model"].status == "finished"
+        sft_runs = [run for run in store.runs() if run.kind == "sft"]  # plain, then sharded
+        assert [run.status for run in sft_runs] == ["finished", "finished"]
+    sharded_adapter = Path(rank0["cli"]["sft-fsdp"][1].strip().splitlines()[-1])
+    assert (sharded_adapter / "adapter_model.safetensors").is_file()
 
 
 # ------------------------------------------------------------------ sharded (FSDP)
