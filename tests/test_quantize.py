@@ -321,5 +321,6 @@ def test_the_memory_plan_counts_quantised_weights_at_their_stored_size():
         for mode in ("none", "8bit", "4bit")
     }
     assert plans["4bit"].weights < plans["8bit"].weights < plans["none"].weights
-    assert plans["4bit"].weights < 0.35 * plans["none"].weights
+    # Projections shrink to 0.5625 bytes a weight; embeddings and norms stay 16-bit.
+    assert plans["4bit"].weights < 0.4 * plans["none"].weights
     assert plans["4bit"].activations == plans["none"].activations  # computed in bfloat16

@@ -183,16 +183,19 @@ class ModelPage(QWidget):
             return
         if not choice[0]:
             return
+        # A bound method, not a lambda: Qt drops the connection when the page is
+        # deleted, so a shape read that outlives the window touches no dead widget.
         start_job(
             self.state,
-            read_shape,
-            choice[0],
+            shape_for_choice,
+            choice,
             description="Reading the model's shape",
             context="Planning memory",
-            on_done=lambda result: self._on_shape(choice, result),
+            on_done=self._on_shape,
         )
 
-    def _on_shape(self, choice: tuple[str, str, str], result: ModelShape | str) -> None:
+    def _on_shape(self, outcome: tuple[tuple[str, str, str], ModelShape | str]) -> None:
+        choice, result = outcome
         if choice != self._plan_choice():
             return  # the choice moved on; a newer plan is on its way
         if isinstance(result, str):
@@ -368,6 +371,13 @@ class ModelPage(QWidget):
             label = QLabel(text, objectName=f"info_{key}")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.info_form.addRow(title, label)
+
+
+def shape_for_choice(
+    choice: tuple[str, str, str],
+) -> tuple[tuple[str, str, str], ModelShape | str]:
+    """(the plan's choice, its model's shape or why it is unknown), in a worker."""
+    return choice, read_shape(choice[0])
 
 
 def read_shape(name_or_path: str) -> ModelShape | str:
