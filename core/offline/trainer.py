@@ -15,7 +15,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -112,16 +112,6 @@ class OfflineTrainer(CheckpointedTrainer):
         raise NotImplementedError
 
     # -------------------------------------------------------------------- steps
-
-    @property
-    def step_count(self) -> int:
-        """Optimiser steps completed so far (the step of the next checkpoint)."""
-        return self._step
-
-    def __iter__(self) -> Iterator[StepResult]:
-        """All remaining steps (no store, no pause: see TrainingRun)."""
-        while self._step < self.config.steps:
-            yield self.step()
 
     def step(self) -> StepResult:
         """One optimiser step over the next batch; a failure ends the trainer."""

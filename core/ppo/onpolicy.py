@@ -16,7 +16,7 @@ run in one thread.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -139,16 +139,6 @@ class OnPolicyTrainer(CheckpointedTrainer):
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what _extra_state gave."""
-
-    @property
-    def step_count(self) -> int:
-        """Steps completed so far (the step of the next checkpoint)."""
-        return self._step
-
-    def __iter__(self) -> Iterator[StepResult]:
-        """All remaining steps, one after another (no store, no pause: see TrainingRun)."""
-        while self._step < self.config.steps:
-            yield self.step()
 
     # -------------------------------------------------------------------- step
 

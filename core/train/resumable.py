@@ -14,7 +14,7 @@ state and rank 0 writes them as one process would: the folder does not say how i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -26,6 +26,7 @@ from core.errors import TrainingError
 from core.quantize import check_resume_quantize, session_quantize
 from core.train import checkpoint_io, checkpoints
 from core.train.distributed import World
+from core.train.events import StepResult
 from core.train.sharding import (
     full_optimizer_state,
     full_trainable_state,
@@ -51,6 +52,20 @@ class CheckpointedTrainer:
     last_checkpoint: Path | None
     world: World
     _step: int
+
+    def step(self) -> StepResult:
+        """One training step (each trainer's own)."""
+        raise NotImplementedError
+
+    @property
+    def step_count(self) -> int:
+        """Steps completed so far (the step of the next checkpoint)."""
+        return self._step
+
+    def __iter__(self) -> Iterator[StepResult]:
+        """All remaining steps, one after another (no store, no pause: see TrainingRun)."""
+        while self._step < self.config.steps:
+            yield self.step()
 
     # ------------------------------------------------------------ subclass hooks
 
