@@ -14,7 +14,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from core.ppo_config import MAX_BATCH, PPOConfig, _divides, _largest_divisor_up_to
+from core.ppo_config import (
+    MAX_BATCH,
+    PPOConfig,
+    _divides,
+    _largest_divisor_up_to,
+    _multiple_not_below,
+)
 from core.settings import Follow, as_in, hidden, setting
 
 KL_PENALTIES = ("loss", "reward")
@@ -26,11 +32,6 @@ SCALE_REWARDS = ("group", "batch", "none")
 def _multiple_of(batch: int, group: int) -> bool:
     """Whether a batch splits into whole groups (sizes below 1 are a range problem)."""
     return batch < 1 or group < 1 or batch % group == 0
-
-
-def _multiple_not_below(floor: int, step: int) -> int:
-    multiple = -(-floor // step) * step
-    return multiple if multiple <= MAX_BATCH else step
 
 
 @dataclass(frozen=True)
