@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.cli import add_workspace_argument
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
 from core.errors import StudioError
 from core.prompt_format import PROMPT_FORMATS, has_chat_template
@@ -51,6 +52,17 @@ def lora_from_args(args: argparse.Namespace, base: LoraSpec | None = None) -> Lo
     """`base` (default: LoraSpec()) with the --lora-* flags given."""
     values = user_values_from_args(LoraSpec, args, prefix=LORA_PREFIX)
     return replace(base or LoraSpec(), **values)
+
+
+def add_run_output_arguments(parser: argparse.ArgumentParser, resume_help: str) -> None:
+    """What every training command takes besides its settings: --resume, --metrics-out,
+    --report-to and --workspace."""
+    parser.add_argument("--resume", type=Path, default=None, help=resume_help)
+    parser.add_argument(
+        "--metrics-out", type=Path, default=None, help="write one JSON object per step here"
+    )
+    add_report_to_argument(parser)
+    add_workspace_argument(parser)
 
 
 def add_report_to_argument(parser: argparse.ArgumentParser) -> None:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from core.cli import add_workspace_argument, workspace_of
+from core.cli import workspace_of
 from core.cli.common import (
     add_model_arguments,
-    add_report_to_argument,
+    add_run_output_arguments,
     attach_reporters,
     check_metrics_out,
     claim_own_run,
@@ -68,17 +68,9 @@ def add_offline_arguments(parser: argparse.ArgumentParser, config_class: type) -
         default=None,
         help="passes over the training examples; sets --steps from the data's size",
     )
-    parser.add_argument(
-        "--resume",
-        type=Path,
-        default=None,
-        help="checkpoint folder to continue (same run and data; --steps sets the new total)",
+    add_run_output_arguments(
+        parser, "checkpoint folder to continue (same run and data; --steps sets the new total)"
     )
-    parser.add_argument(
-        "--metrics-out", type=Path, default=None, help="write one JSON object per step here"
-    )
-    add_report_to_argument(parser)
-    add_workspace_argument(parser)
 
 
 def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:

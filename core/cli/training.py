@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from core.cli import add_workspace_argument, workspace_of
+from core.cli import workspace_of
 from core.cli.common import (
     add_model_arguments,
-    add_report_to_argument,
+    add_run_output_arguments,
     attach_reporters,
     check_metrics_out,
     claim_own_run,
@@ -86,17 +86,9 @@ def register_command(subparsers: argparse._SubParsersAction, command: TrainingCo
     )
     title = f"{command.name.upper()} settings"
     add_setting_flags(parser.add_argument_group(title), command.config_class)
-    parser.add_argument(
-        "--resume",
-        type=Path,
-        default=None,
-        help="checkpoint folder to continue (same run; --steps then sets the new total)",
+    add_run_output_arguments(
+        parser, "checkpoint folder to continue (same run; --steps then sets the new total)"
     )
-    parser.add_argument(
-        "--metrics-out", type=Path, default=None, help="write one JSON object per step here"
-    )
-    add_report_to_argument(parser)
-    add_workspace_argument(parser)
     parser.set_defaults(func=lambda args: run_training(args, command))
 
 
