@@ -35,6 +35,9 @@ OPTION_FIELDS: dict[str, tuple[str, str, Any]] = {
     "4bit": ("model", "quantize", "4bit"),
 }
 """How each option reaches the trainer, if this build has it."""
+GLIBC_HEAP = "glibc-heap"
+"""Not an app option: the child leaves glibc's dynamic mmap threshold alone
+(core.host_memory.keep_glibc_default), as the app did before it fixed it on the CPU."""
 
 
 def default_case(**changes: Any) -> dict[str, Any]:
@@ -142,6 +145,10 @@ def run_child(case: dict[str, Any]) -> dict[str, Any]:
     if case.get("threads"):
         torch.set_num_threads(int(case["threads"]))
     cuda = case["device"].startswith("cuda")
+    if GLIBC_HEAP in case["options"]:
+        from core.host_memory import keep_glibc_default
+
+        keep_glibc_default()
     baseline = _rss_status()["VmRSS"]
     spec, missing = _model_spec(case)
     config, missing_config = _train_config(case)
@@ -182,7 +189,7 @@ def _model_spec(case: dict[str, Any]) -> tuple[Any, list[str]]:
     fields = {f.name for f in dataclasses.fields(ModelSpec)}
     values: dict[str, Any] = {}
     missing = []
-    for option in case["options"]:
+    for option in _app_options(case):
         where, name, value = OPTION_FIELDS[option]
         if where == "model":
             if name in fields:
@@ -197,6 +204,10 @@ def _model_spec(case: dict[str, Any]) -> tuple[Any, list[str]]:
         **values,
     )
     return spec, missing
+
+
+def _app_options(case: dict[str, Any]) -> list[str]:
+    return [option for option in case["options"] if option != GLIBC_HEAP]
 
 
 def _config_class(algorithm: str) -> type:
@@ -222,7 +233,7 @@ def _train_config(case: dict[str, Any]) -> tuple[Any, list[str]]:
     if case["algorithm"] in ("grpo", "rloo"):
         values["group_size"] = 4
     missing = []
-    for option in case["options"]:
+    for option in _app_options(case):
         where, name, value = OPTION_FIELDS[option]
         if where == "config":
             if name in fields:
@@ -307,7 +318,11 @@ PLANNER_CASES = [
 each other kind of trainer (GRPO: group sampling, no value head; DPO: chosen + rejected
 in one pass; SFT: no generation)."""
 
-BENCH_OPTIONS = [[], ["checkpointing"], ["chunked"], ["8bit"], ["4bit"], ["checkpointing", "chunked"]]  # fmt: skip
+BENCH_OPTIONS = [
+    [GLIBC_HEAP], [], ["checkpointing"], ["chunked"], ["8bit"], ["4bit"],
+    ["checkpointing", "chunked"], ["checkpointing", "chunked", GLIBC_HEAP],
+]  # fmt: skip
+"""'glibc-heap' alone is the app's default before core.host_memory: the issue's baseline."""
 
 
 def print_planner_table(results: list[dict[str, Any]]) -> None:
@@ -325,24 +340,31 @@ def print_planner_table(results: list[dict[str, Any]]) -> None:
 
 
 def print_bench_table(results: list[dict[str, Any]]) -> None:
-    default = next((r for r in results if "peak_bytes" in r and not r["case"]["options"]), None)
-    print("| options | peak MiB | × default | samples/s | step s | × default | planned MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    """Each row beside the default and beside the default under glibc's own heap."""
+    measured = {
+        "+".join(r["case"]["options"]) or "default": r for r in results if "peak_bytes" in r
+    }
+    default, before = measured.get("default"), measured.get(GLIBC_HEAP)
+    print("| options | peak MiB | × default | × glibc-heap default | samples/s | step s | × default | planned MiB |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for result in results:
         name = "+".join(result["case"]["options"]) or "default"
         prompt_tokens = result.get("prompt_tokens") or (default or {}).get("prompt_tokens") or 8
         plan = planned(result["case"], prompt_tokens)
         if "peak_bytes" not in result:
             why = result.get("error") or "not in this build"
-            print(f"| {name} | {why} | | | | | {plan.peak / 2**20:.0f} |")
+            print(f"| {name} | {why} | | | | | | {plan.peak / 2**20:.0f} |")
             continue
-        mem = result["peak_bytes"] / default["peak_bytes"] if default else float("nan")
-        time_ratio = result["step_seconds"] / default["step_seconds"] if default else float("nan")
         print(
-            f"| {name} | {result['peak_bytes'] / 2**20:.0f} | {mem:.2f} | "
-            f"{result['samples_per_s']:.3f} | {result['step_seconds']:.1f} | {time_ratio:.2f} | "
+            f"| {name} | {result['peak_bytes'] / 2**20:.0f} | {_ratio(result, default, 'peak_bytes')} | "
+            f"{_ratio(result, before, 'peak_bytes')} | {result['samples_per_s']:.3f} | "
+            f"{result['step_seconds']:.1f} | {_ratio(result, default, 'step_seconds')} | "
             f"{plan.peak / 2**20:.0f} |"
         )
+
+
+def _ratio(result: dict[str, Any], base: dict[str, Any] | None, key: str) -> str:
+    return f"{result[key] / base[key]:.2f}" if base else "n/a"
 
 
 def _chosen(cases: list[list[str]], only: list[str] | None) -> list[list[str]]:
