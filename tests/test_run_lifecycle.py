@@ -1,6 +1,7 @@
 """A run's record is never orphaned, duplicated or taken over: resume across workspaces,
 checks before the record exists, one process per run, signals, failed checkpoint writes."""
 
+import errno
 import json
 import shutil
 import signal
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from core.cli import main
 from core.config import ModelSpec, PPOConfig
@@ -243,3 +245,30 @@ def test_a_resume_of_ones_own_run_refuses_a_busy_run_but_not_after_release(
                 resume_run(store, run.last_checkpoint, session, LengthReward(4), PROMPTS, 3)
         resumed = resume_run(store, run.last_checkpoint, session, LengthReward(4), PROMPTS, 3)
         assert resumed.run_id == run.run_id and [r.step for r in resumed] == [3]
+
+
+@pytest.mark.parametrize(
+    ("failure", "hint"),
+    [
+        ("full", "Free some disk space"),
+        ("read-only", "Make the checkpoint folder writable"),
+        ("removed", "went missing"),
+    ],
+)
+def test_a_failed_checkpoint_write_names_what_to_do_about_its_cause(tmp_path, failure, hint):
+    from core.train.checkpoint_io import write_checkpoint
+
+    def write_parts(folder):
+        if failure == "full":  # what torch.save gives on a full disk: no errno
+            torch.save({"x": 1}, "/dev/full")
+        elif failure == "read-only":
+            raise PermissionError(errno.EACCES, "Permission denied", str(folder / "adapter"))
+        else:  # the folder is deleted under the run; torch then says only "Parent directory"
+            shutil.rmtree(folder)
+
+    with pytest.raises(TrainingError) as caught:
+        write_checkpoint(tmp_path, 3, write_parts=write_parts, trainer_state={}, meta={})
+    message = str(caught.value)
+    assert message.startswith(f"Cannot write the checkpoint {tmp_path / 'step-3'}")
+    assert hint in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []

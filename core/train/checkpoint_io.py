@@ -6,6 +6,7 @@ into place, so a crash (or a full disk) while saving never leaves a half-written
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -94,13 +95,39 @@ def write_checkpoint(
     except Exception as error:
         # torch.save reports a full disk as RuntimeError, safetensors as its own error:
         # whatever failed, no half-written folder stays behind.
+        hint = _write_hint(error, folder_gone=not temporary.is_dir())
         shutil.rmtree(temporary, ignore_errors=True)
         reason = " ".join(str(error).split())  # torch's messages span lines
-        raise TrainingError(
-            f"Cannot write the checkpoint {final}: {reason}. Free some disk space or choose "
-            "another checkpoint folder."
-        ) from error
+        raise TrainingError(f"Cannot write the checkpoint {final}: {reason}. {hint}") from error
     return final
+
+
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+GONE = (errno.ENOENT, errno.ENOTDIR)
+
+
+def _write_hint(error: BaseException, *, folder_gone: bool) -> str:
+    """What to do about a failed write, by its errno where one says; torch.save reports a
+    full disk and a missing folder as RuntimeErrors without one, so a folder that is gone
+    is looked at too."""
+    code = next((e.errno for e in _chain(error) if isinstance(e, OSError) and e.errno), None)
+    if code in NOT_WRITABLE:
+        return "Make the checkpoint folder writable or choose another checkpoint folder."
+    if code in GONE or (code is None and folder_gone):
+        return (
+            "The checkpoint folder went missing while the run wrote it (removed, or its disk "
+            "disconnected); check the disk or choose another checkpoint folder."
+        )
+    return "Free some disk space or choose another checkpoint folder."
+
+
+def _chain(error: BaseException | None) -> list[BaseException]:
+    """`error` and the errors it was raised from or during."""
+    seen: list[BaseException] = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    return seen
 
 
 def _replace_folder(source: Path, target: Path) -> None:
