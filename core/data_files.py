@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,13 @@ def read_rows(path: Path, split: str | None = None) -> list[Row]:
     if suffix == ".parquet":
         return _read_parquet(path)
     text = read_text_file(path)
-    return _read_jsonl(path, text) if suffix == ".jsonl" else _read_csv(path, text)
+    return jsonl_rows(path, text) if suffix == ".jsonl" else csv_rows(path, text)
 
 
-def _read_jsonl(path: Path, text: str) -> list[Row]:
+def jsonl_rows(path: Path, text: str, example: str = "") -> list[Row]:
+    """The JSON objects of a JSONL file's text; `example` shows in error messages what a
+    line should hold (e.g. '{"prompt": "..."}')."""
+    like = f" like {example}" if example else ""
     rows = []
     for number, line in numbered_lines(text):
         if not line.strip():
@@ -86,15 +90,24 @@ def _read_jsonl(path: Path, text: str) -> list[Row]:
         except json.JSONDecodeError as error:
             raise InputFileError(
                 f"{where}: invalid JSON ({error.msg} at column {error.colno}); "
-                "each line must be one JSON object"
+                f"each line must be one JSON object{like}"
             ) from error
         if not isinstance(item, dict):
-            raise InputFileError(f"{where}: expected a JSON object, got {type(item).__name__}")
+            raise InputFileError(
+                f"{where}: expected a JSON object{like}, got {type(item).__name__}"
+            )
         rows.append((where, item))
     return rows
 
 
-def _read_csv(path: Path, text: str) -> list[Row]:
+HeaderCheck = Callable[[str, list[str], list[str]], None]
+"""(where: "FILE line N", the header as written, its lower-cased columns): raises
+InputFileError for a header the caller cannot use."""
+
+
+def csv_rows(path: Path, text: str, check_header: HeaderCheck | None = None) -> list[Row]:
+    """The rows of a CSV file's text, keyed by the lower-cased header; `check_header`
+    refuses a header that lacks what the caller needs, before any row is read."""
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     while header is not None and not any(cell.strip() for cell in header):
@@ -102,6 +115,8 @@ def _read_csv(path: Path, text: str) -> list[Row]:
     if header is None:
         return []
     columns = [name.strip().lower() for name in header]
+    if check_header is not None:
+        check_header(f"{path} line {reader.line_num}", header, columns)
     rows = []
     start = reader.line_num + 1
     for cells in reader:

@@ -15,13 +15,12 @@ first problem raises an InputFileError naming the file, the line and the fix.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.data_files import numbered_lines, read_text_file
+from core.data_files import csv_rows, jsonl_rows, numbered_lines, read_text_file
 from core.errors import InputFileError
 from core.trl_rows import is_messages, read_prompt
 
@@ -122,22 +121,7 @@ def _read_txt(path: Path, text: str) -> list[PromptRecord]:
 
 def _read_jsonl(path: Path, text: str) -> list[PromptRecord]:
     records = []
-    for number, line in numbered_lines(text):
-        if not line.strip():
-            continue
-        where = f"{path} line {number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputFileError(
-                f"{where}: invalid JSON ({error.msg} at column {error.colno}); "
-                'each line must be one JSON object like {"prompt": "..."}'
-            ) from error
-        if not isinstance(item, dict):
-            raise InputFileError(
-                f'{where}: expected a JSON object like {{"prompt": "..."}}, '
-                f"got {type(item).__name__}"
-            )
+    for where, item in jsonl_rows(path, text, example='{"prompt": "..."}'):
         if "prompt" not in item:
             found = ", ".join(sorted(item)) or "none"
             raise InputFileError(
@@ -149,36 +133,17 @@ def _read_jsonl(path: Path, text: str) -> list[PromptRecord]:
 
 
 def _read_csv(path: Path, text: str) -> list[PromptRecord]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    while header is not None and not any(cell.strip() for cell in header):
-        header = next(reader, None)  # blank lines above the header
-    if header is None:
-        return []
-    columns = [name.strip().lower() for name in header]
+    rows = csv_rows(path, text, check_header=_has_prompt_column)
+    return [_record(where, row["prompt"], row.get("reference") or None) for where, row in rows]
+
+
+def _has_prompt_column(where: str, header: list[str], columns: list[str]) -> None:
     if "prompt" not in columns:
         found = ", ".join(repr(name) for name in header) or "none"
         raise InputFileError(
-            f"{path} line {reader.line_num}: no 'prompt' column in the header (found columns: {found}); "
+            f"{where}: no 'prompt' column in the header (found columns: {found}); "
             "name the column of prompts 'prompt'"
         )
-    prompt_column = columns.index("prompt")
-    reference_column = columns.index("reference") if "reference" in columns else None
-    records = []
-    start = reader.line_num + 1
-    for row in reader:
-        # line_num counts physical lines read: a quoted field may span several.
-        where, start = f"{path} line {start}", reader.line_num + 1
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise InputFileError(
-                f"{where}: {len(row)} fields but the header has {len(header)}; "
-                "quote fields that contain commas"
-            )
-        reference = row[reference_column] if reference_column is not None else None
-        records.append(_record(where, row[prompt_column], reference or None))
-    return records
 
 
 def _record(where: str, prompt: Any, reference: Any) -> PromptRecord:
