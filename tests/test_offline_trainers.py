@@ -155,3 +155,28 @@ def test_a_model_without_adapter_and_bad_settings_are_refused(tiny_model_dir):
         DPOTrainer(bare, None, PAIRS, DPOConfig(**SMALL))
     with pytest.raises(TrainingError, match="beta"):
         DPOTrainer(load(tiny_model_dir), None, PAIRS, DPOConfig(**SMALL, beta=0.0))
+
+
+def test_a_nan_loss_stops_the_run_naming_its_checkpoint_and_later_steps_refuse(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    session = load(tiny_model_dir)
+    config = DPOConfig(**{**SMALL, "checkpoint_every": 1})
+    trainer = DPOTrainer(session, None, PAIRS, config, checkpoint_dir=tmp_path)
+    trainer.step()
+    trainer.save_checkpoint()
+    real_loss = trainer._batch_loss
+
+    def nan_loss(chunk):
+        loss, stats = real_loss(chunk)
+        return loss * float("nan"), stats
+
+    monkeypatch.setattr(trainer, "_batch_loss", nan_loss)
+    with pytest.raises(TrainingError) as caught:
+        trainer.step()
+    message = str(caught.value)
+    assert "The DPO loss became NaN or infinity at step 2" in message
+    assert f"The last good checkpoint is {tmp_path / 'step-1'}: resume from it." in message
+    assert "learning_rate" in message
+    with pytest.raises(TrainingError, match="This run failed; resume from its last checkpoint"):
+        trainer.step()  # the half-updated weights train no further

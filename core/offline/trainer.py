@@ -94,7 +94,6 @@ class OfflineTrainer(CheckpointedTrainer):
             use_per_parameter_steps(self.optimizer)
         self.scheduler = build_scheduler(self.optimizer, config)
         self._step = 0
-        self._failed = False
         self.last_checkpoint: Path | None = None
 
     # ----------------------------------------------------------- subclass hooks
@@ -112,17 +111,6 @@ class OfflineTrainer(CheckpointedTrainer):
         raise NotImplementedError
 
     # -------------------------------------------------------------------- steps
-
-    def step(self) -> StepResult:
-        """One optimiser step over the next batch; a failure ends the trainer."""
-        if self._failed:
-            raise TrainingError("This run failed; resume from its last checkpoint to go on.")
-        try:
-            with self.session.lock:
-                return self._train_step()
-        except BaseException:
-            self._failed = True
-            raise
 
     def _train_step(self) -> StepResult:
         config, started = self.config, time.perf_counter()
@@ -166,14 +154,9 @@ class OfflineTrainer(CheckpointedTrainer):
         return float(norm)
 
     def _nan_error(self, what: str) -> TrainingError:
-        where = (
-            f"resume from {self.last_checkpoint}"
-            if self.last_checkpoint is not None
-            else "start again"
-        )
         return TrainingError(
-            f"{what} at step {self._step + 1}; the run stopped. Lower the learning rate and "
-            f"{where}."
+            f"{what} at step {self._step + 1}; the run stopped. {self._checkpoint_note()} "
+            "Try a lower learning_rate."
         )
 
     def _summed_over_ranks(self, totals: dict[str, float]) -> dict[str, float]:

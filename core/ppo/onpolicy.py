@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from core.config import GenerationConfig
-from core.errors import StudioError, TrainingError
+from core.errors import TrainingError
 from core.generate import encode_prompts
 from core.grad_checkpointing import recomputing_layers, set_gradient_checkpointing
 from core.ppo.evaluation import HeldOutEval, split_prompts
@@ -116,7 +116,6 @@ class OnPolicyTrainer(CheckpointedTrainer):
         )
 
         self._step = 0
-        self._failed = False
         self.last_checkpoint: Path | None = None
 
     # ------------------------------------------------------------- subclass hooks
@@ -141,25 +140,6 @@ class OnPolicyTrainer(CheckpointedTrainer):
         """Restore what _extra_state gave."""
 
     # -------------------------------------------------------------------- step
-
-    def step(self) -> StepResult:
-        """One training step. Raises TrainingError on NaN or bad rewards; the trainer then
-        refuses further steps (its weights may be half-updated)."""
-        if self._failed:
-            raise TrainingError("This run failed; resume from its last checkpoint to go on.")
-        try:
-            with self.session.lock:
-                return self._train_step()
-        except TrainingError:
-            self._failed = True
-            raise
-        except StudioError as error:  # e.g. a RewardError from the reward source
-            self._failed = True
-            message = f"Step {self._step + 1} failed: {error} {self._checkpoint_note()}"
-            raise TrainingError(message) from error
-        except Exception:
-            self._failed = True
-            raise
 
     # ----------------------------------------------------- rollout and scoring
 
@@ -351,16 +331,6 @@ class OnPolicyTrainer(CheckpointedTrainer):
 
     def _kl_advice(self) -> str:
         return "a larger KL coefficient"
-
-    def _checkpoint_note(self) -> str:
-        if self.last_checkpoint is not None:
-            return f"The last good checkpoint is {self.last_checkpoint}: resume from it."
-        every = self.config.checkpoint_every
-        if every and self._step < every:
-            return f"No checkpoint yet (the first was due at step {every}): start the run again."
-        if every:
-            return "No checkpoint was saved: start the run again."
-        return "No checkpoint was saved; set checkpoint_every to keep one."
 
 
 def _sampling_seed(seed: int, stream: int) -> int:

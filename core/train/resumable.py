@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 
 from core.config_io import load_json, save_json
-from core.errors import TrainingError
+from core.errors import StudioError, TrainingError
 from core.quantize import check_resume_quantize, session_quantize
 from core.train import checkpoint_io, checkpoints
 from core.train.distributed import World
@@ -52,10 +52,43 @@ class CheckpointedTrainer:
     last_checkpoint: Path | None
     world: World
     _step: int
+    _failed: bool = False
 
     def step(self) -> StepResult:
+        """One training step under the session's lock. A failure ends the trainer (its
+        weights may be half-updated) and every later call refuses; an error from outside
+        the training (a reward source's) is raised as a TrainingError naming the step and
+        where to resume from."""
+        if self._failed:
+            raise TrainingError("This run failed; resume from its last checkpoint to go on.")
+        try:
+            with self.session.lock:
+                return self._train_step()
+        except TrainingError:
+            self._failed = True
+            raise
+        except StudioError as error:
+            self._failed = True
+            message = f"Step {self._step + 1} failed: {error} {self._checkpoint_note()}"
+            raise TrainingError(message) from error
+        except BaseException:
+            self._failed = True
+            raise
+
+    def _train_step(self) -> StepResult:
         """One training step (each trainer's own)."""
         raise NotImplementedError
+
+    def _checkpoint_note(self) -> str:
+        """Where a failed run goes on from: its last checkpoint, or why there is none."""
+        if self.last_checkpoint is not None:
+            return f"The last good checkpoint is {self.last_checkpoint}: resume from it."
+        every = self.config.checkpoint_every
+        if every and self._step < every:
+            return f"No checkpoint yet (the first was due at step {every}): start the run again."
+        if every:
+            return "No checkpoint was saved: start the run again."
+        return "No checkpoint was saved; set checkpoint_every to keep one."
 
     @property
     def step_count(self) -> int:
