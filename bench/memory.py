@@ -36,8 +36,8 @@ OPTION_FIELDS: dict[str, tuple[str, str, Any]] = {
 }
 """How each option reaches the trainer, if this build has it."""
 GLIBC_HEAP = "glibc-heap"
-"""Not an app option: the child leaves glibc's dynamic mmap threshold alone
-(core.host_memory.keep_glibc_default), as the app did before it fixed it on the CPU."""
+"""Not an app option: the child leaves glibc's allocator alone (core.host_memory's
+keep_glibc_default), as the app did before its update passes returned freed memory."""
 
 
 def default_case(**changes: Any) -> dict[str, Any]:

@@ -1,62 +1,81 @@
-"""Freed tensor memory goes back to the system at once on the CPU (glibc only).
+"""The update pass's freed tensors leave the process at once on the CPU (glibc only).
 
-glibc serves a block of 128 KiB or more with its own mmap and unmaps it on free, but the
-first time such a block is freed it raises that threshold to the block's size (up to 32
-MiB). After a training step has freed its first activations, every later layer-sized
-tensor comes from the heap instead, and freed heap memory stays resident: measured on a
-Qwen2.5-0.5B-shaped PPO step, about 1.1 GiB of freed update tensors stayed resident and
-the next phase's tensors did not fit in it (docs/memory.md). Fixing the threshold at
-glibc's own starting value keeps every large tensor in a mapping of its own, so a phase's
-resident peak is its live tensors. The cost is a page fault per fresh page of a large
-tensor: under 2% of a step's time measured (docs/benchmarks.md).
+glibc serves a block of 128 KiB or more with a mapping of its own, unmapped on free, but
+the first time such a block is freed it raises that threshold to the block's size (up to
+32 MiB). From then on a layer's activations come from the heap, and the update pass,
+which frees and allocates them in ever-changing sizes (the backward pass, recomputed
+layers, chunks of logits), leaves holes the next tensors do not fit in: measured on a
+Qwen2.5-0.5B-shaped PPO step with gradient checkpointing and chunked log-probs, the
+resident peak was 3.7 GiB where the live tensors peak at 2.5 GiB (docs/memory.md).
 
-Applied once per process, when a model is loaded on the CPU. A user's own
-MALLOC_MMAP_THRESHOLD_ (or any glibc tunable for it) wins: then nothing is changed.
-Elsewhere (macOS, Windows, musl) it does nothing; with another malloc preloaded it sets
-glibc's unused one.
+`update_memory_returned(device)` wraps an update pass: for its length, blocks of 128 KiB
+and more get mappings of their own again, so its resident peak is its live tensors (2.5
+GiB in that step). On exit the threshold goes back to 32 MiB, where glibc's own rule had
+taken it: the rollout, whose same-sized temporaries the heap reuses well, keeps the
+heap's speed, since a fresh mapping costs a page fault per 4 KiB page (about 1 GiB/s on
+this project's 2-core machine). Measured (docs/benchmarks.md): the default step's peak
+0.81x, its time unchanged. Holding the threshold for the whole step saved no more and
+made it 4-11% slower; trimming the heap (malloc_trim) between phases saved nothing.
+
+A user's own MALLOC_MMAP_THRESHOLD_ (or the glibc tunable for it) wins: then nothing is
+changed. Elsewhere (a GPU run, macOS, Windows, musl) it does nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
+from collections.abc import Iterator
+from typing import Any
 
+M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-"""mallopt's parameter number for the mmap threshold (glibc's malloc.h)."""
-MMAP_THRESHOLD_BYTES = 128 * 1024
-"""glibc's default threshold, kept fixed instead of letting it climb."""
+"""mallopt's parameter numbers (glibc's malloc.h)."""
+UPDATE_MMAP_THRESHOLD = 128 * 1024
+"""glibc's starting threshold, held for the update pass."""
+OUTSIDE_MMAP_THRESHOLD = 32 * 2**20
+"""Where glibc's dynamic threshold ends up (its maximum on 64-bit): the rest of a step."""
+TRIM_THRESHOLD = 2 * OUTSIDE_MMAP_THRESHOLD
+"""Free heap top kept before glibc shrinks the heap: what its own rule pairs with 32 MiB
+(setting the mmap threshold by hand would otherwise leave it at 128 KiB)."""
 
-_state = {"applied": False, "disabled": False}
+_state = {"disabled": False}
 
 
-def release_freed_memory_promptly() -> bool:
-    """Fix glibc's mmap threshold (once); True when this call or an earlier one did."""
-    if _state["applied"]:
-        return True
-    if _state["disabled"] or not _glibc_mallopt_applies():
-        return False
-    libc = ctypes.CDLL(None)
-    _state["applied"] = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    return _state["applied"]
+@contextlib.contextmanager
+def update_memory_returned(device: Any) -> Iterator[None]:
+    """Inside the block, on the CPU, freed large tensors leave the process at once (above)."""
+    libc = _glibc() if getattr(device, "type", device) == "cpu" else None
+    if libc is None:
+        yield
+        return
+    libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    libc.mallopt(M_MMAP_THRESHOLD, UPDATE_MMAP_THRESHOLD)
+    try:
+        yield
+    finally:
+        libc.mallopt(M_MMAP_THRESHOLD, OUTSIDE_MMAP_THRESHOLD)
 
 
 def keep_glibc_default() -> None:
-    """Leave glibc's dynamic threshold alone in this process (for measuring it: bench/memory.py)."""
+    """Leave glibc's allocator alone in this process (to measure it: bench/memory.py)."""
     _state["disabled"] = True
 
 
-def _glibc_mallopt_applies() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
+def _glibc() -> Any:
+    """The C library when it is glibc on Linux and the user has not set the threshold."""
+    if _state["disabled"] or not sys.platform.startswith("linux"):
+        return None
     user_set = "MALLOC_MMAP_THRESHOLD_" in os.environ or (
         "glibc.malloc.mmap_threshold" in os.environ.get("GLIBC_TUNABLES", "")
     )
     if user_set:
-        return False
+        return None
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018  (absent outside glibc, e.g. musl)
-        return hasattr(libc, "mallopt")
     except (OSError, AttributeError):
-        return False
+        return None
+    return libc

@@ -33,7 +33,6 @@ from transformers import PreTrainedTokenizerBase
 from core.backbone import base_model
 from core.config import DEMO_MODEL, ModelSpec
 from core.errors import ModelLoadError
-from core.host_memory import release_freed_memory_promptly
 from core.lora import attach_lora, load_adapter_weights, lora_targets, save_adapter_folder
 from core.model_loading import (
     check_config_dict,
@@ -224,8 +223,6 @@ class ModelSession:
         report(0, steps, "Locating the model")
         device = pick_device(spec.device)
         dtype = pick_dtype(spec.dtype, device)
-        if device.type == "cpu":
-            release_freed_memory_promptly()  # the weights and every step's tensors live here
         if is_quantized(spec.quantize):
             check_quantize_device(spec.quantize, device)
         source, is_local = locate(resolve_model_path(spec.name_or_path, progress))

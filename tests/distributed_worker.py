@@ -208,10 +208,11 @@ def scenario_ppo_resume(model_dir: str, world, checkpoint: str, workspace: str) 
 def scenario_reward_model(model_dir: str, world, out: str) -> dict:
     """A two-process reward model: every rank trains, rank 0 alone saves."""
     import core.reward_model as reward_model
+    from core import rm_fit
 
     config = RMConfig(base=model_dir, **RM_CONFIG_FIELDS)
     captured: dict[str, torch.Tensor] = {}
-    fit = reward_model._fit
+    fit = rm_fit.fit
 
     def capturing_fit(model, *args):
         result = fit(model, *args)
@@ -220,11 +221,11 @@ def scenario_reward_model(model_dir: str, world, out: str) -> dict:
         )
         return result
 
-    reward_model._fit = capturing_fit
+    rm_fit.fit = capturing_fit
     try:
         result = reward_model.train_reward_model(PAIRS, config, out, device="cpu")
     finally:
-        reward_model._fit = fit
+        rm_fit.fit = fit
     return {"saved": bool(result.meta), "weights": captured, "loss": result.best.train_loss}
 
 

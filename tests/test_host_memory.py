@@ -1,5 +1,5 @@
-"""Freed tensors go back to the system on the CPU (core.host_memory): each case runs in a
-fresh interpreter, since glibc's threshold is per process and can only be set once."""
+"""An update pass's freed tensors leave the process at once on the CPU (core.host_memory).
+Each case runs in a fresh interpreter: glibc's thresholds are per process."""
 
 from __future__ import annotations
 
@@ -31,37 +31,39 @@ PROBE = """
 import json, sys
 from pathlib import Path
 import torch
-from core.host_memory import release_freed_memory_promptly
+from core.host_memory import update_memory_returned
 
 def rss():
     line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS"))
     return int(line.split()[1]) * 1024
 
-how = sys.argv[1]
-applied = None
-if how == "call":
-    applied = release_freed_memory_promptly()
-elif how == "load":  # transformers is imported for this case only: it takes seconds
-    from core.config import ModelSpec
-    from core.models import ModelSession
+def fragment():
+    # 40 layer-sized blocks, all freed but the last (the heap's top block, so glibc cannot
+    # shrink the heap from the top): what an update pass leaves behind.
+    blocks = [torch.ones(2**20) for _ in range(40)]  # 4 MiB each
+    last = blocks[-1]
+    del blocks
+    return last
 
-    ModelSession.load(ModelSpec(name_or_path=sys.argv[2], device="cpu", lora=None))
-    applied = release_freed_memory_promptly()  # already applied: says so again
 big = torch.ones(4 * 2**20)
-del big  # a 16 MiB free: left alone, glibc raises its mmap threshold to 16 MiB here
+del big  # a 16 MiB free: glibc raises its mmap threshold to 16 MiB here
+device = torch.device(sys.argv[1])
 before = rss()
-blocks = [torch.ones(2**20) for _ in range(40)]  # 40 x 4 MiB
-last = blocks[-1]  # the heap's top block stays, so glibc cannot shrink the heap from the top
-del blocks
-print(json.dumps({"applied": applied, "retained": rss() - before}))
+with update_memory_returned(device):
+    inside = fragment()
+    retained_inside = rss() - before
+del inside
+after = rss()
+outside = fragment()  # after the block: the heap again, as glibc's own rule had it
+print(json.dumps({"inside": retained_inside, "outside": rss() - after}))
 """
 
 
-def _probe(*argv: str, env: dict[str, str] | None = None) -> dict:
+def _probe(device: str, **env: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv],
+        [sys.executable, "-c", PROBE, device],
         cwd=REPO,
-        env=env or dict(os.environ),
+        env=dict(os.environ, **env),
         capture_output=True,
         text=True,
         timeout=300,
@@ -70,25 +72,44 @@ def _probe(*argv: str, env: dict[str, str] | None = None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_freed_layer_sized_tensors_stay_resident_under_glibcs_own_threshold():
-    """The problem itself: 160 MiB freed, still resident (this is what the fix is for)."""
-    assert _probe("none")["retained"] > 120 * 2**20
+def test_inside_an_update_freed_tensors_leave_and_after_it_the_heap_is_back():
+    result = _probe("cpu")
+    assert result["inside"] < 16 * 2**20  # the one block still alive (4 MiB) and noise
+    assert result["outside"] > 120 * 2**20  # 160 MiB freed, kept by the heap for reuse
 
 
-def test_with_the_threshold_fixed_freed_tensors_leave_at_once():
-    result = _probe("call")
-    assert result["applied"] is True
-    assert result["retained"] < 16 * 2**20  # the one block still alive (4 MiB) and noise
+def test_nothing_changes_for_a_gpu_run_or_under_a_users_own_threshold():
+    """The same blocks stay in the heap: the pass leaves glibc as it was."""
+    assert _probe("meta")["inside"] > 120 * 2**20  # any device but the CPU
+    assert _probe("cpu", MALLOC_MMAP_THRESHOLD_=str(64 * 2**20))["inside"] > 120 * 2**20
 
 
-def test_loading_a_model_on_the_cpu_fixes_the_threshold(demo_model_dir):
-    result = _probe("load", str(demo_model_dir))
-    assert result["applied"] is True
-    assert result["retained"] < 16 * 2**20
+def test_every_trainer_runs_its_update_inside_the_block(tiny_model_dir, monkeypatch):
+    """PPO (and GRPO/RLOO: the same on-policy update) and the offline trainers."""
+    import contextlib
 
+    from core.config import ModelSpec, PPOConfig
+    from core.models import ModelSession
+    from core.offline import trainer as offline_trainer
+    from core.offline.config import SFTConfig
+    from core.offline.data import Example
+    from core.offline.sft import SFTTrainer
+    from core.ppo import PPOTrainer, onpolicy
+    from core.rewards import RewardContext, build_reward
 
-def test_a_users_own_threshold_wins():
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(64 * 2**20))  # everything on the heap
-    result = _probe("call", env=env)
-    assert result["applied"] is False
-    assert result["retained"] > 120 * 2**20
+    entered: list[str] = []
+
+    @contextlib.contextmanager
+    def recording(device):
+        entered.append(str(device))
+        yield
+
+    monkeypatch.setattr(onpolicy, "update_memory_returned", recording)
+    monkeypatch.setattr(offline_trainer, "update_memory_returned", recording)
+    session = ModelSession.load(ModelSpec(name_or_path=str(tiny_model_dir), device="cpu"))
+    config = PPOConfig(steps=1, batch_size=2, mini_batch_size=2, max_new_tokens=4)
+    reward = build_reward(["length=20"], RewardContext())
+    PPOTrainer(session, reward, ["I loved", "The movie was"], config).step()
+    data = [Example(f"Review {i}:", "Wonderful.") for i in range(4)]
+    SFTTrainer(session, None, data, SFTConfig(steps=1, batch_size=2, micro_batch_size=2)).step()
+    assert entered == ["cpu", "cpu"]

@@ -15,14 +15,12 @@ from core.errors import TrainingError
 from core.reward_model import (
     META_FILE,
     PreferencePair,
-    bradley_terry_loss,
-    pair_accuracy,
     pairs_from_comparisons,
     read_meta,
-    split_pairs,
     train_reward_model,
 )
 from core.rewards.classifier import ClassifierReward
+from core.rm_pairs import bradley_terry_loss, pair_accuracy, split_pairs
 from core.store import Store
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from core.errors import StudioError, TrainingError
 from core.offline.config import FROM_CHOICES
-from core.reward_model import PreferencePair
+from core.rm_pairs import PreferencePair
 
 if TYPE_CHECKING:
     from core.store import Store

@@ -25,6 +25,7 @@ import torch
 
 from core.errors import TrainingError
 from core.grad_checkpointing import recomputing_layers, set_gradient_checkpointing
+from core.host_memory import update_memory_returned
 from core.offline.batching import chunks
 from core.offline.config import OfflineConfig
 from core.offline.data import split_examples
@@ -120,7 +121,8 @@ class OfflineTrainer(CheckpointedTrainer):
         lr = self.optimizer.param_groups[0]["lr"]
         totals: dict[str, float] = {}
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.enable_grad(), recomputing_layers(self.session.model):
+        model, device = self.session.model, self.session.device
+        with torch.enable_grad(), recomputing_layers(model), update_memory_returned(device):
             for chunk in chunks(mine, config.micro_batch_size):
                 loss, stats = self._batch_loss(chunk)
                 if not torch.isfinite(loss):

@@ -28,6 +28,7 @@ from core.config import GenerationConfig
 from core.errors import TrainingError
 from core.generate import encode_prompts
 from core.grad_checkpointing import recomputing_layers, set_gradient_checkpointing
+from core.host_memory import update_memory_returned
 from core.ppo.evaluation import HeldOutEval, split_prompts
 from core.ppo.maths import masked_whiten
 from core.ppo.optim import build_optimizer, build_scheduler
@@ -139,8 +140,6 @@ class OnPolicyTrainer(CheckpointedTrainer):
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what _extra_state gave."""
 
-    # -------------------------------------------------------------------- step
-
     # ----------------------------------------------------- rollout and scoring
 
     def _next_prompts(self, count: int) -> tuple[list[str], list[list[int]]]:
@@ -229,10 +228,11 @@ class OnPolicyTrainer(CheckpointedTrainer):
     def _update(self, rollout: Rollout, loss_of: MinibatchLoss) -> dict[str, float]:
         """ppo_epochs passes over shuffled minibatches of the batch, minimising `loss_of`;
         returns the mean of each gauge (and of the gradient norm). With gradient
-        checkpointing on, the layers recompute their activations in the backward pass."""
+        checkpointing on, the layers recompute their activations in the backward pass; on
+        the CPU, the pass's freed tensors leave the process at once (core.host_memory)."""
         totals: dict[str, list[float]] = {}
         self.optimizer.zero_grad(set_to_none=True)
-        with recomputing_layers(self.session.model):
+        with recomputing_layers(self.session.model), update_memory_returned(self.session.device):
             for _ in range(self.config.ppo_epochs):
                 self._epoch(rollout, loss_of, totals)
         return {key: float(np.mean(values)) for key, values in totals.items()}

@@ -1,0 +1,100 @@
+"""Preference pairs for a Bradley–Terry reward model: the pair, its loss and accuracy,
+and the store's comparisons turned into pairs and split into train and held-out.
+
+A pair (prompt, chosen, rejected) with label p = P(chosen is better) trains the reward r
+with the Bradley–Terry likelihood (Ouyang et al. 2022, eq. 1), soft labels included:
+
+    loss = -[p log σ(r_c - r_r) + (1 - p) log σ(r_r - r_c)]     (p = 1: -log σ(r_c - r_r))
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from core.errors import TrainingError
+
+if TYPE_CHECKING:
+    from core.store.rows import ComparisonRow
+
+MIN_PAIRS = 4
+"""Fewest usable comparisons to train on (one held out, three to learn from)."""
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One training pair, oriented so `label` is P(chosen is better)."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    label: float = 1.0
+    """1 for a hard human verdict, the judge's probability for an AI one, 0.5 for a tie."""
+    source: str = "human"
+    """human | ai: lets the held-out accuracy be reported on human labels alone."""
+    comparison_id: int | None = None
+
+
+def bradley_terry_loss(
+    r_chosen: torch.Tensor, r_rejected: torch.Tensor, label: torch.Tensor
+) -> torch.Tensor:
+    """Mean soft Bradley–Terry loss; all (B,), label = P(chosen better) in [0, 1]."""
+    delta = r_chosen - r_rejected
+    # logsigmoid is the stable log σ; the (1 - p) term is the same likelihood for the swap.
+    return -(label * F.logsigmoid(delta) + (1.0 - label) * F.logsigmoid(-delta)).mean()
+
+
+def pair_accuracy(delta: torch.Tensor, label: torch.Tensor) -> tuple[int, int]:
+    """(correct, counted): the sign of r_c - r_r agrees with the label; ties (0.5) not counted."""
+    decided = label != 0.5
+    correct = ((delta > 0) == (label > 0.5)) & decided
+    return int(correct.sum()), int(decided.sum())
+
+
+def pairs_from_comparisons(
+    rows: Sequence[ComparisonRow], include_ties: bool = False
+) -> list[PreferencePair]:
+    """Store comparison rows as training pairs.
+
+    Human verdicts give hard labels (left/right -> 1; tie -> 0.5 when `include_ties`); AI
+    verdicts keep the judge's soft label P(left better). 'both_bad' says nothing about the
+    order and is skipped, as are ties by default (TRL's reward trainer drops them too).
+    """
+    pairs = []
+    for row in rows:
+        source = "ai" if row.is_ai else "human"
+        common = {"prompt": row.prompt, "source": source, "comparison_id": row.id}
+        if row.verdict == "both_bad":
+            continue
+        if row.soft_label is not None:
+            pairs.append(PreferencePair(chosen=row.left_text, rejected=row.right_text,
+                                        label=float(row.soft_label), **common))  # fmt: skip
+        elif row.verdict == "left":
+            pairs.append(PreferencePair(chosen=row.left_text, rejected=row.right_text, **common))
+        elif row.verdict == "right":
+            pairs.append(PreferencePair(chosen=row.right_text, rejected=row.left_text, **common))
+        elif include_ties:
+            pairs.append(PreferencePair(chosen=row.left_text, rejected=row.right_text,
+                                        label=0.5, **common))  # fmt: skip
+    return pairs
+
+
+def split_pairs(
+    pairs: Sequence[PreferencePair], eval_fraction: float, seed: int
+) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """(train, held-out): a seeded shuffle; at least one pair each side when asked for."""
+    if len(pairs) < MIN_PAIRS:
+        raise TrainingError(
+            f"Only {len(pairs)} usable comparisons (ties and 'both bad' are skipped); a reward "
+            f"model needs at least {MIN_PAIRS}. Label more pairs (compare page or `label`)."
+        )
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    n_eval = 0 if eval_fraction <= 0 else max(1, round(eval_fraction * len(pairs)))
+    n_eval = min(n_eval, len(pairs) - 1)
+    return [pairs[i] for i in order[n_eval:]], [pairs[i] for i in order[:n_eval]]
