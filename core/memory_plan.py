@@ -50,12 +50,13 @@ SCORING_LOGIT_COPIES = 3.0
 exp(l - max), and the entropy's softmax (policy pass only)."""
 CRITIC_FREE_SCORING_ROWS = 64
 """GRPO/RLOO score their rollouts in no-grad chunks of 64 rows (core.grpo.trainer)."""
-CPU_HEAP_FACTOR = 1.6
-"""On the CPU the resident size grows by more than the live tensors: glibc keeps freed
-mid-sized blocks (a layer's activations, below its 32 MiB mmap threshold) in its heap
-instead of returning them, so the high-water mark of a phase is this many times the
-tensors alive at its peak. Measured: 1.39x for one update pass alone, 1.58x over a whole
-PPO step (gpt2-small, batch 2 and 8); the GPU allocator's peak counts live tensors only."""
+CPU_HEAP_FACTOR = 1.1
+"""On the CPU the resident size grows by a little more than the live tensors: the
+rollout's freed blocks stay in glibc's heap, and so do the update pass's blocks under
+128 KiB (core.host_memory returns the larger ones at once). Measured over a whole step
+(bench/memory.py --planner-check, docs/memory.md): 0.9-1.3x the live tensors of the peak
+phase, 1.0 on the largest; before core.host_memory it was 1.6x. The GPU allocator's peak
+counts live tensors only."""
 CUDA_CONTEXT_BYTES = 600 * 2**20
 """What a CUDA process holds outside the allocator (context, cuBLAS workspace); added to
 verdicts on a GPU, not to the allocator peak."""
