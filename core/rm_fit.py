@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from core.errors import TrainingError
+from core.host_memory import update_memory_returned
 from core.progress import Progress
 from core.rm_folder import reward_input
 from core.rm_pairs import PreferencePair, bradley_terry_loss, pair_accuracy
@@ -134,11 +135,13 @@ def train_epoch(model, tokenizer, optimizer, train, config, epoch, step0, callba
     random.Random(config.seed * 1000 + epoch).shuffle(order)
     total_loss, correct, counted, step = 0.0, 0, 0, step0
     n_batches = math.ceil(len(order) / config.batch_size)
+    device = next(model.parameters()).device
     for index in range(n_batches):
         if callbacks.should_stop is not None and callbacks.should_stop():
             return total_loss / max(index, 1), correct / max(counted, 1), step, True
         batch = order[index * config.batch_size : (index + 1) * config.batch_size]
-        loss, hits, n = train_batch(model, tokenizer, optimizer, batch, config, epoch)
+        with update_memory_returned(device):  # the CPU gets the freed tensors back at once
+            loss, hits, n = train_batch(model, tokenizer, optimizer, batch, config, epoch)
         step += 1
         correct, counted, total_loss = correct + hits, counted + n, total_loss + loss
         if callbacks.on_step is not None:

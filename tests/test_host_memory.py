@@ -84,17 +84,20 @@ def test_nothing_changes_for_a_gpu_run_or_under_a_users_own_threshold():
     assert _probe("cpu", MALLOC_MMAP_THRESHOLD_=str(64 * 2**20))["inside"] > 120 * 2**20
 
 
-def test_every_trainer_runs_its_update_inside_the_block(tiny_model_dir, monkeypatch):
-    """PPO (and GRPO/RLOO: the same on-policy update) and the offline trainers."""
+def test_every_trainer_runs_its_update_inside_the_block(tiny_model_dir, monkeypatch, tmp_path):
+    """PPO (and GRPO/RLOO: the same on-policy update), the offline trainers, the reward
+    model (one block per optimiser step)."""
     import contextlib
 
-    from core.config import ModelSpec, PPOConfig
+    from core import rm_fit
+    from core.config import LoraSpec, ModelSpec, PPOConfig, RMConfig
     from core.models import ModelSession
     from core.offline import trainer as offline_trainer
     from core.offline.config import SFTConfig
     from core.offline.data import Example
     from core.offline.sft import SFTTrainer
     from core.ppo import PPOTrainer, onpolicy
+    from core.reward_model import PreferencePair, train_reward_model
     from core.rewards import RewardContext, build_reward
 
     entered: list[str] = []
@@ -106,6 +109,7 @@ def test_every_trainer_runs_its_update_inside_the_block(tiny_model_dir, monkeypa
 
     monkeypatch.setattr(onpolicy, "update_memory_returned", recording)
     monkeypatch.setattr(offline_trainer, "update_memory_returned", recording)
+    monkeypatch.setattr(rm_fit, "update_memory_returned", recording)
     session = ModelSession.load(ModelSpec(name_or_path=str(tiny_model_dir), device="cpu"))
     config = PPOConfig(steps=1, batch_size=2, mini_batch_size=2, max_new_tokens=4)
     reward = build_reward(["length=20"], RewardContext())
@@ -113,3 +117,7 @@ def test_every_trainer_runs_its_update_inside_the_block(tiny_model_dir, monkeypa
     data = [Example(f"Review {i}:", "Wonderful.") for i in range(4)]
     SFTTrainer(session, None, data, SFTConfig(steps=1, batch_size=2, micro_batch_size=2)).step()
     assert entered == ["cpu", "cpu"]
+    pairs = [PreferencePair("Review:", "great fun", "boring plot") for _ in range(5)]
+    rm = RMConfig(base=str(tiny_model_dir), epochs=1, batch_size=4, lora=LoraSpec(r=4, alpha=8))
+    train_reward_model(pairs, rm, tmp_path / "rm", device="cpu")
+    assert entered == ["cpu"] * 3  # 4 pairs to train on (one held out): one step
