@@ -38,11 +38,9 @@ from core.train.distributed import current_world
 from core.train.events import StepResult
 from core.train.resumable import CheckpointedTrainer
 from core.train.sharding import (
-    check_sharded_config,
     prepare_weights,
     reduce_and_clip,
     use_per_parameter_steps,
-    will_shard,
 )
 
 Stats = dict[str, float]
@@ -86,9 +84,8 @@ class OfflineTrainer(CheckpointedTrainer):
         with session.lock:
             self._build_tables()
         self.order = PromptOrder(len(self.train_data), config.seed)
-        if will_shard(self.world):  # before the model is sharded
-            check_sharded_config(self.world, config, {"batch_size": config.batch_size})
-        self.sharded = prepare_weights(session, [], self.world)  # FSDP when asked
+        sizes = {"batch_size": config.batch_size}  # under FSDP, a multiple of the ranks
+        self.sharded = prepare_weights(session, [], self.world, config, sizes)  # FSDP when asked
         self._parameters = [p for p in session.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self._parameters, config)
         if self.sharded:

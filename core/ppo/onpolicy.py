@@ -37,11 +37,9 @@ from core.train.distributed import current_world
 from core.train.events import StepResult
 from core.train.resumable import CheckpointedTrainer
 from core.train.sharding import (
-    check_sharded_config,
     prepare_weights,
     reduce_and_clip,
     use_per_parameter_steps,
-    will_shard,
 )
 
 EVAL_STREAM = 999_999
@@ -98,9 +96,7 @@ class OnPolicyTrainer(CheckpointedTrainer):
         self.prompt_order = PromptOrder(len(self._train_indices), config.seed)
         extra_modules = self._build_modules()  # after the prompt order: same RNG draws
         extras = [p for module in extra_modules for p in module.parameters()]
-        if will_shard(self.world):
-            check_sharded_config(self.world, config, {})  # before the model is sharded
-        self.sharded = prepare_weights(session, extras, self.world)  # FSDP when asked
+        self.sharded = prepare_weights(session, extras, self.world, config)  # FSDP when asked
         self._parameters = [p for p in session.model.parameters() if p.requires_grad] + extras
         self.optimizer = build_optimizer(self._parameters, config)
         if self.sharded:

@@ -76,9 +76,18 @@ def decoder_layers(model: torch.nn.Module) -> Sequence[torch.nn.Module]:
     )
 
 
-def prepare_weights(session: Any, extras: Sequence[torch.nn.Parameter], world: World) -> bool:
+def prepare_weights(
+    session: Any,
+    extras: Sequence[torch.nn.Parameter],
+    world: World,
+    config: Any,
+    sizes: Mapping[str, int] | None = None,
+) -> bool:
     """Rank 0's trainable weights (LoRA, then `extras`) on every rank, then the model
-    sharded when the launch asks for it; returns whether it is sharded."""
+    sharded when the launch asks for it, once `check_sharded_config` has accepted `config`
+    and the batch `sizes`; returns whether it is sharded."""
+    if will_shard(world):
+        check_sharded_config(world, config, sizes or {})
     if is_sharded(session.model):  # already sharded: its shards are one model already
         world.broadcast_parameters(extras)
         return True
@@ -89,9 +98,8 @@ def prepare_weights(session: Any, extras: Sequence[torch.nn.Parameter], world: W
 
 def shard_session(session: Any, world: World) -> bool:
     """Shard `session.model` over `world` when the launch asks for it (several processes);
-    returns whether the model is sharded. The caller has broadcast rank 0's LoRA init."""
-    if is_sharded(session.model):
-        return True
+    returns whether the model is sharded. The caller has broadcast rank 0's LoRA init and
+    found the model unsharded."""
     if not will_shard(world):
         return False
     from torch.distributed.device_mesh import init_device_mesh
