@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 import core.demo.cache as demo_cache
+import core.demo.train as demo_train
 from core.cli import main
 from core.demo import (
     DEMO_PROMPTS,
@@ -146,13 +147,13 @@ def tmp_home(tmp_path, monkeypatch) -> Path:
     """A fresh, empty data folder, and a counter of real builds."""
     monkeypatch.setenv("RLHF_STUDIO_HOME", str(tmp_path / "home"))
     calls = []
-    real_build = demo_cache.train.build_demo_model
+    real_build = demo_train.build_demo_model
 
     def counting_build(folder, config=None, progress=None):
         calls.append(folder)
         return real_build(folder, config, progress)
 
-    monkeypatch.setattr(demo_cache.train, "build_demo_model", counting_build)
+    monkeypatch.setattr(demo_train, "build_demo_model", counting_build)
     return calls
 
 
@@ -177,21 +178,21 @@ def test_ensure_demo_model_builds_once_then_reuses(tmp_home):
 
 
 def test_killed_build_leaves_nothing_that_looks_built(tmp_home, monkeypatch):
-    counting_build = demo_cache.train.build_demo_model
+    counting_build = demo_train.build_demo_model
 
     def crashing_build(folder, config=None, progress=None):
         folder.mkdir(parents=True)
         (folder / "config.json").write_text("{}")
         raise KeyboardInterrupt  # the user closed the app mid-build
 
-    monkeypatch.setattr(demo_cache.train, "build_demo_model", crashing_build)
+    monkeypatch.setattr(demo_train, "build_demo_model", crashing_build)
     with pytest.raises(KeyboardInterrupt):
         ensure_demo_model(config=TINY_BUILD)
     folder = demo_cache.demo_model_folder()
     assert not folder.exists() and not is_demo_model_built()
     # A staging folder left by a harder kill (no cleanup ran) is swept by the next build.
     (folder.parent / f".{folder.name}.building-99999").mkdir()
-    monkeypatch.setattr(demo_cache.train, "build_demo_model", counting_build)
+    monkeypatch.setattr(demo_train, "build_demo_model", counting_build)
     assert ensure_demo_model(config=TINY_BUILD) == folder
     assert [p.name for p in folder.parent.iterdir() if p.is_dir()] == [folder.name]
 

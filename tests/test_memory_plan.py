@@ -5,6 +5,7 @@ The check against measured peaks is tests/test_memory_measured.py."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from dataclasses import replace
 
@@ -197,3 +198,18 @@ def test_planner_imports_without_torch():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_the_demo_models_shape_is_read_without_torch_or_transformers(demo_model_dir):
+    """The Model page reads it in a worker while the app's warm-up imports transformers:
+    a second import of it from that worker failed ('cannot import name ...')."""
+    probe = (
+        "import sys; from core.model_shapes import shape_of; shape = shape_of('demo'); "
+        "print(shape.params, 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    params, torch_loaded, transformers_loaded = done.stdout.split()
+    assert int(params) > 0
+    assert (torch_loaded, transformers_loaded) == ("False", "False")

@@ -13,7 +13,6 @@ from core.demo.cache import (
     ensure_demo_model,
     is_demo_model_built,
 )
-from core.demo.train import DemoBuildConfig
 from resources import resource_path
 
 
@@ -25,6 +24,17 @@ def _load_demo_prompts() -> list[str]:
 
 DEMO_PROMPTS: list[str] = _load_demo_prompts()
 """Review openings ("The movie was", "I bought this blender and") for PPO and compare."""
+
+
+def __getattr__(name: str):
+    # Lazy: the builder imports torch and transformers, which finding the demo's folder
+    # (the memory planner, in a worker while the app warms up) must not.
+    if name == "DemoBuildConfig":
+        from core.demo.train import DemoBuildConfig
+
+        return DemoBuildConfig
+    raise AttributeError(f"module 'core.demo' has no attribute {name!r}")
+
 
 __all__ = [
     "DEMO_PROMPTS",

@@ -14,14 +14,18 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.demo import train
-from core.demo.train import INFO_FILE, DemoBuildConfig
 from core.errors import ModelLoadError
 from core.file_lock import lock, try_lock, unlock
 from core.paths import data_dir
 from core.progress import Progress, no_progress
 
+if TYPE_CHECKING:
+    from core.demo.train import DemoBuildConfig
+
+INFO_FILE = "demo_model.json"
+"""How the demo model was built, beside its weights (core.demo.train writes it)."""
 DEMO_VERSION = 2
 """Bump when the corpus, tokenizer or training recipe changes: users get a fresh build."""
 
@@ -65,6 +69,8 @@ def ensure_demo_model(
             return folder  # another process built it while we waited for the lock
         _remove_leftovers(folder)
         staging = folder.parent / f".{folder.name}.building-{os.getpid()}"
+        from core.demo import train  # lazy: the builder imports torch and transformers
+
         try:
             train.build_demo_model(staging, config, report)
         except OSError as error:

@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
+from core.demo.cache import INFO_FILE
 from core.demo.corpus import generate_reviews
 from core.demo.threads import ThreadGovernor, available_cores
 from core.demo.tokenizer import train_bpe_tokenizer
 from core.progress import Progress, no_progress
 
 IGNORE_INDEX = -100  # label value F.cross_entropy skips (padding)
-INFO_FILE = "demo_model.json"
 
 
 @dataclass(frozen=True)
