@@ -19,6 +19,7 @@ from pathlib import Path
 from app.system_check import problem as qt_start_problem
 from core import __version__
 from core.errors import StudioError
+from core.quiet_libraries import quiet_libraries
 
 APP_NAME = "RLHF Studio"
 
@@ -59,6 +60,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the desktop app; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Third-party output to the log; the app's own INFO lines stay on stderr, time-stamped.
+    quiet_libraries(logging.INFO, "%(asctime)s %(name)s %(message)s")
     if argv[:1] == ["--self-test"]:
         # Headless check of this installation (the frozen app runs the same code).
         from app.self_test import main as self_test_main
@@ -81,7 +84,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.workspace_recovery import NoWorkspaceOpened
     from resources import resource_path
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)

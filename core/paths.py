@@ -66,3 +66,10 @@ def next_reward_model_dir(workspace: str | Path) -> Path:
 def judge_cache_path(workspace: str | Path) -> Path:
     """The AI judge's persistent cache: `<workspace>/cache/judge.sqlite`."""
     return Path(workspace) / CACHE_DIR / "judge.sqlite"
+
+
+def log_dir() -> Path:
+    """The user data folder's `logs/`: third-party libraries' output and start-up errors."""
+    path = data_dir() / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -91,11 +91,9 @@ def _give_windowed_app_streams() -> None:
 def _log_dir() -> Path:
     """The user data folder's logs/ (core.paths), or the temp folder if even that fails."""
     try:
-        from core.paths import data_dir
+        from core.paths import log_dir
 
-        folder = data_dir() / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return log_dir()
     except Exception:  # the error being reported may be core's own
         return Path(tempfile.gettempdir())
 

@@ -13,6 +13,10 @@ os.environ.setdefault("RLHF_STUDIO_HOME", str(Path(__file__).resolve().parents[1
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+from core.quiet_libraries import block_hub_kernels  # noqa: E402
+
+block_hub_kernels()  # as the CLI and the app do at start-up, before transformers loads
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from tokenizers.processors import TemplateProcessing  # noqa: E402
@@ -36,6 +40,32 @@ TINY_TEXTS = [
     "Boring plot, flat characters and a waste of money.",
     "The blender works fine, nothing special but it does the job.",
 ] * 20
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the demo model before the first test when any collected test may use it.
+
+    The build takes minutes on 2 cores (far longer on a busy machine); inside a test it
+    counted against that test's timeout and wait budgets. Here it runs once, untimed, and
+    every later use finds it in RLHF_STUDIO_HOME. Nothing is built for a selection that
+    never mentions the demo model."""
+    if not any(_mentions_demo(path) for path in {item.path for item in session.items}):
+        return
+    from core.demo import ensure_demo_model, is_demo_model_built
+
+    if is_demo_model_built():
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("building the demo model once for this session (minutes)...")
+    ensure_demo_model()
+
+
+def _mentions_demo(path: Path) -> bool:
+    try:
+        return "demo" in path.read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 @pytest.fixture

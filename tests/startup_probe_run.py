@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_startup_probe(command: list[str], mode: str, tmp_path: Path) -> dict[str, dict[str, str]]:
     """Run `command` + `--no-autoload --workspace DIR` offscreen with
     RLHF_STUDIO_STARTUP_PROBE=`mode` and a fresh user data folder; the probe's lines,
-    parsed: {"WINDOW_PAINTED": {"cpu_s": ..., "heavy": ...}, "WARMED_UP": {...}}."""
+    parsed: {"WINDOW_PAINTED": {"cpu_s": ..., "heavy": ...}, "WARMED_UP": {...}}, and what
+    the app printed on stderr as {"STDERR": {"text": ...}}."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", RLHF_STUDIO_HOME=str(tmp_path / "home"))
     env["RLHF_STUDIO_STARTUP_PROBE"] = mode
     args = ["--no-autoload", "--workspace", str(tmp_path / "ws")]
@@ -26,4 +27,5 @@ def run_startup_probe(command: list[str], mode: str, tmp_path: Path) -> dict[str
         mark, *fields = line.split() or [""]
         if mark in ("WINDOW_PAINTED", "WARMED_UP"):
             reports[mark] = dict(field.split("=", 1) for field in fields)
+    reports["STDERR"] = {"text": result.stderr}
     return reports

@@ -172,6 +172,10 @@ def test_the_startup_probe_reports_a_paint_without_model_libraries_then_the_warm
     assert float(reports["WINDOW_PAINTED"]["cpu_s"]) > 0
     assert reports["WARMED_UP"]["heavy"] == ",".join(HEAVY), reports
     assert reports["WARMED_UP"]["missing"] == "-", reports
+    # The warm-up imported torch, transformers and peft (and bitsandbytes, with the quant
+    # extra): whatever they print goes to the log; stderr holds only the app's own lines.
+    for line in reports["STDERR"]["text"].splitlines():
+        assert re.match(r"\d{4}-\d\d-\d\d [\d:,]+ rlhf_studio\.", line), line
 
 
 def test_a_mistyped_startup_probe_mode_is_refused_in_one_line(monkeypatch, capsys):

@@ -17,6 +17,7 @@ from pathlib import Path
 from core import __version__
 from core.errors import StudioError
 from core.paths import default_workspace
+from core.quiet_libraries import quiet_libraries
 
 # Modules of core/cli/ that define subcommands, in the order --help lists them.
 COMMAND_MODULES = (
@@ -78,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Our own progress bars report loading; keep the libraries' bars out of the output.
     # Read by huggingface_hub/transformers at import, which commands do lazily, after this.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    quiet_libraries()  # a one-line error stays one line, whatever a library prints
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
