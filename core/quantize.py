@@ -119,7 +119,28 @@ def prepare_quantized(model: torch.nn.Module) -> torch.nn.Module:
     switch it on by default)."""
     from peft import prepare_model_for_kbit_training
 
+    keep_4bit_layout(model)
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+
+
+def keep_4bit_layout(model: torch.nn.Module) -> None:
+    """Stop bitsandbytes (0.50.2 does it) repacking 4-bit weights for its CPU kernel.
+
+    On a CPU with AVX512-BF16, a Linear4bit's first eval-mode forward without gradients
+    rewrites its weight in place: absmax rounded to bfloat16, products in bfloat16, and
+    from then on every forward, training ones included, goes through that kernel, which
+    has no backward (the gradient to the layer's input is silently dropped). Saving a
+    state dict, as every checkpoint does, unpacks it again but not exactly (absmax is
+    re-quantised from the bfloat16 copy). So a run's numbers depended on when it last
+    saved: an uninterrupted PPO run with checkpoints and one resumed from them differed
+    in step 2's loss/policy (-0.000275 vs -0.000319), and the resumed one matched a run
+    that saved nothing. Kept in the loaded layout, every forward dequantises the same
+    weights into the compute dtype, with autograd, whatever the run did before."""
+    from bitsandbytes.nn import Linear4bit
+
+    for module in model.modules():
+        if isinstance(module, Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 def quiet_bitsandbytes() -> None:

@@ -149,6 +149,32 @@ def test_reference_is_exactly_the_quantised_base(llama_dir):
 
 
 @needs_bnb
+def test_4bit_layers_compute_alike_before_and_after_inference_and_saving(llama_dir):
+    """On an AVX512-BF16 CPU, bitsandbytes would repack a Linear4bit for its bfloat16
+    kernel on the first no-grad eval forward (different numbers, no backward), and a
+    state dict (every checkpoint) would unpack it inexactly. The loaded layout stays,
+    so a rollout or a save changes nothing. Trivially true on other CPUs."""
+    from bitsandbytes.functional import dequantize_4bit
+    from bitsandbytes.nn import Linear4bit
+
+    session = _load(llama_dir, "4bit")
+    ids = torch.tensor([[5, 17, 40, 22, 9, 31, 12]])
+    with torch.no_grad():  # eval mode, as rollouts run
+        rollout = session.model(input_ids=ids).logits
+        session.model.state_dict()
+        again = session.model(input_ids=ids).logits
+    assert torch.equal(rollout, again)
+
+    layer = next(m for m in session.model.modules() if isinstance(m, Linear4bit))
+    assert not getattr(layer.weight.quant_state, "packing_format_for_cpu", False)
+    x = torch.randn(3, layer.in_features, requires_grad=True)
+    layer(x).sum().backward()  # the gradient reaches the input through the frozen base
+    weight = dequantize_4bit(layer.weight.data, layer.weight.quant_state)
+    assert x.grad is not None
+    torch.testing.assert_close(x.grad, weight.sum(0).expand_as(x))
+
+
+@needs_bnb
 def test_8bit_loads_and_trains_on_the_cpu(llama_dir):
     from bitsandbytes.nn import Linear8bitLt
 
