@@ -6,13 +6,18 @@
 #   packaging/build.sh                   # CPU build (torch==2.13.0 CPU), all deliverables
 #   packaging/build.sh --no-self-test    # skip running the bundle's --self-test
 #   packaging/build.sh --bundle-only     # only dist/rlhf-studio/ (no .tar.gz, no .deb)
+#   packaging/build.sh --latest          # the newest packages pyproject allows, not the lock
+#   EXTRAS=package,quant,tensorboard,bench,test packaging/build.sh   # with every extra
 #   VARIANT=cuda TORCH_SPEC=torch==2.13.0 \
 #     TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu126" packaging/build.sh
 #
 # Environment: PYTHON (interpreter for the build venv, default python3), VARIANT (cpu|cuda),
 # TORCH_SPEC (default torch==2.13.0), TORCH_PIP_ARGS (extra pip args for torch only, e.g.
 # "--index-url https://download.pytorch.org/whl/cpu" where PyPI would serve a CUDA wheel),
-# BUILD_DIR (default build/package; the venv and PyInstaller's work files go there).
+# BUILD_DIR (default build/package; the venv and PyInstaller's work files go there),
+# EXTRAS (the project's extras in the build venv, default "package": PyInstaller).
+# The build venv installs the versions of requirements-dev.lock (the ones the test suite
+# passed with) unless --latest.
 # Docs: docs/packaging.md.
 set -euo pipefail
 
@@ -26,13 +31,17 @@ VENV=$BUILD/venv-$VARIANT
 DIST=$ROOT/dist
 APP=rlhf-studio
 
+EXTRAS=${EXTRAS:-package}
+LOCK=$ROOT/requirements-dev.lock
+
 SELF_TEST=1
 DELIVERABLES=1
 for arg in "$@"; do
     case $arg in
         --no-self-test) SELF_TEST=0 ;;
         --bundle-only) DELIVERABLES=0 ;;
-        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+        --latest) LOCK= ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "build.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -45,16 +54,20 @@ mkdir -p "$BUILD" "$DIST"
 # 1. The build venv. torch goes in first so that the project's "torch>=2.3" is already
 #    met by the variant we asked for (pip would otherwise pick PyPI's default wheel).
 STAMP=$VENV/.stamp
-WANT="$TORCH_SPEC $TORCH_PIP_ARGS $(cksum <"$ROOT/pyproject.toml")"
+CONSTRAINTS=()
+[[ -n $LOCK ]] && CONSTRAINTS=(-c "$LOCK")
+WANT="$TORCH_SPEC $TORCH_PIP_ARGS [$EXTRAS] $(cksum <"$ROOT/pyproject.toml") ${LOCK:+$(cksum <"$LOCK")}"
+[[ -z $LOCK ]] && WANT="$WANT latest $(date +%F)"
 if [[ ! -f $STAMP || $(cat "$STAMP") != "$WANT" ]]; then
     echo "== build venv: $VENV ($TORCH_SPEC)"
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q "${CONSTRAINTS[@]}" --upgrade pip
     # shellcheck disable=SC2086  # TORCH_PIP_ARGS is a list of words on purpose
     "$VENV/bin/python" -m pip install -q "$TORCH_SPEC" $TORCH_PIP_ARGS
     # Editable: PyInstaller reads app/, core/ and resources/ from the clone (pathex in the spec).
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[package]"
+    "$VENV/bin/python" -m pip install -q "${CONSTRAINTS[@]}" -e "$ROOT[$EXTRAS]"
+    "$VENV/bin/python" -m pip freeze --exclude-editable >"$VENV/versions.txt"
     # PyInstaller needs Pillow to turn the PNG icon into .icns (macOS).
     if [[ $(uname -s) == Darwin ]]; then "$VENV/bin/python" -m pip install -q pillow; fi
     echo "$WANT" >"$STAMP"

@@ -48,6 +48,11 @@ EXCLUDED_MODULES: list[str] = [
     # superqt imports it.)
     "hf_xet", "typer", "rich", "markdown_it", "mdurl", "shellingham", "click",
     "pydantic", "pydantic_core",
+    # Hub kernels: bitsandbytes and transformers would fetch compiled code from the Hugging
+    # Face Hub with it; the app makes it unimportable at start-up (core/quiet_libraries.py)
+    # and both libraries fall back to their own kernels. Bundled, it failed on a missing
+    # data file ("Cannot load dependency data, is `kernels` correctly installed?").
+    "kernels",
     # Build tools that end up in the venv.
     "PyInstaller", "setuptools", "pip", "wheel", "distutils", "_distutils_hack",
 ]  # fmt: skip
@@ -59,6 +64,28 @@ PACKAGE_DATA: dict[str, str] = {
     # without the template every checkpoint and adapter export fails in the bundle.
     "huggingface_hub": "huggingface_hub/templates/modelcard_template.md",
 }
+
+# Packages whose PyInstaller hooks (pyinstaller-hooks-contrib) already ship the files they
+# read at run time, and how.
+HOOK_COLLECTED: dict[str, str] = {
+    # hook-torch collects torch's data files (inductor's templates, which bitsandbytes'
+    # torch.compile decorators read at import).
+    "torch": "hook-torch: collect_data_files",
+    # hook-bitsandbytes collects its native libraries (loaded with ctypes).
+    "bitsandbytes": "hook-bitsandbytes: collect_dynamic_libs",
+}
+
+
+def is_shipped(path: str, variant: str = "cpu") -> bool:
+    """Whether a file the app reads from site-packages (a '/'-separated path relative to it)
+    is in the bundle: added by the spec (PACKAGE_DATA) or by a package's own hook, and not
+    dropped by the filter or left out with an excluded module."""
+    package = path.split("/", 1)[0]
+    module = path.rsplit(".", 1)[0].replace("/", ".")
+    excluded = any(module == m or module.startswith(m + ".") for m in EXCLUDED_MODULES)
+    collected = path in PACKAGE_DATA.values() or package in HOOK_COLLECTED
+    return collected and not excluded and not is_unwanted(path, patterns_for(variant))
+
 
 # Files found by the analysis (binaries and data) that the app never loads.
 _ALWAYS_DROPPED = [
