@@ -78,6 +78,9 @@ class GapMeter:
 
     def __init__(self, interval_ms: int = 20) -> None:
         self.max_gap = 0.0
+        self.max_busy = 0.0
+        """The GUI thread's own CPU time between two ticks, at most: the work done on it,
+        which (unlike `max_gap`) a machine busy with other processes does not lengthen."""
         self.culprit = ""
         self._last = time.perf_counter()
         self._stacks: list[tuple[float, str]] = []
@@ -88,7 +91,9 @@ class GapMeter:
         self._running = False
 
     def _tick(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
+        self.max_busy = max(self.max_busy, cpu - self._last_cpu)
+        self._last_cpu = cpu
         gap = now - self._last
         if gap > self.max_gap:
             self.max_gap = gap
@@ -114,6 +119,7 @@ class GapMeter:
 
     def start(self) -> None:
         self._last = self._started = time.perf_counter()
+        self._last_cpu = time.thread_time()
         self.max_gap_at = 0.0
         self._timer.start()
         self._running = True

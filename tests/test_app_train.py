@@ -128,7 +128,8 @@ def test_ppo_run_live_plots_pause_resume_stop(qtbot, window, monkeypatch):
     qtbot.waitUntil(page.dashboard.all_drawn)
     assert _points(reward_plot) == 6
     print(f"max GUI-thread gap during training: {meter.max_gap * 1000:.0f} ms")
-    assert meter.max_gap < MAX_GUI_GAP_S, meter.culprit
+    # Its own work, not the wall clock: a busy machine lengthens gaps, not this.
+    assert meter.max_busy < MAX_GUI_GAP_S, meter.culprit
 
 
 def test_finished_run_is_recorded_exported_and_compared_with_the_base(qtbot, window, tmp_path):

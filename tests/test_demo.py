@@ -32,9 +32,8 @@ TINY_BUILD = DemoBuildConfig(
     n_reviews=200, n_eval_reviews=20, vocab_size=300, n_layer=1, n_embd=32, n_head=2, steps=3
 )
 
-# The first test that asks for demo_model_dir builds the real model into .pytest_home
-# (about 2 minutes on 2 idle cores, far longer on a machine busy with other work).
-may_build_demo_model = pytest.mark.timeout(1800)
+# The real model is built into .pytest_home before the first test (tests/conftest.py:
+# pytest_collection_finish), outside every test's timeout.
 
 _vader = SentimentIntensityAnalyzer()
 
@@ -223,7 +222,6 @@ def test_a_second_process_waits_for_the_first_build(tmp_home):
 
 
 @pytest.mark.slow
-@may_build_demo_model
 def test_demo_model_folder_is_a_standard_hf_folder(demo_model_dir):
     names = {path.name for path in demo_model_dir.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= names
@@ -241,7 +239,6 @@ def test_demo_model_folder_is_a_standard_hf_folder(demo_model_dir):
 
 
 @pytest.mark.slow
-@may_build_demo_model
 def test_demo_model_writes_review_like_text_that_stops(demo_model_dir):
     model = AutoModelForCausalLM.from_pretrained(demo_model_dir, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(demo_model_dir, local_files_only=True)
@@ -269,7 +266,6 @@ def test_demo_model_writes_review_like_text_that_stops(demo_model_dir):
 
 
 @pytest.mark.slow
-@may_build_demo_model
 def test_greedy_batch_matches_single_prompt(demo_model_dir):
     """Left padding must not change a continuation (positions follow the attention mask)."""
     model = AutoModelForCausalLM.from_pretrained(demo_model_dir, local_files_only=True)
@@ -290,7 +286,6 @@ def test_greedy_batch_matches_single_prompt(demo_model_dir):
 
 
 @pytest.mark.slow
-@may_build_demo_model
 def test_cli_demo_model_prints_the_folder_last(demo_model_dir, capsys):
     assert main(["demo-model"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
