@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from app.pages.runs_page import OVERLAY_METRICS
 from app.widgets.dashboard import TrainingDashboard
-from app.widgets.plots import CountAxis, GrowingBuffer, KLPlot, RewardPlot, grown_range
+from app.widgets.plots import (
+    CountAxis,
+    GrowingBuffer,
+    KLPlot,
+    MetricPlot,
+    RewardPlot,
+    Series,
+    grown_range,
+)
 from core.config import PPOConfig
 from core.ppo.metrics import STEP_KEYS
 
@@ -171,3 +181,22 @@ def test_dashboard_shows_the_health_warning_of_a_run_away_kl(qtbot):
     assert len(warnings) == 1 and "KL is running away" in warnings[0]
     assert "KL is running away" in dashboard.warning_label.text()
     assert not dashboard.warning_label.isHidden()
+
+
+def test_dots_of_a_metric_not_yet_reported_draw_without_warnings(qtbot):
+    # A held-out figure before its first evaluation is all NaN; pyqtgraph's dots warned
+    # "All-NaN slice encountered" on every paint of a DPO dashboard (44 in one run).
+    plot = MetricPlot("Held-out", [Series("eval/accuracy", "accuracy")], "")
+    qtbot.addWidget(plot)
+    plot.mark_points("eval/accuracy")
+    plot.show()
+    for step in (1, 2, 3):
+        plot.append(step, {"loss": 0.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        plot.refresh()
+        plot.grab()
+    assert _first_item_points(plot) == 0
+    plot.append(4, {"eval/accuracy": 0.75})
+    plot.refresh()
+    assert _first_item_points(plot) == 4  # the dot appears, with its gaps before it

@@ -208,8 +208,14 @@ class MetricPlot(pg.PlotWidget):
         self.dirty = False
         steps = self._steps.view().copy()
         for key, curve in self._curves.items():
+            values = self._values[key].view().copy()
+            if curve.opts["symbol"] is not None and not np.isfinite(values).any():
+                # No dot to draw yet (a held-out figure before its first evaluation): dots
+                # over an all-NaN series make pyqtgraph warn "All-NaN slice" on every paint.
+                curve.setData(np.empty(0), np.empty(0))
+                continue
             # connect="finite" draws gaps for NaN instead of dropping the whole curve.
-            curve.setData(steps, self._values[key].view().copy(), connect="finite")
+            curve.setData(steps, values, connect="finite")
         self._on_refresh(steps)
         self._update_ranges(steps)
 
