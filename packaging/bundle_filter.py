@@ -112,6 +112,8 @@ _CUDA_ONLY = [
     "*libcusolver*", "*libcusparse*", "*libnccl*", "*libnvrtc*", "*libnvJitLink*",
     "*libnvToolsExt*", "*libcupti*", "*libcufile*", "*libnvshmem*", "*libtorch_cuda*",
     "*libc10_cuda*", "*cudart64*", "*cublas64*", "*cudnn*", "triton/*",
+    # bitsandbytes' CUDA builds (its hook collects every variant; the CPU one stays).
+    "bitsandbytes/libbitsandbytes_cuda*",
 ]  # fmt: skip
 
 

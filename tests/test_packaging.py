@@ -230,6 +230,9 @@ def test_built_bundle_paints_without_model_libraries_then_warms_them_up(tmp_path
         ("PySide6/Qt/lib/libQt6Widgets.so.6", "cpu", False),
         ("PySide6/Qt/plugins/platforms/libqxcb.so", "cpu", False),
         ("vaderSentiment/vader_lexicon.txt", "cpu", False),
+        ("bitsandbytes/libbitsandbytes_cuda128.so", "cpu", True),
+        ("bitsandbytes/libbitsandbytes_cuda128.so", "cuda", False),
+        ("bitsandbytes/libbitsandbytes_cpu.so", "cpu", False),
     ],
 )
 def test_bundle_filter_drops_only_unused_files(path, variant, dropped):
