@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.quiet_libraries import quiet_libraries
+
 if TYPE_CHECKING:  # torch-heavy modules, imported by the checks that need them
     from core.generate import Completion
     from core.models import ModelSession
@@ -279,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run every check, print one line each, return 0 when all pass and 1 at the first failure."""
     args = _parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    quiet_libraries()  # its own entry point in the bundle: the app's start-up, as app.main does
     saved_home = os.environ.get("RLHF_STUDIO_HOME")
     root = Path(tempfile.mkdtemp(prefix="rlhf-studio-self-test-"))
     ctx = Context(model=args.model, device=args.device, reward_spec=args.reward, root=root)

@@ -174,6 +174,24 @@ def test_self_test_passes_in_process(tiny_model_dir, capsys, monkeypatch):
     assert not temp_root.exists()  # nothing left behind
 
 
+@pytest.mark.slow
+def test_self_test_passes_through_the_bundles_entry_script(tiny_model_dir, tmp_path):
+    """`rlhf-studio --self-test` as the bundle starts it (packaging/entry.py), in a process of
+    its own with USE_HUB_KERNELS unset, as on a user's machine: the bundle's first
+    self-test failed on every model load ("Kernels are not available") because this path
+    skipped the start-up that keeps hub kernels out."""
+    env = {**os.environ, "RLHF_STUDIO_HOME": str(tmp_path / "home")}
+    env.pop("USE_HUB_KERNELS", None)
+    argv = ["--model", str(tiny_model_dir), "--device", "cpu", "--reward", "fluency"]
+    done = subprocess.run(
+        [sys.executable, str(PACKAGING / "entry.py"), "--self-test", *argv],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "self-test passed"
+    assert "kernels" not in done.stderr  # bitsandbytes' hub-kernel lines went to the log
+
+
 def test_self_test_reports_a_failed_check(tmp_path, capsys):
     from app import self_test
 
