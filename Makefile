@@ -53,7 +53,10 @@ test-latest:
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/python -m pip install -q --upgrade pip
 	.venv-latest/bin/python -m pip install -q "$(TORCH_SPEC)"
-	.venv-latest/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[$(DEV_EXTRAS)]"
+	# The eager upgrade would replace the CPU torch with PyPI's newest (a CUDA build): hold it.
+	.venv-latest/bin/python -m pip freeze | grep -i '^torch==' > .venv-latest/torch.txt
+	.venv-latest/bin/python -m pip install -q -c .venv-latest/torch.txt \
+	  --upgrade --upgrade-strategy eager -e ".[$(DEV_EXTRAS)]"
 	.venv-latest/bin/python -m pip freeze --exclude-editable > .venv-latest/versions.txt
 	@echo "newest versions: .venv-latest/versions.txt"; \
 	  diff <(grep -v '^#' requirements-dev.lock | sort -f) <(sort -f .venv-latest/versions.txt) \

@@ -73,6 +73,10 @@ HOOK_COLLECTED: dict[str, str] = {
     "torch": "hook-torch: collect_data_files",
     # hook-bitsandbytes collects its native libraries (loaded with ctypes).
     "bitsandbytes": "hook-bitsandbytes: collect_dynamic_libs",
+    # A CUDA build of torch loads the CUDA libraries of the nvidia-* wheels with ctypes;
+    # the analysis finds them as dependencies of torch's CUDA libraries (cuda variant only:
+    # the CPU variant drops them, and build.sh refuses a CUDA torch for it).
+    "nvidia": "binary dependencies of libtorch_cuda",
 }
 
 

@@ -99,6 +99,18 @@ def test_one_process_is_the_plain_path():
     assert world.device("auto") == "auto"
 
 
+@pytest.mark.parametrize(
+    ("nccl", "gpu", "backend"),
+    [(False, False, "gloo"), (True, False, "gloo"), (True, True, "cpu:gloo,cuda:nccl")],
+)
+def test_nccl_joins_only_where_a_gpu_can_run_it(monkeypatch, nccl, gpu, backend):
+    # A CUDA build of torch without a GPU has NCCL, and torch 2.14 refused to create its
+    # group there ("no GPUs found"): every multi-process run on such a laptop failed.
+    monkeypatch.setattr(torch.distributed, "is_nccl_available", lambda: nccl)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    assert distributed.process_group_backend() == backend
+
+
 def test_ranks_take_contiguous_shares_and_their_own_seeds():
     env = {"WORLD_SIZE": "3", "RANK": "2", "LOCAL_RANK": "0"}
     assert world_from_env(env) == World(rank=2, size=3, local_rank=0)

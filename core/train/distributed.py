@@ -285,9 +285,21 @@ def _join_process_group(world: World) -> None:
         return
     from core.train.sharding import load_whole_on_every_rank
 
-    backend = "cpu:gloo,cuda:nccl" if dist.is_nccl_available() else "gloo"
-    dist.init_process_group(backend=backend, rank=world.rank, world_size=world.size)
+    dist.init_process_group(backend=process_group_backend(), rank=world.rank, world_size=world.size)
     load_whole_on_every_rank()  # before any model loads (core.train.sharding)
+
+
+def process_group_backend() -> str:
+    """gloo for CPU tensors, and NCCL for CUDA ones where there is a GPU to run it. A CUDA
+    build of torch on a machine without one (torch from PyPI on a laptop) has NCCL too, but
+    torch 2.14 refuses to create its group there: "ProcessGroupNCCL is only supported with
+    GPUs, no GPUs found!"."""
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_nccl_available() and torch.cuda.is_available():
+        return "cpu:gloo,cuda:nccl"
+    return "gloo"
 
 
 def leave_process_group() -> None:
