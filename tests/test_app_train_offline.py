@@ -6,6 +6,7 @@ through the RunControl PPO uses, and the Runs page resumes it like an on-policy 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from PySide6.QtWidgets import QComboBox, QSpinBox
@@ -117,7 +118,20 @@ def test_dpo_trains_from_the_train_page_and_resumes_from_the_runs_page(
     assert all(plot.point_count() == total for plot in page.shown_dashboard.plots)
 
 
-def test_kto_pauses_and_resumes_through_the_run_control(qtbot, window, tiny_model_dir):
+def test_kto_pauses_and_resumes_through_the_run_control(qtbot, window, tiny_model_dir, monkeypatch):
+    # A floor on each step's time: a tiny KTO step takes ~0.1 s, and on a busy machine the
+    # first one ended before the click on Pause reached the run (two steps, not one).
+    from core.offline.kto import KTOTrainer
+
+    step = KTOTrainer.step
+
+    def slow_step(self):
+        started = time.monotonic()
+        result = step(self)
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+        return result
+
+    monkeypatch.setattr(KTOTrainer, "step", slow_step)
     fill_store(window.state.workspace)
     load_model(qtbot, window, str(tiny_model_dir))
     page = window.train_page
