@@ -55,6 +55,21 @@ def load_model(qtbot, win, name_or_path: str = "demo") -> None:
     assert not error_dialogs(win), error_dialogs(win)[0].text()
 
 
+def steps_take_at_least(monkeypatch, trainer_class: type, seconds: float) -> None:
+    """A floor on each step's time of `trainer_class`. Tiny steps take ~0.1 s, so a step
+    could otherwise end the run between the test's look at it and its click on Pause or
+    Stop (on a busy machine it did); with the floor the run outlasts any GUI delay."""
+    step = trainer_class.step
+
+    def slow_step(self):
+        started = time.monotonic()
+        result = step(self)
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+        return result
+
+    monkeypatch.setattr(trainer_class, "step", slow_step)
+
+
 def click(qtbot, win, name: str) -> None:
     """Click the button called `name` (its objectName) with the mouse."""
     button = win.findChild(QPushButton, name)

@@ -5,7 +5,6 @@ stalls for more than 200 ms."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -17,6 +16,7 @@ from tests.test_app_support import (  # noqa: F401 (fixtures)
     GapMeter,
     click,
     load_model,
+    steps_take_at_least,
     wait_idle,
     window_fixture,
 )
@@ -66,23 +66,8 @@ def _resume_from_runs_page(qtbot, window, run_id: int) -> None:
     wait_idle(qtbot, window)
 
 
-def _steps_take_at_least(monkeypatch, seconds: float) -> None:
-    """A floor on each PPO step's time. Tiny steps take ~0.1 s, so a step could otherwise
-    end the run between the plot's point and the test's click on Pause or Stop; with the
-    floor the run outlasts any GUI delay the test allows (MAX_GUI_GAP_S)."""
-    step = trainer_module.PPOTrainer.step
-
-    def slow_step(self):
-        started = time.monotonic()
-        result = step(self)
-        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
-        return result
-
-    monkeypatch.setattr(trainer_module.PPOTrainer, "step", slow_step)
-
-
 def test_ppo_run_live_plots_pause_resume_stop(qtbot, window, monkeypatch):
-    _steps_take_at_least(monkeypatch, 1.0)
+    steps_take_at_least(monkeypatch, trainer_module.PPOTrainer, 1.0)
     load_model(qtbot, window)
     window.show_page(window.train_page)
     _set_tiny_settings(window, steps=6)
@@ -211,7 +196,7 @@ def test_finished_run_is_recorded_exported_and_compared_with_the_base(qtbot, win
 
 def test_ai_feedback_round_from_a_paused_run_swaps_its_reward(qtbot, window, monkeypatch):
     """The RLAIF loop in the GUI: pause, AI round (judge -> retrain RM -> swap), resume."""
-    _steps_take_at_least(monkeypatch, 1.0)
+    steps_take_at_least(monkeypatch, trainer_module.PPOTrainer, 1.0)
     load_model(qtbot, window)
     window.show_page(window.train_page)
     _set_tiny_settings(window, steps=6)

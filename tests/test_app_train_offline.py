@@ -6,7 +6,6 @@ through the RunControl PPO uses, and the Runs page resumes it like an on-policy 
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from PySide6.QtWidgets import QComboBox, QSpinBox
@@ -18,6 +17,7 @@ from tests.test_app_algorithms import _choose
 from tests.test_app_support import (  # noqa: F401 (fixtures)
     click,
     load_model,
+    steps_take_at_least,
     wait_idle,
     window_fixture,
 )
@@ -119,19 +119,10 @@ def test_dpo_trains_from_the_train_page_and_resumes_from_the_runs_page(
 
 
 def test_kto_pauses_and_resumes_through_the_run_control(qtbot, window, tiny_model_dir, monkeypatch):
-    # A floor on each step's time: a tiny KTO step takes ~0.1 s, and on a busy machine the
-    # first one ended before the click on Pause reached the run (two steps, not one).
     from core.offline.kto import KTOTrainer
 
-    step = KTOTrainer.step
-
-    def slow_step(self):
-        started = time.monotonic()
-        result = step(self)
-        time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
-        return result
-
-    monkeypatch.setattr(KTOTrainer, "step", slow_step)
+    # Or the first tiny step ends before the click on Pause reaches the run (two steps).
+    steps_take_at_least(monkeypatch, KTOTrainer, 1.0)
     fill_store(window.state.workspace)
     load_model(qtbot, window, str(tiny_model_dir))
     page = window.train_page
