@@ -295,6 +295,7 @@ class MainWindow(QMainWindow):
     def _on_settings(self) -> None:
         dialog = SettingsDialog(self.state, self)
         dialog.accepted.connect(self._apply_theme)
+        dialog.accepted.connect(self.compare_page.refresh_rater)
         dialog.open()
 
     def _on_about(self) -> None:

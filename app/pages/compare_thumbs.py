@@ -46,6 +46,7 @@ class ThumbsMode:
     def _on_mode_changed(self) -> None:
         single = self.single_mode()
         self.right_pane.setVisible(not single)
+        self.recipes.set_single_mode(single)
         for button in self.vote_buttons.values():
             button.setVisible(not single)
         for button in self.thumb_buttons.values():
@@ -69,12 +70,4 @@ class ThumbsMode:
             self.state.errors.report(error, "Saving the rating")
             return
         pair.verdict = thumb
-        self.note_edit.clear()
-        self._show_pair(pair)
-        self.status_label.setText(f"Saved: {THUMB_TEXT[thumb]}.")
-        self.state.feedback_changed.emit()
-        self._update_buttons()
-        if self.auto_next_check.isChecked():
-            self.move(1)
-            if self.current_pair() is None:
-                self.generate()
+        self._after_vote(pair, f"Saved: {THUMB_TEXT[thumb]}.")
