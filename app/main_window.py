@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._painted = False
         self._help_dialogs: dict[type, QDialog] = {}
+        self._restore_pending = False
         # Style first: applying a style sheet to existing widgets re-polishes every one.
         self._apply_theme()
         self.model_page = ModelPage(state)
@@ -166,6 +167,9 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._build_next_page)
         else:
             start_warm_up()
+            if self._restore_pending:  # the window is up and whole: now the model
+                self._restore_pending = False
+                self.model_page.load_last_model()
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -364,9 +368,17 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._build_next_page)  # once this paint pass is on screen
 
     def restore_last_model(self) -> None:
-        """Reload the model used last time, if the setting asks for it (launch only)."""
-        if self.state.setting("model/autoload", True, bool):
+        """Reload the model used last time, if the setting asks for it (launch only).
+
+        Not before the window is painted and its pages built: the load is a worker, but
+        starting it at once made it compete (for the GIL and the cores) with building the
+        window, which then came up only after the load."""
+        if not self.state.setting("model/autoload", True, bool):
+            return
+        if self._painted and self.stack.all_built():
             self.model_page.load_last_model()
+        else:
+            self._restore_pending = True
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Ask running jobs to stop and close once they have; never kill a thread."""
