@@ -61,7 +61,6 @@ class ModelPage(QWidget):
         # First start (no model ever loaded): the welcome, and no memory plan until a
         # model exists.
         self._first_start = state.setting("model/name_or_path") is None
-        self.welcome.setVisible(self._first_start)
         layout.addWidget(self.welcome)
         self.local_models = LocalModelsBox(state, lambda: self._plan_choice()[1:])
         self.local_models.model_chosen.connect(self._select_model)
@@ -74,6 +73,9 @@ class ModelPage(QWidget):
         bottom.addWidget(self._build_info(), 1)
         bottom.addWidget(self._build_plan(), 1)
         layout.addLayout(bottom)
+        # Hidden once in the layout (shown before, a parentless widget is a window).
+        self.welcome.setHidden(not self._first_start)
+        self.plan_box.setHidden(self._first_start)
         state.session_changed.connect(self._on_session_changed)
         state.jobs_changed.connect(self._update_buttons)
         state.runs_changed.connect(self._on_runs_changed)
@@ -191,7 +193,6 @@ class ModelPage(QWidget):
         plan_layout.addWidget(self.plan_title)
         plan_layout.addWidget(self.plan_label)
         plan_layout.addStretch(1)
-        self.plan_box.setVisible(not self._first_start)
         # The shape comes from config.json, read in a worker once the choice settles.
         self._plan_timer = QTimer(self, singleShot=True, interval=300)
         self._plan_timer.timeout.connect(self._start_plan)
