@@ -136,3 +136,22 @@ def test_settings_and_compare_show_the_same_rater_name(qtbot, window):
     dialog.accepted.connect(window.compare_page.refresh_rater)
     dialog._on_accept()
     assert window.compare_page.rater_edit.text() == "Ann"
+
+
+def test_open_in_compare_and_rate_generates_the_new_pair_at_once(qtbot, window, tmp_path):
+    from tests.test_app_support import load_model, wait_idle
+
+    page = window.compare_page
+    page.add_checkpoint("Run 9 · step 1", str(tmp_path / "none"))
+    assert "Load a model" in page.status_label.text()  # no model: nothing to generate
+    load_model(qtbot, window)
+    adapter = tmp_path / "adapter"
+    window.state.session.save_adapter(adapter)
+    window._on_checkpoint_opened("Run 9 · step 2", str(adapter))
+    assert window.stack.currentWidget() is page
+    qtbot.waitUntil(lambda: page.current_pair() is not None, timeout=60_000)  # no G pressed
+    wait_idle(qtbot, window)
+    assert [side.variant for side in page.current_pair().sides] == [
+        "Base model (adapter off)",
+        "Run 9 · step 2",
+    ]
