@@ -204,6 +204,11 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             self._shortcuts.append(shortcut)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        """Watch text fields added since (reward rows): a key falling into one votes."""
+        super().showEvent(event)
+        self.rating_keys.watch_fields()
+
     def rating_keys_leave(self) -> None:
         """Esc: out of the note (or any field) and back to the rating keys."""
         self.rating_keys.leave_field()
