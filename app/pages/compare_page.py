@@ -143,7 +143,7 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         self.note_edit.setPlaceholderText("Note (N), saved with the next vote; Esc to leave")
         self.note_edit.returnPressed.connect(lambda: self.rating_keys.leave_field())
         row.addWidget(self.note_edit, 1)
-        ai_box = QGroupBox("AI scores beside each side")
+        ai_box = self.ai_box = QGroupBox("AI scores beside each side")
         self.reward_table = RewardTable(("sentiment",), rows=2)
         self.auto_score_check = QCheckBox("Score each new pair", objectName="autoScoreCheck")
         self.auto_score_check.setChecked(True)
@@ -171,8 +171,9 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             lambda: self.rater_edit.text().strip() or login_name(), self.set_combo.currentText,
         )  # fmt: skip
         boxes = QHBoxLayout()
-        boxes.addWidget(ai_box, 1)
-        boxes.addWidget(self.person_round_box, 1)
+        # The scores box wider: its table's Argument column clipped at 1280 wide.
+        boxes.addWidget(ai_box, 3)
+        boxes.addWidget(self.person_round_box, 2)
         column.addLayout(boxes)
         return column
 

@@ -47,6 +47,12 @@ class ThumbsMode:
         single = self.single_mode()
         self.right_pane.setVisible(not single)
         self.recipes.set_single_mode(single)
+        self.ai_box.setTitle("AI scores of the answer" if single else "AI scores beside each side")
+        self.left_pane.text_view.setPlaceholderText(
+            "Generate an answer (G) to see it here."
+            if single
+            else "Generate a pair (G) to see a completion here."
+        )
         for button in self.vote_buttons.values():
             button.setVisible(not single)
         for button in self.thumb_buttons.values():
