@@ -29,6 +29,7 @@ from core.cli.common import (
     trained_prompt_format,
     write_metrics,
 )
+from core.cli.guard import add_guard_arguments, attach_guardrails
 from core.memory_plan import session_memory_line
 from core.ppo.health import HealthMonitor
 from core.settings import add_setting_flags, config_from_sources
@@ -77,6 +78,14 @@ def register_command(subparsers: argparse._SubParsersAction, command: TrainingCo
         help="reward source, repeatable (several make a weighted sum); default: sentiment, "
         "or with --resume the run's reward at that checkpoint (its last AI round's RM)",
     )
+    parser.add_argument(
+        "--watch-reward",
+        action="append",
+        metavar="KIND[=ARG]",
+        help="a reward scored beside the trained one and plotted as watch/<name>, never "
+        "trained on (a gold signal that shows reward hacking); repeatable",
+    )
+    add_guard_arguments(parser)
     parser.add_argument(
         "--config",
         type=Path,
@@ -158,6 +167,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
             else:
                 run = start_run(store, algorithm, session, reward, prompts, config, reward_specs)
             attach_reporters(run, args)
+            attach_guardrails(run, args)
             _train(run, metrics_out)
         print(f"run {run.run_id}: {run.status} after {run.step_count} steps")
         print_report_folders(run.trainer.checkpoint_dir, args.report_to)
@@ -181,16 +191,31 @@ def _checked_config(args: argparse.Namespace, command: TrainingCommand) -> Any:
 
 
 def _reward_specs(args: argparse.Namespace, store) -> list[str]:
-    """--reward as given; on --resume without it, the reward the run had at its checkpoint."""
+    """--reward as given; on --resume without it, the reward the run had at its checkpoint.
+    Then the watched rewards: --watch-reward's, or with --resume the run's."""
+    from core.rewards.spec import WATCH_PREFIX
+
+    watched = [WATCH_PREFIX + spec.removeprefix(WATCH_PREFIX) for spec in args.watch_reward or []]
     if args.reward:
-        return list(args.reward)
+        return [*args.reward, *watched]
     if args.resume is None:
-        return ["sentiment"]
+        return ["sentiment", *watched]
     from core.train.launch import reward_specs_to_resume
 
     specs = reward_specs_to_resume(store, args.resume)
-    print(f"resuming with the run's reward: {' '.join('--reward ' + s for s in specs)}")
+    if watched:  # new watched rewards replace the run's
+        specs = [spec for spec in specs if not spec.startswith(WATCH_PREFIX)] + watched
+    print(f"resuming with the run's reward: {' '.join(_as_flag(s) for s in specs)}")
     return specs
+
+
+def _as_flag(spec: str) -> str:
+    """A recorded reward spec as the flag that gives it."""
+    from core.rewards.spec import WATCH_PREFIX
+
+    if spec.startswith(WATCH_PREFIX):
+        return "--watch-reward " + spec.removeprefix(WATCH_PREFIX)
+    return "--reward " + spec
 
 
 def _check_resume_algorithm(checkpoint: Path, command: TrainingCommand) -> None:
@@ -224,6 +249,7 @@ def _train(run: TrainingRun, stream: TextIO | None) -> None:
     from tqdm import tqdm
 
     from core.train import StepDone
+    from core.train.events import GuardFired
     from core.train.signals import stop_on_termination
 
     print(session_memory_line(run.trainer.session, run.config, run.trainer.kind), file=sys.stderr)
@@ -233,6 +259,14 @@ def _train(run: TrainingRun, stream: TextIO | None) -> None:
     try:
         with stop_on_termination(run.control):
             for event in events:
+                if isinstance(event, GuardFired):
+                    tqdm.write(f"guardrail: {event.message}", file=sys.stderr)
+                    tqdm.write(
+                        f"guardrail: the run stops after step {event.step} with a checkpoint; "
+                        "change what the message suggests and continue it with --resume.",
+                        file=sys.stderr,
+                    )
+                    continue
                 if not isinstance(event, StepDone):
                     continue
                 metrics = event.metrics

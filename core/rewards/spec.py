@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.errors import RewardError
 from core.rewards.base import RewardContext, RewardSource, RewardSpec
-from core.rewards.combined import WeightedSum
+from core.rewards.combined import WatchedReward, WeightedSum
 
 Factory = Callable[[RewardSpec, RewardContext], RewardSource]
 SYNTAX = "KIND[=ARG][@WEIGHT], e.g. sentiment, length=40@0.2, rm=FOLDER, py=FILE"
+WATCH_PREFIX = "watch:"
+"""A spec that starts with it is watched, never trained on (RewardSpec.watch)."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,17 @@ def parse_reward_spec(text: str) -> RewardSpec:
     '@<number>' needs an explicit weight after it: `regex=a@1@1.0`.
     """
     stripped = text.strip()
+    watch = stripped.startswith(WATCH_PREFIX)
+    stripped = stripped.removeprefix(WATCH_PREFIX).strip()
     if not stripped:
         raise RewardError(f"Empty reward spec; write {SYNTAX}.")
     head, weight = _split_weight(stripped)
     kind, has_arg, arg = head.partition("=")
     spec = RewardSpec(
-        kind=kind.strip().lower(), arg=arg if has_arg and arg else None, weight=weight
+        kind=kind.strip().lower(),
+        arg=arg if has_arg and arg else None,
+        weight=weight,
+        watch=watch,
     )
     _kind_of(spec, given_arg=bool(has_arg))
     return spec
@@ -102,7 +109,7 @@ def format_reward_spec(spec: RewardSpec) -> str:
     # An '@' inside the argument is only unambiguous with an explicit weight after it.
     if spec.weight != 1.0 or (spec.arg is not None and "@" in spec.arg):
         text += f"@{spec.weight!r}"
-    return text
+    return WATCH_PREFIX + text if spec.watch else text
 
 
 def _kind_of(spec: RewardSpec, given_arg: bool | None = None) -> RewardKind:
@@ -121,10 +128,27 @@ def _kind_of(spec: RewardSpec, given_arg: bool | None = None) -> RewardKind:
 
 
 def build_reward(specs: Sequence[RewardSpec | str], context: RewardContext) -> RewardSource:
-    """One source per spec; a single spec of weight 1 is returned as itself, else a WeightedSum."""
-    if not specs:
-        raise RewardError(f"No reward given; pass at least one: {SYNTAX}.")
+    """One source per spec; a single spec of weight 1 is returned as itself, else a
+    WeightedSum; watched specs (`watch:...`) wrap it in a WatchedReward."""
     parsed = [s if isinstance(s, RewardSpec) else parse_reward_spec(s) for s in specs]
+    trained = [spec for spec in parsed if not spec.watch]
+    if not trained:
+        raise RewardError(f"No reward to train on given; pass at least one: {SYNTAX}.")
+    watched = [spec for spec in parsed if spec.watch]
+    reward = _build_sum(trained, context)
+    if not watched:
+        return reward
+    built = [reward]
+    try:
+        built += [_build_sum([replace(spec, weight=1.0)], context) for spec in watched]
+    except BaseException:
+        WeightedSum([(source, 1.0) for source in built]).close()  # free loaded models
+        raise
+    return WatchedReward(built[0], built[1:])
+
+
+def _build_sum(parsed: Sequence[RewardSpec], context: RewardContext) -> RewardSource:
+    """The trained sources of `parsed`: one as itself (weight 1), else their WeightedSum."""
     built: list[tuple[RewardSource, float]] = []
     try:
         for spec in parsed:
