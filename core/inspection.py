@@ -33,8 +33,9 @@ import torch
 
 from core.config import GenerationConfig
 from core.errors import TrainingError
-from core.generate import encode_prompts, sample
-from core.ppo.maths import compute_gae, kl_k1, token_rewards
+from core.generate import encode_prompts, eos_token_ids, sample
+from core.grpo.maths import kl_estimate
+from core.ppo.maths import compute_gae, token_rewards
 from core.ppo.rollout import _Tokens, forward_response
 from core.train.checkpoints import META_FILE, resolve_checkpoint
 
@@ -51,7 +52,8 @@ class TokenRow:
     logprob: float
     ref_logprob: float
     kl: float
-    """Per-token KL estimate log p - log p_ref (k1, as PPO's penalty and objective/kl)."""
+    """Per-token KL estimate: k1 = log p - log p_ref (PPO's penalty and objective/kl), or
+    the GRPO/RLOO run's kl_estimator."""
     value: float | None = None
     reward: float | None = None
     """PPO: the reward credited at this position (-kl_coef * kl, + the score at the end);
@@ -141,13 +143,23 @@ def inspect_sample(
     new_tokens = max_new_tokens or int(config.get("max_new_tokens", 32))
     [query] = encode_prompts(session, [prompt], new_tokens)
     group = int(config.get("group_size", 1)) if kind in ("grpo", "rloo") else 1
-    batch = _batch(session, query, completion, group, new_tokens, temperature, seed)
+    generation = GenerationConfig(
+        max_new_tokens=new_tokens,
+        temperature=temperature,
+        top_k=int(config.get("top_k", 0)),
+        top_p=float(config.get("top_p", 1.0)),
+        seed=None,
+        batch_size=group,
+    )
+    ends = kind not in ON_POLICY  # the trainers from stored data end each answer with EOS
+    batch = _batch(session, query, completion, group, generation, seed, ends)
     value_head = _value_head(folder, session) if kind == "ppo" else None
     policy = forward_response(session.model, value_head, batch, temperature)
     with session.reference():
         reference = forward_response(session.model, None, batch, temperature)
     mask = batch.response_mask
-    kl = kl_k1(policy.logprobs, reference.logprobs) * mask  # (G, Tr)
+    estimator = str(config.get("kl_estimator", "k1"))  # GRPO/RLOO's choice; PPO's is k1
+    kl = kl_estimate(policy.logprobs, reference.logprobs, estimator) * mask  # (G, Tr)
     lengths = mask.sum(dim=1).long()  # (G,)
     texts = session.tokenizer.batch_decode(
         [ids[:n].tolist() for ids, n in zip(batch.response_ids, lengths.tolist(), strict=True)],
@@ -238,21 +250,21 @@ def _implicit_credit(base, config, logprobs, ref_logprobs, length) -> Inspection
 # ------------------------------------------------------------------ helpers
 
 
-def _batch(session, query, completion, group, new_tokens, temperature, seed) -> _Tokens:
-    """The completion(s) to inspect as token tensors: the given text first (if any), then
-    samples of the policy up to the group size."""
+def _batch(session, query, completion, group, generation, seed, ends: bool) -> _Tokens:
+    """The completion(s) to inspect as token tensors: the given text first (if any; with
+    EOS after it when `ends`, as DPO, KTO and SFT train on answers), then samples of the
+    policy up to the group size."""
     device = session.device
     rows: list[tuple[list[int], bool]] = []
     if completion is not None:
-        ids = session.tokenizer(completion, add_special_tokens=False)["input_ids"][:new_tokens]
+        ids = session.tokenizer(completion, add_special_tokens=False)["input_ids"]
         if not ids:
             raise TrainingError("The completion is empty; give some text to inspect.")
-        rows.append((ids, False))
+        if ends:
+            ids = ids[: generation.max_new_tokens - 1] + [eos_token_ids(session)[0]]
+        rows.append((ids[: generation.max_new_tokens], ends))
     wanted = group - len(rows)
     if wanted > 0 or not rows:
-        generation = GenerationConfig(
-            max_new_tokens=new_tokens, temperature=temperature, seed=None, batch_size=group
-        )
         sampled = sample(
             session, [query] * max(wanted, 1), generation, generator_seed=seed, with_logprobs=False
         )
