@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "rloo",
     "plan",
     "agreement",
+    "inspect",
     "export",
     "run_transfer",
 )
