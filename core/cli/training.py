@@ -118,7 +118,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
         return follow_on_policy(args, command, world)
     # Everything that can be refused is refused before the model loads or a run exists.
     config = _checked_config(args, command)
-    check_metrics_out(args.metrics_out)
+    check_metrics_out(args.metrics_out, args.force, append=args.resume is not None)
     with Store.open(workspace_of(args)) as store:
         reward_specs = _reward_specs(args, store)
         parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
@@ -141,7 +141,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
         note_unused_chat_template(session)
         context = RewardContext(references=references, policy_session=session)
         reward = build_reward(reward_specs, context)
-        metrics_out = open_metrics_out(args.metrics_out, append=args.resume is not None)
+        metrics_out = open_metrics_out(args.metrics_out, args.resume is not None, args.force)
         algorithm = command.algorithm()
         with metrics_out or nullcontext():
             if args.resume is not None:
