@@ -182,13 +182,22 @@ def _checked_config(args: argparse.Namespace, command: TrainingCommand) -> Any:
 
 def _reward_specs(args: argparse.Namespace, store) -> list[str]:
     """--reward as given; on --resume without it, the reward the run had at its checkpoint."""
+    from core.rewards.spec import absolute_reward_specs
+
     if args.reward:
-        return list(args.reward)
+        return absolute_reward_specs(args.reward)  # recorded so: see absolute_reward_specs
     if args.resume is None:
         return ["sentiment"]
     from core.train.launch import reward_specs_to_resume
 
-    specs = reward_specs_to_resume(store, args.resume)
+    recorded = reward_specs_to_resume(store, args.resume)
+    specs = absolute_reward_specs(recorded)
+    if specs != recorded:  # a run from before paths were recorded absolute
+        print(
+            "note: the run recorded its reward files relative to the folder it started in; "
+            f"reading them from this folder, {Path.cwd()}: pass --reward to choose",
+            file=sys.stderr,
+        )
     print(f"resuming with the run's reward: {' '.join('--reward ' + s for s in specs)}")
     return specs
 

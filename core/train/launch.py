@@ -107,7 +107,8 @@ def resume_run(
     store.delete_metrics_after(run_id, trainer.step_count)
     forget_changes_after(store, run_id, trainer.step_count)
     if reward_specs is not None:
-        record_reward_change(store, run_id, trainer.step_count, reward_specs)
+        specs = _absolute(reward_specs)
+        record_reward_change(store, run_id, trainer.step_count, specs)
     store.set_run_status(run_id, "running")
     return TrainingRun(trainer, store, run_id, control, resumed=True)
 
@@ -170,9 +171,16 @@ def _run_config(
         "model": session.name,
         "model_spec": to_dict(session.spec),
         "reward": reward.name if reward is not None else None,  # offline trainers: none
-        "reward_specs": list(specs),
+        "reward_specs": _absolute(specs),  # resume never depends on the cwd
         "prompts": len(prompts),
     }
+
+
+def _absolute(specs: Sequence[str]) -> list[str]:
+    """The specs as a run records them: local paths absolute (core.rewards.spec)."""
+    from core.rewards.spec import absolute_reward_specs
+
+    return absolute_reward_specs(specs)
 
 
 def algorithm_of(meta: dict[str, Any]) -> str:
