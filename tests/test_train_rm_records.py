@@ -59,3 +59,32 @@ def test_train_rm_ends_with_a_backup_holding_its_run(capsys, tmp_path, compared,
     with Store.open(compared) as store:
         [recovered] = store.runs()
         assert recovered.status == "finished" and store.metrics(recovered.id) == metrics
+
+
+def test_train_rm_replaces_an_earlier_model_only_with_force(
+    capsys, tmp_path, compared, tiny_model_dir
+):
+    out = tmp_path / "rm"
+    args = [
+        "train-rm",
+        "--base",
+        str(tiny_model_dir),
+        "--epochs",
+        "1",
+        "--workspace",
+        str(compared),
+    ]
+    assert main([*args, "--out", str(out)]) == 0
+    capsys.readouterr()
+    saved = (out / "rm_meta.json").read_text(encoding="utf-8")
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert (out / "rm_meta.json").read_text(encoding="utf-8") == saved
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    assert main([*args, "--out", str(link), "--force"]) == 2
+    assert "symbolic link" in capsys.readouterr().err
+    with Store.open(compared) as store:
+        assert len(store.runs()) == 1  # both refusals came before a run record
+    assert main([*args, "--out", str(out), "--force"]) == 0
