@@ -107,8 +107,7 @@ def resume_run(
     store.delete_metrics_after(run_id, trainer.step_count)
     forget_changes_after(store, run_id, trainer.step_count)
     if reward_specs is not None:
-        specs = _absolute(reward_specs)
-        record_reward_change(store, run_id, trainer.step_count, specs)
+        record_reward_change(store, run_id, trainer.step_count, reward_specs)
     store.set_run_status(run_id, "running")
     return TrainingRun(trainer, store, run_id, control, resumed=True)
 
@@ -171,16 +170,9 @@ def _run_config(
         "model": session.name,
         "model_spec": to_dict(session.spec),
         "reward": reward.name if reward is not None else None,  # offline trainers: none
-        "reward_specs": _absolute(specs),  # resume never depends on the cwd
+        "reward_specs": list(specs),
         "prompts": len(prompts),
     }
-
-
-def _absolute(specs: Sequence[str]) -> list[str]:
-    """The specs as a run records them: local paths absolute (core.rewards.spec)."""
-    from core.rewards.spec import absolute_reward_specs
-
-    return absolute_reward_specs(specs)
 
 
 def algorithm_of(meta: dict[str, Any]) -> str:
