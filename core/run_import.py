@@ -188,7 +188,7 @@ def _copy_checkpoints(store: Store, source: Store, source_id: int, run_id: int) 
     target = run_checkpoint_dir(store.workspace, run_id)
     if source_folder.is_dir():
         try:
-            copy_bundle_tree(_bundle_root(source), source_folder, target)
+            copy_bundle_tree(Path(source.workspace), source_folder, target)
         except OSError as error:
             raise StudioError(
                 f"cannot copy the checkpoints of {source_folder} to {target}: {error}; free "
@@ -208,10 +208,6 @@ def _copy_prompts(source: Path, source_id: int, workspace: Path, run_id: int) ->
     recorded = run_prompts_file(source, source_id)
     if recorded.is_file():
         copy_bundle_file(source, recorded, run_prompts_file(workspace, run_id))
-
-
-def _bundle_root(source: Store) -> Path:
-    return Path(source.workspace)
 
 
 # --------------------------------------------------------------- reward files

@@ -220,3 +220,15 @@ def test_bundle_copies_are_regular_files(tmp_path, workspace):
     copied = run_checkpoint_dir(workspace, 1)
     files = _files_under(copied)
     assert files and all(stat.S_ISREG(p.lstat().st_mode) for p in files)
+
+
+def test_an_imported_runs_starting_adapter_outside_its_folder_is_not_exported(
+    capsys, tmp_path, workspace, secret
+):
+    model_spec = {**to_dict(ModelSpec()), "adapter_path": str(secret)}
+    bundle, _ = _bundle(tmp_path / "bundle", ["sentiment"], model_spec)
+    assert _cli(capsys, "import-run", str(bundle), "--workspace", str(workspace))[0] == 0
+    out = tmp_path / "again"
+    err = _refused(capsys, "export-run", "1", "--out", str(out), "--workspace", str(workspace))
+    assert "starting adapter" in err and "outside that folder" in err
+    assert not out.exists()
