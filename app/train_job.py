@@ -19,6 +19,7 @@ from app.algorithms import ALGORITHMS
 from core.config import PPOConfig
 from core.errors import TrainingError
 from core.rewards import RewardSpec, format_reward_spec
+from core.rewards.spec import absolute_reward_specs
 from core.store import Store
 from core.train import RunControl, RunEvent
 
@@ -58,7 +59,8 @@ def run_training(session: Any, request: TrainRequest, control: RunControl) -> It
         prompts, references = _prompts(store, request.prompt_set)
         context = RewardContext(references=references, policy_session=session)
         reward = build_reward(list(request.rewards), context)
-        specs = [format_reward_spec(spec) for spec in request.rewards]
+        # Recorded with absolute paths, so a resume never depends on the current folder.
+        specs = absolute_reward_specs([format_reward_spec(spec) for spec in request.rewards])
         algorithm = ALGORITHMS[request.algorithm].algorithm()
         if request.resume_from is not None:
             run = resume_run(

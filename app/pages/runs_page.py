@@ -430,7 +430,8 @@ class RunsPage(QWidget):
                 "Run exported",
                 f"Wrote run {report.run_id} to {report.folder} ({len(report.files)} files). "
                 "Train it there with launch.sh, or on SLURM with sbatch slurm.sbatch; then "
-                "bring it back with “Import a cluster run…”.",
+                "bring it back with “Import a cluster run…”."
+                + "".join(f"\n\nNote: {note}" for note in report.notes),
             ),
         )
 

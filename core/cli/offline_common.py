@@ -88,7 +88,7 @@ def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:
     if not world.is_main:
         return follow_offline(args, algorithm, world)
     config = _checked_config(args, command)
-    check_metrics_out(args.metrics_out)
+    check_metrics_out(args.metrics_out, args.force, append=args.resume is not None)
     with Store.open(workspace_of(args)) as store:
         data, report = command.load_data(args, store, config)
         print(f"{command.kind}: {report.line(command.what)}", file=sys.stderr)
@@ -106,7 +106,7 @@ def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:
             spec = training_spec(model_spec_from_args(args))
             session = ModelSession.load(spec, progress=progress)
         note_unused_chat_template(session)
-        metrics_out = open_metrics_out(args.metrics_out, append=args.resume is not None)
+        metrics_out = open_metrics_out(args.metrics_out, args.resume is not None, args.force)
         with metrics_out or nullcontext():
             if args.resume is not None:
                 run = resume_offline_run(store, algorithm, args.resume, session, data, args.steps)

@@ -127,7 +127,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
         return follow_on_policy(args, command, world)
     # Everything that can be refused is refused before the model loads or a run exists.
     config = _checked_config(args, command)
-    check_metrics_out(args.metrics_out)
+    check_metrics_out(args.metrics_out, args.force, append=args.resume is not None)
     with Store.open(workspace_of(args)) as store:
         reward_specs = _reward_specs(args, store)
         parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
@@ -150,7 +150,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
         note_unused_chat_template(session)
         context = RewardContext(references=references, policy_session=session)
         reward = build_reward(reward_specs, context)
-        metrics_out = open_metrics_out(args.metrics_out, append=args.resume is not None)
+        metrics_out = open_metrics_out(args.metrics_out, args.resume is not None, args.force)
         algorithm = command.algorithm()
         with metrics_out or nullcontext():
             if args.resume is not None:
@@ -192,19 +192,28 @@ def _checked_config(args: argparse.Namespace, command: TrainingCommand) -> Any:
 
 def _reward_specs(args: argparse.Namespace, store) -> list[str]:
     """--reward as given; on --resume without it, the reward the run had at its checkpoint.
-    Then the watched rewards: --watch-reward's, or with --resume the run's."""
-    from core.rewards.spec import WATCH_PREFIX
+    Then the watched rewards: --watch-reward's, or with --resume the run's. Local paths
+    are made absolute (see absolute_reward_specs)."""
+    from core.rewards.spec import WATCH_PREFIX, absolute_reward_specs
 
     watched = [WATCH_PREFIX + spec.removeprefix(WATCH_PREFIX) for spec in args.watch_reward or []]
     if args.reward:
-        return [*args.reward, *watched]
+        return absolute_reward_specs([*args.reward, *watched])
     if args.resume is None:
-        return ["sentiment", *watched]
+        return absolute_reward_specs(["sentiment", *watched])
     from core.train.launch import reward_specs_to_resume
 
-    specs = reward_specs_to_resume(store, args.resume)
+    recorded = reward_specs_to_resume(store, args.resume)
+    specs = absolute_reward_specs(recorded)
+    if specs != recorded:  # a run from before paths were recorded absolute
+        print(
+            "note: the run recorded its reward files relative to the folder it started in; "
+            f"reading them from this folder, {Path.cwd()}: pass --reward to choose",
+            file=sys.stderr,
+        )
     if watched:  # new watched rewards replace the run's
-        specs = [spec for spec in specs if not spec.startswith(WATCH_PREFIX)] + watched
+        specs = [spec for spec in specs if not spec.startswith(WATCH_PREFIX)]
+        specs += absolute_reward_specs(watched)
     print(f"resuming with the run's reward: {' '.join(_as_flag(s) for s in specs)}")
     return specs
 

@@ -10,8 +10,10 @@ listing the kinds (`--help`, the GUI menu) loads no model library. A new kind is
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from core.errors import RewardError
 from core.rewards.base import RewardContext, RewardSource, RewardSpec
@@ -110,6 +112,32 @@ def format_reward_spec(spec: RewardSpec) -> str:
     if spec.weight != 1.0 or (spec.arg is not None and "@" in spec.arg):
         text += f"@{spec.weight!r}"
     return WATCH_PREFIX + text if spec.watch else text
+
+
+PATH_KINDS = ("py", "rm")
+"""Kinds whose argument may name a local file (py=FILE) or folder (rm=DIR, else a hub id)."""
+
+
+def replace_path_arg(spec: RewardSpec, arg: str) -> RewardSpec:
+    """`spec` naming `arg` instead of its own argument."""
+    return replace(spec, arg=arg)  # a watched spec stays watched
+
+
+def absolute_reward_specs(texts: Sequence[str], base: Path | None = None) -> list[str]:
+    """`texts` with each relative local path (py=FILE, rm=DIR that is a folder) made
+    absolute against `base` (default: the current folder). A run records its specs so:
+    resuming it, or exporting it, from another folder then reads the same files, never
+    that folder's namesakes. Other specs are returned as they were written."""
+    base = Path.cwd() if base is None else Path(base)
+    out = []
+    for text in texts:
+        spec = parse_reward_spec(text)
+        path = Path(spec.arg).expanduser() if spec.arg else None
+        relative = path is not None and spec.kind in PATH_KINDS and not path.is_absolute()
+        if relative and (spec.kind == "py" or (base / path).is_dir()):
+            text = format_reward_spec(replace_path_arg(spec, os.path.abspath(base / path)))
+        out.append(text)
+    return out
 
 
 def _kind_of(spec: RewardSpec, given_arg: bool | None = None) -> RewardKind:
