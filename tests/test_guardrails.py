@@ -108,7 +108,7 @@ def test_watched_specs_round_trip_and_a_watch_only_reward_is_refused():
     assert spec.watch and spec.kind == "length" and spec.arg == "5"
     assert format_reward_spec(spec) == "watch:length=5@2.0"
     assert not parse_reward_spec("length=5").watch
-    with pytest.raises(RewardError, match="No reward to train on"):
+    with pytest.raises(RewardError, match="a reward to train on is needed"):
         build_reward(["watch:sentiment"], RewardContext())
 
 

@@ -158,10 +158,14 @@ def _kind_of(spec: RewardSpec, given_arg: bool | None = None) -> RewardKind:
 def build_reward(specs: Sequence[RewardSpec | str], context: RewardContext) -> RewardSource:
     """One source per spec; a single spec of weight 1 is returned as itself, else a
     WeightedSum; watched specs (`watch:...`) wrap it in a WatchedReward."""
+    if not specs:
+        raise RewardError(f"No reward given; pass at least one: {SYNTAX}.")
     parsed = [s if isinstance(s, RewardSpec) else parse_reward_spec(s) for s in specs]
     trained = [spec for spec in parsed if not spec.watch]
     if not trained:
-        raise RewardError(f"No reward to train on given; pass at least one: {SYNTAX}.")
+        raise RewardError(
+            f"Only watched rewards given; a reward to train on is needed too: {SYNTAX}."
+        )
     watched = [spec for spec in parsed if spec.watch]
     reward = _build_sum(trained, context)
     if not watched:
