@@ -25,6 +25,7 @@ from app.jobs.model import LoadedModel, describe_session, load_model
 from app.widgets.common import page_title
 from app.widgets.memory_plan import MemoryPlanLabel
 from app.workers import start_job
+from core.algorithms import DEFAULT_KIND
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec, PPOConfig
 from core.errors import StudioError
 from core.memory_plan import budget_of, request_for_config
@@ -202,7 +203,7 @@ class ModelPage(QWidget):
             self.plan_label.setText(result)
             return
         name, device, dtype = choice
-        request = request_for_config("ppo", PPOConfig(), LoraSpec().r, dtype, device)
+        request = request_for_config(DEFAULT_KIND, PPOConfig(), LoraSpec().r, dtype, device)
         self.plan_label.show_plan(result, request)
 
     def _show_session_plan(self, info: dict) -> None:
@@ -210,7 +211,7 @@ class ModelPage(QWidget):
             self.plan_label.setText("The planner does not know this model's shape.")
             return
         request = request_for_config(
-            "ppo", PPOConfig(), LoraSpec().r, info["dtype"], info["device"]
+            DEFAULT_KIND, PPOConfig(), LoraSpec().r, info["dtype"], info["device"]
         )
         budget = budget_of(info.get("memory") or {})
         self.plan_label.show_plan(ModelShape(**info["shape"]), request, budget)

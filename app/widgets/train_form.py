@@ -32,6 +32,7 @@ from app.algorithms import ALGORITHMS, AlgorithmChoice
 from app.widgets.offline_data_box import OfflineData, OfflineDataBox
 from app.widgets.reward_table import RewardTable
 from app.widgets.settings_form import SettingRows
+from core.algorithms import DEFAULT_KIND
 from core.config import LoraSpec
 from core.settings import follow_user_settings, setting_problems, settings_of
 
@@ -45,7 +46,7 @@ class TrainForm(QWidget):
     changed = Signal()
     algorithm_changed = Signal(str)  # the new kind
 
-    def __init__(self, parent: QWidget | None = None, kind: str = "ppo") -> None:
+    def __init__(self, parent: QWidget | None = None, kind: str = DEFAULT_KIND) -> None:
         super().__init__(parent)
         self._choice = ALGORITHMS[kind]
         self._base: Any = self._choice.config_class()  # what settings the user has not set show
