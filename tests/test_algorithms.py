@@ -63,7 +63,7 @@ def test_the_cli_the_planner_export_and_the_train_page_list_the_registry():
 
     commands = build_parser()._subparsers._group_actions[0].choices
     assert set(ALGORITHMS) <= set(commands)
-    assert PLANNED == tuple(ALGORITHMS) and list(CHOICES) == list(ALGORITHMS)
+    assert tuple(ALGORITHMS) == PLANNED and list(CHOICES) == list(ALGORITHMS)
     assert EXPORTABLE_KINDS == ("ppo", "grpo", "rloo")
     assert set(offline()) == {"dpo", "kto", "sft", "simpo", "orpo"}
     pair_kinds = [kind for kind, spec in ALGORITHMS.items() if spec.data == "pairs"]

@@ -15,7 +15,8 @@ from core.offline.config import ORPOConfig, SimPOConfig
 from core.offline.orpo import ORPOTrainer
 from core.offline.simpo import SimPOTrainer
 from core.reward_model import PreferencePair
-from tests.test_offline_learning import answers, held_out_sentiment, load  # noqa: F401
+from tests.test_offline_learning import answers as answers  # noqa: F401 (fixture)
+from tests.test_offline_learning import held_out_sentiment, load
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -38,7 +39,10 @@ def clear_pairs(scored) -> list[PreferencePair]:
     ids=["simpo", "orpo"],
 )
 def test_reference_free_training_raises_held_out_accuracy_and_sentiment(
-    demo_model_dir, answers, trainer_class, config
+    demo_model_dir,
+    answers,  # noqa: F811 (the imported fixture)
+    trainer_class,
+    config,
 ):
     base, scored = answers
     pairs = clear_pairs(scored)
