@@ -98,7 +98,9 @@ def test_product_files_naming_each_kind_stay_few():
     for kind in ALGORITHMS:
         pattern = re.compile(rf"[\"']{kind}[\"']")
         files = [p for p in sources if pattern.search(p.read_text(encoding="utf-8"))]
-        limit = 2 if kind in ("simpo", "orpo") else 6
+        # ppo: also the legacy default of old checkpoints and PPO's checkpoint writer;
+        # kto: also an export format's name.
+        limit = {"ppo": 5, "grpo": 3, "rloo": 3, "kto": 3}.get(kind, 2)
         assert len(files) <= limit, (kind, sorted(str(p.relative_to(ROOT)) for p in files))
 
 
