@@ -116,6 +116,7 @@ class CriticFreeConfig:
         help="loss: a k3 KL term beta * KL in the loss (GRPO's way). reward: beta * k1 KL "
         "subtracted from each response's reward before the baseline (RLOO's way).",
         choices=KL_PENALTIES,
+        active_when=("beta", ">", 0),  # beta 0: no KL at all
     )
     missing_eos_penalty: float | None = as_in(PPOConfig, "missing_eos_penalty")
     max_new_tokens: int = as_in(PPOConfig, "max_new_tokens")

@@ -215,6 +215,7 @@ class PPOConfig:
         maximum=1000.0,
         decimals=2,
         widget_name="klTargetSpin",
+        active_when=("kl_mode", "==", "adaptive"),
     )
     kl_horizon: int = setting(
         1000,
@@ -223,6 +224,7 @@ class PPOConfig:
         group="advanced",
         minimum=1,
         maximum=10_000_000,
+        active_when=("kl_mode", "==", "adaptive"),
     )
     whiten_rewards: bool = setting(
         False,

@@ -67,6 +67,9 @@ class Setting:
     """The flag without dashes and prefix; default: the field name with dashes."""
     widget_name: str | None = None
     """The form widget's objectName; default: camelCase field name + Spin/Combo/Check/Edit."""
+    active_when: tuple[str, str, Any] | None = None
+    """(another field, '==' or '>', a value): the setting acts only while that holds (the
+    form greys it out otherwise), e.g. ('kl_mode', '==', 'adaptive')."""
 
 
 def setting(default: Any, *, label: str, help: str, **options: Any) -> Any:
@@ -158,6 +161,21 @@ def settings_of(cls: type, group: str | None = None) -> list[SettingField]:
     """The fields the user can set (all groups but HIDDEN, or one group)."""
     fields = [f for f in declared_fields(cls) if f.setting.group != HIDDEN]
     return fields if group is None else [f for f in fields if f.setting.group == group]
+
+
+def inactive_settings(cls: type, values: dict[str, Any]) -> set[str]:
+    """The settings of `cls` that do nothing with these values (their `active_when` does
+    not hold); a rule on a field `values` lacks counts as holding."""
+    inactive = set()
+    for field in settings_of(cls):
+        rule = field.setting.active_when
+        if rule is None or rule[0] not in values:
+            continue
+        other, operator, value = rule
+        holds = values[other] == value if operator == "==" else values[other] > value
+        if not holds:
+            inactive.add(field.name)
+    return inactive
 
 
 def undeclared_fields(cls: type) -> list[str]:
