@@ -45,7 +45,8 @@ class CriticFreeConfig:
             fits=_multiple_of,
             adjust=_multiple_not_below,
             how="the smallest multiple of {leader_value} not below {old}",
-            rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value})",
+            rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value}): "
+            "the batch counts completions, {leader} per prompt",
         ),
         Follow(
             "mini_batch_size",
@@ -75,6 +76,7 @@ class CriticFreeConfig:
         label="Group size",
         help="Completions sampled per prompt; each is judged against the others of its "
         "group, so at least 2. Larger: a better baseline, fewer prompts per step.",
+        why="a group needs at least 2 answers to compare",
         minimum=2,
         maximum=MAX_BATCH,
     )

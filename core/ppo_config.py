@@ -257,6 +257,7 @@ class PPOConfig:
         label="Temperature",
         help="Sampling temperature of rollouts, also used for their log-probs (PPO needs a "
         "sampled, not greedy, policy).",
+        why="training needs a sampled, not greedy, policy",
         minimum=0.01,
         maximum=10.0,
         decimals=2,

@@ -67,6 +67,10 @@ class Setting:
     """The flag without dashes and prefix; default: the field name with dashes."""
     widget_name: str | None = None
     """The form widget's objectName; default: camelCase field name + Spin/Combo/Check/Edit."""
+    why: str | None = None
+    """Why the allowed values are what they are, added to a refusal ('a group needs at
+    least 2 answers to compare'): the friendlier message lives on the declaration, so no
+    check restates the rule."""
     active_when: tuple[str, str, Any] | None = None
     """(another field, '==' or '>', a value): the setting acts only while that holds (the
     form greys it out otherwise), e.g. ('kl_mode', '==', 'adaptive')."""
@@ -223,16 +227,17 @@ def value_problem(field: SettingField, value: Any, name: str | None = None) -> s
     declared = field.setting
     if value is None:
         return None if field.optional else f"{name} must be set"
+    because = f" ({declared.why})" if declared.why else ""
     if declared.choices is not None:
         if value not in declared.choices:
-            return f"{name} is {value!r}; use one of {', '.join(declared.choices)}"
+            return f"{name} is {value!r}; use one of {', '.join(declared.choices)}{because}"
         return None
     if field.kind not in (int, float):
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return f"{name} is {value}; use a finite number"
     if out_of_range(field, value):
-        return f"{name} is {show(value)}; use {range_text(field)}"
+        return f"{name} is {show(value)}; use {range_text(field)}{because}"
     return None
 
 

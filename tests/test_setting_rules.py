@@ -45,3 +45,27 @@ def test_the_form_greys_out_by_declaration_and_names_no_field(qtbot):
     assert not form.field_widget("kl_penalty").isEnabled()
     form.findChild(QDoubleSpinBox, "betaSpin").setValue(0.04)
     assert form.field_widget("kl_penalty").isEnabled()
+
+
+def test_the_checks_are_the_declarations_with_their_reasons():
+    """core/ppo/checks.py and GRPO's check_config restate no rule: the refusal comes from
+    the declarations, with the reason the setting declares (`why`)."""
+    from dataclasses import replace
+
+    import pytest
+
+    from core.errors import TrainingError
+    from core.ppo.checks import check_config as check_ppo
+
+    checks = (ROOT / "core" / "ppo" / "checks.py").read_text(encoding="utf-8")
+    assert "config." not in checks  # no field compared by hand
+    with pytest.raises(TrainingError, match=r"temperature is 0; use 0.01 to 10 \(training needs"):
+        check_ppo(replace(PPOConfig(), temperature=0.0))
+    with pytest.raises(TrainingError, match=r"multiple of mini_batch_size \(4\)"):
+        check_ppo(replace(PPOConfig(), batch_size=10, mini_batch_size=4))
+    from core.grpo.trainer import check_config as check_grpo
+
+    with pytest.raises(TrainingError, match=r"group_size is 1; use 2 .*\(a group needs at least"):
+        check_grpo(replace(GRPOConfig(), group_size=1))
+    with pytest.raises(TrainingError, match="the batch counts completions, group_size per prompt"):
+        check_grpo(replace(RLOOConfig(), batch_size=7))
