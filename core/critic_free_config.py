@@ -58,7 +58,8 @@ class CriticFreeConfig:
             fits=_multiple_of,
             adjust=_multiple_not_below,
             how="the smallest multiple of {leader_value} not below {old}",
-            rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value})",
+            rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value}): "
+            "the batch counts completions, {leader} per prompt",
         ),
         Follow(
             "mini_batch_size",
@@ -88,6 +89,7 @@ class CriticFreeConfig:
         label="Group size",
         help="Completions sampled per prompt; each is judged against the others of its "
         "group, so at least 2. Larger: a better baseline, fewer prompts per step.",
+        why="a group needs at least 2 answers to compare",
         minimum=2,
         maximum=MAX_BATCH,
     )
@@ -129,6 +131,7 @@ class CriticFreeConfig:
         help="loss: a k3 KL term beta * KL in the loss (GRPO's way). reward: beta * k1 KL "
         "subtracted from each response's reward before the baseline (RLOO's way).",
         choices=KL_PENALTIES,
+        active_when=("beta", ">", 0),  # beta 0: no KL at all
     )
     kl_estimator: str = setting(
         "k3",

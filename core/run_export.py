@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from core import __version__
+from core.algorithms import exportable_kinds
 from core.atomic import folder_written_atomically
 from core.errors import StudioError
 from core.run_export_files import (
@@ -57,9 +58,9 @@ REWARDS_DIR = "rewards"
 ADAPTER_DIR = "adapter"
 WORKSPACE_DIR = "workspace"
 EXPORT_FORMAT = 1
-EXPORTABLE_KINDS = ("ppo", "grpo", "rloo")
-"""Runs trained on prompts. DPO/KTO/SFT train on the workspace's feedback, which an
-export does not carry (yet)."""
+EXPORTABLE_KINDS = exportable_kinds()
+"""The registry's exportable kinds: runs trained on prompts. The trainers from stored
+feedback train on the workspace's feedback, which an export does not carry (yet)."""
 
 
 @dataclass

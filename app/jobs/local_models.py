@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.local_models import LocalModel, find_local_models
+from core.algorithms import DEFAULT_KIND
 from core.memory_plan import PlanRequest, format_bytes, plan_memory, request_for_config
 
 GPU_SIZES_GIB = (8, 12, 16, 24, 48, 80)
@@ -33,7 +34,7 @@ class TrainDefaults:
         )
 
     def request(self, dtype: str, device: str) -> PlanRequest:
-        return request_for_config("ppo", self.config, self.lora_r, dtype, device)
+        return request_for_config(DEFAULT_KIND, self.config, self.lora_r, dtype, device)
 
 
 def train_defaults() -> TrainDefaults:

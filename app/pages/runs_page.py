@@ -36,6 +36,7 @@ from app.widgets.common import inform, page_title
 from app.widgets.plots import OverlayPlot
 from app.widgets.rounds_plot import RoundsPlot
 from app.workers import start_job
+from core.algorithms import exportable_kinds, spec_of
 from core.errors import StudioError
 from core.export import export_metrics, export_pairs, export_samples
 from core.export_models import export_adapter, export_merged_model
@@ -405,13 +406,22 @@ class RunsPage(QWidget):
         ids = self.selected_run_ids()
         if not ids:
             self.state.errors.report(
-                StudioError("Select the run to export first (one PPO, GRPO or RLOO run)."),
+                StudioError(f"Select the run to export first (one {_exportable_labels()} run)."),
+                "Exporting the run",
+            )
+            return
+        run = self.state.store.run(ids[0])
+        if run.kind not in exportable_kinds():  # asked before a folder is chosen
+            self.state.errors.report(
+                StudioError(
+                    f"Run {run.id} is a {run.kind} run, trained on the workspace's feedback, "
+                    f"which an export does not carry; choose a {_exportable_labels()} run."
+                ),
                 "Exporting the run",
             )
             return
         out = QFileDialog.getExistingDirectory(self, "Export the run for a cluster into a folder")
         if out:
-            run = self.state.store.run(ids[0])
             self.export_run(run.id, export_folder(Path(out), run.id, run.kind))
 
     def export_run(self, run_id: int, out: Path) -> None:
@@ -493,3 +503,9 @@ def _origin_text(run) -> str:
 
 def _fmt(value) -> str:
     return "" if value is None else f"{value:+.3f}"
+
+
+def _exportable_labels() -> str:
+    """'PPO, GRPO or RLOO': the registry's kinds that export-run writes out."""
+    labels = [spec_of(kind).label for kind in exportable_kinds()]
+    return ", ".join(labels[:-1]) + " or " + labels[-1] if len(labels) > 1 else labels[0]

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.algorithms import ALGORITHMS, AlgorithmChoice, PlotSpec
 from app.widgets.plots import KLPlot, MetricPlot, RewardPlot, Series
+from core.algorithms import DEFAULT_KIND
 from core.config import PPOConfig
 from core.ppo.health import HealthMonitor
 
@@ -56,7 +57,7 @@ class TrainingDashboard(QWidget):
         grid = QGridLayout()
         self._grid = grid
         self._extra: dict[str, MetricPlot] = {}  # the algorithms' own plots, made when first shown
-        self._loss_plots = {ALGORITHMS["ppo"].losses: self.loss_plot}
+        self._loss_plots = {ALGORITHMS[DEFAULT_KIND].losses: self.loss_plot}
         grid.setSpacing(4)
         # Row 0: the three plots read most (reward, KL, losses), larger; row 1: the gauges.
         for index, plot in enumerate(self.plots[:3]):
@@ -80,7 +81,7 @@ class TrainingDashboard(QWidget):
         self._redraw_timer.setInterval(REDRAW_TICK_MS)
         self._redraw_timer.timeout.connect(self._on_redraw_tick)
         self._next_plot = 0
-        self.choice = ALGORITHMS["ppo"]
+        self.choice = ALGORITHMS[DEFAULT_KIND]
 
     def configure(self, choice: AlgorithmChoice) -> None:
         """Show the plots of `choice`'s algorithm: its losses only (no value loss without
@@ -124,7 +125,7 @@ class TrainingDashboard(QWidget):
         self.reward_plot.setObjectName("rewardPlot")
         self.kl_plot = KLPlot(auto_redraw=False)
         self.kl_plot.setObjectName("klPlot")
-        self.loss_plot = _loss_plot(ALGORITHMS["ppo"])
+        self.loss_plot = _loss_plot(ALGORITHMS[DEFAULT_KIND])
         self.entropy_plot = _plot(
             "entropyPlot", "Entropy", [Series("policy/entropy", "entropy")], "nats/token"
         )

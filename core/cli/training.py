@@ -1,15 +1,12 @@
-"""The training commands (`ppo`, `grpo`, `rloo`): one parser and one run for every
-on-policy algorithm, with checkpoints, resume, a metrics stream, SIGTERM handling and
-health warnings. A command module declares a TrainingCommand and registers it."""
+"""The on-policy training commands: one parser and one run for every on-policy algorithm
+of the registry (core.algorithms), with checkpoints, resume, a metrics stream, SIGTERM
+handling and health warnings. core/cli/algorithms.py registers one per spec."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -35,40 +32,14 @@ from core.ppo.health import HealthMonitor
 from core.settings import add_setting_flags, config_from_sources
 
 if TYPE_CHECKING:
+    from core.algorithms import AlgorithmSpec
     from core.train import TrainingRun
-    from core.train.launch import Algorithm
 
 
-@dataclass(frozen=True)
-class TrainingCommand:
-    """One training subcommand: its name, words, settings and algorithm."""
-
-    name: str
-    help: str
-    description: str
-    config_class: type
-    algorithm_path: str
-    """'module:ATTRIBUTE' of its core.train.launch.Algorithm, imported when the run starts
-    (the trainer pulls in torch; --help must not)."""
-    check_path: str
-    """'module:function' that checks a config before the model loads."""
-    extra_flags: Callable[[argparse.ArgumentParser], None] | None = None
-
-    def algorithm(self) -> Algorithm:
-        return _resolve(self.algorithm_path)
-
-    def check(self) -> Callable[[Any], None]:
-        return _resolve(self.check_path)
-
-
-def _resolve(path: str) -> Any:
-    module, attribute = path.split(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
-def register_command(subparsers: argparse._SubParsersAction, command: TrainingCommand) -> None:
-    """Add `command`'s parser: model, prompts, rewards, its settings, resume, metrics."""
-    parser = subparsers.add_parser(command.name, help=command.help, description=command.description)
+def register_command(subparsers: argparse._SubParsersAction, command: AlgorithmSpec) -> None:
+    """Add the parser of `command`'s algorithm: model, prompts, rewards, its settings,
+    resume, metrics."""
+    parser = subparsers.add_parser(command.kind, help=command.help, description=command.description)
     add_model_arguments(parser)
     parser.add_argument("--prompts", type=Path, default=None, help=".txt, .jsonl or .csv file")
     parser.add_argument(
@@ -93,7 +64,7 @@ def register_command(subparsers: argparse._SubParsersAction, command: TrainingCo
         help=f"{command.config_class.__name__} file, JSON or YAML (.yaml/.yml); flags "
         "override it, and what it sets counts as set",
     )
-    title = f"{command.name.upper()} settings"
+    title = f"{command.kind.upper()} settings"
     add_setting_flags(parser.add_argument_group(title), command.config_class)
     add_run_output_arguments(
         parser, "checkpoint folder to continue (same run; --steps then sets the new total)"
@@ -110,7 +81,7 @@ def config_from_args(args: argparse.Namespace, config_class: type) -> Any:
     return config
 
 
-def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
+def run_training(args: argparse.Namespace, command: AlgorithmSpec) -> int:
     """Start (or with --resume continue) a run of `command`'s algorithm, as `ppo` does."""
     from core.cli.followers import SharedInputs, follow_on_policy, share_inputs, training_spec
     from core.models import ModelSession
@@ -176,7 +147,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
     return 0
 
 
-def _checked_config(args: argparse.Namespace, command: TrainingCommand) -> Any:
+def _checked_config(args: argparse.Namespace, command: AlgorithmSpec) -> Any:
     """The run's settings, checked (on --resume only --steps applies: the rest is the
     checkpoint's)."""
     from core.errors import TrainingError
@@ -186,7 +157,7 @@ def _checked_config(args: argparse.Namespace, command: TrainingCommand) -> Any:
             raise TrainingError(f"--steps is {args.steps}; it must be at least 1.")
         return None
     config = config_from_args(args, command.config_class)
-    command.check()(config)
+    command.check_config(config)
     return config
 
 
@@ -227,7 +198,7 @@ def _as_flag(spec: str) -> str:
     return "--reward " + spec
 
 
-def _check_resume_algorithm(checkpoint: Path, command: TrainingCommand) -> None:
+def _check_resume_algorithm(checkpoint: Path, command: AlgorithmSpec) -> None:
     """A checkpoint of another algorithm: refused before the model loads."""
     from core.train.launch import check_checkpoint_algorithm
 

@@ -39,17 +39,7 @@ from core.train.events import StepResult
 def check_config(config: CriticFreeConfig) -> None:
     """Reject settings GRPO or RLOO cannot run with, naming the setting and the fix."""
     name = type(config).__name__.removesuffix("Config")
-    problems = []
-    if config.temperature <= 0:
-        problems.append("temperature must be > 0 (a group needs sampled, varied responses)")
-    if config.group_size < 2:
-        problems.append(f"group_size is {config.group_size}; a group needs at least 2")
-    elif config.batch_size % config.group_size:
-        problems.append(
-            f"batch_size ({config.batch_size}) must be a multiple of group_size "
-            f"({config.group_size}): the batch counts completions, group_size per prompt"
-        )
-    problems = problems or setting_problems(config)
+    problems = setting_problems(config)  # the declarations: ranges, `why`, FOLLOWS
     if problems:
         raise TrainingError(f"Invalid {name} settings: " + "; ".join(problems) + ".")
 
