@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.local_models import LocalModel, find_local_models
 from core.algorithms import DEFAULT_KIND
+from core.local_models import LocalModel, find_local_models
 from core.memory_plan import PlanRequest, format_bytes, plan_memory, request_for_config
 
 GPU_SIZES_GIB = (8, 12, 16, 24, 48, 80)
