@@ -46,11 +46,18 @@ def export_adapter(checkpoint: Path, out: Path, force: bool = False) -> Path:
     return out
 
 
-def export_merged_model(spec: ModelSpec, checkpoint: Path, out: Path, force: bool = False) -> Path:
+EXPORT_DTYPES = ("auto", "float32", "bfloat16", "float16")
+"""A merged export's dtype: auto keeps the base's stored dtype (config.json)."""
+
+
+def export_merged_model(
+    spec: ModelSpec, checkpoint: Path, out: Path, force: bool = False, dtype: str = "auto"
+) -> Path:
     """Merge the adapter into a fresh copy of the base and save a plain HF model folder.
 
     A separate copy, so a session in use keeps its adapter. `spec` names the base model.
-    The folder appears only when complete, as in export_adapter.
+    The folder appears only when complete, as in export_adapter. `dtype` 'auto' keeps the
+    base's own dtype (a bfloat16 base gives a bfloat16 model, half a float32 one's size).
 
     The base is always reloaded unquantised (spec.quantize is ignored): merging into a
     4-bit or 8-bit base would dequantise each layer, add the update and round the sum
@@ -59,21 +66,51 @@ def export_merged_model(spec: ModelSpec, checkpoint: Path, out: Path, force: boo
     differ from the quantised run's by the base's rounding.
     """
     out = Path(out)
+    target = export_dtype(spec, dtype)  # a bad --dtype fails before anything is written
     with folder_written_atomically(out, force, is_model_folder) as folder:
-        import torch
-
-        from core.models import ModelSession
-
-        adapter = adapter_folder(checkpoint)
-        unquantised = replace(spec, lora=None, adapter_path=str(adapter), quantize="none")
-        copy = ModelSession.load(unquantised)
-        try:
-            with torch.no_grad():
-                merged = copy.model.merge_and_unload()
-            _save(merged, copy.tokenizer, folder, out)
-        finally:
-            copy.unload()
+        merged, tokenizer = merged_model(spec, checkpoint, target)
+        _save(merged, tokenizer, folder, out)
     return out
+
+
+def merged_model(spec: ModelSpec, checkpoint: Path, dtype: str):
+    """(model, tokenizer): the base with the checkpoint's adapter merged in, in `dtype`
+    ('float32', 'bfloat16' or 'float16'), on the CPU unless spec names a device."""
+    import torch
+
+    from core.models import ModelSession
+
+    adapter = adapter_folder(checkpoint)
+    # float16 has few CPU kernels: merge in float32 there, then round once.
+    load_dtype = "float32" if dtype == "float16" else dtype
+    unquantised = replace(
+        spec, lora=None, adapter_path=str(adapter), quantize="none", dtype=load_dtype
+    )
+    copy = ModelSession.load(unquantised)
+    with torch.no_grad():
+        merged = copy.model.merge_and_unload()
+    copy.model = None  # the merged model is the only reference left to the weights
+    torch_dtype = getattr(torch, dtype)
+    merged = merged.to(torch_dtype)
+    merged.config.dtype = torch_dtype
+    return merged, copy.tokenizer
+
+
+def export_dtype(spec: ModelSpec, dtype: str) -> str:
+    """The dtype a merged export is written in: `dtype`, or for 'auto' the one the base's
+    config.json records (float32 when it records none)."""
+    if dtype not in EXPORT_DTYPES:
+        raise StudioError(f"--dtype {dtype} is unknown; use one of {', '.join(EXPORT_DTYPES)}")
+    if dtype != "auto":
+        return dtype
+    from core.model_loading import locate, read_config_dict
+    from core.models import resolve_model_path
+
+    source, is_local = locate(resolve_model_path(spec.name_or_path))
+    config = read_config_dict(source, is_local)
+    stored = str(config.get("dtype") or config.get("torch_dtype") or "float32")
+    stored = stored.removeprefix("torch.")
+    return stored if stored in EXPORT_DTYPES else "float32"
 
 
 def trained_quantize(checkpoint: Path) -> str:

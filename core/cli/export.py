@@ -62,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="demo",
         help="merged: the checkpoint's base model ('demo', a folder or a hub id)",
     )
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="merged: the weights' dtype (default auto: the base model's own, e.g. bfloat16)",
+    )
     _add_feedback_arguments(parser)
     parser.add_argument(
         "--run",
@@ -229,7 +235,7 @@ def _export_model(args: argparse.Namespace) -> int:
     else:
         _note_quantised_base(args.checkpoint)
         out = export_merged_model(
-            ModelSpec(args.model), args.checkpoint, args.out, force=args.force
+            ModelSpec(args.model), args.checkpoint, args.out, force=args.force, dtype=args.dtype
         )
         print(f"wrote the merged model to {out}")
     return 0

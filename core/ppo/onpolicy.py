@@ -29,6 +29,7 @@ from core.errors import TrainingError
 from core.generate import encode_prompts
 from core.grad_checkpointing import recomputing_layers, set_gradient_checkpointing
 from core.host_memory import update_memory_returned
+from core.lora import load_reference_adapter, save_reference_adapter
 from core.ppo.evaluation import HeldOutEval, split_prompts
 from core.ppo.maths import masked_whiten
 from core.ppo.optim import build_optimizer, build_scheduler
@@ -47,6 +48,10 @@ EVAL_STREAM = 999_999
 
 MinibatchLoss = Callable[[torch.Tensor, Rollout], tuple[torch.Tensor, dict[str, float]]]
 """(row indices, their rollout rows) -> (loss to minimise, gauges to average and log)."""
+
+
+REFERENCE_DIR = "reference_adapter"
+"""A checkpoint's copy of the frozen start adapter (only when that is the reference)."""
 
 
 class OnPolicyTrainer(CheckpointedTrainer):
@@ -81,6 +86,8 @@ class OnPolicyTrainer(CheckpointedTrainer):
         with session.lock:
             set_gradient_checkpointing(session.model, config.gradient_checkpointing)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        # Before the optimiser: the frozen reference copy must not be among its parameters.
+        self.reference = session.set_reference(config.reference)
         _seed_everything(config.seed)
 
         self._query_ids = encode_prompts(session, self.prompts, config.max_new_tokens)
@@ -303,7 +310,26 @@ class OnPolicyTrainer(CheckpointedTrainer):
     # -------------------------------------------------------------- checkpoints
 
     def _checkpoint_meta(self) -> dict[str, Any]:
-        return {"reward": self.reward.name, "prompts": len(self.prompts)}
+        return {
+            "reward": self.reward.name,
+            "prompts": len(self.prompts),
+            "reference": self.reference,
+        }
+
+    def _write_extras(self, folder: Path) -> None:
+        """The frozen start adapter, when it is the reference: a resume measures KL to it
+        again without needing the folder the run started from."""
+        if self.reference == "start":
+            save_reference_adapter(self.session.model, folder / REFERENCE_DIR)
+
+    def _load_extras(self, folder: Path) -> None:
+        with self.session.lock:
+            if (folder / REFERENCE_DIR).is_dir():
+                load_reference_adapter(self.session.model, folder / REFERENCE_DIR)
+                self.reference = "start"
+            else:  # the run's reference was the base (or a checkpoint older than the choice)
+                self.session.set_reference("base")
+                self.reference = "base"
 
     def _trainer_state(self) -> dict[str, Any]:
         return {
