@@ -138,3 +138,116 @@ def _save(model, tokenizer, folder: Path, out: Path) -> None:
             f"could not write the merged model to {out}: {type(error).__name__}: {error}; "
             "free disk space or choose a writable folder (nothing was left at the target)"
         ) from error
+
+
+def export_gguf(
+    spec: ModelSpec,
+    checkpoint: Path,
+    out: Path,
+    force: bool = False,
+    gguf_type: str = "f16",
+) -> Path:
+    """Merge the checkpoint's adapter into its base and write one GGUF file (llama.cpp,
+    LM Studio); refused in one line without the gguf package or for an architecture the
+    writer does not know, before anything is loaded."""
+    from core.gguf_export import check_gguf_type, import_gguf
+
+    import_gguf()
+    check_gguf_type(gguf_type)
+    out = Path(out)
+    _check_gguf_target(out, force)
+    _check_gguf_base(spec)
+    merged, tokenizer = merged_model(spec, checkpoint, "float32")  # quantised once, at write
+    _write_gguf_atomically(merged, tokenizer, out, gguf_type)
+    return out
+
+
+OLLAMA_GGUF = "model.gguf"
+MODELFILE = "Modelfile"
+
+
+def export_ollama(
+    spec: ModelSpec,
+    checkpoint: Path,
+    out: Path,
+    force: bool = False,
+    gguf_type: str = "f16",
+) -> tuple[Path, bool]:
+    """A folder for `ollama create NAME -f <out>/Modelfile`: the GGUF and a Modelfile whose
+    TEMPLATE comes from the chat template. Returns (folder, whether the template converted)."""
+    from core.gguf_export import check_gguf_type, import_gguf
+    from core.ollama_modelfile import modelfile
+
+    import_gguf()
+    check_gguf_type(gguf_type)
+    _check_gguf_base(spec)
+    out = Path(out)
+    with folder_written_atomically(out, force, is_ollama_folder) as folder:
+        merged, tokenizer = merged_model(spec, checkpoint, "float32")
+        _write_gguf_atomically(merged, tokenizer, folder / OLLAMA_GGUF, gguf_type)
+        text, converted = modelfile(tokenizer, OLLAMA_GGUF, _sampling_defaults(merged))
+        (folder / MODELFILE).write_text(text, encoding="utf-8")
+    return out, converted
+
+
+def is_ollama_folder(folder: Path) -> bool:
+    """Whether `folder` is an earlier Ollama export (safe to replace)."""
+    return (folder / MODELFILE).is_file()
+
+
+def _check_gguf_base(spec: ModelSpec) -> None:
+    """An architecture the writer cannot write is refused before the model loads."""
+    from core.gguf_export import check_gguf_architecture
+    from core.model_loading import locate, read_config_dict
+    from core.models import resolve_model_path
+
+    source, is_local = locate(resolve_model_path(spec.name_or_path))
+    check_gguf_architecture(str(read_config_dict(source, is_local).get("model_type")))
+
+
+def _check_gguf_target(out: Path, force: bool) -> None:
+    if out.is_dir():
+        raise StudioError(f"{out} is a folder; name the .gguf file to write")
+    if out.exists() and not force:
+        raise StudioError(f"{out} exists; pass --force to replace it")
+    if out.exists() and out.read_bytes()[:4] != b"GGUF":
+        raise StudioError(f"{out} is not an earlier GGUF export; choose another name")
+    if not out.parent.is_dir():
+        raise StudioError(f"the folder {out.parent} does not exist; create it first")
+
+
+def _write_gguf_atomically(model, tokenizer, out: Path, gguf_type: str) -> None:
+    """Write beside `out`, then rename: a reader never sees half a file."""
+    import os
+
+    from core.atomic import temporary_sibling
+    from core.gguf_export import write_gguf
+
+    temporary = temporary_sibling(out)
+    try:
+        write_gguf(model, tokenizer, temporary, gguf_type)
+        os.replace(temporary, out)
+    except OSError as error:
+        raise StudioError(
+            f"could not write {out}: {error.strerror or error}; free disk space or choose a "
+            "writable place"
+        ) from error
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def _sampling_defaults(model) -> dict[str, float]:
+    """The model's own sampling defaults (generation_config.json), else the studio's."""
+    from core.config import GenerationConfig
+
+    config = getattr(model, "generation_config", None)
+    defaults = GenerationConfig()
+    values = {
+        "temperature": getattr(config, "temperature", None) or defaults.temperature,
+        "top_p": getattr(config, "top_p", None) or defaults.top_p,
+    }
+    top_k = getattr(config, "top_k", None)
+    if top_k:
+        values["top_k"] = top_k
+    return values
