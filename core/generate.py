@@ -30,7 +30,7 @@ from core.errors import ModelLoadError, StudioError
 from core.logprobs import response_token_logprobs
 from core.models import ModelSession
 from core.progress import Progress, no_progress
-from core.prompt_format import prompt_token_ids
+from core.prompt_format import check_plain_prompts, prompt_token_ids
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,7 @@ def encode_prompts(
     start_id = (
         tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     )
+    check_plain_prompts(prompts, session.prompt_format)
     encoded = []
     for prompt in prompts:
         ids = prompt_token_ids(tokenizer, prompt, session.prompt_format)
