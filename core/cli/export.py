@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "layout TRL's reward and DPO trainers read), one row per pair: people's verdicts "
         "outrank AI ones, a pair's verdicts are averaged, ties and both-bad are left out, "
         "and AI pairs below --min-confidence are dropped; kto: JSONL of TRL's unpaired "
-        '{"prompt", "completion", "label"} from the ratings; ratings: JSONL of '
+        '{"prompt", "completion", "label"}, what `kto` trains on (the ratings, and the '
+        "comparisons split into their sides unless --no-pairs); ratings: JSONL of "
         "prompt, response, rating, rater, note; metrics: CSV with one row per step of a run; "
         "samples: JSONL of a run's kept rollouts and held-out answers (step, prompt, "
         "response, reward, reference, split); "
@@ -121,6 +122,12 @@ def _add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
         "prompt format",
     )
     parser.add_argument(
+        "--no-pairs",
+        action="store_true",
+        help="kto: the ratings only, as `kto --no-pairs` trains (default: also each "
+        "comparison split into its preferred and other answer, as `kto` trains)",
+    )
+    parser.add_argument(
         "--label-threshold",
         type=float,
         default=None,
@@ -152,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
             report = export_kto(
                 store, args.out, source, force=force, layout=args.layout or "auto",
                 label_threshold=DEFAULT_LABEL_THRESHOLD if threshold is None else threshold,
+                with_pairs=not args.no_pairs,
             )  # fmt: skip
             print(
                 f"wrote {report.written} {_layout(report)}rows ({report.labels_true} "
@@ -189,6 +197,8 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise StudioError("--min-confidence applies to --format pairs only; leave it out")
     if args.layout is not None and args.format not in ("pairs", "kto"):
         raise StudioError("--layout applies to --format pairs and kto only; leave it out")
+    if args.no_pairs and args.format != "kto":
+        raise StudioError("--no-pairs applies to --format kto only; leave it out")
     if args.label_threshold is not None and args.format != "kto":
         raise StudioError("--label-threshold applies to --format kto only; leave it out")
 

@@ -15,6 +15,7 @@ run in one thread.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,6 +51,8 @@ MinibatchLoss = Callable[[torch.Tensor, Rollout], tuple[torch.Tensor, dict[str, 
 """(row indices, their rollout rows) -> (loss to minimise, gauges to average and log)."""
 
 
+PROMPTS_FILE = "prompts.jsonl"
+"""A checkpoint's prompt set, one {"prompt": ...} per line (the format --prompts reads)."""
 REFERENCE_DIR = "reference_adapter"
 """A checkpoint's copy of the frozen start adapter (only when that is the reference)."""
 
@@ -321,6 +324,9 @@ class OnPolicyTrainer(CheckpointedTrainer):
         again without needing the folder the run started from."""
         if self.reference == "start":
             save_reference_adapter(self.session.model, folder / REFERENCE_DIR)
+        # The prompt set, so the checkpoint resumes on its own (and elsewhere).
+        lines = "".join(json.dumps({"prompt": prompt}) + "\n" for prompt in self.prompts)
+        (folder / PROMPTS_FILE).write_text(lines, encoding="utf-8")
 
     def _load_extras(self, folder: Path) -> None:
         with self.session.lock:
