@@ -110,8 +110,7 @@ def test_resume_keeps_the_start_reference(tiny_model_dir, trained_adapter, promp
     extra = ["--adapter", str(trained_adapter), "--steps", "1", "--ppo-epochs", "1"]
     assert main(_args("ppo", tiny_model_dir, prompts_file, workspace, *extra)) == 0
     first = workspace / "checkpoints/run-1/step-1"
-    resume = ["ppo", "--resume", str(first), "--steps", "2", "--workspace", str(workspace),
-              "--model", str(tiny_model_dir), "--prompts", str(prompts_file)]  # fmt: skip
+    resume = ["ppo", "--resume", str(first), "--steps", "2", "--workspace", str(workspace)]
     assert main([*resume, "--metrics-out", str(out)]) == 0
     second = workspace / "checkpoints/run-1/step-2"
     assert json.loads((second / "meta.json").read_text())["reference"] == "start"
