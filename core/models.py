@@ -274,6 +274,15 @@ class ModelSession:
         else:
             yield self.model
 
+    @contextmanager
+    def base(self) -> Iterator[torch.nn.Module]:
+        """The base model with every adapter off inside the block (what 'Base' compares)."""
+        if isinstance(self.model, PeftModel):
+            with self.model.disable_adapter():
+                yield self.model
+        else:
+            yield self.model
+
     def set_reference(self, mode: str) -> str:
         """Choose what reference() runs: 'start' keeps a frozen copy of the adapter as it
         is now (the policy a run starts from, e.g. an SFT adapter), 'base' the adapter-off

@@ -71,6 +71,10 @@ def test_start_reference_is_a_frozen_copy_of_the_loaded_adapter(tiny_model_dir, 
                 param.add_(0.3)
     assert not torch.allclose(_logits(session, ids, True), _logits(session, ids, False))
     assert [p.requires_grad for p in session.model.parameters()].count(True) > 0
+    with torch.no_grad(), session.base() as model:  # "Base" stays the adapter-off model
+        kept_base = model(input_ids=ids).logits
+    with torch.no_grad(), session.model.disable_adapter():
+        assert torch.equal(kept_base, session.model(input_ids=ids).logits)
     assert session.set_reference("base") == "base"
     with torch.no_grad(), session.model.disable_adapter():
         base = session.model(input_ids=ids).logits
