@@ -7,7 +7,9 @@ per architecture, as llama.cpp's loaders expect it:
   reordered from Hugging Face's rotary layout (two halves) to llama.cpp's (interleaved
   pairs), per head;
 - Qwen2: written as it is (its rotary layout is the one llama.cpp's qwen2 uses);
-- GPT-2: its Conv1D weights are stored (in, out) and are transposed to (out, in).
+- GPT-2: its Conv1D weights are stored (in, out) and are transposed to (out, in);
+- Gemma 2: its RMSNorm scales by (1 + w), llama.cpp's by w, so the norms are written + 1,
+  with the soft-capping and sliding-window settings.
 Tied output embeddings are left out (llama.cpp and transformers both reuse token_embd).
 Types: F16 (default: every reader has it), BF16, Q8_0 (8-bit blocks of 32, about half F16's
 size); one-dimensional tensors (norms, biases) stay F32, as llama.cpp's converter keeps them.
@@ -28,7 +30,13 @@ GGUF_TYPES = ("f16", "bf16", "q8_0")
 """Tensor types a GGUF export offers; f16 loads everywhere (transformers and llama.cpp)."""
 DEFAULT_GGUF_TYPE = "f16"
 
-GGUF_ARCHITECTURES = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "gpt2": "gpt2"}
+GGUF_ARCHITECTURES = {
+    "llama": "llama",
+    "mistral": "llama",
+    "qwen2": "qwen2",
+    "gpt2": "gpt2",
+    "gemma2": "gemma2",
+}
 """Hugging Face model_type -> the GGUF architecture it is written as."""
 
 _GPT2_TRANSPOSED = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight",
@@ -96,7 +104,7 @@ def write_gguf(model: Any, tokenizer: Any, path: Path, kind: str = DEFAULT_GGUF_
 
 def _model_arch(gguf: Any, arch: str) -> Any:
     return {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2,
-            "gpt2": gguf.MODEL_ARCH.GPT2}[arch]  # fmt: skip
+            "gpt2": gguf.MODEL_ARCH.GPT2, "gemma2": gguf.MODEL_ARCH.GEMMA2}[arch]  # fmt: skip
 
 
 def _file_type(gguf: Any, kind: str) -> int:
@@ -134,8 +142,15 @@ def _write_hyperparameters(writer: Any, config: Any, arch: str) -> None:
     writer.add_head_count_kv(getattr(config, "num_key_value_heads", None) or heads)
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     writer.add_rope_freq_base(_rope_theta(config))
-    writer.add_rope_dimension_count(head_dim)
     writer.add_vocab_size(config.vocab_size)
+    if arch != "gemma2":
+        writer.add_rope_dimension_count(head_dim)
+        return
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
+    writer.add_attn_logit_softcapping(config.attn_logit_softcapping or 0.0)
+    writer.add_final_logit_softcapping(config.final_logit_softcapping or 0.0)
+    writer.add_sliding_window(config.sliding_window)
 
 
 def _tensors(model: Any, config: Any, arch: str) -> Iterator[tuple[str, np.ndarray]]:
@@ -172,10 +187,15 @@ def _gpt2_layout(name: str, array: np.ndarray, config: Any) -> np.ndarray:
     return np.ascontiguousarray(array.T) if name.endswith(_GPT2_TRANSPOSED) else array
 
 
+def _gemma_layout(name: str, array: np.ndarray, config: Any) -> np.ndarray:
+    return array + 1.0 if name.endswith("norm.weight") else array
+
+
 _LAYOUT_FIXES: dict[str, Callable[[str, np.ndarray, Any], np.ndarray]] = {
     "llama": _llama_layout,
     "qwen2": lambda name, array, config: array,
     "gpt2": _gpt2_layout,
+    "gemma2": _gemma_layout,
 }
 
 

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
-from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, LlamaConfig, Qwen2Config
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    Gemma2Config,
+    GPT2Config,
+    LlamaConfig,
+    Qwen2Config,
+)
 
 from core.cli import main
 from core.config import ModelSpec
@@ -36,6 +43,8 @@ def _config(family: str, tokenizer):
                  hidden_size=32, intermediate_size=64, max_position_embeddings=128)  # fmt: skip
     if family == "llama":
         return LlamaConfig(**shape, **common)
+    if family == "gemma2":
+        return Gemma2Config(**shape, head_dim=8, sliding_window=64, **common)
     return Qwen2Config(**shape, tie_word_embeddings=False, **common)
 
 
@@ -59,7 +68,7 @@ def _build(root: Path, family: str, tokenizer, dtype: torch.dtype) -> tuple[Path
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, tiny_tokenizer):
     """{family: (model folder, adapter)}: Llama stored in bfloat16 with a ChatML template,
-    Qwen2 and GPT-2 in float32."""
+    Qwen2, GPT-2 and Gemma 2 in float32."""
     root = tmp_path_factory.mktemp("gguf-models")
     chat_tokenizer = AutoTokenizer.from_pretrained(_save_tokenizer(root, tiny_tokenizer))
     chat_tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
@@ -68,6 +77,7 @@ def models(tmp_path_factory, tiny_tokenizer):
         "llama": _build(root, "llama", chat_tokenizer, torch.bfloat16),
         "qwen2": _build(root, "qwen2", tiny_tokenizer, torch.float32),
         "gpt2": _build(root, "gpt2", tiny_tokenizer, torch.float32),
+        "gemma2": _build(root, "gemma2", tiny_tokenizer, torch.float32),
     }
 
 
@@ -104,7 +114,7 @@ def test_merged_export_keeps_the_bases_dtype(models, tmp_path):
     assert torch.allclose(wide, half, atol=0.05)  # the same model, rounded to bfloat16
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen2", "gpt2"])
+@pytest.mark.parametrize("family", ["llama", "qwen2", "gpt2", "gemma2"])
 def test_gguf_reproduces_the_merged_models_logits(family, models, tmp_path):
     model, adapter = models[family]
     assert _export("merged", model, adapter, tmp_path / "merged", "--dtype", "float32") == 0
