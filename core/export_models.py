@@ -157,7 +157,9 @@ def export_gguf(
     out = Path(out)
     _check_gguf_target(out, force)
     _check_gguf_base(spec)
-    merged, tokenizer = merged_model(spec, checkpoint, "float32")  # quantised once, at write
+    # Merged in the base's own dtype (half a float32 copy's memory); each tensor is widened
+    # to float32 only as it is written, and rounded to the GGUF type once.
+    merged, tokenizer = merged_model(spec, checkpoint, export_dtype(spec, "auto"))
     _write_gguf_atomically(merged, tokenizer, out, gguf_type)
     return out
 
@@ -183,7 +185,7 @@ def export_ollama(
     _check_gguf_base(spec)
     out = Path(out)
     with folder_written_atomically(out, force, is_ollama_folder) as folder:
-        merged, tokenizer = merged_model(spec, checkpoint, "float32")
+        merged, tokenizer = merged_model(spec, checkpoint, export_dtype(spec, "auto"))
         _write_gguf_atomically(merged, tokenizer, folder / OLLAMA_GGUF, gguf_type)
         text, converted = modelfile(tokenizer, OLLAMA_GGUF, _sampling_defaults(merged))
         (folder / MODELFILE).write_text(text, encoding="utf-8")
