@@ -10,7 +10,9 @@ per architecture, as llama.cpp's loaders expect it:
 - GPT-2: its Conv1D weights are stored (in, out) and are transposed to (out, in);
 - Gemma 2: its RMSNorm scales by (1 + w), llama.cpp's by w, so the norms are written + 1,
   with the soft-capping and sliding-window settings.
-Tied output embeddings are left out (llama.cpp and transformers both reuse token_embd).
+Tied output embeddings are left out (llama.cpp and transformers both reuse token_embd),
+except GPT-2's, written as `output.weight` too, as llama.cpp's converter does (older
+llama.cpp builds, such as those inside Ollama releases, require it).
 Types: F16 (default: every reader has it), BF16, Q8_0 (8-bit blocks of 32, about half F16's
 size); one-dimensional tensors (norms, biases) stay F32, as llama.cpp's converter keeps them.
 """
@@ -158,7 +160,7 @@ def _tensors(model: Any, config: Any, arch: str) -> Iterator[tuple[str, np.ndarr
     tied = bool(getattr(config, "tie_word_embeddings", False))
     fix = _LAYOUT_FIXES[arch]
     for name, tensor in model.state_dict().items():
-        if name == "lm_head.weight" and tied:
+        if name == "lm_head.weight" and tied and arch != "gpt2":
             continue  # the output layer is the token embedding
         if name.endswith((".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq")):
             continue  # buffers, not weights
