@@ -441,7 +441,7 @@ def load_config_file(cls: type[ConfigT], path: Path) -> tuple[ConfigT, set[str]]
 
 def settings_part(cls: type, data: Any) -> Any:
     """The settings of `cls` in a config file's data: a run's recorded config (as the
-    store and export-run keep it: {"algorithm": "ppo", "ppo": {...}, "model_spec": ...})
+    store and export-run keep it: {"algorithm": KIND, KIND: {...}, "model_spec": ...})
     gives its algorithm's settings; a "lora" mapping is the model's (read by the CLI's
     model options), not a setting of a config without one."""
     if not isinstance(data, dict):
