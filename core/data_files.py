@@ -165,11 +165,24 @@ def _read_dataset_folder(path: Path, split: str | None) -> list[Row]:
             f"{path}: not a folder saved with datasets' save_to_disk ({error}); name a "
             "dataset folder or a .jsonl/.csv/.parquet file"
         ) from error
+    except Exception as error:  # a damaged dataset_info.json, state.json or Arrow file
+        raise _damaged_dataset(path, error) from error
     if isinstance(loaded, datasets.DatasetDict):
         loaded = _one_split(path, loaded, split)
     elif split is not None:
         raise InputFileError(f"{path} holds one dataset, no splits; leave --split out")
-    return [(f"{path} row {index}", dict(row)) for index, row in enumerate(loaded, 1)]
+    try:
+        return [(f"{path} row {index}", dict(row)) for index, row in enumerate(loaded, 1)]
+    except Exception as error:  # Arrow data damaged past its header, read row by row
+        raise _damaged_dataset(path, error) from error
+
+
+def _damaged_dataset(path: Path, error: Exception) -> InputFileError:
+    text = " ".join(str(error).split())[:200] or type(error).__name__
+    return InputFileError(
+        f"{path}: the saved dataset is damaged ({type(error).__name__}: {text}); save it "
+        "again with save_to_disk, or export it to JSONL (Dataset.to_json)"
+    )
 
 
 def _one_split(path: Path, splits: Any, split: str | None) -> Any:

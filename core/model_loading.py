@@ -28,6 +28,11 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_N
 
 from core.errors import ModelLoadError
 
+try:  # huggingface_hub >= 0.35 checks config fields' types (older ones raise TypeError)
+    from huggingface_hub.errors import StrictDataclassError
+except ImportError:  # pragma: no cover - older huggingface_hub
+    StrictDataclassError = TypeError
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -219,6 +224,11 @@ def load_config(source: str, is_local: bool, trust_remote_code: bool) -> Pretrai
             f"Cannot read the configuration of {source}: {first_line(error)}. Save the model "
             "again, or upgrade transformers if it is a new architecture."
         ) from error
+    except (TypeError, StrictDataclassError) as error:  # a field of the wrong type
+        raise ModelLoadError(
+            f"{Path(source) / 'config.json' if is_local else source} has a setting of the wrong "
+            f"type ({one_line(error)}); fix that value or save the model again."
+        ) from error
 
 
 def load_tokenizer(source: str, is_local: bool, trust_remote_code: bool) -> PreTrainedTokenizerBase:
@@ -295,6 +305,12 @@ def load_weights(
             "Use the folder of a full causal LM."
         )
     return model
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's whole message on one line (its lines joined), at most 300 characters."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text[:300] or type(error).__name__
 
 
 def first_line(error: BaseException) -> str:
