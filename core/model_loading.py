@@ -26,7 +26,7 @@ from transformers import (
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-from core.errors import ModelLoadError
+from core.errors import ModelLoadError, pickle_refusal
 
 try:  # huggingface_hub >= 0.35 checks config fields' types (older ones raise TypeError)
     from huggingface_hub.errors import StrictDataclassError
@@ -290,7 +290,9 @@ def load_weights(
         raise ModelLoadError(
             f"Not enough memory for {source} {how}; choose a smaller model or --quantize 4bit."
         ) from error
-    except (*_LOAD_ERRORS, pickle.UnpicklingError) as error:
+    except pickle.UnpicklingError as error:  # a pytorch_model.bin with pickled objects
+        raise ModelLoadError(f"{pickle_refusal(source)}.") from error
+    except (*_LOAD_ERRORS, TypeError) as error:
         if not is_local:
             raise hub_error(source, error) from error
         raise ModelLoadError(

@@ -44,6 +44,8 @@ def connect(path: Path) -> GuardedConnection:
         conn.execute("PRAGMA journal_mode = WAL")
         check_integrity(conn, path)
         version = schema.schema_version(conn)
+        if version < len(schema.MIGRATIONS):
+            schema.check_tables_match_version(conn, path)  # before a backup or migration
         if 0 < version < len(schema.MIGRATIONS):
             backup_store(conn, path)  # a way back if the new version's migration misbehaves
         schema.migrate(conn, path)
@@ -144,6 +146,7 @@ def _refuse_unmigrated(conn: sqlite3.Connection, path: Path) -> None:
     version, known = schema.schema_version(conn), len(schema.MIGRATIONS)
     schema._refuse_newer(version, known, path)
     if version < known:
+        schema.check_tables_match_version(conn, path)
         raise StoreError(
             f"the store {path} has schema version {version} and needs upgrading to {known}, "
             "which cannot be done read-only; open the workspace once where it is writable"
