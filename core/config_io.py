@@ -83,7 +83,15 @@ def save_json(config: Any, path: Path) -> None:
 
 def load_json(cls: type[ConfigT], path: Path) -> ConfigT:
     """Read a config written by save_json, with a clear error for a bad file."""
-    return from_dict(cls, read_json_object(cls, path))
+    return from_file_data(cls, read_json_object(cls, path), path)
+
+
+def from_file_data(cls: type[ConfigT], data: Any, path: Path) -> ConfigT:
+    """from_dict, with the file named in its error (a checkpoint's config is one of many)."""
+    try:
+        return from_dict(cls, data)
+    except InputFileError as error:
+        raise InputFileError(f"{path}: {error}") from error
 
 
 YAML_SUFFIXES = (".yaml", ".yml")
