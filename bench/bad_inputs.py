@@ -947,6 +947,10 @@ def run_case(one: Case, base: Path, timeout_s: float) -> Outcome:
     return judge(one, done.returncode, done.stdout, done.stderr)
 
 
+def _needs_checkpoint(one: Case) -> bool:
+    return bool({"resume", "checkpoint"} & set(one.build.__code__.co_names))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run the cases whose name holds this")
@@ -965,10 +969,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bad-inputs-") as folder:
         base = Path(folder)
-        if any(
-            c.build.__code__.co_names.count("resume") or "checkpoint" in c.build.__code__.co_names
-            for c in chosen
-        ):
+        if any(_needs_checkpoint(one) for one in chosen):
             make_checkpoint(base)
         clean = 0
         for one in chosen:
