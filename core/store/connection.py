@@ -39,13 +39,15 @@ def connect(path: Path) -> GuardedConnection:
         raise read_only_error(path.parent, reason)
     conn = _open(str(path), path, uri=False)
     try:
+        if schema.schema_version(conn) < len(schema.MIGRATIONS):
+            # Before anything writes (even the WAL switch): a file that is not ours is left
+            # exactly as it was.
+            schema.check_tables_match_version(conn, path)
         # Both pragmas only work outside a transaction; foreign_keys is per connection.
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
         check_integrity(conn, path)
         version = schema.schema_version(conn)
-        if version < len(schema.MIGRATIONS):
-            schema.check_tables_match_version(conn, path)  # before a backup or migration
         if 0 < version < len(schema.MIGRATIONS):
             backup_store(conn, path)  # a way back if the new version's migration misbehaves
         schema.migrate(conn, path)
