@@ -143,5 +143,5 @@ def read_json_object(cls: type, path: Path) -> Any:
     """The JSON data of a `cls` config file, with a clear error for an unreadable one."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: JSON, UTF-8
         raise InputFileError(f"Cannot read {cls.__name__} from {path}: {error}.") from error

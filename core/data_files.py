@@ -13,6 +13,7 @@ the first unreadable line raises an InputFileError naming it and the fix.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -38,6 +39,8 @@ def read_text_file(path: Path) -> str:
         raise InputFileError(f"{path} is a folder; name a file") from error
     except OSError as error:
         raise InputFileError(f"{path}: cannot read the file ({error.strerror})") from error
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _utf16(path, data)  # Windows tools' "Unicode": marked by its byte-order mark
     try:
         # utf-8-sig: tolerate the byte-order mark some editors (Excel, Notepad) add.
         return data.decode("utf-8-sig")
@@ -45,6 +48,16 @@ def read_text_file(path: Path) -> str:
         line = data.count(b"\n", 0, error.start) + 1
         raise InputFileError(
             f"{path} line {line}: not valid UTF-8 (byte 0x{data[error.start]:02x}); "
+            "save the file with UTF-8 encoding"
+        ) from error
+
+
+def _utf16(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-16")
+    except UnicodeDecodeError as error:
+        raise InputFileError(
+            f"{path}: starts with a UTF-16 byte-order mark but is not valid UTF-16 ({error.reason}); "
             "save the file with UTF-8 encoding"
         ) from error
 
@@ -92,6 +105,10 @@ def jsonl_rows(path: Path, text: str, example: str = "") -> list[Row]:
                 f"{where}: invalid JSON ({error.msg} at column {error.colno}); "
                 f"each line must be one JSON object{like}"
             ) from error
+        except RecursionError:  # thousands of nested [ or {: Python's parser gives up
+            raise InputFileError(
+                f"{where}: JSON nested too deeply to read; each line must be one JSON object{like}"
+            ) from None
         if not isinstance(item, dict):
             raise InputFileError(
                 f"{where}: expected a JSON object{like}, got {type(item).__name__}"
