@@ -234,6 +234,11 @@ def check_tables_match_version(conn: sqlite3.Connection, path: Path) -> None:
     whose user_version was changed by hand. Migrating either would fail half-way
     (`table prompts already exists`, `duplicate column name`) or mix two schemas."""
     version = schema_version(conn)
+    if version < 0:  # no version of the app writes one; tables_at would misread it
+        raise StoreError(
+            f"{path} is not an RLHF Studio store: its schema version is {version}; it was "
+            "left untouched. Move it out of the workspace (or name another --workspace)."
+        )
     found, expected = tables_of(conn), tables_at(version)
     if found == expected:
         return
