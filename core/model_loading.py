@@ -296,8 +296,9 @@ def load_weights(
         if not is_local:
             raise hub_error(source, error) from error
         raise ModelLoadError(
-            f"Cannot read the weights in {source}: {first_line(error)}. The weight file is "
-            "probably truncated or corrupt; download or save the model again."
+            f"Cannot build the model in {source}: {first_line(error).rstrip('.')}. Either "
+            "config.json does not describe these weights (check its sizes) or the weight file "
+            "is truncated or corrupt; download or save the model again."
         ) from error
     missing = sorted(info.get("missing_keys") or ())
     if missing:
