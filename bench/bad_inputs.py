@@ -116,6 +116,14 @@ def score(tmp: Path, *specs: str) -> list[str]:
     return args
 
 
+def quiet_datasets():
+    """The datasets package, its progress bars off (they would fill this report)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    return datasets
+
+
 def py_score(tmp: Path, source: str) -> list[str]:
     """`score` with a py=FILE reward holding `source`."""
     return score(tmp, f"py={write(tmp / 'r.py', source)}")
@@ -178,7 +186,7 @@ def model_config_wrong_type(tmp):
 
 @case("refuse")
 def dataset_folder_damaged_info(tmp):
-    import datasets
+    datasets = quiet_datasets()
 
     folder = tmp / "ds"
     rows = [{"prompt": "a", "chosen": "b", "rejected": "c"}]
@@ -460,7 +468,7 @@ def pairs_parquet_that_is_text(tmp):
 
 @case("refuse")
 def pairs_dataset_unknown_split(tmp):
-    import datasets
+    datasets = quiet_datasets()
 
     folder = tmp / "ds"
     rows = [{"prompt": "a", "chosen": "b", "rejected": "c"}]
@@ -470,7 +478,7 @@ def pairs_dataset_unknown_split(tmp):
 
 @case("refuse")
 def pairs_dataset_truncated_arrow(tmp):
-    import datasets
+    datasets = quiet_datasets()
 
     folder = tmp / "ds"
     rows = [{"prompt": "a" * 50, "chosen": "b", "rejected": "c"}] * 50
