@@ -331,3 +331,16 @@ def test_trainer_state_that_is_not_a_dict_is_damaged(tmp_path):
     torch.save([1, 2], tmp_path / "trainer_state.pt")
     with pytest.raises(TrainingError, match="holds a list, not a trainer state"):
         read_trainer_state(tmp_path)
+
+
+def test_the_bad_inputs_battery_runs_a_case_and_counts_it(capsys):
+    from bench import bad_inputs
+
+    assert len(bad_inputs.CASES) >= 70 and len({c.name for c in bad_inputs.CASES}) == len(
+        bad_inputs.CASES
+    )
+    assert bad_inputs.main(["--only", "generate_temperature_nan"]) == 0
+    out = capsys.readouterr().out
+    assert "clean     refuse rc=2   generate_temperature_nan" in out and "clean=1/1" in out
+    traceback = bad_inputs.judge(bad_inputs.CASES[0], 1, "", "Traceback (most recent...)\nX")
+    assert not traceback.clean
