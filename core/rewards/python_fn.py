@@ -140,8 +140,9 @@ class PythonFunctionReward:
     def __init__(self, path: str | Path, time_limit_s: float | None = None) -> None:
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_file():
+            what = "a folder, not a file" if self.path.is_dir() else "no such file"
             raise RewardError(
-                f"py={path}: no such file; give the path to a .py file that defines {SIGNATURE}."
+                f"py={path}: {what}; give the path to a .py file that defines {SIGNATURE}."
             )
         self.name = f"py_{self.path.stem}"
         self.time_limit_s = time_limit_from_env() if time_limit_s is None else time_limit_s
