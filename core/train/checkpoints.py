@@ -66,8 +66,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as error:  # ValueError: JSON, UTF-8
         raise TrainingError(
-            f"Cannot read {path}: {error or type(error).__name__}. Resume from another "
-            "checkpoint."
+            f"Cannot read {path}: {error or type(error).__name__}. Resume from another checkpoint."
         ) from error
     if not isinstance(meta, dict):
         raise TrainingError(
