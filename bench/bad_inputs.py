@@ -825,8 +825,9 @@ def ppo_resume_meta_is_a_list(tmp):
     return args
 
 
-@case("refuse")
+@case("ok")
 def ppo_resume_meta_step_is_text(tmp):
+    """meta.json's step only describes the checkpoint: the trainer state holds the real one."""
     args = resume(tmp)
     meta = json.loads((Path(args[2]) / "meta.json").read_text(encoding="utf-8"))
     meta["step"] = "one"

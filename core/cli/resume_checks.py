@@ -25,7 +25,9 @@ def check_resume_flags(args: argparse.Namespace, checkpoint: Path) -> None:
     from core.train.checkpoints import checkpoint_step, read_meta, resolve_checkpoint
 
     folder = resolve_checkpoint(checkpoint)
-    step = read_meta(folder).get("step", checkpoint_step(folder))
+    step = read_meta(folder).get("step")
+    if not isinstance(step, int):  # meta.json only describes it; the folder is named too
+        step = checkpoint_step(folder)
     steps = getattr(args, "steps", None)
     if steps is not None and isinstance(step, int) and steps <= step:
         raise TrainingError(
