@@ -344,3 +344,23 @@ def test_the_bad_inputs_battery_runs_a_case_and_counts_it(capsys):
     assert "clean     refuse rc=2   generate_temperature_nan" in out and "clean=1/1" in out
     traceback = bad_inputs.judge(bad_inputs.CASES[0], 1, "", "Traceback (most recent...)\nX")
     assert not traceback.clean
+
+
+def test_utf16_prompts_are_read_and_deep_json_is_one_line(tmp_path, workspace, capsys):
+    from core.prompts_io import read_prompts
+
+    utf16 = tmp_path / "u.txt"
+    utf16.write_bytes("The movie was\nThe hotel\n".encode("utf-16"))
+    assert [record.text for record in read_prompts(utf16)] == ["The movie was", "The hotel"]
+    deep = tmp_path / "d.jsonl"
+    deep.write_text('{"prompt": ' + "[" * 100_000 + "]" * 100_000 + "}\n", encoding="utf-8")
+    assert main(["import-prompts", str(deep), "--workspace", str(workspace)]) == 2
+    assert "nested too deeply" in _one_error_line(capsys)
+
+
+def test_a_store_with_a_negative_schema_version_is_not_a_store(workspace, capsys):
+    path = _store_file(workspace, ["PRAGMA user_version = -1"])
+    assert main(["prompts", "--workspace", str(workspace)]) == 2
+    assert f"{path} is not an RLHF Studio store: its schema version is -1" in _one_error_line(
+        capsys
+    )
