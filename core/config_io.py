@@ -83,7 +83,15 @@ def save_json(config: Any, path: Path) -> None:
 
 def load_json(cls: type[ConfigT], path: Path) -> ConfigT:
     """Read a config written by save_json, with a clear error for a bad file."""
-    return from_dict(cls, read_json_object(cls, path))
+    return from_file_data(cls, read_json_object(cls, path), path)
+
+
+def from_file_data(cls: type[ConfigT], data: Any, path: Path) -> ConfigT:
+    """from_dict, with the file named in its error (a checkpoint's config is one of many)."""
+    try:
+        return from_dict(cls, data)
+    except InputFileError as error:
+        raise InputFileError(f"{path}: {error}") from error
 
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -135,5 +143,5 @@ def read_json_object(cls: type, path: Path) -> Any:
     """The JSON data of a `cls` config file, with a clear error for an unreadable one."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: JSON, UTF-8
         raise InputFileError(f"Cannot read {cls.__name__} from {path}: {error}.") from error

@@ -13,6 +13,7 @@ the first unreadable line raises an InputFileError naming it and the fix.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -63,6 +64,8 @@ def read_regular_file(path: Path) -> bytes:
 def read_text_file(path: Path) -> str:
     """The file's text; InputFileError for a missing, unreadable or non-UTF-8 file."""
     data = read_regular_file(Path(path))
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _utf16(path, data)  # Windows tools' "Unicode": marked by its byte-order mark
     try:
         # utf-8-sig: tolerate the byte-order mark some editors (Excel, Notepad) add.
         return data.decode("utf-8-sig")
@@ -70,6 +73,16 @@ def read_text_file(path: Path) -> str:
         line = data.count(b"\n", 0, error.start) + 1
         raise InputFileError(
             f"{path} line {line}: not valid UTF-8 (byte 0x{data[error.start]:02x}); "
+            "save the file with UTF-8 encoding"
+        ) from error
+
+
+def _utf16(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-16")
+    except UnicodeDecodeError as error:
+        raise InputFileError(
+            f"{path}: starts with a UTF-16 byte-order mark but is not valid UTF-16 ({error.reason}); "
             "save the file with UTF-8 encoding"
         ) from error
 
@@ -117,6 +130,10 @@ def jsonl_rows(path: Path, text: str, example: str = "") -> list[Row]:
                 f"{where}: invalid JSON ({error.msg} at column {error.colno}); "
                 f"each line must be one JSON object{like}"
             ) from error
+        except RecursionError:  # thousands of nested [ or {: Python's parser gives up
+            raise InputFileError(
+                f"{where}: JSON nested too deeply to read; each line must be one JSON object{like}"
+            ) from None
         if not isinstance(item, dict):
             raise InputFileError(
                 f"{where}: expected a JSON object{like}, got {type(item).__name__}"
@@ -190,11 +207,24 @@ def _read_dataset_folder(path: Path, split: str | None) -> list[Row]:
             f"{path}: not a folder saved with datasets' save_to_disk ({error}); name a "
             "dataset folder or a .jsonl/.csv/.parquet file"
         ) from error
+    except Exception as error:  # a damaged dataset_info.json, state.json or Arrow file
+        raise _damaged_dataset(path, error) from error
     if isinstance(loaded, datasets.DatasetDict):
         loaded = _one_split(path, loaded, split)
     elif split is not None:
         raise InputFileError(f"{path} holds one dataset, no splits; leave --split out")
-    return [(f"{path} row {index}", dict(row)) for index, row in enumerate(loaded, 1)]
+    try:
+        return [(f"{path} row {index}", dict(row)) for index, row in enumerate(loaded, 1)]
+    except Exception as error:  # Arrow data damaged past its header, read row by row
+        raise _damaged_dataset(path, error) from error
+
+
+def _damaged_dataset(path: Path, error: Exception) -> InputFileError:
+    text = " ".join(str(error).split())[:200] or type(error).__name__
+    return InputFileError(
+        f"{path}: the saved dataset is damaged ({type(error).__name__}: {text}); save it "
+        "again with save_to_disk, or export it to JSONL (Dataset.to_json)"
+    )
 
 
 def _one_split(path: Path, splits: Any, split: str | None) -> Any:

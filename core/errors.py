@@ -24,3 +24,12 @@ class RewardError(StudioError):
 
 class TrainingError(StudioError):
     """A training run that cannot start or had to stop (NaN, bad config...)."""
+
+
+def pickle_refusal(path: object) -> str:
+    """Why a file holding pickled Python objects is refused, and what to do (one line)."""
+    return (
+        f"{path} holds pickled Python objects, and RLHF Studio never loads those: unpickling "
+        "can run any code its author chose. Use files the studio or save_pretrained wrote "
+        "(safetensors, or a torch file of plain tensors)"
+    )

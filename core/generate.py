@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -61,15 +62,29 @@ class Completion:
     """Whether the model emitted EOS (False: cut off at max_new_tokens)."""
 
 
+MAX_SEED = 2**31 - 1
+"""The largest --seed (the same range as the trainers' seed)."""
+
+
 def check_generation_config(config: GenerationConfig) -> None:
     """Raise a StudioError naming the first setting out of range."""
+    seed = config.seed
     problems = [
         (config.max_new_tokens < 1, "max_new_tokens must be at least 1"),
-        (config.temperature < 0, "temperature must be >= 0 (0 = greedy)"),
+        (
+            not (math.isfinite(config.temperature) and config.temperature >= 0),
+            f"temperature is {config.temperature}; use a finite number >= 0 (0 = greedy)",
+        ),
         (not 0 < config.top_p <= 1, "top_p must be in (0, 1]"),
         (config.top_k < 0, "top_k must be >= 0 (0 = off)"),
         (config.n < 1, "n (completions per prompt) must be at least 1"),
         (config.batch_size < 1, "batch_size must be at least 1"),
+        # torch's generator takes 64-bit seeds, and batch i samples with seed + i; the
+        # range is the trainers' own (PPOConfig.seed).
+        (
+            seed is not None and not 0 <= seed <= MAX_SEED,
+            f"seed is {seed}; use a whole number from 0 to {MAX_SEED}",
+        ),
     ]
     for bad, message in problems:
         if bad:

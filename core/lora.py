@@ -8,6 +8,7 @@ standard folder layout (adapter_config.json + adapter_model.safetensors), so
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from safetensors import SafetensorError
 from core.adapter_files import ADAPTER_CONFIG, check_adapter_folder
 from core.backbone import base_model
 from core.config import LoraSpec
-from core.errors import ModelLoadError
+from core.errors import ModelLoadError, pickle_refusal
 from core.model_loading import first_line
 
 ADAPTER_NAME = "default"
@@ -206,6 +207,8 @@ def load_adapter_weights(model: torch.nn.Module, folder: str | Path) -> PeftMode
     device = next(model.parameters()).device
     try:
         weights = load_peft_weights(str(path), device=str(device))
+    except pickle.UnpicklingError as error:  # adapter_model.bin with objects beyond tensors
+        raise ModelLoadError(pickle_refusal(path / "adapter_model.bin") + ".") from error
     except (OSError, RuntimeError, ValueError, SafetensorError) as error:
         raise ModelLoadError(
             f"Cannot read the adapter weights in {path}: {first_line(error)}. The file is "

@@ -26,7 +26,12 @@ from transformers import (
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-from core.errors import ModelLoadError
+from core.errors import ModelLoadError, pickle_refusal
+
+try:  # huggingface_hub >= 0.35 checks config fields' types (older ones raise TypeError)
+    from huggingface_hub.errors import StrictDataclassError
+except ImportError:  # pragma: no cover - older huggingface_hub
+    StrictDataclassError = TypeError
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 TOKENIZER_FILES = (
@@ -219,6 +224,11 @@ def load_config(source: str, is_local: bool, trust_remote_code: bool) -> Pretrai
             f"Cannot read the configuration of {source}: {first_line(error)}. Save the model "
             "again, or upgrade transformers if it is a new architecture."
         ) from error
+    except (TypeError, StrictDataclassError) as error:  # a field of the wrong type
+        raise ModelLoadError(
+            f"{Path(source) / 'config.json' if is_local else source} has a setting of the wrong "
+            f"type ({one_line(error)}); fix that value or save the model again."
+        ) from error
 
 
 def load_tokenizer(source: str, is_local: bool, trust_remote_code: bool) -> PreTrainedTokenizerBase:
@@ -280,12 +290,15 @@ def load_weights(
         raise ModelLoadError(
             f"Not enough memory for {source} {how}; choose a smaller model or --quantize 4bit."
         ) from error
-    except (*_LOAD_ERRORS, pickle.UnpicklingError) as error:
+    except pickle.UnpicklingError as error:  # a pytorch_model.bin with pickled objects
+        raise ModelLoadError(f"{pickle_refusal(source)}.") from error
+    except (*_LOAD_ERRORS, TypeError) as error:
         if not is_local:
             raise hub_error(source, error) from error
         raise ModelLoadError(
-            f"Cannot read the weights in {source}: {first_line(error)}. The weight file is "
-            "probably truncated or corrupt; download or save the model again."
+            f"Cannot build the model in {source}: {first_line(error).rstrip('.')}. Either "
+            "config.json does not describe these weights (check its sizes) or the weight file "
+            "is truncated or corrupt; download or save the model again."
         ) from error
     missing = sorted(info.get("missing_keys") or ())
     if missing:
@@ -295,6 +308,12 @@ def load_weights(
             "Use the folder of a full causal LM."
         )
     return model
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's whole message on one line (its lines joined), at most 300 characters."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text[:300] or type(error).__name__
 
 
 def first_line(error: BaseException) -> str:

@@ -64,11 +64,28 @@ def read_prompts(path: Path) -> list[PromptRecord]:
             f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
         )
     text = read_text_file(path)
+    _refuse_nul(path, text.find("\x00"), text)
     reader = {".txt": _read_txt, ".jsonl": _read_jsonl, ".csv": _read_csv}[suffix]
     records = reader(path, text)
     if not records:
         raise InputFileError(f"{path}: the file holds no prompts; add at least one")
+    for number, record in enumerate(records, 1):  # a JSON "\u0000" escape
+        if "\x00" in record.text or "\x00" in (record.reference or ""):
+            raise InputFileError(
+                f"{path}: prompt {number} holds a NUL character (\\u0000), which tokenizers "
+                "drop or mangle; remove it"
+            )
     return records
+
+
+def _refuse_nul(path: Path, index: int, text: str) -> None:
+    """A NUL byte in a prompts file: a binary file, or text no model should be fed."""
+    if index >= 0:
+        line = text.count("\n", 0, index) + 1
+        raise InputFileError(
+            f"{path}, line {line}: a NUL byte (\\x00) in the text; is it a binary file? "
+            "Remove the byte, or name the right file"
+        )
 
 
 def import_prompts(store: Store, path: Path, set_name: str | None = None) -> ImportReport:

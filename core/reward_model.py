@@ -71,9 +71,11 @@ def load_backbone(
     from transformers.utils import logging as hf_logging
 
     from core.errors import ModelLoadError
+    from core.model_loading import locate
     from core.models import resolve_model_path
 
     path = resolve_model_path(base)
+    locate(str(path))  # a missing local folder is named as such, not as a bad hub id
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "score.weight newly initialised" is the point here
     try:

@@ -433,10 +433,10 @@ def _none_at_minimum(field: SettingField, value: Any) -> Any:
 def load_config_file(cls: type[ConfigT], path: Path) -> tuple[ConfigT, set[str]]:
     """A config file (JSON, or YAML by its .yaml/.yml name), and the settings it names
     (they count as set by the user)."""
-    from core.config_io import from_dict, read_config_file
+    from core.config_io import from_file_data, read_config_file
 
     data = settings_part(cls, read_config_file(cls, path))
-    return from_dict(cls, data), set(data)
+    return from_file_data(cls, data, path), set(data)
 
 
 def settings_part(cls: type, data: Any) -> Any:

@@ -202,6 +202,20 @@ def test_the_demo_model_quantises_too(demo_model_dir):
 
 
 @needs_bnb
+def test_4bit_ppo_trains_the_demo_model_on_the_cpu(demo_model_dir, prompts_file, workspace):
+    """The README's promise: `ppo --quantize 4bit` runs on a CPU with the demo model (its
+    Conv1D layers once met bitsandbytes' in-place view error in the backward pass)."""
+    from core.store import Store
+
+    args = _ppo(demo_model_dir, prompts_file, workspace, "--quantize", "4bit", "--steps", "1")
+    assert main(args) == 0
+    with Store.open(workspace) as store:
+        run = store.run(1)
+        assert run.status == "finished" and run.config["model_spec"]["quantize"] == "4bit"
+        assert len(store.metrics(1)) == 1
+
+
+@needs_bnb
 def test_a_4bit_gpt2_adapter_works_on_the_16bit_base(demo_model_dir, tmp_path, recwarn):
     """GPT-2's Conv1D layers are Linear4bit on the 4-bit base, so its adapter says
     fan_in_fan_out false; on the 16-bit base (Conv1D) it must act as the same weights."""

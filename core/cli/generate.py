@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.generate import generate, generation_params
+    from core.generate import check_generation_config, generate, generation_params
     from core.models import ModelSession
     from core.store import Store
 
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
     )
+    check_generation_config(config)  # before the store opens or the model loads
     with Store.open(workspace_of(args)) as store:
         prompts, prompt_ids = prompt_set_for_run(store, args.prompts, [])
         with tqdm_progress("loading model") as progress:

@@ -71,6 +71,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.pairs is not None and args.pairs < 1:
         raise StudioError(f"--pairs {args.pairs}: give a positive number of pairs")
+    from core.generate import check_generation_config
+
+    check_generation_config(  # a bad --temperature or --seed fails before the judge loads
+        GenerationConfig(
+            max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed
+        )
+    )
     workspace = workspace_of(args)
     rubric = read_template(args.rubric, PAIRWISE) if args.rubric else default_template(PAIRWISE)
     # The store opens first: a workspace that cannot be written (read-only, corrupt, busy)

@@ -157,12 +157,24 @@ def _checked_config(args: argparse.Namespace, command: AlgorithmSpec) -> Any:
             raise TrainingError(f"--steps is {args.steps}; it must be at least 1.")
         if args.epochs is not None:
             raise TrainingError("--epochs does not apply to --resume; give --steps instead.")
+        from core.cli.resume_checks import check_resume_flags
+
+        check_resume_flags(args, args.resume)
         return None
     if args.epochs is not None and not args.epochs > 0:
         raise TrainingError(f"--epochs is {args.epochs}; it must be above 0.")
     config, notes = config_from_sources(command.config_class, args, args.config)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+    if (
+        getattr(args, "micro_batch_size", None) is not None
+        and config.micro_batch_size > config.batch_size
+    ):
+        raise TrainingError(
+            f"--micro-batch-size {config.micro_batch_size} is larger than --batch-size "
+            f"{config.batch_size}: a micro-batch is a slice of one batch; use at most "
+            f"{config.batch_size}, or raise --batch-size."
+        )
     return config
 
 

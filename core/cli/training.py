@@ -85,6 +85,7 @@ def config_from_args(args: argparse.Namespace, config_class: type) -> Any:
 def run_training(args: argparse.Namespace, command: AlgorithmSpec) -> int:
     """Start (or with --resume continue) a run of `command`'s algorithm, as `ppo` does."""
     from core.cli.followers import SharedInputs, follow_on_policy, share_inputs, training_spec
+    from core.cli.resume_checks import recorded_prompts
     from core.models import ModelSession
     from core.progress import tqdm_progress
     from core.rewards import RewardContext, build_reward, parse_reward_specs
@@ -103,9 +104,11 @@ def run_training(args: argparse.Namespace, command: AlgorithmSpec) -> int:
     with Store.open(workspace_of(args)) as store:
         reward_specs = _reward_specs(args, store)
         parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
+        prompts = None
         if args.resume is not None and args.prompts is None:
-            prompts = prompts_to_resume(args.resume) or _builtin_prompts(None)
-        else:
+            # The checkpoint's own prompt set, else the run's recorded one, never the demo set.
+            prompts = prompts_to_resume(args.resume) or recorded_prompts(store, args.resume)
+        if prompts is None:
             prompts = prompts_for_run(store, args.prompts, _builtin_prompts(args.prompts))
         if args.resume is not None:
             _check_resume_algorithm(args.resume, command)
@@ -155,11 +158,13 @@ def run_training(args: argparse.Namespace, command: AlgorithmSpec) -> int:
 def _checked_config(args: argparse.Namespace, command: AlgorithmSpec) -> Any:
     """The run's settings, checked (on --resume only --steps applies: the rest is the
     checkpoint's)."""
+    from core.cli.resume_checks import check_resume_flags
     from core.errors import TrainingError
 
     if args.resume is not None:
         if args.steps is not None and args.steps < 1:
             raise TrainingError(f"--steps is {args.steps}; it must be at least 1.")
+        check_resume_flags(args, args.resume)
         return None
     config = config_from_args(args, command.config_class)
     command.check_config(config)

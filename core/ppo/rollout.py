@@ -62,7 +62,8 @@ class PromptOrder:
         if state["n_prompts"] != self.n_prompts:
             raise TrainingError(
                 f"The checkpoint was trained on {state['n_prompts']} prompts but "
-                f"{self.n_prompts} were given; resume with the same prompt set."
+                f"{self.n_prompts} were given; resume with the same prompt set (--prompts "
+                "FILE; the run's list is run_prompts/run-<id>.jsonl in its workspace)."
             )
         self.epoch, self.cursor = state["epoch"], state["cursor"]
 

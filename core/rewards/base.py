@@ -94,7 +94,14 @@ def check_scores(name: str, scores: Any, n: int) -> list[float]:
                 f"Reward '{name}' returned {value!r} ({type(value).__name__}) at index {index}; "
                 f"every score must be a number."
             )
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int past float range, e.g. 10**400
+            raise RewardError(
+                f"Reward '{name}' returned an integer of {len(str(abs(int(value))))} digits at "
+                f"index {index}, too large for a float; scores must be finite numbers (scale "
+                "them down)."
+            ) from None
         if not math.isfinite(value):
             raise RewardError(
                 f"Reward '{name}' returned {value} at index {index}; scores must be finite "

@@ -19,6 +19,7 @@ is a RewardError naming the file and the line, as before.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import multiprocessing
 import os
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from core.errors import RewardError
 from core.rewards.base import check_batch
-from core.rewards.python_worker import SIGNATURE, serve
+from core.rewards.python_worker import PIPE_LOST_EXIT, SIGNATURE, serve
 
 TIME_LIMIT_ENV = "RLHF_STUDIO_PY_REWARD_TIMEOUT"
 DEFAULT_TIME_LIMIT_S = 30.0
@@ -54,6 +55,11 @@ def time_limit_from_env() -> float:
             f"{TIME_LIMIT_ENV}={text!r} is not a positive number of seconds; set it to e.g. 30"
         )
     return value
+
+
+log = logging.getLogger("rlhf_studio.rewards")
+
+_PIPE_LOST = "closed its pipe"
 
 
 class _WorkerGone(Exception):
@@ -100,6 +106,8 @@ class _Worker:
         code = self.process.exitcode
         if code is None:
             return "stopped answering"
+        if code == PIPE_LOST_EXIT:
+            return _PIPE_LOST
         if code < 0:
             try:
                 return f"was killed by signal {signal.Signals(-code).name}"
@@ -109,13 +117,20 @@ class _Worker:
 
 
 def _stop_worker(process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
-    """Ask the worker to stop, and kill it if it does not at once (it may be stuck)."""
+    """Ask the worker to stop, and kill it if it does not at once (it may be stuck); then
+    stop what the function left running in the worker's process group."""
+    own_group = False
+    with contextlib.suppress(OSError, TypeError):  # gone already, or never started
+        own_group = os.getpgid(process.pid) == process.pid
     with contextlib.suppress(OSError, ValueError):  # already gone, or the pipe closed
         conn.send(("stop",))
     process.join(timeout=1)
     if process.is_alive():
         process.kill()
         process.join(timeout=5)
+    if own_group:  # the worker made the group; its forked children are still in it
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
     conn.close()
 
 
@@ -125,8 +140,9 @@ class PythonFunctionReward:
     def __init__(self, path: str | Path, time_limit_s: float | None = None) -> None:
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_file():
+            what = "a folder, not a file" if self.path.is_dir() else "no such file"
             raise RewardError(
-                f"py={path}: no such file; give the path to a .py file that defines {SIGNATURE}."
+                f"py={path}: {what}; give the path to a .py file that defines {SIGNATURE}."
             )
         self.name = f"py_{self.path.stem}"
         self.time_limit_s = time_limit_from_env() if time_limit_s is None else time_limit_s
@@ -142,6 +158,8 @@ class PythonFunctionReward:
             if self._worker is None:
                 self._start()
             reply = self._ask(("score", list(prompts), list(responses)), "reward() did not return")
+        for warning in reply[2:]:  # said once per worker, e.g. processes left running
+            log.warning("warning: %s", warning)
         return reply[1]
 
     def close(self) -> None:
@@ -173,6 +191,12 @@ class PythonFunctionReward:
             ) from None
         except _WorkerGone as gone:
             self._drop_worker()
+            if gone.args and gone.args[0] == _PIPE_LOST:
+                raise RewardError(
+                    f"{self.path}: reward() closed a file descriptor it did not open (the "
+                    "pipe that carries its scores back), so its answer was lost; close only "
+                    "the files the function opens itself"
+                ) from None
             raise RewardError(
                 f"{self.path}: the process running the reward file {gone}; reward() must "
                 "return its scores, not end the process; fix the function"

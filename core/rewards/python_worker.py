@@ -20,8 +20,11 @@ Messages on the pipe are tuples: ("started",), ("ready", def_line), ("ok", score
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
+import io
+import os
 import signal
 import sys
 import traceback
@@ -29,6 +32,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
+from typing import TextIO
 
 from core.errors import RewardError
 from core.rewards.base import check_scores
@@ -43,6 +47,10 @@ def serve(path_text: str, conn: Connection) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the parent decides, and
     # stops this worker itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        # Its own process group: what the function forks is stopped with the worker.
+        os.setpgid(0, 0)
+    _keep_stdout_for_the_command(path_text)
     conn.send(("started",))
     path = Path(path_text)
     try:
@@ -56,14 +64,93 @@ def serve(path_text: str, conn: Connection) -> None:
         return
     conn.send(("ready", def_line))
     name = f"py_{path.stem}"
+    warned_children = False
     while True:
         try:
             message = conn.recv()
         except EOFError:  # the parent is gone
             return
+        except OSError:  # the function closed the pipe's descriptor on a previous call
+            os._exit(PIPE_LOST_EXIT)
         if message[0] != "score":
             return
-        conn.send(call_reward(function, path, def_line, name, message[1], message[2]))
+        reply = call_reward(function, path, def_line, name, message[1], message[2])
+        alive = _living_children()
+        if alive and not warned_children and reply[0] == "ok":
+            warned_children = True
+            reply = (*reply, _children_warning(path, alive))
+        try:
+            conn.send(reply)
+        except OSError:  # EBADF: reward() closed a descriptor it did not open, our pipe's
+            os._exit(PIPE_LOST_EXIT)  # quietly: the parent says what happened
+
+
+PIPE_LOST_EXIT = 87
+"""The worker's exit status when the user's function closed the worker's pipe."""
+
+STDOUT_LIMIT = 64 * 1024
+"""Characters of the function's printing shown (on stderr) before the rest is dropped."""
+
+
+def _keep_stdout_for_the_command(path_text: str) -> None:
+    """The function's prints go to stderr, capped: stdout belongs to the command (JSON
+    lines, completions), and megabytes of debugging output would bury it."""
+    with contextlib.suppress(OSError):
+        os.dup2(2, 1)  # native writes to fd 1 (C extensions, os.write) land on stderr too
+    sys.stdout = _CappedText(sys.stderr, STDOUT_LIMIT, path_text)
+
+
+class _CappedText(io.TextIOBase):
+    """A text stream that passes the first `limit` characters on, then drops the rest
+    (saying so once)."""
+
+    def __init__(self, target: TextIO, limit: int, path_text: str) -> None:
+        self._target, self._left, self._path = target, limit, path_text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self._left > 0:
+            shown = text[: self._left]
+            self._target.write(shown)
+            self._left -= len(shown)
+            if self._left <= 0:
+                self._target.write(
+                    f"\nwarning: py={self._path} printed more than {STDOUT_LIMIT // 1024} KiB; "
+                    "the rest of its output is dropped (print less, or write to a log file)\n"
+                )
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+
+def _living_children() -> list[int]:
+    """Child processes of the worker still running (those that ended are reaped)."""
+    alive = []
+    with contextlib.suppress(OSError):
+        for entry in Path("/proc/self/task").iterdir():
+            children = (entry / "children").read_text().split()
+            alive.extend(int(pid) for pid in children)
+    if alive:
+        return alive
+    try:
+        while True:  # no /proc: waitpid says whether a child is left, not which
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                return [0]
+    except ChildProcessError:
+        return []
+
+
+def _children_warning(path: Path, pids: list[int]) -> str:
+    named = ", ".join(str(pid) for pid in pids if pid) or "unknown"
+    return (
+        f"py={path}: reward() left {len(pids)} process(es) running after it returned "
+        f"(pid {named}); they are stopped when the command ends. Wait for what the function "
+        "starts (subprocess.run, Pool as a with block)"
+    )
 
 
 def load_reward(path: Path) -> tuple[Callable[..., object], int | None]:

@@ -74,6 +74,11 @@ def _split_weight(text: str) -> tuple[str, float]:
             f"Reward spec {text!r}: the weight {tail!r} after '@' is not a finite number; "
             f"write e.g. length=40@0.2."
         )
+    if weight == 0:
+        raise RewardError(
+            f"Reward spec {text!r}: weight 0 makes this reward add nothing to the total; "
+            "leave the spec out, or give it a nonzero weight."
+        )
     return head, weight
 
 

@@ -40,6 +40,10 @@ def connect(path: Path) -> GuardedConnection:
     refuse_emptied(path)
     conn = _open(str(path), path, uri=False)
     try:
+        if schema.schema_version(conn) < len(schema.MIGRATIONS):
+            # Before anything writes (even the WAL switch): a file that is not ours is left
+            # exactly as it was.
+            schema.check_tables_match_version(conn, path)
         # Both pragmas only work outside a transaction; foreign_keys is per connection.
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -159,6 +163,7 @@ def _refuse_unmigrated(conn: sqlite3.Connection, path: Path) -> None:
     version, known = schema.schema_version(conn), len(schema.MIGRATIONS)
     schema._refuse_newer(version, known, path)
     if version < known:
+        schema.check_tables_match_version(conn, path)
         raise StoreError(
             f"the store {path} has schema version {version} and needs upgrading to {known}, "
             "which cannot be done read-only; open the workspace once where it is writable"

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import StudioError
+from core.store.faults import StoreError
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -176,6 +177,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
     _refuse_newer(version, target, path)
     if version == target:
         return version
+    check_tables_match_version(conn, path)
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Read again under the write lock: another process may have migrated meanwhile.
@@ -198,3 +200,57 @@ def _refuse_newer(version: int, known: int, path: Path) -> None:
             f"the store {path} was written by a newer RLHF Studio (schema version {version}; "
             f"this version knows up to {known}); upgrade the app to open this workspace"
         )
+
+
+def tables_of(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """{table: its column names} of the database behind `conn` (SQLite's own tables aside)."""
+    names = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    return {
+        name: [row[1] for row in conn.execute(f"PRAGMA table_info({_quoted(name)})")]
+        for (name,) in names
+    }
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def tables_at(version: int) -> dict[str, list[str]]:
+    """The tables and columns a store of schema `version` has (built in memory)."""
+    memory = sqlite3.connect(":memory:")
+    try:
+        for migration in MIGRATIONS[:version]:
+            migration(memory)
+        return tables_of(memory)
+    finally:
+        memory.close()
+
+
+def check_tables_match_version(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse, before any migration or backup, a file whose tables are not those of its
+    schema version: another application's SQLite file (version 0 with tables), or a store
+    whose user_version was changed by hand. Migrating either would fail half-way
+    (`table prompts already exists`, `duplicate column name`) or mix two schemas."""
+    version = schema_version(conn)
+    if version < 0:  # no version of the app writes one; tables_at would misread it
+        raise StoreError(
+            f"{path} is not an RLHF Studio store: its schema version is {version}; it was "
+            "left untouched. Move it out of the workspace (or name another --workspace)."
+        )
+    found, expected = tables_of(conn), tables_at(version)
+    if found == expected:
+        return
+    listed = ", ".join(sorted(found)[:6]) + (", ..." if len(found) > 6 else "")
+    if version == 0:
+        what = f"it is another application's SQLite database (tables: {listed})"
+    else:
+        what = (
+            f"its tables ({listed}) are not those of the schema version {version} it "
+            "claims (PRAGMA user_version was changed, or another program wrote it)"
+        )
+    raise StoreError(
+        f"{path} is not an RLHF Studio store: {what}; it was left untouched, not migrated. "
+        "Move it out of the workspace (or name another --workspace) and run again."
+    )

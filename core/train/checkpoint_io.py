@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pickle
 import random
 import shutil
 import time
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import TrainingError
+from core.errors import TrainingError, pickle_refusal
 from core.train.checkpoints import FORMAT_VERSION, META_FILE, PREFIX, TRAINER_STATE_FILE
 
 
@@ -150,13 +151,33 @@ def read_trainer_state(folder: Path) -> dict[str, Any]:
     path = Path(folder) / TRAINER_STATE_FILE
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:  # missing, truncated or not a torch file
+    except pickle.UnpicklingError as error:  # objects weights_only refuses to build
+        raise TrainingError(f"{pickle_refusal(path)}; resume from another checkpoint.") from error
+    except FileNotFoundError as error:
         raise TrainingError(
-            f"Cannot read {path}: {error}. The checkpoint is damaged; resume from another one."
+            f"{path} is missing; the checkpoint is incomplete, resume from another one."
         ) from error
+    except (OSError, RuntimeError, EOFError) as error:  # truncated or not a torch file
+        empty = path.is_file() and path.stat().st_size == 0
+        raise TrainingError(
+            f"Cannot read {path}: it is "
+            f"{'empty (0 bytes)' if empty else f'truncated or not a torch file ({_short(error)})'}; "
+            "the checkpoint is damaged, resume from another one."
+        ) from error
+    if not isinstance(state, dict):
+        raise TrainingError(
+            f"{path} holds a {type(state).__name__}, not a trainer state; the checkpoint is "
+            "damaged, resume from another one."
+        )
     if state.get("format") != FORMAT_VERSION:
         raise TrainingError(
             f"{path} has format {state.get('format')}, this version reads {FORMAT_VERSION}. "
             "Resume it with the version of RLHF Studio that wrote it."
         )
     return state
+
+
+def _short(error: BaseException) -> str:
+    """The start of a library message (torch's run for a paragraph), or the error's type."""
+    text = " ".join(str(error).split())
+    return (text.split(". ")[0][:160] if text else "") or type(error).__name__

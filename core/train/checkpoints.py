@@ -61,12 +61,19 @@ def resolve_checkpoint(path: Path) -> Path:
 
 def read_meta(folder: Path) -> dict[str, Any]:
     """meta.json of a checkpoint."""
+    path = Path(folder) / META_FILE
     try:
-        return json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: JSON, UTF-8
         raise TrainingError(
-            f"Cannot read {Path(folder) / META_FILE}: {error}. Resume from another checkpoint."
+            f"Cannot read {path}: {error or type(error).__name__}. Resume from another checkpoint."
         ) from error
+    if not isinstance(meta, dict):
+        raise TrainingError(
+            f"{path} holds a JSON {type(meta).__name__}, not the checkpoint's description; "
+            "resume from another checkpoint."
+        )
+    return meta
 
 
 def prompt_format_of(meta: dict[str, Any]) -> str:
