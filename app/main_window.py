@@ -243,7 +243,7 @@ class MainWindow(QMainWindow):
     # status bar
     def _on_jobs_changed(self) -> None:
         jobs = self.state.jobs()
-        self.job_spinner.setVisible(bool(jobs))
+        self.job_spinner.setVisible(any(not job.paused for job in jobs))
         self.job_label.setText(" · ".join(job.description for job in jobs) if jobs else "Idle")
         if self._closing and not jobs:
             self.close()

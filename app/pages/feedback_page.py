@@ -75,7 +75,7 @@ def reward_model_plot() -> MetricPlot:
     plot.setObjectName("rmLossPlot")
     plot.setLabel("bottom", "epoch")
     plot.setMinimumHeight(190)
-    plot.getPlotItem().legend.setVisible(False)
+    plot.hide_legend()
     names = []
     for index, (series, curve) in enumerate(
         zip(RM_SERIES, plot.getPlotItem().listDataItems(), strict=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 REDRAW_INTERVAL_MS = 100
@@ -37,6 +38,10 @@ def grown_range(
         return None
     span = max(high - low, abs(high) * 0.1, abs(low) * 0.1, 1e-3)
     return (low - margin * span, high + margin * span)
+
+
+def _pen_colour(curve) -> str:
+    return curve.opts["pen"].color().name()
 
 
 def cache_decorations(plot: pg.PlotWidget) -> None:
@@ -99,6 +104,95 @@ class CountAxis(pg.AxisItem):
         return [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
 
 
+LEGEND_ROW = 4
+"""The PlotItem's layout row under the bottom axis (pyqtgraph uses rows 0-3)."""
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """One name in a legend row: the curve's colour, its name, a glyph drawn like it."""
+
+    colour: str
+    label: str
+    glyph: str = "━"
+
+
+class WrappingLabel(pg.LabelItem):
+    """A LabelItem that wraps its text to the width the layout gives it, instead of
+    asking for the whole text's width: a long legend in a narrow plot grows a line rather
+    than widening the plot past its widget (which clipped the plot's right side)."""
+
+    def __init__(self, text: str = "", **args) -> None:
+        super().__init__(text, **args)
+        option = QTextOption(Qt.AlignmentFlag.AlignCenter)
+        option.setWrapMode(QTextOption.WrapMode.WordWrap)
+        self.item.document().setDefaultTextOption(option)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt override)
+        width = self.rect().width()
+        if width > 0 and self.item.textWidth() != width:
+            self.item.setTextWidth(width)
+        super().resizeEvent(ev)
+
+    def updateMin(self) -> None:  # noqa: N802 (pyqtgraph's name)
+        height = self.itemRect().height()
+        self.setMinimumWidth(0)
+        self.setMinimumHeight(height)
+        self._sizeHint = {
+            Qt.SizeHint.MinimumSize: (0, height),
+            Qt.SizeHint.PreferredSize: (0, height),
+            Qt.SizeHint.MaximumSize: (-1, -1),
+            Qt.SizeHint.MinimumDescent: (0, 0),
+        }
+        self.updateGeometry()
+
+
+class LegendRow:
+    """A legend as one line of coloured names under the plot's bottom axis: outside the
+    data, so it never covers a curve, and restyled with the theme (`set_foreground`).
+
+    A pyqtgraph LabelItem in a row of the PlotItem's own layout: the layout sizes the plot
+    around it, so it is never clipped and never drawn over the axes."""
+
+    def __init__(self, plot: pg.PlotWidget) -> None:
+        item = plot.getPlotItem()
+        self._label = WrappingLabel("", size="8pt", parent=item)
+        item.layout.addItem(self._label, LEGEND_ROW, 1)
+        self._entries: list[LegendEntry] = []
+        self._foreground = str(pg.getConfigOption("foreground"))
+        if not isinstance(pg.getConfigOption("foreground"), str):
+            self._foreground = pg.mkColor(pg.getConfigOption("foreground")).name()
+
+    def set_entries(self, entries: Sequence[LegendEntry]) -> None:
+        if list(entries) != self._entries:
+            self._entries = list(entries)
+            self._render()
+
+    def set_foreground(self, colour: str) -> None:
+        self._foreground = colour
+        self._render()
+
+    def labels(self) -> list[str]:
+        """The names shown, in order."""
+        return [entry.label for entry in self._entries]
+
+    def foreground(self) -> str:
+        return self._foreground
+
+    def label_item(self) -> pg.LabelItem:
+        return self._label
+
+    def _render(self) -> None:
+        names = [
+            f"<span style='color:{e.colour}'>{e.glyph}</span>&nbsp;{e.label}" for e in self._entries
+        ]
+        self._label.setText("&nbsp;&nbsp; ".join(names), color=self._foreground)
+
+
+def _glyph(style: Qt.PenStyle) -> str:
+    return {Qt.PenStyle.DashLine: "╍", Qt.PenStyle.DotLine: "┈"}.get(style, "━")
+
+
 class MetricPlot(pg.PlotWidget):
     """A live line plot of one or more metrics against the training step.
 
@@ -120,7 +214,7 @@ class MetricPlot(pg.PlotWidget):
         """False: `append` only marks the plot dirty and an owner (the dashboard) redraws
         its plots one at a time, so no single GUI event has to repaint them all."""
         self.dirty = False
-        self.setTitle(title)
+        self.setTitle(title, size="10pt")
         self.setLabel("bottom", "step")
         if y_label:
             self.setLabel("left", y_label)
@@ -128,15 +222,14 @@ class MetricPlot(pg.PlotWidget):
         self.setClipToView(True)
         self.setDownsampling(auto=True, mode="peak")
         self.setMenuEnabled(False)
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(130)
+        self.setMinimumWidth(150)  # the grid (app/widgets/plot_grid.py) wraps before this
         # A fixed axis width: tick labels changing width would re-layout the whole plot
         # on every step, the most expensive part of a redraw.
         self.getAxis("left").setWidth(52)
         # Metrics are plain numbers: "0.5", not "500 (x0.001)".
         self.getAxis("left").enableAutoSIPrefix(False)
         cache_decorations(self)
-        if len(series) > 1:
-            self.addLegend(offset=(-8, 8), labelTextSize="8pt")
         self._series = list(series)
         self._steps = GrowingBuffer()
         self._values = {s.key: GrowingBuffer() for s in self._series}
@@ -146,6 +239,9 @@ class MetricPlot(pg.PlotWidget):
             )
             for i, s in enumerate(self._series)
         }
+        # A legend where there is more than one curve to tell apart; under the plot.
+        self.legend_row = LegendRow(self) if len(series) > 1 else None
+        self._update_legend()
         # Live ranges: x from 0 to the run's length (doubling if exceeded), y grown in
         # jumps (see grown_range); pyqtgraph's auto-range would re-render axes every step.
         self.disableAutoRange()
@@ -158,6 +254,32 @@ class MetricPlot(pg.PlotWidget):
         self._redraw_timer.setInterval(REDRAW_INTERVAL_MS)
         self._redraw_timer.timeout.connect(self.refresh)
 
+    def legend_entries(self) -> list[LegendEntry]:
+        """The curves the legend names now (subclasses add theirs)."""
+        return [
+            LegendEntry(_pen_colour(self._curves[s.key]), s.label, self._glyph_of(s.key))
+            for s in self._series
+        ]
+
+    def _glyph_of(self, key: str) -> str:
+        curve = self._curves[key]
+        return "●" if curve.opts["symbol"] is not None else _glyph(curve.opts["pen"].style())
+
+    def _update_legend(self) -> None:
+        if self.legend_row is not None:
+            self.legend_row.set_entries(self.legend_entries())
+
+    def set_text_colour(self, colour: str) -> None:
+        """The theme's text colour for the legend (axes and title: app/theme.py)."""
+        if self.legend_row is not None:
+            self.legend_row.set_foreground(colour)
+
+    def hide_legend(self) -> None:
+        """No legend row (a plot whose title names its curves)."""
+        if self.legend_row is not None:
+            self.legend_row.set_entries([])
+            self.legend_row.label_item().setVisible(False)
+
     def mark_points(self, key: str, size: int = 6) -> None:
         """Draw `key`'s values as dots too: a metric reported every few steps (held-out
         figures) or once per round has gaps a line alone would not show."""
@@ -167,6 +289,7 @@ class MetricPlot(pg.PlotWidget):
         curve.setSymbolSize(size)
         curve.setSymbolBrush(colour)
         curve.setSymbolPen(colour)
+        self._update_legend()
 
     # data in
     def append(self, step: float, values: Mapping[str, float]) -> None:
@@ -298,11 +421,23 @@ class RewardPlot(MetricPlot):
             symbolPen=pg.mkPen(held_out),
             symbolBrush=pg.mkBrush(held_out),
         )
-        self._legend = None  # made with the first held-out point: only such runs need one
+        # Under the plot: the mean, and the EMA and held-out curves while they are shown.
+        self.legend_row = LegendRow(self)
+        self._update_legend()
+
+    def legend_entries(self) -> list[LegendEntry]:
+        entries = [LegendEntry(SERIES_COLOURS[0], "training")]
+        if self._ema_curve.isVisible():
+            entries.append(LegendEntry(SERIES_COLOURS[1], "EMA"))
+        if len(self._eval_steps):
+            entries.append(LegendEntry(SERIES_COLOURS[2], "held-out", "●"))
+            entries.append(LegendEntry("#9ca3af", "reference", "┈"))
+        return entries
 
     def set_smoothing(self, enabled: bool) -> None:
         """Show or hide the EMA curve."""
         self._ema_curve.setVisible(enabled)
+        self._update_legend()
 
     def smoothing(self) -> bool:
         return self._ema_curve.isVisible()
@@ -330,8 +465,7 @@ class RewardPlot(MetricPlot):
         self._eval_steps.clear()
         self._eval_values.clear()
         self._eval_reference.clear()
-        if self._legend is not None:
-            self._legend.setVisible(False)
+        self._update_legend()
 
     def _on_refresh(self, steps: np.ndarray) -> None:
         mean = self._values["reward/mean"].view()
@@ -342,17 +476,7 @@ class RewardPlot(MetricPlot):
         eval_steps = self._eval_steps.view().copy()
         self._eval_curve.setData(eval_steps, self._eval_values.view().copy())
         self._reference_curve.setData(eval_steps, self._eval_reference.view().copy())
-        if len(self._eval_steps):
-            self._show_legend()
-
-    def _show_legend(self) -> None:
-        if self._legend is None:
-            # Bottom right: a rising reward leaves that corner free.
-            self._legend = self.addLegend(offset=(-8, -8), labelTextSize="8pt")
-            self._legend.addItem(self._curves["reward/mean"], "training")
-            self._legend.addItem(self._eval_curve, "held-out")
-            self._legend.addItem(self._reference_curve, "held-out, reference")
-        self._legend.setVisible(True)
+        self._update_legend()
 
     def held_out_points(self) -> int:
         """Held-out evaluations shown."""
@@ -376,9 +500,7 @@ class KLPlot(MetricPlot):
             angle=0,
             movable=False,
             pen=pg.mkPen(SERIES_COLOURS[3], width=1, style=Qt.PenStyle.DashLine),
-            label="target",
-            labelOpts={"position": 0.9, "color": SERIES_COLOURS[3], "anchors": [(1, 1), (1, 1)]},
-        )
+        )  # named in the legend row: a label on the line clipped at the top of the range
         self._target_line.setVisible(False)
         self.getViewBox().addItem(self._target_line, ignoreBounds=True)
         self._coef = GrowingBuffer()
@@ -389,7 +511,8 @@ class KLPlot(MetricPlot):
         plot_item.showAxis("right")
         plot_item.scene().addItem(self._coef_view)
         plot_item.getAxis("right").linkToView(self._coef_view)
-        plot_item.getAxis("right").setLabel("KL coef", color=SERIES_COLOURS[4])
+        # The right axis is named in the legend row: a rotated axis label of its own
+        # needs width a narrow plot does not have.
         plot_item.getAxis("right").setWidth(52)
         plot_item.getAxis("right").enableAutoSIPrefix(False)
         self._coef_view.setXLink(plot_item)
@@ -397,14 +520,24 @@ class KLPlot(MetricPlot):
         self._coef_curve = pg.PlotCurveItem(pen=pg.mkPen(SERIES_COLOURS[4], width=1.5))
         self._coef_view.addItem(self._coef_curve)
         plot_item.vb.sigResized.connect(self._on_resized)
+        self.legend_row = LegendRow(self)
+        self._update_legend()
+
+    def legend_entries(self) -> list[LegendEntry]:
+        entries = [
+            LegendEntry(SERIES_COLOURS[0], "KL"),
+            LegendEntry(SERIES_COLOURS[4], "coef (right)"),
+        ]
+        if self._target_line.isVisible():
+            entries.append(LegendEntry(SERIES_COLOURS[3], "target", "╍"))
+        return entries
 
     def set_target(self, target: float | None) -> None:
         """Draw the target KL line, or hide it (fixed-coefficient runs)."""
-        if target is None:
-            self._target_line.setVisible(False)
-            return
-        self._target_line.setValue(float(target))
-        self._target_line.setVisible(True)
+        if target is not None:
+            self._target_line.setValue(float(target))
+        self._target_line.setVisible(target is not None)
+        self._update_legend()
 
     def target(self) -> float | None:
         return float(self._target_line.value()) if self._target_line.isVisible() else None
@@ -436,7 +569,8 @@ class KLPlot(MetricPlot):
 
 
 class OverlayPlot(pg.PlotWidget):
-    """Several runs' curves of one metric on one plot (the Runs page)."""
+    """Several runs' curves of one metric on one plot (the Runs page); with no curve to
+    draw, a hint in its place instead of empty axes."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent=parent)
@@ -444,13 +578,54 @@ class OverlayPlot(pg.PlotWidget):
         self.setLabel("bottom", "step")
         self.setClipToView(True)
         self.setDownsampling(auto=True, mode="peak")
-        self.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.setMenuEnabled(False)
+        self.getAxis("left").enableAutoSIPrefix(False)
         cache_decorations(self)
+        self.legend_row = LegendRow(self)
+        self._hint = pg.TextItem(anchor=(0.5, 0.5))
+        self.getViewBox().addItem(self._hint, ignoreBounds=True)
+        self.show_hint("Select one or more runs above to see their curves.")
 
     def show_runs(self, metric: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Replace the plot with one curve per run: {legend label: (steps, values)}."""
-        self.clear()
-        self.setTitle(metric)
+        for item in self.getPlotItem().listDataItems():
+            self.removeItem(item)
+        self.setTitle(metric, size="10pt")
+        entries = []
         for i, (label, (steps, values)) in enumerate(curves.items()):
-            pen = pg.mkPen(SERIES_COLOURS[i % len(SERIES_COLOURS)], width=2)
-            self.plot(steps, values, pen=pen, name=label, connect="finite")
+            colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+            pen = pg.mkPen(colour, width=2)
+            # A lone point is no line: dots make one-step runs visible.
+            dots = {"symbol": "o", "symbolSize": 5, "symbolBrush": colour, "symbolPen": colour}
+            self.plot(steps, values, pen=pen, name=label, connect="finite", **dots)
+            entries.append(LegendEntry(colour, label))
+        self.legend_row.set_entries(entries)
+        drawn = any(np.isfinite(values).any() for _steps, values in curves.values())
+        if not curves:
+            self.show_hint("Select one or more runs above to see their curves.")
+        elif not drawn:
+            self.show_hint(f"The selected runs do not report {metric}.\nChoose another metric.")
+        else:
+            self._hint.setVisible(False)
+            self.getAxis("left").setStyle(showValues=True)
+            self.getAxis("bottom").setStyle(showValues=True)
+            self.enableAutoRange()
+
+    def show_hint(self, text: str) -> None:
+        """A message in the middle of the empty plot, with no tick values around it."""
+        self._hint.setText(text, color=self.legend_row.foreground())
+        self._hint.setVisible(True)
+        self.getAxis("left").setStyle(showValues=False)
+        self.getAxis("bottom").setStyle(showValues=False)
+        self.disableAutoRange()
+        self.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self._hint.setPos(0.5, 0.5)
+
+    def hint_text(self) -> str:
+        """The hint shown ("" when curves are drawn)."""
+        return self._hint.toPlainText() if self._hint.isVisible() else ""
+
+    def set_text_colour(self, colour: str) -> None:
+        """The theme's text colour for the legend and the hint."""
+        self.legend_row.set_foreground(colour)
+        self._hint.setColor(colour)
