@@ -27,6 +27,7 @@ from app.page_stack import PageStack
 from app.pages.compare_page import ComparePage
 from app.pages.model_page import ModelPage
 from app.pages.prompts_page import PromptsPage
+from app.quit_guard import QUIT_DIALOG_NAME, ask_to_quit
 from app.settings_dialog import SettingsDialog
 from app.theme import apply_theme, configure_plots, style_plots
 from app.warm_up import start_warm_up
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setMinimumSize(QSize(1000, 680))
         self._closing = False
+        self._quit_confirmed = False  # asked (app/quit_guard.py) while a run trained
         self._painted = False
         # Style first: applying a style sheet to existing widgets re-polishes every one.
         self._apply_theme()
@@ -338,7 +340,14 @@ class MainWindow(QMainWindow):
             self.model_page.load_last_model()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        """Ask running jobs to stop and close once they have; never kill a thread."""
+        """Ask running jobs to stop and close once they have; never kill a thread. While a
+        run trains, ask the user first."""
+        if self._training() and not self._quit_confirmed:
+            event.ignore()
+            asking = self.findChildren(QMessageBox, QUIT_DIALOG_NAME)
+            if not any(box.isVisible() for box in asking):
+                ask_to_quit(self, self._quit_anyway)
+            return
         if self.state.jobs():
             if not self._closing:
                 self._closing = True
@@ -355,6 +364,13 @@ class MainWindow(QMainWindow):
         self.state.close()
         self.state.settings.sync()
         event.accept()
+
+    def _training(self) -> bool:
+        return self.stack.is_built("train") and self.train_page.phase != "idle"
+
+    def _quit_anyway(self) -> None:
+        self._quit_confirmed = True
+        self.close()
 
 
 def _gib(n_bytes: int) -> str:

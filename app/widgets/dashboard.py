@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.algorithms import ALGORITHMS, AlgorithmChoice, PlotSpec
-from app.widgets.plot_grid import columns_for, new_grid, place
+from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
 from app.widgets.plots import KLPlot, MetricPlot, RewardPlot, Series
 from core.config import PPOConfig
 from core.ppo.health import HealthMonitor
@@ -52,6 +52,9 @@ class TrainingDashboard(QWidget):
         header.addWidget(self.step_label, 1)
         header.addWidget(self.ema_check)
         self._columns = 0  # plots side by side now (set by the first reflow)
+        # An explicit minimum width: the grid's own (its columns' minimums) would stop the
+        # dashboard from narrowing to the width at which it reflows into fewer columns.
+        self.setMinimumWidth(MIN_PLOT_WIDTH)
         self._extra: dict[str, MetricPlot] = {}  # the algorithms' own plots, made when first shown
         self._loss_plots = {ALGORITHMS["ppo"].losses: self.loss_plot}
         self._reflow(force=True)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.algorithms import PlotSpec
-from app.widgets.plot_grid import columns_for, new_grid, place
+from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
 from app.widgets.plots import MetricPlot, Series
 
 
@@ -21,6 +21,7 @@ class OfflineDashboard(QWidget):
         self.plots: list[MetricPlot] = []
         self._grid = new_grid()
         self._columns = 0
+        self.setMinimumWidth(MIN_PLOT_WIDTH)  # narrower than its grid: see TrainingDashboard
         for spec in plots:
             series = [Series(key, label) for key, label in spec.series]
             # Parented at once: a parentless plot made while the window is shown is

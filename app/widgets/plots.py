@@ -159,9 +159,7 @@ class LegendRow:
         self._label = WrappingLabel("", size="8pt", parent=item)
         item.layout.addItem(self._label, LEGEND_ROW, 1)
         self._entries: list[LegendEntry] = []
-        self._foreground = str(pg.getConfigOption("foreground"))
-        if not isinstance(pg.getConfigOption("foreground"), str):
-            self._foreground = pg.mkColor(pg.getConfigOption("foreground")).name()
+        self._foreground = pg.mkColor(pg.getConfigOption("foreground")).name()
 
     def set_entries(self, entries: Sequence[LegendEntry]) -> None:
         if list(entries) != self._entries:
@@ -494,7 +492,7 @@ class KLPlot(MetricPlot):
 
     def __init__(self, parent: QWidget | None = None, auto_redraw: bool = True) -> None:
         super().__init__(
-            "KL to reference", [Series("objective/kl", "KL")], "nats", parent, auto_redraw
+            "KL", [Series("objective/kl", "KL")], "nats", parent, auto_redraw
         )
         self._target_line = pg.InfiniteLine(
             angle=0,
