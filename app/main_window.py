@@ -220,7 +220,7 @@ class MainWindow(QMainWindow):
 
     def _on_reward_model_ready(self, folder: str) -> None:
         """'Use as PPO reward' on the AI Feedback page: train against the new reward model."""
-        self.train_page.form.rewards.set_specs([f"rm={folder}"])
+        self.statusBar().showMessage(self.train_page.use_reward_model(folder), 10000)
         self.show_page(self.train_page)
 
     def _on_rate_samples(self, run_id: int) -> None:

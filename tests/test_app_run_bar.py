@@ -106,6 +106,17 @@ def test_quit_while_training_stops_the_run_when_confirmed(qtbot, window, monkeyp
     assert run is None or run.status == "stopped"
 
 
+def test_use_as_ppo_reward_with_dpo_chosen_switches_to_ppo(qtbot, window):
+    page = window.train_page
+    page.form.set_algorithm("dpo")
+    window.feedback_page.reward_model_ready.emit("/models/rm-1")
+    assert window.stack.currentWidget() is page
+    assert page.form.algorithm().kind == "ppo"
+    assert [(s.kind, s.arg) for s in page.form.rewards.specs()] == [("rm", "/models/rm-1")]
+    assert "switched to PPO" in page.status_label.text()
+    assert "switched to PPO" in window.statusBar().currentMessage()
+
+
 def _left():
     from PySide6.QtCore import Qt
 

@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -153,16 +155,24 @@ class FeedbackPage(QWidget):
         return box
 
     def _build_right(self) -> QWidget:
+        """Reward model, agreement and the DPO round, scrolled together when the window is
+        too short for them: squeezed below their heights, the plot, its summary and the
+        "Use as PPO reward" button were drawn over one another."""
         column = QWidget()
         layout = QVBoxLayout(column)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(0, 0, 4, 0)
         layout.addWidget(self._build_reward_model(), 1)  # the plot takes the spare height
         layout.addWidget(self._build_agreement())
         self.dpo_round_box = DPORoundBox(
             self.state, lambda: self.judge_form.choice(self._device()), lambda: None
         )
         layout.addWidget(self.dpo_round_box)
-        return column
+        scroll = QScrollArea(objectName="feedbackRightScroll")
+        scroll.setWidget(column)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return scroll
 
     def _build_reward_model(self) -> QWidget:
         box = QGroupBox("Reward model (Bradley–Terry)")
@@ -186,7 +196,7 @@ class FeedbackPage(QWidget):
         layout.addWidget(self.rm_plot, 1)
         result_row = QHBoxLayout()
         result_row.addWidget(self.rm_result, 1)
-        result_row.addWidget(self.use_rm_button)
+        result_row.addWidget(self.use_rm_button, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(result_row)
         return box
 
@@ -204,6 +214,13 @@ class FeedbackPage(QWidget):
         explanation = hint("<br>".join(AGREEMENT_EXPLANATIONS))
         explanation.setObjectName("agreementExplanation")
         explanation.setTextFormat(Qt.TextFormat.RichText)
+        # Folded by default: unfolded it pushed the DPO round below a 800-pixel window.
+        explanation.setVisible(False)
+        toggle = QToolButton(objectName="agreementExplainButton", checkable=True)
+        toggle.setText("What do these figures mean?")
+        toggle.setAutoRaise(True)
+        toggle.toggled.connect(explanation.setVisible)
+        layout.addWidget(toggle)
         layout.addWidget(explanation)
         return box
 
@@ -383,8 +400,7 @@ class FeedbackPage(QWidget):
 
     def _on_use_reward_model(self) -> None:
         if self.last_reward_model is not None:
-            self.reward_model_ready.emit(self.last_reward_model)
-            self.state.errors.reported.emit(f"PPO reward set to rm={self.last_reward_model}")
+            self.reward_model_ready.emit(self.last_reward_model)  # the Train page says so
 
     # agreement
     def _on_refresh_agreement(self) -> None:

@@ -414,6 +414,30 @@ class TrainPage(QWidget):
             self.control.resume()
             self._set_phase("running", "Running.")
 
+    def use_reward_model(self, folder: str) -> str:
+        """Make the reward model in `folder` the next run's reward; returns what was done.
+
+        The trainers from stored feedback have no reward, so with one of them chosen the
+        algorithm switches to PPO (while no run is live: a live run keeps its form)."""
+        if self.form.algorithm().offline:
+            if self._phase != "idle":
+                message = (
+                    f"A {self.form.algorithm().label} run is live and uses no reward; choose "
+                    f"PPO after it ends to train against {folder}."
+                )
+                self.status_label.setText(message)
+                return message
+            self.form.set_algorithm("ppo")
+            switched = " The algorithm switched to PPO (DPO, KTO and SFT use no reward)."
+        else:
+            switched = ""
+        self.form.rewards.set_specs([f"rm={folder}"])
+        message = f"Reward set to the reward model {folder}.{switched}"
+        if self._phase == "idle":
+            message += " Press Start."
+        self.status_label.setText(message)
+        return message
+
     def _on_ai_round(self) -> None:
         if self._phase == "paused" and self.control is not None and self.run_id is not None:
             self.status_label.setText("AI feedback round: judging the latest samples…")

@@ -491,9 +491,7 @@ class KLPlot(MetricPlot):
     second axis at the right."""
 
     def __init__(self, parent: QWidget | None = None, auto_redraw: bool = True) -> None:
-        super().__init__(
-            "KL", [Series("objective/kl", "KL")], "nats", parent, auto_redraw
-        )
+        super().__init__("KL", [Series("objective/kl", "KL")], "nats", parent, auto_redraw)
         self._target_line = pg.InfiniteLine(
             angle=0,
             movable=False,
@@ -589,6 +587,12 @@ class OverlayPlot(pg.PlotWidget):
         for item in self.getPlotItem().listDataItems():
             self.removeItem(item)
         self.setTitle(metric, size="10pt")
+        # Range first: with clip-to-view on, curves added over the hint's 0..1 range would
+        # keep only their points inside it.
+        self._hint.setVisible(False)
+        self.getAxis("left").setStyle(showValues=True)
+        self.getAxis("bottom").setStyle(showValues=True)
+        self.enableAutoRange()
         entries = []
         for i, (label, (steps, values)) in enumerate(curves.items()):
             colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
@@ -603,11 +607,6 @@ class OverlayPlot(pg.PlotWidget):
             self.show_hint("Select one or more runs above to see their curves.")
         elif not drawn:
             self.show_hint(f"The selected runs do not report {metric}.\nChoose another metric.")
-        else:
-            self._hint.setVisible(False)
-            self.getAxis("left").setStyle(showValues=True)
-            self.getAxis("bottom").setStyle(showValues=True)
-            self.enableAutoRange()
 
     def show_hint(self, text: str) -> None:
         """A message in the middle of the empty plot, with no tick values around it."""
