@@ -76,7 +76,10 @@ def reward_model_plot() -> MetricPlot:
     plot = MetricPlot("", RM_SERIES, "loss / accuracy")
     plot.setObjectName("rmLossPlot")
     plot.setLabel("bottom", "epoch")
-    plot.setMinimumHeight(190)
+    # Bounded: in the page's scrolled column an unbounded plot took every spare pixel and
+    # pushed the agreement and DPO boxes below an 800-pixel window.
+    plot.setMinimumHeight(170)
+    plot.setMaximumHeight(210)
     plot.hide_legend()
     names = []
     for index, (series, curve) in enumerate(

@@ -569,7 +569,7 @@ class OverlayPlot(pg.PlotWidget):
     draw, a hint in its place instead of empty axes."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent)
+        super().__init__(parent=parent, axisItems={"bottom": CountAxis("bottom")})
         self.showGrid(x=True, y=True, alpha=0.2)
         self.setLabel("bottom", "step")
         self.setClipToView(True)
