@@ -16,11 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QTextOption
+from PySide6.QtGui import QFont, QFontMetricsF, QTextOption
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 REDRAW_INTERVAL_MS = 100
 """Redraws are coalesced to at most one per interval (~10 Hz)."""
+
+X_PADDING = 0.05
+"""Room past the last step (a share of the run's length): a dot drawn there stays whole."""
 
 SERIES_COLOURS = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899")
 """Colours readable on both the light and the dark plot background."""
@@ -117,22 +120,19 @@ class LegendEntry:
     glyph: str = "━"
 
 
-class WrappingLabel(pg.LabelItem):
-    """A LabelItem that wraps its text to the width the layout gives it, instead of
-    asking for the whole text's width: a long legend in a narrow plot grows a line rather
-    than widening the plot past its widget (which clipped the plot's right side)."""
+LEGEND_LINE_PX = 150
+"""A legend row's lines are at most this wide (narrower than the narrowest plot cell,
+app/widgets/plot_grid.py), so a legend never widens its plot."""
+
+
+class LegendLabel(pg.LabelItem):
+    """A LabelItem that asks for its height only: its lines are packed to LEGEND_LINE_PX
+    by LegendRow, and a width request of its own would widen the plot past its cell."""
 
     def __init__(self, text: str = "", **args) -> None:
         super().__init__(text, **args)
-        option = QTextOption(Qt.AlignmentFlag.AlignCenter)
-        option.setWrapMode(QTextOption.WrapMode.WordWrap)
+        option = QTextOption(Qt.AlignmentFlag.AlignCenter)  # shorter lines centred
         self.item.document().setDefaultTextOption(option)
-
-    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt override)
-        width = self.rect().width()
-        if width > 0 and self.item.textWidth() != width:
-            self.item.setTextWidth(width)
-        super().resizeEvent(ev)
 
     def updateMin(self) -> None:  # noqa: N802 (pyqtgraph's name)
         height = self.itemRect().height()
@@ -147,6 +147,21 @@ class WrappingLabel(pg.LabelItem):
         self.updateGeometry()
 
 
+def pack_lines(widths: Sequence[float], gap: float, budget: float) -> list[list[int]]:
+    """Indices of items of `widths` in lines of at most `budget` (each item on a line,
+    however wide); greedy, in order."""
+    lines: list[list[int]] = []
+    used = 0.0
+    for index, width in enumerate(widths):
+        if lines and used + gap + width <= budget:
+            lines[-1].append(index)
+            used += gap + width
+        else:
+            lines.append([index])
+            used = width
+    return lines
+
+
 class LegendRow:
     """A legend as one line of coloured names under the plot's bottom axis: outside the
     data, so it never covers a curve, and restyled with the theme (`set_foreground`).
@@ -156,7 +171,7 @@ class LegendRow:
 
     def __init__(self, plot: pg.PlotWidget) -> None:
         item = plot.getPlotItem()
-        self._label = WrappingLabel("", size="8pt", parent=item)
+        self._label = LegendLabel("", size="8pt", parent=item)
         item.layout.addItem(self._label, LEGEND_ROW, 1)
         self._entries: list[LegendEntry] = []
         self._foreground = pg.mkColor(pg.getConfigOption("foreground")).name()
@@ -184,7 +199,13 @@ class LegendRow:
         names = [
             f"<span style='color:{e.colour}'>{e.glyph}</span>&nbsp;{e.label}" for e in self._entries
         ]
-        self._label.setText("&nbsp;&nbsp; ".join(names), color=self._foreground)
+        font = QFont(self._label.item.font())
+        font.setPointSize(8)
+        metrics = QFontMetricsF(font)
+        widths = [metrics.horizontalAdvance(f"{e.glyph} {e.label}") for e in self._entries]
+        lines = pack_lines(widths, metrics.horizontalAdvance("   "), LEGEND_LINE_PX)
+        html = "<br>".join("&nbsp;&nbsp; ".join(names[i] for i in line) for line in lines)
+        self._label.setText(html, color=self._foreground)
 
 
 def _glyph(style: Qt.PenStyle) -> str:
@@ -246,7 +267,7 @@ class MetricPlot(pg.PlotWidget):
         self._x_extent = 10.0
         self._x_pending = False
         self._y_range: tuple[float, float] | None = None
-        self.setXRange(0, self._x_extent, padding=0.02)
+        self.setXRange(0, self._x_extent, padding=X_PADDING)
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_INTERVAL_MS)
@@ -356,7 +377,7 @@ class MetricPlot(pg.PlotWidget):
             self._x_pending = True
         if self._x_pending:
             self._x_pending = False
-            self.setXRange(0, self._x_extent, padding=0.02)
+            self.setXRange(0, self._x_extent, padding=X_PADDING)
         values = [buffer.view() for buffer in self._values.values()]
         values += self._extra_y_values()
         finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
