@@ -87,7 +87,8 @@ def test_run_bar_in_view_at_1280x800_and_pause_from_it(qtbot, window, monkeypatc
     label = page.run_bar.checkpoint_label
     assert label.isVisible() and label.toolTip() == f"Checkpoint: {checkpoint}"
     assert label.fontMetrics().horizontalAdvance(label.shown_text()) <= label.width()
-    assert page.run_bar.state_label.text() == "No run" or "finished" in page.status_label.text()
+    assert page.run_bar.state_label.text() == "Finished"
+    assert page.status_label.text() == f"Run {page.run_id} finished."
     assert _places(window) == before
 
 

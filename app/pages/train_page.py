@@ -382,8 +382,9 @@ class TrainPage(QWidget):
         elif isinstance(event, RunResumed):
             self._set_phase("running", "Running.")
         elif isinstance(event, RunEnded):
-            note = f" Last checkpoint: {event.checkpoint}" if event.checkpoint else ""
-            self.status_label.setText(f"Run {event.run_id} {event.status}.{note}")
+            # The checkpoint has its own label (elided in the middle, whole in its tooltip).
+            self.status_label.setText(f"Run {event.run_id} {event.status}.")
+            self.run_bar.set_ended(event.status)
             self.run_bar.set_checkpoint(event.checkpoint)
 
     def _show_step(self, event: StepDone) -> None:

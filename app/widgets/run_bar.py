@@ -107,6 +107,7 @@ class RunBar(QFrame):
         self.message_label.setObjectName("trainStatus")
         self.checkpoint_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
         self.checkpoint_label.setObjectName("checkpointPathLabel")
+        self._ended: str | None = None
         self._lay_out()
 
     def _lay_out(self) -> None:
@@ -126,9 +127,18 @@ class RunBar(QFrame):
         row.addWidget(self.rate_samples_button)
 
     def set_phase(self, phase: str) -> None:
-        """Say the run's phase (the buttons' enabled states are the page's)."""
-        self.state_label.setText(PHASE_TEXT.get(phase, phase))
+        """Say the run's phase (the buttons' enabled states are the page's); idle after a
+        run, how that run ended."""
+        if phase != "idle":
+            self._ended = None
+        text = PHASE_TEXT.get(phase, phase)
+        self.state_label.setText(self._ended.capitalize() if self._ended else text)
         self.state_label.setProperty("phase", phase)
+
+    def set_ended(self, status: str) -> None:
+        """The run ended ('finished', 'stopped', 'failed'): said until the next starts."""
+        self._ended = status
+        self.state_label.setText(status.capitalize())
 
     def set_step(self, step: int | None, total: int | None = None) -> None:
         """The latest step done (None: no step yet)."""
