@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -76,10 +77,12 @@ def reward_model_plot() -> MetricPlot:
     plot = MetricPlot("", RM_SERIES, "loss / accuracy")
     plot.setObjectName("rmLossPlot")
     plot.setLabel("bottom", "epoch")
-    # Bounded: in the page's scrolled column an unbounded plot took every spare pixel and
-    # pushed the agreement and DPO boxes below an 800-pixel window.
+    # Its size hint ignored: in the page's scrolled column the hint (480 px) made the column
+    # taller than an 800-pixel window; it takes the height left over, at least 170 px.
     plot.setMinimumHeight(170)
-    plot.setMaximumHeight(210)
+    policy = plot.sizePolicy()
+    policy.setVerticalPolicy(QSizePolicy.Policy.Ignored)
+    plot.setSizePolicy(policy)
     plot.hide_legend()
     names = []
     for index, (series, curve) in enumerate(
