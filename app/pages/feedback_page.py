@@ -78,8 +78,8 @@ def reward_model_plot() -> MetricPlot:
     plot.setObjectName("rmLossPlot")
     plot.setLabel("bottom", "epoch")
     # Its size hint ignored: in the page's scrolled column the hint (480 px) made the column
-    # taller than an 800-pixel window; it takes the height left over, at least 170 px.
-    plot.setMinimumHeight(170)
+    # taller than an 800-pixel window; it takes the height left over, at least 150 px.
+    plot.setMinimumHeight(150)
     policy = plot.sizePolicy()
     policy.setVerticalPolicy(QSizePolicy.Policy.Ignored)
     plot.setSizePolicy(policy)
@@ -200,6 +200,9 @@ class FeedbackPage(QWidget):
         layout.addWidget(self.rm_form)
         layout.addLayout(_row(self.train_rm_button, self.stop_rm_button, self.rm_progress))
         layout.addWidget(self.rm_plot, 1)
+        # Room for the summary's three lines, reserved: a word-wrapped label's height is not
+        # in the column's minimum, and squeezed it was drawn over the plot.
+        self.rm_result.setMinimumHeight(3 * self.rm_result.fontMetrics().lineSpacing() + 4)
         result_row = QHBoxLayout()
         result_row.addWidget(self.rm_result, 1)
         result_row.addWidget(self.use_rm_button, 0, Qt.AlignmentFlag.AlignTop)
