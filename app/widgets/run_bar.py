@@ -120,8 +120,8 @@ class RunBar(QFrame):
         row.addWidget(self.state_label)
         row.addWidget(self.step_label)
         # The texts take the width between the two groups of buttons, elided to it.
-        row.addWidget(self.message_label, 3)
-        row.addWidget(self.checkpoint_label, 2)
+        row.addWidget(self.message_label, 2)
+        row.addWidget(self.checkpoint_label, 3)  # a path needs the room more
         self.checkpoint_label.setVisible(False)
         row.addWidget(self.ai_round_button)
         row.addWidget(self.rate_samples_button)
