@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
 
 from app.app_state import AppState
 from app.jobs.run_transfer import export_folder, export_run_job, import_run_job
-from app.run_kinds import FIGURE_HELP, flatten_config, metrics_for, row_figures
+from app.run_kinds import FIGURE_HELP, metrics_for, row_figures
 from app.widgets.common import inform, page_title
+from app.widgets.config_table import ConfigTable
 from app.widgets.plots import OverlayPlot
 from app.widgets.rounds_plot import RoundsPlot
 from app.workers import start_job
@@ -502,31 +503,3 @@ def _origin_text(run) -> str:
     exported = origin.get("exported_run_id")
     source = f" (trained from run {exported})" if exported else ""
     return f"Imported from {origin.get('folder')}, its run {origin.get('run_id')}{source}"
-
-
-class ConfigTable(QTableWidget):
-    """A run's config as a two-column table (nested sections as dotted names)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(0, 2, parent)
-        self.setObjectName("runConfigTable")
-        self.setHorizontalHeaderLabels(("Setting", "Value"))
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setAlternatingRowColors(True)
-        self.verticalHeader().setVisible(False)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-
-    def show_config(self, config: dict, error: str | None = None) -> None:
-        rows = ([("error", error)] if error else []) + flatten_config(config)
-        self.setRowCount(len(rows))
-        for row, (name, value) in enumerate(rows):
-            for column, text in enumerate((name, value)):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
-                self.setItem(row, column, item)
-
-    def settings(self) -> dict[str, str]:
-        """{setting: value} as shown."""
-        return {self.item(r, 0).text(): self.item(r, 1).text() for r in range(self.rowCount())}
