@@ -1,27 +1,30 @@
-"""The Train page's algorithm choice, as one registry: one entry per algorithm, the
-on-policy trainers (PPO, GRPO, RLOO: they sample from the policy and score with a
-reward) and the trainers from stored feedback (DPO/IPO, KTO, SFT: `offline=True`).
+"""What the Train page shows of each algorithm: its dashboard plots and its presets,
+keyed by run kind. Everything else about an algorithm (label, config, trainer, the data
+it reads, on-policy or not) is its spec in core.algorithms, the one registry; an
+`AlgorithmChoice` joins the two for the widgets.
 
-An entry names the run kind, its config class (the form's settings come from its
-declarations), where its launch binding, config check and background job live
-(imported when a run starts: the trainers pull in torch), what the dashboard plots for
-it and its presets. Adding an algorithm to the GUI is one `register(AlgorithmChoice(...))`
-call here. No Qt here.
+A kind gets the visuals of the data it reads (VISUALS_BY_DATA) unless VISUALS names its
+own; an on-policy kind must (its presets differ). No Qt here.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.config import PPOConfig
-from core.critic_free_config import GRPOConfig, RLOOConfig
-from core.offline.config import DPOConfig, KTOConfig, SFTConfig
+from core import algorithms as registry
+from core.algorithms import AlgorithmSpec
 
 Preset = tuple[dict[str, Any], tuple[int, int], tuple[str, ...]]
 """(config overrides, LoRA (r, alpha), reward specs)."""
+
+DATA_HINTS = {
+    "pairs": "the comparisons rated on Compare & Rate or by the AI judge",
+    "thumbs": "thumbs up/down ratings, and the comparisons split into their sides",
+    "demonstrations": "a prompt/response file, or the preferred sides of the comparisons",
+}
+"""The form's hint of what an offline algorithm learns from, by the data it reads."""
 
 
 @dataclass(frozen=True)
@@ -37,74 +40,83 @@ class PlotSpec:
 
 
 @dataclass(frozen=True)
-class AlgorithmChoice:
-    """One algorithm the Train page offers."""
+class Visuals:
+    """The dashboard and presets of one algorithm."""
 
-    kind: str
-    """The run kind (store, checkpoints, CLI command): 'ppo'."""
-    label: str
-    """What the algorithm combo shows: 'PPO'."""
-    config_class: type
-    launch: str
-    """'module:ATTRIBUTE' of its core.train.launch.Algorithm."""
-    check: str
-    """'module:function' checking a config before the run starts (raises StudioError)."""
-    summary: str
-    """One line under the choice: what it is and when to pick it."""
     losses: tuple[tuple[str, str], ...]
     """The Losses plot's curves (key, label): only the losses this algorithm has."""
     extra_plots: tuple[PlotSpec, ...] = ()
-    """Plots shown for this algorithm only (e.g. GRPO's group statistics)."""
-    presets: Mapping[str, Preset] = field(default_factory=dict)
-    offline: bool = False
-    """True for the trainers from stored feedback: no reward, no prompt set; their data
-    comes from the store (or a file) and their dashboard draws `plots`."""
+    """On-policy: plots shown for this algorithm only (e.g. GRPO's group statistics)."""
     plots: tuple[PlotSpec, ...] = ()
-    """The offline dashboard's plots (app/widgets/offline_dashboard.py)."""
-    data: str = ""
-    """What an offline algorithm learns from, for the form's hint."""
-    job: str = "app.train_job:run_training"
-    """'module:function' of the background job: (session, request, control) -> events."""
+    """Offline: the dashboard's plots (app/widgets/offline_dashboard.py)."""
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlgorithmChoice:
+    """One algorithm the Train page offers: its spec and its visuals."""
+
+    spec: AlgorithmSpec
+    visuals: Visuals
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
+    def config_class(self) -> type:
+        return self.spec.config_class
+
+    @property
+    def summary(self) -> str:
+        return self.spec.summary
+
+    @property
+    def offline(self) -> bool:
+        """True for the trainers from stored feedback: no reward, no prompt set."""
+        return not self.spec.on_policy
+
+    @property
+    def data(self) -> str:
+        """What an offline algorithm learns from, for the form's hint ('' on-policy)."""
+        return DATA_HINTS.get(self.spec.data, "")
+
+    @property
+    def losses(self) -> tuple[tuple[str, str], ...]:
+        return self.visuals.losses
+
+    @property
+    def extra_plots(self) -> tuple[PlotSpec, ...]:
+        return self.visuals.extra_plots
+
+    @property
+    def plots(self) -> tuple[PlotSpec, ...]:
+        return self.visuals.plots
+
+    @property
+    def presets(self) -> Mapping[str, Preset]:
+        return self.visuals.presets
 
     def algorithm(self) -> Any:
         """The core.train.launch.Algorithm that starts and resumes its runs."""
-        return _resolve(self.launch)
+        return self.spec.algorithm()
 
     def check_config(self, config: Any) -> None:
-        _resolve(self.check)(config)
+        self.spec.check_config(config)
 
     def job_function(self) -> Any:
         """The background job that trains it (app/train_job.py or app/jobs/offline.py)."""
-        return _resolve(self.job)
+        if self.offline:
+            from app.jobs.offline import run_offline
 
+            return run_offline
+        from app.train_job import run_training
 
-def _resolve(path: str) -> Any:
-    module, attribute = path.split(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
-ALGORITHMS: dict[str, AlgorithmChoice] = {}
-"""kind -> choice, in the order the combo lists them."""
-
-
-def register(choice: AlgorithmChoice) -> None:
-    """Offer `choice` on the Train page (a later entry with the same kind replaces it)."""
-    ALGORITHMS[choice.kind] = choice
-
-
-def choice_of(kind: str) -> AlgorithmChoice:
-    """The registered choice of a run kind (a StudioError-free KeyError says which)."""
-    return ALGORITHMS[kind]
-
-
-def on_policy() -> dict[str, AlgorithmChoice]:
-    """The trainers that sample from the policy against a reward (PPO, GRPO, RLOO)."""
-    return {kind: choice for kind, choice in ALGORITHMS.items() if not choice.offline}
-
-
-def offline() -> dict[str, AlgorithmChoice]:
-    """The trainers from stored feedback (DPO/IPO, KTO, SFT)."""
-    return {kind: choice for kind, choice in ALGORITHMS.items() if choice.offline}
+        return run_training
 
 
 PPO_PRESETS: dict[str, Preset] = {
@@ -202,47 +214,8 @@ GROUP_PLOT = PlotSpec(
     tooltip="Share of groups whose rewards were all equal, and the mean std within a group",
 )
 
-register(
-    AlgorithmChoice(
-        kind="ppo",
-        label="PPO",
-        config_class=PPOConfig,
-        launch="core.ppo.launch:PPO",
-        check="core.ppo.optim:check_config",
-        summary="A value head learns a per-token baseline; one sample per prompt.",
-        losses=(("loss/policy", "policy"), ("loss/value", "value")),
-        presets=PPO_PRESETS,
-    )
-)
-register(
-    AlgorithmChoice(
-        kind="grpo",
-        label="GRPO",
-        config_class=GRPOConfig,
-        launch="core.grpo.launch:GRPO",
-        check="core.grpo.trainer:check_config",
-        summary="No value head: each prompt gets a group of responses, each judged "
-        "against its group's mean (and std).",
-        losses=(("loss/policy", "policy"), ("loss/kl", "KL term")),
-        extra_plots=(GROUP_PLOT,),
-        presets=_group_presets(),
-    )
-)
-register(
-    AlgorithmChoice(
-        kind="rloo",
-        label="RLOO",
-        config_class=RLOOConfig,
-        launch="core.grpo.launch:RLOO",
-        check="core.grpo.trainer:check_config",
-        summary="No value head: each response is judged against the mean of the other "
-        "responses to the same prompt.",
-        losses=(("loss/policy", "policy"), ("loss/kl", "KL term")),
-        extra_plots=(GROUP_PLOT,),
-        presets=_group_presets(),
-    )
-)
-
+LOSSES_PPO = (("loss/policy", "policy"), ("loss/value", "value"))
+LOSSES_GROUP = (("loss/policy", "policy"), ("loss/kl", "KL term"))
 
 # The trainers from stored feedback: their dashboards (metric keys: docs/metrics.md,
 # "DPO, IPO, KTO and SFT metrics").
@@ -281,7 +254,7 @@ PREFERENCE_PLOTS = (
 
 
 def _offline_presets() -> dict[str, Preset]:
-    """DPO's, KTO's and SFT's presets: LoRA (16, 32), no reward."""
+    """The presets of the trainers from stored feedback: LoRA (16, 32), no reward."""
     return {
         "Demo: quick look (CPU, ~1 min)": (
             dict(steps=30, batch_size=8, micro_batch_size=8, eval_every=5),
@@ -302,39 +275,71 @@ def _offline_presets() -> dict[str, Preset]:
     }
 
 
-def _offline(kind: str, label: str, config_class: type, summary: str, data: str,
-             plots: tuple[PlotSpec, ...]) -> AlgorithmChoice:  # fmt: skip
-    return AlgorithmChoice(
-        kind=kind,
-        label=label,
-        config_class=config_class,
-        launch=f"core.offline.launch:{kind.upper()}",
-        check="core.offline.config:check_config",
-        summary=summary,
-        losses=(("loss", "loss"),),
-        presets=_offline_presets(),
-        offline=True,
-        plots=plots,
-        data=data,
-        job="app.jobs.offline:run_offline",
+PLAIN_LOSS = (("loss", "loss"),)
+LOSS_TERMS_PLOT = PlotSpec(
+    "lossTermsPlot",
+    "Loss terms",
+    (
+        ("loss/nll", "NLL (chosen)"),
+        ("loss/odds_ratio", "odds ratio"),
+        ("eval/loss/nll", "held-out NLL"),
+    ),
+)
+"""ORPO's two terms: shown only where the spec's metric keys have them."""
+SHARED_KEYS = ("loss", "perf/samples_per_s")
+"""Keys every trainer from stored feedback logs (core.offline.trainer)."""
+
+VISUALS_BY_DATA: dict[str, Visuals] = {
+    "pairs": Visuals(
+        PLAIN_LOSS, plots=(*PREFERENCE_PLOTS, LOSS_TERMS_PLOT), presets=_offline_presets()
+    ),
+    "thumbs": Visuals(PLAIN_LOSS, plots=PREFERENCE_PLOTS, presets=_offline_presets()),
+    "demonstrations": Visuals(
+        PLAIN_LOSS, plots=(OFFLINE_LOSS, DRIFT_PLOT, OFFLINE_SPEED), presets=_offline_presets()
+    ),
+}
+"""The visuals of a kind that VISUALS does not name, by the data it reads."""
+
+VISUALS: dict[str, Visuals] = {
+    "ppo": Visuals(LOSSES_PPO, presets=PPO_PRESETS),
+    "grpo": Visuals(LOSSES_GROUP, extra_plots=(GROUP_PLOT,), presets=_group_presets()),
+    "rloo": Visuals(LOSSES_GROUP, extra_plots=(GROUP_PLOT,), presets=_group_presets()),
+}
+
+
+def visuals_of(spec: AlgorithmSpec) -> Visuals:
+    """The kind's own visuals, else those of the data it reads, keeping the plots of the
+    metric keys it logs (a reference-free trainer has no drift plot)."""
+    if spec.kind in VISUALS:
+        return VISUALS[spec.kind]
+    if spec.data not in VISUALS_BY_DATA:
+        raise KeyError(f"app/algorithms.py has no plots or presets for '{spec.kind}'")
+    shared = VISUALS_BY_DATA[spec.data]
+    logged = set(spec.metric_keys) | set(SHARED_KEYS)
+    plots = tuple(
+        plot
+        for plot in shared.plots
+        if any(key.removeprefix("eval/") in logged for key, _ in plot.series)
     )
+    return replace(shared, plots=plots)
 
 
-register(_offline(
-    "dpo", "DPO / IPO (from pairs)", DPOConfig,
-    "Learns your pairwise verdicts directly, no reward model and no sampling: fast and "
-    "stable. Loss: sigmoid (DPO) or ipo (IPO, for near-certain labels).",
-    "the comparisons rated on Compare & Rate or by the AI judge", PREFERENCE_PLOTS,
-))  # fmt: skip
-register(_offline(
-    "kto", "KTO (from thumbs)", KTOConfig,
-    "Learns from thumbs up/down on single answers (and the pairs split into their sides); "
-    "needs no pairs.",
-    "thumbs up/down ratings, and the comparisons split into their sides", PREFERENCE_PLOTS,
-))  # fmt: skip
-register(_offline(
-    "sft", "SFT (from demonstrations)", SFTConfig,
-    "Imitates example answers: the steadiest first step, it teaches a format or style.",
-    "a prompt/response file, or the preferred sides of the comparisons",
-    (OFFLINE_LOSS, DRIFT_PLOT, OFFLINE_SPEED),
-))  # fmt: skip
+ALGORITHMS: dict[str, AlgorithmChoice] = {
+    kind: AlgorithmChoice(spec, visuals_of(spec)) for kind, spec in registry.ALGORITHMS.items()
+}
+"""kind -> choice, in the registry's order (the combo lists them so)."""
+
+
+def choice_of(kind: str) -> AlgorithmChoice:
+    """The choice of a run kind (an unknown kind: core.algorithms.UnknownAlgorithm)."""
+    return ALGORITHMS[registry.spec_of(kind).kind]
+
+
+def on_policy() -> dict[str, AlgorithmChoice]:
+    """The trainers that sample from the policy against a reward (PPO, GRPO, RLOO)."""
+    return {kind: choice for kind, choice in ALGORITHMS.items() if not choice.offline}
+
+
+def offline() -> dict[str, AlgorithmChoice]:
+    """The trainers from stored feedback (DPO/IPO, KTO, SFT, ...)."""
+    return {kind: choice for kind, choice in ALGORITHMS.items() if choice.offline}

@@ -8,6 +8,7 @@ per thread); workers open their own.
 
 from __future__ import annotations
 
+import getpass
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,3 +162,16 @@ class AppState(QObject):
 
     def set_setting(self, key: str, value: Any) -> None:
         self.settings.setValue(key, value)
+
+    def rater_name(self) -> str:
+        """Who votes: the name set in Settings or on Compare & Rate, else the login name
+        (one default, so both places show the same name)."""
+        return str(self.setting("ui/rater", "") or "").strip() or login_name()
+
+
+def login_name() -> str:
+    """The user's login name ('rater' where the system has none)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "rater"

@@ -12,6 +12,7 @@ from PySide6.QtCore import QSize, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.app_state import AppState
+from app.help_menu import ReportProblemDialog, ShortcutsDialog, UserGuideDialog
 from app.page_stack import PageStack
 from app.pages.compare_page import ComparePage
 from app.pages.model_page import ModelPage
@@ -75,6 +77,8 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._quit_confirmed = False  # asked (app/quit_guard.py) while a run trained
         self._painted = False
+        self._help_dialogs: dict[type, QDialog] = {}
+        self._restore_pending = False
         # Style first: applying a style sheet to existing widgets re-polishes every one.
         self._apply_theme()
         self.model_page = ModelPage(state)
@@ -165,6 +169,9 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._build_next_page)
         else:
             start_warm_up()
+            if self._restore_pending:  # the window is up and whole: now the model
+                self._restore_pending = False
+                self.model_page.load_last_model()
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -176,9 +183,17 @@ class MainWindow(QMainWindow):
         self._add_action(file_menu, "&Quit", self.close, QKeySequence.Quit)
         go_menu = self.menuBar().addMenu("&Go")
         for index, (title, _key) in enumerate(PAGES):
-            action = self._add_action(go_menu, title, lambda i=index: self.nav.setCurrentRow(i))
+            # triggered(checked) passes a bool first: it must not land in `i` (it did: False,
+            # so every Ctrl+digit showed the Model page).
+            action = self._add_action(
+                go_menu, title, lambda _checked=False, i=index: self.nav.setCurrentRow(i)
+            )
             action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
         help_menu = self.menuBar().addMenu("&Help")
+        self._add_action(help_menu, "&User Guide", self._on_user_guide, QKeySequence.HelpContents)
+        self._add_action(help_menu, "&Keyboard Shortcuts", self._on_shortcuts)
+        self._add_action(help_menu, "&Report a Problem…", self._on_report_problem)
+        help_menu.addSeparator()
         self._add_action(help_menu, "&About RLHF Studio", self._on_about)
 
     def _add_action(self, menu, text: str, slot, shortcut=None) -> QAction:
@@ -297,7 +312,27 @@ class MainWindow(QMainWindow):
     def _on_settings(self) -> None:
         dialog = SettingsDialog(self.state, self)
         dialog.accepted.connect(self._apply_theme)
+        dialog.accepted.connect(self.compare_page.refresh_rater)
         dialog.open()
+
+    def _on_user_guide(self) -> None:
+        self.help_dialog(UserGuideDialog)
+
+    def _on_shortcuts(self) -> None:
+        self.help_dialog(ShortcutsDialog)
+
+    def _on_report_problem(self) -> None:
+        self.help_dialog(ReportProblemDialog).open_folder()
+
+    def help_dialog(self, kind: type) -> QDialog:
+        """Show the Help window of `kind`, made once and kept (not modal: the guide can
+        stay open beside the pages)."""
+        dialog = self._help_dialogs.get(kind)
+        if dialog is None:
+            dialog = self._help_dialogs[kind] = kind(self)
+        dialog.show()
+        dialog.raise_()
+        return dialog
 
     def _on_about(self) -> None:
         QMessageBox.about(
@@ -335,9 +370,17 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._build_next_page)  # once this paint pass is on screen
 
     def restore_last_model(self) -> None:
-        """Reload the model used last time, if the setting asks for it (launch only)."""
-        if self.state.setting("model/autoload", True, bool):
+        """Reload the model used last time, if the setting asks for it (launch only).
+
+        Not before the window is painted and its pages built: the load is a worker, but
+        starting it at once made it compete (for the GIL and the cores) with building the
+        window, which then came up only after the load."""
+        if not self.state.setting("model/autoload", True, bool):
+            return
+        if self._painted and self.stack.all_built():
             self.model_page.load_last_model()
+        else:
+            self._restore_pending = True
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Ask running jobs to stop and close once they have; never kill a thread. While a

@@ -1,7 +1,7 @@
-"""The trainers from stored feedback (DPO/IPO, KTO, SFT) as the GUI offers them: their
-entries of the one algorithm registry (app/algorithms.py, `offline=True`), which the
-Train page's algorithm choice lists beside PPO, GRPO and RLOO. Kept as a view for the
-modules that want the offline ones only."""
+"""The trainers from stored feedback (DPO/IPO, KTO, SFT, SimPO, ORPO) as the GUI offers
+them: the offline specs of the one algorithm registry (core/algorithms.py) with their
+visuals (app/algorithms.py), which the Train page's algorithm choice lists beside PPO,
+GRPO and RLOO. Kept as a view for the modules that want the offline ones only."""
 
 from __future__ import annotations
 
@@ -24,6 +24,6 @@ AlgorithmEntry = AlgorithmChoice
 """The entries' type (one shape for every algorithm)."""
 
 OFFLINE_ALGORITHMS: dict[str, AlgorithmChoice] = offline()
-"""kind -> entry: dpo, kto, sft."""
+"""kind -> entry, in the registry's order."""
 
 __all__ = ["DRIFT", "LOSS", "OFFLINE_ALGORITHMS", "PREFERENCE_PLOTS", "SPEED", "AlgorithmEntry"]

@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from core.algorithms import ALGORITHMS as SPECS
 from core.grpo.metrics import GROUP_KEYS
 
 ON_POLICY = (
@@ -29,6 +30,8 @@ KIND_METRICS: dict[str, tuple[str, ...]] = {
     "rloo": (*ON_POLICY[:5], "loss/kl", *ON_POLICY[5:], *GROUP_KEYS),
     "dpo": PREFERENCE,
     "kto": PREFERENCE,
+    "simpo": PREFERENCE,
+    "orpo": (*PREFERENCE[:4], "loss/nll", "loss/odds_ratio", *PREFERENCE[4:]),
     "sft": ("loss", "eval/loss", "drift/logratio", "perf/samples_per_s"),
     "reward_model": (
         "eval/accuracy",
@@ -39,7 +42,8 @@ KIND_METRICS: dict[str, tuple[str, ...]] = {
         "eval/accuracy_human",
     ),  # fmt: skip
 }
-"""kind -> the metrics its runs record, the one to show first leading."""
+"""kind -> the metrics its runs record, the one to show first leading (a kind missing
+here offers the metric keys of its entry in core/algorithms.py)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ KIND_FIGURES: dict[str, tuple[Figure, Figure]] = {
     "rloo": REWARD_KL,
     "dpo": PREFERENCE_FIGURES,
     "kto": PREFERENCE_FIGURES,
+    "simpo": PREFERENCE_FIGURES,
+    "orpo": PREFERENCE_FIGURES,
     "sft": (Figure("loss", ("loss",)), Figure("held-out loss", ("eval/loss",))),
     "reward_model": (
         Figure("held-out accuracy", ("eval/accuracy",)),
@@ -81,7 +87,8 @@ KIND_FIGURES: dict[str, tuple[Figure, Figure]] = {
 
 FIGURE_HELP = (
     "At the run's last step: reward and KL (PPO, GRPO, RLOO), preference accuracy and "
-    "margin (DPO, KTO; held-out where evaluated), loss (SFT), held-out accuracy and loss "
+    "margin (DPO, KTO, SimPO, ORPO; held-out where evaluated), loss (SFT), held-out "
+    "accuracy and loss "
     "(reward models)."
 )
 
@@ -108,7 +115,8 @@ def metrics_for(kinds: Iterable[str], fallback: Sequence[str]) -> list[str]:
     none or unknown kinds)."""
     offered: list[str] = []
     for kind in kinds:
-        for key in KIND_METRICS.get(kind, ()):
+        registered = SPECS[kind].metric_keys if kind in SPECS else ()
+        for key in KIND_METRICS.get(kind, registered):
             if key not in offered:
                 offered.append(key)
     return offered or list(fallback)

@@ -29,7 +29,7 @@ class SettingsDialog(QDialog):
         theme = state.setting("ui/theme", "system")
         self.theme_combo.setCurrentIndex(THEMES.index(theme) if theme in THEMES else 0)
         self.theme_combo.setToolTip("System follows the desktop's light or dark scheme.")
-        self.rater_edit = QLineEdit(state.setting("ui/rater", ""))
+        self.rater_edit = QLineEdit(state.rater_name())
         self.rater_edit.setPlaceholderText("your name, saved with every vote")
         self.autoload_check = QCheckBox("Reload the last model on launch")
         self.autoload_check.setChecked(state.setting("model/autoload", True, bool))

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.algorithms import ALGORITHMS
+from core.algorithms import DEFAULT_KIND, spec_of
 from core.config import PPOConfig
 from core.errors import TrainingError
 from core.rewards import RewardSpec, format_reward_spec
+from core.rewards.spec import absolute_reward_specs
 from core.store import Store
 from core.train import RunControl, RunEvent
 
@@ -40,8 +41,8 @@ class TrainRequest:
     resume_from: Path | None = None
     """A checkpoint (step folder) to continue instead of starting a new run; the run
     goes on under its id with config.steps as its new total."""
-    algorithm: str = "ppo"
-    """The run kind: a key of app.algorithms.ALGORITHMS."""
+    algorithm: str = DEFAULT_KIND
+    """The run kind: an on-policy kind of core.algorithms."""
 
 
 def run_training(session: Any, request: TrainRequest, control: RunControl) -> Iterator[RunEvent]:
@@ -58,8 +59,9 @@ def run_training(session: Any, request: TrainRequest, control: RunControl) -> It
         prompts, references = _prompts(store, request.prompt_set)
         context = RewardContext(references=references, policy_session=session)
         reward = build_reward(list(request.rewards), context)
-        specs = [format_reward_spec(spec) for spec in request.rewards]
-        algorithm = ALGORITHMS[request.algorithm].algorithm()
+        # Recorded with absolute paths, so a resume never depends on the current folder.
+        specs = absolute_reward_specs([format_reward_spec(spec) for spec in request.rewards])
+        algorithm = spec_of(request.algorithm).algorithm()
         if request.resume_from is not None:
             run = resume_run(
                 store, algorithm, request.resume_from, session, reward, prompts,

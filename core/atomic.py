@@ -14,6 +14,7 @@ import glob
 import os
 import re
 import shutil
+import stat
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,23 +47,59 @@ def remove_stale_temporaries(folder: Path, prefix: str) -> None:
             discard(path)
 
 
-def exists_error(target: Path) -> StudioError:
-    """The one-line refusal to replace an existing export."""
+def exists_error(target: Path, flag: str = "--out") -> StudioError:
+    """The one-line refusal to replace an existing output."""
     return StudioError(
-        f"{target} already exists; choose another --out, or pass --force to replace it"
+        f"{target} already exists; choose another {flag}, or pass --force to replace it"
     )
 
 
-def check_file_target(target: Path, force: bool) -> None:
-    """Refuse a folder as target, and an existing file unless `force`."""
+def check_file_target(target: Path, force: bool, flag: str = "--out", append: bool = False) -> None:
+    """The safe output path rule, for every file the app writes where a user says:
+    refuse a symbolic link (never written through, even with `force`), a folder, an
+    existing file unless `force` (or `append`, which adds to it), and anything that is
+    not a regular file (a device, a FIFO) even with `force`."""
+    if target.is_symlink():
+        raise StudioError(
+            f"{flag} {target} is a symbolic link; outputs are never written through one: "
+            "name the file itself, or another path"
+        )
     if target.is_dir():
-        raise StudioError(f"{target} is a folder; give a file path to export to")
-    if target.exists() and not force:
-        raise exists_error(target)
+        raise StudioError(f"{flag} {target} is a folder; give a file path to write to")
+    if not target.exists():
+        return
+    if not stat.S_ISREG(target.stat().st_mode):
+        raise StudioError(
+            f"{flag} {target} is not a regular file ({file_kind(target)}); --force replaces "
+            f"regular files only; choose another {flag}"
+        )
+    if not force and not append:
+        raise exists_error(target, flag)
+
+
+def file_kind(path: Path) -> str:
+    """What `path` is, in words, for messages about files that are not regular."""
+    mode = path.lstat().st_mode
+    kinds = (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISREG, "a regular file"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def check_folder_target(target: Path, force: bool, replaceable: Callable[[Path], bool]) -> None:
-    """Refuse a file as target, and a non-empty folder unless `force` and `replaceable`."""
+    """Refuse a symbolic link or a file as target, and a non-empty folder unless `force`
+    and `replaceable`."""
+    if target.is_symlink():
+        raise StudioError(
+            f"{target} is a symbolic link; outputs are never written through one: name the "
+            "folder itself, or another path"
+        )
     if target.exists() and not target.is_dir():
         raise StudioError(f"{target} is a file; give a folder path to export to")
     if not target.is_dir() or not any(target.iterdir()):

@@ -27,6 +27,19 @@ KL_PENALTIES = ("loss", "reward")
 """Where beta's KL to the reference goes: a k3 loss term, or a k1 penalty on the reward."""
 SCALE_REWARDS = ("group", "batch", "none")
 """GRPOConfig.scale_rewards: divide by the group's std, the batch's, or not (Dr. GRPO)."""
+LOSS_TYPES = ("dapo", "grpo", "bnpo", "dr_grpo")
+"""How per-token losses become one number (TRL's loss_type):
+dapo: every token of the whole batch weighs the same (sum / the batch's token count);
+grpo: each completion's token mean, then the mean over completions (long completions'
+tokens weigh less); bnpo: the token mean of each minibatch; dr_grpo: sum / (completions
+x max_new_tokens), a constant that carries no length bias."""
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
+"""token: one ratio per token (PPO, GRPO); sequence: one per completion, the exp of the
+mean token log-ratio, on all its tokens (GSPO)."""
+KL_ESTIMATORS = ("k1", "k2", "k3")
+"""Per-token estimates of KL(policy || reference) from the policy's own samples (Schulman):
+k1 = log p - log p_ref (unbiased, noisy, can be negative); k2 = (log p - log p_ref)^2 / 2
+(biased, low variance, >= 0); k3 = r - 1 - log r with r = p_ref / p (unbiased, >= 0)."""
 
 
 def _multiple_of(batch: int, group: int) -> bool:
@@ -45,7 +58,8 @@ class CriticFreeConfig:
             fits=_multiple_of,
             adjust=_multiple_not_below,
             how="the smallest multiple of {leader_value} not below {old}",
-            rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value})",
+            rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value}): "
+            "the batch counts completions, {leader} per prompt",
         ),
         Follow(
             "mini_batch_size",
@@ -75,6 +89,7 @@ class CriticFreeConfig:
         label="Group size",
         help="Completions sampled per prompt; each is judged against the others of its "
         "group, so at least 2. Larger: a better baseline, fewer prompts per step.",
+        why="a group needs at least 2 answers to compare",
         minimum=2,
         maximum=MAX_BATCH,
     )
@@ -116,6 +131,69 @@ class CriticFreeConfig:
         help="loss: a k3 KL term beta * KL in the loss (GRPO's way). reward: beta * k1 KL "
         "subtracted from each response's reward before the baseline (RLOO's way).",
         choices=KL_PENALTIES,
+        active_when=("beta", ">", 0),  # beta 0: no KL at all
+    )
+    kl_estimator: str = setting(
+        "k3",
+        label="KL estimator",
+        help="How each token's KL to the reference is estimated, in the loss or reward and "
+        "in the KL plot. k3 (r - 1 - log r): unbiased and never negative. k1 (log p - log "
+        "p_ref): unbiased but noisy, and negative on single tokens, so its plot can dip "
+        "below 0. k2 ((log p - log p_ref)^2 / 2): never negative, low variance, slightly "
+        "biased.",
+        group="advanced",
+        choices=KL_ESTIMATORS,
+    )
+    loss_type: str = setting(
+        "dapo",
+        label="Loss aggregation",
+        help="How token losses are averaged (TRL's loss_type). dapo: every token of the "
+        "batch weighs the same. grpo: the mean per completion, then over completions "
+        "(a long answer's tokens weigh less: a length bias). bnpo: the token mean of each "
+        "minibatch. dr_grpo: the sum over a constant (completions x max new tokens), no "
+        "length bias.",
+        group="advanced",
+        choices=LOSS_TYPES,
+    )
+    importance_sampling_level: str = setting(
+        "token",
+        label="Importance ratio per",
+        help="token: each token's probability ratio to the sampling policy is clipped on "
+        "its own (GRPO). sequence: one ratio per completion, the geometric mean of its "
+        "tokens' (GSPO, steadier for long answers; use a much smaller clip range, e.g. "
+        "0.0003-0.0004).",
+        group="advanced",
+        choices=IMPORTANCE_SAMPLING_LEVELS,
+    )
+    epsilon_high: float | None = setting(
+        None,
+        label="Clip range, upper",
+        help="The ratio's upper clip bound is 1 + this (DAPO's clip-higher: e.g. 0.28 with a "
+        "clip range of 0.2), so unlikely tokens with a positive advantage can grow, "
+        "against entropy collapse. Off: the clip range on both sides.",
+        group="advanced",
+        minimum=0.0,
+        maximum=10.0,
+        decimals=3,
+        step=0.02,
+        min_text="= clip range",
+    )
+    mask_truncated_completions: bool = setting(
+        False,
+        label="Mask truncated completions",
+        help="Leave completions cut off at the length limit (no EOS) out of the loss "
+        "(DAPO): their reward judges an unfinished answer. They still count in the "
+        "reward metrics.",
+        group="advanced",
+    )
+    drop_zero_std_groups: bool = setting(
+        False,
+        label="Drop groups without spread",
+        help="Leave groups whose completions all got the same reward out of the loss (DAPO's "
+        "dynamic sampling, without resampling): their advantage is 0, so they would add "
+        "only KL and dilute the other groups' tokens. group/frac_reward_zero_std shows "
+        "their share.",
+        group="advanced",
     )
     missing_eos_penalty: float | None = as_in(PPOConfig, "missing_eos_penalty")
     max_new_tokens: int = as_in(PPOConfig, "max_new_tokens")
@@ -145,6 +223,11 @@ class CriticFreeConfig:
         """Prompts sampled per step: batch_size / group_size."""
         return self.batch_size // self.group_size
 
+    @property
+    def clip_high(self) -> float:
+        """The upper clip bound's epsilon: epsilon_high, or the clip range when off."""
+        return self.cliprange if self.epsilon_high is None else self.epsilon_high
+
 
 @dataclass(frozen=True)
 class GRPOConfig(CriticFreeConfig):
@@ -167,3 +250,7 @@ class RLOOConfig(CriticFreeConfig):
     kl_penalty: str = dataclasses.field(
         default="reward", metadata=CriticFreeConfig.__dataclass_fields__["kl_penalty"].metadata
     )
+    kl_estimator: str = dataclasses.field(
+        default="k1", metadata=CriticFreeConfig.__dataclass_fields__["kl_estimator"].metadata
+    )
+    """RLOO's KL penalty on the reward is k1 by default (its paper's and TRL's)."""

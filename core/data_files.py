@@ -16,6 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,16 +30,39 @@ Row = tuple[str, dict[str, Any]]
 ROW_FILE_SUFFIXES = (".jsonl", ".csv", ".parquet")
 
 
-def read_text_file(path: Path) -> str:
-    """The file's text; InputFileError for a missing, unreadable or non-UTF-8 file."""
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of `path`, which must be a regular file (a symbolic link to one is fine):
+    a FIFO would block the read forever and a device (/dev/zero) never ends, so anything
+    else is refused before it is opened. InputFileError for a missing or unreadable file."""
     try:
-        data = Path(path).read_bytes()
+        mode = path.stat().st_mode
     except FileNotFoundError as error:
         raise InputFileError(f"{path}: no such file; check the path") from error
-    except IsADirectoryError as error:
-        raise InputFileError(f"{path} is a folder; name a file") from error
     except OSError as error:
         raise InputFileError(f"{path}: cannot read the file ({error.strerror})") from error
+    if stat.S_ISDIR(mode):
+        raise InputFileError(f"{path} is a folder; name a file")
+    if not stat.S_ISREG(mode):
+        from core.atomic import file_kind
+
+        target = path.resolve() if path.is_symlink() else path
+        raise InputFileError(
+            f"{path} is not a regular file ({file_kind(target)}"
+            f"{f' {target}' if target != path else ''}); save the data to a file and name that"
+        )
+    try:
+        # O_NONBLOCK: should the path be swapped for a FIFO after the check, the open
+        # still returns at once (and the read then finds no data) instead of hanging.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as file:
+            return file.read()
+    except OSError as error:
+        raise InputFileError(f"{path}: cannot read the file ({error.strerror})") from error
+
+
+def read_text_file(path: Path) -> str:
+    """The file's text; InputFileError for a missing, unreadable or non-UTF-8 file."""
+    data = read_regular_file(Path(path))
     try:
         # utf-8-sig: tolerate the byte-order mark some editors (Excel, Notepad) add.
         return data.decode("utf-8-sig")

@@ -25,12 +25,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import algorithms as registry
 from core.errors import StudioError
 from core.model_shapes import ModelShape
 
-ON_POLICY = ("ppo", "grpo", "rloo")
-OFFLINE = ("dpo", "kto", "sft")
-ALGORITHMS = ON_POLICY + OFFLINE
+ON_POLICY = tuple(registry.on_policy())
+OFFLINE = tuple(registry.offline())
+ALGORITHMS = tuple(registry.ALGORITHMS)
+"""The kinds the planner plans for: every registered algorithm (its PlanProfile)."""
 QUANTIZE_CHOICES = ("none", "8bit", "4bit")
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
@@ -73,7 +75,7 @@ class PlanError(StudioError):
 class PlanRequest:
     """A run to plan: algorithm, precision, adapter, batch shapes and memory options."""
 
-    algorithm: str = "ppo"
+    algorithm: str = registry.DEFAULT_KIND
     dtype: str = "float32"
     """Compute dtype: float32 | bfloat16 | float16."""
     quantize: str = "none"
@@ -206,13 +208,18 @@ def lora_bytes(shape: ModelShape, request: PlanRequest) -> int:
     """LoRA weights on every projection (core.lora's targets) and PPO's value head, with
     gradients and AdamW moments, all float32."""
     adapter = shape.layers * sum(request.lora_r * (a + b) for a, b in shape.linear_shapes())
-    value_head = shape.hidden + 1 if request.algorithm == "ppo" else 0
+    value_head = shape.hidden + 1 if _profile(request).value_head else 0
     return (adapter + value_head) * ADAM_BYTES_PER_WEIGHT
 
 
 def rows_per_pass(request: PlanRequest) -> int:
-    """Rows of one gradient pass: DPO puts chosen and rejected through it together."""
-    return request.mini_batch_size * (2 if request.algorithm == "dpo" else 1)
+    """Rows of one gradient pass: the pair trainers put chosen and rejected through it
+    together."""
+    return request.mini_batch_size * _profile(request).rows_per_example
+
+
+def _profile(request: PlanRequest) -> registry.PlanProfile:
+    return registry.spec_of(request.algorithm).plan
 
 
 def layer_activation_elements(shape: ModelShape, lora_r: int) -> int:
@@ -254,7 +261,7 @@ def _update_bytes(shape: ModelShape, request: PlanRequest, width: int) -> tuple[
 
 def _scoring_bytes(shape: ModelShape, request: PlanRequest, width: int) -> int:
     """One no-grad pass over a chunk of rollout rows (or of the reference's rows)."""
-    if request.algorithm in ("grpo", "rloo"):
+    if _profile(request).chunked_scoring:
         rows = min(request.batch_size, CRITIC_FREE_SCORING_ROWS)
     else:
         rows = rows_per_pass(request)
@@ -264,7 +271,7 @@ def _scoring_bytes(shape: ModelShape, request: PlanRequest, width: int) -> int:
         logit_tokens = rows * min(request.logits_chunk_size, request.response_tokens + 1)
     logits = logit_tokens * shape.vocab * (4 * SCORING_LOGIT_COPIES + (0 if width == 4 else width))
     hidden_states = 0
-    if request.algorithm == "ppo":  # output_hidden_states for the value head
+    if _profile(request).value_head:  # output_hidden_states for the value head
         hidden_states = (shape.layers + 1) * tokens * shape.hidden * width
     one_layer = tokens * (3 * shape.intermediate + 4 * shape.hidden) * width
     return int(logits + hidden_states + one_layer)
@@ -299,7 +306,7 @@ def request_for_config(
     """The request for a trainer config (PPO/GRPO/RLOO, or DPO/KTO/SFT's micro-batches and
     response length), with the memory options of the config and the base's `quantize`
     (a model setting, not a trainer one)."""
-    offline = algorithm in OFFLINE
+    offline = not registry.spec_of(algorithm).on_policy
     rows = config.micro_batch_size if offline else config.mini_batch_size
     response = config.max_response_tokens if offline else config.max_new_tokens
     return PlanRequest(
@@ -334,7 +341,7 @@ def budget_of(memory: dict[str, Any]) -> tuple[int, str] | None:
     return budget, f"RAM ({format_bytes(budget)} free)"
 
 
-def session_memory_line(session: Any, config: Any, algorithm: str = "ppo") -> str:
+def session_memory_line(session: Any, config: Any, algorithm: str = registry.DEFAULT_KIND) -> str:
     """The plan for a loaded session and run settings, as one line (the CLI's)."""
     from core.models import describe  # lazy: core.models pulls in torch
 

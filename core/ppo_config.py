@@ -215,6 +215,7 @@ class PPOConfig:
         maximum=1000.0,
         decimals=2,
         widget_name="klTargetSpin",
+        active_when=("kl_mode", "==", "adaptive"),
     )
     kl_horizon: int = setting(
         1000,
@@ -223,6 +224,7 @@ class PPOConfig:
         group="advanced",
         minimum=1,
         maximum=10_000_000,
+        active_when=("kl_mode", "==", "adaptive"),
     )
     whiten_rewards: bool = setting(
         False,
@@ -255,6 +257,7 @@ class PPOConfig:
         label="Temperature",
         help="Sampling temperature of rollouts, also used for their log-probs (PPO needs a "
         "sampled, not greedy, policy).",
+        why="training needs a sampled, not greedy, policy",
         minimum=0.01,
         maximum=10.0,
         decimals=2,

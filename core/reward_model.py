@@ -18,6 +18,7 @@ never saw.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -51,6 +52,8 @@ __all__ = [  # the pieces callers know from here (rm_folder's, rm_pairs', rm_fit
     "read_meta",
     "train_reward_model",
 ]
+
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- model
@@ -129,25 +132,19 @@ def train_reward_model(
     the training between steps; what was learnt so far is still saved. `report_to` names
     trackers (core.train.reporting) for the epoch metrics; they need a `store` (a run).
     """
-    from core.models import pick_device, pick_dtype
-
     world = current_world()  # several processes: rank 0 alone writes (out, store)
     out = check_out_folder(Path(out)) if world.is_main else Path(out)
     train, held_out = split_pairs(pairs, config.eval_fraction, config.seed)
     callbacks = rm_fit.Callbacks(on_epoch, on_step, should_stop, progress or no_progress)
+    # The backbone loads before the run is recorded: a refusal (a backbone that is
+    # missing or not a model) leaves no run behind, as for the trainers.
+    model, tokenizer = _load_for_training(config, device)
     run_id = None
     if store is not None and world.is_main:
         run_config = {"rm": to_dict(config), "out": str(out), "source": source}
         run_id = store.create_run("reward_model", run_config, name=f"rm {out.name}")
     try:
         callbacks.reporters = _reporters(report_to, store, run_id)
-        torch_device = pick_device(world.device(device))
-        torch.manual_seed(config.seed)  # the head's initialisation
-        model, tokenizer = load_backbone(
-            config.base, torch_device, pick_dtype("auto", torch_device)
-        )
-        model = attach_head_lora(model, config)
-        set_gradient_checkpointing(model, config.gradient_checkpointing)
         world.broadcast_parameters(p for p in model.parameters() if p.requires_grad)
         optimizer = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
@@ -164,13 +161,39 @@ def train_reward_model(
         if run_id is not None:
             status = "stopped" if isinstance(error, KeyboardInterrupt) else "failed"
             store.set_run_status(run_id, status, error=str(error) or type(error).__name__)
+            _back_up(store, run_id)
         raise
     finally:
         for reporter in callbacks.reporters:
             reporter.close()
     if run_id is not None:
         store.set_run_status(run_id, "stopped" if result.stopped else "finished")
+        _back_up(store, run_id)
     return result
+
+
+def _load_for_training(config: RMConfig, device: str) -> tuple[PeftModel, PreTrainedTokenizerBase]:
+    """The backbone with its LoRA adapter and scalar head, ready to train on `device`."""
+    from core.models import pick_device, pick_dtype
+
+    torch_device = pick_device(current_world().device(device))
+    torch.manual_seed(config.seed)  # the head's initialisation
+    model, tokenizer = load_backbone(config.base, torch_device, pick_dtype("auto", torch_device))
+    model = attach_head_lora(model, config)
+    set_gradient_checkpointing(model, config.gradient_checkpointing)
+    return model, tokenizer
+
+
+def _back_up(store: Store, run_id: int) -> None:
+    """A rolling backup of the store at the run's end, as every training run takes (the
+    documented recovery copies the newest backup over the store: it must hold this run).
+    A backup that cannot be written is logged, never a reason to fail the run."""
+    from core.errors import StudioError
+
+    try:
+        store.backup()
+    except StudioError as error:
+        log.warning("No backup of %s at the end of run %s: %s", store.path, run_id, error)
 
 
 def _reporters(report_to: Sequence[str], store: Store | None, run_id: int | None) -> list:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from core import __version__
+from core.algorithms import exportable_kinds
 from core.atomic import folder_written_atomically
 from core.errors import StudioError
 from core.run_export_files import (
@@ -57,9 +58,9 @@ REWARDS_DIR = "rewards"
 ADAPTER_DIR = "adapter"
 WORKSPACE_DIR = "workspace"
 EXPORT_FORMAT = 1
-EXPORTABLE_KINDS = ("ppo", "grpo", "rloo")
-"""Runs trained on prompts. DPO/KTO/SFT train on the workspace's feedback, which an
-export does not carry (yet)."""
+EXPORTABLE_KINDS = exportable_kinds()
+"""The registry's exportable kinds: runs trained on prompts. The trainers from stored
+feedback train on the workspace's feedback, which an export does not carry (yet)."""
 
 
 @dataclass
@@ -73,6 +74,8 @@ class RunExport:
     """The paths written, relative to the folder, sorted."""
     copied: list[str] = field(default_factory=list)
     """The reward files and folders copied in (as named inside the folder)."""
+    notes: list[str] = field(default_factory=list)
+    """What the export left out on purpose, one line each (the CLI prints them)."""
 
 
 def export_run(
@@ -96,17 +99,18 @@ def export_run(
     rewards = _planned_rewards(run)
     adapter = _start_adapter(run)
     _refuse_results_inside(out)
+    notes: list[str] = []
     with folder_written_atomically(out, force, _is_earlier_export) as folder:
-        model_flags = _model_flags(run, has_adapter=adapter is not None)
+        model_flags = _model_flags(run, has_adapter=adapter is not None, notes=notes)
         _write_manifest(folder, store, run, kind)
         _write_yaml(folder / CONFIG_FILE, run.config[kind])
         _write_prompts(folder / PROMPTS_FILE, prompts, _references(store))
         copied = _copy_rewards(folder, rewards)
         if adapter is not None:
-            shutil.copytree(adapter, folder / ADAPTER_DIR)
+            _copy_in(adapter, folder / ADAPTER_DIR, imported_folder(run))
         _write_launchers(folder, run, kind, model_flags)
         files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    return RunExport(out, run_id, kind, files, copied)
+    return RunExport(out, run_id, kind, files, copied, notes)
 
 
 def _exportable_kind(run: RunRow) -> str:
@@ -149,36 +153,57 @@ class _PlannedReward:
     """A file or folder to copy into the folder..."""
     inside: str = ""
     """... as this path (relative to the folder), which `spec` names."""
+    bundle: Path | None = None
+    """The folder an imported run came from, whose files alone it may copy."""
 
 
 def _planned_rewards(run: RunRow) -> list[_PlannedReward]:
     """The run's reward specs with the files they name checked and given a place inside
     the folder (rewards/<name>); a missing py= file is refused."""
-    from core.rewards import RewardSpec, parse_reward_spec
+    from core.rewards import parse_reward_spec
     from core.rewards.spec import format_reward_spec
 
     planned, taken = [], set()
-    base = _specs_folder(run)
+    bundle = imported_folder(run)
+    base = bundle or Path.cwd()  # relative paths: the bundle's, else as when it trained
     for text in run.config.get("reward_specs") or ["sentiment"]:
         spec = parse_reward_spec(text)
         source = _reward_source(text, spec.kind, spec.arg, base)
         if source is None:
             planned.append(_PlannedReward(text))
             continue
+        if bundle is not None:
+            source = _inside_import(run, f"reward spec {text!r}", source, bundle)
         name = _free_name(source.name, taken)
         inside = f"{REWARDS_DIR}/{name}"
-        moved = RewardSpec(kind=spec.kind, arg=inside, weight=spec.weight)
-        planned.append(_PlannedReward(format_reward_spec(moved), source, inside))
+        moved = replace(spec, arg=inside)  # a watched reward stays watched
+        planned.append(_PlannedReward(format_reward_spec(moved), source, inside, bundle))
     return planned
 
 
-def _specs_folder(run: RunRow) -> Path:
-    """Where the run's relative reward paths point: the folder it was imported from (its
-    specs name files inside it), else the current folder, as when it trained."""
+def imported_folder(run: RunRow) -> Path | None:
+    """The folder an imported run came from (its `imported_from`, written by import-run,
+    never by the bundle), None for a run trained here."""
     origin = run.config.get("imported_from")
     if isinstance(origin, dict) and origin.get("folder"):
         return Path(origin["folder"])
-    return Path.cwd()
+    return None
+
+
+def _inside_import(run: RunRow, what: str, path: Path, bundle: Path) -> Path:
+    """`path` if it lies inside the imported run's folder with no link on the way: a
+    bundle never decides which local files an export ships."""
+    from core.bundle_files import BundleError, inside_bundle
+
+    try:
+        return inside_bundle(bundle, path)
+    except BundleError:
+        raise StudioError(
+            f"run {run.id} was imported from {bundle}; its {what} names {path}, outside "
+            "that folder or through a link: an imported run's export ships only files of "
+            "its own folder (a bundle never chooses local files); export the run it was "
+            "trained from instead"
+        ) from None
 
 
 def _reward_source(text: str, kind: str, arg: str | None, base: Path) -> Path | None:
@@ -192,9 +217,9 @@ def _reward_source(text: str, kind: str, arg: str | None, base: Path) -> Path | 
                 f"reward spec {text!r} names {path}, which is missing; put the file back "
                 "and export again"
             )
-        return path.resolve()
+        return path
     if kind == "rm" and path.is_dir():
-        return path.resolve()  # not a folder: a hub id, left as it is
+        return path  # not a folder: a hub id, left as it is
     return None
 
 
@@ -216,14 +241,25 @@ def _copy_rewards(folder: Path, rewards: list[_PlannedReward]) -> list[str]:
             continue
         target = folder / reward.inside
         target.parent.mkdir(parents=True, exist_ok=True)
-        if reward.source.is_dir():
-            shutil.copytree(reward.source, target)
-        else:
-            shutil.copy2(reward.source, target)
+        _copy_in(reward.source, target, reward.bundle)
         copied.append(str(target.relative_to(folder)))
     text = "".join(reward.spec + "\n" for reward in rewards)
     (folder / REWARDS_FILE).write_text(text, encoding="utf-8")
     return copied
+
+
+def _copy_in(source: Path, target: Path, bundle: Path | None) -> None:
+    """Copy a file or folder into the export; from an imported run's folder, as bundle
+    data (core.bundle_files: no link followed, nothing but regular files)."""
+    from core.bundle_files import copy_bundle_file, copy_bundle_tree
+
+    if bundle is not None:
+        copier = copy_bundle_tree if source.is_dir() else copy_bundle_file
+        copier(bundle, source, target)
+    elif source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copy2(source, target)
 
 
 # ------------------------------------------------------------------ the model
@@ -234,17 +270,22 @@ def _start_adapter(run: RunRow) -> Path | None:
     path = (run.config.get("model_spec") or {}).get("adapter_path")
     if not path:
         return None
-    if not Path(path).is_dir():
+    bundle = imported_folder(run)
+    folder = Path(path) if bundle is None else bundle / Path(path)
+    if not folder.is_dir():
         raise StudioError(
-            f"run {run.id} started from the adapter {path}, which is missing; put it back "
+            f"run {run.id} started from the adapter {folder}, which is missing; put it back "
             "and export again"
         )
-    return Path(path)
+    if bundle is not None:
+        _inside_import(run, f"starting adapter {path!r}", folder, bundle)
+    return folder
 
 
-def _model_flags(run: RunRow, has_adapter: bool) -> list[str]:
+def _model_flags(run: RunRow, has_adapter: bool, notes: list[str]) -> list[str]:
     """The trainer's model flags but --model (launch.sh's $MODEL): dtype, prompt format,
-    LoRA shape, remote code, the starting adapter."""
+    LoRA shape, remote code (never from an imported run's config: said in `notes`), the
+    starting adapter."""
     spec = run.config.get("model_spec") or {}
     flags = ["--dtype", str(spec.get("dtype", "auto"))]
     flags += ["--prompt-format", str(spec.get("prompt_format", "plain"))]
@@ -254,7 +295,13 @@ def _model_flags(run: RunRow, has_adapter: bool) -> list[str]:
             flags += [f"--lora-{key}", str(lora[key])]
     if lora.get("target_modules"):
         flags += ["--lora-targets", ",".join(lora["target_modules"])]
-    if spec.get("trust_remote_code"):
+    if spec.get("trust_remote_code") and imported_folder(run) is not None:
+        notes.append(
+            f"run {run.id} was imported and its config asks for --trust-remote-code; "
+            "left out of launch.sh (a bundle never turns it on): if you trust the model's "
+            "code, run ./launch.sh --trust-remote-code"
+        )
+    elif spec.get("trust_remote_code"):
         flags.append("--trust-remote-code")
     if has_adapter:
         flags += ["--adapter", ADAPTER_DIR]

@@ -11,16 +11,21 @@ runs it imported before (a cluster run that went on since) instead of adding cop
 
 from __future__ import annotations
 
-import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.bundle_files import (
+    check_bundle_file,
+    check_bundle_tree,
+    copy_bundle_file,
+    copy_bundle_tree,
+)
 from core.errors import StudioError
 from core.paths import run_checkpoint_dir, run_prompts_file
-from core.run_export import WORKSPACE_DIR, read_manifest
+from core.run_export import MANIFEST_FILE, REWARDS_DIR, WORKSPACE_DIR, read_manifest
 from core.store import Store
 from core.store.rows import ACTIVE_RUN_STATUSES, RunRow
 from core.store.store import STORE_FILENAME
@@ -52,10 +57,14 @@ class RunImport:
 
 
 def trained_workspace_of(folder: Path) -> Path:
-    """The workspace a folder holds: the folder itself, or its workspace/ (launch.sh's)."""
+    """The workspace a folder holds: the folder itself, or its workspace/ (launch.sh's).
+    A store reached through a symbolic link is refused: it would be another one's."""
     folder = Path(folder)
     for candidate in (folder, folder / WORKSPACE_DIR):
-        if (candidate / STORE_FILENAME).is_file():
+        store_file = candidate / STORE_FILENAME
+        if store_file.is_file() or store_file.is_symlink():
+            for part in (store_file, Path(f"{store_file}-wal"), Path(f"{store_file}-shm")):
+                check_bundle_file(folder, part)
             return candidate
     if not folder.is_dir():
         raise StudioError(f"{folder} is not a folder; name an exported run's folder")
@@ -71,15 +80,43 @@ def import_run(store: Store, folder: Path) -> RunImport:
     source_workspace = trained_workspace_of(folder)
     if source_workspace.resolve() == Path(store.workspace).resolve():
         raise StudioError(f"{folder} is this workspace itself; import another workspace's runs")
-    manifest = read_manifest(folder) or read_manifest(source_workspace.parent) or {}
+    manifest = _manifest(folder, source_workspace)
     report = RunImport(folder, source_workspace)
     with Store.open(source_workspace, read_only=True) as source:
         if not source.runs():
             raise StudioError(f"the workspace {source_workspace} holds no runs; train first")
+        for run in source.runs():  # every file checked before the first run is written
+            _check_run_files(folder, source, run.id)
         for run in source.runs():
             origin = _origin(folder, source, run, manifest, store.workspace_id)
             report.runs.append(_import_one(store, source, run, origin, manifest))
     return report
+
+
+def _manifest(folder: Path, source_workspace: Path) -> dict[str, Any]:
+    """The export.json beside the trained workspace (none where it is a link)."""
+    for candidate in (folder, source_workspace.parent):
+        manifest_file = candidate / MANIFEST_FILE
+        if manifest_file.is_relative_to(folder):
+            check_bundle_file(folder, manifest_file)
+        manifest = read_manifest(candidate)
+        if manifest:
+            return manifest
+    return {}
+
+
+def _check_run_files(folder: Path, source: Store, run_id: int) -> None:
+    """Refuse the import before anything is written when a file it would copy is a link,
+    not a regular file, or a checkpoint name that is not a plain folder name."""
+    check_bundle_tree(folder, run_checkpoint_dir(source.workspace, run_id))
+    check_bundle_file(folder, run_prompts_file(source.workspace, run_id))
+    for checkpoint in source.checkpoints(run_id):
+        name = Path(checkpoint.path).name
+        if name in ("", ".", ".."):
+            raise StudioError(
+                f"run {run_id} of {source.workspace} records a checkpoint {checkpoint.path!r} "
+                "that is no folder name; the bundle is damaged, import another"
+            )
 
 
 def _origin(
@@ -99,7 +136,7 @@ def _origin(
 def _import_one(
     store: Store, source: Store, run: RunRow, origin: dict[str, Any], manifest: dict[str, Any]
 ) -> ImportedRun:
-    config = {**run.config, IMPORTED_KEY: origin}
+    config = {**bundle_reward_paths(run.config, Path(origin["folder"])), IMPORTED_KEY: origin}
     earlier = _earlier_import(store, origin)
     if earlier is None:
         base = manifest.get("run_name") if manifest.get("run_id") else None
@@ -151,7 +188,7 @@ def _copy_checkpoints(store: Store, source: Store, source_id: int, run_id: int) 
     target = run_checkpoint_dir(store.workspace, run_id)
     if source_folder.is_dir():
         try:
-            shutil.copytree(source_folder, target, dirs_exist_ok=True)
+            copy_bundle_tree(Path(source.workspace), source_folder, target)
         except OSError as error:
             raise StudioError(
                 f"cannot copy the checkpoints of {source_folder} to {target}: {error}; free "
@@ -170,9 +207,56 @@ def _copy_prompts(source: Path, source_id: int, workspace: Path, run_id: int) ->
     """The prompts the run recorded, so the imported run can be exported again."""
     recorded = run_prompts_file(source, source_id)
     if recorded.is_file():
-        target = run_prompts_file(workspace, run_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(recorded, target)
+        copy_bundle_file(source, recorded, run_prompts_file(workspace, run_id))
+
+
+# --------------------------------------------------------------- reward files
+
+
+def bundle_reward_paths(config: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The run's config with the files its reward specs name made paths inside the
+    bundle `folder`: a relative path is the bundle's (launch.sh runs in the folder); an
+    absolute one (the cluster's, recorded at the run's start) is the bundle's own
+    rewards/<name> when the bundle has that file. Any other path is left as it is, and
+    an export of the imported run refuses it (core.run_export): the bundle never decides
+    which local files are read."""
+    from core.train.reward_history import HISTORY_KEY
+
+    config = dict(config)
+    if isinstance(config.get("reward_specs"), list):
+        config["reward_specs"] = [_in_bundle(spec, folder) for spec in config["reward_specs"]]
+    history = config.get(HISTORY_KEY)
+    if isinstance(history, list):
+        config[HISTORY_KEY] = [
+            {**change, "reward_specs": [_in_bundle(s, folder) for s in change["reward_specs"]]}
+            if isinstance(change, dict) and isinstance(change.get("reward_specs"), list)
+            else change
+            for change in history
+        ]
+    return config
+
+
+def _in_bundle(text: Any, folder: Path) -> Any:
+    from core.rewards.spec import format_reward_spec, parse_reward_spec, replace_path_arg
+
+    if not isinstance(text, str):
+        return text
+    try:
+        spec = parse_reward_spec(text)
+    except StudioError:
+        return text  # not a spec this app knows: left for the trainer to refuse
+    if spec.kind not in ("py", "rm") or spec.arg is None:
+        return text
+    path = Path(spec.arg)
+    if not path.is_absolute():
+        local = folder / path
+    elif path.parent.name == REWARDS_DIR:
+        local = folder / REWARDS_DIR / path.name
+    else:
+        return text
+    if spec.kind == "rm" and not local.is_dir():
+        return text  # a hub id
+    return format_reward_spec(replace_path_arg(spec, str(local)))
 
 
 def imported_origin(run: RunRow) -> dict[str, Any] | None:

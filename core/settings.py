@@ -67,6 +67,13 @@ class Setting:
     """The flag without dashes and prefix; default: the field name with dashes."""
     widget_name: str | None = None
     """The form widget's objectName; default: camelCase field name + Spin/Combo/Check/Edit."""
+    why: str | None = None
+    """Why the allowed values are what they are, added to a refusal ('a group needs at
+    least 2 answers to compare'): the friendlier message lives on the declaration, so no
+    check restates the rule."""
+    active_when: tuple[str, str, Any] | None = None
+    """(another field, '==' or '>', a value): the setting acts only while that holds (the
+    form greys it out otherwise), e.g. ('kl_mode', '==', 'adaptive')."""
 
 
 def setting(default: Any, *, label: str, help: str, **options: Any) -> Any:
@@ -160,6 +167,21 @@ def settings_of(cls: type, group: str | None = None) -> list[SettingField]:
     return fields if group is None else [f for f in fields if f.setting.group == group]
 
 
+def inactive_settings(cls: type, values: dict[str, Any]) -> set[str]:
+    """The settings of `cls` that do nothing with these values (their `active_when` does
+    not hold); a rule on a field `values` lacks counts as holding."""
+    inactive = set()
+    for field in settings_of(cls):
+        rule = field.setting.active_when
+        if rule is None or rule[0] not in values:
+            continue
+        other, operator, value = rule
+        holds = values[other] == value if operator == "==" else values[other] > value
+        if not holds:
+            inactive.add(field.name)
+    return inactive
+
+
 def undeclared_fields(cls: type) -> list[str]:
     """Fields of `cls` that are neither declared nor a nested config (should be none)."""
     declared = {f.name for f in declared_fields(cls)}
@@ -205,16 +227,17 @@ def value_problem(field: SettingField, value: Any, name: str | None = None) -> s
     declared = field.setting
     if value is None:
         return None if field.optional else f"{name} must be set"
+    because = f" ({declared.why})" if declared.why else ""
     if declared.choices is not None:
         if value not in declared.choices:
-            return f"{name} is {value!r}; use one of {', '.join(declared.choices)}"
+            return f"{name} is {value!r}; use one of {', '.join(declared.choices)}{because}"
         return None
     if field.kind not in (int, float):
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return f"{name} is {value}; use a finite number"
     if out_of_range(field, value):
-        return f"{name} is {show(value)}; use {range_text(field)}"
+        return f"{name} is {show(value)}; use {range_text(field)}{because}"
     return None
 
 

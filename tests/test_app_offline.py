@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_the_registry_lists_every_algorithm_with_its_settings(qtbot):
-    assert list(ALGORITHMS) == ["dpo", "kto", "sft"]
+    assert list(ALGORITHMS) == ["dpo", "kto", "sft", "simpo", "orpo"]
     assert all(entry.plots for entry in ALGORITHMS.values())
     assert not set(ALGORITHMS) & set(on_policy())  # one entry per algorithm across both
     host = QWidget()
@@ -41,7 +41,7 @@ def test_the_registry_lists_every_algorithm_with_its_settings(qtbot):
     assert edited[-1] == "beta" and rows.values()["beta"] == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize("kind", ["dpo", "kto", "sft"])
+@pytest.mark.parametrize("kind", ["dpo", "kto", "sft", "simpo", "orpo"])
 def test_the_job_trains_and_the_dashboard_draws_every_step(qtbot, tiny_model_dir, workspace, kind):
     fill_store(workspace)
     config_class = ALGORITHMS[kind].config_class

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QComboBox, QSpinBox
 
 from app.algorithms import ALGORITHMS, offline, on_policy
 from app.widgets.offline_dashboard import OfflineDashboard
-from core.offline.config import DPOConfig, KTOConfig, SFTConfig
+from core.offline.config import DPOConfig, KTOConfig, ORPOConfig, SFTConfig, SimPOConfig
 from tests.test_app_algorithms import _choose
 from tests.test_app_support import (  # noqa: F401 (fixtures)
     click,
@@ -29,8 +29,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_one_registry_offers_every_algorithm_once(qtbot):
     from app.widgets.train_form import TrainForm
 
-    assert list(ALGORITHMS) == ["ppo", "grpo", "rloo", "dpo", "kto", "sft"]
-    assert list(offline()) == ["dpo", "kto", "sft"] and list(on_policy()) == ["ppo", "grpo", "rloo"]
+    assert list(ALGORITHMS) == ["ppo", "grpo", "rloo", "dpo", "kto", "sft", "simpo", "orpo"]
+    assert list(offline()) == ["dpo", "kto", "sft", "simpo", "orpo"]
+    assert list(on_policy()) == ["ppo", "grpo", "rloo"]
     form = TrainForm()
     qtbot.addWidget(form)
     combo = form.findChild(QComboBox, "algorithmCombo")
@@ -41,6 +42,8 @@ def test_one_registry_offers_every_algorithm_once(qtbot):
     for label, config_class in (
         ("DPO / IPO (from pairs)", DPOConfig),
         ("KTO (from thumbs)", KTOConfig),
+        ("SimPO (from pairs, no reference)", SimPOConfig),
+        ("ORPO (from pairs, no reference)", ORPOConfig),
         ("SFT (from demonstrations)", SFTConfig),
     ):
         _choose(form, label)
@@ -143,3 +146,55 @@ def test_kto_pauses_and_resumes_through_the_run_control(qtbot, window, tiny_mode
     wait_idle(qtbot, window)
     assert store.run(run.id).status == "finished" and len(store.metrics(run.id)) == 3
     assert all(plot.point_count() == 3 for plot in page.shown_dashboard.plots)
+
+
+@pytest.mark.parametrize(
+    ("label", "kind", "own_plot"),
+    [
+        ("SimPO (from pairs, no reference)", "simpo", None),
+        ("ORPO (from pairs, no reference)", "orpo", "lossTermsPlot"),
+    ],
+)
+def test_reference_free_pair_trainers_train_live_and_resume_from_the_runs_page(
+    qtbot, window, tiny_model_dir, tmp_path, label, kind, own_plot
+):
+    fill_store(window.state.workspace)
+    load_model(qtbot, window, str(tiny_model_dir))
+    page = window.train_page
+    window.show_page(page)
+    _choose(page.form, label)
+    assert page.form.data_box.isVisible() and not page.form.reward_box.isVisible()
+    _set(page, {"trainStepsSpin": 3, "batchSizeSpin": 2, "checkpointEverySpin": 1})
+    page.findChild(QComboBox, "tiesCombo").setCurrentText("soft")
+    click(qtbot, window, "startTrainingButton")
+    qtbot.waitUntil(lambda: page.phase == "idle", timeout=180_000)
+    wait_idle(qtbot, window)
+    dashboard = page.shown_dashboard
+    assert isinstance(dashboard, OfflineDashboard) and dashboard.objectName() == f"{kind}Dashboard"
+    names = {plot.objectName() for plot in dashboard.plots}
+    assert {"offlineLossPlot", "preferenceRewardsPlot", "preferenceAccuracyPlot"} <= names
+    assert "driftPlot" not in names  # no reference model, no drift from it
+    assert own_plot is None or own_plot in names
+    assert all(plot.point_count() == 3 for plot in dashboard.plots)
+    store = window.state.store
+    run = store.runs(kind)[-1]
+    assert run.status == "finished" and run.config[kind]["ties"] == "soft"
+    assert run.config["data"]["used"] == 11  # dpo's pairs, the tie kept
+    for plot in dashboard.plots:
+        plot.refresh()
+    assert page.grab().save(str(tmp_path / f"train_{kind}.png"))
+
+    # The form says skip; the resumed run keeps the checkpoint's soft ties (same data).
+    page.findChild(QComboBox, "tiesCombo").setCurrentText("skip")
+    _choose(page.form, "PPO")
+    runs = window.runs_page
+    window.show_page(runs)
+    runs.select_runs([run.id])
+    runs.checkpoint_list.setCurrentRow(0)  # step 1
+    click(qtbot, window, "resumeRunButton")
+    qtbot.waitUntil(lambda: page.phase == "idle", timeout=120_000)
+    wait_idle(qtbot, window)
+    assert page.form.algorithm().kind == kind
+    assert store.run(run.id).status == "finished", store.run(run.id).error
+    total = page.form.config().steps
+    assert [m["step"] for m in store.metrics(run.id)] == list(range(1, total + 1))

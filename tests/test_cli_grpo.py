@@ -183,3 +183,28 @@ def test_sigterm_stops_a_grpo_run_with_a_checkpoint(tiny_model_dir, prompts_file
         steps = [m["step"] for m in store.metrics(1)]
         assert 1 <= len(steps) < 500
         assert [c.step for c in store.checkpoints(1)] == [len(steps)]
+
+
+def test_trls_grpo_options_are_flags_with_trls_names():
+    args = build_parser().parse_args(
+        [
+            "grpo",
+            "--loss-type",
+            "dr_grpo",
+            "--importance-sampling-level",
+            "sequence",
+            "--epsilon-high",
+            "0.28",
+            "--mask-truncated-completions",
+            "--drop-zero-std-groups",
+            "--kl-estimator",
+            "k2",
+        ]
+    )
+    config = config_from_args(args, GRPOConfig)
+    assert (config.loss_type, config.importance_sampling_level) == ("dr_grpo", "sequence")
+    assert config.epsilon_high == 0.28 and config.clip_high == 0.28
+    assert config.mask_truncated_completions and config.drop_zero_std_groups
+    assert config.kl_estimator == "k2"
+    assert GRPOConfig().clip_high == GRPOConfig().cliprange  # off: the clip range
+    assert RLOOConfig().kl_estimator == "k1" and GRPOConfig().kl_estimator == "k3"

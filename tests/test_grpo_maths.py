@@ -7,10 +7,16 @@ import torch
 
 from core.grpo.maths import (
     STD_EPS,
+    LossOptions,
+    aggregate_loss,
+    clipped_surrogate,
     critic_free_loss,
     group_statistics,
     grpo_advantages,
+    kl_estimate,
+    log_importance_weights,
     rloo_advantages,
+    zero_spread_rows,
 )
 from core.ppo.maths import kl_k3
 
@@ -58,6 +64,10 @@ def test_scores_that_do_not_fill_whole_groups_are_refused():
         grpo_advantages(torch.zeros(6), 4)
 
 
+BNPO = LossOptions(loss_type="bnpo", epsilon_low=0.2, epsilon_high=0.2, beta=0.5)
+"""The minibatch token mean, clip 0.2, beta 0.5 with k3: the loss before the options."""
+
+
 def test_group_statistics_count_groups_without_spread():
     zero_share, mean_std = group_statistics(torch.tensor([1.0, 1.0, 0.0, 2.0]), 2)
     assert zero_share == 0.5
@@ -75,12 +85,12 @@ def test_loss_is_the_token_mean_of_minus_advantage_at_ratio_one_plus_beta_k3():
     logprobs = torch.full((2, 2), math.log(0.5))
     mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
     advantages = torch.tensor([1.0, -4.0])  # tokens: -1, -1, +4 -> mean 2/3
-    loss, gauges = critic_free_loss(logprobs, logprobs, None, advantages, mask, 0.2, 0.5)
+    loss, gauges = critic_free_loss(logprobs, logprobs, None, advantages, mask, BNPO)
     assert loss.item() == pytest.approx(2 / 3) and "loss/kl" not in gauges
     assert gauges["policy/clipfrac"].item() == 0.0
 
     ref = torch.full((2, 2), math.log(0.25))
-    loss, gauges = critic_free_loss(logprobs, logprobs, ref, advantages, mask, 0.2, 0.5)
+    loss, gauges = critic_free_loss(logprobs, logprobs, ref, advantages, mask, BNPO)
     k3 = -0.5 + math.log(2)
     assert gauges["loss/kl"].item() == pytest.approx(k3)
     assert loss.item() == pytest.approx(2 / 3 + 0.5 * k3)
@@ -89,6 +99,97 @@ def test_loss_is_the_token_mean_of_minus_advantage_at_ratio_one_plus_beta_k3():
 def test_loss_clips_the_ratio_of_a_completion_pushed_too_far():
     old = torch.zeros(1, 2)
     new = torch.log(torch.tensor([[1.5, 1.1]]))  # ratios 1.5 (clipped to 1.2) and 1.1
-    loss, gauges = critic_free_loss(new, old, None, torch.tensor([1.0]), torch.ones(1, 2), 0.2, 0.0)
+    loss, gauges = critic_free_loss(new, old, None, torch.tensor([1.0]), torch.ones(1, 2), BNPO)
     assert loss.item() == pytest.approx(-(1.2 + 1.1) / 2)
     assert gauges["policy/clipfrac"].item() == 0.5
+
+
+# ------------------------------------------------------------- the loss options
+
+
+PER_TOKEN = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
+MASK = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize(
+    ("loss_type", "expected"),
+    [
+        ("grpo", (2.0 + 4.0) / 2),  # row means 2 and 4, then their mean
+        ("bnpo", 10.0 / 4),  # the 4 real tokens' mean
+        ("dr_grpo", 10.0 / (2 * 5)),  # sum over rows x max_new_tokens (5)
+        ("dapo", 10.0 / (2 * 2.5)),  # sum over rows x the batch's mean tokens per row (2.5)
+    ],
+)
+def test_each_loss_type_aggregates_tokens_by_its_rule(loss_type, expected):
+    got = aggregate_loss(PER_TOKEN, MASK, loss_type, max_tokens=5, tokens_per_row=2.5)
+    assert got.item() == pytest.approx(expected)
+
+
+def test_dapo_over_two_minibatches_is_the_token_mean_of_the_batch():
+    # Minibatches of one row each: averaging their dapo losses gives the batch's token mean
+    # (10 / 4), while bnpo's average weighs the short completion's one token as much as
+    # the long one's three (mean of 2 and 4).
+    tokens_per_row = MASK.sum().item() / 2
+    dapo = [aggregate_loss(PER_TOKEN[i : i + 1], MASK[i : i + 1], "dapo", 5, tokens_per_row)
+            for i in range(2)]  # fmt: skip
+    bnpo = [aggregate_loss(PER_TOKEN[i : i + 1], MASK[i : i + 1], "bnpo", 5, tokens_per_row)
+            for i in range(2)]  # fmt: skip
+    assert (sum(dapo) / 2).item() == pytest.approx(10.0 / 4)
+    assert (sum(bnpo) / 2).item() == pytest.approx(3.0)
+
+
+def test_unknown_loss_type_is_refused_by_name():
+    with pytest.raises(ValueError, match="loss_type is 'ppo'"):
+        aggregate_loss(PER_TOKEN, MASK, "ppo", 5, 2.5)
+
+
+def test_sequence_level_weights_are_the_mean_token_log_ratio_on_every_token():
+    old = torch.zeros(2, 3)
+    new = torch.tensor([[0.3, 0.0, -0.6], [0.5, 9.0, 9.0]])  # row 2: padding after 1 token
+    weights = log_importance_weights(new, old, MASK, "sequence")
+    assert weights[0].tolist() == pytest.approx([-0.1] * 3)
+    assert weights[1].tolist() == pytest.approx([0.5] * 3)
+    assert torch.equal(log_importance_weights(new, old, MASK, "token"), new)
+
+
+def test_clip_higher_lets_a_positive_advantage_ratio_rise_further_than_it_may_fall():
+    log_weights = torch.log(torch.tensor([[1.25, 0.7]]))
+    loss, clipped = clipped_surrogate(log_weights, torch.tensor([[1.0]]), 0.2, 0.28)
+    assert loss[0].tolist() == pytest.approx([-1.25, -0.7])  # 1.25 < 1.28: not clipped
+    assert clipped.tolist() == [[False, False]]
+    loss, clipped = clipped_surrogate(log_weights, torch.tensor([[1.0]]), 0.2, 0.2)
+    assert loss[0].tolist() == pytest.approx([-1.2, -0.7])  # symmetric: 1.25 clipped to 1.2
+    assert clipped.tolist() == [[True, False]]
+    # A negative advantage is clipped at the lower bound: ratio 0.7 -> 0.8.
+    loss, _ = clipped_surrogate(log_weights, torch.tensor([[-1.0]]), 0.2, 0.28)
+    assert loss[0].tolist() == pytest.approx([1.25, 0.8])
+
+
+def test_kl_estimators_match_their_formulas():
+    # p = 0.5, p_ref = 0.25 per token: log p - log p_ref = log 2.
+    logp, ref = torch.tensor([math.log(0.5)]), torch.tensor([math.log(0.25)])
+    assert kl_estimate(logp, ref, "k1").item() == pytest.approx(math.log(2))
+    assert kl_estimate(logp, ref, "k2").item() == pytest.approx(0.5 * math.log(2) ** 2)
+    assert kl_estimate(logp, ref, "k3").item() == pytest.approx(-0.5 + math.log(2))
+    # Where the policy gave a token less mass than the reference, only k1 goes negative.
+    assert kl_estimate(ref, logp, "k1").item() < 0
+    assert kl_estimate(ref, logp, "k2").item() > 0 and kl_estimate(ref, logp, "k3").item() > 0
+
+
+def test_zero_spread_rows_mark_every_completion_of_a_group_that_all_agree():
+    scores = torch.tensor([1.0, 1.0, 0.0, 2.0, 3.0, 3.0])
+    assert zero_spread_rows(scores, 2).tolist() == [True, True, False, False, True, True]
+
+
+def test_the_loss_uses_the_chosen_estimator_and_aggregation():
+    logprobs = torch.full((2, 3), math.log(0.5), requires_grad=True)
+    ref = torch.full((2, 3), math.log(0.25))
+    options = LossOptions(loss_type="grpo", beta=0.1, kl_estimator="k2", max_tokens=3)
+    loss, gauges = critic_free_loss(logprobs, logprobs.detach(), ref, torch.tensor([1.0, -1.0]),
+                                    MASK, options)  # fmt: skip
+    k2 = 0.5 * math.log(2) ** 2
+    # Row 1: -1 + 0.1 k2 on 3 tokens; row 2: +1 + 0.1 k2 on 1 token; grpo: mean of row means.
+    assert loss.item() == pytest.approx(0.1 * k2)
+    assert gauges["loss/kl"].item() == pytest.approx(k2)
+    loss.backward()
+    assert logprobs.grad is not None

@@ -190,6 +190,72 @@ def test_bad_settings_are_refused_in_one_line(tiny_model_dir):
         RLOOTrainer(session, LetterReward(), PROMPTS, RLOOConfig(**TINY | {"group_size": 1}))
 
 
+class ConstantReward:
+    """The same score for every response: every group has zero spread."""
+
+    name = "constant"
+
+    def score(self, prompts, responses):
+        return [1.0] * len(responses)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"loss_type": "grpo"},
+        {"loss_type": "bnpo"},
+        {"loss_type": "dr_grpo", "scale_rewards": "none"},
+        {"loss_type": "dapo", "epsilon_high": 0.28},
+        {"importance_sampling_level": "sequence", "cliprange": 0.01},
+        {"kl_estimator": "k2"},
+    ],
+)
+def test_every_loss_option_trains(options, tiny_model_dir):
+    session = load(tiny_model_dir)
+    before = lora_weights(session)
+    config = GRPOConfig(**TINY | {"steps": 1, "samples_per_step": 0} | options)
+    [result] = list(GRPOTrainer(session, LetterReward(), PROMPTS, config))
+    after = lora_weights(session)
+    assert any(not torch.equal(before[n], after[n]) for n in before), options
+    assert math.isfinite(result.metrics["loss/policy"])
+    assert result.metrics["loss/rows_in_loss_frac"] == 1.0
+
+
+def test_truncated_completions_leave_the_loss_when_masked(tiny_model_dir):
+    # Two new tokens: the tiny random model almost never ends, so most rows are truncated.
+    config = GRPOConfig(
+        **TINY | {"steps": 2, "max_new_tokens": 2, "mask_truncated_completions": True}
+    )
+    for m in [
+        r.metrics for r in GRPOTrainer(load(tiny_model_dir), LetterReward(), PROMPTS, config)
+    ]:
+        assert m["loss/rows_in_loss_frac"] == pytest.approx(m["response/eos_rate"])
+
+
+def test_groups_without_spread_are_counted_and_dropped_when_asked(tiny_model_dir):
+    session = load(tiny_model_dir)
+    config = GRPOConfig(**TINY | {"steps": 1, "samples_per_step": 0, "beta": 0.5})
+    [kept] = list(GRPOTrainer(session, ConstantReward(), PROMPTS, config))
+    assert kept.metrics["group/frac_reward_zero_std"] == 1.0
+    assert kept.metrics["loss/rows_in_loss_frac"] == 1.0
+    assert kept.metrics["loss/kl"] >= 0.0  # the KL term alone still moves the policy
+
+    config = replace(config, drop_zero_std_groups=True)
+    [dropped] = list(GRPOTrainer(load(tiny_model_dir), ConstantReward(), PROMPTS, config))
+    assert dropped.metrics["loss/rows_in_loss_frac"] == 0.0
+    assert dropped.metrics["loss/policy"] == 0.0  # nothing left to learn from
+
+
+@pytest.mark.parametrize("estimator", ["k2", "k3"])
+def test_non_negative_estimators_keep_the_plotted_kl_at_or_above_zero(estimator, tiny_model_dir):
+    config = GRPOConfig(**TINY | {"steps": 3, "kl_estimator": estimator, "learning_rate": 5e-2})
+    metrics = [
+        r.metrics for r in GRPOTrainer(load(tiny_model_dir), LetterReward(), PROMPTS, config)
+    ]
+    assert all(m["objective/kl"] >= 0 and m["objective/kl_per_token"] >= 0 for m in metrics)
+    assert metrics[-1]["objective/kl"] > 0
+
+
 # ------------------------------------------------------------------ learning proof
 
 LEARNING = dict(steps=12, batch_size=16, group_size=4, mini_batch_size=16, samples_per_step=0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import random
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +46,36 @@ def load_model(spec: ModelSpec, progress: Progress | None = None) -> LoadedModel
 
     session = ModelSession.load(spec, progress=progress)
     return LoadedModel(session, describe(session))
+
+
+class LoadCancelled(Exception):
+    """Raised from the progress callback when the user cancelled the load (or build)."""
+
+
+def load_model_cancellable(
+    spec: ModelSpec, cancel: threading.Event, progress: Progress | None = None
+) -> LoadedModel | None:
+    """`load_model`, stopped at its next progress report once `cancel` is set: None then.
+
+    The demo build reports every optimiser step, so a cancelled build stops within a step
+    and removes its half-built folder (core.demo.cache). A build waiting for another
+    process's lock stops once that lock is free."""
+    report = progress or (lambda _d, _t, _m: None)
+
+    def checked(done: int, total: int, message: str) -> None:
+        if cancel.is_set():
+            raise LoadCancelled
+        report(done, total, message)
+
+    try:
+        return load_model(spec, progress=checked)
+    except Exception as error:
+        cause: BaseException | None = error
+        while cause is not None:  # a loader may wrap it in its own error
+            if isinstance(cause, LoadCancelled):
+                return None
+            cause = cause.__cause__ or cause.__context__
+        raise
 
 
 def describe_session(session: ModelSession) -> dict[str, Any]:

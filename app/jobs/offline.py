@@ -1,9 +1,10 @@
-"""The DPO / KTO / SFT training job: a generator run by a Qt worker, yielding core's run
-events, like app/train_job.py's PPO job (no Qt here).
+"""The job of the trainers from stored feedback (DPO, KTO, SFT, ...): a generator run by
+a Qt worker, yielding core's run events, like app/train_job.py's on-policy job (no Qt
+here).
 
-The worker opens its own Store, reads the data the request names (the store's
-comparisons or ratings, or a demonstrations file) and starts or resumes the run through
-core.offline.launch, the CLI's code path.
+The worker opens its own Store, reads the data the request names through
+core.data_selection (the CLI's selection, resume included) and starts or resumes the
+run through core.offline.launch, the CLI's code path.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from app.jobs.feedback import make_judge
+from core.algorithms import spec_of
+from core.data_selection import DataChoice, dataset_for
+from core.errors import StudioError
 from core.store import Store
 from core.train import RunControl, RunEvent
 
@@ -24,41 +28,38 @@ class OfflineRequest:
 
     workspace: Path
     kind: str
-    """dpo | kto | sft."""
+    """An offline kind of core.algorithms (an unknown one is refused)."""
     config: Any
-    """A DPOConfig, KTOConfig or SFTConfig."""
+    """The kind's config (DPOConfig, KTOConfig, ...)."""
     source: str = "all"
     """Whose feedback: human | ai | all."""
     data_file: Path | None = None
-    """SFT: a .jsonl / .csv demonstrations file (None: the chosen sides of comparisons)."""
+    """Demonstrations: a .jsonl / .csv file (None: the chosen sides of comparisons)."""
     name: str | None = None
     resume_from: Path | None = None
     """A checkpoint to continue (its run goes on with config.steps as its new total)."""
     with_pairs: bool = True
-    """KTO: the comparisons' sides count too (False: the thumbs only, `kto --no-pairs`)."""
+    """Thumbs: the comparisons' sides count too (False: the thumbs only, `--no-pairs`)."""
 
 
 def load_offline_data(store: Store, request: OfflineRequest) -> tuple[list, Any]:
-    """(dataset, DataReport) for the request's algorithm."""
-    from core.offline import data
-
-    if request.kind == "dpo":
-        return data.store_pairs(store, request.source, request.config.ties)
-    if request.kind == "kto":
-        return data.store_thumbs(store, request.source, request.with_pairs)
-    if request.data_file is not None:
-        return data.read_demonstrations(request.data_file)
-    return data.chosen_demonstrations(store.comparisons(request.source))
+    """(dataset, DataReport) for the request's algorithm, as the CLI selects it (on
+    resume with the checkpoint's own settings); an unknown kind is refused."""
+    choice = DataChoice(request.source, request.data_file, request.with_pairs)
+    return dataset_for(request.kind, store, choice, request.config, request.resume_from)
 
 
 def run_offline(session: Any, request: OfflineRequest, control: RunControl) -> Iterator[RunEvent]:
     """Train, yielding the run's events; a refused start leaves no run record."""
     import torch
 
-    from core.offline.launch import ALGORITHMS, resume_offline_run, start_offline_run
+    from core.offline.launch import resume_offline_run, start_offline_run
 
     torch.set_grad_enabled(True)  # grad mode is per thread
-    algorithm = ALGORITHMS[request.kind]
+    spec = spec_of(request.kind)
+    if spec.on_policy:
+        raise StudioError(f"{spec.label} trains on prompts with a reward, not stored feedback.")
+    algorithm = spec.algorithm()
     store = Store.open(request.workspace)
     try:
         data, report = load_offline_data(store, request)

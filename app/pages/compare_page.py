@@ -11,7 +11,6 @@ the rater's name: KTO's data (core.offline.data.kto_examples)."""
 
 from __future__ import annotations
 
-import getpass
 import random
 from collections.abc import Sequence
 
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.app_state import DEMO_PROMPT_SET, AppState
+from app.app_state import DEMO_PROMPT_SET, AppState, login_name
 from app.compare_pairs import (
     VERDICT_TEXT,
     VOTE_MARKS,
@@ -44,6 +43,7 @@ from app.pages.compare_thumbs import ThumbsMode
 from app.widgets.common import page_title
 from app.widgets.compare_pane import ComparePane
 from app.widgets.person_round_box import PersonRoundBox
+from app.widgets.rating_keys import RatingKeys
 from app.widgets.recipe_bar import RecipeBar
 from app.widgets.reward_table import RewardTable
 from core.errors import StudioError
@@ -59,6 +59,7 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         self._index = 0
         self._pairs: dict[int, Pair] = {}  # prompt id -> latest pair this session
         self._singles: dict[int, Pair] = {}  # prompt id -> latest single answer (thumbs)
+        self._voted: list[Pair] = []  # every pair voted on this session, for the tally
         self._generating = False
         self._scoring = False
         self._rng = random.Random()  # side order: unpredictable on purpose
@@ -101,7 +102,7 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         self.next_button.clicked.connect(lambda: self.move(1))
         self.position_label = QLabel(objectName="promptPosition")
         self.rater_edit = QLineEdit(objectName="raterEdit")
-        self.rater_edit.setText(self.state.setting("ui/rater", "") or _user_name())
+        self.rater_edit.setText(self.state.rater_name())
         self.rater_edit.setMaximumWidth(160)
         self.rater_edit.editingFinished.connect(self._on_rater_changed)
         self.counter_label = QLabel(objectName="ratedCounter")
@@ -140,9 +141,9 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             row.addWidget(button)
         self.note_edit = QLineEdit(objectName="noteEdit")
         self.note_edit.setPlaceholderText("Note (N), saved with the next vote; Esc to leave")
-        self.note_edit.returnPressed.connect(lambda: self.setFocus())
+        self.note_edit.returnPressed.connect(lambda: self.rating_keys.leave_field())
         row.addWidget(self.note_edit, 1)
-        ai_box = QGroupBox("AI scores beside each side")
+        ai_box = self.ai_box = QGroupBox("AI scores beside each side")
         self.reward_table = RewardTable(("sentiment",), rows=2)
         self.auto_score_check = QCheckBox("Score each new pair", objectName="autoScoreCheck")
         self.auto_score_check.setChecked(True)
@@ -167,39 +168,51 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         column.addWidget(self.tally_label)
         self.person_round_box = PersonRoundBox(
             self.state, self._queue_round_pairs,
-            lambda: self.rater_edit.text().strip() or _user_name(), self.set_combo.currentText,
+            lambda: self.rater_edit.text().strip() or login_name(), self.set_combo.currentText,
         )  # fmt: skip
         boxes = QHBoxLayout()
-        boxes.addWidget(ai_box, 1)
-        boxes.addWidget(self.person_round_box, 1)
+        # The scores box wider: its table's Argument column clipped at 1280 wide.
+        boxes.addWidget(ai_box, 3)
+        boxes.addWidget(self.person_round_box, 2)
         column.addLayout(boxes)
         return column
 
     def _build_shortcuts(self) -> None:
-        keys = {
-            "1": lambda: self.vote("left"),
-            "2": lambda: self.vote("right"),
-            "3": lambda: self.vote("tie"),
-            "0": lambda: self.vote("both_bad"),
-            "+": lambda: self.thumb("up"),
-            "=": lambda: self.thumb("up"),  # the + key without Shift
-            "-": lambda: self.thumb("down"),
-            "N": self.note_edit.setFocus,
-            "G": self.generate,
-            "Left": lambda: self.move(-1),
-            "Right": lambda: self.move(1),
-            "Up": lambda: self.move(-1),
-            "Down": lambda: self.move(1),
-            "Escape": self.setFocus,
-        }
+        # The rating keys work wherever the focus is while the page shows (RatingKeys).
+        self.rating_keys = RatingKeys(
+            self,
+            {
+                "1": lambda: self.vote("left"),
+                "2": lambda: self.vote("right"),
+                "3": lambda: self.vote("tie"),
+                "0": lambda: self.vote("both_bad"),
+                "+": lambda: self.thumb("up"),
+                "=": lambda: self.thumb("up"),  # the + key without Shift
+                "-": lambda: self.thumb("down"),
+                "N": lambda: self.rating_keys.enter_field(self.note_edit),
+                "G": self.generate,
+                "Escape": self.rating_keys_leave,
+            },
+        )
+        self.rating_keys.watch_fields()
+        moves = {"Left": -1, "Right": 1, "Up": -1, "Down": 1}
         self._shortcuts = []
-        for key, slot in keys.items():
+        for key, delta in moves.items():
             shortcut = QShortcut(QKeySequence(key), self)
-            # Only while focus is on this page; text fields keep their own keys.
+            # Only while focus is on this page: the sidebar and combos keep their arrows.
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)
+            shortcut.activated.connect(lambda d=delta: self.move(d))
             self._shortcuts.append(shortcut)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        """Watch text fields added since (reward rows): a key falling into one votes."""
+        super().showEvent(event)
+        self.rating_keys.watch_fields()
+
+    def rating_keys_leave(self) -> None:
+        """Esc: out of the note (or any field) and back to the rating keys."""
+        self.rating_keys.leave_field()
 
     # prompts
     def _on_prompts_changed(self) -> None:
@@ -279,6 +292,7 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
     def _forget_pairs(self) -> None:
         self._pairs.clear()
         self._singles.clear()
+        self._voted.clear()
         self.tally_label.setText("")
 
     # voting
@@ -291,7 +305,7 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             self.status_label.setText(f"Already rated: {VERDICT_TEXT[pair.verdict]}.")
             return
         left, right = pair.shown()
-        rater = self.rater_edit.text().strip() or _user_name()
+        rater = self.rater_edit.text().strip() or login_name()
         note = self.note_edit.text().strip() or None
         detail = {
             "left_recipe": pair.sides[left].variant,
@@ -312,20 +326,50 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             self.state.errors.report(error, "Saving the vote")
             return
         pair.verdict = verdict
+        self._voted.append(pair)
+        self._after_vote(pair, f"Saved: {VERDICT_TEXT[verdict]}.")
+        self.tally_label.setText(recipe_tally(self._voted))
+
+    def _after_vote(self, pair: Pair, saved: str) -> None:
+        """Show the revealed pair; the focus leaves any field (so the next key votes);
+        with auto-next on, on to the next prompt not yet rated."""
         self.note_edit.clear()
+        if self.isVisible():
+            self.rating_keys.leave_field()
         self._show_pair(pair)
-        self.status_label.setText(f"Saved: {VERDICT_TEXT[verdict]}.")
-        self.tally_label.setText(recipe_tally(self._pairs.values()))
+        self.status_label.setText(saved)
         self.state.feedback_changed.emit()
         self._update_buttons()
         if self.auto_next_check.isChecked():
-            self.move(1)
-            if self.current_pair() is None:
-                self.generate()
+            self._auto_next(saved)
+
+    def _auto_next(self, saved: str) -> None:
+        """Go to the next prompt without a rated pair (never wrapping onto a rated one) and
+        generate its pair; when every prompt is rated, say the set is done."""
+        total = len(self._prompts)
+        shown = self._shown_pairs()
+        for step in range(1, total):
+            index = (self._index + step) % total
+            pair = shown.get(self._prompts[index].id)
+            if pair is None or pair.verdict is None:
+                self._index = index
+                self._show_current()
+                if pair is None:
+                    self.generate()
+                return
+        self.status_label.setText(
+            f"{saved} Every prompt of set {self.set_combo.currentText()} is rated this "
+            "session: choose another set, or press G for a fresh pair here."
+        )
 
     def default_rater(self) -> str:
         """The login name, the rater when the Rater field is empty."""
-        return _user_name()
+        return login_name()
+
+    def refresh_rater(self) -> None:
+        """Show the rater name Settings saved."""
+        self.rater_edit.setText(self.state.rater_name())
+        self._update_counter()
 
     def _on_rater_changed(self) -> None:
         name = self.rater_edit.text().strip()
@@ -378,7 +422,13 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
     def add_checkpoint(self, label: str, adapter_path: str) -> None:
         """Offer a checkpoint as a recipe and put it on side B against the base on A."""
         self.recipes.add_checkpoint(label, adapter_path)
-        self.status_label.setText(f"Comparing the base model with {label}. Press G.")
+        if self.single_mode():
+            self.mode_combo.setCurrentIndex(0)
+        self.status_label.setText(f"Comparing the base model with {label}.")
+        if self.state.session is None:
+            self.status_label.setText(f"Load a model to compare the base with {label}.")
+        elif self.current_prompt() is not None:
+            self.generate()  # the new pair at once, not the last recipes' pair
 
     def _update_buttons(self) -> None:
         pair = self.current_pair()
@@ -388,10 +438,3 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         for button in (*self.vote_buttons.values(), *self.thumb_buttons.values()):
             button.setEnabled(can_vote)
         self.score_button.setEnabled(pair is not None and not self._scoring)
-
-
-def _user_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "rater"

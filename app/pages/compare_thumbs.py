@@ -46,6 +46,13 @@ class ThumbsMode:
     def _on_mode_changed(self) -> None:
         single = self.single_mode()
         self.right_pane.setVisible(not single)
+        self.recipes.set_single_mode(single)
+        self.ai_box.setTitle("AI scores of the answer" if single else "AI scores beside each side")
+        self.left_pane.text_view.setPlaceholderText(
+            "Generate an answer (G) to see it here."
+            if single
+            else "Generate a pair (G) to see a completion here."
+        )
         for button in self.vote_buttons.values():
             button.setVisible(not single)
         for button in self.thumb_buttons.values():
@@ -69,12 +76,4 @@ class ThumbsMode:
             self.state.errors.report(error, "Saving the rating")
             return
         pair.verdict = thumb
-        self.note_edit.clear()
-        self._show_pair(pair)
-        self.status_label.setText(f"Saved: {THUMB_TEXT[thumb]}.")
-        self.state.feedback_changed.emit()
-        self._update_buttons()
-        if self.auto_next_check.isChecked():
-            self.move(1)
-            if self.current_pair() is None:
-                self.generate()
+        self._after_vote(pair, f"Saved: {THUMB_TEXT[thumb]}.")

@@ -20,14 +20,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.algorithms import ALGORITHMS
 from app.app_state import AppState
+from app.jobs.local_models import train_defaults
 from app.jobs.model import LoadedModel, describe_session, load_model
+from app.load_progress import ProgressText
 from app.widgets.common import page_title
+from app.widgets.local_models import LocalModelsBox
 from app.widgets.memory_plan import MemoryPlanLabel
+from app.widgets.model_info import info_rows
+from app.widgets.welcome import WelcomePanel
 from app.workers import start_job
-from core.config import DEMO_MODEL, LoraSpec, ModelSpec, PPOConfig
+from core.config import DEMO_MODEL, LoraSpec, ModelSpec
 from core.errors import StudioError
-from core.memory_plan import budget_of, request_for_config
+from core.memory_plan import budget_of
 from core.model_shapes import ModelShape, shape_of
 from core.prompt_format import PROMPT_FORMATS
 from core.quantize import QUANTIZE_MODES
@@ -35,6 +41,9 @@ from core.quantize import QUANTIZE_MODES
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 MAX_RECENT = 8
+ADAPTER_RUN_KINDS = frozenset(ALGORITHMS) | {"dpo_round"}
+"""Run kinds that train the loaded model's adapter (a reward model trains its own)."""
+DEMO_PLAN_LATER = "The demo model's memory plan shows once it is built (Load model builds it)."
 
 
 class ModelPage(QWidget):
@@ -44,15 +53,33 @@ class ModelPage(QWidget):
         super().__init__(parent)
         self.state = state
         self._worker = None
+        self._progress_text = ProgressText()
+        self._runs_at_load: set[int] = set()
         layout = QVBoxLayout(self)
         layout.addWidget(page_title("Model"))
-        layout.addWidget(self._build_form())
+        self.welcome = WelcomePanel(state)
+        self.welcome.loaded.connect(self._on_loaded)
+        # First start (no model ever loaded): the welcome, and no memory plan until a
+        # model exists.
+        self._first_start = state.setting("model/name_or_path") is None
+        layout.addWidget(self.welcome)
+        self.local_models = LocalModelsBox(state, lambda: self._plan_choice()[1:])
+        self.local_models.model_chosen.connect(self._select_model)
+        top = QHBoxLayout()
+        top.addWidget(self._build_form(), 2)
+        top.addWidget(self.local_models, 3)
+        layout.addLayout(top, 1)
         layout.addLayout(self._build_buttons())
-        layout.addWidget(self._build_info())
-        layout.addWidget(self._build_plan())
-        layout.addStretch(1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self._build_info(), 1)
+        bottom.addWidget(self._build_plan(), 1)
+        layout.addLayout(bottom)
+        # Hidden once in the layout (shown before, a parentless widget is a window).
+        self.welcome.setHidden(not self._first_start)
+        self.plan_box.setHidden(self._first_start)
         state.session_changed.connect(self._on_session_changed)
         state.jobs_changed.connect(self._update_buttons)
+        state.runs_changed.connect(self._on_runs_changed)
         self._restore_choice()
         self._update_buttons()
         for signal in (
@@ -61,7 +88,10 @@ class ModelPage(QWidget):
             self.dtype_combo.currentTextChanged,
         ):
             signal.connect(self._schedule_plan)
+        self.device_combo.currentTextChanged.connect(lambda _t: self._schedule_models())
+        self.dtype_combo.currentTextChanged.connect(lambda _t: self._schedule_models())
         self._schedule_plan()
+        self._schedule_models()
 
     # widgets
     def _build_form(self) -> QGroupBox:
@@ -152,14 +182,27 @@ class ModelPage(QWidget):
         return box
 
     def _build_plan(self) -> QGroupBox:
-        box = QGroupBox("Memory plan (PPO with the default settings: batch 32, minibatch 16)")
+        self.train_defaults = train_defaults()
+        self.plan_box = QGroupBox("Memory plan", objectName="memoryPlanBox")
+        self.plan_box.setToolTip(self.train_defaults.title)
+        self.plan_title = QLabel(
+            f"For {self.train_defaults.title}.", objectName="memoryPlanTitle", wordWrap=True
+        )
         self.plan_label = MemoryPlanLabel()
         self.plan_label.setText("Choose a model to see its memory plan.")
-        QVBoxLayout(box).addWidget(self.plan_label)
+        plan_layout = QVBoxLayout(self.plan_box)
+        plan_layout.addWidget(self.plan_title)
+        plan_layout.addWidget(self.plan_label)
+        plan_layout.addStretch(1)
         # The shape comes from config.json, read in a worker once the choice settles.
         self._plan_timer = QTimer(self, singleShot=True, interval=300)
         self._plan_timer.timeout.connect(self._start_plan)
-        return box
+        self._models_timer = QTimer(self, singleShot=True, interval=300)
+        self._models_timer.timeout.connect(self.local_models.refresh)
+        return self.plan_box
+
+    def _schedule_models(self) -> None:
+        self._models_timer.start()
 
     # memory plan
     def _schedule_plan(self, *_args) -> None:
@@ -199,19 +242,17 @@ class ModelPage(QWidget):
         if choice != self._plan_choice():
             return  # the choice moved on; a newer plan is on its way
         if isinstance(result, str):
-            self.plan_label.setText(result)
+            demo = choice[0] == DEMO_MODEL
+            self.plan_label.setText(DEMO_PLAN_LATER if demo else result)
             return
         name, device, dtype = choice
-        request = request_for_config("ppo", PPOConfig(), LoraSpec().r, dtype, device)
-        self.plan_label.show_plan(result, request)
+        self.plan_label.show_plan(result, self.train_defaults.request(dtype, device))
 
     def _show_session_plan(self, info: dict) -> None:
         if not info.get("shape"):
             self.plan_label.setText("The planner does not know this model's shape.")
             return
-        request = request_for_config(
-            "ppo", PPOConfig(), LoraSpec().r, info["dtype"], info["device"]
-        )
+        request = self.train_defaults.request(info["dtype"], info["device"])
         budget = budget_of(info.get("memory") or {})
         self.plan_label.show_plan(ModelShape(**info["shape"]), request, budget)
 
@@ -283,6 +324,7 @@ class ModelPage(QWidget):
 
     def load(self, spec: ModelSpec) -> None:
         """Load `spec` in the background; the current model stays until it is ready."""
+        self._progress_text = ProgressText()
         self._set_loading(True, f"Loading {spec.name_or_path}…")
         self._worker = start_job(
             self.state,
@@ -313,10 +355,11 @@ class ModelPage(QWidget):
         self.load(spec)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        self.progress.setMaximum(max(total, 0))
+        waiting = message.startswith("waiting")
+        self.progress.setMaximum(0 if waiting else max(total, 0))
         self.progress.setValue(done)
         if message:
-            self.progress_label.setText(message)
+            self.progress_label.setText(self._progress_text.describe(done, total, message))
 
     def _on_loaded(self, loaded: LoadedModel) -> None:
         spec = loaded.session.spec
@@ -329,6 +372,9 @@ class ModelPage(QWidget):
         self.state.set_setting("model/recent", recent[:MAX_RECENT])
         self.state.set_session(loaded.session)
         self._show_info(loaded.info)
+        self.welcome.setVisible(False)  # a model exists: the plan may speak now
+        self.plan_box.setVisible(True)
+        self._select_model(spec.name_or_path)
         self._set_loading(False, f"Loaded {loaded.session.name}.")
 
     def _on_load_failed(self, _error: BaseException) -> None:
@@ -353,12 +399,28 @@ class ModelPage(QWidget):
 
     # display
     def _on_session_changed(self, session) -> None:
+        store = self.state.store
+        self._runs_at_load = {run.id for run in store.runs()} if store is not None else set()
         if session is None:
             self._show_info(None)
         else:
             self._show_info(describe_session(session))
         self._update_buttons()
         self._schedule_plan()
+
+    def _on_runs_changed(self) -> None:
+        """After a run on the loaded model, the adapter row says it is trained, and by which
+        run (a "fresh LoRA adapter" would be wrong from the first step on)."""
+        label = self.findChild(QLabel, "info_adapter")
+        if label is None or self.state.session is None or self.state.store is None:
+            return
+        trained = [
+            run for run in self.state.store.runs()
+            if run.id not in self._runs_at_load and run.kind in ADAPTER_RUN_KINDS
+        ]  # fmt: skip
+        if trained and not self.state.session.spec.adapter_path:
+            run = trained[-1]
+            label.setText(f"LoRA adapter trained by run {run.name} (id {run.id}, {run.status})")
 
     def _show_info(self, info: dict | None) -> None:
         while self.info_form.rowCount():
@@ -386,72 +448,3 @@ def read_shape(name_or_path: str) -> ModelShape | str:
         return shape_of(name_or_path)
     except StudioError as error:
         return f"No memory plan: {error}"
-
-
-def info_rows(info: dict) -> list[tuple[str, str, str]]:
-    """(key, title, text) rows describing a loaded model (core.models.describe)."""
-    total = int(info.get("params") or 0)
-    trainable = int(info.get("trainable") or 0)
-    share = f" ({100 * trainable / total:.2f}% of all)" if total else ""
-    adapter = info.get("adapter_path") or (
-        "fresh LoRA adapter" if info.get("has_adapter") else "none (bare model)"
-    )
-    rows = [
-        ("name", "Name", str(info.get("name", ""))),
-        ("source", "Source", str(info.get("source", ""))),
-        ("architecture", "Architecture", str(info.get("architecture", ""))),
-        ("params", "Parameters", f"{total:,}"),
-        ("trainable", "LoRA trainable", f"{trainable:,}{share}"),
-        ("adapter", "Adapter", str(adapter)),
-        ("device", "Device", str(info.get("device", ""))),
-        ("dtype", "Precision", precision_text(info)),
-        ("hidden_size", "Hidden size", format_value("hidden_size", info.get("hidden_size"))),
-        ("vocab_size", "Vocabulary", format_value("vocab_size", info.get("vocab_size"))),
-        ("prompt_format", "Prompt format", prompt_format_text(info)),
-        ("memory", "Memory", memory_text(info.get("memory") or {})),
-    ]
-    return rows
-
-
-def precision_text(info: dict) -> str:
-    """The dtype, and the quantised base when there is one ("float32, base 4bit")."""
-    dtype = str(info.get("dtype", ""))
-    quantize = str(info.get("quantize") or "none")
-    return dtype if quantize == "none" else f"{dtype} compute, base {quantize} (bitsandbytes)"
-
-
-def prompt_format_text(info: dict) -> str:
-    """The session's prompt format, with a hint when a chat template goes unused."""
-    prompt_format = str(info.get("prompt_format", "plain"))
-    if prompt_format == "plain" and info.get("has_chat_template"):
-        return "plain (the tokenizer has a chat template: choose chat for an instruct model)"
-    return prompt_format
-
-
-def memory_text(memory: dict) -> str:
-    """Process RAM, plus device memory used/free where the device reports it."""
-    parts = [f"process RAM {format_value('bytes', memory.get('process_rss_bytes'))}"]
-    used, free = memory.get("device_used_bytes"), memory.get("device_free_bytes")
-    if used is not None:
-        text = f"{memory.get('device')}: {format_value('bytes', used)} used"
-        if free is not None:
-            text += f", {format_value('bytes', free)} free"
-        parts.append(text)
-    return " · ".join(parts)
-
-
-def format_value(key: str, value) -> str:
-    """Human-readable: thousands separators for counts, GiB for byte sizes."""
-    if isinstance(value, dict):
-        return ", ".join(f"{k.replace('_', ' ')}: {format_value(k, v)}" for k, v in value.items())
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        if "bytes" in key:
-            return f"{value / 2**30:.2f} GiB"
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -36,6 +36,7 @@ from app.widgets.config_table import ConfigTable
 from app.widgets.plots import OverlayPlot
 from app.widgets.rounds_plot import RoundsPlot
 from app.workers import start_job
+from core.algorithms import exportable_kinds, spec_of
 from core.errors import StudioError
 from core.export import export_metrics, export_pairs, export_samples
 from core.export_models import export_adapter, export_merged_model
@@ -420,13 +421,22 @@ class RunsPage(QWidget):
         ids = self.selected_run_ids()
         if not ids:
             self.state.errors.report(
-                StudioError("Select the run to export first (one PPO, GRPO or RLOO run)."),
+                StudioError(f"Select the run to export first (one {_exportable_labels()} run)."),
+                "Exporting the run",
+            )
+            return
+        run = self.state.store.run(ids[0])
+        if run.kind not in exportable_kinds():  # asked before a folder is chosen
+            self.state.errors.report(
+                StudioError(
+                    f"Run {run.id} is a {run.kind} run, trained on the workspace's feedback, "
+                    f"which an export does not carry; choose a {_exportable_labels()} run."
+                ),
                 "Exporting the run",
             )
             return
         out = QFileDialog.getExistingDirectory(self, "Export the run for a cluster into a folder")
         if out:
-            run = self.state.store.run(ids[0])
             self.export_run(run.id, export_folder(Path(out), run.id, run.kind))
 
     def export_run(self, run_id: int, out: Path) -> None:
@@ -445,7 +455,8 @@ class RunsPage(QWidget):
                 "Run exported",
                 f"Wrote run {report.run_id} to {report.folder} ({len(report.files)} files). "
                 "Train it there with launch.sh, or on SLURM with sbatch slurm.sbatch; then "
-                "bring it back with “Import a cluster run…”.",
+                "bring it back with “Import a cluster run…”."
+                + "".join(f"\n\nNote: {note}" for note in report.notes),
             ),
         )
 
@@ -503,3 +514,9 @@ def _origin_text(run) -> str:
     exported = origin.get("exported_run_id")
     source = f" (trained from run {exported})" if exported else ""
     return f"Imported from {origin.get('folder')}, its run {origin.get('run_id')}{source}"
+
+
+def _exportable_labels() -> str:
+    """'PPO, GRPO or RLOO': the registry's kinds that export-run writes out."""
+    labels = [spec_of(kind).label for kind in exportable_kinds()]
+    return ", ".join(labels[:-1]) + " or " + labels[-1] if len(labels) > 1 else labels[0]

@@ -35,9 +35,9 @@ from app.widgets.offline_dashboard import OfflineDashboard
 from app.widgets.run_bar import RunBar
 from app.widgets.train_form import TrainForm
 from app.workers import start_generator_job, start_job
+from core.algorithms import kind_of_checkpoint
 from core.config import GenerationConfig, from_dict
 from core.errors import StudioError
-from core.memory_plan import ALGORITHMS as ALGORITHM_KINDS
 from core.memory_plan import budget_of, request_for_config
 from core.model_shapes import ModelShape
 from core.train import RunControl, RunEnded, RunPaused, RunResumed, RunStarted, StepDone
@@ -216,10 +216,7 @@ class TrainPage(QWidget):
         if info is None or not info.get("shape"):
             self.estimate_label.setText("Load a model to see its memory plan.")
             return
-        kind = self.form.algorithm().kind
-        if kind not in ALGORITHM_KINDS:
-            self.estimate_label.setText(f"The planner does not cover {kind} yet.")
-            return
+        kind = self.form.algorithm().kind  # every registered kind has a plan profile
         request = request_for_config(
             kind,
             self.form.config(),
@@ -511,11 +508,5 @@ def _kind_of(request: TrainRequest | OfflineRequest) -> str:
 
 
 def _algorithm_of(checkpoint: Path) -> str:
-    """The run kind that wrote a checkpoint (one the registry offers, else a StudioError)."""
-    kind = str(read_meta(resolve_checkpoint(checkpoint)).get("algorithm", "ppo"))
-    if kind not in ALGORITHMS:
-        raise StudioError(
-            f"{checkpoint} is a {kind} checkpoint, which this version cannot train; resume it "
-            "with the version that wrote it."
-        )
-    return kind
+    """The run kind that wrote a checkpoint (one the registry declares, else a StudioError)."""
+    return kind_of_checkpoint(read_meta(resolve_checkpoint(checkpoint)))

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from app.algorithms import ALGORITHMS, AlgorithmChoice, PlotSpec
 from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
 from app.widgets.plots import KLPlot, MetricPlot, RewardPlot, Series
+from core.algorithms import DEFAULT_KIND
 from core.config import PPOConfig
 from core.ppo.health import HealthMonitor
 
@@ -56,7 +57,7 @@ class TrainingDashboard(QWidget):
         # dashboard from narrowing to the width at which it reflows into fewer columns.
         self.setMinimumWidth(MIN_PLOT_WIDTH)
         self._extra: dict[str, MetricPlot] = {}  # the algorithms' own plots, made when first shown
-        self._loss_plots = {ALGORITHMS["ppo"].losses: self.loss_plot}
+        self._loss_plots = {ALGORITHMS[DEFAULT_KIND].losses: self.loss_plot}
         self._reflow(force=True)
         grid = self._grid
         layout = QVBoxLayout(self)
@@ -73,7 +74,7 @@ class TrainingDashboard(QWidget):
         self._redraw_timer.setInterval(REDRAW_TICK_MS)
         self._redraw_timer.timeout.connect(self._on_redraw_tick)
         self._next_plot = 0
-        self.choice = ALGORITHMS["ppo"]
+        self.choice = ALGORITHMS[DEFAULT_KIND]
 
     def configure(self, choice: AlgorithmChoice) -> None:
         """Show the plots of `choice`'s algorithm: its losses only (no value loss without
@@ -128,7 +129,7 @@ class TrainingDashboard(QWidget):
         self.kl_plot = KLPlot(auto_redraw=False)
         self.kl_plot.setObjectName("klPlot")
         self.kl_plot.setToolTip("KL to the reference (left axis) and the KL coefficient (right)")
-        self.loss_plot = _loss_plot(ALGORITHMS["ppo"])
+        self.loss_plot = _loss_plot(ALGORITHMS[DEFAULT_KIND])
         # Short titles, so none clips in a narrow cell; the tooltips say the rest.
         self.entropy_plot = _plot(
             "entropyPlot", "Entropy", [Series("policy/entropy", "entropy")], "nats/token",

@@ -79,8 +79,8 @@ class OfflineDataBox(QGroupBox):
     def show_for(self, choice: AlgorithmChoice) -> None:
         """Show the rows `choice` uses (the box is hidden for on-policy algorithms)."""
         self.setVisible(choice.offline)
-        self._form.setRowVisible(self.pairs_check, choice.kind == "kto")
-        self._form.setRowVisible(self.file_widget, choice.kind == "sft")
+        self._form.setRowVisible(self.pairs_check, choice.spec.data == "thumbs")
+        self._form.setRowVisible(self.file_widget, choice.spec.data == "demonstrations")
         self.hint_label.setText(f"Learns from {choice.data}." if choice.data else "")
 
     def value(self) -> OfflineData:

@@ -83,17 +83,24 @@ class PersonRoundBox(QGroupBox):
         layout.addLayout(buttons)
         layout.addWidget(self.status_label)
         state.feedback_changed.connect(self._on_feedback)
+        state.session_changed.connect(lambda _s: self._enable_start())
         self._set_phase("idle", "Rate pairs of the current adapter, train DPO, then compare "
                         "it with the base blind.")  # fmt: skip
 
     def _set_phase(self, phase: str, message: str) -> None:
         self.phase = phase
-        self.start_button.setEnabled(phase == "idle")
+        self._enable_start()
         self.train_button.setEnabled(phase == "rating")
         self.finish_button.setEnabled(phase == "blind")
         for spin in (self.pairs_spin, self.steps_spin, self.blind_spin):
             spin.setEnabled(phase == "idle")
         self.status_label.setText(message)
+
+    def _enable_start(self) -> None:
+        """A round starts from idle, with a model loaded (the tooltip says why not)."""
+        has_model = self.state.session is not None
+        self.start_button.setEnabled(self.phase == "idle" and has_model)
+        self.start_button.setStatusTip("" if has_model else "Load a model first (Model page).")
 
     # 1. sample
     def start(self) -> None:

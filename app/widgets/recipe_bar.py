@@ -22,13 +22,19 @@ BASE_VARIANTS = (
 )
 """(label, use_adapter, adapter folder) of the recipes every session offers."""
 
+PAIR_TITLE = "Recipes (hidden from the rater: sides are shuffled per pair)"
+PAIR_BUTTON = "Generate pair  (G)"
+SINGLE_TITLE = "Recipe of the answer (hidden from the rater until the thumb)"
+SINGLE_BUTTON = "Generate answer  (G)"
+
 
 class RecipeBar(QGroupBox):
     """Recipe A and B (weights + temperature), the length, and the Generate button."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Recipes (hidden from the rater: sides are shuffled per pair)", parent)
+        super().__init__(PAIR_TITLE, parent)
         self.variant_combos: list[QComboBox] = []
+        self._recipe_a: list[QWidget] = []  # recipe A's widgets, hidden for single answers
         self.temperature_spins: list[QDoubleSpinBox] = []
         row = QHBoxLayout(self)
         for name in ("A", "B"):
@@ -47,18 +53,26 @@ class RecipeBar(QGroupBox):
             spin.setToolTip("Sampling temperature of this side (0 = greedy).")
             self.variant_combos.append(combo)
             self.temperature_spins.append(spin)
-            row.addWidget(QLabel(f"{name}:"))
-            row.addWidget(combo, 1)
-            row.addWidget(QLabel("temp"))
-            row.addWidget(spin)
+            widgets = (QLabel(f"{name}:"), combo, QLabel("temp"), spin)
+            for widget in widgets:
+                row.addWidget(widget, 1 if widget is combo else 0)
+            if name == "A":
+                self._recipe_a.extend(widgets)
         self.length_spin = QSpinBox(
             objectName="compareLengthSpin", minimum=1, maximum=2048, value=32
         )
         self.length_spin.setToolTip("Most new tokens per completion.")
         row.addWidget(QLabel("tokens"))
         row.addWidget(self.length_spin)
-        self.generate_button = QPushButton("Generate pair  (G)", objectName="generatePairButton")
+        self.generate_button = QPushButton(PAIR_BUTTON, objectName="generatePairButton")
         row.addWidget(self.generate_button)
+
+    def set_single_mode(self, single: bool) -> None:
+        """Single answers come from recipe B alone: recipe A hides, the words follow."""
+        for widget in self._recipe_a:
+            widget.setVisible(not single)
+        self.setTitle(SINGLE_TITLE if single else PAIR_TITLE)
+        self.generate_button.setText(SINGLE_BUTTON if single else PAIR_BUTTON)
 
     def variants(self) -> list[Variant]:
         """Recipe A then recipe B."""

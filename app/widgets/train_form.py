@@ -32,8 +32,14 @@ from app.algorithms import ALGORITHMS, AlgorithmChoice
 from app.widgets.offline_data_box import OfflineData, OfflineDataBox
 from app.widgets.reward_table import RewardTable
 from app.widgets.settings_form import SettingRows
+from core.algorithms import DEFAULT_KIND
 from core.config import LoraSpec
-from core.settings import follow_user_settings, setting_problems, settings_of
+from core.settings import (
+    follow_user_settings,
+    inactive_settings,
+    setting_problems,
+    settings_of,
+)
 
 CUSTOM = "Custom"
 
@@ -45,7 +51,7 @@ class TrainForm(QWidget):
     changed = Signal()
     algorithm_changed = Signal(str)  # the new kind
 
-    def __init__(self, parent: QWidget | None = None, kind: str = "ppo") -> None:
+    def __init__(self, parent: QWidget | None = None, kind: str = DEFAULT_KIND) -> None:
         super().__init__(parent)
         self._choice = ALGORITHMS[kind]
         self._base: Any = self._choice.config_class()  # what settings the user has not set show
@@ -243,13 +249,13 @@ class TrainForm(QWidget):
             self.changed.emit()
 
     def _sync_enabled(self) -> None:
+        """Grey out the settings that do nothing with the others' values (their declared
+        `active_when`, core.settings): the form names no field."""
         widgets = {**self.main_rows.widgets, **self.advanced_rows.widgets}
-        if "kl_mode" in widgets:
-            adaptive = widgets["kl_mode"].currentText() == "adaptive"
-            for name in ("target_kl", "kl_horizon"):  # settings of the adaptive controller
-                widgets[name].setEnabled(adaptive)
-        if "beta" in widgets and "kl_penalty" in widgets:
-            widgets["kl_penalty"].setEnabled(widgets["beta"].value() > 0)  # 0: no KL at all
+        values = {**self.main_rows.values(), **self.advanced_rows.values()}
+        inactive = inactive_settings(self._choice.config_class, values)
+        for name, widget in widgets.items():
+            widget.setEnabled(name not in inactive)
 
     def _label(self, name: str) -> str:
         """A setting as the form names it inside a sentence ('batch size', 'KL mode')."""

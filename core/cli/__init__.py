@@ -28,14 +28,10 @@ COMMAND_MODULES = (
     "score",
     "label",
     "train_rm",
-    "ppo",
-    "sft",
-    "dpo",
-    "kto",
-    "grpo",
-    "rloo",
+    "algorithms",  # one training command per algorithm (core.algorithms)
     "plan",
     "agreement",
+    "inspect",
     "export",
     "run_transfer",
 )

@@ -61,6 +61,11 @@ def add_run_output_arguments(parser: argparse.ArgumentParser, resume_help: str) 
     parser.add_argument(
         "--metrics-out", type=Path, default=None, help="write one JSON object per step here"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --metrics-out file (--resume appends to it instead)",
+    )
     add_report_to_argument(parser)
     add_workspace_argument(parser)
 
@@ -163,14 +168,15 @@ def prompts_for_run(store: Store, prompts_file: Path | None, fallback: list[str]
 # --------------------------------------------------- what every training command shares
 
 
-def check_metrics_out(path: Path | None) -> None:
-    """Refuse a --metrics-out that cannot be written, before the model loads."""
+def check_metrics_out(path: Path | None, force: bool = False, append: bool = False) -> None:
+    """Refuse a --metrics-out that cannot be written, or would replace a file unasked,
+    before the model loads (core.atomic's output rule: an existing file needs --force,
+    or --resume, which appends; a symbolic link or a device is never written)."""
+    from core.atomic import check_file_target
+
     if path is None:
         return
-    if path.is_dir():
-        raise StudioError(
-            f"--metrics-out {path} is a folder; name a file, e.g. {path}/metrics.jsonl."
-        )
+    check_file_target(path, force, flag="--metrics-out", append=append)
     if not path.parent.is_dir():
         raise StudioError(
             f"--metrics-out {path}: the folder {path.parent} does not exist; create it or "
@@ -180,12 +186,20 @@ def check_metrics_out(path: Path | None) -> None:
         raise StudioError(f"--metrics-out {path} cannot be written; choose a writable place.")
 
 
-def open_metrics_out(path: Path | None, append: bool) -> TextIO | None:
-    """The --metrics-out stream (appended to on --resume), or None."""
+def open_metrics_out(path: Path | None, append: bool, force: bool = False) -> TextIO | None:
+    """The --metrics-out stream (appended to on --resume), or None. Opened without
+    following a symbolic link, and without replacing a file that appeared since the check
+    unless `force`."""
     if path is None:
         return None
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags |= os.O_APPEND if append else os.O_TRUNC if force else os.O_EXCL
     try:
-        return path.open("a" if append else "w", encoding="utf-8")
+        return os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8")
+    except FileExistsError as error:
+        from core.atomic import exists_error
+
+        raise exists_error(path, "--metrics-out") from error
     except OSError as error:
         raise StudioError(
             f"Cannot write --metrics-out {path}: {error.strerror}; choose a writable place."

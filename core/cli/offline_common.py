@@ -1,15 +1,16 @@
-"""What the `dpo`, `kto` and `sft` commands share: their flags, the run-time checks made
-before a run record exists, the training loop with --metrics-out and SIGTERM, and the
-last line of stdout (the final adapter folder, for scripts)."""
+"""The commands of the trainers from stored feedback (one per offline spec of
+core.algorithms): their flags, the run-time checks made before a run record exists, the
+training loop with --metrics-out and SIGTERM, and the last line of stdout (the final
+adapter folder, for scripts). The data comes from core.data_selection, as the GUI's."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -28,27 +29,47 @@ from core.cli.common import (
     trained_prompt_format,
     write_metrics,
 )
+from core.data_selection import DataChoice, dataset_for, noun_of
 from core.errors import TrainingError
+from core.offline.config import FROM_CHOICES
 from core.settings import add_setting_flags, config_from_sources
 
 if TYPE_CHECKING:
-    from core.offline.data import DataReport
-    from core.store import Store
+    from core.algorithms import AlgorithmSpec
     from core.train import TrainingRun
 
-DataLoader = Callable[[argparse.Namespace, "Store", Any], tuple[Sequence[Any], "DataReport"]]
-"""(args, store, config) -> (dataset, report of what was used and skipped)."""
+FROM_HELP = {
+    "pairs": "whose comparisons: people's, the AI judge's or all (default)",
+    "thumbs": "whose ratings: people's, the AI judge's or all (default)",
+    "demonstrations": "without --data: whose comparisons give the chosen sides (default all)",
+}
 
 
-@dataclass(frozen=True)
-class OfflineCommand:
-    """One offline training command: its algorithm kind, config class and data."""
+def register_offline(subparsers: argparse._SubParsersAction, spec: AlgorithmSpec) -> None:
+    """The command of a trainer from stored feedback: the flags of the data it reads
+    (--from; thumbs: --no-pairs; demonstrations: --data), then the shared ones."""
+    parser = subparsers.add_parser(spec.kind, help=spec.help, description=spec.description)
+    if spec.data == "demonstrations":
+        parser.add_argument(
+            "--data", type=Path, default=None, help=".jsonl or .csv demonstrations file"
+        )
+    parser.add_argument(
+        "--from", dest="source", choices=FROM_CHOICES, default="all", help=FROM_HELP[spec.data]
+    )
+    if spec.data == "thumbs":
+        parser.add_argument(
+            "--no-pairs", action="store_true", help="use the ratings only, not the comparisons"
+        )
+    add_offline_arguments(parser, spec.config_class)
+    parser.set_defaults(func=lambda args: run_offline(args, spec))
 
-    kind: str
-    config_class: type
-    load_data: DataLoader
-    what: str
-    """What the examples are called in messages ('pairs', 'answers', 'demonstrations')."""
+
+def _data_choice(args: argparse.Namespace) -> DataChoice:
+    return DataChoice(
+        source=args.source,
+        data_file=getattr(args, "data", None),
+        with_pairs=not getattr(args, "no_pairs", False),
+    )
 
 
 def add_offline_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -73,25 +94,27 @@ def add_offline_arguments(parser: argparse.ArgumentParser, config_class: type) -
     )
 
 
-def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:
+def run_offline(args: argparse.Namespace, command: AlgorithmSpec) -> int:
     """Check everything, load the data and the model, train, print the adapter folder."""
     from core.cli.followers import SharedInputs, follow_offline, share_inputs, training_spec
     from core.models import ModelSession
-    from core.offline.launch import ALGORITHMS, resume_offline_run, start_offline_run
+    from core.offline.launch import resume_offline_run, start_offline_run
     from core.progress import tqdm_progress
     from core.store import Store
     from core.train.checkpoints import resolve_checkpoint
     from core.train.distributed import current_world
 
-    algorithm = ALGORITHMS[command.kind]
+    algorithm = command.algorithm()
     world = current_world()  # several processes under torchrun / accelerate launch
     if not world.is_main:
         return follow_offline(args, algorithm, world)
     config = _checked_config(args, command)
-    check_metrics_out(args.metrics_out)
+    check_metrics_out(args.metrics_out, args.force, append=args.resume is not None)
     with Store.open(workspace_of(args)) as store:
-        data, report = command.load_data(args, store, config)
-        print(f"{command.kind}: {report.line(command.what)}", file=sys.stderr)
+        data, report = dataset_for(
+            command.kind, store, _data_choice(args), config, resume_from=args.resume
+        )
+        print(f"{command.kind}: {report.line(noun_of(command.kind))}", file=sys.stderr)
         _check_enough(data, config, command)  # before the model loads
         if args.resume is not None:
             follow_checkpoint_quantize(args, args.resume)
@@ -106,14 +129,15 @@ def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:
             spec = training_spec(model_spec_from_args(args))
             session = ModelSession.load(spec, progress=progress)
         note_unused_chat_template(session)
-        metrics_out = open_metrics_out(args.metrics_out, append=args.resume is not None)
+        metrics_out = open_metrics_out(args.metrics_out, args.resume is not None, args.force)
         with metrics_out or nullcontext():
             if args.resume is not None:
                 run = resume_offline_run(store, algorithm, args.resume, session, data, args.steps)
             else:
-                source = getattr(args, "source", None) or getattr(args, "data", None)
+                choice = _data_choice(args)  # recorded as the GUI records it
+                source = str(choice.data_file or choice.source)
                 run = start_offline_run(
-                    store, algorithm, session, data, config, report, source=str(source)
+                    store, algorithm, session, data, config, report, source=source
                 )
             attach_reporters(run, args)
             train_with_progress(run, metrics_out)
@@ -125,7 +149,7 @@ def run_offline(args: argparse.Namespace, command: OfflineCommand) -> int:
     return 0
 
 
-def _checked_config(args: argparse.Namespace, command: OfflineCommand) -> Any:
+def _checked_config(args: argparse.Namespace, command: AlgorithmSpec) -> Any:
     if args.resume is not None:
         if args.steps is not None and args.steps < 1:
             raise TrainingError(f"--steps is {args.steps}; it must be at least 1.")
@@ -140,11 +164,11 @@ def _checked_config(args: argparse.Namespace, command: OfflineCommand) -> Any:
     return config
 
 
-def _check_enough(data: Sequence[Any], config: Any, command: OfflineCommand) -> None:
+def _check_enough(data: Sequence[Any], config: Any, command: AlgorithmSpec) -> None:
     needed = 2 if config is None or config.eval_fraction > 0 else 1
     if len(data) < needed:
         raise TrainingError(
-            f"Only {len(data)} usable {command.what}; {command.kind} needs at least {needed}. "
+            f"Only {len(data)} usable {noun_of(command.kind)}; {command.kind} needs at least {needed}. "
             "Rate more answers on Compare & Rate (or with `label`), or check --from."
         )
 

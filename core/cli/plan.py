@@ -9,6 +9,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
+from core.algorithms import DEFAULT_KIND
 from core.cli import add_workspace_argument
 from core.cli.common import add_model_arguments, lora_from_args
 from core.config import PPOConfig
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model also takes a known shape: random:gpt2-small, qwen2.5-7b, ...",
     )
     add_model_arguments(parser)
-    parser.add_argument("--algorithm", default="ppo", choices=ALGORITHMS)
+    parser.add_argument("--algorithm", default=DEFAULT_KIND, choices=ALGORITHMS)
     parser.add_argument(
         "--prompt-tokens",
         type=int,

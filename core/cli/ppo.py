@@ -1,27 +1,14 @@
-"""`ppo`: LoRA PPO from the command line, with checkpoints, resume and a metrics stream
-(the machinery every training command shares is core/cli/training.py)."""
+"""PPO's settings from the command line (--config and the flags), for the callers that
+read them outside a run; the `ppo` command itself is made from the registry
+(core/cli/algorithms.py)."""
 
 from __future__ import annotations
 
 import argparse
 
-from core.cli.training import TrainingCommand, config_from_args, register_command
+from core.cli.training import config_from_args
 from core.config import PPOConfig
 from core.settings import config_from_sources
-
-PPO_COMMAND = TrainingCommand(
-    name="ppo",
-    help="train the model's LoRA adapter with PPO against one or more rewards",
-    description="LoRA PPO. Defaults: the demo model, its built-in prompts and the "
-    "sentiment reward. Checkpoints go to <workspace>/checkpoints/run-<id>/step-<N>/.",
-    config_class=PPOConfig,
-    algorithm_path="core.ppo.launch:PPO",
-    check_path="core.ppo.optim:check_config",
-)
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    register_command(subparsers, PPO_COMMAND)
 
 
 def ppo_config_from_args(args: argparse.Namespace) -> PPOConfig:

@@ -8,6 +8,7 @@ curves on the local ones."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
@@ -63,6 +64,8 @@ def run_export(args: argparse.Namespace) -> int:
         report = export_run(store, args.run, args.out, force=args.force, prompts_file=args.prompts)
     for name in report.copied:
         print(f"copied {name}")
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(
         f"wrote run {report.run_id} ({report.kind}) to {report.folder}: {len(report.files)} files"
     )

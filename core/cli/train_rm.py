@@ -37,6 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder to save the model (default: <workspace>/reward_models/rm-<N>)",
     )  # fmt: skip
     parser.add_argument(
+        "--force", action="store_true",
+        help="replace an earlier reward model at --out (never any other folder)",
+    )  # fmt: skip
+    parser.add_argument(
         "--config", type=Path, default=None,
         help="RMConfig file, JSON or YAML (.yaml/.yml); flags override it",
     )  # fmt: skip
@@ -68,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from core.train.distributed import current_world
 
     config = rm_config_from_args(args)
+    if args.out is not None:
+        _check_out(args.out, args.force)
     world = current_world()  # several processes under torchrun / accelerate launch
     if not world.is_main:
         pairs, out = world.share(None)  # what rank 0 read; it alone writes
@@ -97,6 +103,15 @@ def run(args: argparse.Namespace) -> int:
 
         print_report_folders(run_checkpoint_dir(workspace, result.run_id), args.report_to)
     return 0
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """--out follows every output's rule (core.atomic): an earlier reward model there is
+    replaced only with --force, a link is never written through, any other folder never."""
+    from core.atomic import check_folder_target
+    from core.rm_folder import META_FILE
+
+    check_folder_target(out, force, lambda folder: (folder / META_FILE).is_file())
 
 
 def _print_epoch(report) -> None:

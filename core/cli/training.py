@@ -1,15 +1,12 @@
-"""The training commands (`ppo`, `grpo`, `rloo`): one parser and one run for every
-on-policy algorithm, with checkpoints, resume, a metrics stream, SIGTERM handling and
-health warnings. A command module declares a TrainingCommand and registers it."""
+"""The on-policy training commands: one parser and one run for every on-policy algorithm
+of the registry (core.algorithms), with checkpoints, resume, a metrics stream, SIGTERM
+handling and health warnings. core/cli/algorithms.py registers one per spec."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -29,45 +26,20 @@ from core.cli.common import (
     trained_prompt_format,
     write_metrics,
 )
+from core.cli.guard import add_guard_arguments, attach_guardrails
 from core.memory_plan import session_memory_line
 from core.ppo.health import HealthMonitor
 from core.settings import add_setting_flags, config_from_sources
 
 if TYPE_CHECKING:
+    from core.algorithms import AlgorithmSpec
     from core.train import TrainingRun
-    from core.train.launch import Algorithm
 
 
-@dataclass(frozen=True)
-class TrainingCommand:
-    """One training subcommand: its name, words, settings and algorithm."""
-
-    name: str
-    help: str
-    description: str
-    config_class: type
-    algorithm_path: str
-    """'module:ATTRIBUTE' of its core.train.launch.Algorithm, imported when the run starts
-    (the trainer pulls in torch; --help must not)."""
-    check_path: str
-    """'module:function' that checks a config before the model loads."""
-    extra_flags: Callable[[argparse.ArgumentParser], None] | None = None
-
-    def algorithm(self) -> Algorithm:
-        return _resolve(self.algorithm_path)
-
-    def check(self) -> Callable[[Any], None]:
-        return _resolve(self.check_path)
-
-
-def _resolve(path: str) -> Any:
-    module, attribute = path.split(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
-def register_command(subparsers: argparse._SubParsersAction, command: TrainingCommand) -> None:
-    """Add `command`'s parser: model, prompts, rewards, its settings, resume, metrics."""
-    parser = subparsers.add_parser(command.name, help=command.help, description=command.description)
+def register_command(subparsers: argparse._SubParsersAction, command: AlgorithmSpec) -> None:
+    """Add the parser of `command`'s algorithm: model, prompts, rewards, its settings,
+    resume, metrics."""
+    parser = subparsers.add_parser(command.kind, help=command.help, description=command.description)
     add_model_arguments(parser)
     parser.add_argument("--prompts", type=Path, default=None, help=".txt, .jsonl or .csv file")
     parser.add_argument(
@@ -78,13 +50,21 @@ def register_command(subparsers: argparse._SubParsersAction, command: TrainingCo
         "or with --resume the run's reward at that checkpoint (its last AI round's RM)",
     )
     parser.add_argument(
+        "--watch-reward",
+        action="append",
+        metavar="KIND[=ARG]",
+        help="a reward scored beside the trained one and plotted as watch/<name>, never "
+        "trained on (a gold signal that shows reward hacking); repeatable",
+    )
+    add_guard_arguments(parser)
+    parser.add_argument(
         "--config",
         type=Path,
         default=None,
         help=f"{command.config_class.__name__} file, JSON or YAML (.yaml/.yml); flags "
         "override it, and what it sets counts as set",
     )
-    title = f"{command.name.upper()} settings"
+    title = f"{command.kind.upper()} settings"
     add_setting_flags(parser.add_argument_group(title), command.config_class)
     add_run_output_arguments(
         parser, "checkpoint folder to continue (same run; --steps then sets the new total)"
@@ -101,7 +81,7 @@ def config_from_args(args: argparse.Namespace, config_class: type) -> Any:
     return config
 
 
-def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
+def run_training(args: argparse.Namespace, command: AlgorithmSpec) -> int:
     """Start (or with --resume continue) a run of `command`'s algorithm, as `ppo` does."""
     from core.cli.followers import SharedInputs, follow_on_policy, share_inputs, training_spec
     from core.models import ModelSession
@@ -118,7 +98,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
         return follow_on_policy(args, command, world)
     # Everything that can be refused is refused before the model loads or a run exists.
     config = _checked_config(args, command)
-    check_metrics_out(args.metrics_out)
+    check_metrics_out(args.metrics_out, args.force, append=args.resume is not None)
     with Store.open(workspace_of(args)) as store:
         reward_specs = _reward_specs(args, store)
         parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
@@ -141,7 +121,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
         note_unused_chat_template(session)
         context = RewardContext(references=references, policy_session=session)
         reward = build_reward(reward_specs, context)
-        metrics_out = open_metrics_out(args.metrics_out, append=args.resume is not None)
+        metrics_out = open_metrics_out(args.metrics_out, args.resume is not None, args.force)
         algorithm = command.algorithm()
         with metrics_out or nullcontext():
             if args.resume is not None:
@@ -158,6 +138,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
             else:
                 run = start_run(store, algorithm, session, reward, prompts, config, reward_specs)
             attach_reporters(run, args)
+            attach_guardrails(run, args)
             _train(run, metrics_out)
         print(f"run {run.run_id}: {run.status} after {run.step_count} steps")
         print_report_folders(run.trainer.checkpoint_dir, args.report_to)
@@ -166,7 +147,7 @@ def run_training(args: argparse.Namespace, command: TrainingCommand) -> int:
     return 0
 
 
-def _checked_config(args: argparse.Namespace, command: TrainingCommand) -> Any:
+def _checked_config(args: argparse.Namespace, command: AlgorithmSpec) -> Any:
     """The run's settings, checked (on --resume only --steps applies: the rest is the
     checkpoint's)."""
     from core.errors import TrainingError
@@ -176,24 +157,48 @@ def _checked_config(args: argparse.Namespace, command: TrainingCommand) -> Any:
             raise TrainingError(f"--steps is {args.steps}; it must be at least 1.")
         return None
     config = config_from_args(args, command.config_class)
-    command.check()(config)
+    command.check_config(config)
     return config
 
 
 def _reward_specs(args: argparse.Namespace, store) -> list[str]:
-    """--reward as given; on --resume without it, the reward the run had at its checkpoint."""
+    """--reward as given; on --resume without it, the reward the run had at its checkpoint.
+    Then the watched rewards: --watch-reward's, or with --resume the run's. Local paths
+    are made absolute (see absolute_reward_specs)."""
+    from core.rewards.spec import WATCH_PREFIX, absolute_reward_specs
+
+    watched = [WATCH_PREFIX + spec.removeprefix(WATCH_PREFIX) for spec in args.watch_reward or []]
     if args.reward:
-        return list(args.reward)
+        return absolute_reward_specs([*args.reward, *watched])
     if args.resume is None:
-        return ["sentiment"]
+        return absolute_reward_specs(["sentiment", *watched])
     from core.train.launch import reward_specs_to_resume
 
-    specs = reward_specs_to_resume(store, args.resume)
-    print(f"resuming with the run's reward: {' '.join('--reward ' + s for s in specs)}")
+    recorded = reward_specs_to_resume(store, args.resume)
+    specs = absolute_reward_specs(recorded)
+    if specs != recorded:  # a run from before paths were recorded absolute
+        print(
+            "note: the run recorded its reward files relative to the folder it started in; "
+            f"reading them from this folder, {Path.cwd()}: pass --reward to choose",
+            file=sys.stderr,
+        )
+    if watched:  # new watched rewards replace the run's
+        specs = [spec for spec in specs if not spec.startswith(WATCH_PREFIX)]
+        specs += absolute_reward_specs(watched)
+    print(f"resuming with the run's reward: {' '.join(_as_flag(s) for s in specs)}")
     return specs
 
 
-def _check_resume_algorithm(checkpoint: Path, command: TrainingCommand) -> None:
+def _as_flag(spec: str) -> str:
+    """A recorded reward spec as the flag that gives it."""
+    from core.rewards.spec import WATCH_PREFIX
+
+    if spec.startswith(WATCH_PREFIX):
+        return "--watch-reward " + spec.removeprefix(WATCH_PREFIX)
+    return "--reward " + spec
+
+
+def _check_resume_algorithm(checkpoint: Path, command: AlgorithmSpec) -> None:
     """A checkpoint of another algorithm: refused before the model loads."""
     from core.train.launch import check_checkpoint_algorithm
 
@@ -224,6 +229,7 @@ def _train(run: TrainingRun, stream: TextIO | None) -> None:
     from tqdm import tqdm
 
     from core.train import StepDone
+    from core.train.events import GuardFired
     from core.train.signals import stop_on_termination
 
     print(session_memory_line(run.trainer.session, run.config, run.trainer.kind), file=sys.stderr)
@@ -233,6 +239,14 @@ def _train(run: TrainingRun, stream: TextIO | None) -> None:
     try:
         with stop_on_termination(run.control):
             for event in events:
+                if isinstance(event, GuardFired):
+                    tqdm.write(f"guardrail: {event.message}", file=sys.stderr)
+                    tqdm.write(
+                        f"guardrail: the run stops after step {event.step} with a checkpoint; "
+                        "change what the message suggests and continue it with --resume.",
+                        file=sys.stderr,
+                    )
+                    continue
                 if not isinstance(event, StepDone):
                     continue
                 metrics = event.metrics

@@ -6,5 +6,5 @@ from __future__ import annotations
 from core.grpo.trainer import GRPOTrainer, RLOOTrainer
 from core.train.launch import Algorithm
 
-GRPO = Algorithm("grpo", build=GRPOTrainer, resume=GRPOTrainer.resume)
-RLOO = Algorithm("rloo", build=RLOOTrainer, resume=RLOOTrainer.resume)
+GRPO = Algorithm.of(GRPOTrainer)
+RLOO = Algorithm.of(RLOOTrainer)

@@ -24,14 +24,16 @@ REQUIRED_KEYS = (
     "policy/approxkl",
     "response/length",
     "group/zero_std_frac",
+    "group/frac_reward_zero_std",
     "group/reward_std",
+    "loss/rows_in_loss_frac",
     "perf/samples_per_s",
     "perf/step_time_s",
     "perf/peak_mem_bytes",
 )
 """Keys every GRPO/RLOO step reports."""
 
-KL_KEYS = ("objective/kl",)
+KL_KEYS = ("objective/kl", "objective/kl_per_token")
 """Reported when beta > 0 (beta = 0 skips the reference pass, so there is no KL to show)."""
 
 EXTRA_KEYS = (
@@ -60,7 +62,7 @@ def critic_free_metrics(
     """Reward, KL, entropy, group and length figures of one rollout batch.
 
     raw_scores / scores: (B,) before / after the EOS and KL-in-reward penalties;
-    advantages: (B,); kl: (B, Tr) per-token k1 (None when beta = 0).
+    advantages: (B,); kl: (B, Tr) per-token KL by the run's estimator (None when beta = 0).
     """
     from core.ppo.maths import masked_mean
 
@@ -72,11 +74,13 @@ def critic_free_metrics(
         "objective/scores": scores.mean().item(),
         "advantage/abs_mean": advantages.abs().mean().item(),
         "group/zero_std_frac": group_stats[0],
+        "group/frac_reward_zero_std": group_stats[0],  # TRL's name for the same share
         "group/reward_std": group_stats[1],
         "policy/entropy": masked_mean(rollout.entropy, mask).item(),
         "response/length": mask.sum(dim=1).mean().item(),
         "response/eos_rate": rollout.finished.float().mean().item(),
     }
-    if kl is not None:
+    if kl is not None:  # by the run's estimator: the sequence sum, and the token mean
         metrics["objective/kl"] = kl.sum(dim=1).mean().item()
+        metrics["objective/kl_per_token"] = masked_mean(kl, mask).item()
     return metrics

@@ -19,9 +19,16 @@ import torch
 
 from core.critic_free_config import CriticFreeConfig, GRPOConfig, RLOOConfig
 from core.errors import TrainingError
-from core.grpo.maths import critic_free_loss, group_statistics, grpo_advantages, rloo_advantages
+from core.grpo.maths import (
+    LossOptions,
+    critic_free_loss,
+    group_statistics,
+    grpo_advantages,
+    kl_estimate,
+    rloo_advantages,
+    zero_spread_rows,
+)
 from core.grpo.metrics import critic_free_metrics
-from core.ppo.maths import kl_k1
 from core.ppo.metrics import component_means, perf_metrics
 from core.ppo.onpolicy import OnPolicyTrainer
 from core.ppo.rollout import Rollout, decode_responses, forward_response
@@ -32,17 +39,7 @@ from core.train.events import StepResult
 def check_config(config: CriticFreeConfig) -> None:
     """Reject settings GRPO or RLOO cannot run with, naming the setting and the fix."""
     name = type(config).__name__.removesuffix("Config")
-    problems = []
-    if config.temperature <= 0:
-        problems.append("temperature must be > 0 (a group needs sampled, varied responses)")
-    if config.group_size < 2:
-        problems.append(f"group_size is {config.group_size}; a group needs at least 2")
-    elif config.batch_size % config.group_size:
-        problems.append(
-            f"batch_size ({config.batch_size}) must be a multiple of group_size "
-            f"({config.group_size}): the batch counts completions, group_size per prompt"
-        )
-    problems = problems or setting_problems(config)
+    problems = setting_problems(config)  # the declarations: ranges, `why`, FOLLOWS
     if problems:
         raise TrainingError(f"Invalid {name} settings: " + "; ".join(problems) + ".")
 
@@ -92,7 +89,9 @@ class CriticFreeTrainer(OnPolicyTrainer):
         scores = raw_scores.clone()
         if config.missing_eos_penalty is not None:
             scores[~rollout.finished] -= config.missing_eos_penalty
-        kl = kl_k1(rollout.logprobs, rollout.ref_logprobs) * mask if with_reference else None
+        kl = None
+        if with_reference:  # (B, Tr) per token, by the chosen estimator
+            kl = kl_estimate(rollout.logprobs, rollout.ref_logprobs, config.kl_estimator) * mask
         in_loss = with_reference and config.kl_penalty == "loss"
         if with_reference and not in_loss:
             scores = scores - config.beta * kl.sum(dim=1)
@@ -100,12 +99,17 @@ class CriticFreeTrainer(OnPolicyTrainer):
         # ---- advantages: each completion against the others of its group
         advantages = self.advantages(scores)  # (B,)
         groups = group_statistics(raw_scores, config.group_size)
+        in_loss_rows = self._rows_in_loss(rollout, raw_scores)  # (B,) bool
+        options = self._loss_options(mask, in_loss_rows)
 
         # ---- epochs x minibatches of the clipped-ratio loss (+ beta * KL)
         lr = self.optimizer.param_groups[0]["lr"]
         with torch.enable_grad():
             update_stats = self._update(
-                rollout, lambda index, batch: self._loss(batch, advantages[index], in_loss)
+                rollout,
+                lambda index, batch: self._loss(
+                    batch, advantages[index], in_loss_rows[index], in_loss, options
+                ),
             )
         self.scheduler.step()
         self._step += 1
@@ -121,6 +125,7 @@ class CriticFreeTrainer(OnPolicyTrainer):
         metrics = {
             "step": float(self._step),
             **critic_free_metrics(rollout, raw_scores, scores, advantages, kl, config.beta, groups),
+            "loss/rows_in_loss_frac": in_loss_rows.float().mean().item(),
             **update_stats,
             **component_means(self.reward),
             "lr": lr,
@@ -130,10 +135,44 @@ class CriticFreeTrainer(OnPolicyTrainer):
         eval_metrics, answers = self._evaluate(None)  # after perf: evaluation is not training
         return StepResult(self._step, metrics | eval_metrics, samples, answers)
 
+    def _rows_in_loss(self, rollout: Rollout, raw_scores: torch.Tensor) -> torch.Tensor:
+        """(B,) which completions the loss sees: all, less the truncated ones and the groups
+        without reward spread when those options are on (they still count in the metrics)."""
+        config = self.config
+        rows = torch.ones_like(rollout.finished, dtype=torch.bool)
+        if config.mask_truncated_completions:
+            rows &= rollout.finished
+        if config.drop_zero_std_groups:
+            rows &= ~zero_spread_rows(raw_scores, config.group_size).to(rows.device)
+        return rows
+
+    def _loss_options(self, mask: torch.Tensor, rows: torch.Tensor) -> LossOptions:
+        """This step's loss options: the config's, and the batch's mean tokens per
+        completion in the loss (dapo's normaliser)."""
+        config = self.config
+        kept = rows.sum().item()
+        tokens = (mask * rows[:, None]).sum().item()
+        return LossOptions(
+            loss_type=config.loss_type,
+            importance_sampling_level=config.importance_sampling_level,
+            epsilon_low=config.cliprange,
+            epsilon_high=config.clip_high,
+            beta=config.beta,
+            kl_estimator=config.kl_estimator,
+            max_tokens=config.max_new_tokens,
+            tokens_per_row=tokens / kept if kept else 1.0,
+        )
+
     def _loss(
-        self, batch: Rollout, advantages: torch.Tensor, kl_in_loss: bool
+        self,
+        batch: Rollout,
+        advantages: torch.Tensor,
+        rows: torch.Tensor,
+        kl_in_loss: bool,
+        options: LossOptions,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The clipped-ratio loss on one minibatch, with beta * k3 KL when it goes there."""
+        """The clipped-ratio loss on one minibatch, with beta * KL when it goes there;
+        `rows` (b,) leaves masked completions out."""
         config = self.config
         out = forward_response(
             self.session.model,
@@ -147,9 +186,8 @@ class CriticFreeTrainer(OnPolicyTrainer):
             batch.logprobs,
             batch.ref_logprobs if kl_in_loss else None,
             advantages,
-            batch.response_mask,
-            config.cliprange,
-            config.beta,
+            batch.response_mask * rows[:, None],
+            options,
         )
         return loss, {key: value.item() for key, value in gauges.items()}
 

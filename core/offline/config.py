@@ -1,4 +1,5 @@
-"""Settings of the offline trainers (DPO/IPO, KTO, SFT), each declared once as a setting.
+"""Settings of the offline trainers (DPO/IPO, KTO, SFT, SimPO, ORPO), each declared once as
+a setting.
 
 The shared ones live in `OfflineConfig` (those PPO has too are PPOConfig's declarations,
 reused); each algorithm adds its own. As with PPOConfig, the CLI flags, the Train form and
@@ -170,6 +171,52 @@ class KTOConfig(OfflineConfig):
 @dataclass(frozen=True)
 class SFTConfig(OfflineConfig):
     """Supervised fine-tuning (imitation) on demonstrations; loss on response tokens only."""
+
+
+@dataclass(frozen=True)
+class SimPOConfig(OfflineConfig):
+    """SimPO from preference pairs (Meng et al. 2024): reference-free, length-normalised."""
+
+    beta: float = as_in(
+        DPOConfig,
+        "beta",
+        2.0,
+        help="Scale of the length-averaged log-prob margin (the paper uses 2 to 2.5); "
+        "higher sharpens the preference.",
+    )
+    gamma: float = setting(
+        0.5,
+        label="Gamma (target margin)",
+        help="The margin beta times the chosen answer's mean log-prob must beat the "
+        "rejected one's by (the paper: gamma / beta about 0.25 to 0.5).",
+        minimum=0.0,
+        maximum=100.0,
+        decimals=2,
+        step=0.1,
+    )
+    label_smoothing: float = as_in(DPOConfig, "label_smoothing")
+    ties: str = as_in(DPOConfig, "ties")
+
+
+@dataclass(frozen=True)
+class ORPOConfig(OfflineConfig):
+    """ORPO from preference pairs (Hong et al. 2024): SFT on the chosen answers plus an
+    odds-ratio term, reference-free."""
+
+    odds_ratio_weight: float = setting(
+        0.1,
+        label="Lambda",
+        help="Weight of the odds-ratio term beside the chosen answers' NLL (the paper's "
+        "lambda, 0.1, for long answers of large models); higher pushes the rejected answers "
+        "down harder. The demo model's short reviews need about 1 to 4.",
+        minimum=0.0,
+        maximum=100.0,
+        decimals=3,
+        step=0.05,
+        flag="lambda",
+    )
+    label_smoothing: float = as_in(DPOConfig, "label_smoothing")
+    ties: str = as_in(DPOConfig, "ties")
 
 
 def check_config(config: OfflineConfig) -> None:

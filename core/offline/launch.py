@@ -19,10 +19,9 @@ if TYPE_CHECKING:
     from core.store import Store
     from core.train import RunControl, TrainingRun
 
-DPO = Algorithm("dpo", build=DPOTrainer, resume=DPOTrainer.resume)
-KTO = Algorithm("kto", build=KTOTrainer, resume=KTOTrainer.resume)
-SFT = Algorithm("sft", build=SFTTrainer, resume=SFTTrainer.resume)
-ALGORITHMS = {algorithm.kind: algorithm for algorithm in (DPO, KTO, SFT)}
+DPO = Algorithm.of(DPOTrainer)
+KTO = Algorithm.of(KTOTrainer)
+SFT = Algorithm.of(SFTTrainer)
 
 
 def start_offline_run(

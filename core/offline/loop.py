@@ -5,7 +5,7 @@
 2. They are rated: by a person on Compare & Rate (the GUI queues them there), or by the
    AI judge (`label_pairs`); `rated_pairs` counts how many are.
 3. `train_round`: a DPO run on everything rated so far, starting from the current
-   adapter, recorded as a run of kind 'dpo'.
+   adapter, recorded as a DPO run.
 4. `blind_win_rate`: the new adapter against the base (adapter off), one answer each to
    every evaluation prompt, shown to the judge in a random order; ties count a half.
    Rated by a person: `store_blind_pairs` stores the two answers to each prompt for

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from core.store import Store
     from core.train import RunControl, TrainingRun
 
-PPO = Algorithm("ppo", build=PPOTrainer, resume=PPOTrainer.resume)
+PPO = Algorithm.of(PPOTrainer)
 
 __all__ = [
     "PPO",

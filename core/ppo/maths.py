@@ -75,6 +75,14 @@ def compute_gae(
     return advantages, (advantages + values) * mask
 
 
+def token_rewards(kl: Tensor, scores: Tensor, lengths: Tensor, kl_coef: float) -> Tensor:
+    """PPO's per-token rewards (B, T): -kl_coef * KL on every token, plus each response's
+    score on its last token (Ziegler et al. 2019). kl: (B, T) masked; scores, lengths: (B,)."""
+    rewards = -kl_coef * kl
+    rewards[torch.arange(len(lengths)), lengths - 1] += scores
+    return rewards
+
+
 def kl_k1(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
     """Per-token KL estimate log p(x) - log p_ref(x) for x sampled from p: unbiased, can be < 0."""
     return logprobs - ref_logprobs

@@ -97,11 +97,15 @@ def rollout_metrics(
 
 
 def component_means(reward: RewardSource) -> dict[str, float]:
-    """reward/<component> means when the reward is a weighted sum exposing `last_components`."""
+    """reward/<component> means when the reward is a weighted sum exposing `last_components`,
+    and watch/<name> means of the sources watched beside it (`last_watched`)."""
     import numpy as np
 
     components = getattr(reward, "last_components", None) or {}
-    return {f"reward/{name}": float(np.mean(values)) for name, values in components.items()}
+    watched = getattr(reward, "last_watched", None) or {}
+    return {f"reward/{name}": float(np.mean(values)) for name, values in components.items()} | {
+        f"watch/{name}": float(np.mean(values)) for name, values in watched.items()
+    }
 
 
 def perf_metrics(batch_size: int, step_time: float, device: torch.device) -> dict[str, float]:

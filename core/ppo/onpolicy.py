@@ -57,7 +57,7 @@ class OnPolicyTrainer(CheckpointedTrainer):
     """
 
     kind: ClassVar[str]
-    """The run kind ('ppo', 'grpo', 'rloo'): meta.json's algorithm, the config file's stem."""
+    """The run kind (its spec's in core.algorithms): meta.json's algorithm, the config file's stem."""
     config_class: ClassVar[type]
 
     def __init__(

@@ -23,7 +23,7 @@ import torch
 
 from core.config import PPOConfig
 from core.ppo.kl_control import make_kl_controller
-from core.ppo.maths import compute_gae, kl_k1, policy_loss, value_loss
+from core.ppo.maths import compute_gae, kl_k1, policy_loss, token_rewards, value_loss
 from core.ppo.metrics import component_means, perf_metrics, rollout_metrics
 from core.ppo.onpolicy import EVAL_STREAM, OnPolicyTrainer
 from core.ppo.optim import check_config
@@ -82,8 +82,7 @@ class PPOTrainer(OnPolicyTrainer):
         # ---- KL penalty: per-token reward -coef * (log p - log p_ref), score on the last token
         kl_coef = self.kl_controller.value
         kl = kl_k1(rollout.logprobs, rollout.ref_logprobs) * mask  # (B, Tr)
-        rewards = -kl_coef * kl  # (B, Tr)
-        rewards[torch.arange(len(lengths)), lengths - 1] += scores
+        rewards = token_rewards(kl, scores, lengths, kl_coef)  # (B, Tr)
 
         # ---- GAE over response tokens, then advantage whitening
         advantages, returns = compute_gae(rewards, rollout.values, mask, config.gamma, config.lam)

@@ -46,6 +46,9 @@ class RewardSpec:
     """The text after '=' (a number, a word list, a path...), None when absent."""
     weight: float = 1.0
     """Multiplier of this source in a weighted sum."""
+    watch: bool = False
+    """Watched only (`watch:KIND...`): scored and reported as `watch/<name>` beside the
+    trained reward, never trained on. A gold signal that shows reward hacking."""
 
 
 @dataclass

@@ -10,15 +10,19 @@ listing the kinds (`--help`, the GUI menu) loads no model library. A new kind is
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from core.errors import RewardError
 from core.rewards.base import RewardContext, RewardSource, RewardSpec
-from core.rewards.combined import WeightedSum
+from core.rewards.combined import WatchedReward, WeightedSum
 
 Factory = Callable[[RewardSpec, RewardContext], RewardSource]
 SYNTAX = "KIND[=ARG][@WEIGHT], e.g. sentiment, length=40@0.2, rm=FOLDER, py=FILE"
+WATCH_PREFIX = "watch:"
+"""A spec that starts with it is watched, never trained on (RewardSpec.watch)."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +84,17 @@ def parse_reward_spec(text: str) -> RewardSpec:
     '@<number>' needs an explicit weight after it: `regex=a@1@1.0`.
     """
     stripped = text.strip()
+    watch = stripped.startswith(WATCH_PREFIX)
+    stripped = stripped.removeprefix(WATCH_PREFIX).strip()
     if not stripped:
         raise RewardError(f"Empty reward spec; write {SYNTAX}.")
     head, weight = _split_weight(stripped)
     kind, has_arg, arg = head.partition("=")
     spec = RewardSpec(
-        kind=kind.strip().lower(), arg=arg if has_arg and arg else None, weight=weight
+        kind=kind.strip().lower(),
+        arg=arg if has_arg and arg else None,
+        weight=weight,
+        watch=watch,
     )
     _kind_of(spec, given_arg=bool(has_arg))
     return spec
@@ -102,7 +111,33 @@ def format_reward_spec(spec: RewardSpec) -> str:
     # An '@' inside the argument is only unambiguous with an explicit weight after it.
     if spec.weight != 1.0 or (spec.arg is not None and "@" in spec.arg):
         text += f"@{spec.weight!r}"
-    return text
+    return WATCH_PREFIX + text if spec.watch else text
+
+
+PATH_KINDS = ("py", "rm")
+"""Kinds whose argument may name a local file (py=FILE) or folder (rm=DIR, else a hub id)."""
+
+
+def replace_path_arg(spec: RewardSpec, arg: str) -> RewardSpec:
+    """`spec` naming `arg` instead of its own argument."""
+    return replace(spec, arg=arg)  # a watched spec stays watched
+
+
+def absolute_reward_specs(texts: Sequence[str], base: Path | None = None) -> list[str]:
+    """`texts` with each relative local path (py=FILE, rm=DIR that is a folder) made
+    absolute against `base` (default: the current folder). A run records its specs so:
+    resuming it, or exporting it, from another folder then reads the same files, never
+    that folder's namesakes. Other specs are returned as they were written."""
+    base = Path.cwd() if base is None else Path(base)
+    out = []
+    for text in texts:
+        spec = parse_reward_spec(text)
+        path = Path(spec.arg).expanduser() if spec.arg else None
+        relative = path is not None and spec.kind in PATH_KINDS and not path.is_absolute()
+        if relative and (spec.kind == "py" or (base / path).is_dir()):
+            text = format_reward_spec(replace_path_arg(spec, os.path.abspath(base / path)))
+        out.append(text)
+    return out
 
 
 def _kind_of(spec: RewardSpec, given_arg: bool | None = None) -> RewardKind:
@@ -121,10 +156,31 @@ def _kind_of(spec: RewardSpec, given_arg: bool | None = None) -> RewardKind:
 
 
 def build_reward(specs: Sequence[RewardSpec | str], context: RewardContext) -> RewardSource:
-    """One source per spec; a single spec of weight 1 is returned as itself, else a WeightedSum."""
+    """One source per spec; a single spec of weight 1 is returned as itself, else a
+    WeightedSum; watched specs (`watch:...`) wrap it in a WatchedReward."""
     if not specs:
         raise RewardError(f"No reward given; pass at least one: {SYNTAX}.")
     parsed = [s if isinstance(s, RewardSpec) else parse_reward_spec(s) for s in specs]
+    trained = [spec for spec in parsed if not spec.watch]
+    if not trained:
+        raise RewardError(
+            f"Only watched rewards given; a reward to train on is needed too: {SYNTAX}."
+        )
+    watched = [spec for spec in parsed if spec.watch]
+    reward = _build_sum(trained, context)
+    if not watched:
+        return reward
+    built = [reward]
+    try:
+        built += [_build_sum([replace(spec, weight=1.0)], context) for spec in watched]
+    except BaseException:
+        WeightedSum([(source, 1.0) for source in built]).close()  # free loaded models
+        raise
+    return WatchedReward(built[0], built[1:])
+
+
+def _build_sum(parsed: Sequence[RewardSpec], context: RewardContext) -> RewardSource:
+    """The trained sources of `parsed`: one as itself (weight 1), else their WeightedSum."""
     built: list[tuple[RewardSource, float]] = []
     try:
         for spec in parsed:

@@ -37,6 +37,7 @@ def connect(path: Path) -> GuardedConnection:
     reason = unwritable_reason(path)
     if reason is not None:
         raise read_only_error(path.parent, reason)
+    refuse_emptied(path)
     conn = _open(str(path), path, uri=False)
     try:
         # Both pragmas only work outside a transaction; foreign_keys is per connection.
@@ -59,6 +60,7 @@ def connect_read_only(path: Path) -> GuardedConnection:
         raise StoreError(
             f"no store in workspace {path.parent} ({path.name} is missing); check --workspace"
         )
+    refuse_emptied(path)
     uri = path.resolve().as_uri() + "?mode=ro"
     conn = _open(uri, path, uri=True)
     try:
@@ -84,6 +86,19 @@ def connect_read_only(path: Path) -> GuardedConnection:
         conn.close()
         raise
     return conn
+
+
+def refuse_emptied(path: Path) -> None:
+    """A store file of 0 bytes is damage (a truncation, a failed copy), not a new store:
+    SQLite would take it for an empty database and the workspace's data, and the backups
+    that hold it, would go unmentioned. A new store is never 0 bytes once opened (setting
+    WAL mode writes its header), so an empty file is refused, naming the backups."""
+    try:
+        emptied = path.stat().st_size == 0
+    except OSError:
+        return  # missing: a new store; unreadable: SQLite's open says why
+    if emptied and not _wal_has_changes(path):
+        raise damaged_error(path, "the file is empty, 0 bytes")
 
 
 _checked: set[tuple[str, int, int, int]] = set()

@@ -58,9 +58,11 @@ def damaged_error(path: Path, detail: str) -> StoreDamagedError:
     detail = " ".join(detail.split())  # quick_check reports over several lines
     backup = latest_backup(path.parent)
     if backup is not None:
+        count = len(list(backup.parent.glob("studio-*.db")))
         recover = (
             f"to recover, close RLHF Studio, delete {path.name}-wal and {path.name}-shm if "
-            f"present and copy the last good backup {backup} over {path}"
+            f"present and copy the last good backup {backup} over {path} "
+            f"({count} backup{'s' if count != 1 else ''} in {backup.parent})"
         )
     else:
         recover = (

@@ -57,6 +57,16 @@ class RunResumed:
 
 
 @dataclass(frozen=True)
+class GuardFired:
+    """A guardrail (core.train.guardrails) fired after `step`: the run pauses (or, asked
+    to, stops) next. `rule` names it; `message` says what happened and what to try."""
+
+    step: int
+    rule: str
+    message: str
+
+
+@dataclass(frozen=True)
 class RunEnded:
     """The run reached a final status (finished, stopped)."""
 
@@ -65,5 +75,5 @@ class RunEnded:
     checkpoint: str | None  # the last checkpoint folder, if any
 
 
-RunEvent = RunStarted | StepDone | RunPaused | RunResumed | RunEnded
+RunEvent = RunStarted | StepDone | GuardFired | RunPaused | RunResumed | RunEnded
 """Any of the above."""

@@ -50,6 +50,11 @@ class Algorithm:
     """(checkpoint folder, session, reward, prompts, steps, save_to) -> the trainer as it
     was at the checkpoint, with `steps` as its new total when given."""
 
+    @classmethod
+    def of(cls, trainer_class: Any) -> Algorithm:
+        """The binding of a trainer class (its `kind`, constructor and `resume`)."""
+        return cls(trainer_class.kind, build=trainer_class, resume=trainer_class.resume)
+
 
 def start_run(
     store: Store,
@@ -176,7 +181,8 @@ def _run_config(
 
 
 def algorithm_of(meta: dict[str, Any]) -> str:
-    """The algorithm a checkpoint's meta names (checkpoints before the field: PPO)."""
+    """The algorithm a checkpoint's meta names (checkpoints before the field: PPO's, the
+    only trainer then). core.algorithms.kind_of_checkpoint also refuses unknown kinds."""
     return str(meta.get("algorithm", "ppo"))
 
 

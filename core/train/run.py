@@ -24,6 +24,7 @@ from core.errors import StudioError
 from core.train.control import RunControl
 from core.train.distributed import SAVE_CHECKPOINT, current_world
 from core.train.events import (
+    GuardFired,
     RunEnded,
     RunEvent,
     RunPaused,
@@ -35,6 +36,7 @@ from core.train.events import (
 
 if TYPE_CHECKING:
     from core.store import Store
+    from core.train.guardrails import Guardrails
     from core.train.reporting import Reporter
 
 log = logging.getLogger("rlhf_studio.train")
@@ -73,6 +75,12 @@ class TrainingRun:
         """core.train.reporting trackers of each step's metrics (a caller may set them
         until the run starts); closed when the run ends."""
         self.control = control if control is not None else RunControl()
+        self.guardrails: Guardrails | None = None
+        """Rules that pause the run when it goes wrong (core.train.guardrails); a caller
+        may set them until the run starts."""
+        self.stop_on_guard = False
+        """A guardrail that fires stops the run (with a checkpoint) instead of pausing it:
+        the CLI's way, where nobody is there to resume."""
         self._resumed, self._resumed_from = resumed, resumed_from
         self._status = store.run(run_id).status
         self._swapped_in: list[Any] = []  # rewards this run was handed (it closes them)
@@ -130,6 +138,9 @@ class TrainingRun:
                 result = self._step()
                 between_steps = True
                 yield _step_done(result, self.config.steps)
+                fired = self._guard(result)
+                if fired is not None:
+                    yield fired
                 # A pause takes effect after a step (never before the first: nothing to see).
                 if self.control.paused and self.step_count < self.config.steps:
                     yield from self._pause()
@@ -164,13 +175,31 @@ class TrainingRun:
             self._end_checkpoint()
 
     def _started(self) -> RunStarted:
+        history = self.store.metrics(self.run_id) if self._resumed else []
+        if self.guardrails is not None:
+            self.guardrails.seed(history)  # "the start" is the run's, not this session's
         return RunStarted(
             self.run_id,
             self.store.run(self.run_id).name,
             to_dict(self.config),
-            self.store.metrics(self.run_id) if self._resumed else [],
+            history,
             self._resumed_from,
         )
+
+    def _guard(self, result: StepResult) -> GuardFired | None:
+        """Check the step against the guardrails; one that fires pauses (or stops) the run
+        after this step, and is logged."""
+        if self.guardrails is None:
+            return None
+        fired = self.guardrails.check(result.metrics)
+        if fired is None:
+            return None
+        log.warning("run %s: guardrail %s fired at step %s", self.run_id, fired.rule, fired.step)
+        if self.stop_on_guard:
+            self.control.stop()
+        else:
+            self.control.pause()
+        return fired
 
     def _pause(self) -> Iterator[RunEvent]:
         # Between steps the model lock is free: the GUI may sample the policy now.
