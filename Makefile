@@ -13,7 +13,7 @@ LOCK ?= requirements-dev.lock
 # `make setup LOCK=` installs from pyproject's ranges instead (another OS or Python).
 CONSTRAINTS := $(if $(LOCK),-c $(LOCK))
 # What a developer's .venv and CI install: every extra the test suite exercises.
-DEV_EXTRAS := test,bench,quant,tensorboard
+DEV_EXTRAS := test,bench,quant,tensorboard,gguf
 # What the lock covers: those, and the installers' build tools (packaging/build.sh).
 LOCK_EXTRAS := $(DEV_EXTRAS),package
 # The lowest transformers pyproject allows; `make check-min-transformers` proves it loads

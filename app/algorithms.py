@@ -343,3 +343,25 @@ def on_policy() -> dict[str, AlgorithmChoice]:
 def offline() -> dict[str, AlgorithmChoice]:
     """The trainers from stored feedback (DPO/IPO, KTO, SFT, ...)."""
     return {kind: choice for kind, choice in ALGORITHMS.items() if choice.offline}
+
+
+INSPECTOR_NOTES = {
+    "ppo": "PPO: each token is an action taken in the state of the text before it. The "
+    "reward arrives at the end (the score), and every token pays -KL coefficient x its "
+    "KL to the reference. The critic's value V estimates the reward still to come; the "
+    "advantage (GAE) is how much better this token turned out than V expected. Green "
+    "tokens are made more likely by the update, red ones less.",
+    "grpo": "GRPO: the completion is scored against the others of its group; (reward - "
+    "group mean) / std is its advantage, the same on every token. The KL colours show "
+    "where the policy has moved away from the reference.",
+    "rloo": "RLOO: the completion's advantage is its reward minus the mean of the other "
+    "answers of its group, the same on every token. The KL colours show where the policy "
+    "has moved away from the reference.",
+}
+"""The token inspector's "what am I looking at" line per on-policy kind."""
+OFFLINE_INSPECTOR_NOTE = (
+    "Trained from stored answers: each token's share of the implicit reward, beta x (log p "
+    "- log p_ref), shows where the policy now prefers this answer more (green) or less "
+    "(red) than the reference."
+)
+"""The same for the trainers from stored data (DPO, KTO, SFT, SimPO, ORPO)."""

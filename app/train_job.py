@@ -3,15 +3,15 @@
 No Qt here. The worker thread opens its own Store (sqlite connections are per thread),
 builds the reward and the run there (core.train.launch with the request's algorithm
 from app/algorithms.py, the CLI's code path), and passes
-on the run's events (core.train.events: RunStarted, StepDone, RunPaused, RunResumed,
-RunEnded) as they are. Pause, stop and reward swaps go through the run's RunControl,
+on the run's events (core.train.events: RunStarted, StepDone, GuardFired, RunPaused,
+RunResumed, RunEnded) as they are; a guardrail that fires pauses the run. Pause, stop and reward swaps go through the run's RunControl,
 which the page keeps; the run alone writes its status.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from core.rewards import RewardSpec, format_reward_spec
 from core.rewards.spec import absolute_reward_specs
 from core.store import Store
 from core.train import RunControl, RunEvent
+from core.train.guardrails import GuardrailConfig
 
 # torch and the trainer are imported inside the job: the GUI imports this module at
 # start-up, and the libraries come from the background warm-up (app/warm_up.py), which
@@ -43,6 +44,9 @@ class TrainRequest:
     goes on under its id with config.steps as its new total."""
     algorithm: str = DEFAULT_KIND
     """The run kind: an on-policy kind of core.algorithms."""
+    guardrails: GuardrailConfig | None = field(default_factory=GuardrailConfig)
+    """The thresholds of the guardrails that pause the run when it goes wrong
+    (core.train.guardrails); None turns them off. On by default in the GUI."""
 
 
 def run_training(session: Any, request: TrainRequest, control: RunControl) -> Iterator[RunEvent]:
@@ -72,6 +76,10 @@ def run_training(session: Any, request: TrainRequest, control: RunControl) -> It
                 store, algorithm, session, reward, prompts, request.config, specs,
                 request.name, control,
             )  # fmt: skip
+        if request.guardrails is not None:
+            from core.train.guardrails import Guardrails
+
+            run.guardrails = Guardrails.for_run(run.config, request.guardrails)
         yield from run.events()
     finally:
         close = getattr(reward, "close", None)

@@ -125,6 +125,7 @@ class CriticFreeConfig:
         step=0.01,
         widget_name="betaSpin",
     )
+    reference: str = as_in(PPOConfig, "reference")
     kl_penalty: str = setting(
         "loss",
         label="KL goes into",

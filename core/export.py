@@ -33,9 +33,9 @@ from core.errors import StudioError
 from core.preference_export import (
     DEFAULT_LABEL_THRESHOLD,
     DEFAULT_MIN_CONFIDENCE,
+    ExportRow,
     PairCounts,
     merged_pairs,
-    merged_ratings,
     prompt_formats,
     trl_rows,
 )
@@ -105,10 +105,26 @@ def export_kto(
     force: bool = False,
     label_threshold: float = DEFAULT_LABEL_THRESHOLD,
     layout: str = "auto",
+    with_pairs: bool = True,
 ) -> ExportReport:
-    """Write the ratings of `source` as TRL's unpaired {"prompt", "completion", "label"}."""
-    ratings = _ratings_or_error(store, source)
-    rows = merged_ratings(ratings, prompt_formats(store), label_threshold)
+    """Write what `kto` trains on as TRL's unpaired {"prompt", "completion", "label"}: each
+    rating (desirable from `label_threshold`) and, with_pairs (kto's default, off with
+    --no-pairs on both), each comparison split into its preferred and other side."""
+    from core.offline.data import kto_examples
+
+    ratings = store.ratings(source)
+    comparisons = store.comparisons(source) if with_pairs else []
+    if not ratings and not comparisons:
+        _ratings_or_error(store, source)  # the usual one-line "nothing to export"
+    examples, _ = kto_examples(ratings, comparisons, desirable_from=label_threshold)
+    formats = _prompt_formats_by_text(store, ratings, comparisons)
+    rows = [
+        ExportRow(
+            {"prompt": e.prompt, "completion": e.response, "label": e.desirable},
+            formats.get(e.prompt, "plain"),
+        )
+        for e in examples
+    ]
     items = trl_rows(rows, layout, answers=("completion",))
     _write_jsonl(Path(out), items, force)
     return ExportReport(
@@ -117,6 +133,14 @@ def export_kto(
         conversational=bool(items) and isinstance(items[0]["prompt"], list),
         labels_true=sum(item["label"] for item in items),
     )
+
+
+def _prompt_formats_by_text(store: Store, ratings, comparisons) -> dict[str, str]:
+    """Each rated or compared prompt's format (chat or plain), from its generations."""
+    by_generation = prompt_formats(store)
+    formats = {r.prompt: by_generation.get(r.generation_id, "plain") for r in ratings}
+    formats.update({c.prompt: by_generation.get(c.left_id, "plain") for c in comparisons})
+    return formats
 
 
 def export_ratings(

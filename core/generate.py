@@ -30,7 +30,7 @@ from core.errors import ModelLoadError, StudioError
 from core.logprobs import response_token_logprobs
 from core.models import ModelSession
 from core.progress import Progress, no_progress
-from core.prompt_format import prompt_token_ids
+from core.prompt_format import check_plain_prompts, prompt_token_ids
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,7 @@ def encode_prompts(
     start_id = (
         tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     )
+    check_plain_prompts(prompts, session.prompt_format)
     encoded = []
     for prompt in prompts:
         ids = prompt_token_ids(tokenizer, prompt, session.prompt_format)
@@ -172,6 +173,7 @@ def sample(
     use_adapter: bool = True,
     generator_seed: int | None = None,
     with_logprobs: bool = True,
+    reference: bool = False,
 ) -> SampledBatch:
     """Sample one batch of responses to `query_ids` (no grad; dropout off during it).
 
@@ -194,7 +196,11 @@ def sample(
     pad_id = tokenizer.pad_token_id
     eos_ids = eos_token_ids(session)
     queries, query_mask = left_pad(query_ids, pad_id, session.device)  # (B, Tq)
-    adapter = contextlib.nullcontext() if use_adapter else session.reference()
+    # use_adapter=False: the base (adapter off); reference=True: the run's KL reference.
+    if reference:
+        adapter = session.reference()
+    else:
+        adapter = contextlib.nullcontext() if use_adapter else session.base()
     with session.lock, torch.no_grad(), _eval_mode(model), adapter:
         with (
             _neutral_generation_config(session, eos_ids),

@@ -39,8 +39,20 @@ from core.ppo.maths import compute_gae, token_rewards
 from core.ppo.rollout import _Tokens, forward_response
 from core.train.checkpoints import META_FILE, resolve_checkpoint
 
-ON_POLICY = ("ppo", "grpo", "rloo")
 TOP_K = 5
+
+
+def is_on_policy(kind: str) -> bool:
+    """Whether the kind samples its own answers against a reward (PPO, GRPO, RLOO)."""
+    from core.algorithms import spec_of
+
+    return spec_of(kind).data == "prompts"
+
+
+def _has_critic(kind: str) -> bool:
+    from core.algorithms import spec_of
+
+    return spec_of(kind).plan.value_head
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ class Inspection:
     def with_lambda(self, lam: float) -> Inspection:
         """PPO's advantages and returns recomputed with another GAE lambda (the values and
         rewards stay): lambda 1 is the Monte Carlo return minus V, 0 one-step TD."""
-        if self.kind != "ppo" or self.gamma is None:
+        if self.gamma is None:  # no critic, no GAE
             return self
         rewards = torch.tensor([[row.reward for row in self.tokens]], dtype=torch.float64)
         values = torch.tensor([[row.value for row in self.tokens]], dtype=torch.float64)
@@ -137,12 +149,14 @@ def inspect_sample(
     is sampled with `seed`."""
     folder = resolve_checkpoint(Path(checkpoint))
     kind, step, config = read_checkpoint_config(folder)
-    if kind in ON_POLICY and reward is None:
+    on_policy, critic = is_on_policy(kind), _has_critic(kind)
+    grouped = on_policy and "group_size" in config
+    if on_policy and reward is None:
         raise TrainingError(f"Inspecting a {kind.upper()} checkpoint needs its reward source.")
-    temperature = float(config.get("temperature", 1.0)) if kind in ON_POLICY else 1.0
+    temperature = float(config.get("temperature", 1.0)) if on_policy else 1.0
     new_tokens = max_new_tokens or int(config.get("max_new_tokens", 32))
     [query] = encode_prompts(session, [prompt], new_tokens)
-    group = int(config.get("group_size", 1)) if kind in ("grpo", "rloo") else 1
+    group = int(config["group_size"]) if grouped else 1
     generation = GenerationConfig(
         max_new_tokens=new_tokens,
         temperature=temperature,
@@ -151,9 +165,9 @@ def inspect_sample(
         seed=None,
         batch_size=group,
     )
-    ends = kind not in ON_POLICY  # the trainers from stored data end each answer with EOS
+    ends = not on_policy  # the trainers from stored data end each answer with EOS
     batch = _batch(session, query, completion, group, generation, seed, ends)
-    value_head = _value_head(folder, session) if kind == "ppo" else None
+    value_head = _value_head(folder, session) if critic else None
     policy = forward_response(session.model, value_head, batch, temperature)
     with session.reference():
         reference = forward_response(session.model, None, batch, temperature)
@@ -188,10 +202,10 @@ def inspect_sample(
         reward=math.nan,
         finished=bool(batch.finished[0]),
     )
-    if kind == "ppo":
+    if critic:
         return _ppo_credit(base, folder, config, reward, policy.values, kl, lengths, batch)
-    if kind in ("grpo", "rloo"):
-        return _group_credit(base, kind, config, reward, texts, kl, batch)
+    if grouped:
+        return _group_credit(base, config, reward, texts, kl, batch)
     return _implicit_credit(base, config, policy.logprobs, reference.logprobs, length)
 
 
@@ -218,7 +232,7 @@ def _ppo_credit(base, folder, config, reward, values, kl, lengths, batch) -> Ins
     return replace(base, tokens=rows, reward=float(score[0]), kl_coef=kl_coef, gamma=gamma, lam=lam)
 
 
-def _group_credit(base, kind, config, reward, texts, kl, batch) -> Inspection:
+def _group_credit(base, config, reward, texts, kl, batch) -> Inspection:
     """GRPO / RLOO: the group advantage of the first completion among its group."""
     from core.grpo.maths import grpo_advantages, rloo_advantages
 
@@ -229,7 +243,7 @@ def _group_credit(base, kind, config, reward, texts, kl, batch) -> Inspection:
     if beta > 0 and config.get("kl_penalty") == "reward":
         scores = scores - beta * kl.sum(dim=1)
     group = len(prompts)
-    if kind == "grpo":
+    if "scale_rewards" in config:  # GRPO's setting; RLOO's leave-one-out has none
         advantages = grpo_advantages(scores, group, str(config.get("scale_rewards", "group")))
     else:
         advantages = rloo_advantages(scores, group)

@@ -276,3 +276,94 @@ def save_adapter_folder(
         str(path), selected_adapters=[ADAPTER_NAME], safe_serialization=True, **extra
     )
     return path
+
+
+# ------------------------------------------------------------ a frozen reference adapter
+
+REFERENCE_ADAPTER = "reference"
+"""PEFT's name for the frozen copy of the adapter a run started from (its KL anchor)."""
+
+
+def has_trained_weights(model: torch.nn.Module) -> bool:
+    """Whether the session's adapter moves the model at all: a fresh LoRA adapter has
+    lora_B = 0, so the policy it starts is the base itself."""
+    if not isinstance(model, PeftModel):
+        return False
+    suffix = f"lora_B.{ADAPTER_NAME}.weight"
+    return any(
+        name.endswith(suffix) and bool(param.detach().abs().max() > 0)
+        for name, param in model.named_parameters()
+    )
+
+
+def has_reference_adapter(model: torch.nn.Module) -> bool:
+    return isinstance(model, PeftModel) and REFERENCE_ADAPTER in model.peft_config
+
+
+def copy_adapter_as_reference(model: PeftModel) -> None:
+    """Add (or refresh) the frozen 'reference' adapter as a copy of the trainable one.
+
+    Two small LoRA adapters on one backbone: the reference pass switches adapters rather
+    than holding a second copy of the base, and works on a quantised base too."""
+    from peft.utils import get_peft_model_state_dict
+
+    state = get_peft_model_state_dict(model, adapter_name=ADAPTER_NAME)
+    if not has_reference_adapter(model):
+        grads = {param: param.requires_grad for param in model.parameters()}
+        with _quiet_peft():
+            model.add_adapter(REFERENCE_ADAPTER, model.peft_config[ADAPTER_NAME])
+        for param, wanted in grads.items():  # PEFT may re-mark adapters trainable
+            param.requires_grad_(wanted)
+    set_peft_model_state_dict(model, state, adapter_name=REFERENCE_ADAPTER)
+    for name, param in model.named_parameters():
+        if f".{REFERENCE_ADAPTER}." in name:
+            param.requires_grad_(False)
+
+
+def load_reference_adapter(model: PeftModel, folder: str | Path) -> None:
+    """Read a saved reference adapter (a checkpoint's) into the frozen 'reference' slot."""
+    copy_adapter_as_reference(model)  # creates the slot with the right shapes
+    path = check_adapter_folder(folder)
+    try:
+        weights = load_peft_weights(str(path), device=str(next(model.parameters()).device))
+        set_peft_model_state_dict(model, weights, adapter_name=REFERENCE_ADAPTER)
+    except (OSError, RuntimeError, ValueError, KeyError, SafetensorError) as error:
+        raise ModelLoadError(
+            f"Cannot read the reference adapter in {path}: {first_line(error)}."
+        ) from error
+
+
+def drop_reference_adapter(model: torch.nn.Module) -> None:
+    if has_reference_adapter(model):
+        model.delete_adapter(REFERENCE_ADAPTER)
+        model.base_model.set_adapter(ADAPTER_NAME)
+
+
+def save_reference_adapter(model: PeftModel, folder: str | Path) -> Path:
+    """Save the 'reference' adapter in PEFT's folder format (as the default adapter, so it
+    loads with PeftModel.from_pretrained on its own)."""
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    model.peft_config[REFERENCE_ADAPTER].save_pretrained(str(path))
+    state = get_peft_model_state_dict(model, adapter_name=REFERENCE_ADAPTER)
+    save_file(
+        {k: v.contiguous() for k, v in state.items()}, str(path / "adapter_model.safetensors")
+    )
+    return path
+
+
+@contextmanager
+def reference_active(model: PeftModel) -> Iterator[None]:
+    """Run the reference adapter inside the block, then the trainable one again; every
+    parameter keeps its requires_grad (PEFT's set_adapter would change them)."""
+    grads = [(param, param.requires_grad) for param in model.parameters()]
+    model.base_model.set_adapter(REFERENCE_ADAPTER, inference_mode=True)
+    try:
+        yield
+    finally:
+        model.base_model.set_adapter(ADAPTER_NAME)
+        for param, wanted in grads:
+            param.requires_grad_(wanted)

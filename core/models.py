@@ -1,7 +1,8 @@
 """A loaded causal LM: tokenizer, base weights, LoRA adapter, device, lock.
 
 One copy of the base weights serves the policy (adapter on) and the reference model
-(adapter off, `ModelSession.reference()`), as in TRL's PPO. Jobs that use the model
+(`ModelSession.reference()`): the adapter off, as in TRL's PPO, or, for a run that starts
+from a trained adapter, a frozen copy of that adapter on the same backbone. Jobs that use the model
 (generation, training, scoring) hold `session.lock` while they do.
 
 Choices worth knowing:
@@ -33,7 +34,17 @@ from transformers import PreTrainedTokenizerBase
 from core.backbone import base_model
 from core.config import DEMO_MODEL, ModelSpec
 from core.errors import ModelLoadError
-from core.lora import attach_lora, load_adapter_weights, lora_targets, save_adapter_folder
+from core.lora import (
+    attach_lora,
+    copy_adapter_as_reference,
+    drop_reference_adapter,
+    has_reference_adapter,
+    has_trained_weights,
+    load_adapter_weights,
+    lora_targets,
+    reference_active,
+    save_adapter_folder,
+)
 from core.model_loading import (
     check_config_dict,
     check_local_folder,
@@ -43,6 +54,7 @@ from core.model_loading import (
     locate,
     read_config_dict,
 )
+from core.ppo_config import REFERENCE_CHOICES
 from core.progress import Progress, no_progress
 from core.prompt_format import check_prompt_format, has_chat_template
 from core.quantize import (
@@ -250,12 +262,46 @@ class ModelSession:
 
     @contextmanager
     def reference(self) -> Iterator[torch.nn.Module]:
-        """The base model (adapter disabled) inside the block; a no-op for bare models."""
+        """The reference policy inside the block: the frozen start adapter when
+        set_reference('start') kept one, else the base (adapter disabled); a no-op for bare
+        models."""
+        if has_reference_adapter(self.model):
+            with reference_active(self.model):
+                yield self.model
+        elif isinstance(self.model, PeftModel):
+            with self.model.disable_adapter():
+                yield self.model
+        else:
+            yield self.model
+
+    @contextmanager
+    def base(self) -> Iterator[torch.nn.Module]:
+        """The base model with every adapter off inside the block (what 'Base' compares)."""
         if isinstance(self.model, PeftModel):
             with self.model.disable_adapter():
                 yield self.model
         else:
             yield self.model
+
+    def set_reference(self, mode: str) -> str:
+        """Choose what reference() runs: 'start' keeps a frozen copy of the adapter as it
+        is now (the policy a run starts from, e.g. an SFT adapter), 'base' the adapter-off
+        base. Returns the reference in effect: 'base' when the adapter is still fresh
+        (lora_B = 0, so the start is the base) or the model has none."""
+        if mode not in REFERENCE_CHOICES:
+            raise ValueError(f"reference is {mode!r}; use one of {', '.join(REFERENCE_CHOICES)}.")
+        with self.lock:
+            model = self._loaded_model()
+            if mode == "start" and has_trained_weights(model):
+                copy_adapter_as_reference(model)
+                return "start"
+            drop_reference_adapter(model)
+            return "base"
+
+    @property
+    def reference_kind(self) -> str:
+        """'start' while reference() runs a kept start adapter, else 'base'."""
+        return "start" if has_reference_adapter(self.model) else "base"
 
     def param_counts(self) -> ParamCounts:
         """Total and trainable parameters (shared/tied tensors counted once)."""

@@ -15,6 +15,8 @@ from core.settings import Follow, hidden, setting
 LR_SCHEDULES = ("constant", "linear", "cosine")
 """PPOConfig.lr_schedule choices: constant, or a linear / cosine decay after the warmup."""
 KL_MODES = ("adaptive", "fixed")
+REFERENCE_CHOICES = ("start", "base")
+"""What the KL is measured to: the policy a run starts from, or the adapter-off base."""
 """PPOConfig.kl_mode choices."""
 MAX_BATCH = 4096
 """The largest PPO batch (and minibatch) size."""
@@ -187,6 +189,15 @@ class PPOConfig:
         maximum=100.0,
         decimals=3,
         step=0.05,
+    )
+    reference: str = setting(
+        "start",
+        label="KL reference",
+        help="start: the policy the run starts from (a loaded adapter, e.g. an SFT one, is "
+        "kept frozen as the reference, as InstructGPT anchors RL to the SFT model). base: "
+        "the base model with the adapter off. Without a trained adapter both are the base.",
+        choices=REFERENCE_CHOICES,
+        widget_name="referenceCombo",
     )
     kl_mode: str = setting(
         "adaptive",

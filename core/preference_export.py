@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.errors import StudioError
-from core.trl_rows import CHAT, assistant_message, user_message
+from core.trl_rows import CHAT, assistant_message, conversation_of, prompt_messages
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -175,10 +175,15 @@ def trl_rows(rows: Sequence[ExportRow], layout: str, answers: Sequence[str]) -> 
     conversational = _conversational(rows, layout)
     keys = sorted({key for row in rows for key in row.extra})
     out = []
-    for row in rows:
+    for number, row in enumerate(rows, start=1):
         item = dict(row.values)
+        if not conversational and conversation_of(item["prompt"]) is not None:
+            raise StudioError(
+                f"row {number}'s prompt is a conversation (a system message or several "
+                "turns), which standard text rows cannot hold; use --layout conversational"
+            )
         if conversational:
-            item["prompt"] = user_message(item["prompt"])
+            item["prompt"] = prompt_messages(item["prompt"])
             for key in answers:
                 item[key] = assistant_message(item[key])
         out.append({**item, **{key: row.extra.get(key) for key in keys}})

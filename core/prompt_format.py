@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import ModelLoadError
+from core.errors import ModelLoadError, StudioError
+from core.trl_rows import conversation_of, prompt_messages
 
 PROMPT_FORMATS = ("plain", "chat")
 
@@ -48,8 +49,23 @@ def prompt_token_ids(tokenizer: Any, prompt: str, prompt_format: str = "plain") 
     if prompt_format == "chat":
         # Render to text, then encode without adding special tokens: the template writes
         # its own (e.g. BOS), and tokenizing inside apply_chat_template could add them twice.
+        # A stored conversation (system message, earlier turns) is rendered whole.
         text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+            prompt_messages(prompt), add_generation_prompt=True, tokenize=False
         )
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
     return list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+
+
+def check_plain_prompts(prompts: Any, prompt_format: str) -> None:
+    """A conversation (system message or several turns) needs the chat template: refused
+    in one line naming the first one when prompts go to the model as plain text."""
+    if prompt_format == "chat":
+        return
+    for index, prompt in enumerate(prompts, start=1):
+        if conversation_of(prompt) is not None:
+            raise StudioError(
+                f"prompt {index} is a conversation (a system message or several turns), which "
+                "only a chat template can render; load a model with one and use the chat "
+                "prompt format (--prompt-format chat)"
+            )

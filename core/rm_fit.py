@@ -18,7 +18,7 @@ from torch import nn
 from core.errors import TrainingError
 from core.host_memory import update_memory_returned
 from core.progress import Progress
-from core.rm_folder import reward_input
+from core.rm_folder import chat_input, reward_input
 from core.rm_pairs import PreferencePair, bradley_terry_loss, pair_accuracy
 from core.train.distributed import current_world
 
@@ -89,13 +89,15 @@ class RMResult:
 
 
 def rewards_of(
-    model: nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str | list[int]],
+    max_length: int,
 ) -> torch.Tensor:
-    """Scalar rewards (B,) for prompt + response texts, with grad if enabled."""
+    """Scalar rewards (B,) for prompt + response texts (or token ids already made, as chat
+    rows are), with grad if enabled."""
     device = next(model.parameters()).device
-    encoded = tokenizer(
-        list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-    )
+    encoded = encode_inputs(tokenizer, texts, max_length)
     logits = model(
         input_ids=encoded["input_ids"].to(device),
         attention_mask=encoded["attention_mask"].to(device),
@@ -103,11 +105,37 @@ def rewards_of(
     return logits[:, 0].float()
 
 
+def encode_inputs(tokenizer, inputs: Sequence[str | list[int]], max_length: int) -> dict:
+    """A right-padded batch: texts tokenized (with special tokens), ids kept; each cut to
+    `max_length` on the tokenizer's truncation side."""
+    rows = []
+    for item in inputs:
+        if isinstance(item, str):
+            ids = tokenizer(item, truncation=True, max_length=max_length)["input_ids"]
+        else:
+            left = tokenizer.truncation_side == "left"
+            ids = list(item)[-max_length:] if left else list(item)[:max_length]
+        rows.append({"input_ids": ids})
+    return tokenizer.pad(rows, padding=True, return_tensors="pt")
+
+
+def reward_inputs(tokenizer, pairs: Sequence[PreferencePair], side: str, eos) -> list:
+    """What the reward model reads for one side of each pair: chat rows through the chat
+    template (as TRL does), text rows as prompt + answer + eos (core.rm_folder)."""
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    return [
+        chat_input(tokenizer, p.prompt, getattr(p, side))
+        if p.chat and chat
+        else reward_input(p.prompt, getattr(p, side), eos)
+        for p in pairs
+    ]
+
+
 def pair_rewards(model, tokenizer, batch: Sequence[PreferencePair], max_length: int, eos):
     """(r_chosen, r_rejected, label), each (B,): one forward pass over 2B sequences."""
-    texts = [reward_input(p.prompt, p.chosen, eos) for p in batch] + [
-        reward_input(p.prompt, p.rejected, eos) for p in batch
-    ]
+    texts = reward_inputs(tokenizer, batch, "chosen", eos) + reward_inputs(
+        tokenizer, batch, "rejected", eos
+    )
     rewards = rewards_of(model, tokenizer, texts, max_length)  # (2B,)
     label = torch.tensor([p.label for p in batch], device=rewards.device)
     return rewards[: len(batch)], rewards[len(batch) :], label

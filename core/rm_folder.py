@@ -13,8 +13,13 @@ tokenizer's end-of-text token when the trainer that made it appended one:
   read as bytes, never unpickled). A folder without either (another trainer's model) is
   scored on the text as it is.
 
-A TRL reward model trained on conversational rows saw the chat template instead; such a
-model is scored here on plain text (RLHF Studio's reward input), which that model never saw.
+Conversational rows (answers generated or imported as chat) go through the tokenizer's
+chat template instead, as TRL's RewardTrainer tokenizes them: the prompt's messages and the
+answer as an assistant message, rendered and encoded without added special tokens, with no
+end-of-text appended (the template closes the turn itself). rm_meta.json's `input_format`
+records which rows a model trained on: `text`, `chat` or `mixed`; scoring reads chat
+through the template when the model trained on chat, and for a mixed model or a folder
+without the record (TRL's, another trainer's) when the policy's prompts are chat.
 """
 
 from __future__ import annotations
@@ -90,6 +95,41 @@ def reward_input(prompt: str, response: str, eos_token: str | None) -> str:
     return prompt + response
 
 
+def chat_input(tokenizer: Any, prompt: str, response: str) -> list[int]:
+    """Token ids of a conversational row as TRL's RewardTrainer makes them: the prompt's
+    messages plus the answer as an assistant message, through the chat template."""
+    from core.trl_rows import prompt_messages
+
+    messages = [*prompt_messages(prompt), {"role": "assistant", "content": response}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def input_format_of(folder: str | Path) -> str | None:
+    """text | chat | mixed: the rows the folder's model trained on, or None unrecorded."""
+    meta = read_meta(folder)
+    if meta is None:
+        return None
+    return str(meta.get("input_format", "text"))
+
+
+def reads_chat(folder: str | Path, policy_prompt_format: str, has_template: bool) -> bool:
+    """Whether to score through the chat template: as the model trained when recorded,
+    else (mixed, or unrecorded) as the policy's prompts are formatted."""
+    if not has_template:
+        return False
+    recorded = input_format_of(folder)
+    if recorded in ("text", "chat"):
+        return recorded == "chat"
+    return policy_prompt_format == "chat"
+
+
+def input_format(pairs: Any, tokenizer: Any) -> str:
+    """text | chat | mixed: which rows a training set reads through the chat template."""
+    chat = sum(bool(p.chat) for p in pairs) if getattr(tokenizer, "chat_template", None) else 0
+    return "text" if chat == 0 else "chat" if chat == len(pairs) else "mixed"
+
+
 def check_out_folder(out: Path) -> Path:
     """`out` if it is new, empty, or an earlier reward model (which is replaced)."""
     out = out.expanduser()
@@ -118,6 +158,7 @@ def save_reward_model(
         "config": to_dict(config),
         "source": source,
         "append_eos": bool(tokenizer.eos_token),
+        "input_format": input_format([*train, *held_out], tokenizer),
         "input": "prompt + response + eos_token (as TRL's RewardTrainer), right-padded, "
         "truncated from the left"
         if tokenizer.eos_token

@@ -38,6 +38,9 @@ class PreferencePair:
     source: str = "human"
     """human | ai: lets the held-out accuracy be reported on human labels alone."""
     comparison_id: int | None = None
+    chat: bool = False
+    """A conversational row (its answers were generated, or imported, as chat): the reward
+    model reads it through the chat template, as TRL's RewardTrainer does."""
 
 
 def bradley_terry_loss(
@@ -57,18 +60,23 @@ def pair_accuracy(delta: torch.Tensor, label: torch.Tensor) -> tuple[int, int]:
 
 
 def pairs_from_comparisons(
-    rows: Sequence[ComparisonRow], include_ties: bool = False
+    rows: Sequence[ComparisonRow],
+    include_ties: bool = False,
+    prompt_formats: dict[int, str] | None = None,
 ) -> list[PreferencePair]:
     """Store comparison rows as training pairs.
 
     Human verdicts give hard labels (left/right -> 1; tie -> 0.5 when `include_ties`); AI
     verdicts keep the judge's soft label P(left better). 'both_bad' says nothing about the
     order and is skipped, as are ties by default (TRL's reward trainer drops them too).
+    `prompt_formats` ({generation id: plain | chat}, core.preference_export.prompt_formats)
+    marks the conversational rows.
     """
     pairs = []
     for row in rows:
         source = "ai" if row.is_ai else "human"
-        common = {"prompt": row.prompt, "source": source, "comparison_id": row.id}
+        chat = (prompt_formats or {}).get(row.left_id) == "chat"
+        common = {"prompt": row.prompt, "source": source, "comparison_id": row.id, "chat": chat}
         if row.verdict == "both_bad":
             continue
         if row.soft_label is not None:

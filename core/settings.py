@@ -435,8 +435,22 @@ def load_config_file(cls: type[ConfigT], path: Path) -> tuple[ConfigT, set[str]]
     (they count as set by the user)."""
     from core.config_io import from_dict, read_config_file
 
-    data = read_config_file(cls, path)
+    data = settings_part(cls, read_config_file(cls, path))
     return from_dict(cls, data), set(data)
+
+
+def settings_part(cls: type, data: Any) -> Any:
+    """The settings of `cls` in a config file's data: a run's recorded config (as the
+    store and export-run keep it: {"algorithm": KIND, KIND: {...}, "model_spec": ...})
+    gives its algorithm's settings; a "lora" mapping is the model's (read by the CLI's
+    model options), not a setting of a config without one."""
+    if not isinstance(data, dict):
+        return data
+    algorithm = data.get("algorithm")
+    if isinstance(algorithm, str) and isinstance(data.get(algorithm), dict):
+        data = data[algorithm]
+    names = {field.name for field in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k != "lora" or "lora" in names}
 
 
 def config_from_sources(

@@ -3,17 +3,18 @@
 TRL reads a preference row as *standard* text (`{"prompt": "...", "chosen": "...",
 "rejected": "..."}`) or *conversational* message lists (`{"prompt": [{"role": "user",
 "content": "..."}], "chosen": [{"role": "assistant", "content": "..."}], ...}`), which its
-trainers render with the tokenizer's chat template. RLHF Studio's chat prompt format sends
-a prompt as exactly one user message (core.prompt_format), so a conversational prompt
-maps to the store when it is one user message, and an answer when it is one assistant
-message; anything else (a system message, several turns) is refused with the reason, as
-the app could not show the model what TRL would.
+trainers render with the tokenizer's chat template. A conversational prompt of one user message is
+stored as its text; a longer one (a system message, earlier turns: HH-RLHF and most chat
+preference sets) is stored as the JSON of its message list (`conversation_text`), which the
+chat prompt format renders whole through the chat template (core.prompt_format). An answer
+is one assistant message.
 
 Read functions return (text, prompt_format): "plain" for text, "chat" for messages.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from core.errors import InputFileError
@@ -40,10 +41,39 @@ def assistant_message(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
+_ROLES = ("system", "user", "assistant")
+
+
+def conversation_text(messages: list[dict[str, str]]) -> str:
+    """A multi-message prompt as the store keeps it: the JSON of [{"role", "content"}]."""
+    rows = [{"role": m["role"], "content": m["content"]} for m in messages]
+    return json.dumps(rows, ensure_ascii=False)
+
+
+def conversation_of(text: str) -> list[dict[str, str]] | None:
+    """The message list a stored prompt holds (conversation_text's), or None for text."""
+    if not text.startswith('[{"role": '):
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if is_messages(value) else None
+
+
+def prompt_messages(text: str) -> list[dict[str, str]]:
+    """A stored prompt as TRL's conversational prompt."""
+    return conversation_of(text) or user_message(text)
+
+
 def read_prompt(where: str, value: Any, column: str = "prompt") -> tuple[str, str]:
-    """(prompt text, format) of a prompt cell: text, or one user message."""
+    """(prompt text, format) of a prompt cell: text, one user message (its text), or a
+    conversation ending with a user message (its JSON)."""
     if is_messages(value):
-        text = _single_message(where, value, "user", column)
+        if len(value) == 1:
+            text = _single_message(where, value, "user", column)
+        else:
+            text = conversation_text(_checked_conversation(where, value, column))
         fmt = CHAT
     elif isinstance(value, str):
         text, fmt = value, PLAIN
@@ -87,6 +117,22 @@ def split_conversation(where: str, chosen: Any, rejected: Any) -> tuple[str, str
     answers = [_single_message(where, [value[-1]], "assistant", name)
                for name, value in (("chosen", chosen), ("rejected", rejected))]  # fmt: skip
     return prompt, answers[0], answers[1]
+
+
+def _checked_conversation(where: str, messages: list[dict[str, Any]], column: str) -> list:
+    roles = [str(m.get("role")) for m in messages]
+    if any(role not in _ROLES for role in roles) or roles[-1] != "user":
+        raise InputFileError(
+            f'{where}: "{column}" holds messages {roles}; a prompt conversation takes system, '
+            "user and assistant messages and ends with the user message the answers reply to"
+        )
+    for message in messages:
+        if not isinstance(message["content"], str):
+            raise InputFileError(
+                f'{where}: a {message["role"]} message of "{column}" has '
+                f"{type(message['content']).__name__} content; only text content is supported"
+            )
+    return messages
 
 
 def _single_message(where: str, messages: list[dict[str, Any]], role: str, column: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QComboBox, QMessageBox
 
 from tests.test_app_support import window_fixture  # noqa: F401 (fixture)
 
@@ -84,3 +84,39 @@ def test_each_run_kind_shows_its_own_metrics_figures_and_config(qtbot, window):
     runs.select_runs([rm])
     assert combo.currentText() == "eval/accuracy"
     assert _curves(runs.overlay)[f"{rm}: rm"] == ([1.0], [0.7])
+
+
+def test_export_merged_offers_gguf_and_ollama(qtbot, window, tmp_path, monkeypatch):
+    """The Runs page's merged export asks for the format; GGUF and Ollama come out."""
+    import pytest
+
+    pytest.importorskip("gguf")
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    from app.pages.runs_page import MERGED_FORMATS
+    from tests.test_app_support import load_model, wait_idle
+
+    load_model(qtbot, window)
+    wait_idle(qtbot, window)
+    store = window.state.store
+    run_id = store.create_run("ppo", {}, name="exported")
+    step = tmp_path / "step-1"
+    window.state.session.save_adapter(step / "adapter")
+    store.add_checkpoint(run_id, 1, str(step))
+    runs = window.runs_page
+    window.show_page(runs)
+    runs.refresh()
+    runs.select_runs([run_id])
+    runs.checkpoint_list.setCurrentRow(0)
+    label = next(k for k, v in MERGED_FORMATS.items() if v == "gguf")
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: (label, True))
+    target = tmp_path / "out.gguf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    runs._on_export_merged()
+    wait_idle(qtbot, window)
+    assert target.read_bytes()[:4] == b"GGUF"
+    runs.export_merged_as("ollama", window.state.session.spec, step / "adapter", tmp_path / "o")
+    wait_idle(qtbot, window)
+    assert (tmp_path / "o" / "Modelfile").read_text().startswith("FROM ./model.gguf")
+    for box in window.findChildren(QMessageBox, "infoDialog"):
+        box.close()

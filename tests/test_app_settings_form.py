@@ -25,6 +25,7 @@ OBJECT_NAMES = {
     "ppo_epochs": ("ppoEpochsSpin", QSpinBox),
     "learning_rate": ("learningRateSpin", QDoubleSpinBox),
     "kl_mode": ("klModeCombo", QComboBox),
+    "reference": ("referenceCombo", QComboBox),
     "init_kl_coef": ("klCoefSpin", QDoubleSpinBox),
     "target_kl": ("klTargetSpin", QDoubleSpinBox),
     "max_new_tokens": ("maxNewTokensSpin", QSpinBox),

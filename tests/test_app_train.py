@@ -176,12 +176,16 @@ def test_finished_run_is_recorded_exported_and_compared_with_the_base(qtbot, win
     assert window.stack.currentWidget() is compare
     assert compare.variant_combos[0].currentText().startswith("Base")
     assert compare.variant_combos[1].currentText() == f"Run {run.id} · step 3"
-    click(qtbot, window, "generatePairButton")
-    qtbot.waitUntil(lambda: compare.current_pair() is not None, timeout=60_000)
+    # The new pair is generated at once (no click on Generate needed).
+    expected = {"Base model (adapter off)", f"Run {run.id} · step 3"}
+
+    def new_pair_shown() -> bool:
+        pair = compare.current_pair()
+        return pair is not None and {side.variant for side in pair.sides} == expected
+
+    qtbot.waitUntil(new_pair_shown, timeout=60_000)
     wait_idle(qtbot, window)
     pair = compare.current_pair()
-    recipes = {side.variant for side in pair.sides}
-    assert recipes == {"Base model (adapter off)", f"Run {run.id} · step 3"}
     tuned = next(side for side in pair.sides if side.variant.startswith("Run"))
     assert tuned.adapter.endswith("adapter")
     window.activateWindow()  # the export dialogs took the focus

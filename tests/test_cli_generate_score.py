@@ -85,3 +85,19 @@ def test_score_stores_one_score_per_source(tiny_model_dir, prompts_file, workspa
 def test_score_with_no_generations_says_what_to_do(workspace, capsys):
     assert main(["score", "--reward", "sentiment", "--workspace", str(workspace)]) == 2
     assert "generate" in capsys.readouterr().err
+
+
+def test_generations_attach_to_the_prompt_set_they_came_from(
+    tiny_model_dir, prompts_file, workspace, capsys
+):
+    assert main(["import-prompts", str(prompts_file), "--workspace", str(workspace)]) == 0
+    with Store.open(workspace) as store:  # the same text in a newer set
+        store.add_prompts(["This movie was"], set_name="newer")
+    assert _generate(tiny_model_dir, prompts_file, workspace) == 0
+    with Store.open(workspace) as store:
+        set_ids = {row.id for row in store.prompts("prompts")}
+        assert {g.prompt_id for g in store.generations()} <= set_ids
+    capsys.readouterr()
+    args = ["score", "--reward", "sentiment", "--set", "prompts", "--workspace", str(workspace)]
+    assert main(args) == 0
+    assert "sentiment: 4 generations scored" in capsys.readouterr().out

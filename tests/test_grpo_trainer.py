@@ -107,7 +107,9 @@ def test_a_run_samples_groups_reports_metrics_and_checkpoints(kind, tiny_model_d
     folder = run.last_checkpoint
     assert folder == run_checkpoint_dir(workspace, run.run_id) / "step-3"
     names = {p.name for p in folder.iterdir()}
-    assert names == {"adapter", "trainer_state.pt", f"{kind}_config.json", "meta.json"}
+    assert names == {
+        "adapter", "trainer_state.pt", f"{kind}_config.json", "meta.json", "prompts.jsonl"
+    }  # fmt: skip
     assert read_meta(folder)["algorithm"] == kind
     store.close()
 

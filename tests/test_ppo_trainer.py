@@ -146,6 +146,7 @@ def test_metrics_samples_and_store_records(session, workspace):
         "trainer_state.pt",
         "ppo_config.json",
         "meta.json",
+        "prompts.jsonl",
     }
     assert (trainer.last_checkpoint / "adapter" / "adapter_config.json").is_file()
     store.close()

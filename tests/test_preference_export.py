@@ -123,7 +123,9 @@ def test_imported_rows_come_back_identical(store, tmp_path):
     assert _jsonl(out) == [{**conversational[0], "margin": 1.0, "source": "human"}]
 
 
-def test_kto_rows_from_ratings(store, tmp_path, workspace, capsys):
+def test_kto_rows_are_what_kto_trains_on(store, tmp_path, workspace, capsys):
+    from core.offline.data import store_thumbs
+
     source = tmp_path / "kto.jsonl"
     rows = [
         {"prompt": "p", "completion": "nice", "label": True},
@@ -131,20 +133,22 @@ def test_kto_rows_from_ratings(store, tmp_path, workspace, capsys):
     ]
     source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     import_ratings(store, source, rater="bob")
-    # An AI rating of an answer a person rated is set aside; alone, AI ratings count.
     rude = next(r.generation_id for r in store.ratings() if r.response == "rude")
-    store.add_rating(rude, 1.0, "ai:judge")
-    prompt_id, fine, _ = _pair(store, "q", texts=("fine", "meh"))
-    store.add_rating(fine, 0.25, "ai:judge")
-    store.add_rating(fine, 0.75, "ai:other")  # mean 0.5: desirable at threshold 0.5
+    store.add_rating(rude, 1.0, "ai:judge")  # every rating is an example, as kto takes it
+    prompt_id, fine, meh = _pair(store, "q", texts=("fine", "meh"))
+    store.add_comparison(prompt_id, fine, meh, "left", "ann")  # split into its two sides
     out = tmp_path / "kto.out.jsonl"
-    report = export_kto(store, out)
-    assert (report.written, report.labels_true) == (3, 2)
-    assert _jsonl(out) == [*rows, {"prompt": "q", "completion": "fine", "label": True}]
-    assert export_kto(store, out, force=True, label_threshold=0.6).labels_true == 1
+    for with_pairs in (True, False):
+        report = export_kto(store, out, force=True, with_pairs=with_pairs)
+        examples, _ = store_thumbs(store, "all", with_pairs=with_pairs)
+        trained = [{"prompt": e.prompt, "completion": e.response, "label": e.desirable}
+                   for e in examples]  # fmt: skip
+        assert _jsonl(out) == trained and report.written == len(trained)
+    assert report.written == 3 and report.labels_true == 2  # the ratings only
+    assert export_kto(store, out, force=True, label_threshold=1.5).labels_true == 1  # fine
     args = ["export", "--format", "kto", "--out", str(out), "--force", "--layout", "conversational"]
     assert main([*args, "--workspace", str(workspace)]) == 0
-    assert "wrote 3 conversational rows (2 desirable, 1 not)" in capsys.readouterr().out
+    assert "wrote 5 conversational rows (3 desirable, 2 not)" in capsys.readouterr().out
     assert _jsonl(out)[0]["completion"] == [{"role": "assistant", "content": "nice"}]
 
 

@@ -96,11 +96,11 @@ def test_a_bad_row_names_its_line_and_nothing_is_imported(store, tmp_path):
         ({"prompt": user("p"), "chosen": "a", "rejected": "b"}, "mixes text and message lists"),
         (
             {
-                "prompt": [{"role": "system", "content": "be nice"}, *user("p")],
+                "prompt": [{"role": "system", "content": "be nice"}, *user("p"), *assistant("x")],
                 "chosen": assistant("a"),
                 "rejected": assistant("b"),
             },
-            r"holds messages \['system', 'user'\].*exactly one user message",
+            r"holds messages \['system', 'user', 'assistant'\].*ends with the user message",
         ),  # fmt: skip
         (
             {"chosen": user("p") + assistant("a"), "rejected": user("q") + assistant("b")},

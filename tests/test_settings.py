@@ -33,7 +33,7 @@ PPO_FLAGS = {
     "--gradient-accumulation-steps", "--max-grad-norm", "--gamma", "--lam", "--cliprange",
     "--cliprange-value", "--vf-coef", "--kl-horizon", "--missing-eos-penalty",
     "--samples-per-step", "--eval-prompts", "--eval-every", "--whiten-rewards",
-    "--gradient-checkpointing", "--logits-chunk-size",
+    "--gradient-checkpointing", "--logits-chunk-size", "--reference",
 }  # fmt: skip
 PPO_SETTINGS = settings_of(PPOConfig)
 NUMBERS = [f for f in PPO_SETTINGS if f.kind in (int, float)]

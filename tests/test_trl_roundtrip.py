@@ -73,7 +73,8 @@ def test_pairs_and_ratings_go_through_the_studio_and_train_in_trl(demo_model_dir
     _cli("train-rm", "--epochs", "1", "--device", "cpu", "--out", rm_dir, "--workspace", workspace)
     # Take it to TRL: the export holds exactly the rows that went in, and TRL's keys.
     _cli("export", "--format", "pairs", "--out", tmp_path / "out.jsonl", "--workspace", workspace)
-    _cli("export", "--format", "kto", "--out", tmp_path / "kto.out.jsonl", "--workspace", workspace)
+    kto_out = tmp_path / "kto.out.jsonl"  # the ratings only: kto --no-pairs trains on them
+    _cli("export", "--format", "kto", "--no-pairs", "--out", kto_out, "--workspace", workspace)
     pairs = _load(tmp_path / "out.jsonl", cache)
     assert [{k: row[k] for k in ("prompt", "chosen", "rejected")} for row in pairs] == PAIRS
     assert set(pairs["margin"]) == {1.0} and set(pairs["source"]) == {"human"}

@@ -174,10 +174,13 @@ def run_rm_training(
     it to the GUI thread as a signal). The training is recorded as a 'reward_model' run.
     """
     wait_for_warm_up(progress)
+    from core.preference_export import prompt_formats
     from core.reward_model import pairs_from_comparisons, train_reward_model
 
     with Store.open(request.workspace) as store:
-        pairs = pairs_from_comparisons(store.comparisons(request.source))
+        pairs = pairs_from_comparisons(
+            store.comparisons(request.source), prompt_formats=prompt_formats(store)
+        )
         result = train_reward_model(
             pairs,
             request.config,

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.config import ModelSpec
-from core.inspection import ON_POLICY, Inspection, inspect_sample, read_checkpoint_config
+from core.inspection import Inspection, inspect_sample, is_on_policy, read_checkpoint_config
 
 
 def inspect_checkpoint(
@@ -32,7 +32,7 @@ def inspect_checkpoint(
     folder = resolve_checkpoint(checkpoint)
     kind, _, _ = read_checkpoint_config(folder)
     specs: list[str] = []
-    if kind in ON_POLICY:
+    if is_on_policy(kind):
         with Store.open(workspace) as store:
             specs = reward_specs_to_resume(store, folder)
         specs = [spec for spec in specs if not spec.startswith("watch:")]

@@ -5,6 +5,7 @@ held-out accuracy per round; checkpoints to open in Compare & Rate; exports."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -39,11 +41,18 @@ from app.workers import start_job
 from core.algorithms import exportable_kinds, spec_of
 from core.errors import StudioError
 from core.export import export_metrics, export_pairs, export_samples
-from core.export_models import export_adapter, export_merged_model
+from core.export_models import export_adapter, export_gguf, export_merged_model, export_ollama
 from core.grpo.metrics import GROUP_KEYS
 from core.offline.loop import rounds
 from core.run_import import imported_origin
 from core.train.checkpoints import ADAPTER_DIR
+
+MERGED_FORMATS = {
+    "Hugging Face model folder": "merged",
+    "GGUF file (llama.cpp, LM Studio)": "gguf",
+    "Ollama folder (GGUF + Modelfile)": "ollama",
+}
+"""The merged export's formats, as the export action offers them."""
 
 COLUMNS = ("ID", "Name", "Kind", "Status", "Steps", "Result", "Also", "Created")
 """Result and Also: the two figures of the run's kind (app/run_kinds.py)."""
@@ -336,15 +345,37 @@ class RunsPage(QWidget):
                 "Exporting the merged model",
             )
             return
-        out = QFileDialog.getExistingDirectory(self, "Export the merged model into a folder")
-        if not out:
+        label, accepted = QInputDialog.getItem(
+            self, "Export merged model", "Format:", list(MERGED_FORMATS), 0, False
+        )
+        if not accepted:
             return
-        target = Path(out) / f"merged-run{chosen[0]}-step{chosen[1]}"
+        kind = MERGED_FORMATS[label]
+        name = f"merged-run{chosen[0]}-step{chosen[1]}"
+        if kind == "gguf":
+            out, _ = QFileDialog.getSaveFileName(
+                self, "Export as GGUF", f"{name}.gguf", "GGUF (*.gguf)"
+            )
+            target = Path(out) if out else None
+        else:
+            out = QFileDialog.getExistingDirectory(self, "Export the merged model into a folder")
+            target = Path(out) / (name if kind == "merged" else f"ollama-{name}") if out else None
+        if target is not None:
+            self.export_merged_as(kind, session.spec, chosen[2] / ADAPTER_DIR, target)
+
+    def export_merged_as(self, kind: str, spec, adapter: Path, target: Path) -> None:
+        """Merge `adapter` into the base and write it as `kind` (merged, gguf or ollama) to
+        `target`, in a worker."""
+        exporters = {
+            "merged": export_merged_model,
+            "gguf": export_gguf,
+            "ollama": lambda *args: export_ollama(*args)[0],
+        }
         start_job(
             self.state,
-            export_merged_model,
-            session.spec,
-            chosen[2] / ADAPTER_DIR,
+            exporters[kind],
+            replace(spec, device="cpu") if kind != "merged" else spec,
+            adapter,
             target,
             description="Exporting a merged model",
             context="Exporting the merged model",

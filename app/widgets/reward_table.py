@@ -1,4 +1,6 @@
-"""A small table of reward sources with weights: kind, argument, weight per row."""
+"""A small table of reward sources with weights: kind, argument, weight per row, and on
+the Train page a "Watch only" column: a watched source is scored and plotted beside the
+trained reward (`watch/<name>`), never trained on."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from collections.abc import Sequence
 
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -24,15 +27,28 @@ class RewardTable(QWidget):
     """Edits a list of reward specs (`KIND[=ARG][@WEIGHT]`); `specs()` validates them."""
 
     def __init__(
-        self, initial: Sequence[str] = ("sentiment",), parent: QWidget | None = None, rows: int = 3
+        self,
+        initial: Sequence[str] = ("sentiment",),
+        parent: QWidget | None = None,
+        rows: int = 3,
+        watch_column: bool = False,
     ):
         super().__init__(parent)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Reward source", "Argument", "Weight"])
+        self.watch_column = watch_column
+        headers = ["Reward source", "Argument", "Weight"] + (["Watch only"] if watch_column else [])
+        self.table = QTableWidget(0, len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        if watch_column:
+            header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+            self.table.horizontalHeaderItem(3).setToolTip(
+                "Scored and plotted as watch/<name> beside the trained reward, never trained "
+                "on: a gold signal. The guardrails pause the run when the trained reward rises "
+                "while a watched one falls."
+            )
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         row_height = self.table.verticalHeader().defaultSectionSize()
@@ -76,6 +92,11 @@ class RewardTable(QWidget):
         self.table.setCellWidget(row, 0, kind)
         self.table.setCellWidget(row, 1, argument)
         self.table.setCellWidget(row, 2, weight)
+        if self.watch_column:
+            watch = QCheckBox()
+            watch.setObjectName(f"watchCheck{row}")
+            watch.setChecked(spec.watch)
+            self.table.setCellWidget(row, 3, watch)
 
     def set_specs(self, texts: Sequence[str]) -> None:
         self.table.setRowCount(0)
@@ -89,7 +110,8 @@ class RewardTable(QWidget):
             kind = self.table.cellWidget(row, 0).currentText()
             arg = self.table.cellWidget(row, 1).text().strip()
             weight = self.table.cellWidget(row, 2).value()
-            spec = RewardSpec(kind, arg or None, weight)
+            watch = self.watch_column and self.table.cellWidget(row, 3).isChecked()
+            spec = RewardSpec(kind, arg or None, weight, watch=watch)
             texts.append(format_reward_spec(spec))
         return texts
 

@@ -28,27 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.algorithms import INSPECTOR_NOTES, OFFLINE_INSPECTOR_NOTE
 from core.inspection import Inspection, TokenRow
 
 COLOUR_BY = ("KL", "Advantage")
-EXPLAINED = {
-    "ppo": "PPO: each token is an action taken in the state of the text before it. The "
-    "reward arrives at the end (the score), and every token pays -KL coefficient x its "
-    "KL to the reference. The critic's value V estimates the reward still to come; the "
-    "advantage (GAE) is how much better this token turned out than V expected. Green "
-    "tokens are made more likely by the update, red ones less.",
-    "grpo": "GRPO: the completion is scored against the others of its group; (reward - "
-    "group mean) / std is its advantage, the same on every token. The KL colours show "
-    "where the policy has moved away from the reference.",
-    "rloo": "RLOO: the completion's advantage is its reward minus the mean of the other "
-    "answers of its group, the same on every token. The KL colours show where the policy "
-    "has moved away from the reference.",
-}
-OFFLINE = (
-    "Trained from stored answers: each token's share of the implicit reward, beta x (log p "
-    "- log p_ref), shows where the policy now prefers this answer more (green) or less "
-    "(red) than the reference."
-)
 
 
 class TokenInspector(QWidget):
@@ -99,14 +82,14 @@ class TokenInspector(QWidget):
 
     def show_inspection(self, inspection: Inspection) -> None:
         self.inspection = self._shown = inspection
-        ppo = inspection.kind == "ppo"
+        ppo = inspection.gamma is not None  # a critic: GAE and its lambda
         self.lambda_slider.setVisible(ppo)
         self.lambda_label.setVisible(ppo)
         if ppo:
             self.lambda_slider.blockSignals(True)
             self.lambda_slider.setValue(round((inspection.lam or 0.0) * 100))
             self.lambda_slider.blockSignals(False)
-        self.explained.setText(EXPLAINED.get(inspection.kind, OFFLINE))
+        self.explained.setText(INSPECTOR_NOTES.get(inspection.kind, OFFLINE_INSPECTOR_NOTE))
         self._render()
 
     # ------------------------------------------------------------------ drawing
@@ -139,7 +122,7 @@ class TokenInspector(QWidget):
 
     def _fill_table(self, shown: Inspection) -> None:
         columns = ["token", "log p", "log p ref", "KL"]
-        if shown.kind == "ppo":
+        if shown.gamma is not None:
             columns += ["value", "reward", "advantage", "return"]
         elif shown.advantage is not None:
             columns += ["advantage"]
@@ -150,7 +133,7 @@ class TokenInspector(QWidget):
         self.table.setRowCount(len(shown.tokens))
         for r, row in enumerate(shown.tokens):
             cells = [repr(row.token), row.logprob, row.ref_logprob, row.kl]
-            if shown.kind == "ppo":
+            if shown.gamma is not None:
                 cells += [row.value, row.reward, row.advantage, row.returns]
             elif shown.advantage is not None:
                 cells += [row.advantage]
@@ -207,7 +190,7 @@ def _summary(shown: Inspection) -> str:
 
 
 def _no_advantage(shown: Inspection) -> bool:
-    return shown.kind != "ppo" and shown.advantage is None and not shown.tokens
+    return shown.gamma is None and shown.advantage is None and not shown.tokens
 
 
 def _credit(row: TokenRow) -> float:

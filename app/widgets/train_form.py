@@ -88,7 +88,7 @@ class TrainForm(QWidget):
         self._top = top
         layout.addLayout(top)
         self.reward_box = QGroupBox("Reward (weighted sum)")
-        self.rewards = RewardTable()
+        self.rewards = RewardTable(watch_column=True)
         QVBoxLayout(self.reward_box).addWidget(self.rewards)
         layout.addWidget(self.reward_box)
         self.data_box = OfflineDataBox()

@@ -28,8 +28,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, flag: str = "--model
     parser.add_argument(
         flag,
         dest="model",
-        default=DEMO_MODEL,
-        help="'demo' (the built-in demo model, default), a local model folder or a hub id",
+        default=None,  # None: demo, or on --resume the checkpoint's own model
+        help="'demo' (the built-in demo model, default), a local model folder or a hub id; "
+        "on --resume the default is the checkpoint's model",
     )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument(
@@ -52,6 +53,41 @@ def lora_from_args(args: argparse.Namespace, base: LoraSpec | None = None) -> Lo
     """`base` (default: LoraSpec()) with the --lora-* flags given."""
     values = user_values_from_args(LoraSpec, args, prefix=LORA_PREFIX)
     return replace(base or LoraSpec(), **values)
+
+
+def lora_of_config_file(path: Path) -> LoraSpec | None:
+    """The LoRA settings a --config file carries: its "lora" mapping, or for a run's
+    recorded config its model_spec's; None when it has none."""
+    from core.config_io import from_dict, read_config_file
+
+    data = read_config_file(LoraSpec, path)
+    if not isinstance(data, dict):
+        return None
+    lora = data.get("lora")
+    if lora is None and isinstance(data.get("model_spec"), dict):
+        lora = data["model_spec"].get("lora")
+    return from_dict(LoraSpec, lora) if isinstance(lora, dict) else None
+
+
+def follow_checkpoint_model(args: argparse.Namespace, checkpoint: Path) -> None:
+    """On --resume without --model (or --dtype), load the model the run trained, as its
+    checkpoint records it (path or hub id, dtype), and say so."""
+    from core.train.checkpoints import read_meta, resolve_checkpoint
+
+    recorded = read_meta(resolve_checkpoint(checkpoint)).get("model_spec") or {}
+    if args.model is None and recorded.get("name_or_path"):
+        args.model = str(recorded["name_or_path"])
+        if args.model != DEMO_MODEL:
+            print(f"resuming with the run's model: --model {args.model}")
+    if args.dtype == "auto" and recorded.get("dtype", "auto") != "auto":
+        args.dtype = str(recorded["dtype"])
+        print(f"resuming with the run's dtype: --dtype {args.dtype}")
+    if not args.trust_remote_code and recorded.get("trust_remote_code"):
+        print(
+            "note: the run loaded its model with --trust-remote-code; pass it again if you "
+            "trust that code",
+            file=sys.stderr,
+        )
 
 
 def add_run_output_arguments(parser: argparse.ArgumentParser, resume_help: str) -> None:
@@ -140,13 +176,15 @@ def note_unused_chat_template(session) -> None:
 
 
 def model_spec_from_args(args: argparse.Namespace) -> ModelSpec:
-    """The ModelSpec that the model options describe."""
+    """The ModelSpec that the model options describe (LoRA: the --config file's, then the
+    --lora-* flags)."""
+    config_file = getattr(args, "config", None)
     return ModelSpec(
-        name_or_path=args.model,
+        name_or_path=args.model or DEMO_MODEL,
         device=args.device,
         dtype=args.dtype,
         trust_remote_code=args.trust_remote_code,
-        lora=lora_from_args(args),
+        lora=lora_from_args(args, lora_of_config_file(config_file) if config_file else None),
         adapter_path=str(args.adapter) if args.adapter else None,
         prompt_format=args.prompt_format or ModelSpec.prompt_format,
         quantize=getattr(args, "quantize", None) or ModelSpec.quantize,
@@ -155,14 +193,22 @@ def model_spec_from_args(args: argparse.Namespace) -> ModelSpec:
 
 def prompts_for_run(store: Store, prompts_file: Path | None, fallback: list[str]) -> list[str]:
     """Import `prompts_file` into the store (if given) and return its prompts, else `fallback`."""
+    return prompt_set_for_run(store, prompts_file, fallback)[0]
+
+
+def prompt_set_for_run(
+    store: Store, prompts_file: Path | None, fallback: list[str]
+) -> tuple[list[str], dict[str, int]]:
+    """(prompts, {text: prompt id}) as prompts_for_run; the ids are those of the set the
+    file went into (the same text in another set is another prompt)."""
     if prompts_file is None:
-        return list(fallback)
+        return list(fallback), {row.text: row.id for row in store.prompts()}
     from core.prompts_io import import_prompts, read_prompts
 
     report = import_prompts(store, prompts_file)
     wanted = [record.text for record in read_prompts(prompts_file)]
-    stored = {row.text for row in store.prompts(report.set_name)}
-    return [text for text in dict.fromkeys(wanted) if text in stored]
+    stored = {row.text: row.id for row in store.prompts(report.set_name)}
+    return [text for text in dict.fromkeys(wanted) if text in stored], stored
 
 
 # --------------------------------------------------- what every training command shares
@@ -211,6 +257,8 @@ def write_metrics(stream: TextIO | None, metrics: dict[str, float]) -> None:
     if stream is None:
         return
     row = {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in metrics.items()}
+    if isinstance(row.get("step"), float):
+        row["step"] = int(row["step"])  # a step count, as the store and trackers key it
     stream.write(json.dumps(row) + "\n")
     stream.flush()
 

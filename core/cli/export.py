@@ -21,6 +21,8 @@ from core.preference_export import DEFAULT_LABEL_THRESHOLD, DEFAULT_MIN_CONFIDEN
 from core.store import SOURCES, Store
 
 _FEEDBACK_FORMATS = ("pairs", "kto", "ratings")
+_MODEL_FORMATS = ("adapter", "merged", "gguf", "ollama")
+GGUF_TYPES = ("f16", "bf16", "q8_0")  # core.gguf_export.GGUF_TYPES, without importing numpy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,18 +34,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "layout TRL's reward and DPO trainers read), one row per pair: people's verdicts "
         "outrank AI ones, a pair's verdicts are averaged, ties and both-bad are left out, "
         "and AI pairs below --min-confidence are dropped; kto: JSONL of TRL's unpaired "
-        '{"prompt", "completion", "label"} from the ratings; ratings: JSONL of '
+        '{"prompt", "completion", "label"}, what `kto` trains on (the ratings, and the '
+        "comparisons split into their sides unless --no-pairs); ratings: JSONL of "
         "prompt, response, rating, rater, note; metrics: CSV with one row per step of a run; "
         "samples: JSONL of a run's kept rollouts and held-out answers (step, prompt, "
         "response, reward, reference, split); "
         "adapter: a checkpoint's PEFT adapter folder; merged: the base model with the "
-        "checkpoint's adapter merged in, as a plain Hugging Face model folder.",
+        "checkpoint's adapter merged in, as a plain Hugging Face model folder; gguf: that "
+        "merged model as one GGUF file (llama.cpp, LM Studio; the gguf extra); ollama: a "
+        "folder with the GGUF and a Modelfile (ollama create NAME -f PATH/Modelfile).",
     )
     parser.add_argument(
         "--format",
         required=True,
-        choices=("pairs", "kto", "ratings", "metrics", "samples", "adapter", "merged"),
-    )
+        choices=(
+            "pairs", "kto", "ratings", "metrics", "samples", "adapter", "merged", "gguf",
+            "ollama",
+        ),
+    )  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write")
     parser.add_argument(
         "--force",
@@ -61,6 +69,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         default="demo",
         help="merged: the checkpoint's base model ('demo', a folder or a hub id)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="merged: the weights' dtype (default auto: the base model's own, e.g. bfloat16)",
+    )
+    parser.add_argument(
+        "--gguf-type",
+        choices=GGUF_TYPES,
+        default="f16",
+        help="gguf and ollama: the tensors' type (default f16, which llama.cpp and "
+        "transformers both read; q8_0 is about half its size)",
     )
     _add_feedback_arguments(parser)
     parser.add_argument(
@@ -101,6 +122,12 @@ def _add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
         "prompt format",
     )
     parser.add_argument(
+        "--no-pairs",
+        action="store_true",
+        help="kto: the ratings only, as `kto --no-pairs` trains (default: also each "
+        "comparison split into its preferred and other answer, as `kto` trains)",
+    )
+    parser.add_argument(
         "--label-threshold",
         type=float,
         default=None,
@@ -112,7 +139,7 @@ def _add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and say what was written."""
-    if args.format in ("adapter", "merged"):
+    if args.format in _MODEL_FORMATS:
         return _export_model(args)
     _check_flags(args)
     source = args.source or "all"
@@ -132,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
             report = export_kto(
                 store, args.out, source, force=force, layout=args.layout or "auto",
                 label_threshold=DEFAULT_LABEL_THRESHOLD if threshold is None else threshold,
+                with_pairs=not args.no_pairs,
             )  # fmt: skip
             print(
                 f"wrote {report.written} {_layout(report)}rows ({report.labels_true} "
@@ -160,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
 def _check_flags(args: argparse.Namespace) -> None:
     """Refuse flags that do not apply to the chosen format."""
     if args.checkpoint is not None:
-        raise StudioError("--checkpoint applies to --format adapter and merged only")
+        raise StudioError("--checkpoint applies to --format adapter, merged, gguf and ollama only")
     if args.run is not None and args.format not in ("metrics", "samples"):
         raise StudioError("--run applies to --format metrics and samples only; leave it out")
     if args.source is not None and args.format not in _FEEDBACK_FORMATS:
@@ -169,6 +197,8 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise StudioError("--min-confidence applies to --format pairs only; leave it out")
     if args.layout is not None and args.format not in ("pairs", "kto"):
         raise StudioError("--layout applies to --format pairs and kto only; leave it out")
+    if args.no_pairs and args.format != "kto":
+        raise StudioError("--no-pairs applies to --format kto only; leave it out")
     if args.label_threshold is not None and args.format != "kto":
         raise StudioError("--label-threshold applies to --format kto only; leave it out")
 
@@ -226,10 +256,33 @@ def _export_model(args: argparse.Namespace) -> int:
     if args.format == "adapter":
         out = export_adapter(args.checkpoint, args.out, force=args.force)
         print(f"wrote the PEFT adapter to {out}")
-    else:
+    elif args.format == "merged":
         _note_quantised_base(args.checkpoint)
         out = export_merged_model(
-            ModelSpec(args.model), args.checkpoint, args.out, force=args.force
+            ModelSpec(args.model), args.checkpoint, args.out, force=args.force, dtype=args.dtype
         )
         print(f"wrote the merged model to {out}")
+    else:
+        _export_gguf(args)
     return 0
+
+
+def _export_gguf(args: argparse.Namespace) -> None:
+    """--format gguf (one file) or ollama (a folder with the GGUF and a Modelfile)."""
+    from core.config import ModelSpec
+    from core.export_models import MODELFILE, export_gguf, export_ollama
+
+    _note_quantised_base(args.checkpoint)
+    spec = ModelSpec(args.model, device="cpu")
+    if args.format == "gguf":
+        out = export_gguf(spec, args.checkpoint, args.out, args.force, args.gguf_type)
+        print(f"wrote the merged model as GGUF ({args.gguf_type}) to {out}")
+        return
+    out, converted = export_ollama(spec, args.checkpoint, args.out, args.force, args.gguf_type)
+    if not converted:
+        print(
+            "note: the chat template could not be converted to Ollama's template syntax (or "
+            "the model has none); the Modelfile passes prompts as they are",
+            file=sys.stderr,
+        )
+    print(f"wrote an Ollama folder to {out}: ollama create NAME -f {out / MODELFILE}")

@@ -11,7 +11,7 @@ from core.cli.common import (
     add_model_arguments,
     model_spec_from_args,
     note_unused_chat_template,
-    prompts_for_run,
+    prompt_set_for_run,
 )
 from core.config import GenerationConfig
 from core.progress import tqdm_progress
@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     with Store.open(workspace_of(args)) as store:
-        prompts = prompts_for_run(store, args.prompts, [])
-        prompt_ids = {row.text: row.id for row in store.prompts()}
+        prompts, prompt_ids = prompt_set_for_run(store, args.prompts, [])
         with tqdm_progress("loading model") as progress:
             session = ModelSession.load(model_spec_from_args(args), progress=progress)
         note_unused_chat_template(session)

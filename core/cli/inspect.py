@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.errors import StudioError
-    from core.inspection import ON_POLICY, inspect_sample, read_checkpoint_config
+    from core.inspection import inspect_sample, is_on_policy, read_checkpoint_config
     from core.models import ModelSession
     from core.progress import tqdm_progress
     from core.rewards import RewardContext, build_reward
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise StudioError(f"--max-new-tokens is {args.max_new_tokens}; it must be at least 1.")
     if args.lam is not None and not 0.0 <= args.lam <= 1.0:
         raise StudioError(f"--lam is {args.lam}; GAE's lambda lies between 0 and 1.")
-    specs = _reward_specs(args, folder) if kind in ON_POLICY else []
+    specs = _reward_specs(args, folder) if is_on_policy(kind) else []
     spec = replace(model_spec_from_args(args), adapter_path=str(folder / ADAPTER_DIR))
     with tqdm_progress("loading model") as progress:
         session = ModelSession.load(spec, progress=progress)
@@ -98,7 +98,7 @@ def _reward_specs(args: argparse.Namespace, folder: Path) -> list[str]:
 
 def print_inspection(result) -> None:
     """The table: one row per generated token, then the totals."""
-    ppo = result.kind == "ppo"
+    ppo = result.gamma is not None  # a critic: values, GAE
     head = f"{'#':>3} {'token':16} {'logp':>8} {'ref':>8} {'kl':>8}"
     if ppo:
         head += f" {'value':>8} {'reward':>8} {'adv':>8} {'return':>8}"

@@ -21,6 +21,7 @@ from core.cli.common import (
     attach_reporters,
     check_metrics_out,
     claim_own_run,
+    follow_checkpoint_model,
     follow_checkpoint_quantize,
     model_spec_from_args,
     note_unused_chat_template,
@@ -117,6 +118,7 @@ def run_offline(args: argparse.Namespace, command: AlgorithmSpec) -> int:
         print(f"{command.kind}: {report.line(noun_of(command.kind))}", file=sys.stderr)
         _check_enough(data, config, command)  # before the model loads
         if args.resume is not None:
+            follow_checkpoint_model(args, args.resume)
             follow_checkpoint_quantize(args, args.resume)
             claim_own_run(store, args.resume)
             if args.prompt_format is None:

@@ -12,7 +12,7 @@ from typing import Any
 from core.algorithms import DEFAULT_KIND
 from core.cli import add_workspace_argument
 from core.cli.common import add_model_arguments, lora_from_args
-from core.config import PPOConfig
+from core.config import DEMO_MODEL, PPOConfig
 from core.memory_plan import (
     ALGORITHMS,
     OFFLINE,
@@ -78,6 +78,7 @@ def _add_missing_option_flags(parser: argparse.ArgumentParser) -> None:
 
 def run_plan(args: argparse.Namespace) -> int:
     config, _notes = config_from_sources(PPOConfig, args, None)
+    args.model = args.model or DEMO_MODEL
     shape = shape_of(args.model)
     device = _device(args.device)
     request = request_from_settings(args, config, device)

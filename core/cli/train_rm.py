@@ -66,6 +66,7 @@ def rm_config_from_args(args: argparse.Namespace) -> RMConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train, printing one line per epoch, then where the model went."""
+    from core.preference_export import prompt_formats
     from core.progress import tqdm_progress
     from core.reward_model import pairs_from_comparisons, train_reward_model
     from core.store import Store
@@ -82,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     workspace = workspace_of(args)
     out = args.out or next_reward_model_dir(workspace)
     with Store.open(workspace) as store:
-        pairs = pairs_from_comparisons(store.comparisons(args.source), args.include_ties)
+        pairs = pairs_from_comparisons(
+            store.comparisons(args.source), args.include_ties, prompt_formats(store)
+        )
         world.share((pairs, out))
         print(f"{len(pairs)} usable {args.source} comparisons; backbone {config.base}")
         with tqdm_progress("training", unit="step") as progress:

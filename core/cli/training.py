@@ -17,6 +17,7 @@ from core.cli.common import (
     attach_reporters,
     check_metrics_out,
     claim_own_run,
+    follow_checkpoint_model,
     follow_checkpoint_quantize,
     model_spec_from_args,
     note_unused_chat_template,
@@ -102,9 +103,13 @@ def run_training(args: argparse.Namespace, command: AlgorithmSpec) -> int:
     with Store.open(workspace_of(args)) as store:
         reward_specs = _reward_specs(args, store)
         parse_reward_specs(reward_specs)  # a typo fails now, not after the model has loaded
-        prompts = prompts_for_run(store, args.prompts, _builtin_prompts(args.prompts))
+        if args.resume is not None and args.prompts is None:
+            prompts = prompts_to_resume(args.resume) or _builtin_prompts(None)
+        else:
+            prompts = prompts_for_run(store, args.prompts, _builtin_prompts(args.prompts))
         if args.resume is not None:
             _check_resume_algorithm(args.resume, command)
+            follow_checkpoint_model(args, args.resume)
             follow_checkpoint_quantize(args, args.resume)
             claim_own_run(store, args.resume)  # a run busy in another process: refuse now
             if args.prompt_format is None:
@@ -211,6 +216,22 @@ def _prompt_format_to_resume(checkpoint: Path) -> str:
     if prompt_format != "plain":
         print(f"resuming with the run's prompt format: --prompt-format {prompt_format}")
     return prompt_format
+
+
+def prompts_to_resume(checkpoint: Path) -> list[str] | None:
+    """The prompt set the checkpoint recorded (said), or None for one from before that."""
+    import json
+
+    from core.ppo.onpolicy import PROMPTS_FILE
+    from core.train.checkpoints import resolve_checkpoint
+
+    path = resolve_checkpoint(checkpoint) / PROMPTS_FILE
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    prompts = [json.loads(line)["prompt"] for line in lines if line.strip()]
+    print(f"resuming with the run's {len(prompts)} prompts ({path})")
+    return prompts
 
 
 def _builtin_prompts(prompts_file: Path | None) -> list[str]:

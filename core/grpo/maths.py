@@ -106,22 +106,25 @@ def clipped_surrogate(
 def aggregate_loss(
     per_token: Tensor, mask: Tensor, loss_type: str, max_tokens: int, tokens_per_row: float
 ) -> Tensor:
-    """One minibatch's loss from (b, T) per-token losses by the loss type's rule (LOSS_TYPES).
+    """One minibatch's loss from (b, T) per-token losses by the loss type's rule (LOSS_TYPES,
+    in its order: dapo, grpo, bnpo, dr_grpo).
 
     tokens_per_row: the mean response tokens per completion over the whole batch (dapo
     divides by b * tokens_per_row, so that the mean over a step's minibatches is the
     batch's token mean); max_tokens: max_new_tokens (dr_grpo's constant)."""
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"loss_type is {loss_type!r}; use one of {', '.join(LOSS_TYPES)}")
     mask = mask.to(per_token.dtype)
     rows = per_token.shape[0]
-    if loss_type == "grpo":
+    total = (per_token * mask).sum()
+    dapo, sequence_mean, bnpo, dr_grpo = (loss_type == name for name in LOSS_TYPES)
+    if sequence_mean:  # each completion's token mean, then their mean
         return masked_mean(per_token, mask, dim=1).mean()
-    if loss_type == "bnpo":
+    if bnpo:
         return masked_mean(per_token, mask)
-    if loss_type == "dr_grpo":
-        return (per_token * mask).sum() / (rows * max_tokens)
-    if loss_type == "dapo":
-        return (per_token * mask).sum() / max(rows * tokens_per_row, 1.0)
-    raise ValueError(f"loss_type is {loss_type!r}; use one of {', '.join(LOSS_TYPES)}")
+    if dr_grpo:
+        return total / (rows * max_tokens)
+    return total / max(rows * tokens_per_row, 1.0)  # dapo
 
 
 def zero_spread_rows(scores: Tensor, group_size: int) -> Tensor:

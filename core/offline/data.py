@@ -100,13 +100,16 @@ def dpo_pairs(
 
 
 def kto_examples(
-    ratings: Sequence[RatingRow], comparisons: Sequence[ComparisonRow] = ()
+    ratings: Sequence[RatingRow],
+    comparisons: Sequence[ComparisonRow] = (),
+    desirable_from: float = DESIRABLE_FROM,
 ) -> tuple[list[Example], DataReport]:
-    """Thumbs ratings (and pairs split into their two sides) as KTO examples."""
+    """Thumbs ratings (and pairs split into their two sides) as KTO examples (what `kto`
+    trains on, and what `export --format kto` writes)."""
     examples, report = [], DataReport()
     for rating in ratings:
         source = "ai" if rating.is_ai else "human"
-        desirable = rating.value >= DESIRABLE_FROM
+        desirable = rating.value >= desirable_from
         examples.append(Example(rating.prompt, rating.response, desirable, source))
     for row in comparisons:
         source = "ai" if row.is_ai else "human"

@@ -72,6 +72,8 @@ class OfflineTrainer(CheckpointedTrainer):
                 "one; load it with a LoRA setting (ModelSpec.lora)."
             )
         self.session, self.reward, self.config = session, reward, config
+        if hasattr(session, "set_reference"):  # the adapter-off base, not an earlier RL
+            session.set_reference("base")  # run's kept start adapter
         self.world = current_world()
         self.data = list(data)
         with session.lock:

@@ -15,6 +15,7 @@ run in one thread.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from core.errors import TrainingError
 from core.generate import encode_prompts
 from core.grad_checkpointing import recomputing_layers, set_gradient_checkpointing
 from core.host_memory import update_memory_returned
+from core.lora import load_reference_adapter, save_reference_adapter
 from core.ppo.evaluation import HeldOutEval, split_prompts
 from core.ppo.maths import masked_whiten
 from core.ppo.optim import build_optimizer, build_scheduler
@@ -47,6 +49,12 @@ EVAL_STREAM = 999_999
 
 MinibatchLoss = Callable[[torch.Tensor, Rollout], tuple[torch.Tensor, dict[str, float]]]
 """(row indices, their rollout rows) -> (loss to minimise, gauges to average and log)."""
+
+
+PROMPTS_FILE = "prompts.jsonl"
+"""A checkpoint's prompt set, one {"prompt": ...} per line (the format --prompts reads)."""
+REFERENCE_DIR = "reference_adapter"
+"""A checkpoint's copy of the frozen start adapter (only when that is the reference)."""
 
 
 class OnPolicyTrainer(CheckpointedTrainer):
@@ -81,6 +89,8 @@ class OnPolicyTrainer(CheckpointedTrainer):
         with session.lock:
             set_gradient_checkpointing(session.model, config.gradient_checkpointing)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        # Before the optimiser: the frozen reference copy must not be among its parameters.
+        self.reference = session.set_reference(config.reference)
         _seed_everything(config.seed)
 
         self._query_ids = encode_prompts(session, self.prompts, config.max_new_tokens)
@@ -303,7 +313,29 @@ class OnPolicyTrainer(CheckpointedTrainer):
     # -------------------------------------------------------------- checkpoints
 
     def _checkpoint_meta(self) -> dict[str, Any]:
-        return {"reward": self.reward.name, "prompts": len(self.prompts)}
+        return {
+            "reward": self.reward.name,
+            "prompts": len(self.prompts),
+            "reference": self.reference,
+        }
+
+    def _write_extras(self, folder: Path) -> None:
+        """The frozen start adapter, when it is the reference: a resume measures KL to it
+        again without needing the folder the run started from."""
+        if self.reference == "start":
+            save_reference_adapter(self.session.model, folder / REFERENCE_DIR)
+        # The prompt set, so the checkpoint resumes on its own (and elsewhere).
+        lines = "".join(json.dumps({"prompt": prompt}) + "\n" for prompt in self.prompts)
+        (folder / PROMPTS_FILE).write_text(lines, encoding="utf-8")
+
+    def _load_extras(self, folder: Path) -> None:
+        with self.session.lock:
+            if (folder / REFERENCE_DIR).is_dir():
+                load_reference_adapter(self.session.model, folder / REFERENCE_DIR)
+                self.reference = "start"
+            else:  # the run's reference was the base (or a checkpoint older than the choice)
+                self.session.set_reference("base")
+                self.reference = "base"
 
     def _trainer_state(self) -> dict[str, Any]:
         return {

@@ -195,13 +195,14 @@ def collect_rollout(
 def reference_responses(
     session: ModelSession, queries: list[list[int]], generation: GenerationConfig, seed: int
 ) -> list[str]:
-    """What the reference policy (adapter off) answers to `queries`, with the same seed."""
+    """What the reference policy (the run's start, or the adapter-off base) answers to
+    `queries`, with the same seed."""
     with torch.no_grad():
         sampled = sample(
             session,
             queries,
             generation,
-            use_adapter=False,
+            reference=True,
             generator_seed=seed,
             with_logprobs=False,
         )

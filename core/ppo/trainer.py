@@ -143,9 +143,11 @@ class PPOTrainer(OnPolicyTrainer):
     # ------------------------------------------------- what PPO adds to the state
 
     def _write_extras(self, folder: Path) -> None:
+        super()._write_extras(folder)
         self.value_head.save(folder / VALUE_HEAD_FILE)
 
     def _load_extras(self, folder: Path) -> None:
+        super()._load_extras(folder)
         self.value_head.load(folder / VALUE_HEAD_FILE)
 
     def _extra_state(self) -> dict[str, Any]:

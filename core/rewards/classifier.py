@@ -20,7 +20,8 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from core.errors import RewardError
 from core.rewards.base import check_batch, check_scores, resolve_device
-from core.rm_folder import appends_eos, reward_input
+from core.rm_fit import encode_inputs
+from core.rm_folder import appends_eos, chat_input, reads_chat, reward_input
 
 _LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration", "ForMaskedLM")
 _FIX = (
@@ -71,7 +72,13 @@ class ClassifierReward:
 
     name = "rm"
 
-    def __init__(self, folder: str | Path, device: str = "auto", batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        device: str = "auto",
+        batch_size: int = 8,
+        prompt_format: str = "plain",
+    ) -> None:
         self.folder = Path(folder).expanduser()
         config = _check_folder(self.folder)
         try:
@@ -114,20 +121,19 @@ class ClassifierReward:
         append, self.input_convention = appends_eos(self.folder)
         self.eos_token = self.tokenizer.eos_token if append else None
         """Appended to every input (None: the text as it is), as the model was trained."""
+        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        self.chat = reads_chat(self.folder, prompt_format, has_template)
+        """Inputs go through the chat template (conversational rows, as TRL reads them)."""
+        if self.chat:
+            self.input_convention = "the chat template (conversational rows, as TRL reads them)"
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.num_labels = config.num_labels
         self.batch_size = batch_size
         self._lock = threading.Lock()  # the GUI and a trainer thread may score at once
 
-    def _score_batch(self, texts: list[str]) -> list[float]:
-        encoded = self.tokenizer(
-            texts,
-            padding=len(texts) > 1,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        )
+    def _score_batch(self, texts: list) -> list[float]:
+        encoded = encode_inputs(self.tokenizer, texts, self.max_length)
         logits = self.model(
             input_ids=encoded["input_ids"].to(self.device),
             attention_mask=encoded["attention_mask"].to(self.device),
@@ -142,7 +148,9 @@ class ClassifierReward:
         if self.model is None:
             raise RewardError("The reward model was closed; build the reward again.")
         texts = [
-            reward_input(prompt, response, self.eos_token)
+            chat_input(self.tokenizer, prompt, response)
+            if self.chat
+            else reward_input(prompt, response, self.eos_token)
             for prompt, response in zip(prompts, responses, strict=True)
         ]
         scores: list[float] = []

@@ -37,7 +37,7 @@ class FluencyReward:
     """Mean log p(response token | prompt, earlier tokens) under a session's base model.
 
     `session` is a ModelSession (or anything with .model, .tokenizer, .device, .lock and
-    .reference()); scoring holds its lock and runs with the adapter disabled.
+    .base()); scoring holds its lock and runs with the adapter disabled.
     """
 
     name = "fluency"
@@ -120,7 +120,7 @@ class FluencyReward:
         model = self.session.model
         # The lock is re-entrant, so PPO may call this while it holds it. no_grad is set here
         # because grad mode is per thread; eval() because dropout would make scores random.
-        with self.session.lock, self.session.reference(), torch.no_grad():
+        with self.session.lock, self.session.base(), torch.no_grad():
             was_training = model.training
             model.eval()
             try:

@@ -257,7 +257,9 @@ def _distinct(spec: RewardSpec, context: RewardContext) -> RewardSource:
 def _rm(spec: RewardSpec, context: RewardContext) -> RewardSource:
     from core.rewards.classifier import ClassifierReward
 
-    return ClassifierReward(spec.arg or "", device=context.device)
+    session = context.policy_session
+    prompt_format = getattr(session, "prompt_format", "plain") if session else "plain"
+    return ClassifierReward(spec.arg or "", device=context.device, prompt_format=prompt_format)
 
 
 def _py(spec: RewardSpec, context: RewardContext) -> RewardSource:

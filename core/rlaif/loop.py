@@ -102,11 +102,12 @@ def retrain_reward_model(
     """
     from dataclasses import replace
 
+    from core.preference_export import prompt_formats
     from core.reward_model import pairs_from_comparisons, train_reward_model
 
     if init_from is not None:
         config = replace(config, base=str(init_from))
-    pairs = pairs_from_comparisons(store.comparisons(source))
+    pairs = pairs_from_comparisons(store.comparisons(source), prompt_formats=prompt_formats(store))
     return train_reward_model(
         pairs, config, out, device=device, store=store, source=source,
         on_epoch=on_epoch, progress=progress,

@@ -157,6 +157,7 @@ class CheckpointedTrainer:
             "model": self.session.name,
             "prompt_format": self.session.prompt_format,
             "quantize": session_quantize(self.session),
+            "model_spec": model_spec_record(getattr(self.session, "spec", None)),
             **self._checkpoint_meta(),
         }
 
@@ -236,6 +237,22 @@ class CheckpointedTrainer:
         trainer._load_trainer_state(state)
         trainer.last_checkpoint = folder
         return trainer
+
+
+def model_spec_record(spec: Any) -> dict[str, Any] | None:
+    """What loads the run's base again: path (absolute, for a local folder) or hub id,
+    dtype, quantisation, prompt format, LoRA shape; None for sessions without a spec."""
+    if spec is None:
+        return None
+    from core.config_io import to_dict
+
+    record = to_dict(spec)
+    source = Path(str(spec.name_or_path)).expanduser()
+    if source.exists():
+        record["name_or_path"] = str(source.resolve())
+    record.pop("adapter_path", None)  # the checkpoint's own adapter replaces it
+    record.pop("device", None)  # where to run is the resuming machine's choice
+    return record
 
 
 def sync_learning_rates(
