@@ -35,6 +35,8 @@ class PlotSpec:
     title: str
     series: tuple[tuple[str, str], ...]
     unit: str = ""
+    tooltip: str = ""
+    """What the plot shows, at length (titles stay short so they never clip)."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ GROUP_PLOT = PlotSpec(
     "groupPlot",
     "Groups",
     (("group/zero_std_frac", "no spread"), ("group/reward_std", "group std")),
+    tooltip="Share of groups whose rewards were all equal, and the mean std within a group",
 )
 
 LOSSES_PPO = (("loss/policy", "policy"), ("loss/value", "value"))
@@ -218,27 +221,32 @@ LOSSES_GROUP = (("loss/policy", "policy"), ("loss/kl", "KL term"))
 # "DPO, IPO, KTO and SFT metrics").
 OFFLINE_LOSS = PlotSpec("offlineLossPlot", "Loss", (("loss", "train"), ("eval/loss", "held-out")))
 DRIFT_PLOT = PlotSpec(
-    "driftPlot", "Drift from the base", (("drift/logratio", "|log π − log π_ref|"),), "nats/token"
-)
+    "driftPlot", "Drift", (("drift/logratio", "|log π − log π_ref|"),), "nats/token",
+    tooltip="Drift from the base: mean |log π − log π_ref| per token",
+)  # fmt: skip
 OFFLINE_SPEED = PlotSpec(
-    "offlineSpeedPlot", "Throughput", (("perf/samples_per_s", "examples/s"),), "/s"
-)
+    "offlineSpeedPlot", "Speed", (("perf/samples_per_s", "examples/s"),), "examples/s",
+    tooltip="Throughput: examples per second of the step",
+)  # fmt: skip
 PREFERENCE_PLOTS = (
     OFFLINE_LOSS,
     PlotSpec(
         "preferenceRewardsPlot",
-        "Implicit rewards",
+        "Rewards",
         (
             ("rewards/chosen", "chosen"),
             ("rewards/rejected", "rejected"),
             ("rewards/margins", "margin"),
             ("eval/rewards/margins", "held-out margin"),
         ),
+        tooltip="Implicit rewards β·log(π/π_ref) of the chosen and rejected answers",
     ),
     PlotSpec(
         "preferenceAccuracyPlot",
-        "Preference accuracy",
+        "Accuracy",
         (("rewards/accuracy", "train"), ("eval/rewards/accuracy", "held-out")),
+        tooltip="Preference accuracy: share of pairs whose chosen answer gets the higher "
+        "implicit reward",
     ),
     DRIFT_PLOT,
     OFFLINE_SPEED,

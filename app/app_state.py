@@ -47,6 +47,8 @@ class Job:
     stop: Any = None
     """A callable asking the job to stop cleanly; None for short jobs that just finish."""
     extra: dict = field(default_factory=dict)
+    paused: bool = False
+    """Holding its thread but doing no work (a paused training run): no busy bar."""
 
 
 class AppState(QObject):
@@ -125,6 +127,13 @@ class AppState(QObject):
         if job in self._jobs:
             self._jobs.remove(job)
             self.jobs_changed.emit()
+
+    def set_job_state(self, worker: WorkerBase, description: str, paused: bool) -> None:
+        """Re-describe a running job (a run paused or resumed) for the status bar."""
+        for job in self._jobs:
+            if job.worker is worker and (job.description, job.paused) != (description, paused):
+                job.description, job.paused = description, paused
+                self.jobs_changed.emit()
 
     def jobs(self) -> list[Job]:
         return list(self._jobs)

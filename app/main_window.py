@@ -29,6 +29,7 @@ from app.page_stack import PageStack
 from app.pages.compare_page import ComparePage
 from app.pages.model_page import ModelPage
 from app.pages.prompts_page import PromptsPage
+from app.quit_guard import QUIT_DIALOG_NAME, ask_to_quit
 from app.settings_dialog import SettingsDialog
 from app.theme import apply_theme, configure_plots, style_plots
 from app.warm_up import start_warm_up
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setMinimumSize(QSize(1000, 680))
         self._closing = False
+        self._quit_confirmed = False  # asked (app/quit_guard.py) while a run trained
         self._painted = False
         self._help_dialogs: dict[type, QDialog] = {}
         self._restore_pending = False
@@ -233,7 +235,7 @@ class MainWindow(QMainWindow):
 
     def _on_reward_model_ready(self, folder: str) -> None:
         """'Use as PPO reward' on the AI Feedback page: train against the new reward model."""
-        self.train_page.form.rewards.set_specs([f"rm={folder}"])
+        self.statusBar().showMessage(self.train_page.use_reward_model(folder), 10000)
         self.show_page(self.train_page)
 
     def _on_rate_samples(self, run_id: int) -> None:
@@ -258,7 +260,7 @@ class MainWindow(QMainWindow):
     # status bar
     def _on_jobs_changed(self) -> None:
         jobs = self.state.jobs()
-        self.job_spinner.setVisible(bool(jobs))
+        self.job_spinner.setVisible(any(not job.paused for job in jobs))
         self.job_label.setText(" · ".join(job.description for job in jobs) if jobs else "Idle")
         if self._closing and not jobs:
             self.close()
@@ -381,7 +383,14 @@ class MainWindow(QMainWindow):
             self._restore_pending = True
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        """Ask running jobs to stop and close once they have; never kill a thread."""
+        """Ask running jobs to stop and close once they have; never kill a thread. While a
+        run trains, ask the user first."""
+        if self._training() and not self._quit_confirmed:
+            event.ignore()
+            asking = self.findChildren(QMessageBox, QUIT_DIALOG_NAME)
+            if not any(box.isVisible() for box in asking):
+                ask_to_quit(self, self._quit_anyway)
+            return
         if self.state.jobs():
             if not self._closing:
                 self._closing = True
@@ -398,6 +407,13 @@ class MainWindow(QMainWindow):
         self.state.close()
         self.state.settings.sync()
         event.accept()
+
+    def _training(self) -> bool:
+        return self.stack.is_built("train") and self.train_page.phase != "idle"
+
+    def _quit_anyway(self) -> None:
+        self._quit_confirmed = True
+        self.close()
 
 
 def _gib(n_bytes: int) -> str:

@@ -1,6 +1,7 @@
 """Drive the real window through the whole demo loop and save a screenshot of every page.
 
     python -m app.screenshot_tour docs/screenshots [--steps 30] [--theme light|dark]
+        [--size 1440x900]
 
 Runs offscreen (no display needed): loads the demo model, rates a pair, AI-scores it,
 trains a short PPO run, opens the run's checkpoint in Compare & Rate (base vs tuned)
@@ -159,14 +160,24 @@ def _feedback(app, window) -> None:
     wait_until(app, idle(window), 120, "the agreement table")
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        message = f"{text!r}: give the size as WIDTHxHEIGHT, e.g. 1280x800"
+        raise argparse.ArgumentTypeError(message) from None
+    return width, height
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder for the PNG files")
     parser.add_argument("--steps", type=int, default=30, help="PPO steps of the demo run")
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
+    parser.add_argument("--size", type=_size, default=(1440, 900), help="window size, WIDTHxHEIGHT")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    for path in run_tour(args.out, args.steps, args.theme):
+    for path in run_tour(args.out, args.steps, args.theme, args.size):
         print(path)
     return 0
 

@@ -123,6 +123,9 @@ def style_plot(plot: pg.PlotWidget, dark: bool) -> None:
     title = item.titleLabel
     if title.text:
         title.setText(title.text, color=colours["foreground"])
+    set_text_colour = getattr(plot, "set_text_colour", None)
+    if set_text_colour is not None:  # our plots' legend rows and hints (app/widgets/plots.py)
+        set_text_colour(colours["foreground"])
 
 
 def _read(path) -> str:

@@ -130,6 +130,9 @@ def test_runs_of_different_algorithms_overlay_with_their_kind(qtbot, window):
     window.show_page(runs)
     runs.refresh()
     runs.select_runs(list(ids.values()))
+    # Offered while any on-policy run is selected (each kind offers its own metrics).
+    runs.metric_combo.setCurrentText("reward/mean")
+    assert runs.metric_combo.currentText() == "reward/mean"
     curves = _curves(runs.overlay)
     for kind, run_id in ids.items():
         assert curves[f"{run_id}: a {kind} run ({kind})"][0] == [1.0, 2.0]

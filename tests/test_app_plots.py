@@ -132,11 +132,11 @@ def test_held_out_reward_shows_as_points_on_evaluated_steps_only(qtbot):
     x, y = plot._eval_curve.getData()
     assert x.tolist() == [2.0, 4.0] and y.tolist() == [0.1, 0.2]
     assert plot._reference_curve.getData()[1].tolist() == [-0.5, -0.5]
-    assert plot._legend is not None and plot._legend.isVisible()
-    dashboard.reset(PPOConfig(steps=2))  # a run without held-out prompts: no legend
+    assert plot.legend_row.labels() == ["training", "held-out", "reference"]
+    dashboard.reset(PPOConfig(steps=2))  # a run without held-out prompts: no such entries
     dashboard.add_step(1, 2, {"reward/mean": 0.0})
     qtbot.waitUntil(dashboard.all_drawn, timeout=3000)
-    assert plot.held_out_points() == 0 and not plot._legend.isVisible()
+    assert plot.held_out_points() == 0 and plot.legend_row.labels() == ["training"]
     assert "held-out" not in dashboard.step_label.text()
 
 

@@ -41,4 +41,4 @@ def test_4bit_choice_loads_a_quantised_session(qtbot, window, tmp_path, tiny_tok
     window.show_page(runs)
     runs.refresh()
     runs.select_runs([run_id])
-    assert '"quantize": "4bit"' in runs.config_view.toPlainText()
+    assert runs.config_view.settings()["model_spec.quantize"] == "4bit"

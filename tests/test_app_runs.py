@@ -38,6 +38,54 @@ def test_overlay_draws_held_out_reward_of_the_steps_that_have_it(qtbot, window):
     assert curves[f"{plain}: without"] == ([], [])
 
 
+def _cells(runs, run_id: int) -> dict[str, str]:
+    header = [runs.table.horizontalHeaderItem(c).text() for c in range(runs.table.columnCount())]
+    for row in range(runs.table.rowCount()):
+        if runs.table.item(row, 0).text() == str(run_id):
+            return {name: runs.table.item(row, c).text() for c, name in enumerate(header)}
+    raise AssertionError(f"run {run_id} not listed")
+
+
+def test_each_run_kind_shows_its_own_metrics_figures_and_config(qtbot, window):
+    store = window.state.store
+    dpo = store.create_run("dpo", {"beta": 0.1, "lora": {"r": 16}}, name="dpo")
+    for step in range(1, 4):
+        held_out = {"eval/rewards/accuracy": 0.75} if step == 3 else {}
+        store.add_metrics(dpo, step, {"loss": 0.7 - step / 10, "rewards/margins": step / 10,
+                                      "rewards/accuracy": 0.5 + step / 10, **held_out})  # fmt: skip
+    rm = store.create_run("reward_model", {"rm": {"epochs": 2}}, name="rm")
+    store.add_metrics(rm, 1, {"train/loss": 0.6, "eval/loss": 0.65, "eval/accuracy": 0.7})
+    ppo = store.create_run("ppo", {}, name="ppo")
+    store.add_metrics(ppo, 1, {"reward/mean": 0.25, "objective/kl": 0.05})
+    runs = window.runs_page
+    window.show_page(runs)
+    runs.refresh()
+    combo = window.findChild(QComboBox, "overlayMetricCombo")
+
+    # Nothing selected: a hint, not empty 0-1 axes.
+    assert "Select" in runs.overlay.hint_text()
+
+    # Each row's figures are its kind's, none left blank.
+    assert (_cells(runs, dpo)["Result"], _cells(runs, dpo)["Also"]) == (
+        "accuracy 0.750", "margin +0.300")  # fmt: skip
+    assert _cells(runs, rm)["Result"] == "held-out accuracy 0.700"
+    assert _cells(runs, ppo)["Result"] == "reward +0.250" and _cells(runs, ppo)["Also"]
+
+    # A DPO run offers its loss, margins and accuracy, and draws the loss at once.
+    runs.select_runs([dpo])
+    offered = [combo.itemText(i) for i in range(combo.count())]
+    assert offered[:3] == ["loss", "rewards/margins", "rewards/accuracy"]
+    assert "reward/mean" not in offered
+    assert _curves(runs.overlay)[f"{dpo}: dpo"][0] == [1.0, 2.0, 3.0]
+    assert runs.overlay.hint_text() == ""
+    assert runs.config_view.settings() == {"beta": "0.1", "lora.r": "16"}
+
+    # A reward model: its held-out accuracy first.
+    runs.select_runs([rm])
+    assert combo.currentText() == "eval/accuracy"
+    assert _curves(runs.overlay)[f"{rm}: rm"] == ([1.0], [0.7])
+
+
 def test_export_merged_offers_gguf_and_ollama(qtbot, window, tmp_path, monkeypatch):
     """The Runs page's merged export asks for the format; GGUF and Ollama come out."""
     import pytest

@@ -96,7 +96,8 @@ def test_dpo_trains_from_the_train_page_and_resumes_from_the_runs_page(
     run = store.runs("dpo")[-1]
     assert run.status == "finished" and run.config["dpo"]["loss_type"] == "ipo"
     assert run.config["data"]["source"] == "human" and run.config["data"]["used"] == 9
-    assert "finished" in page.status_label.text() and "step-3" in page.status_label.text()
+    assert "finished" in page.status_label.text() and page.run_bar.state_label.text() == "Finished"
+    assert "step-3" in page.run_bar.checkpoint_label.toolTip()
     assert not page.ai_round_button.isEnabled() and not page.rate_samples_button.isEnabled()
     for plot in dashboard.plots:
         plot.refresh()  # the last step's redraw may still be on its timer

@@ -1,12 +1,14 @@
 """Main window: --workspace, restored window state and choices, themes, and closing
-while training (the run is asked to stop and the window closes once it has)."""
+while training (asked first; quitting anyway asks the run to stop and the window closes
+once it has)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QSpinBox
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton, QSpinBox
 
 from app.main import build_window, main, parse_args
+from app.quit_guard import QUIT_DIALOG_NAME
 from app.theme import apply_theme
 from tests.test_app_support import JOB_TIMEOUT_MS, click, load_model, window_fixture  # noqa: F401
 
@@ -80,7 +82,11 @@ def test_closing_while_training_stops_the_run_then_closes(qtbot, window):
     qtbot.waitUntil(lambda: page.dashboard.reward_plot.point_count() >= 1, timeout=120_000)
     store = window.state.store
     run_id = page.run_id
-    window.close()  # asks the run to stop; the window stays until it has
+    window.close()  # asks first (a run trains): quit anyway
+    [box] = [b for b in window.findChildren(QMessageBox, QUIT_DIALOG_NAME) if b.isVisible()]
+    assert window.isVisible()
+    qtbot.mouseClick(box.findChild(QPushButton, "quitAnywayButton"), Qt.MouseButton.LeftButton)
+    # The run is asked to stop; the window stays until it has.
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=JOB_TIMEOUT_MS)
     assert not window.state.jobs()
     assert window.state.store is None  # the window closed its store after the job ended

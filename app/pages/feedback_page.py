@@ -20,7 +20,10 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -74,8 +77,13 @@ def reward_model_plot() -> MetricPlot:
     plot = MetricPlot("", RM_SERIES, "loss / accuracy")
     plot.setObjectName("rmLossPlot")
     plot.setLabel("bottom", "epoch")
-    plot.setMinimumHeight(190)
-    plot.getPlotItem().legend.setVisible(False)
+    # Its size hint ignored: in the page's scrolled column the hint (480 px) made the column
+    # taller than an 800-pixel window; it takes the height left over, at least 150 px.
+    plot.setMinimumHeight(150)
+    policy = plot.sizePolicy()
+    policy.setVerticalPolicy(QSizePolicy.Policy.Ignored)
+    plot.setSizePolicy(policy)
+    plot.hide_legend()
     names = []
     for index, (series, curve) in enumerate(
         zip(RM_SERIES, plot.getPlotItem().listDataItems(), strict=True)
@@ -153,16 +161,24 @@ class FeedbackPage(QWidget):
         return box
 
     def _build_right(self) -> QWidget:
+        """Reward model, agreement and the DPO round, scrolled together when the window is
+        too short for them: squeezed below their heights, the plot, its summary and the
+        "Use as PPO reward" button were drawn over one another."""
         column = QWidget()
         layout = QVBoxLayout(column)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(0, 0, 4, 0)
         layout.addWidget(self._build_reward_model(), 1)  # the plot takes the spare height
         layout.addWidget(self._build_agreement())
         self.dpo_round_box = DPORoundBox(
             self.state, lambda: self.judge_form.choice(self._device()), lambda: None
         )
         layout.addWidget(self.dpo_round_box)
-        return column
+        scroll = QScrollArea(objectName="feedbackRightScroll")
+        scroll.setWidget(column)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return scroll
 
     def _build_reward_model(self) -> QWidget:
         box = QGroupBox("Reward model (Bradley–Terry)")
@@ -184,9 +200,12 @@ class FeedbackPage(QWidget):
         layout.addWidget(self.rm_form)
         layout.addLayout(_row(self.train_rm_button, self.stop_rm_button, self.rm_progress))
         layout.addWidget(self.rm_plot, 1)
+        # Room for the summary's three lines, reserved: a word-wrapped label's height is not
+        # in the column's minimum, and squeezed it was drawn over the plot.
+        self.rm_result.setMinimumHeight(3 * self.rm_result.fontMetrics().lineSpacing() + 4)
         result_row = QHBoxLayout()
         result_row.addWidget(self.rm_result, 1)
-        result_row.addWidget(self.use_rm_button)
+        result_row.addWidget(self.use_rm_button, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(result_row)
         return box
 
@@ -204,6 +223,13 @@ class FeedbackPage(QWidget):
         explanation = hint("<br>".join(AGREEMENT_EXPLANATIONS))
         explanation.setObjectName("agreementExplanation")
         explanation.setTextFormat(Qt.TextFormat.RichText)
+        # Folded by default: unfolded it pushed the DPO round below a 800-pixel window.
+        explanation.setVisible(False)
+        toggle = QToolButton(objectName="agreementExplainButton", checkable=True)
+        toggle.setText("What do these figures mean?")
+        toggle.setAutoRaise(True)
+        toggle.toggled.connect(explanation.setVisible)
+        layout.addWidget(toggle)
         layout.addWidget(explanation)
         return box
 
@@ -383,8 +409,7 @@ class FeedbackPage(QWidget):
 
     def _on_use_reward_model(self) -> None:
         if self.last_reward_model is not None:
-            self.reward_model_ready.emit(self.last_reward_model)
-            self.state.errors.reported.emit(f"PPO reward set to rm={self.last_reward_model}")
+            self.reward_model_ready.emit(self.last_reward_model)  # the Train page says so
 
     # agreement
     def _on_refresh_agreement(self) -> None:

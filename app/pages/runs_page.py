@@ -4,7 +4,6 @@ held-out accuracy per round; checkpoints to open in Compare & Rate; exports."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +22,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -34,7 +32,9 @@ from PySide6.QtWidgets import (
 
 from app.app_state import AppState
 from app.jobs.run_transfer import export_folder, export_run_job, import_run_job
+from app.run_kinds import FIGURE_HELP, metrics_for, row_figures
 from app.widgets.common import inform, page_title
+from app.widgets.config_table import ConfigTable
 from app.widgets.plots import OverlayPlot
 from app.widgets.rounds_plot import RoundsPlot
 from app.workers import start_job
@@ -54,7 +54,8 @@ MERGED_FORMATS = {
 }
 """The merged export's formats, as the export action offers them."""
 
-COLUMNS = ("ID", "Name", "Kind", "Status", "Steps", "Reward", "KL", "Created")
+COLUMNS = ("ID", "Name", "Kind", "Status", "Steps", "Result", "Also", "Created")
+"""Result and Also: the two figures of the run's kind (app/run_kinds.py)."""
 OVERLAY_METRICS = (
     "reward/mean",
     "objective/kl",
@@ -99,13 +100,16 @@ class RunsPage(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for column in (5, 6):
+            self.table.horizontalHeaderItem(column).setToolTip(FIGURE_HELP)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.metric_combo = QComboBox(objectName="overlayMetricCombo")
-        self.metric_combo.addItems([*OVERLAY_METRICS, *GROUP_METRICS])
+        self.metric_combo.setMinimumContentsLength(22)
+        self._offer_metrics([*OVERLAY_METRICS, *GROUP_METRICS])
         self.metric_combo.currentTextChanged.connect(lambda _t: self._on_selection())
         self.overlay = OverlayPlot()
         self.overlay.setObjectName("runsOverlayPlot")
-        self.config_view = QPlainTextEdit(objectName="runConfigView", readOnly=True)
+        self.config_view = ConfigTable()
         self.checkpoint_list = QListWidget(objectName="checkpointList")
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
@@ -186,15 +190,13 @@ class RunsPage(QWidget):
         self.table.setRowCount(len(runs))
         for row, run in enumerate(reversed(runs)):  # newest first
             metrics = store.metrics(run.id)
-            last = metrics[-1] if metrics else {}
             cells = (
                 str(run.id),
                 run.name,
                 run.kind,
                 run.status,
                 str(len(metrics)),
-                _fmt(last.get("reward/mean")),
-                _fmt(last.get("objective/kl")),
+                *row_figures(run.kind, metrics),
                 run.created[:19].replace("T", " "),
             )
             for column, text in enumerate(cells):
@@ -228,9 +230,25 @@ class RunsPage(QWidget):
                 self.table.selectRow(row)
         self.table.setSelectionMode(mode)
 
+    def _offer_metrics(self, metrics: list[str]) -> None:
+        """Fill the metric choice with `metrics`, keeping the current one if offered (else
+        the first: the selected kind's headline)."""
+        current = self.metric_combo.currentText()
+        if [self.metric_combo.itemText(i) for i in range(self.metric_combo.count())] == metrics:
+            return
+        self.metric_combo.blockSignals(True)
+        self.metric_combo.clear()
+        self.metric_combo.addItems(metrics)
+        self.metric_combo.setCurrentIndex(metrics.index(current) if current in metrics else 0)
+        self.metric_combo.blockSignals(False)
+
     def _on_selection(self) -> None:
         store = self.state.store
         ids = self.selected_run_ids()
+        # The metrics of the selected runs' kinds: a DPO run offers its loss, margins and
+        # accuracy, not a reward it does not have.
+        kinds = [store.run(run_id).kind for run_id in ids]
+        self._offer_metrics(metrics_for(kinds, [*OVERLAY_METRICS, *GROUP_METRICS]))
         metric = self.metric_combo.currentText()
         curves = {}
         for run_id in ids:
@@ -250,13 +268,10 @@ class RunsPage(QWidget):
     def _show_run(self, run_id: int | None) -> None:
         self.checkpoint_list.clear()
         if run_id is None:
-            self.config_view.setPlainText("")
+            self.config_view.show_config({})
             return
         run = self.state.store.run(run_id)
-        text = json.dumps(run.config, indent=2)
-        if run.error:
-            text = f"Error: {run.error}\n\n{text}"
-        self.config_view.setPlainText(text)
+        self.config_view.show_config(run.config, error=run.error)
         for checkpoint in self.state.store.checkpoints(run_id):
             item = QListWidgetItem(f"step {checkpoint.step}")
             item.setToolTip(checkpoint.path)
@@ -530,10 +545,6 @@ def _origin_text(run) -> str:
     exported = origin.get("exported_run_id")
     source = f" (trained from run {exported})" if exported else ""
     return f"Imported from {origin.get('folder')}, its run {origin.get('run_id')}{source}"
-
-
-def _fmt(value) -> str:
-    return "" if value is None else f"{value:+.3f}"
 
 
 def _exportable_labels() -> str:

@@ -32,6 +32,7 @@ from app.widgets.common import hint, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
 from app.widgets.memory_plan import MemoryPlanLabel
 from app.widgets.offline_dashboard import OfflineDashboard
+from app.widgets.run_bar import RunBar
 from app.widgets.train_form import TrainForm
 from app.workers import start_generator_job, start_job
 from core.algorithms import kind_of_checkpoint
@@ -44,6 +45,8 @@ from core.train.checkpoints import read_meta, resolve_checkpoint
 from core.train.launch import own_run_of
 
 HELD_OUT_TAB = "Held-out answers"
+FORM_MIN_WIDTH = 400
+"""The settings column's width at least (its labels and spin boxes side by side)."""
 
 
 class TrainPage(QWidget):
@@ -64,12 +67,14 @@ class TrainPage(QWidget):
         self._phase = "idle"  # idle | preparing | running | pausing | paused | stopping
         self._model_info: dict | None = None
         splitter = QSplitter(Qt.Orientation.Horizontal)
+        self._build_run_bar()
         splitter.addWidget(self._build_left())
         splitter.addWidget(self._build_right())
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([480, 1000])
+        splitter.setSizes([FORM_MIN_WIDTH, 1000])
         layout = QVBoxLayout(self)
         layout.addWidget(page_title("Train (LoRA: PPO, GRPO, RLOO · DPO/IPO, KTO, SFT)"))
+        layout.addWidget(self.run_bar)  # above the splitter: never scrolled away
         layout.addWidget(splitter, 1)
         state.prompts_changed.connect(self._on_prompts_changed)
         state.session_changed.connect(self._on_session_changed)
@@ -80,58 +85,45 @@ class TrainPage(QWidget):
         self._set_phase("idle")
 
     # layout
+    def _build_run_bar(self) -> RunBar:
+        self.run_bar = RunBar()
+        bar = self.run_bar
+        self.start_button, self.pause_button = bar.start_button, bar.pause_button
+        self.resume_button, self.stop_button = bar.resume_button, bar.stop_button
+        self.ai_round_button = bar.ai_round_button
+        self.rate_samples_button = bar.rate_samples_button
+        self.status_label = bar.message_label
+        self.start_button.clicked.connect(self._on_start)
+        self.pause_button.clicked.connect(self._on_pause)
+        self.resume_button.clicked.connect(self._on_resume)
+        self.stop_button.clicked.connect(self._on_stop)
+        self.ai_round_button.clicked.connect(self._on_ai_round)
+        self.rate_samples_button.clicked.connect(self._on_rate_samples)
+        return bar
+
     def _build_left(self) -> QWidget:
+        """The settings, scrolled on their own: the run bar above them stays in view."""
         self.form = TrainForm()
         self.estimate_label = MemoryPlanLabel()
         self.name_edit = QLineEdit(objectName="runNameEdit")
         self.name_edit.setPlaceholderText("run name (optional)")
-        self.start_button = QPushButton("Start", objectName="startTrainingButton")
-        self.start_button.clicked.connect(self._on_start)
-        self.pause_button = QPushButton("Pause", objectName="pauseTrainingButton")
-        self.pause_button.clicked.connect(self._on_pause)
-        self.resume_button = QPushButton("Resume", objectName="resumeTrainingButton")
-        self.resume_button.clicked.connect(self._on_resume)
-        self.stop_button = QPushButton("Stop", objectName="stopTrainingButton")
-        self.stop_button.clicked.connect(self._on_stop)
-        buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
-            buttons.addWidget(button)
-        self.ai_round_button = QPushButton("AI feedback round", objectName="aiRoundButton")
-        self.ai_round_button.setToolTip(
-            "While paused: the judge chosen on the AI Feedback page rates this run's latest "
-            "samples, the reward model is retrained on all comparisons, and the run goes on "
-            "with it as its reward when you resume."
-        )
-        self.ai_round_button.clicked.connect(self._on_ai_round)
-        self.rate_samples_button = QPushButton(
-            "Rate latest samples", objectName="rateSamplesButton"
-        )
-        self.rate_samples_button.setToolTip(
-            "Paused or ended: rate the latest step's samples against the reference's responses "
-            "on Compare & Rate, blind. Your votes join the comparisons the reward model learns "
-            "from in the next AI feedback round."
-        )
-        self.rate_samples_button.clicked.connect(self._on_rate_samples)
-        self.status_label = QLabel(objectName="trainStatus")
-        self.status_label.setWordWrap(True)
         content = QWidget()
         column = QVBoxLayout(content)
+        column.addWidget(self.name_edit)
         column.addWidget(self.form)
         column.addWidget(QLabel("<b>Memory plan</b>"))
         column.addWidget(self.estimate_label)
-        column.addWidget(self.name_edit)
-        column.addLayout(buttons)
-        feedback = QHBoxLayout()
-        feedback.addWidget(self.ai_round_button)
-        feedback.addWidget(self.rate_samples_button)
-        column.addLayout(feedback)
-        column.addWidget(self.status_label)
         column.addStretch(1)
-        scroll = QScrollArea()
+        scroll = QScrollArea(objectName="trainFormScroll")
         scroll.setWidget(content)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(460)
+        # As wide as the form's fields need (no horizontal scroll bar to hide them behind).
+        scroll.setMinimumWidth(
+            max(FORM_MIN_WIDTH, content.minimumSizeHint().width())
+            + scroll.verticalScrollBar().sizeHint().width()
+            + 2 * scroll.frameWidth()
+        )
         return scroll
 
     def _build_right(self) -> QWidget:
@@ -191,8 +183,18 @@ class TrainPage(QWidget):
             on_policy and (phase == "paused" or (phase == "idle" and self.run_id is not None))
         )
         self.try_prompt_edit.setEnabled(phase == "paused")
+        self.run_bar.set_phase(phase)
+        self._tell_status_bar(phase)
         if message is not None:
             self.status_label.setText(message)
+
+    def _tell_status_bar(self, phase: str) -> None:
+        """A paused run holds its job but does no work: the status bar says so."""
+        if self.worker is not None:
+            label = self.form.algorithm().label
+            paused = phase == "paused"
+            what = f"Paused ({label})" if paused else f"Training ({label})"
+            self.state.set_job_state(self.worker, what, paused=paused)
 
     @property
     def phase(self) -> str:
@@ -313,6 +315,8 @@ class TrainPage(QWidget):
         )
         self.rollout_table.setRowCount(0)
         self.held_out_table.setRowCount(0)
+        self.run_bar.set_step(None)
+        self.run_bar.set_checkpoint(None)
         self.bottom_tabs.setTabText(self.bottom_tabs.indexOf(self.held_out_table), HELD_OUT_TAB)
         if choice.offline:
             what = request.data_file or f"the feedback of {request.source}"
@@ -361,19 +365,24 @@ class TrainPage(QWidget):
                 config_class = self.form.algorithm().config_class
                 self.dashboard.load_history(from_dict(config_class, event.config), event.history)
             self.status_label.setText(f"Run {event.name} (id {self.run_id}) running.")
+            self.run_bar.set_step(len(event.history) or None, _steps_of(event.config))
             self.state.runs_changed.emit()
-        elif isinstance(event, StepDone) and offline:
-            self.shown_dashboard.add_step(event.step, event.total, event.metrics)
         elif isinstance(event, StepDone):
-            self._show_step(event)
+            self.run_bar.set_step(event.step, event.total)
+            if offline:
+                self.shown_dashboard.add_step(event.step, event.total, event.metrics)
+            else:
+                self._show_step(event)
         elif isinstance(event, RunPaused):
             self._set_phase("paused", f"Paused after step {event.step}. Try the policy below.")
             self.bottom_tabs.setCurrentWidget(self.try_box)
         elif isinstance(event, RunResumed):
             self._set_phase("running", "Running.")
         elif isinstance(event, RunEnded):
-            note = f" Last checkpoint: {event.checkpoint}" if event.checkpoint else ""
-            self.status_label.setText(f"Run {event.run_id} {event.status}.{note}")
+            # The checkpoint has its own label (elided in the middle, whole in its tooltip).
+            self.status_label.setText(f"Run {event.run_id} {event.status}.")
+            self.run_bar.set_ended(event.status)
+            self.run_bar.set_checkpoint(event.checkpoint)
 
     def _show_step(self, event: StepDone) -> None:
         warnings = self.dashboard.add_step(event.step, event.total, event.metrics)
@@ -402,6 +411,30 @@ class TrainPage(QWidget):
         if self.control is not None and self._phase in ("paused", "pausing"):
             self.control.resume()
             self._set_phase("running", "Running.")
+
+    def use_reward_model(self, folder: str) -> str:
+        """Make the reward model in `folder` the next run's reward; returns what was done.
+
+        The trainers from stored feedback have no reward, so with one of them chosen the
+        algorithm switches to PPO (while no run is live: a live run keeps its form)."""
+        if self.form.algorithm().offline:
+            if self._phase != "idle":
+                message = (
+                    f"A {self.form.algorithm().label} run is live and uses no reward; choose "
+                    f"PPO after it ends to train against {folder}."
+                )
+                self.status_label.setText(message)
+                return message
+            self.form.set_algorithm("ppo")
+            switched = " The algorithm switched to PPO (DPO, KTO and SFT use no reward)."
+        else:
+            switched = ""
+        self.form.rewards.set_specs([f"rm={folder}"])
+        message = f"Reward set to the reward model {folder}.{switched}"
+        if self._phase == "idle":
+            message += " Press Start."
+        self.status_label.setText(message)
+        return message
 
     def _on_ai_round(self) -> None:
         if self._phase == "paused" and self.control is not None and self.run_id is not None:
@@ -463,6 +496,11 @@ class TrainPage(QWidget):
         prompt = self.try_prompt_edit.text().strip()
         self.try_output.setPlainText(f"{prompt}{text}" if text else "")
         self.try_button.setEnabled(self._phase == "paused")
+
+
+def _steps_of(config: dict) -> int | None:
+    steps = config.get("steps")
+    return int(steps) if isinstance(steps, int | float) else None
 
 
 def _kind_of(request: TrainRequest | OfflineRequest) -> str:

@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -25,13 +24,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.algorithms import ALGORITHMS, AlgorithmChoice, PlotSpec
+from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
 from app.widgets.plots import KLPlot, MetricPlot, RewardPlot, Series
 from core.algorithms import DEFAULT_KIND
 from core.config import PPOConfig
 from core.ppo.health import HealthMonitor
 
-GRID_COLUMNS = 60
-"""Columns of the plot grid: three plots above, four to six gauges below, all even."""
 REDRAW_TICK_MS = 40
 """A dirty plot is redrawn every tick, one at a time (7 plots: all fresh within ~0.3 s)."""
 
@@ -54,19 +52,14 @@ class TrainingDashboard(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.step_label, 1)
         header.addWidget(self.ema_check)
-        grid = QGridLayout()
-        self._grid = grid
+        self._columns = 0  # plots side by side now (set by the first reflow)
+        # An explicit minimum width: the grid's own (its columns' minimums) would stop the
+        # dashboard from narrowing to the width at which it reflows into fewer columns.
+        self.setMinimumWidth(MIN_PLOT_WIDTH)
         self._extra: dict[str, MetricPlot] = {}  # the algorithms' own plots, made when first shown
         self._loss_plots = {ALGORITHMS[DEFAULT_KIND].losses: self.loss_plot}
-        grid.setSpacing(4)
-        # Row 0: the three plots read most (reward, KL, losses), larger; row 1: the gauges.
-        for index, plot in enumerate(self.plots[:3]):
-            grid.addWidget(plot, 0, index * GRID_COLUMNS // 3, 1, GRID_COLUMNS // 3)
-        self._lay_out_gauges()
-        for column in range(GRID_COLUMNS):
-            grid.setColumnStretch(column, 1)  # widths by span, not by each plot's size hint
-        grid.setRowStretch(0, 3)
-        grid.setRowStretch(1, 2)
+        self._reflow(force=True)
+        grid = self._grid
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
@@ -91,8 +84,8 @@ class TrainingDashboard(QWidget):
         self.choice = choice
         if choice.losses not in self._loss_plots:
             plot = _loss_plot(choice, parent=self)
-            # The losses' cell: one of them shown at a time.
-            self._grid.addWidget(plot, 0, 2 * GRID_COLUMNS // 3, 1, GRID_COLUMNS // 3)
+            self._grid.addWidget(plot, 0, 0)  # placed by the reflow below, hidden till then
+            plot.hide()
             self._loss_plots[choice.losses] = plot
         self.loss_plot.hide()
         self.loss_plot = self._loss_plots[choice.losses]
@@ -103,41 +96,60 @@ class TrainingDashboard(QWidget):
         for plot in extras:
             plot.show()
         self.plots = [*self.plots[:2], self.loss_plot, *self.plots[3:7], *extras]
-        self._lay_out_gauges()
+        self._reflow(force=True)
 
-    def _lay_out_gauges(self) -> None:
-        """Row 1: the gauges shown (four, or more with an algorithm's extras), equal widths."""
-        gauges = self.plots[3:]
-        span = GRID_COLUMNS // len(gauges)
-        for index, plot in enumerate(gauges):
-            self._grid.removeWidget(plot)
-            self._grid.addWidget(plot, 1, index * span, 1, span)
+    def _reflow(self, force: bool = False) -> None:
+        """The three plots read most (reward, KL, losses) first and taller, then the gauges
+        (four, or more with an algorithm's extras), in as many rows as the width needs."""
+        columns = columns_for(self.width())
+        if columns == self._columns and not force:
+            return
+        self._columns = columns
+        place(self._grid, [(self.plots[:3], 3), (self.plots[3:], 2)], columns)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._reflow()
 
     def _extra_plot(self, spec: PlotSpec) -> MetricPlot:
         if spec.name not in self._extra:
             series = [Series(key, label) for key, label in spec.series]
             plot = _plot(spec.name, spec.title, series, spec.unit, parent=self)
+            plot.setToolTip(spec.tooltip or spec.title)
+            self._grid.addWidget(plot, 0, 0)  # placed by the next reflow
             self._extra[spec.name] = plot
         return self._extra[spec.name]
 
     def _build_plots(self) -> None:
         self.reward_plot = RewardPlot(auto_redraw=False)
         self.reward_plot.setObjectName("rewardPlot")
+        self.reward_plot.setToolTip(
+            "Mean reward per step (band: ±1 std); held-out reward on evaluated steps"
+        )
         self.kl_plot = KLPlot(auto_redraw=False)
         self.kl_plot.setObjectName("klPlot")
+        self.kl_plot.setToolTip("KL to the reference (left axis) and the KL coefficient (right)")
         self.loss_plot = _loss_plot(ALGORITHMS[DEFAULT_KIND])
+        # Short titles, so none clips in a narrow cell; the tooltips say the rest.
         self.entropy_plot = _plot(
-            "entropyPlot", "Entropy", [Series("policy/entropy", "entropy")], "nats/token"
-        )
+            "entropyPlot", "Entropy", [Series("policy/entropy", "entropy")], "nats/token",
+            tooltip="Mean entropy of the policy's next-token distribution (nats per token)",
+        )  # fmt: skip
         self.clipfrac_plot = _plot(
-            "clipfracPlot", "Clip fraction", [Series("policy/clipfrac", "clipfrac")]
-        )
+            "clipfracPlot", "Clip fraction", [Series("policy/clipfrac", "clipfrac")],
+            tooltip="Share of tokens whose probability ratio was clipped in the update",
+        )  # fmt: skip
         self.length_plot = _plot(
-            "lengthPlot", "Response length", [Series("response/length", "tokens")], "tokens"
-        )
+            "lengthPlot", "Length", [Series("response/length", "tokens")], "tokens",
+            tooltip="Mean response length (tokens)",
+        )  # fmt: skip
         self.speed_plot = _plot(
-            "speedPlot", "Throughput", [Series("perf/samples_per_s", "samples/s")], "/s"
-        )
+            "speedPlot", "Speed", [Series("perf/samples_per_s", "samples/s")], "samples/s",
+            tooltip="Throughput: samples per second of the step",
+        )  # fmt: skip
+        grid = self._grid = new_grid()
+        for plot in (self.reward_plot, self.kl_plot, self.loss_plot):
+            grid.addWidget(plot, 0, 0)  # placed by the first reflow
         self.plots = [
             self.reward_plot,
             self.kl_plot,
@@ -228,7 +240,8 @@ class TrainingDashboard(QWidget):
 
 def _loss_plot(choice: AlgorithmChoice, parent: QWidget | None = None) -> MetricPlot:
     series = [Series(key, label) for key, label in choice.losses]
-    return _plot("lossPlot", "Losses", series, parent=parent)
+    names = ", ".join(label for _key, label in choice.losses)
+    return _plot("lossPlot", "Losses", series, parent=parent, tooltip=f"Losses: {names}")
 
 
 def _plot(
@@ -237,11 +250,13 @@ def _plot(
     series: list[Series],
     y_label: str = "",
     parent: QWidget | None = None,
+    tooltip: str = "",
 ) -> MetricPlot:
     """A dashboard plot; made while the window is shown it needs its `parent` at once (a
     parentless one is briefly a top-level window, which takes the window's activation)."""
     plot = MetricPlot(title, series, y_label, parent=parent, auto_redraw=False)
     plot.setObjectName(name)
+    plot.setToolTip(tooltip or title)
     return plot
 
 

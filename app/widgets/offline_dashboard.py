@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.algorithms import PlotSpec
+from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
 from app.widgets.plots import MetricPlot, Series
 
 
@@ -18,23 +19,36 @@ class OfflineDashboard(QWidget):
         super().__init__(parent)
         self.step_label = QLabel("No run yet.", objectName="offlineStepLabel")
         self.plots: list[MetricPlot] = []
-        grid = QGridLayout()
-        grid.setSpacing(4)
-        for index, spec in enumerate(plots):
+        self._grid = new_grid()
+        self._columns = 0
+        self.setMinimumWidth(MIN_PLOT_WIDTH)  # narrower than its grid: see TrainingDashboard
+        for spec in plots:
             series = [Series(key, label) for key, label in spec.series]
             # Parented at once: a parentless plot made while the window is shown is
             # briefly a top-level window, which takes the window's activation.
             plot = MetricPlot(spec.title, series, spec.unit, parent=self)
             plot.setObjectName(spec.name)
+            plot.setToolTip(spec.tooltip or spec.title)
             for key, _label in spec.series:
                 if key.startswith("eval/"):  # evaluated every few steps: dots
                     plot.mark_points(key)
             self.plots.append(plot)
-            grid.addWidget(plot, index // 3, index % 3)
+        self._reflow()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.step_label)
-        layout.addLayout(grid, 1)
+        layout.addLayout(self._grid, 1)
+
+    def _reflow(self) -> None:
+        """At most three plots a row, fewer as the dashboard narrows (more rows)."""
+        columns = columns_for(self.width(), most=3)
+        if columns != self._columns:
+            self._columns = columns
+            place(self._grid, [(self.plots, 1)], columns)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._reflow()
 
     def reset(self, steps: int) -> None:
         """Clear the plots for a new run of `steps` steps."""

@@ -18,8 +18,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
+from app.widgets.plot_legend import LegendEntry, LegendRow, glyph_of
+
 REDRAW_INTERVAL_MS = 100
 """Redraws are coalesced to at most one per interval (~10 Hz)."""
+
+X_PADDING = 0.05
+"""Room past the last step (a share of the run's length): a dot drawn there stays whole."""
 
 SERIES_COLOURS = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899")
 """Colours readable on both the light and the dark plot background."""
@@ -37,6 +42,10 @@ def grown_range(
         return None
     span = max(high - low, abs(high) * 0.1, abs(low) * 0.1, 1e-3)
     return (low - margin * span, high + margin * span)
+
+
+def _pen_colour(curve) -> str:
+    return curve.opts["pen"].color().name()
 
 
 def cache_decorations(plot: pg.PlotWidget) -> None:
@@ -120,7 +129,7 @@ class MetricPlot(pg.PlotWidget):
         """False: `append` only marks the plot dirty and an owner (the dashboard) redraws
         its plots one at a time, so no single GUI event has to repaint them all."""
         self.dirty = False
-        self.setTitle(title)
+        self.setTitle(title, size="10pt")
         self.setLabel("bottom", "step")
         if y_label:
             self.setLabel("left", y_label)
@@ -128,15 +137,14 @@ class MetricPlot(pg.PlotWidget):
         self.setClipToView(True)
         self.setDownsampling(auto=True, mode="peak")
         self.setMenuEnabled(False)
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(130)
+        self.setMinimumWidth(150)  # the grid (app/widgets/plot_grid.py) wraps before this
         # A fixed axis width: tick labels changing width would re-layout the whole plot
         # on every step, the most expensive part of a redraw.
         self.getAxis("left").setWidth(52)
         # Metrics are plain numbers: "0.5", not "500 (x0.001)".
         self.getAxis("left").enableAutoSIPrefix(False)
         cache_decorations(self)
-        if len(series) > 1:
-            self.addLegend(offset=(-8, 8), labelTextSize="8pt")
         self._series = list(series)
         self._steps = GrowingBuffer()
         self._values = {s.key: GrowingBuffer() for s in self._series}
@@ -146,17 +154,46 @@ class MetricPlot(pg.PlotWidget):
             )
             for i, s in enumerate(self._series)
         }
+        # A legend where there is more than one curve to tell apart; under the plot.
+        self.legend_row = LegendRow(self) if len(series) > 1 else None
+        self._update_legend()
         # Live ranges: x from 0 to the run's length (doubling if exceeded), y grown in
         # jumps (see grown_range); pyqtgraph's auto-range would re-render axes every step.
         self.disableAutoRange()
         self._x_extent = 10.0
         self._x_pending = False
         self._y_range: tuple[float, float] | None = None
-        self.setXRange(0, self._x_extent, padding=0.02)
+        self.setXRange(0, self._x_extent, padding=X_PADDING)
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_INTERVAL_MS)
         self._redraw_timer.timeout.connect(self.refresh)
+
+    def legend_entries(self) -> list[LegendEntry]:
+        """The curves the legend names now (subclasses add theirs)."""
+        return [
+            LegendEntry(_pen_colour(self._curves[s.key]), s.label, self._glyph_of(s.key))
+            for s in self._series
+        ]
+
+    def _glyph_of(self, key: str) -> str:
+        curve = self._curves[key]
+        return "●" if curve.opts["symbol"] is not None else glyph_of(curve.opts["pen"].style())
+
+    def _update_legend(self) -> None:
+        if self.legend_row is not None:
+            self.legend_row.set_entries(self.legend_entries())
+
+    def set_text_colour(self, colour: str) -> None:
+        """The theme's text colour for the legend (axes and title: app/theme.py)."""
+        if self.legend_row is not None:
+            self.legend_row.set_foreground(colour)
+
+    def hide_legend(self) -> None:
+        """No legend row (a plot whose title names its curves)."""
+        if self.legend_row is not None:
+            self.legend_row.set_entries([])
+            self.legend_row.label_item().setVisible(False)
 
     def mark_points(self, key: str, size: int = 6) -> None:
         """Draw `key`'s values as dots too: a metric reported every few steps (held-out
@@ -167,6 +204,7 @@ class MetricPlot(pg.PlotWidget):
         curve.setSymbolSize(size)
         curve.setSymbolBrush(colour)
         curve.setSymbolPen(colour)
+        self._update_legend()
 
     # data in
     def append(self, step: float, values: Mapping[str, float]) -> None:
@@ -235,7 +273,7 @@ class MetricPlot(pg.PlotWidget):
             self._x_pending = True
         if self._x_pending:
             self._x_pending = False
-            self.setXRange(0, self._x_extent, padding=0.02)
+            self.setXRange(0, self._x_extent, padding=X_PADDING)
         values = [buffer.view() for buffer in self._values.values()]
         values += self._extra_y_values()
         finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
@@ -298,11 +336,23 @@ class RewardPlot(MetricPlot):
             symbolPen=pg.mkPen(held_out),
             symbolBrush=pg.mkBrush(held_out),
         )
-        self._legend = None  # made with the first held-out point: only such runs need one
+        # Under the plot: the mean, and the EMA and held-out curves while they are shown.
+        self.legend_row = LegendRow(self)
+        self._update_legend()
+
+    def legend_entries(self) -> list[LegendEntry]:
+        entries = [LegendEntry(SERIES_COLOURS[0], "training")]
+        if self._ema_curve.isVisible():
+            entries.append(LegendEntry(SERIES_COLOURS[1], "EMA"))
+        if len(self._eval_steps):
+            entries.append(LegendEntry(SERIES_COLOURS[2], "held-out", "●"))
+            entries.append(LegendEntry("#9ca3af", "reference", "┈"))
+        return entries
 
     def set_smoothing(self, enabled: bool) -> None:
         """Show or hide the EMA curve."""
         self._ema_curve.setVisible(enabled)
+        self._update_legend()
 
     def smoothing(self) -> bool:
         return self._ema_curve.isVisible()
@@ -330,8 +380,7 @@ class RewardPlot(MetricPlot):
         self._eval_steps.clear()
         self._eval_values.clear()
         self._eval_reference.clear()
-        if self._legend is not None:
-            self._legend.setVisible(False)
+        self._update_legend()
 
     def _on_refresh(self, steps: np.ndarray) -> None:
         mean = self._values["reward/mean"].view()
@@ -342,17 +391,7 @@ class RewardPlot(MetricPlot):
         eval_steps = self._eval_steps.view().copy()
         self._eval_curve.setData(eval_steps, self._eval_values.view().copy())
         self._reference_curve.setData(eval_steps, self._eval_reference.view().copy())
-        if len(self._eval_steps):
-            self._show_legend()
-
-    def _show_legend(self) -> None:
-        if self._legend is None:
-            # Bottom right: a rising reward leaves that corner free.
-            self._legend = self.addLegend(offset=(-8, -8), labelTextSize="8pt")
-            self._legend.addItem(self._curves["reward/mean"], "training")
-            self._legend.addItem(self._eval_curve, "held-out")
-            self._legend.addItem(self._reference_curve, "held-out, reference")
-        self._legend.setVisible(True)
+        self._update_legend()
 
     def held_out_points(self) -> int:
         """Held-out evaluations shown."""
@@ -369,16 +408,12 @@ class KLPlot(MetricPlot):
     second axis at the right."""
 
     def __init__(self, parent: QWidget | None = None, auto_redraw: bool = True) -> None:
-        super().__init__(
-            "KL to reference", [Series("objective/kl", "KL")], "nats", parent, auto_redraw
-        )
+        super().__init__("KL", [Series("objective/kl", "KL")], "nats", parent, auto_redraw)
         self._target_line = pg.InfiniteLine(
             angle=0,
             movable=False,
             pen=pg.mkPen(SERIES_COLOURS[3], width=1, style=Qt.PenStyle.DashLine),
-            label="target",
-            labelOpts={"position": 0.9, "color": SERIES_COLOURS[3], "anchors": [(1, 1), (1, 1)]},
-        )
+        )  # named in the legend row: a label on the line clipped at the top of the range
         self._target_line.setVisible(False)
         self.getViewBox().addItem(self._target_line, ignoreBounds=True)
         self._coef = GrowingBuffer()
@@ -389,7 +424,8 @@ class KLPlot(MetricPlot):
         plot_item.showAxis("right")
         plot_item.scene().addItem(self._coef_view)
         plot_item.getAxis("right").linkToView(self._coef_view)
-        plot_item.getAxis("right").setLabel("KL coef", color=SERIES_COLOURS[4])
+        # The right axis is named in the legend row: a rotated axis label of its own
+        # needs width a narrow plot does not have.
         plot_item.getAxis("right").setWidth(52)
         plot_item.getAxis("right").enableAutoSIPrefix(False)
         self._coef_view.setXLink(plot_item)
@@ -397,14 +433,24 @@ class KLPlot(MetricPlot):
         self._coef_curve = pg.PlotCurveItem(pen=pg.mkPen(SERIES_COLOURS[4], width=1.5))
         self._coef_view.addItem(self._coef_curve)
         plot_item.vb.sigResized.connect(self._on_resized)
+        self.legend_row = LegendRow(self)
+        self._update_legend()
+
+    def legend_entries(self) -> list[LegendEntry]:
+        entries = [
+            LegendEntry(SERIES_COLOURS[0], "KL"),
+            LegendEntry(SERIES_COLOURS[4], "coef (right)"),
+        ]
+        if self._target_line.isVisible():
+            entries.append(LegendEntry(SERIES_COLOURS[3], "target", "╍"))
+        return entries
 
     def set_target(self, target: float | None) -> None:
         """Draw the target KL line, or hide it (fixed-coefficient runs)."""
-        if target is None:
-            self._target_line.setVisible(False)
-            return
-        self._target_line.setValue(float(target))
-        self._target_line.setVisible(True)
+        if target is not None:
+            self._target_line.setValue(float(target))
+        self._target_line.setVisible(target is not None)
+        self._update_legend()
 
     def target(self) -> float | None:
         return float(self._target_line.value()) if self._target_line.isVisible() else None
@@ -436,21 +482,64 @@ class KLPlot(MetricPlot):
 
 
 class OverlayPlot(pg.PlotWidget):
-    """Several runs' curves of one metric on one plot (the Runs page)."""
+    """Several runs' curves of one metric on one plot (the Runs page); with no curve to
+    draw, a hint in its place instead of empty axes."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent)
+        super().__init__(parent=parent, axisItems={"bottom": CountAxis("bottom")})
         self.showGrid(x=True, y=True, alpha=0.2)
         self.setLabel("bottom", "step")
         self.setClipToView(True)
         self.setDownsampling(auto=True, mode="peak")
-        self.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.setMenuEnabled(False)
+        self.getAxis("left").enableAutoSIPrefix(False)
         cache_decorations(self)
+        self.legend_row = LegendRow(self)
+        self._hint = pg.TextItem(anchor=(0.5, 0.5))
+        self.getViewBox().addItem(self._hint, ignoreBounds=True)
+        self.show_hint("Select one or more runs above to see their curves.")
 
     def show_runs(self, metric: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Replace the plot with one curve per run: {legend label: (steps, values)}."""
-        self.clear()
-        self.setTitle(metric)
+        for item in self.getPlotItem().listDataItems():
+            self.removeItem(item)
+        self.setTitle(metric, size="10pt")
+        # Range first: with clip-to-view on, curves added over the hint's 0..1 range would
+        # keep only their points inside it.
+        self._hint.setVisible(False)
+        self.getAxis("left").setStyle(showValues=True)
+        self.getAxis("bottom").setStyle(showValues=True)
+        self.enableAutoRange()
+        entries = []
         for i, (label, (steps, values)) in enumerate(curves.items()):
-            pen = pg.mkPen(SERIES_COLOURS[i % len(SERIES_COLOURS)], width=2)
-            self.plot(steps, values, pen=pen, name=label, connect="finite")
+            colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+            pen = pg.mkPen(colour, width=2)
+            # A lone point is no line: dots make one-step runs visible.
+            dots = {"symbol": "o", "symbolSize": 5, "symbolBrush": colour, "symbolPen": colour}
+            self.plot(steps, values, pen=pen, name=label, connect="finite", **dots)
+            entries.append(LegendEntry(colour, label))
+        self.legend_row.set_entries(entries)
+        drawn = any(np.isfinite(values).any() for _steps, values in curves.values())
+        if not curves:
+            self.show_hint("Select one or more runs above to see their curves.")
+        elif not drawn:
+            self.show_hint(f"The selected runs do not report {metric}.\nChoose another metric.")
+
+    def show_hint(self, text: str) -> None:
+        """A message in the middle of the empty plot, with no tick values around it."""
+        self._hint.setText(text, color=self.legend_row.foreground())
+        self._hint.setVisible(True)
+        self.getAxis("left").setStyle(showValues=False)
+        self.getAxis("bottom").setStyle(showValues=False)
+        self.disableAutoRange()
+        self.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self._hint.setPos(0.5, 0.5)
+
+    def hint_text(self) -> str:
+        """The hint shown ("" when curves are drawn)."""
+        return self._hint.toPlainText() if self._hint.isVisible() else ""
+
+    def set_text_colour(self, colour: str) -> None:
+        """The theme's text colour for the legend and the hint."""
+        self.legend_row.set_foreground(colour)
+        self._hint.setColor(colour)
