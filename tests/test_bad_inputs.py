@@ -210,8 +210,16 @@ def test_resume_without_prompts_uses_and_names_the_runs_list(checkpointed, tmp_p
     workspace, folder = _copy(checkpointed, tmp_path)
     assert main(_resume(workspace, folder)) == 0
     out = capsys.readouterr().out
-    assert f"resuming with the run's prompts: {workspace / 'run_prompts' / 'run-1.jsonl'}" in out
+    # The checkpoint's own copy of the prompt set comes first (it travels with the folder).
+    assert f"resuming with the run's 4 prompts ({folder / 'prompts.jsonl'})" in out
     assert "run 1: finished after 2 steps" in out
+
+    # A checkpoint from before the copy: the run's recorded list in the workspace.
+    workspace, folder = _copy(checkpointed, tmp_path / "older")
+    (folder / "prompts.jsonl").unlink()
+    assert main(_resume(workspace, folder)) == 0
+    out = capsys.readouterr().out
+    assert f"resuming with the run's prompts: {workspace / 'run_prompts' / 'run-1.jsonl'}" in out
 
 
 def test_a_wrongly_typed_checkpoint_config_names_the_file(checkpointed, tmp_path, capsys):
