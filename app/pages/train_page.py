@@ -27,6 +27,7 @@ from app.algorithms import ALGORITHMS
 from app.app_state import AppState
 from app.jobs.model import LoadedModel, describe_session, generate_text, load_model
 from app.jobs.offline import OfflineRequest
+from app.pages.train_inspect import InspectLauncher
 from app.train_job import TrainRequest, reward_labels
 from app.widgets.common import hint, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
@@ -42,6 +43,8 @@ from core.memory_plan import budget_of, request_for_config
 from core.model_shapes import ModelShape
 from core.train import RunControl, RunEnded, RunPaused, RunResumed, RunStarted, StepDone
 from core.train.checkpoints import read_meta, resolve_checkpoint
+from core.train.events import GuardFired
+from core.train.guardrails import GuardrailConfig
 from core.train.launch import own_run_of
 
 HELD_OUT_TAB = "Held-out answers"
@@ -70,10 +73,13 @@ class TrainPage(QWidget):
         self._build_run_bar()
         splitter.addWidget(self._build_left())
         splitter.addWidget(self._build_right())
+        self.inspector = InspectLauncher(self)  # the token inspector from this page
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([FORM_MIN_WIDTH, 1000])
         layout = QVBoxLayout(self)
-        layout.addWidget(page_title("Train (LoRA: PPO, GRPO, RLOO · DPO/IPO, KTO, SFT)"))
+        layout.addWidget(
+            page_title("Train (LoRA: PPO, GRPO, RLOO · DPO/IPO, KTO, SFT, SimPO, ORPO)")
+        )
         layout.addWidget(self.run_bar)  # above the splitter: never scrolled away
         layout.addWidget(splitter, 1)
         state.prompts_changed.connect(self._on_prompts_changed)
@@ -156,10 +162,21 @@ class TrainPage(QWidget):
         self.try_prompt_edit.returnPressed.connect(self._on_try)
         self.try_button = QPushButton("Generate", objectName="tryPolicyButton")
         self.try_button.clicked.connect(self._on_try)
+        self.inspect_button = QPushButton(
+            "Inspect token by token", objectName="inspectSampleButton"
+        )
+        self.inspect_button.setToolTip(
+            "A fresh sample of this prompt under the run's latest checkpoint, token by token: "
+            "log-probs, KL, and what the trainer credits each token with"
+        )
+        self.inspect_button.clicked.connect(
+            lambda: self.inspector.open(self.try_prompt_edit.text().strip() or "The")
+        )
         self.try_output = QPlainTextEdit(objectName="tryPolicyOutput", readOnly=True)
         row = QHBoxLayout()
         row.addWidget(self.try_prompt_edit, 1)
         row.addWidget(self.try_button)
+        row.addWidget(self.inspect_button)
         layout = QVBoxLayout(box)
         layout.addWidget(hint("Pause training to see what the current policy writes."))
         layout.addLayout(row)
@@ -300,6 +317,7 @@ class TrainPage(QWidget):
             rewards=rewards,
             config=config,
             name=name,
+            guardrails=GuardrailConfig() if self.form.guardrails_check.isChecked() else None,
         )
 
     def _on_reloaded(self, loaded: LoadedModel, request: TrainRequest) -> None:
@@ -373,6 +391,8 @@ class TrainPage(QWidget):
                 self.shown_dashboard.add_step(event.step, event.total, event.metrics)
             else:
                 self._show_step(event)
+        elif isinstance(event, GuardFired):
+            self.dashboard.show_guardrail(event.message)
         elif isinstance(event, RunPaused):
             self._set_phase("paused", f"Paused after step {event.step}. Try the policy below.")
             self.bottom_tabs.setCurrentWidget(self.try_box)

@@ -43,6 +43,10 @@ class TrainingDashboard(QWidget):
         self.warning_label = QLabel(objectName="warningBanner")
         self.warning_label.setWordWrap(True)
         self.warning_label.setVisible(False)
+        # A guardrail that paused the run: which rule, what to try (core.train.guardrails).
+        self.guardrail_label = QLabel(objectName="guardrailBanner")
+        self.guardrail_label.setWordWrap(True)
+        self.guardrail_label.setVisible(False)
         self.ema_check = QCheckBox("EMA smoothing", objectName="emaCheck")
         self.ema_check.setToolTip(
             "Overlay an exponential moving average (alpha 0.3) of the reward."
@@ -63,6 +67,7 @@ class TrainingDashboard(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
+        layout.addWidget(self.guardrail_label)
         layout.addWidget(self.warning_label)
         layout.addLayout(grid, 1)
         self._monitor = HealthMonitor.for_config(PPOConfig())
@@ -187,7 +192,9 @@ class TrainingDashboard(QWidget):
             plot.set_x_extent(config.steps)
         adaptive = getattr(config, "kl_mode", None) == "adaptive"
         self.kl_plot.set_target(config.target_kl if adaptive else None)
+        self.kl_plot.set_estimator(getattr(config, "kl_estimator", "k1"))  # PPO's: k1
         self._monitor = HealthMonitor.for_config(config)
+        self.show_guardrail(None)
         self._held_out = None
         self.show_warnings([])
         self.step_label.setText(f"Run of {config.steps} steps starting…")
@@ -226,6 +233,11 @@ class TrainingDashboard(QWidget):
     def all_drawn(self) -> bool:
         """Whether every plot shows all its data."""
         return not any(plot.dirty for plot in self.plots)
+
+    def show_guardrail(self, message: str | None) -> None:
+        """Say which guardrail paused the run and what to try (None: hide)."""
+        self.guardrail_label.setText(f"Guardrail, the run paused: {message}" if message else "")
+        self.guardrail_label.setVisible(bool(message))
 
     def show_warnings(self, warnings: Sequence[str]) -> None:
         self.warning_label.setText("\n".join(f"⚠ {w}" for w in warnings))

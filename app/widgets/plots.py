@@ -26,6 +26,17 @@ REDRAW_INTERVAL_MS = 100
 X_PADDING = 0.05
 """Room past the last step (a share of the run's length): a dot drawn there stays whole."""
 
+KL_ESTIMATOR_TIPS = {
+    "k1": "KL to the reference, nats per response, summed from k1 = log p - log p_ref per "
+    "token: unbiased, but single tokens are negative, so early in a run the curve can dip "
+    "below 0. That is noise, not a bug.",
+    "k2": "KL to the reference, nats per response, summed from k2 = (log p - log p_ref)^2 / 2 "
+    "per token: never negative, low variance, slightly biased.",
+    "k3": "KL to the reference, nats per response, summed from k3 = r - 1 - log r "
+    "(r = p_ref / p) per token: unbiased and never negative.",
+}
+"""What the KL plot's curve is, by the run's estimator (its tooltip)."""
+
 SERIES_COLOURS = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899")
 """Colours readable on both the light and the dark plot background."""
 
@@ -299,8 +310,9 @@ class MetricPlot(pg.PlotWidget):
 
 
 class RewardPlot(MetricPlot):
-    """Mean reward with a ±1 std band, an optional EMA-smoothed curve, and, for runs with
-    held-out prompts, the policy's and the reference's held-out reward on evaluated steps."""
+    """Mean reward with a ±1 std band, an optional EMA-smoothed curve, for runs with
+    held-out prompts the policy's and the reference's held-out reward on evaluated steps,
+    and each watched reward (`watch/<name>`: scored, never trained on) dashed beside it."""
 
     def __init__(
         self, parent: QWidget | None = None, ema_alpha: float = 0.3, auto_redraw: bool = True
@@ -336,12 +348,17 @@ class RewardPlot(MetricPlot):
             symbolPen=pg.mkPen(held_out),
             symbolBrush=pg.mkBrush(held_out),
         )
+        self._watched: dict[str, GrowingBuffer] = {}  # watch/<name> -> its values by step
+        self._watch_curves: dict[str, pg.PlotDataItem] = {}
         # Under the plot: the mean, and the EMA and held-out curves while they are shown.
         self.legend_row = LegendRow(self)
         self._update_legend()
 
     def legend_entries(self) -> list[LegendEntry]:
         entries = [LegendEntry(SERIES_COLOURS[0], "training")]
+        for index, key in enumerate(self._watched):
+            colour = SERIES_COLOURS[(3 + index) % len(SERIES_COLOURS)]
+            entries.append(LegendEntry(colour, key, "┅"))
         if self._ema_curve.isVisible():
             entries.append(LegendEntry(SERIES_COLOURS[1], "EMA"))
         if len(self._eval_steps):
@@ -366,6 +383,7 @@ class RewardPlot(MetricPlot):
         mean = values.get("reward/mean")
         std = values.get("reward/std")
         self._std.append(float(std) if std is not None else 0.0)
+        self._append_watched(values, len(self._std))
         previous = self._ema.last()
         if mean is None or not math.isfinite(mean):
             self._ema.append(previous)
@@ -374,12 +392,36 @@ class RewardPlot(MetricPlot):
         else:
             self._ema.append(self._ema_alpha * float(mean) + (1 - self._ema_alpha) * previous)
 
+    def _append_watched(self, values: Mapping[str, float], steps: int) -> None:
+        """Each watched reward's value of this step (NaN where a step lacks it); a new one
+        gets its dashed curve, its earlier steps NaN."""
+        for key in [k for k in values if k.startswith("watch/")]:
+            if key not in self._watched:
+                buffer = GrowingBuffer()
+                for _ in range(steps - 1):
+                    buffer.append(math.nan)
+                self._watched[key] = buffer
+                colour = SERIES_COLOURS[(3 + len(self._watch_curves)) % len(SERIES_COLOURS)]
+                pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine)
+                self._watch_curves[key] = self.plot(pen=pen)
+        for key, buffer in self._watched.items():
+            value = values.get(key)
+            buffer.append(float(value) if value is not None else math.nan)
+
+    def watched_keys(self) -> list[str]:
+        """The watched rewards drawn (`watch/<name>`)."""
+        return list(self._watched)
+
     def _on_cleared(self) -> None:
         self._std.clear()
         self._ema.clear()
         self._eval_steps.clear()
         self._eval_values.clear()
         self._eval_reference.clear()
+        for curve in self._watch_curves.values():
+            self.removeItem(curve)  # a plot item, not a Qt layout: removed from the scene
+        self._watched.clear()
+        self._watch_curves.clear()
         self._update_legend()
 
     def _on_refresh(self, steps: np.ndarray) -> None:
@@ -391,6 +433,8 @@ class RewardPlot(MetricPlot):
         eval_steps = self._eval_steps.view().copy()
         self._eval_curve.setData(eval_steps, self._eval_values.view().copy())
         self._reference_curve.setData(eval_steps, self._eval_reference.view().copy())
+        for key, buffer in self._watched.items():
+            self._watch_curves[key].setData(steps, buffer.view().copy(), connect="finite")
         self._update_legend()
 
     def held_out_points(self) -> int:
@@ -400,7 +444,14 @@ class RewardPlot(MetricPlot):
     def _extra_y_values(self) -> list[np.ndarray]:
         mean = self._values["reward/mean"].view()
         std = np.nan_to_num(self._std.view())
-        return [mean + std, mean - std, self._eval_values.view(), self._eval_reference.view()]
+        watched = [buffer.view() for buffer in self._watched.values()]
+        return [
+            mean + std,
+            mean - std,
+            self._eval_values.view(),
+            self._eval_reference.view(),
+            *watched,
+        ]
 
 
 class KLPlot(MetricPlot):
@@ -433,12 +484,19 @@ class KLPlot(MetricPlot):
         self._coef_curve = pg.PlotCurveItem(pen=pg.mkPen(SERIES_COLOURS[4], width=1.5))
         self._coef_view.addItem(self._coef_curve)
         plot_item.vb.sigResized.connect(self._on_resized)
+        self._estimator = "k1"
         self.legend_row = LegendRow(self)
+        self._update_legend()
+
+    def set_estimator(self, estimator: str) -> None:
+        """Name the per-token KL estimator the curve sums (k1 can dip below 0; k2, k3 not)."""
+        self._estimator = estimator
+        self.setToolTip(KL_ESTIMATOR_TIPS.get(estimator, ""))
         self._update_legend()
 
     def legend_entries(self) -> list[LegendEntry]:
         entries = [
-            LegendEntry(SERIES_COLOURS[0], "KL"),
+            LegendEntry(SERIES_COLOURS[0], f"KL ({self._estimator})"),
             LegendEntry(SERIES_COLOURS[4], "coef (right)"),
         ]
         if self._target_line.isVisible():

@@ -89,7 +89,18 @@ class TrainForm(QWidget):
         layout.addLayout(top)
         self.reward_box = QGroupBox("Reward (weighted sum)")
         self.rewards = RewardTable(watch_column=True)
-        QVBoxLayout(self.reward_box).addWidget(self.rewards)
+        self.guardrails_check = QCheckBox("Guardrails: pause when the run goes wrong")
+        self.guardrails_check.setObjectName("guardrailsCheck")
+        self.guardrails_check.setChecked(True)
+        self.guardrails_check.setToolTip(
+            "Pause the run, with a banner saying why, when the trained reward rises while a "
+            "watched reward falls, the KL passes 3x its target, the response length drifts "
+            "past 2x (or most answers hit the length limit), or the entropy collapses. The "
+            "thresholds are the defaults of the CLI's --guard-* flags (user guide)."
+        )
+        reward_layout = QVBoxLayout(self.reward_box)
+        reward_layout.addWidget(self.rewards)
+        reward_layout.addWidget(self.guardrails_check)
         layout.addWidget(self.reward_box)
         self.data_box = OfflineDataBox()
         self.data_box.changed.connect(self._on_edited)
