@@ -1,7 +1,7 @@
 """Our GRPO's per-token KL against TRL's GRPOTrainer at equal reward, over several seeds.
 
     python bench/grpo_kl_gap.py --seeds 0,1,2,3          # CPU, about 1 minute per run
-    python bench/grpo_kl_gap.py --seeds 0,1 --trl-kl-bias-correction
+    python bench/grpo_kl_gap.py --seeds 0,1 --kl-bias-correction
 
 One run of a side gives one trajectory (each side is deterministic per seed), so a
 single seed compares two samples of a noisy curve; this script runs each seed on both
@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import grpo_vs_trl  # noqa: E402
-from bench.common import SideResult, device_name, quiet_libraries  # noqa: E402
+from bench.common import SideResult, quiet_libraries  # noqa: E402
 from bench.grpo_sides import SIDES, GroupBenchSettings  # noqa: E402
 
 TAIL = 3
@@ -67,12 +67,12 @@ def report(settings: GroupBenchSettings, runs: dict[tuple[str, int], SideResult]
     header = f"{'side':6}{'seed':>6}" + "".join(f"{title:>18}" for _, title, _ in COLUMNS)
     lines = [
         f"== GRPO KL at equal reward: ours vs TRL on {settings.device} "
-        f"({device_name(settings.device)})",
+        f"({next(iter(runs.values())).device_name})",
         f"steps={settings.steps} batch={settings.batch_size} group={settings.group_size} "
         f"mini_batch={settings.mini_batch_size} epochs={settings.epochs} "
         f"max_new_tokens={settings.max_new_tokens} lr={settings.learning_rate} "
         f"beta={settings.beta} loss=bnpo kl=k3 in the loss, "
-        f"TRL use_bias_correction_kl={settings.trl_kl_bias_correction}",
+        f"use_bias_correction_kl={settings.kl_bias_correction}",
         "KL: per-token k3; 'last 3': mean of the last three steps",
         "",
         header,

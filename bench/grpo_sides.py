@@ -23,9 +23,14 @@ and the trainer built before the clock starts. The mapping to TRL (0.29.x):
   token (PPO-style) with a token mean. Not the same update: see docs/benchmarks.md.
 - Constant learning rate, gradient clipping at 1.0 (TRL's Trainer default, ours too), no
   autocast (bf16 off), no gradient checkpointing, no logged sample completions.
-- KL compared as the same figure: GRPO: TRL's `kl` (per-token k3, at update time) beside
-  our loss/kl (the same); RLOO: TRL's `kl` (per-token k1 of the rollout) beside our
-  objective/kl / response/length (total k1 over total tokens: the same).
+- KL compared as the same figure at the same moment: the per-token KL of the rollout,
+  before the step's updates (k3 for GRPO, k1 for RLOO): our objective/kl_per_token beside
+  TRL's `kl` as logged on a generation's first optimiser step (TRL logs each optimiser
+  step's own metrics; on the first, the policy has not moved yet). The mean over the
+  step's updates rides along as extra["kls_update"] (our loss/kl; TRL's `kl` over the
+  generation's steps): it is higher by what the step itself moved.
+- GRPO, TRL >= 1.x: use_bias_correction_kl follows `kl_bias_correction` on both sides
+  (off by default; TRL 1.x's own default is on).
 """
 
 from __future__ import annotations
@@ -65,9 +70,9 @@ class GroupBenchSettings:
     seed: int = 0
     bf16: bool = False
     """Policy weights in bfloat16 on both sides (a GPU); otherwise float32."""
-    trl_kl_bias_correction: bool = False
-    """TRL >= 1.x's `use_bias_correction_kl` (its default there): the KL term times the
-    importance ratio, a different KL gradient from ours; off compares like with like."""
+    kl_bias_correction: bool = False
+    """`use_bias_correction_kl` on both sides (TRL 1.x's default, ours off by default):
+    the KL term times the importance ratio. TRL 0.x has no such option: keep it off."""
     threads: int | None = None
     prompts: tuple[str, ...] = field(default_factory=tuple)
 
@@ -157,6 +162,7 @@ def run_ours(settings: GroupBenchSettings) -> SideResult:
         kl_penalty="loss" if grpo else "reward",
         kl_estimator="k3" if grpo else "k1",
         loss_type="bnpo",  # TRL's side runs bnpo: the token mean of each minibatch
+        use_bias_correction_kl=settings.kl_bias_correction and grpo,
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
         seed=settings.seed,
@@ -294,7 +300,7 @@ def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:
 
         extra = {}
         if "use_bias_correction_kl" in GRPOConfig.__dataclass_fields__:  # TRL >= 1.x
-            extra["use_bias_correction_kl"] = settings.trl_kl_bias_correction
+            extra["use_bias_correction_kl"] = settings.kl_bias_correction
         return GRPOConfig(**common, scale_rewards="group", loss_type="bnpo", **extra)
     from trl import RLOOConfig
 
