@@ -31,7 +31,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Meter, device_name, pick_bench_device, quiet_libraries  # noqa: E402
+from bench.common import (  # noqa: E402
+    Meter,
+    device_name,
+    pick_bench_device,
+    quiet_libraries,
+    side_python,
+)
 
 RESULT_PREFIX = "DPO_BENCH_RESULT "
 
@@ -183,7 +189,7 @@ def child(args) -> int:
 
 
 def run_side(side: str, argv: list[str], pairs_file: Path) -> dict:
-    command = [sys.executable, __file__, *argv, "--side", side, "--pairs", str(pairs_file)]
+    command = [side_python(side), __file__, *argv, "--side", side, "--pairs", str(pairs_file)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     for line in done.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):

@@ -33,6 +33,7 @@ from bench.common import (  # noqa: E402
     load_prompts,
     pick_bench_device,
     quiet_libraries,
+    side_python,
 )
 from bench.grpo_sides import ALGORITHMS, SIDES, GroupBenchSettings, run_side  # noqa: E402
 from bench.ppo_vs_trl import ROWS, _cell, ratio, resolve_model, summarise  # noqa: E402
@@ -112,7 +113,7 @@ def settings_from_args(
 
 def child_argv(side: str, settings: GroupBenchSettings) -> list[str]:
     """The command line that runs one side with exactly these settings."""
-    argv = [sys.executable, str(Path(__file__).resolve()), "--side", side]
+    argv = [side_python(side), str(Path(__file__).resolve()), "--side", side]
     argv += ["--algorithm", settings.algorithm, "--model", settings.model_dir]
     argv += ["--device", settings.device, "--threads", str(settings.threads or 0)]
     for name, flag in FLAGS.items():
