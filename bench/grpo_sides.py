@@ -63,6 +63,8 @@ class GroupBenchSettings:
     lora_r: int = 16
     lora_alpha: int = 32
     seed: int = 0
+    bf16: bool = False
+    """Policy weights in bfloat16 on both sides (a GPU); otherwise float32."""
     threads: int | None = None
     prompts: tuple[str, ...] = field(default_factory=tuple)
 
@@ -131,6 +133,7 @@ def run_ours(settings: GroupBenchSettings) -> SideResult:
         ModelSpec(
             name_or_path=settings.model_dir,
             device=settings.device,
+            dtype="bfloat16" if settings.bf16 else "float32",
             lora=LoraSpec(r=settings.lora_r, alpha=settings.lora_alpha),
         )
     )
@@ -196,7 +199,8 @@ def run_trl(settings: GroupBenchSettings) -> SideResult:
     meter = Meter(settings.device)
     set_seed(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(settings.model_dir, padding_side="left")
-    policy = AutoModelForCausalLM.from_pretrained(settings.model_dir, dtype=torch.float32)
+    dtype = torch.bfloat16 if settings.bf16 else torch.float32
+    policy = AutoModelForCausalLM.from_pretrained(settings.model_dir, dtype=dtype)
     peft = lora_config(policy, LoraSpec(r=settings.lora_r, alpha=settings.lora_alpha))
     # A plain list of rows: datasets' fingerprinting (dill over pyarrow types) is not needed
     # for an in-memory prompt list and breaks with some pyarrow/dill pairs.

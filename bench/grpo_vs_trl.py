@@ -80,6 +80,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--lora-r", type=int, default=16)
     add("--lora-alpha", type=int, default=32)
     add("--seed", type=int, default=0)
+    add("--bf16", action="store_true", help="policy weights in bfloat16, both sides (GPU)")
     add("--repeats", type=int, default=2, help="runs per side, order alternating (default 2)")
     add("--threads", type=int, help="torch threads per side (default: 1 on CPU; 0: torch's)")
     add("--cache-dir", type=Path, help="where a random model is cached (default: data dir)")
@@ -106,6 +107,7 @@ def settings_from_args(
         algorithm=algorithm,
         device=device,
         threads=threads or None,
+        bf16=args.bf16,
         prompts=tuple(load_prompts()),
         **values,
     )
@@ -118,7 +120,7 @@ def child_argv(side: str, settings: GroupBenchSettings) -> list[str]:
     argv += ["--device", settings.device, "--threads", str(settings.threads or 0)]
     for name, flag in FLAGS.items():
         argv += [flag, str(getattr(settings, name))]
-    return argv
+    return argv + (["--bf16"] if settings.bf16 else [])
 
 
 def run_in_subprocess(side: str, settings: GroupBenchSettings) -> SideResult:
