@@ -202,9 +202,7 @@ def run_trl(settings: GroupBenchSettings) -> SideResult:
     dtype = torch.bfloat16 if settings.bf16 else torch.float32
     policy = AutoModelForCausalLM.from_pretrained(settings.model_dir, dtype=dtype)
     peft = lora_config(policy, LoraSpec(r=settings.lora_r, alpha=settings.lora_alpha))
-    # A plain list of rows: datasets' fingerprinting (dill over pyarrow types) is not needed
-    # for an in-memory prompt list and breaks with some pyarrow/dill pairs.
-    dataset = [{"prompt": prompt} for prompt in _prompts(settings)]
+    dataset = _dataset([{"prompt": prompt} for prompt in _prompts(settings)])
     rewards: list[float] = []
     kls: list[float] = []
 
@@ -234,6 +232,19 @@ def run_trl(settings: GroupBenchSettings) -> SideResult:
     return side_result(
         "trl", settings, meter, rewards, kls, None, {"algorithm": settings.algorithm}
     )
+
+
+def _dataset(rows: list[dict]) -> Any:
+    """TRL 1.x takes a `datasets.Dataset` only. TRL 0.29 takes a plain list of rows, which
+    it is given: datasets' fingerprinting (dill over pyarrow types) is not needed for an
+    in-memory prompt list and breaks with some pyarrow/dill pairs."""
+    from importlib.metadata import version
+
+    if int(version("trl").split(".")[0]) < 1:
+        return rows
+    from datasets import Dataset
+
+    return Dataset.from_list(rows)
 
 
 def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:
