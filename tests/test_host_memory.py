@@ -144,3 +144,38 @@ def test_every_trainer_runs_its_update_inside_the_block(tiny_model_dir, monkeypa
     rm = RMConfig(base=str(tiny_model_dir), epochs=1, batch_size=4, lora=LoraSpec(r=4, alpha=8))
     train_reward_model(pairs, rm, tmp_path / "rm", device="cpu")
     assert entered == ["cpu True"] * 3  # 4 pairs to train on (one held out): one step
+
+
+@pytest.mark.parametrize(
+    ("preset", "dtype", "holds"),
+    [
+        ("qwen2.5-0.5b", "float32", True),  # the memory target's shape: held as before
+        ("qwen2.5-0.5b", "bfloat16", True),
+        ("smollm2-360m", "float32", True),
+        ("gpt2-small", "float32", True),  # tests/test_memory_measured.py's shapes
+        ("tiny", "float32", False),
+    ],
+)
+def test_which_bench_shapes_hold(preset, dtype, holds):
+    """Built on the meta device (no memory): the shapes the memory figures were measured on
+    keep the hold, so their peaks are those docs/benchmarks.md records."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from bench.random_models import PRESETS
+    from core.host_memory import holds_for
+
+    make_config, vocab = PRESETS[preset]
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(make_config(vocab), dtype=getattr(torch, dtype))
+    assert holds_for(model) is holds
+
+
+def test_the_demo_model_does_not_hold(tiny_model_dir):
+    from core.config import ModelSpec
+    from core.host_memory import holds_for
+    from core.models import ModelSession, resolve_model_path
+
+    for folder in (resolve_model_path("demo"), str(tiny_model_dir)):
+        session = ModelSession.load(ModelSpec(name_or_path=folder, device="cpu"))
+        assert not holds_for(session.model), folder
