@@ -46,6 +46,11 @@ def test_a_ratio_more_than_15_percent_worse_fails(tmp_path, capsys, printed, sta
 def test_several_ratio_lines_are_matched_in_order(tmp_path):
     ratios = [dict(RECORDED[0], label="rloo"), dict(RECORDED[0], label="grpo", peak_mem=0.5)]
     output = "ours/trl samples_per_s=1.2 peak_mem=0.8\nours/trl samples_per_s=1.2 peak_mem=0.8\n"
+    assert check.ratio_lines("x samples_per_cpu_s=1.5 peak_mem=1.0") == [
+        {"label": "x", "samples_per_cpu_s": 1.5, "peak_mem": 1.0}
+    ]
+    with pytest.raises(ValueError, match="has no samples_per_s"):
+        check.verdicts("x", RECORDED, check.ratio_lines("x samples_per_cpu_s=1.5 peak_mem=1"))
     found = check.verdicts("x", ratios, check.ratio_lines(output))
     assert [(v.label, v.figure, v.passed) for v in found] == [
         ("rloo", "samples_per_s", True),
@@ -76,7 +81,8 @@ def test_the_recorded_baselines_name_real_commands_and_both_ratios():
         script = REPO / (module.replace(".", "/") + ".py" if command[1] == "-m" else module)
         assert script.is_file(), (name, script)
         assert entry["ratios"] and all(
-            r["label"] and r["samples_per_s"] > 0 and r["peak_mem"] > 0 for r in entry["ratios"]
+            r["label"] and r["peak_mem"] > 0 and r.get("samples_per_s", r.get("samples_per_cpu_s"))
+            for r in entry["ratios"]
         )
         for key in ("recorded", "machine"):
             assert entry[key], (name, key)
@@ -106,7 +112,7 @@ def test_heap_hold_report_gives_app_over_hold_and_the_ratio_line_last():
     ]  # fmt: skip
     lines = heap_hold.report(heap_hold.summarise(results))
     assert "| dpo | 32.0 | 18.0 | 1.78 |" in lines[2]
-    assert lines[-1] == "app/hold samples_per_s=1.78 peak_mem=1.20"
+    assert lines[-1] == "app/hold samples_per_cpu_s=1.78 peak_mem=1.20"
 
 
 @pytest.mark.parametrize("kind", heap_hold.TRAINERS)
