@@ -1,8 +1,9 @@
-"""Our LoRA DPO against TRL 0.29's DPOTrainer (PEFT, adapter-off reference) on the same
+"""Our LoRA DPO against TRL's DPOTrainer (PEFT, adapter-off reference) on the same
 pairs, model and settings: throughput, peak memory, held-out preference accuracy.
 
-    PYTHONPATH=<folder with trl> python bench/dpo_vs_trl.py             # CPU, a few minutes
-    PYTHONPATH=<folder with trl> python bench/dpo_vs_trl.py --device cuda --batch-size 64
+    make bench-venvs                  # once: TRL's side runs in .venv-trl (the newest TRL)
+    python bench/dpo_vs_trl.py        # CPU, a few minutes
+    python bench/dpo_vs_trl.py --device cuda --model random:qwen2.5-0.5b --bf16 --batch-size 64
 
 The pairs are the demo model's own answers to the demo prompts, the more positive one
 (VADER) chosen; pairs closer than 0.3 are dropped. They are made once and written to a

@@ -1,7 +1,8 @@
-"""Our GRPO and RLOO against TRL 0.29's GRPOTrainer and RLOOTrainer at equal settings:
+"""Our GRPO and RLOO against TRL's GRPOTrainer and RLOOTrainer at equal settings:
 throughput, peak memory, and reward and KL after the same number of steps.
 
-    PYTHONPATH=<folder with trl 0.29> python bench/grpo_vs_trl.py       # CPU, a few minutes
+    make bench-venvs                  # once: TRL's side runs in .venv-trl (the newest TRL)
+    python bench/grpo_vs_trl.py       # CPU, a few minutes
     python bench/grpo_vs_trl.py --algorithms grpo --steps 20 --device cuda --batch-size 64
 
 Built like bench/ppo_vs_trl.py: each side runs in its own child process (`--side`,
