@@ -1,0 +1,163 @@
+"""The demo judge's rubrics: clauses that decide a verdict, presets, and the ground truth.
+
+A rubric is free text; what decides it is one *deciding clause* (the more positive review
+wins, the shorter answer wins...). The demo judge is trained on rubrics built from the
+clauses below in several wordings, with and without filler sentences, so it reads the
+clause rather than a fixed string. The ground truth of each criterion is computed
+independently of the judge, from the text alone: VADER compound polarity for sentiment,
+word counts for length. It labels the training tasks and, on pairs the judge never saw,
+measures how well the judge follows its rubric (bench/judge_quality.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+from core.errors import InputFileError
+from core.rewards.judge_templates import PAIRWISE, POINTWISE, RubricTemplate, parse_template
+
+MIN_ANSWER_WORDS = 3
+"""A response with fewer words does not answer the prompt (it loses under length rubrics)."""
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One thing a rubric can ask for, with the ways a rubric may say it."""
+
+    name: str
+    clauses: tuple[str, ...]
+    """Wordings of the deciding clause (pairwise)."""
+    point_clauses: tuple[str, ...]
+    """Wordings for a single response (pointwise)."""
+
+
+CRITERIA: dict[str, Criterion] = {
+    "positivity": Criterion(
+        "positivity",
+        (
+            "The more positive, specific review wins.",
+            "Prefer the review that is more positive and specific.",
+            "The better answer praises the product more warmly.",
+            "Pick the more enthusiastic, upbeat review.",
+        ),
+        (
+            "A positive, specific review scores high.",
+            "Score the review higher the more positive and upbeat it is.",
+        ),
+    ),
+    "concision": Criterion(
+        "concision",
+        (
+            "The shorter answer that still answers wins.",
+            "Prefer the more concise answer, as long as it answers.",
+            "The better answer says it in fewer words.",
+            "Pick the briefer review; an empty reply does not count.",
+        ),
+        (
+            "A short answer that still answers scores high.",
+            "Score the answer higher the fewer words it uses, if it answers.",
+        ),
+    ),
+    "detail": Criterion(
+        "detail",
+        (
+            "The longer, more detailed answer wins.",
+            "Prefer the more detailed and complete answer.",
+            "The better answer says more about the product.",
+            "Pick the fuller, more thorough review.",
+        ),
+        (
+            "A long, detailed answer scores high.",
+            "Score the answer higher the more detail it gives.",
+        ),
+    ),
+}
+
+PRESETS = ("positivity", "concision", "detail")
+
+TRAINING_WEIGHTS = {"positivity": 0.4, "concision": 0.4, "detail": 0.2}
+"""How often each criterion is trained. Not equal on purpose: two opposite criteria in
+equal shares cancel every feature the rubric does not select, and a small model then sits
+on the 50/50 plateau; unequal shares give it signal to start from."""
+"""Rubric presets shipped as templates (`--rubric positivity`)."""
+
+PREAMBLES = ("", "", "", "You judge short reviews.", "Be a fair judge.")
+FILLERS = ("", "", "", "Ignore the order.", "Judge the content only.")
+
+PAIR_LAYOUT = "Rubric: {rubric}\nPrompt: {{prompt}}\nA: {{response_a}}\nB: {{response_b}}\nBetter:"
+POINT_LAYOUT = "Rubric: {rubric}\nPrompt: {{prompt}}\nAnswer: {{response}}\nScore 1-10:"
+
+
+def rubric_text(clause: str, preamble: str = "", filler: str = "") -> str:
+    """One rubric sentence block: preamble, deciding clause, filler."""
+    return " ".join(part for part in (preamble, clause, filler) if part)
+
+
+def preset_template(name: str, kind: str = PAIRWISE) -> RubricTemplate:
+    """The template of a preset rubric, pairwise or pointwise."""
+    if name not in PRESETS:
+        raise InputFileError(
+            f"Unknown rubric preset {name!r}; choose one of {', '.join(PRESETS)} or give a "
+            "template file."
+        )
+    criterion = CRITERIA[name]
+    layout = PAIR_LAYOUT if kind == PAIRWISE else POINT_LAYOUT
+    clause = criterion.clauses[0] if kind == PAIRWISE else criterion.point_clauses[0]
+    return parse_template(layout.format(rubric=clause), source=f"preset:{name}", kind=kind)
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+@cache
+def _vader():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def polarity(text: str) -> float:
+    """VADER compound polarity in [-1, 1] (0 for an empty text)."""
+    return _vader().polarity_scores(text)["compound"] if text.strip() else 0.0
+
+
+def truth_margin(criterion: str, left: str, right: str) -> float:
+    """How much better left is than right under `criterion`, in [-1, 1] (0: no difference).
+
+    Sentiment: the difference of VADER polarities, halved. Length: a response that does not
+    answer (fewer than MIN_ANSWER_WORDS words) loses to one that does (margin +-1);
+    otherwise the relative difference of word counts, signed by what the rubric wants.
+    """
+    if criterion == "positivity":
+        return (polarity(left) - polarity(right)) / 2
+    words_left, words_right = word_count(left), word_count(right)
+    answers_left, answers_right = words_left >= MIN_ANSWER_WORDS, words_right >= MIN_ANSWER_WORDS
+    if answers_left != answers_right:
+        return 1.0 if answers_left else -1.0
+    if not answers_left:
+        return 0.0
+    relative = (words_right - words_left) / max(words_left, words_right)
+    return relative if criterion == "concision" else -relative
+
+
+CLEAR_MARGIN = 0.2
+"""|truth_margin| at least this: the truth is clear (polarities 0.4 apart, or lengths 20 %)."""
+
+
+def truth_p_left(criterion: str, left: str, right: str, temperature: float = 0.06) -> float:
+    """A soft training target P(left better): a sigmoid of the margin."""
+    return 1.0 / (1.0 + math.exp(-truth_margin(criterion, left, right) / temperature))
+
+
+def truth_score(criterion: str, response: str) -> float:
+    """The pointwise ground truth on the 1..10 scale."""
+    if criterion == "positivity":
+        return 5.5 + 4.5 * polarity(response)
+    words = word_count(response)
+    if words < MIN_ANSWER_WORDS:
+        return 1.0
+    fraction = min(1.0, (words - MIN_ANSWER_WORDS) / 22)  # 3 words -> 0, 25+ words -> 1
+    return 10.0 - 8.0 * fraction if criterion == "concision" else 2.0 + 8.0 * fraction
