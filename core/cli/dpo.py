@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from core.cli.common import add_min_confidence_argument
 from core.cli.offline_common import OfflineCommand, add_offline_arguments, run_offline
 from core.offline.config import FROM_CHOICES, DPOConfig
 
@@ -16,7 +17,7 @@ def _load_pairs(args: argparse.Namespace, store, config):
         from core.train.checkpoints import resolve_checkpoint
 
         config = load_json(DPOConfig, resolve_checkpoint(args.resume) / "dpo_config.json")
-    return store_pairs(store, args.source, config.ties)
+    return store_pairs(store, args.source, config.ties, args.min_confidence)
 
 
 COMMAND = OfflineCommand("dpo", DPOConfig, _load_pairs, "pairs")
@@ -38,5 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="all",
         help="whose comparisons: people's, the AI judge's or all (default)",
     )
+    add_min_confidence_argument(parser)
     add_offline_arguments(parser, DPOConfig)
     parser.set_defaults(func=lambda args: run_offline(args, COMMAND))

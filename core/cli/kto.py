@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from core.cli.common import add_min_confidence_argument
 from core.cli.offline_common import OfflineCommand, add_offline_arguments, run_offline
 from core.offline.config import FROM_CHOICES, KTOConfig
 
@@ -11,7 +12,9 @@ from core.offline.config import FROM_CHOICES, KTOConfig
 def _load_answers(args: argparse.Namespace, store, config):
     from core.offline.data import store_thumbs
 
-    return store_thumbs(store, args.source, with_pairs=not args.no_pairs)
+    return store_thumbs(
+        store, args.source, with_pairs=not args.no_pairs, min_confidence=args.min_confidence
+    )
 
 
 COMMAND = OfflineCommand("kto", KTOConfig, _load_answers, "answers")
@@ -36,5 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-pairs", action="store_true", help="use the ratings only, not the comparisons"
     )
+    add_min_confidence_argument(parser)
     add_offline_arguments(parser, KTOConfig)
     parser.set_defaults(func=lambda args: run_offline(args, COMMAND))

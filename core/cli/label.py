@@ -1,4 +1,4 @@
-"""`label --judge M --rubric FILE [--pairs N]`: bulk AI comparisons by an LLM judge."""
+"""`label --judge M --rubric PRESET|FILE [--pairs N]`: bulk AI comparisons by an LLM judge."""
 
 from __future__ import annotations
 
@@ -18,18 +18,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Judge pairs with a local causal LM: first pairs people compared (so the "
         "agreement report can compare judge and people), then unlabelled pairs of stored "
         "generations, then new pairs sampled from --model. Each verdict is stored as a "
-        "comparison by rater ai:<judge> with the soft label P(left better), averaged over both "
+        "comparison by rater ai:<judge>#<rubric> with the soft label P(left better), averaged over both "
         "presentation orders.",
     )
     parser.add_argument(
-        "--judge", default=DEMO_MODEL, help="judge model: 'demo', a folder or a hub id"
+        "--judge",
+        default=DEMO_MODEL,
+        help="judge model: 'demo-judge' (the built-in judge that follows its rubric), 'demo', "
+        "a folder or a hub id",
     )
     parser.add_argument(
         "--rubric",
-        type=Path,
         default=None,
-        help="pairwise template with {prompt}, {response_a}, {response_b} "
-        "(default: resources/rubrics/default.txt)",
+        help="a preset (positivity, concision, detail) or a pairwise template file with "
+        "{prompt}, {response_a}, {response_b} (default: resources/rubrics/default.txt). "
+        "The rubric is part of the judge: another rubric labels the pairs again",
     )
     parser.add_argument(
         "--pairs",
@@ -64,15 +67,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the judge (and the policy if pairs must be sampled), label, print a summary."""
     from core.errors import StudioError
+    from core.judge.rubrics import resolve_rubric
     from core.rewards.judge import LLMJudge
     from core.rewards.judge_cache import JudgeCache
-    from core.rewards.judge_templates import PAIRWISE, default_template, read_template
+    from core.rewards.judge_templates import PAIRWISE
     from core.store import Store
 
     if args.pairs is not None and args.pairs < 1:
         raise StudioError(f"--pairs {args.pairs}: give a positive number of pairs")
     workspace = workspace_of(args)
-    rubric = read_template(args.rubric, PAIRWISE) if args.rubric else default_template(PAIRWISE)
+    rubric = resolve_rubric(args.rubric, PAIRWISE)
     # The store opens first: a workspace that cannot be written (read-only, corrupt, busy)
     # fails in one line before minutes of judge loading.
     with Store.open(workspace) as store:

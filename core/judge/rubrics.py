@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from core.errors import InputFileError
-from core.rewards.judge_templates import PAIRWISE, POINTWISE, RubricTemplate, parse_template
+from core.rewards.judge_templates import PAIRWISE, RubricTemplate, parse_template
 
 MIN_ANSWER_WORDS = 3
 """A response with fewer words does not answer the prompt (it loses under length rubrics)."""
@@ -161,3 +162,42 @@ def truth_score(criterion: str, response: str) -> float:
         return 1.0
     fraction = min(1.0, (words - MIN_ANSWER_WORDS) / 22)  # 3 words -> 0, 25+ words -> 1
     return 10.0 - 8.0 * fraction if criterion == "concision" else 2.0 + 8.0 * fraction
+
+
+def resolve_rubric(arg: str | Path | None, kind: str = PAIRWISE) -> RubricTemplate:
+    """A `--rubric` value: a preset name, a template file, or None for the shipped default."""
+    from core.rewards.judge_templates import default_template, read_template
+
+    if arg is None:
+        return default_template(kind)
+    if str(arg) in PRESETS:
+        return preset_template(str(arg), kind)
+    path = Path(arg).expanduser()
+    if not path.is_file() and not path.suffix:
+        raise InputFileError(
+            f"--rubric {arg}: neither a preset ({', '.join(PRESETS)}) nor a template file; "
+            "name a preset or give the path of a template."
+        )
+    return read_template(path, kind)
+
+
+RUBRICS_FOLDER = "rubrics"
+"""`<workspace>/rubrics/<rubric id>.txt`: each rubric's text, stored once."""
+
+
+def save_rubric(workspace: Path, template: RubricTemplate) -> Path:
+    """Keep the text of the rubric a rater used, once per rubric id (ids are unique per text)."""
+    folder = Path(workspace) / RUBRICS_FOLDER
+    path = folder / f"{template.rubric_id}.txt"
+    if not path.is_file():
+        from core.atomic import write_file_atomically
+
+        text = template.text + "\n"
+        write_file_atomically(path, lambda file: file.write(text), force=True)
+    return path
+
+
+def rubric_of_rater(rater: str) -> str | None:
+    """The rubric id of an AI rater name (`ai:<model>#<id>`); None for older names."""
+    head, sep, rubric = rater.rpartition("#")
+    return rubric if sep and head.startswith("ai:") else None

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from core.demo.corpus import generate_reviews
 from core.judge.rubrics import (
     CRITERIA,
-    TRAINING_WEIGHTS,
     FILLERS,
     POINT_LAYOUT,
     PREAMBLES,
+    TRAINING_WEIGHTS,
     rubric_text,
     truth_p_left,
     truth_score,
@@ -80,7 +80,11 @@ def pair_tasks(n_pairs: int, prompts: list[str], seed: int = 0) -> list[PairTask
         criterion = rng.choices(criteria, weights)[0]
         left, right = _answer(rng, reviews), _answer(rng, reviews)
         p_left = truth_p_left(criterion, left, right)
-        rubric, layout, prompt = _rubric(rng, criterion), rng.choice(PAIR_LAYOUTS), rng.choice(prompts)
+        rubric, layout, prompt = (
+            _rubric(rng, criterion),
+            rng.choice(PAIR_LAYOUTS),
+            rng.choice(prompts),
+        )
         for a, b, p_a in ((left, right, p_left), (right, left, 1.0 - p_left)):
             text = layout.format(rubric=rubric, prompt=prompt, a=a, b=b)
             tasks.append(PairTask(text, p_a))

@@ -22,12 +22,10 @@ import torch
 from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from core.demo.threads import ThreadGovernor, available_cores
+from core.judge.cache import INFO_FILE  # written last: its presence marks a complete folder
 from core.judge.rubrics import CRITERIA
 from core.judge.tasks import PairTask, PointTask, pair_tasks, point_tasks
 from core.progress import Progress, no_progress
-
-INFO_FILE = "demo_judge.json"
-"""How the judge was built; written last, so its presence marks a complete folder."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +138,10 @@ def _stretched_model(demo_folder: Path, config: JudgeBuildConfig) -> GPT2LMHeadM
     """
     torch.manual_seed(config.seed)
     demo = GPT2LMHeadModel.from_pretrained(demo_folder)
-    settings = demo.config.to_dict() | {"n_positions": config.n_positions, "n_layer": config.n_layer}
+    settings = demo.config.to_dict() | {
+        "n_positions": config.n_positions,
+        "n_layer": config.n_layer,
+    }
     model = GPT2LMHeadModel(GPT2Config.from_dict(settings))
     state = demo.state_dict()
     old = state["transformer.wpe.weight"]  # (P_old, C)

@@ -219,8 +219,12 @@ class LLMJudge:
 
     @property
     def rater(self) -> str:
-        """The rater name stored with this judge's comparisons."""
-        return f"ai:{Path(self.identity).name or self.identity}"
+        """The rater stored with this judge's comparisons: `ai:<model>#<rubric id>`.
+
+        The rubric is part of the judge: one model under two rubrics is two raters, whose
+        labels, agreement and bias are kept and reported apart.
+        """
+        return f"ai:{Path(self.identity).name or self.identity}#{self.pairwise.rubric_id}"
 
     # ----------------------------------------------------------------- public API
     def compare(

@@ -16,6 +16,8 @@ from pathlib import Path
 from core.errors import InputFileError
 from resources import resource_path
 
+PRESET_PREFIX = "preset:"
+"""`source` of a built-in rubric preset ("preset:positivity")."""
 PAIRWISE = "pairwise"
 POINTWISE = "pointwise"
 
@@ -41,6 +43,24 @@ class RubricTemplate:
     def digest(self) -> str:
         """Short hash of the text: part of the judge cache key, so an edit re-judges."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def rubric_id(self) -> str:
+        """The rubric's short name in rater names (`ai:<judge>#<rubric id>`).
+
+        A preset is named ("positivity"), the shipped template is "default", any other text
+        is named by its file and hashed ("mine-3fa2c1"), so two texts never share an id.
+        """
+        if self.source.startswith(PRESET_PREFIX):
+            from core.judge.rubrics import PRESETS, preset_template  # lazy: it imports us
+
+            name = self.source.removeprefix(PRESET_PREFIX)
+            if name in PRESETS and preset_template(name, self.kind).digest == self.digest:
+                return name  # an edited preset falls through to a hashed id
+        if self.digest == _shipped_digest(self.kind):
+            return "default"
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(self.source).stem).strip("-")[:24]
+        return f"{stem or 'rubric'}-{self.digest[:6]}"
 
     def fill(self, **values: str) -> str:
         """The template with each placeholder replaced by its value."""
@@ -85,3 +105,11 @@ def default_template(kind: str) -> RubricTemplate:
     """The shipped template of `kind` (resources/rubrics/default.txt or pointwise.txt)."""
     name = "default.txt" if kind == PAIRWISE else "pointwise.txt"
     return read_template(resource_path("rubrics", name), kind=kind)
+
+
+def _shipped_digest(kind: str) -> str | None:
+    """Digest of the shipped default template of `kind` (None if it cannot be read)."""
+    try:
+        return default_template(kind).digest
+    except InputFileError:
+        return None
