@@ -64,7 +64,7 @@ def test_tiny_judge_labels_pairs_into_the_store(qtbot, page, tiny_model_dir):
     wait_done(qtbot, page)
 
     rows = store.comparisons("ai")
-    assert len(rows) == 4 and {row.rater for row in rows} == {"ai:gpt2"}
+    assert len(rows) == 4 and {row.rater for row in rows} == {"ai:gpt2#default"}
     assert all(0.0 <= row.soft_label <= 1.0 and "p_left_swapped" in row.detail for row in rows)
     # The person's pair comes first, so judge and person can be compared later.
     assert any({row.left_id, row.right_id} == {first[0], first[1]} for row in rows)

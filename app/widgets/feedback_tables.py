@@ -131,6 +131,7 @@ class AgreementTable(QTableWidget):
     def __init__(self) -> None:
         super().__init__(0, len(self.COLUMNS))
         self.setObjectName("agreementTable")
+        self._raters: list[str] = []
         self.setHorizontalHeaderLabels(self.COLUMNS)
         _read_only(self)
         self.setWordWrap(False)
@@ -166,6 +167,7 @@ class AgreementTable(QTableWidget):
             )
             for judge in report.judges
         ]
+        self._raters = [judge.rater for judge in report.judges]
         rm = report.reward_model
         if rm is not None:
             which = (
@@ -202,9 +204,11 @@ class AgreementTable(QTableWidget):
         self.setFixedHeight(height)
 
     def value(self, rater: str, column: str) -> str:
-        """The text in `column` of the row whose rater starts with `rater` (for tools/tests)."""
+        """The text in `column` of the row whose rater (`ai:<model>#<rubric>`, or the first
+        column's text) starts with `rater` (for tools/tests)."""
         index = self.COLUMNS.index(column)
         for row in range(self.rowCount()):
-            if self.item(row, 0).text().startswith(rater):
+            names = (self._raters[row] if row < len(self._raters) else "", self.item(row, 0).text())
+            if any(name.startswith(rater) for name in names if name):
                 return self.item(row, index).text()
         raise KeyError(rater)
