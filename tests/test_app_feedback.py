@@ -244,3 +244,22 @@ def test_use_as_ppo_reward_sets_the_train_pages_reward(qtbot, tmp_path):
     main_window.feedback_page.reward_model_ready.emit(str(tmp_path / "rm-1"))
     assert main_window.train_page.form.rewards.spec_texts() == [f"rm={tmp_path / 'rm-1'}"]
     assert main_window.stack.currentWidget() is main_window.train_page
+
+
+def test_verdict_column_says_undecided_below_the_confidence_filter(qtbot, workspace):
+    from app.widgets.feedback_tables import VerdictTable
+
+    with Store.open(workspace) as store:
+        [prompt_id] = store.add_prompts(["Q"])
+        ids = [store.add_generation(prompt_id, f"answer {i}", "demo") for i in range(4)]
+        store.add_comparison(prompt_id, ids[0], ids[1], "left", "ai:j#r", soft_label=0.9)
+        store.add_comparison(prompt_id, ids[2], ids[3], "left", "ai:j#r", soft_label=0.52)
+        rows = store.comparisons("ai")
+    table = VerdictTable()
+    qtbot.addWidget(table)
+    table.set_rows(rows)
+    column = table.COLUMNS.index("Verdict")
+    assert table.item(0, column).text() == "undecided"  # newest first: p = 0.52
+    assert "coin flip" in table.item(0, column).toolTip()
+    assert table.item(1, column).text() == "left"
+    assert table.item(0, table.COLUMNS.index("Judge")).text() == "j#r"

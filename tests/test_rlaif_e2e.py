@@ -167,7 +167,8 @@ def test_cli_label_train_rm_and_agreement(tiny_model_dir, workspace, capsys):
                  "--max-new-tokens", "6", "--device", "cpu", *ws]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert (
-        "8 comparisons by ai:gpt2#default: 4 on pairs people compared, 0 on stored pairs, 4 on new" in out
+        "8 comparisons by ai:gpt2#default: 4 on pairs people compared, 0 on stored pairs, 4 on new"
+        in out
     )
     assert (workspace / "cache" / "judge.sqlite").is_file()
 
@@ -183,7 +184,9 @@ def test_cli_label_train_rm_and_agreement(tiny_model_dir, workspace, capsys):
 
     assert main(["agreement", "--device", "cpu", *ws]) == 0
     out = capsys.readouterr().out
-    assert "Judge gpt2  rubric default  (8 comparisons)" in out and "pairs labelled by both: 4" in out
+    assert (
+        "Judge gpt2  rubric default  (8 comparisons)" in out and "pairs labelled by both: 4" in out
+    )
     assert "Reward model" in out and "rm-1" in out
     with Store.open(workspace) as store:
         report = agreement_report(store, device="cpu")

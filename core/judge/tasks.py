@@ -69,12 +69,18 @@ def _rubric(rng: random.Random, criterion: str, pointwise: bool = False) -> str:
     return rubric_text(rng.choice(clauses), rng.choice(PREAMBLES), rng.choice(FILLERS))
 
 
-def pair_tasks(n_pairs: int, prompts: list[str], seed: int = 0) -> list[PairTask]:
+def _weights(criteria: tuple[str, ...] | None) -> tuple[list[str], list[float]]:
+    names = [name for name in TRAINING_WEIGHTS if criteria is None or name in criteria]
+    return names, [TRAINING_WEIGHTS[name] for name in names]
+
+
+def pair_tasks(
+    n_pairs: int, prompts: list[str], seed: int = 0, criteria: tuple[str, ...] | None = None
+) -> list[PairTask]:
     """2 * n_pairs tasks: each random pair in both orders, under a random criterion."""
     rng = random.Random(seed)
     reviews = generate_reviews(max(200, n_pairs), seed=seed + 1000)
-    criteria = list(TRAINING_WEIGHTS)
-    weights = [TRAINING_WEIGHTS[c] for c in criteria]
+    criteria, weights = _weights(criteria)
     tasks = []
     for _ in range(n_pairs):
         criterion = rng.choices(criteria, weights)[0]
@@ -91,12 +97,13 @@ def pair_tasks(n_pairs: int, prompts: list[str], seed: int = 0) -> list[PairTask
     return tasks
 
 
-def point_tasks(n: int, prompts: list[str], seed: int = 0) -> list[PointTask]:
+def point_tasks(
+    n: int, prompts: list[str], seed: int = 0, criteria: tuple[str, ...] | None = None
+) -> list[PointTask]:
     """`n` pointwise tasks under random criteria."""
     rng = random.Random(seed + 1)
     reviews = generate_reviews(max(200, n), seed=seed + 2000)
-    criteria = list(TRAINING_WEIGHTS)
-    weights = [TRAINING_WEIGHTS[c] for c in criteria]
+    criteria, weights = _weights(criteria)
     layout = POINT_LAYOUT.replace("{{", "{").replace("}}", "}")
     tasks = []
     for _ in range(n):

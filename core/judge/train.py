@@ -23,7 +23,7 @@ from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, PreTrain
 
 from core.demo.threads import ThreadGovernor, available_cores
 from core.judge.cache import INFO_FILE  # written last: its presence marks a complete folder
-from core.judge.rubrics import CRITERIA
+from core.judge.rubrics import CRITERIA, PRESETS
 from core.judge.tasks import PairTask, PointTask, pair_tasks, point_tasks
 from core.progress import Progress, no_progress
 
@@ -50,6 +50,8 @@ class JudgeBuildConfig:
     """Linear warmup steps."""
     score_sigma: float = 0.8
     """Width of the soft pointwise target around the true score (score units)."""
+    criteria: tuple[str, ...] = PRESETS
+    """The criteria trained (tests train fewer)."""
     seed: int = 0
     """Seed of the tasks, new weights and batch order."""
     num_threads: int | None = None
@@ -106,8 +108,8 @@ def build_demo_judge(
         model = _stretched_model(demo_folder, config)
         tokens = AnswerTokens.of(tokenizer)
         prompts = DEMO_PROMPTS
-        pairs = pair_tasks(config.n_pairs, prompts, seed=config.seed)
-        points = point_tasks(config.n_points, prompts, seed=config.seed)
+        pairs = pair_tasks(config.n_pairs, prompts, config.seed, config.criteria)
+        points = point_tasks(config.n_points, prompts, config.seed, config.criteria)
         rows = _encode(tokenizer, pairs, points, tokens, config)
         losses = _train(model, rows, config, governor, report)
         evaluation = evaluate_synthetic(model, tokenizer, tokens, config, prompts)
@@ -255,7 +257,7 @@ def _learning_rate(step: int, config: JudgeBuildConfig) -> float:
 def evaluate_synthetic(model, tokenizer, tokens: AnswerTokens, config: JudgeBuildConfig,
                        prompts: list[str], n_pairs: int = 150) -> dict[str, float]:  # fmt: skip
     """Single-order accuracy on held-out synthetic pairs whose truth is clear, per criterion."""
-    tasks = pair_tasks(n_pairs, prompts, seed=config.seed + 7919)
+    tasks = pair_tasks(n_pairs, prompts, config.seed + 7919, config.criteria)
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     hits: dict[str, list[bool]] = {name: [] for name in CRITERIA}
     for start in range(0, len(tasks), 32):

@@ -388,14 +388,18 @@ class LLMJudge:
 def judge_from_arg(arg: str | None, context: RewardContext) -> LLMJudge:
     """The `judge[=MODEL[,RUBRIC]]` reward: no MODEL judges with the policy's base model.
 
-    RUBRIC is a pointwise template file; it is split off at the last comma only when that
-    names an existing file, so model paths holding commas still work.
+    RUBRIC is a rubric preset (`judge=demo-judge,positivity`) or a pointwise template file;
+    it is split off at the last comma only when it names one, so model paths holding commas
+    still work.
     """
+    from core.judge.rubrics import PRESETS, preset_template
     from core.rewards.judge_templates import read_template
 
     model, rubric = (arg or "").strip(), None
     head, comma, tail = model.rpartition(",")
-    if comma and Path(tail.strip()).expanduser().is_file():
+    if comma and tail.strip() in PRESETS:
+        model, rubric = head.strip(), preset_template(tail.strip(), POINTWISE)
+    elif comma and Path(tail.strip()).expanduser().is_file():
         model, rubric = head.strip(), read_template(Path(tail.strip()).expanduser(), POINTWISE)
     if not model or model == "policy":
         if context.policy_session is None:
