@@ -5,7 +5,8 @@ training never used: its tasks come from the review generator, not from the mode
 demo judge compares every pair under each rubric preset and under a free-text rubric
 worded differently from the preset (same deciding clause, another preamble and layout),
 with the usual swap averaging. The ground truth is computed from the texts alone (VADER
-for positivity, word counts for concision and detail; core.judge.rubrics), and a pair
+for positivity, word counts for concision, both for positive-concise; core.judge.rubrics),
+and a pair
 counts where that truth is clear (|margin| >= CLEAR_MARGIN).
 
 Printed per rubric: agreement with the truth on clear pairs, position bias (share of pairs

@@ -42,7 +42,7 @@ def test_rubric_ids_name_presets_and_hash_other_texts(tmp_path):
 
 
 def test_resolve_rubric_takes_presets_files_and_refuses_unknown_names(tmp_path):
-    assert resolve_rubric("detail").source == "preset:detail"
+    assert resolve_rubric("positive-concise").source == "preset:positive-concise"
     assert resolve_rubric(None).rubric_id == "default"
     with pytest.raises(InputFileError, match="neither a preset"):
         resolve_rubric("friendliness")
@@ -55,10 +55,12 @@ def test_ground_truth_of_the_presets():
     assert truth_margin("positivity", NEGATIVE, POSITIVE) < -0.5
     short, long = "Great fun, loved it.", POSITIVE + " " + POSITIVE
     assert truth_margin("concision", short, long) > 0.4
-    assert truth_margin("detail", short, long) < -0.4
+    # Positive-concise: sentiment first; between two warm reviews, the shorter.
+    assert truth_margin("positive-concise", NEGATIVE, long) < -0.5
+    assert truth_margin("positive-concise", short, long) > 0.4
     # An answer that does not answer loses under both length rubrics.
     assert truth_margin("concision", "Ok", POSITIVE) == -1.0
-    assert truth_margin("detail", "", POSITIVE) == -1.0
+    assert truth_margin("positive-concise", "Great!", POSITIVE) == -1.0
     assert truth_score("positivity", POSITIVE) > 8 > 3 > truth_score("positivity", NEGATIVE)
     assert truth_score("concision", short) > truth_score("concision", long)
     assert truth_score("concision", "") == 1.0

@@ -120,7 +120,7 @@ class JudgeForm(QWidget):
             "The judge reads the rubric and answers A or B; its next-token probabilities give "
             "P(left better). The loaded model's base shares its weights (no extra memory); "
             "a folder or hub id loads a second model. The demo judge is trained offline to "
-            "follow the rubric presets (positivity, concision, detail) and rubrics worded "
+            "follow the rubric presets (positivity, concision, positive-concise) and rubrics worded "
             "like them; it is built on first use (a few minutes).",
         )
         self.pairs_spin = QSpinBox(objectName="labelPairsSpin", minimum=1, maximum=10000)
@@ -177,8 +177,9 @@ class JudgeForm(QWidget):
             self.preset_combo.addItem(name, name)
         self.preset_combo.setToolTip(
             "Load a rubric preset: positivity (the more positive, specific review wins), "
-            "concision (the shorter answer that still answers wins), detail (the longer, "
-            "more detailed answer wins). The rubric is part of the judge: labelling again "
+            "concision (the shorter answer that still answers wins), positive-concise (the "
+            "more positive wins, the shorter between equals). The rubric is part of the "
+            "judge: labelling again "
             "with another rubric labels the pairs again, as another judge."
         )
         self.preset_combo.activated.connect(self._on_preset)

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="build or locate the built-in demo judge",
         description="Build the built-in demo judge on first use (the demo model fine-tuned on "
         "synthetic judge tasks; a few minutes on 2 CPU cores, no download) or find the built "
-        "copy. It follows the rubric presets positivity, concision and detail (`label --judge "
+        "copy. It follows the rubric presets positivity, concision and positive-concise "
+        "(`label --judge "
         "demo-judge --rubric positivity`). The folder's path is the last line printed.",
     )
     parser.add_argument(

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--rubric",
         default=None,
-        help="a preset (positivity, concision, detail) or a pairwise template file with "
+        help="a preset (positivity, concision, positive-concise) or a pairwise template file with "
         "{prompt}, {response_a}, {response_b} (default: resources/rubrics/default.txt). "
         "The rubric is part of the judge: another rubric labels the pairs again",
     )

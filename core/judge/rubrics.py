@@ -19,6 +19,8 @@ from pathlib import Path
 from core.errors import InputFileError
 from core.rewards.judge_templates import PAIRWISE, RubricTemplate, parse_template
 
+CLEAR_MARGIN = 0.2
+"""|truth_margin| at least this: the truth is clear (polarities 0.4 apart, or lengths 20 %)."""
 MIN_ANSWER_WORDS = 3
 """A response with fewer words does not answer the prompt (it loses under length rubrics)."""
 
@@ -61,27 +63,28 @@ CRITERIA: dict[str, Criterion] = {
             "Score the answer higher the fewer words it uses, if it answers.",
         ),
     ),
-    "detail": Criterion(
-        "detail",
+    "positive-concise": Criterion(
+        "positive-concise",
         (
-            "The longer, more detailed answer wins.",
-            "Prefer the more detailed and complete answer.",
-            "The better answer says more about the product.",
-            "Pick the fuller, more thorough review.",
+            "The more positive review wins; if both are about as positive, the shorter one "
+            "that still answers wins.",
+            "Prefer the more positive review, and between equally positive ones the more concise.",
+            "Pick the warmer review; when they are equally warm, the briefer one.",
         ),
         (
-            "A long, detailed answer scores high.",
-            "Score the answer higher the more detail it gives.",
+            "A positive review scores high, a short positive one higher.",
+            "Score the review higher the more positive it is, and a little higher if brief.",
         ),
     ),
 }
 
-PRESETS = ("positivity", "concision", "detail")
+PRESETS = ("positivity", "concision", "positive-concise")
 
-TRAINING_WEIGHTS = {"positivity": 0.4, "concision": 0.4, "detail": 0.2}
-"""How often each criterion is trained. Not equal on purpose: two opposite criteria in
-equal shares cancel every feature the rubric does not select, and a small model then sits
-on the 50/50 plateau; unequal shares give it signal to start from."""
+TRAINING_WEIGHTS = {"positivity": 0.35, "concision": 0.4, "positive-concise": 0.25}
+"""How often each criterion is trained. No two criteria pull a feature in opposite
+directions (no "longer wins" beside "shorter wins"): opposite criteria cancel each other's
+signal until the model reads the rubric, and a small model then sits on the 50/50 plateau
+for longer than a build may take."""
 """Rubric presets shipped as templates (`--rubric positivity`)."""
 
 PREAMBLES = ("", "", "", "You judge short reviews.", "Be a fair judge.")
@@ -130,22 +133,23 @@ def truth_margin(criterion: str, left: str, right: str) -> float:
 
     Sentiment: the difference of VADER polarities, halved. Length: a response that does not
     answer (fewer than MIN_ANSWER_WORDS words) loses to one that does (margin +-1);
-    otherwise the relative difference of word counts, signed by what the rubric wants.
+    otherwise the relative difference of word counts (shorter wins). Positive-concise:
+    sentiment where it clearly differs, else concision.
     """
     if criterion == "positivity":
         return (polarity(left) - polarity(right)) / 2
+    if criterion == "positive-concise":
+        sentiment = truth_margin("positivity", left, right)
+        return (
+            sentiment if abs(sentiment) >= CLEAR_MARGIN else truth_margin("concision", left, right)
+        )
     words_left, words_right = word_count(left), word_count(right)
     answers_left, answers_right = words_left >= MIN_ANSWER_WORDS, words_right >= MIN_ANSWER_WORDS
     if answers_left != answers_right:
         return 1.0 if answers_left else -1.0
     if not answers_left:
         return 0.0
-    relative = (words_right - words_left) / max(words_left, words_right)
-    return relative if criterion == "concision" else -relative
-
-
-CLEAR_MARGIN = 0.2
-"""|truth_margin| at least this: the truth is clear (polarities 0.4 apart, or lengths 20 %)."""
+    return (words_right - words_left) / max(words_left, words_right)
 
 
 def truth_p_left(criterion: str, left: str, right: str, temperature: float = 0.06) -> float:
@@ -157,11 +161,13 @@ def truth_score(criterion: str, response: str) -> float:
     """The pointwise ground truth on the 1..10 scale."""
     if criterion == "positivity":
         return 5.5 + 4.5 * polarity(response)
+    if criterion == "positive-concise":
+        return 0.7 * truth_score("positivity", response) + 0.3 * truth_score("concision", response)
     words = word_count(response)
     if words < MIN_ANSWER_WORDS:
         return 1.0
     fraction = min(1.0, (words - MIN_ANSWER_WORDS) / 22)  # 3 words -> 0, 25+ words -> 1
-    return 10.0 - 8.0 * fraction if criterion == "concision" else 2.0 + 8.0 * fraction
+    return 10.0 - 8.0 * fraction
 
 
 def resolve_rubric(arg: str | Path | None, kind: str = PAIRWISE) -> RubricTemplate:

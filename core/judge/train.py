@@ -40,7 +40,7 @@ class JudgeBuildConfig:
     """Transformer blocks kept from the demo model (the first ones)."""
     n_positions: int = 256
     """Context length: a rubric, a prompt and two answers of about 40 tokens fit."""
-    steps: int = 500
+    steps: int = 800
     """Optimiser steps."""
     batch_size: int = 32
     """Tasks per step."""
