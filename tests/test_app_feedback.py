@@ -263,3 +263,20 @@ def test_verdict_column_says_undecided_below_the_confidence_filter(qtbot, worksp
     assert "coin flip" in table.item(0, column).toolTip()
     assert table.item(1, column).text() == "left"
     assert table.item(0, table.COLUMNS.index("Judge")).text() == "j#r"
+
+
+def test_judge_form_offers_the_demo_judge_and_rubric_presets(qtbot, page):
+    form = page.judge_form
+    combo = form.judge.combo
+    assert combo.findData("demo-judge") >= 0
+    form.judge.select("demo-judge")
+    presets = form.findChild(type(combo), "rubricPresetCombo")
+    presets.activated.emit(presets.findData("concision"))
+    assert presets.currentIndex() == 0  # back to "Preset…", ready for the next choice
+    assert "shorter answer" in form.rubric_edit.toPlainText()
+    assert form.rubric_template().rubric_id == "concision"
+    assert "concision (preset)" in form.rubric_label.text()
+    choice = form.choice("cpu")
+    assert (choice.model, choice.rubric_source) == ("demo-judge", "preset:concision")
+    form.rubric_edit.appendPlainText(" ")  # an edited preset is another rubric
+    assert form.rubric_template().rubric_id != "concision"

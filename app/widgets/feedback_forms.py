@@ -30,7 +30,12 @@ from core.config import DEMO_MODEL, RMConfig
 from core.errors import InputFileError, StudioError
 from core.judge.cache import DEMO_JUDGE
 from core.judge.rubrics import PRESETS, preset_template
-from core.rewards.judge_templates import PAIRWISE, RubricTemplate, parse_template
+from core.rewards.judge_templates import (
+    PAIRWISE,
+    PRESET_PREFIX,
+    RubricTemplate,
+    parse_template,
+)
 from resources import resource_path
 
 Reporter = Callable[[BaseException, str], object]
@@ -120,8 +125,8 @@ class JudgeForm(QWidget):
             "The judge reads the rubric and answers A or B; its next-token probabilities give "
             "P(left better). The loaded model's base shares its weights (no extra memory); "
             "a folder or hub id loads a second model. The demo judge is trained offline to "
-            "follow the rubric presets (positivity, concision, positive-concise) and rubrics worded "
-            "like them; it is built on first use (a few minutes).",
+            "follow the rubric presets (positivity, concision, positive-concise) and rubrics "
+            "worded like them; it is built on first use (a few minutes).",
         )
         self.pairs_spin = QSpinBox(objectName="labelPairsSpin", minimum=1, maximum=10000)
         self.pairs_spin.setValue(16)
@@ -231,7 +236,8 @@ class JudgeForm(QWidget):
         self._show_source(edited=False)
 
     def _show_source(self, edited: bool) -> None:
-        name = Path(self._source).name
+        preset = self._source.removeprefix(PRESET_PREFIX)
+        name = f"{preset} (preset)" if preset != self._source else Path(self._source).name
         self.rubric_label.setText(f"<b>Rubric</b> {name}{' (edited)' if edited else ''}")
         self.rubric_label.setToolTip(self._source)
         self._edited = edited
