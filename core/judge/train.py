@@ -105,6 +105,7 @@ def build_demo_judge(
     try:
         report(0, config.steps + 2, "writing judge tasks")
         tokenizer = PreTrainedTokenizerFast.from_pretrained(demo_folder)
+        tokenizer.model_max_length = config.n_positions  # the judge's context, not the demo's
         model = _stretched_model(demo_folder, config)
         tokens = AnswerTokens.of(tokenizer)
         prompts = DEMO_PROMPTS
