@@ -32,10 +32,9 @@ from core.judge.rubrics import (
     CRITERIA,
     FILLERS,
     PRESETS,
-    preset_template,
     truth_margin,
 )
-from core.rewards.judge_templates import PAIRWISE, parse_template
+from core.rewards.judge_templates import PAIRWISE, parse_template, preset_template
 
 FREE_TEXT_LAYOUT = (
     "You judge short reviews. {clause} {filler}\nPrompt: {{prompt}}\n"

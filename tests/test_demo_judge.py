@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from core.judge import DEMO_JUDGE, demo_judge_folder, ensure_demo_judge, is_demo_judge_built
-from core.judge.rubrics import preset_template
 from core.judge.train import JudgeBuildConfig
 from core.rewards import RewardContext
 from core.rewards.judge import LLMJudge, judge_from_arg
-from core.rewards.judge_templates import POINTWISE
+from core.rewards.judge_templates import POINTWISE, preset_template
 from core.store import Store
 
 # The build takes minutes of CPU (far longer on a busy machine): a generous timeout.
@@ -63,12 +62,16 @@ def test_small_demo_judge_follows_the_positivity_rubric(small_judge):
     assert sum(r.same_side_both_orders for r in positivity) <= 1
 
 
-@pytest.mark.skipif(not is_demo_judge_built(), reason="the full demo judge is not built here")
+# Read before the small judge's fixture points the data folder elsewhere.
+FULL_JUDGE = demo_judge_folder()
+
+
+@pytest.mark.skipif(not is_demo_judge_built(FULL_JUDGE), reason="no full demo judge built here")
 def test_full_demo_judge_changes_its_verdict_with_the_rubric():
     """The shipped recipe (built by `demo-judge`, not here: minutes) reads the rubric: the
     long positive review wins under positivity; under concision the verdict moves away
     from it. (The reduced build above has not learned to read the rubric yet.)"""
-    folder = demo_judge_folder()
+    folder = FULL_JUDGE
     positivity = _verdicts(folder, preset_template("positivity"))
     concision = _verdicts(folder, preset_template("concision"))
     assert all(r.p_left > 0.7 for r in positivity), [r.p_left for r in positivity]

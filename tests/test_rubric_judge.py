@@ -5,17 +5,18 @@ from __future__ import annotations
 import pytest
 
 from core.errors import InputFileError
-from core.judge.rubrics import (
-    preset_template,
-    resolve_rubric,
-    rubric_of_rater,
-    truth_margin,
-    truth_score,
-)
+from core.judge.rubrics import rubric_of_rater, truth_margin, truth_score
 from core.offline.data import dpo_pairs, kto_examples
 from core.preference_export import COIN_FLIPS, drop_coin_flips
 from core.rewards.judge import LLMJudge
-from core.rewards.judge_templates import PAIRWISE, POINTWISE, default_template, parse_template
+from core.rewards.judge_templates import (
+    PAIRWISE,
+    POINTWISE,
+    default_template,
+    parse_template,
+    preset_template,
+    resolve_rubric,
+)
 from core.rlaif.agreement import agreement_report
 from core.rlaif.labelling import label_pairs
 from core.store import Store
@@ -39,6 +40,14 @@ def test_rubric_ids_name_presets_and_hash_other_texts(tmp_path):
     assert parse_template(edited, "preset:positivity (edited)").rubric_id != "positivity"
     assert rubric_of_rater("ai:demo-judge#concision") == "concision"
     assert rubric_of_rater("ai:gpt2") is None and rubric_of_rater("ann#1") is None
+
+
+def test_presets_use_a_wording_the_demo_judge_trains_on():
+    from core.judge.rubrics import CRITERIA, PRESETS
+
+    for name in PRESETS:
+        assert CRITERIA[name].clauses[0] in preset_template(name).text
+        assert CRITERIA[name].point_clauses[0] in preset_template(name, POINTWISE).text
 
 
 def test_resolve_rubric_takes_presets_files_and_refuses_unknown_names(tmp_path):

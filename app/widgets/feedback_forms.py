@@ -29,12 +29,13 @@ from app.jobs.feedback import POLICY_JUDGE, JudgeChoice
 from core.config import DEMO_MODEL, RMConfig
 from core.errors import InputFileError, StudioError
 from core.judge.cache import DEMO_JUDGE
-from core.judge.rubrics import PRESETS, preset_template
+from core.judge.rubrics import PRESETS
 from core.rewards.judge_templates import (
     PAIRWISE,
     PRESET_PREFIX,
     RubricTemplate,
     parse_template,
+    preset_template,
 )
 from resources import resource_path
 

@@ -67,10 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the judge (and the policy if pairs must be sampled), label, print a summary."""
     from core.errors import StudioError
-    from core.judge.rubrics import resolve_rubric
     from core.rewards.judge import LLMJudge
     from core.rewards.judge_cache import JudgeCache
-    from core.rewards.judge_templates import PAIRWISE
+    from core.rewards.judge_templates import PAIRWISE, resolve_rubric
     from core.store import Store
 
     if args.pairs is not None and args.pairs < 1:

@@ -14,10 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from core.errors import InputFileError
-from core.rewards.judge_templates import PAIRWISE, RubricTemplate, parse_template
 
 CLEAR_MARGIN = 0.2
 """|truth_margin| at least this: the truth is clear (polarities 0.4 apart, or lengths 20 %)."""
@@ -78,7 +76,25 @@ CRITERIA: dict[str, Criterion] = {
     ),
 }
 
+
 PRESETS = ("positivity", "concision", "positive-concise")
+"""Rubric presets (`--rubric positivity`): each criterion's first wordings."""
+PAIR_LAYOUT = "Rubric: {rubric}\nPrompt: {{prompt}}\nA: {{response_a}}\nB: {{response_b}}\nBetter:"
+POINT_LAYOUT = "Rubric: {rubric}\nPrompt: {{prompt}}\nAnswer: {{response}}\nScore 1-10:"
+
+
+def preset_text(name: str, kind: str = "pairwise") -> str:
+    """A preset's template text (core.rewards.judge_templates.preset_template parses it)."""
+    if name not in PRESETS:
+        raise InputFileError(
+            f"Unknown rubric preset {name!r}; choose one of {', '.join(PRESETS)} or give a "
+            "template file."
+        )
+    criterion = CRITERIA[name]
+    if kind == "pairwise":
+        return PAIR_LAYOUT.format(rubric=criterion.clauses[0])
+    return POINT_LAYOUT.format(rubric=criterion.point_clauses[0])
+
 
 TRAINING_WEIGHTS = {"positivity": 0.35, "concision": 0.4, "positive-concise": 0.25}
 """How often each criterion is trained. No two criteria pull a feature in opposite
@@ -90,26 +106,10 @@ for longer than a build may take."""
 PREAMBLES = ("", "", "", "You judge short reviews.", "Be a fair judge.")
 FILLERS = ("", "", "", "Ignore the order.", "Judge the content only.")
 
-PAIR_LAYOUT = "Rubric: {rubric}\nPrompt: {{prompt}}\nA: {{response_a}}\nB: {{response_b}}\nBetter:"
-POINT_LAYOUT = "Rubric: {rubric}\nPrompt: {{prompt}}\nAnswer: {{response}}\nScore 1-10:"
-
 
 def rubric_text(clause: str, preamble: str = "", filler: str = "") -> str:
     """One rubric sentence block: preamble, deciding clause, filler."""
     return " ".join(part for part in (preamble, clause, filler) if part)
-
-
-def preset_template(name: str, kind: str = PAIRWISE) -> RubricTemplate:
-    """The template of a preset rubric, pairwise or pointwise."""
-    if name not in PRESETS:
-        raise InputFileError(
-            f"Unknown rubric preset {name!r}; choose one of {', '.join(PRESETS)} or give a "
-            "template file."
-        )
-    criterion = CRITERIA[name]
-    layout = PAIR_LAYOUT if kind == PAIRWISE else POINT_LAYOUT
-    clause = criterion.clauses[0] if kind == PAIRWISE else criterion.point_clauses[0]
-    return parse_template(layout.format(rubric=clause), source=f"preset:{name}", kind=kind)
 
 
 def word_count(text: str) -> int:
@@ -168,39 +168,6 @@ def truth_score(criterion: str, response: str) -> float:
         return 1.0
     fraction = min(1.0, (words - MIN_ANSWER_WORDS) / 22)  # 3 words -> 0, 25+ words -> 1
     return 10.0 - 8.0 * fraction
-
-
-def resolve_rubric(arg: str | Path | None, kind: str = PAIRWISE) -> RubricTemplate:
-    """A `--rubric` value: a preset name, a template file, or None for the shipped default."""
-    from core.rewards.judge_templates import default_template, read_template
-
-    if arg is None:
-        return default_template(kind)
-    if str(arg) in PRESETS:
-        return preset_template(str(arg), kind)
-    path = Path(arg).expanduser()
-    if not path.is_file() and not path.suffix:
-        raise InputFileError(
-            f"--rubric {arg}: neither a preset ({', '.join(PRESETS)}) nor a template file; "
-            "name a preset or give the path of a template."
-        )
-    return read_template(path, kind)
-
-
-RUBRICS_FOLDER = "rubrics"
-"""`<workspace>/rubrics/<rubric id>.txt`: each rubric's text, stored once."""
-
-
-def save_rubric(workspace: Path, template: RubricTemplate) -> Path:
-    """Keep the text of the rubric a rater used, once per rubric id (ids are unique per text)."""
-    folder = Path(workspace) / RUBRICS_FOLDER
-    path = folder / f"{template.rubric_id}.txt"
-    if not path.is_file():
-        from core.atomic import write_file_atomically
-
-        text = template.text + "\n"
-        write_file_atomically(path, lambda file: file.write(text), force=True)
-    return path
 
 
 def rubric_of_rater(rater: str) -> str | None:

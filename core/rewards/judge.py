@@ -392,8 +392,7 @@ def judge_from_arg(arg: str | None, context: RewardContext) -> LLMJudge:
     it is split off at the last comma only when it names one, so model paths holding commas
     still work.
     """
-    from core.judge.rubrics import PRESETS, preset_template
-    from core.rewards.judge_templates import read_template
+    from core.rewards.judge_templates import PRESETS, preset_template, read_template
 
     model, rubric = (arg or "").strip(), None
     head, comma, tail = model.rpartition(",")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InputFileError
+from core.judge.rubrics import PRESETS, preset_text
 from resources import resource_path
 
 PRESET_PREFIX = "preset:"
@@ -52,8 +53,6 @@ class RubricTemplate:
         is named by its file and hashed ("mine-3fa2c1"), so two texts never share an id.
         """
         if self.source.startswith(PRESET_PREFIX):
-            from core.judge.rubrics import PRESETS, preset_template  # lazy: it imports us
-
             name = self.source.removeprefix(PRESET_PREFIX)
             if name in PRESETS and preset_template(name, self.kind).digest == self.digest:
                 return name  # an edited preset falls through to a hashed id
@@ -113,3 +112,38 @@ def _shipped_digest(kind: str) -> str | None:
         return default_template(kind).digest
     except InputFileError:
         return None
+
+
+def preset_template(name: str, kind: str = PAIRWISE) -> RubricTemplate:
+    """The template of a rubric preset (core.judge.rubrics), pairwise or pointwise."""
+    return parse_template(preset_text(name, kind), source=f"{PRESET_PREFIX}{name}", kind=kind)
+
+
+def resolve_rubric(arg: str | Path | None, kind: str = PAIRWISE) -> RubricTemplate:
+    """A `--rubric` value: a preset name, a template file, or None for the shipped default."""
+    if arg is None:
+        return default_template(kind)
+    if str(arg) in PRESETS:
+        return preset_template(str(arg), kind)
+    path = Path(arg).expanduser()
+    if not path.is_file() and not path.suffix:
+        raise InputFileError(
+            f"--rubric {arg}: neither a preset ({', '.join(PRESETS)}) nor a template file; "
+            "name a preset or give the path of a template."
+        )
+    return read_template(path, kind)
+
+
+RUBRICS_FOLDER = "rubrics"
+"""`<workspace>/rubrics/<rubric id>.txt`: each rubric's text, stored once."""
+
+
+def save_rubric(workspace: Path, template: RubricTemplate) -> Path:
+    """Keep the text of the rubric a rater used, once per rubric id (ids are unique per text)."""
+    path = Path(workspace) / RUBRICS_FOLDER / f"{template.rubric_id}.txt"
+    if not path.is_file():
+        from core.atomic import write_file_atomically
+
+        text = template.text + "\n"
+        write_file_atomically(path, lambda file: file.write(text), force=True)
+    return path

@@ -167,7 +167,7 @@ def label_pairs(
     todo = _collect(store, judge, n_pairs, pairs, policy, generation, prompt_set, progress)
     report = progress or no_progress
     if todo:
-        from core.judge.rubrics import save_rubric
+        from core.rewards.judge_templates import save_rubric
 
         save_rubric(store.workspace, judge.pairwise)
     ids, judgements = [], []
