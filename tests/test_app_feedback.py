@@ -75,6 +75,8 @@ def test_tiny_judge_labels_pairs_into_the_store(qtbot, page, tiny_model_dir):
     assert table.item(0, 4).text() == f"{newest.detail['p_left_first']:.3f}"
     assert "4 pairs judged" in page.label_status.text()
     assert "1 that people compared" in page.label_status.text()
+    undecided = sum(abs(2 * row.soft_label - 1) < 0.2 for row in rows)
+    assert (f"{undecided} undecided" in page.label_status.text()) == (undecided > 0)
     assert page.label_button.isEnabled() and not page.stop_label_button.isEnabled()
 
     # Again with Stop pressed at once: the judge stops before its first batch.

@@ -170,6 +170,7 @@ def test_cli_label_train_rm_and_agreement(tiny_model_dir, workspace, capsys):
         "8 comparisons by ai:gpt2#default: 4 on pairs people compared, 0 on stored pairs, 4 on new"
         in out
     )
+    assert "8 of 8 verdicts are undecided" in out  # a random judge: coin flips, said so
     assert (workspace / "cache" / "judge.sqlite").is_file()
 
     # Again: the people's pairs are done; only new pairs are left to label.

@@ -322,6 +322,11 @@ class FeedbackPage(QWidget):
                 f"{report.generated} new). Mean confidence {report.mean_confidence:.2f}; same "
                 f"side in both orders {percent(report.position_bias_rate)}; answer-token mass "
                 f"{report.mean_answer_mass:.3f}."
+                + (
+                    f" {report.undecided} undecided (coin flips): they will not train."
+                    if report.undecided
+                    else ""
+                )
             )
             if report.mean_answer_mass is not None and report.mean_answer_mass < LOW_ANSWER_MASS:
                 self.label_status.setText(

@@ -152,6 +152,11 @@ def _print_report(report, rater: str) -> None:
             f"{100 * report.position_bias_rate:.1f} %; answer-token mass "
             f"{report.mean_answer_mass:.3f}"
         )
+        if report.undecided:
+            print(
+                f"{report.undecided} of {report.labelled} verdicts are undecided (confidence "
+                "|2p - 1| below 0.2): training and the pairs export leave them out"
+            )
         if report.mean_answer_mass < 0.05:
             print(
                 "note: the judge puts little probability on the answer letters; an "

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from core.config import GenerationConfig
 from core.errors import StudioError
+from core.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class LabelReport:
     """Mean probability on the answer tokens; low means the judge ignores the format."""
     comparison_ids: list[int]
     seconds: float
+    undecided: int = 0
+    """Verdicts below the training confidence filter (|2p - 1| < 0.2): they never train."""
 
 
 def _key(prompt_id: int, a: int, b: int) -> tuple[int, frozenset[int]]:
@@ -225,4 +228,5 @@ def _report(ids, judgements, counts, seconds) -> LabelReport:
         ),
         comparison_ids=ids,
         seconds=seconds,
+        undecided=sum(abs(2 * j.p_left - 1) < DEFAULT_MIN_CONFIDENCE for j in judgements),
     )
