@@ -264,6 +264,19 @@ def _dataset(rows: list[dict]) -> Any:
     return Dataset.from_list(rows)
 
 
+def _dataset(rows: list[dict]) -> Any:
+    """TRL 1.x takes a `datasets.Dataset` only. TRL 0.29 takes a plain list of rows, which
+    it is given: datasets' fingerprinting (dill over pyarrow types) is not needed for an
+    in-memory prompt list and breaks with some pyarrow/dill pairs."""
+    from importlib.metadata import version
+
+    if int(version("trl").split(".")[0]) < 1:
+        return rows
+    from datasets import Dataset
+
+    return Dataset.from_list(rows)
+
+
 def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:
     per_generation = settings.batch_size // settings.mini_batch_size
     common = dict(
