@@ -221,33 +221,39 @@ LONGER = """
 def reward(prompts, responses):
     return [len(text.split()) / 10 for text in responses]
 """
+REPEATED = """
+def reward(prompts, responses):
+    words = [text.split() for text in responses]
+    return [1.0 - len(set(w)) / len(w) if w else 0.0 for w in words]
+"""
+QUIET_KL = ["--guard-kl-factor", "1000"]  # another rule would stop these runs first
 
 
 @pytest.mark.parametrize(
-    ("flags", "fired"),
+    ("reward", "flags", "fired"),
     [
-        # Trained on length alone: answers grow until most hit the length limit.
-        (["--max-new-tokens", "64", "--guard-length-factor", "1.3"], "Length drift"),
-        # A fast learner held to a small KL target: the KL passes it.
-        (["--learning-rate", "0.01", "--guard-kl-target", "0.5", "--guard-kl-factor", "1"],
-         "KL past its target"),
-        # The same learner, watched for its entropy falling below 90 % of its start.
-        (["--learning-rate", "0.02", "--guard-entropy-floor", "0.97"], "Entropy collapse"),
+        # Trained on length: answers grow until nearly all hit the length limit.
+        (LONGER, ["--max-new-tokens", "64", *QUIET_KL], "Length drift"),
+        # The same, fast: the policy runs far from the reference first.
+        (LONGER, ["--max-new-tokens", "64"], "KL past its target"),
+        # Trained on repeating words: the policy collapses onto one word.
+        (REPEATED, ["--max-new-tokens", "24", "--guard-truncated-share", "1", *QUIET_KL],
+         "Entropy collapse"),
     ],
 )  # fmt: skip
-def test_each_rule_stops_a_run_trained_on_a_hackable_length_reward(
-    flags, fired, demo_model_dir, tmp_path, capsys
+def test_each_rule_stops_a_deliberately_hackable_run(
+    reward, flags, fired, demo_model_dir, tmp_path, capsys
 ):
-    """Trained on answer length, a reward the policy games by rambling: each rule, made
-    sensitive by its threshold, stops the run with its message and a checkpoint."""
+    """Rewards the policy games (rambling, repeating itself), learnt fast: each rule stops
+    the run with its message and a checkpoint, at its default threshold."""
     from core.cli import main
 
-    longer = tmp_path / "longer.py"
-    longer.write_text(LONGER, encoding="utf-8")
+    source = tmp_path / "reward.py"
+    source.write_text(reward, encoding="utf-8")
     code = main(
-        ["grpo", "--model", str(demo_model_dir), "--reward", f"py={longer}", "--guard",
+        ["grpo", "--model", str(demo_model_dir), "--reward", f"py={source}", "--guard",
          "--steps", "15", "--batch-size", "16", "--group-size", "4", "--mini-batch-size", "16",
-         "--max-new-tokens", "24", "--samples-per-step", "0", "--seed", "0",
+         "--learning-rate", "0.02", "--samples-per-step", "0", "--seed", "0",
          "--workspace", str(tmp_path / "ws"), *flags]
     )  # fmt: skip
     assert code == 0

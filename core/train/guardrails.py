@@ -90,7 +90,7 @@ class GuardrailConfig:
         0.9,
         label="Guard cut-off share",
         help="Fire when at least this share of responses hits the length limit (no EOS), "
-        "unless the run started that way.",
+        "unless the run started that way. 1 turns this check off.",
         minimum=0.01,
         maximum=1.0,
         decimals=2,
@@ -205,7 +205,14 @@ class Guardrails:
         cut = _cut_off_share(now)
         start_cut = 1.0 - self._start("response/eos_rate")
         share = self.config.truncated_share
-        if cut is not None and cut >= share and math.isfinite(start_cut) and start_cut < share:
+        on = share < 1.0  # 1: off
+        if (
+            on
+            and cut is not None
+            and cut >= share
+            and math.isfinite(start_cut)
+            and start_cut < share
+        ):
             return (
                 f"Length drift: {cut:.0%} of responses hit the length limit (at the start "
                 f"{start_cut:.0%}). Set a missing-EOS penalty, or raise max new tokens if "
