@@ -260,25 +260,37 @@ CLIP_TOOLTIP = (
 )
 """The clip fraction vs approx KL plot (every on-policy kind; app/widgets/dashboard.py)."""
 
-PPO_HELP = """PPO writes an answer one token at a time: each token is an action, the text before it the state. The reward model scores the whole answer at the end.
+PPO_HELP = "\n\n".join(
+    (
+        "PPO writes an answer one token at a time: each token is an action, the text "
+        "before it the state. The reward model scores the whole answer at the end.",
+        "Score vs KL: the score is that reward (as the trainer uses it); −β·KL is what "
+        "every answer pays for drifting from the reference model (the model you started "
+        "from). Training climbs their sum.",
+        "Reward parts: with several rewards, each term's mean score, stacked.",
+        "Critic fit: a critic (value head) guesses, from each prefix, the reward still to "
+        "come. The advantage (what the reward turned out minus that guess) says which "
+        "tokens to make likelier. Explained variance near 1: good guesses; near 0: noisy "
+        "advantages, slower learning.",
+        "Clipping: PPO clips the probability ratio so one update cannot move the policy "
+        "far. A high clip fraction or approx KL means the updates are too big: lower the "
+        "learning rate.",
+    )
+)
 
-Score vs KL: the score is that reward (as the trainer uses it); −β·KL is what every answer pays for drifting from the reference model (the model you started from). Training climbs their sum.
-
-Reward parts: with several rewards, each term's mean score, stacked.
-
-Critic fit: a critic (value head) guesses, from each prefix, the reward still to come. The advantage (what the reward turned out minus that guess) says which tokens to make likelier. Explained variance near 1: good guesses; near 0: noisy advantages, slower learning.
-
-Clip vs approx KL: PPO clips the probability ratio so one update cannot move the policy far. A high clip fraction or approx KL means the updates are too big: lower the learning rate."""
-
-_GROUP_HELP = """{name} samples several answers to each prompt (a group) and scores them all. {advantage} No critic is needed: the group is the baseline.
-
-Score vs KL: the score the advantages came from; −β·KL is the price of drifting from the reference model (the model you started from). With β = 0 there is no KL to show.
-
-Reward parts: with several rewards, each term's mean score, stacked.
-
-Groups: a group whose answers all scored the same has zero advantage and teaches nothing.
-
-Clip vs approx KL: the update clips the probability ratio as PPO does. A high clip fraction or approx KL means the updates are too big: lower the learning rate."""
+_GROUP_HELP = "\n\n".join(
+    (
+        "{name} samples several answers to each prompt (a group) and scores them all. "
+        "{advantage} No critic is needed: the group is the baseline.",
+        "Score vs KL: the score the advantages came from; −β·KL is the price of drifting "
+        "from the reference model (the model you started from). With β = 0 there is no KL "
+        "to show.",
+        "Reward parts: with several rewards, each term's mean score, stacked.",
+        "Groups: a group whose answers all scored the same has zero advantage and teaches nothing.",
+        "Clipping: the update clips the probability ratio as PPO does. A high clip fraction "
+        "or approx KL means the updates are too big: lower the learning rate.",
+    )
+)
 
 GRPO_HELP = _GROUP_HELP.format(
     name="GRPO",

@@ -171,7 +171,7 @@ class TrainingDashboard(QWidget):
             tooltip="Mean entropy of the policy's next-token distribution (nats per token)",
         )  # fmt: skip
         self.clipfrac_plot = TwinAxisPlot(
-            "Clip vs approx KL",
+            "Clipping",
             Series("policy/clipfrac", "clipfrac"),
             Series("policy/approxkl", "approx KL (right)"),
             auto_redraw=False,

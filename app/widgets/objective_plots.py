@@ -46,9 +46,7 @@ class StackedPlot(MetricPlot):
     components 0..i-1 and 0..i, so the width of a band is that term and the top edge their
     sum. A component appears when a step first carries it (earlier steps count 0)."""
 
-    def __init__(
-        self, title: str, parent: QWidget | None = None, auto_redraw: bool = True
-    ) -> None:
+    def __init__(self, title: str, parent: QWidget | None = None, auto_redraw: bool = True) -> None:
         super().__init__(title, [], "", parent, auto_redraw)
         self._parts: dict[str, GrowingBuffer] = {}  # reward/<component> -> means by step
         self._tops: dict[str, pg.PlotCurveItem] = {}  # each band's upper edge
