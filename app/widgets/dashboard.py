@@ -15,9 +15,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -76,7 +78,7 @@ class TrainingDashboard(QWidget):
         layout.addWidget(self.help_box)
         layout.addWidget(self.guardrail_label)
         layout.addWidget(self.warning_label)
-        layout.addLayout(grid, 1)
+        layout.addWidget(self._scrolled(grid), 1)
         self._monitor = HealthMonitor.for_config(PPOConfig())
         self._held_out: float | None = None  # the latest held-out reward (evaluated steps)
         # One dirty plot is redrawn per tick: a step's seven redraws land in seven short
@@ -86,6 +88,21 @@ class TrainingDashboard(QWidget):
         self._redraw_timer.setInterval(REDRAW_TICK_MS)
         self._redraw_timer.timeout.connect(self._on_redraw_tick)
         self._next_plot = 0
+
+    def _scrolled(self, grid) -> QScrollArea:
+        """The plot grid in a vertical scroll area: where the window is too short for
+        every row at its plots' minimum height (1280x800 with the objective's terms), the
+        rows scroll instead of squeezing plots into each other."""
+        content = QWidget(objectName="dashboardPlots")
+        content.setLayout(grid)  # takes the plots already in the grid as its children
+        content.setContentsMargins(0, 0, 0, 0)
+        grid.setContentsMargins(0, 0, 0, 0)
+        self._scroll = QScrollArea(objectName="dashboardScroll")
+        self._scroll.setWidget(content)
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return self._scroll
 
     def configure(self, choice: AlgorithmChoice) -> None:
         """Show the plots of `choice`'s algorithm: its losses only (no value loss without
@@ -129,7 +146,10 @@ class TrainingDashboard(QWidget):
     def _reflow(self, force: bool = False) -> None:
         """The three plots read most (reward, KL, losses) first and taller, then the gauges
         (four, or more with an algorithm's extras), in as many rows as the width needs."""
-        columns = columns_for(self.width())
+        # Less a scroll bar's width, shown or not: columns that change as the bar comes
+        # and goes would reflow back and forth.
+        bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        columns = columns_for(self.width() - bar)
         if columns == self._columns and not force:
             return
         self._columns = columns
