@@ -157,3 +157,20 @@ def test_the_grid_still_reflows_with_the_objective_plots(qtbot, width, rows):
     assert len(_shown(dashboard)) == 10
     _assert_fits(dashboard)
     assert _rows(_shown(dashboard)) == rows
+
+
+def test_building_the_dashboard_leaves_the_window_active(qtbot):
+    """The dashboard is built while the main window shows: no widget of it may flash up as
+    a top-level window, which would take the window's activation (and its shortcuts)."""
+    from PySide6.QtWidgets import QWidget
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    dashboard = TrainingDashboard(parent=window)
+    QApplication.processEvents()
+    assert QApplication.activeWindow() is window
+    assert dashboard.help_box.toggle_button.window() is window

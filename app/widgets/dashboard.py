@@ -69,8 +69,6 @@ class TrainingDashboard(QWidget):
         self.setMinimumWidth(MIN_PLOT_WIDTH)
         self._extra: dict[str, MetricPlot] = {}  # the algorithms' own plots, made when first shown
         self._loss_plots = {ALGORITHMS[DEFAULT_KIND].losses: self.loss_plot}
-        self.choice: AlgorithmChoice | None = None
-        self.configure(ALGORITHMS[DEFAULT_KIND])
         grid = self._grid
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -88,6 +86,12 @@ class TrainingDashboard(QWidget):
         self._redraw_timer.setInterval(REDRAW_TICK_MS)
         self._redraw_timer.timeout.connect(self._on_redraw_tick)
         self._next_plot = 0
+        # Last, once every widget has its parent: configure shows some, and a parentless
+        # widget shown (the dashboard is built while the window shows) is a top-level
+        # window for a moment, which takes the main window's activation and with it the
+        # window shortcuts (Compare & Rate's rating keys).
+        self.choice: AlgorithmChoice | None = None
+        self.configure(ALGORITHMS[DEFAULT_KIND])
 
     def _scrolled(self, grid) -> QScrollArea:
         """The plot grid in a vertical scroll area: where the window is too short for
