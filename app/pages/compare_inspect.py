@@ -5,14 +5,24 @@ which opens that answer under that checkpoint (app/widgets/inspect_dialog.py).""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from app.widgets.inspect_dialog import InspectDialog
 from core.train.checkpoints import ADAPTER_DIR, META_FILE
 
 if TYPE_CHECKING:
+    from app.app_state import AppState
     from app.compare_pairs import Pair
-    from app.pages.compare_page import ComparePage
+    from app.widgets.compare_pane import ComparePane
+
+
+class PanesPage(Protocol):
+    """What CompareInspect needs of Compare & Rate (no import of the page: no cycle)."""
+
+    state: AppState
+    left_pane: ComparePane
+    right_pane: ComparePane
+
 
 BLIND_HINT = "Vote first: the token inspector names the checkpoint, which would unblind you"
 
@@ -32,7 +42,7 @@ def checkpoint_of(adapter: str | None) -> Path | None:
 class CompareInspect:
     """Shows each pane's inspect button when its side can be inspected, and opens it."""
 
-    def __init__(self, page: ComparePage) -> None:
+    def __init__(self, page: PanesPage) -> None:
         self.page = page
         self.dialogs: list[InspectDialog] = []  # kept alive while open
         self._targets: dict[str, tuple[Path, str, str]] = {}  # pane -> checkpoint, prompt, text
