@@ -37,6 +37,9 @@ class PlotSpec:
     unit: str = ""
     tooltip: str = ""
     """What the plot shows, at length (titles stay short so they never clip)."""
+    style: str = "lines"
+    """lines | stacked (the `reward/<component>` keys, found as they come) | objective
+    (score and -beta*KL, derived from `objective/kl` where not logged)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ class Visuals:
     plots: tuple[PlotSpec, ...] = ()
     """Offline: the dashboard's plots (app/widgets/offline_dashboard.py)."""
     presets: Mapping[str, Preset] = field(default_factory=dict)
+    objective_plots: tuple[PlotSpec, ...] = ()
+    """On-policy: the objective's terms, shown first among the gauges (a stacked plot only
+    once a step carries its keys)."""
+    help: str = ""
+    """On-policy: the dashboard's "What am I looking at?" text (plain text, paragraphs)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,14 @@ class AlgorithmChoice:
     @property
     def presets(self) -> Mapping[str, Preset]:
         return self.visuals.presets
+
+    @property
+    def objective_plots(self) -> tuple[PlotSpec, ...]:
+        return self.visuals.objective_plots
+
+    @property
+    def help(self) -> str:
+        return self.visuals.help
 
     def algorithm(self) -> Any:
         """The core.train.launch.Algorithm that starts and resumes its runs."""
@@ -214,6 +230,79 @@ GROUP_PLOT = PlotSpec(
     tooltip="Share of groups whose rewards were all equal, and the mean std within a group",
 )
 
+# The objective's terms (docs/metrics.md); tooltips are one line for a newcomer.
+COMPONENTS_PLOT = PlotSpec(
+    "rewardComponentsPlot",
+    "Reward parts",
+    (),
+    tooltip="Each band is one term of the reward (its mean raw score, before its weight), "
+    "stacked: see which term moved when the reward did",
+    style="stacked",
+)
+OBJECTIVE_PLOT = PlotSpec(
+    "objectivePlot",
+    "Score vs KL",
+    (("objective/scores", "score"), ("objective/non_score_reward", "−β·KL")),
+    tooltip="What training climbs: the score the answers earned, and −β·KL, the price paid "
+    "for drifting from the reference model",
+    style="objective",
+)
+EXPLAINED_VARIANCE_PLOT = PlotSpec(
+    "explainedVariancePlot",
+    "Critic fit",
+    (("val/explained_variance", "explained var."),),
+    tooltip="How well the critic predicts the returns: 1 is perfect, 0 no better than "
+    "guessing the average, below 0 worse",
+)
+CLIP_TOOLTIP = (
+    "How hard each update pushed: the share of tokens whose probability ratio hit the clip "
+    "(left), and approx KL, how far the update moved the policy (right)"
+)
+"""The clip fraction vs approx KL plot (every on-policy kind; app/widgets/dashboard.py)."""
+
+PPO_HELP = "\n\n".join(
+    (
+        "PPO writes an answer one token at a time: each token is an action, the text "
+        "before it the state. The reward model scores the whole answer at the end.",
+        "Score vs KL: the score is that reward (as the trainer uses it); −β·KL is what "
+        "every answer pays for drifting from the reference model (the model you started "
+        "from). Training climbs their sum.",
+        "Reward parts: with several rewards, each term's mean score, stacked.",
+        "Critic fit: a critic (value head) guesses, from each prefix, the reward still to "
+        "come. The advantage (what the reward turned out minus that guess) says which "
+        "tokens to make likelier. Explained variance near 1: good guesses; near 0: noisy "
+        "advantages, slower learning.",
+        "Clipping: PPO clips the probability ratio so one update cannot move the policy "
+        "far. A high clip fraction or approx KL means the updates are too big: lower the "
+        "learning rate.",
+    )
+)
+
+_GROUP_HELP = "\n\n".join(
+    (
+        "{name} samples several answers to each prompt (a group) and scores them all. "
+        "{advantage} No critic is needed: the group is the baseline.",
+        "Score vs KL: the score the advantages came from; −β·KL is the price of drifting "
+        "from the reference model (the model you started from). With β = 0 there is no KL "
+        "to show.",
+        "Reward parts: with several rewards, each term's mean score, stacked.",
+        "Groups: a group whose answers all scored the same has zero advantage and teaches nothing.",
+        "Clipping: the update clips the probability ratio as PPO does. A high clip fraction "
+        "or approx KL means the updates are too big: lower the learning rate.",
+    )
+)
+
+GRPO_HELP = _GROUP_HELP.format(
+    name="GRPO",
+    advantage="An answer's advantage is its reward minus its group's mean, divided by the "
+    "group's spread (std).",
+)
+RLOO_HELP = _GROUP_HELP.format(
+    name="RLOO",
+    advantage="An answer's advantage is its reward minus the mean of the other answers of "
+    "its group (leave one out).",
+)
+
 LOSSES_PPO = (("loss/policy", "policy"), ("loss/value", "value"))
 LOSSES_GROUP = (("loss/policy", "policy"), ("loss/kl", "KL term"))
 
@@ -301,9 +390,26 @@ VISUALS_BY_DATA: dict[str, Visuals] = {
 """The visuals of a kind that VISUALS does not name, by the data it reads."""
 
 VISUALS: dict[str, Visuals] = {
-    "ppo": Visuals(LOSSES_PPO, presets=PPO_PRESETS),
-    "grpo": Visuals(LOSSES_GROUP, extra_plots=(GROUP_PLOT,), presets=_group_presets()),
-    "rloo": Visuals(LOSSES_GROUP, extra_plots=(GROUP_PLOT,), presets=_group_presets()),
+    "ppo": Visuals(
+        LOSSES_PPO,
+        presets=PPO_PRESETS,
+        objective_plots=(OBJECTIVE_PLOT, COMPONENTS_PLOT, EXPLAINED_VARIANCE_PLOT),
+        help=PPO_HELP,
+    ),
+    "grpo": Visuals(
+        LOSSES_GROUP,
+        extra_plots=(GROUP_PLOT,),
+        presets=_group_presets(),
+        objective_plots=(OBJECTIVE_PLOT, COMPONENTS_PLOT),
+        help=GRPO_HELP,
+    ),
+    "rloo": Visuals(
+        LOSSES_GROUP,
+        extra_plots=(GROUP_PLOT,),
+        presets=_group_presets(),
+        objective_plots=(OBJECTIVE_PLOT, COMPONENTS_PLOT),
+        help=RLOO_HELP,
+    ),
 }
 
 

@@ -39,6 +39,7 @@ from app.compare_pairs import (
 )
 from app.jobs.model import RewardCache, SideCompletion
 from app.pages.compare_generation import PairGeneration
+from app.pages.compare_inspect import CompareInspect
 from app.pages.compare_thumbs import ThumbsMode
 from app.widgets.common import page_title
 from app.widgets.compare_pane import ComparePane
@@ -82,6 +83,7 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         panes.addWidget(self.right_pane)
         layout.addLayout(panes, 1)
         layout.addLayout(self._build_vote_row())
+        self.inspector = CompareInspect(self)  # a checkpoint's answer, token by token
         self._build_shortcuts()
         state.prompts_changed.connect(self._on_prompts_changed)
         state.feedback_changed.connect(self._update_counter)
@@ -270,6 +272,10 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         return self._shown_pairs().get(prompt.id) if prompt else None
 
     def _show_pair(self, pair: Pair) -> None:
+        self._show_texts(pair)
+        self.inspector.update(pair)
+
+    def _show_texts(self, pair: Pair) -> None:
         if len(pair.sides) == 1:
             self.left_pane.show_text(pair.prompt, pair.sides[0].text)
             self.left_pane.show_verdict(single_title(pair))

@@ -8,7 +8,15 @@ from html import escape
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QGroupBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 class ComparePane(QGroupBox):
@@ -23,9 +31,18 @@ class ComparePane(QGroupBox):
         self.scores_label = QLabel(objectName=text_name.replace("Completion", "Scores"))
         self.scores_label.setWordWrap(True)
         self.scores_label.setTextFormat(Qt.TextFormat.RichText)
+        # Shown for an answer a run's checkpoint wrote (app/pages/compare_inspect.py).
+        self.inspect_button = QPushButton(
+            "Inspect token by token", objectName=text_name.replace("Completion", "InspectButton")
+        )
+        self.inspect_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # rating keys: the page's
+        self.inspect_button.setVisible(False)
         layout = QVBoxLayout(self)
         layout.addWidget(self.text_view, 1)
-        layout.addWidget(self.scores_label)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.scores_label, 1)
+        bottom.addWidget(self.inspect_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(bottom)
 
     def show_text(self, prompt: str, completion: str) -> None:
         """The prompt (muted) followed by the completion (bold)."""
@@ -40,6 +57,18 @@ class ComparePane(QGroupBox):
     def clear(self, message: str = "") -> None:
         self.text_view.setPlainText(message)
         self.scores_label.setText("")
+        self.inspect_button.setVisible(False)
+
+    def set_inspectable(self, available: bool, enabled: bool, blind_hint: str) -> None:
+        """Show the inspect button for a checkpoint's answer (enabled once voted on)."""
+        self.inspect_button.setVisible(available)
+        self.inspect_button.setEnabled(available and enabled)
+        self.inspect_button.setToolTip(
+            "This answer under the checkpoint that wrote it, token by token: log-probs, KL "
+            "and what the trainer credits each token with"
+            if enabled
+            else blind_hint
+        )
 
     def show_scores(self, names: Sequence[str], weights: Sequence[float], values: Sequence[float]):
         """Each source's raw score (with its weight when not 1) and the weighted sum."""

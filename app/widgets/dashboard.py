@@ -1,5 +1,6 @@
-"""The live training dashboard: seven metric plots (plus the algorithm's own, e.g. GRPO's
-group statistics), health warnings, and the rollout table.
+"""The live training dashboard: seven metric plots, the objective's terms (score vs
+-beta*KL, the reward's components, PPO's critic fit), the algorithm's own plots (GRPO's
+group statistics), a "What am I looking at?" box, health warnings, and the rollout table.
 
 Plots and checks read the trainer's metric keys as they are (core/ppo/metrics.py,
 core/grpo/metrics.py); which losses and extra plots an algorithm has comes from its
@@ -14,16 +15,20 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from app.algorithms import ALGORITHMS, AlgorithmChoice, PlotSpec
+from app.algorithms import ALGORITHMS, CLIP_TOOLTIP, AlgorithmChoice, PlotSpec
+from app.widgets.objective_help import ObjectiveHelp
+from app.widgets.objective_plots import ObjectivePlot, StackedPlot, TwinAxisPlot
 from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
 from app.widgets.plots import KLPlot, MetricPlot, RewardPlot, Series
 from core.algorithms import DEFAULT_KIND
@@ -53,8 +58,10 @@ class TrainingDashboard(QWidget):
         )
         self.ema_check.toggled.connect(self.reward_plot.set_smoothing)
         self.step_label = QLabel("No run yet.", objectName="stepLabel")
+        self.help_box = ObjectiveHelp()
         header = QHBoxLayout()
         header.addWidget(self.step_label, 1)
+        header.addWidget(self.help_box.toggle_button)
         header.addWidget(self.ema_check)
         self._columns = 0  # plots side by side now (set by the first reflow)
         # An explicit minimum width: the grid's own (its columns' minimums) would stop the
@@ -62,14 +69,14 @@ class TrainingDashboard(QWidget):
         self.setMinimumWidth(MIN_PLOT_WIDTH)
         self._extra: dict[str, MetricPlot] = {}  # the algorithms' own plots, made when first shown
         self._loss_plots = {ALGORITHMS[DEFAULT_KIND].losses: self.loss_plot}
-        self._reflow(force=True)
         grid = self._grid
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
+        layout.addWidget(self.help_box)
         layout.addWidget(self.guardrail_label)
         layout.addWidget(self.warning_label)
-        layout.addLayout(grid, 1)
+        layout.addWidget(self._scrolled(grid), 1)
         self._monitor = HealthMonitor.for_config(PPOConfig())
         self._held_out: float | None = None  # the latest held-out reward (evaluated steps)
         # One dirty plot is redrawn per tick: a step's seven redraws land in seven short
@@ -79,14 +86,36 @@ class TrainingDashboard(QWidget):
         self._redraw_timer.setInterval(REDRAW_TICK_MS)
         self._redraw_timer.timeout.connect(self._on_redraw_tick)
         self._next_plot = 0
-        self.choice = ALGORITHMS[DEFAULT_KIND]
+        # Last, once every widget has its parent: configure shows some, and a parentless
+        # widget shown (the dashboard is built while the window shows) is a top-level
+        # window for a moment, which takes the main window's activation and with it the
+        # window shortcuts (Compare & Rate's rating keys).
+        self.choice: AlgorithmChoice | None = None
+        self.configure(ALGORITHMS[DEFAULT_KIND])
+
+    def _scrolled(self, grid) -> QScrollArea:
+        """The plot grid in a vertical scroll area: where the window is too short for
+        every row at its plots' minimum height (1280x800 with the objective's terms), the
+        rows scroll instead of squeezing plots into each other."""
+        content = QWidget(objectName="dashboardPlots")
+        content.setLayout(grid)  # takes the plots already in the grid as its children
+        content.setContentsMargins(0, 0, 0, 0)
+        grid.setContentsMargins(0, 0, 0, 0)
+        self._scroll = QScrollArea(objectName="dashboardScroll")
+        self._scroll.setWidget(content)
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return self._scroll
 
     def configure(self, choice: AlgorithmChoice) -> None:
         """Show the plots of `choice`'s algorithm: its losses only (no value loss without
-        a value head) and its extra plots (GRPO/RLOO: the group statistics)."""
+        a value head), its objective's terms (a critic's fit only where there is a critic)
+        and its extra plots (GRPO/RLOO: the group statistics); explain them in its words."""
         if choice == self.choice:
             return
         self.choice = choice
+        self.help_box.set_text(choice.help)
         if choice.losses not in self._loss_plots:
             plot = _loss_plot(choice, parent=self)
             self._grid.addWidget(plot, 0, 0)  # placed by the reflow below, hidden till then
@@ -95,18 +124,36 @@ class TrainingDashboard(QWidget):
         self.loss_plot.hide()
         self.loss_plot = self._loss_plots[choice.losses]
         self.loss_plot.show()
+        self._objective = [self._extra_plot(spec) for spec in choice.objective_plots]
+        self._extras = [self._extra_plot(spec) for spec in choice.extra_plots]
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """The plots shown, in order: the three main ones, then the objective's terms that
+        have data to show (a stacked plot once a step carried its keys), then the gauges
+        and the algorithm's extras; every other plot hidden."""
+        objective = [p for p in self._objective if not isinstance(p, StackedPlot) or p.has_data()]
+        gauges = [self.clipfrac_plot, self.entropy_plot, self.length_plot, self.speed_plot]
+        self.plots = [*self._main[:2], self.loss_plot, *objective, *gauges, *self._extras]
+        # By identity: `widget in list` goes through PySide's rich comparison, which
+        # leaked a reference to True/False per call (a fatal error at interpreter exit).
+        shown = {id(plot) for plot in self.plots}
         for plot in self._extra.values():
-            plot.hide()
-        extras = [self._extra_plot(spec) for spec in choice.extra_plots]
-        for plot in extras:
-            plot.show()
-        self.plots = [*self.plots[:2], self.loss_plot, *self.plots[3:7], *extras]
+            plot.setVisible(id(plot) in shown)
         self._reflow(force=True)
+
+    def _waiting_plots(self) -> list[StackedPlot]:
+        """The current algorithm's stacked plots not shown yet (no component seen)."""
+        shown = {id(plot) for plot in self.plots}  # by identity, as in _arrange
+        return [p for p in self._objective if isinstance(p, StackedPlot) and id(p) not in shown]
 
     def _reflow(self, force: bool = False) -> None:
         """The three plots read most (reward, KL, losses) first and taller, then the gauges
         (four, or more with an algorithm's extras), in as many rows as the width needs."""
-        columns = columns_for(self.width())
+        # Less a scroll bar's width, shown or not: columns that change as the bar comes
+        # and goes would reflow back and forth.
+        bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        columns = columns_for(self.width() - bar)
         if columns == self._columns and not force:
             return
         self._columns = columns
@@ -119,8 +166,15 @@ class TrainingDashboard(QWidget):
     def _extra_plot(self, spec: PlotSpec) -> MetricPlot:
         if spec.name not in self._extra:
             series = [Series(key, label) for key, label in spec.series]
-            plot = _plot(spec.name, spec.title, series, spec.unit, parent=self)
+            if spec.style == "stacked":
+                plot = StackedPlot(spec.title, parent=self, auto_redraw=False)
+            elif spec.style == "objective":
+                plot = ObjectivePlot(spec.title, series, spec.unit, self, auto_redraw=False)
+            else:
+                plot = _plot(spec.name, spec.title, series, spec.unit, parent=self)
+            plot.setObjectName(spec.name)
             plot.setToolTip(spec.tooltip or spec.title)
+            plot.hide()  # shown by _arrange
             self._grid.addWidget(plot, 0, 0)  # placed by the next reflow
             self._extra[spec.name] = plot
         return self._extra[spec.name]
@@ -140,10 +194,14 @@ class TrainingDashboard(QWidget):
             "entropyPlot", "Entropy", [Series("policy/entropy", "entropy")], "nats/token",
             tooltip="Mean entropy of the policy's next-token distribution (nats per token)",
         )  # fmt: skip
-        self.clipfrac_plot = _plot(
-            "clipfracPlot", "Clip fraction", [Series("policy/clipfrac", "clipfrac")],
-            tooltip="Share of tokens whose probability ratio was clipped in the update",
-        )  # fmt: skip
+        self.clipfrac_plot = TwinAxisPlot(
+            "Clipping",
+            Series("policy/clipfrac", "clipfrac"),
+            Series("policy/approxkl", "approx KL (right)"),
+            auto_redraw=False,
+        )
+        self.clipfrac_plot.setObjectName("clipfracPlot")
+        self.clipfrac_plot.setToolTip(CLIP_TOOLTIP)
         self.length_plot = _plot(
             "lengthPlot", "Length", [Series("response/length", "tokens")], "tokens",
             tooltip="Mean response length (tokens)",
@@ -155,15 +213,12 @@ class TrainingDashboard(QWidget):
         grid = self._grid = new_grid()
         for plot in (self.reward_plot, self.kl_plot, self.loss_plot):
             grid.addWidget(plot, 0, 0)  # placed by the first reflow
-        self.plots = [
-            self.reward_plot,
-            self.kl_plot,
-            self.loss_plot,
-            self.entropy_plot,
-            self.clipfrac_plot,
-            self.length_plot,
-            self.speed_plot,
-        ]
+        for plot in (self.entropy_plot, self.clipfrac_plot, self.length_plot, self.speed_plot):
+            grid.addWidget(plot, 0, 0)
+        self._main = [self.reward_plot, self.kl_plot, self.loss_plot]
+        self.plots = [*self._main]
+        self._objective: list[MetricPlot] = []
+        self._extras: list[MetricPlot] = []
 
     def _on_redraw_tick(self) -> None:
         if not self.isVisible():
@@ -187,9 +242,11 @@ class TrainingDashboard(QWidget):
             (c for c in ALGORITHMS.values() if type(config) is c.config_class), self.choice
         )
         self.configure(choice)
-        for plot in self.plots:
+        for plot in [*self.plots, *self._waiting_plots()]:
             plot.clear_data()
             plot.set_x_extent(config.steps)
+        if any(isinstance(plot, StackedPlot) for plot in self.plots):
+            self._arrange()  # cleared: hidden until the new run's first component
         adaptive = getattr(config, "kl_mode", None) == "adaptive"
         self.kl_plot.set_target(config.target_kl if adaptive else None)
         self.kl_plot.set_estimator(getattr(config, "kl_estimator", "k1"))  # PPO's: k1
@@ -204,6 +261,11 @@ class TrainingDashboard(QWidget):
         """Append one step to every plot; return (and show) the health warnings."""
         for plot in self.plots:
             plot.append(step, metrics)
+        waiting = self._waiting_plots()
+        for plot in waiting:
+            plot.append(step, metrics)  # fed while hidden: its steps line up when shown
+        if any(plot.has_data() for plot in waiting):
+            self._arrange()
         self.schedule_redraw()
         warnings = self._monitor.update(metrics)
         self.show_warnings(warnings)

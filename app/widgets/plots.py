@@ -180,6 +180,10 @@ class MetricPlot(pg.PlotWidget):
         self._redraw_timer.setInterval(REDRAW_INTERVAL_MS)
         self._redraw_timer.timeout.connect(self.refresh)
 
+    def series_keys(self) -> list[str]:
+        """The metric keys this plot draws (subclasses add theirs)."""
+        return list(self._values)
+
     def legend_entries(self) -> list[LegendEntry]:
         """The curves the legend names now (subclasses add theirs)."""
         return [
