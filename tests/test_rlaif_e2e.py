@@ -178,7 +178,8 @@ def test_cli_label_train_rm_and_agreement(tiny_model_dir, workspace, capsys):
     assert main(["train-rm", "--base", model, "--from", "all", "--epochs", "1", "--lora-r", "2",
                  "--max-length", "32", "--device", "cpu", *ws]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "12 usable all comparisons" in out and "epoch 1:" in out
+    # 4 people's pairs (the judge's verdicts on them set aside) + the judge's 4 new ones.
+    assert "8 usable all comparisons" in out and "epoch 1:" in out
     assert (workspace / "reward_models" / "rm-1" / "rm_meta.json").is_file()
 
     assert main(["agreement", "--device", "cpu", *ws]) == 0
