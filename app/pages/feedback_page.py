@@ -37,6 +37,7 @@ from app.jobs.feedback import (
     RMSummary,
     RoundOutcome,
     compute_agreement,
+    compute_people_report,
     run_ai_round,
     run_labelling,
     run_rm_training,
@@ -50,6 +51,7 @@ from app.widgets.feedback_tables import (
     VerdictTable,
     percent,
 )
+from app.widgets.people_panel import PeoplePanel
 from app.widgets.plots import SERIES_COLOURS, MetricPlot, Series
 from app.workers import start_job
 from core.errors import StudioError
@@ -169,6 +171,8 @@ class FeedbackPage(QWidget):
         layout.setContentsMargins(0, 0, 4, 0)
         layout.addWidget(self._build_reward_model(), 1)  # the plot takes the spare height
         layout.addWidget(self._build_agreement())
+        self.people_panel = PeoplePanel()
+        layout.addWidget(self.people_panel)
         self.dpo_round_box = DPORoundBox(
             self.state, lambda: self.judge_form.choice(self._device()), lambda: None
         )
@@ -243,7 +247,7 @@ class FeedbackPage(QWidget):
         self.stop_rm_button.setEnabled("rm" in self._busy)
         self.rm_form.setEnabled(not training)
         self.use_rm_button.setEnabled(self.last_reward_model is not None and not training)
-        self.refresh_button.setEnabled("agreement" not in self._busy)
+        self.refresh_button.setEnabled("agreement" not in self._busy and "people" not in self._busy)
         self.label_progress.setVisible(labelling)
         self.rm_progress.setVisible(training)
 
@@ -418,6 +422,11 @@ class FeedbackPage(QWidget):
             "agreement", compute_agreement, self.state.workspace, self._device(),
             stoppable=False, description="Agreement report", context="Computing agreement",
             on_done=self._on_agreement, on_error=lambda _e: self.agreement_summary.setText(""),
+        )  # fmt: skip
+        self._start(
+            "people", compute_people_report, self.state.workspace, stoppable=False,
+            description="Agreement between people", context="Comparing the people's labels",
+            on_done=self.people_panel.set_report,
         )  # fmt: skip
 
     def _on_agreement(self, report: AgreementReport) -> None:
