@@ -132,3 +132,32 @@ def test_agreement_cli_reports_people(store, workspace, capsys):
     people = json.loads(capsys.readouterr().out)["people"]
     assert [c["prompt"] for c in people["conflicts"]] == ["q1"]
     assert [r["rater"] for r in people["raters"]] == ["ann", "bob"]
+
+
+def test_anonymized_exports_carry_no_names_and_keep_pseudonyms_stable(store, workspace, tmp_path):
+    _cast(store, {"q1": [("left", "Alice Smith", False), ("right", "bob", False)]})
+    [generation] = [g.id for g in store.generations()][:1]
+    store.add_rating(generation, 1.0, "Alice Smith", note="Alice liked it")
+    store.add_rating(generation, 0.0, "ai:judge")
+    ws = ["--workspace", str(workspace)]
+    outputs = []
+    for run in (1, 2):
+        for fmt in ("ratings", "pairs"):
+            out = tmp_path / f"{fmt}{run}.jsonl"
+            args = ["export", "--format", fmt, "--out", str(out), "--anonymize", *ws]
+            assert main(args) == 0
+            outputs.append(out.read_text(encoding="utf-8"))
+    for text in outputs:
+        assert "Alice" not in text and "bob" not in text
+    assert outputs[0] == outputs[2]  # the same pseudonyms in every export of the workspace
+    raters = [json.loads(line)["rater"] for line in outputs[0].splitlines()]
+    assert raters[0].startswith("rater-") and raters[1] == "ai:judge"
+    with Store.open(tmp_path / "other") as other:  # another workspace: other pseudonyms
+        from core.pseudonyms import pseudonym
+
+        assert pseudonym(other.workspace_id, "Alice Smith") != raters[0]
+    plain = tmp_path / "plain.jsonl"
+    assert main(["export", "--format", "ratings", "--out", str(plain), *ws]) == 0
+    assert "Alice Smith" in plain.read_text(encoding="utf-8")
+    kto = ["export", "--format", "kto", "--out", str(tmp_path / "k"), "--anonymize", *ws]
+    assert main(kto) == 2  # refused: kto rows name no one
