@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.store.base import StoreBase, dumps, now
+from core.store.base import StoreBase, dumps, loads, now
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,50 @@ class FeedbackImports(StoreBase):
                 )
                 stored += 1
         return stored, len(ratings) - stored
+
+    def import_rankings(
+        self, rankings: Sequence[Any], set_name: str, rater: str, model: str
+    ) -> tuple[int, int]:
+        """Store each ranking (core.rankings.RankingToStore) by `rater` as the comparisons it
+        implies, sharing one `detail.ranking` id; return (stored, duplicates): a duplicate
+        repeats a ranking this rater already gave (same prompt, same order and ties)."""
+        from core.rankings import new_ranking_id
+
+        with self._transaction() as conn:
+            ids = _Lookup(conn, set_name)
+            seen = {
+                (prompt, loads(detail).get("ranking_key"))
+                for prompt, detail in conn.execute(
+                    "SELECT p.text, c.detail FROM comparisons c JOIN prompts p"
+                    " ON p.id = c.prompt_id WHERE c.rater = ? AND c.detail LIKE '%ranking_key%'",
+                    (rater,),
+                )
+            }
+            stored = 0
+            for ranking in rankings:
+                key = dumps([sorted(ranking.completions[i] for i in g) for g in ranking.groups])
+                if (ranking.prompt, key) in seen:
+                    continue
+                seen.add((ranking.prompt, key))
+                prompt_id = ids.prompt(ranking.prompt)
+                params = {"prompt_format": ranking.prompt_format, "imported": True}
+                answer_ids = [
+                    ids.generation(prompt_id, text, model, params) for text in ranking.completions
+                ]
+                rank_of = {i: rank for rank, group in enumerate(ranking.groups) for i in group}
+                ranking_id, created = new_ranking_id(), now()
+                for a, b, verdict in ranking.pairs():
+                    detail = {"ranking": ranking_id, "ranking_key": key,
+                              "ranks": [rank_of[a], rank_of[b]], "size": len(answer_ids),
+                              "imported_from": ranking.where}  # fmt: skip
+                    conn.execute(
+                        "INSERT INTO comparisons (prompt_id, left_id, right_id, verdict, rater,"
+                        " detail, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (prompt_id, answer_ids[a], answer_ids[b], verdict, rater,
+                         dumps(detail), created),
+                    )  # fmt: skip
+                stored += 1
+        return stored, len(rankings) - stored
 
 
 class _Lookup:
