@@ -44,6 +44,8 @@ class Pair:
     """True when the left side shows recipe B (the second one generated)."""
     verdict: str | None = None
     scores: list[SideScores] = field(default_factory=list)
+    repeat_of: int | None = None
+    """A hidden repeat: the id of the rater's earlier verdict on this pair (core.repeats)."""
 
     def shown(self) -> tuple[int, int]:
         """Indices into `sides` of the (left, right) completions."""

@@ -161,3 +161,25 @@ def test_anonymized_exports_carry_no_names_and_keep_pseudonyms_stable(store, wor
     assert "Alice Smith" in plain.read_text(encoding="utf-8")
     kto = ["export", "--format", "kto", "--out", str(tmp_path / "k"), "--anonymize", *ws]
     assert main(kto) == 2  # refused: kto rows name no one
+
+
+def test_hidden_repeats_pick_an_old_unrepeated_vote_of_the_rater(store):
+    import random
+
+    from core.repeats import MIN_GAP, pick_repeat
+
+    _cast(store, {f"q{i}": [("left", "ann", False)] for i in range(MIN_GAP + 2)})
+    _cast(store, {"bob's": [("left", "bob", False)]})
+    rows = store.comparisons("human")
+    prompts = {row.prompt_id for row in rows}
+    picks = {pick_repeat(rows, "ann", prompts, random.Random(seed)).prompt for seed in range(40)}
+    assert picks == {"q0", "q1"}  # not the last MIN_GAP votes, never bob's
+    first = rows[0]
+    store.add_comparison(first.prompt_id, first.right_id, first.left_id, "right", "ann",
+                         detail={"repeat_of": first.id})  # fmt: skip
+    rows = store.comparisons("human")
+    picks = {pick_repeat(rows, "ann", prompts, random.Random(seed)).prompt for seed in range(40)}
+    assert picks == {"q1", "q2"}  # q0 is repeated; the repeat itself is never picked
+    assert pick_repeat(rows, "ann", set(), random.Random(0)) is None
+    habits = {h.rater: h for h in people_report(store).raters}["ann"]
+    assert (habits.n_repeats, habits.self_agreement) == (1, 1.0)  # the same answer again

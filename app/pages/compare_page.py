@@ -47,6 +47,7 @@ from app.widgets.rating_keys import RatingKeys
 from app.widgets.recipe_bar import RecipeBar
 from app.widgets.reward_table import RewardTable
 from core.errors import StudioError
+from core.repeats import REPEAT_EVERY, pick_repeat
 
 
 class ComparePage(PairGeneration, ThumbsMode, QWidget):
@@ -63,6 +64,7 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         self._generating = False
         self._scoring = False
         self._rng = random.Random()  # side order: unpredictable on purpose
+        self._votes_since_repeat = 0
         self._rewards = RewardCache()
         layout = QVBoxLayout(self)
         layout.addWidget(page_title("Compare & Rate"))
@@ -158,6 +160,13 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         side.addWidget(self.auto_score_check)
         side.addWidget(self.score_button)
         side.addWidget(self.auto_next_check)
+        self.repeats_check = QCheckBox("Hidden repeats", objectName="hiddenRepeatsCheck")
+        self.repeats_check.setToolTip(
+            f"With the next pair generated after a vote: after every {REPEAT_EVERY} votes, show "
+            "one of your earlier pairs again with its sides swapped, unannounced, to measure "
+            "your self-agreement (AI Feedback → Between people)"
+        )
+        side.addWidget(self.repeats_check)
         ai_row.addLayout(side)
         self.status_label = QLabel(objectName="compareStatus")
         column = QVBoxLayout()
@@ -311,6 +320,8 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             "left_recipe": pair.sides[left].variant,
             "right_recipe": pair.sides[right].variant,
         }
+        if pair.repeat_of is not None:
+            detail["repeat_of"] = pair.repeat_of
         try:
             self.state.store.add_comparison(
                 pair.prompt_id,
@@ -346,6 +357,9 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
     def _auto_next(self, saved: str) -> None:
         """Go to the next prompt without a rated pair (never wrapping onto a rated one) and
         generate its pair; when every prompt is rated, say the set is done."""
+        self._votes_since_repeat += 1
+        if self._hidden_repeat():
+            return
         total = len(self._prompts)
         shown = self._shown_pairs()
         for step in range(1, total):
@@ -361,6 +375,30 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             f"{saved} Every prompt of set {self.set_combo.currentText()} is rated this "
             "session: choose another set, or press G for a fresh pair here."
         )
+
+    def _hidden_repeat(self) -> bool:
+        """With Hidden repeats on and REPEAT_EVERY votes since the last: show one of this
+        rater's earlier pairs of the set again, sides swapped (core.repeats)."""
+        if not self.repeats_check.isChecked() or self._votes_since_repeat < REPEAT_EVERY:
+            return False
+        rater = self.rater_edit.text().strip() or login_name()
+        ids = {prompt.id: index for index, prompt in enumerate(self._prompts)}
+        row = pick_repeat(self.state.store.comparisons("human"), rater, ids, self._rng)
+        if row is None:
+            return False
+        store = self.state.store
+        generations = [store.generation(row.right_id), store.generation(row.left_id)]
+        sides = [
+            SideCompletion(stored_recipe(g), g.text, g.seed or 0, g.params, g.adapter)
+            for g in generations
+        ]
+        pair = Pair(row.prompt_id, row.prompt, sides, [g.id for g in generations],
+                    swapped=False, repeat_of=row.id)  # fmt: skip
+        self._pairs[row.prompt_id] = pair
+        self._votes_since_repeat = 0
+        self._index = ids[row.prompt_id]
+        self._show_current()
+        return True
 
     def default_rater(self) -> str:
         """The login name, the rater when the Rater field is empty."""
