@@ -63,6 +63,8 @@ class GroupBenchSettings:
     lora_r: int = 16
     lora_alpha: int = 32
     seed: int = 0
+    bf16: bool = False
+    """Policy weights in bfloat16 on both sides (a GPU); otherwise float32."""
     threads: int | None = None
     prompts: tuple[str, ...] = field(default_factory=tuple)
 
@@ -131,6 +133,7 @@ def run_ours(settings: GroupBenchSettings) -> SideResult:
         ModelSpec(
             name_or_path=settings.model_dir,
             device=settings.device,
+            dtype="bfloat16" if settings.bf16 else "float32",
             lora=LoraSpec(r=settings.lora_r, alpha=settings.lora_alpha),
         )
     )
@@ -196,11 +199,10 @@ def run_trl(settings: GroupBenchSettings) -> SideResult:
     meter = Meter(settings.device)
     set_seed(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(settings.model_dir, padding_side="left")
-    policy = AutoModelForCausalLM.from_pretrained(settings.model_dir, dtype=torch.float32)
+    dtype = torch.bfloat16 if settings.bf16 else torch.float32
+    policy = AutoModelForCausalLM.from_pretrained(settings.model_dir, dtype=dtype)
     peft = lora_config(policy, LoraSpec(r=settings.lora_r, alpha=settings.lora_alpha))
-    # A plain list of rows: datasets' fingerprinting (dill over pyarrow types) is not needed
-    # for an in-memory prompt list and breaks with some pyarrow/dill pairs.
-    dataset = [{"prompt": prompt} for prompt in _prompts(settings)]
+    dataset = _dataset([{"prompt": prompt} for prompt in _prompts(settings)])
     rewards: list[float] = []
     kls: list[float] = []
 
@@ -230,6 +232,19 @@ def run_trl(settings: GroupBenchSettings) -> SideResult:
     return side_result(
         "trl", settings, meter, rewards, kls, None, {"algorithm": settings.algorithm}
     )
+
+
+def _dataset(rows: list[dict]) -> Any:
+    """TRL 1.x takes a `datasets.Dataset` only. TRL 0.29 takes a plain list of rows, which
+    it is given: datasets' fingerprinting (dill over pyarrow types) is not needed for an
+    in-memory prompt list and breaks with some pyarrow/dill pairs."""
+    from importlib.metadata import version
+
+    if int(version("trl").split(".")[0]) < 1:
+        return rows
+    from datasets import Dataset
+
+    return Dataset.from_list(rows)
 
 
 def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:

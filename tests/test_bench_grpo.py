@@ -29,7 +29,9 @@ def _result(side: str, seconds: float, peak: int) -> SideResult:
 
 
 def test_a_child_gets_exactly_the_parents_settings():
-    args = grpo_vs_trl.parse_args(["--batch-size", "12", "--group-size", "3", "--beta", "0"])
+    args = grpo_vs_trl.parse_args(
+        ["--batch-size", "12", "--group-size", "3", "--beta", "0", "--bf16"]
+    )
     args.mini_batch_size = 6
     settings = grpo_vs_trl.settings_from_args(args, "model-folder", "rloo")
     argv = grpo_vs_trl.child_argv("trl", settings)
