@@ -72,3 +72,18 @@ def test_bad_ranking_rows_are_refused_whole(workspace, tmp_path, row, message):
             import_rankings(store, path, rater="ann")
         assert "line 2" in str(caught.value)
         assert store.comparisons() == []  # nothing from the good row either
+
+
+def test_add_ranking_stores_a_ranking_of_stored_answers(workspace):
+    with Store.open(workspace) as store:
+        [prompt_id] = store.add_prompts(["P"])
+        ids = [store.add_generation(prompt_id, text, "demo") for text in "abcd"]
+        ranking = store.add_ranking(prompt_id, ids, [[3], [0, 1], [2]], "ann")
+        rows = store.comparisons()
+        assert len(rows) == 6 and {row.detail["ranking"] for row in rows} == {ranking}
+        assert {(r.left_text, r.right_text, r.verdict) for r in rows if r.verdict == "tie"} == {
+            ("a", "b", "tie")
+        }
+        with pytest.raises(ValueError, match="each of the 4 answers once"):
+            store.add_ranking(prompt_id, ids, [[3], [0, 1]], "ann")
+        assert len(store.comparisons()) == 6

@@ -120,8 +120,6 @@ class FeedbackImports(StoreBase):
         """Store each ranking (core.rankings.RankingToStore) by `rater` as the comparisons it
         implies, sharing one `detail.ranking` id; return (stored, duplicates): a duplicate
         repeats a ranking this rater already gave (same prompt, same order and ties)."""
-        from core.rankings import new_ranking_id
-
         with self._transaction() as conn:
             ids = _Lookup(conn, set_name)
             seen = {
@@ -143,20 +141,51 @@ class FeedbackImports(StoreBase):
                 answer_ids = [
                     ids.generation(prompt_id, text, model, params) for text in ranking.completions
                 ]
-                rank_of = {i: rank for rank, group in enumerate(ranking.groups) for i in group}
-                ranking_id, created = new_ranking_id(), now()
-                for a, b, verdict in ranking.pairs():
-                    detail = {"ranking": ranking_id, "ranking_key": key,
-                              "ranks": [rank_of[a], rank_of[b]], "size": len(answer_ids),
-                              "imported_from": ranking.where}  # fmt: skip
-                    conn.execute(
-                        "INSERT INTO comparisons (prompt_id, left_id, right_id, verdict, rater,"
-                        " detail, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (prompt_id, answer_ids[a], answer_ids[b], verdict, rater,
-                         dumps(detail), created),
-                    )  # fmt: skip
+                extra = {"ranking_key": key, "imported_from": ranking.where}
+                _insert_ranking(conn, prompt_id, answer_ids, ranking.groups, rater, extra)
                 stored += 1
         return stored, len(rankings) - stored
+
+    def add_ranking(
+        self,
+        prompt_id: int,
+        generation_ids: Sequence[int],
+        groups: Sequence[Sequence[int]],
+        rater: str,
+        detail: dict[str, Any] | None = None,
+    ) -> str:
+        """Store a ranking of stored generations of `prompt_id` (groups of indices into
+        `generation_ids`, best first; a group of several is a tie) as its comparisons;
+        return the ranking's id (Compare & Rate's Rank mode)."""
+        from core.store.store import _check_rater
+
+        _check_rater(rater)
+        with self._transaction() as conn:
+            for generation_id in generation_ids:
+                self._require_generation_of(conn, generation_id, prompt_id)
+            return _insert_ranking(conn, prompt_id, generation_ids, groups, rater, detail or {})
+
+
+def _insert_ranking(conn, prompt_id, answer_ids, groups, rater, extra) -> str:
+    """The comparisons a ranking implies, sharing `detail.ranking` (core.rankings)."""
+    from core.rankings import expand, new_ranking_id
+
+    groups = tuple(tuple(group) for group in groups)
+    rank_of = {i: rank for rank, group in enumerate(groups) for i in group}
+    if sorted(rank_of) != list(range(len(answer_ids))) or len(answer_ids) < 2:
+        raise ValueError(
+            f"the ranking {groups} must rank each of the {len(answer_ids)} answers once"
+        )
+    ranking_id, created = new_ranking_id(), now()
+    for a, b, verdict in expand(groups):
+        detail = {"ranking": ranking_id, "ranks": [rank_of[a], rank_of[b]],
+                  "size": len(answer_ids), **extra}  # fmt: skip
+        conn.execute(
+            "INSERT INTO comparisons (prompt_id, left_id, right_id, verdict, rater,"
+            " detail, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (prompt_id, answer_ids[a], answer_ids[b], verdict, rater, dumps(detail), created),
+        )
+    return ranking_id
 
 
 class _Lookup:
