@@ -24,7 +24,7 @@ VOTE_MARKS = {
 }
 """What each pane's title adds after a vote: (left, right)."""
 
-RATE_MODES = ("Pairs", "Single answers (thumbs)")
+RATE_MODES = ("Pairs", "Single answers (thumbs)", "Rank 4 answers")
 """Compare & Rate's modes, in the Rate combo's order."""
 THUMB_TEXT = {"up": "Thumbs up", "down": "Thumbs down"}
 THUMB_VALUES = {"up": 1.0, "down": 0.0}

@@ -39,6 +39,7 @@ from app.compare_pairs import (
 )
 from app.jobs.model import RewardCache, SideCompletion
 from app.pages.compare_generation import PairGeneration
+from app.pages.compare_rank import RankMode
 from app.pages.compare_thumbs import ThumbsMode
 from app.widgets.common import page_title
 from app.widgets.compare_pane import ComparePane
@@ -50,7 +51,7 @@ from core.errors import StudioError
 from core.repeats import REPEAT_EVERY, pick_repeat
 
 
-class ComparePage(PairGeneration, ThumbsMode, QWidget):
+class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
     """Blind pairwise rating; every vote goes to the store immediately."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
@@ -82,6 +83,7 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         self.right_pane = ComparePane("Right", "rightCompletion")
         panes.addWidget(self.left_pane)
         panes.addWidget(self.right_pane)
+        panes.addWidget(self._build_rank_box())
         layout.addLayout(panes, 1)
         layout.addLayout(self._build_vote_row())
         self._build_shortcuts()
@@ -191,12 +193,14 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         self.rating_keys = RatingKeys(
             self,
             {
-                "1": lambda: self.vote("left"),
-                "2": lambda: self.vote("right"),
-                "3": lambda: self.vote("tie"),
+                "1": lambda: self._digit("1"),
+                "2": lambda: self._digit("2"),
+                "3": lambda: self._digit("3"),
+                "4": lambda: self._digit("4"),
                 "0": lambda: self.vote("both_bad"),
                 "+": lambda: self.thumb("up"),
-                "=": lambda: self.thumb("up"),  # the + key without Shift
+                "=": self._equals,  # thumbs up (the + key without Shift), or a tie in Rank
+                "Backspace": lambda: self.rank_box.undo() if self.rank_mode() else None,
                 "-": lambda: self.thumb("down"),
                 "N": lambda: self.rating_keys.enter_field(self.note_edit),
                 "G": self.generate,
@@ -263,6 +267,8 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             if prompt
             else "This set has no prompts; add some on the Prompts page."
         )
+        if self.rank_mode():
+            self._show_rank(prompt.id if prompt else None)
         pair = self.current_pair()
         if pair is None:
             self.left_pane.clear()
