@@ -81,6 +81,8 @@ class RMResult:
     seconds: float
     run_id: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    coin_flips_dropped: int = 0
+    """AI labels the caller left out as too unsure to train on (set by the caller)."""
 
     @property
     def best(self) -> EpochReport:
