@@ -22,6 +22,9 @@ def test_people_panel_shows_kappa_habits_and_conflicts(qtbot, page):  # noqa: F8
     wait_done(qtbot, page)
 
     panel = page.people_panel
+    assert not panel.isVisible()  # behind its tab, beside the AI verdicts
+    page.feedback_tabs.setCurrentWidget(panel)
+    assert panel.isVisible()
     assert "2 people" in panel.summary.text() and "1 pairs they disagree on" in panel.summary.text()
     assert panel.pairs_table.rowCount() == 1
     assert panel.value(panel.pairs_table, 0, 0) == "ann / bob"

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSplitter,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -159,8 +160,13 @@ class FeedbackPage(QWidget):
         layout.addWidget(self.judge_form, 2)
         layout.addLayout(_row(self.label_button, self.stop_label_button, self.label_progress))
         layout.addWidget(self.label_status)
-        layout.addWidget(QLabel("<b>Latest AI verdicts</b> (newest first)"))
-        layout.addWidget(self.verdict_table, 3)
+        # The people's figures share the verdicts' room: in the right column they squeezed
+        # the reward model's plot in an 800-pixel window.
+        self.people_panel = PeoplePanel()
+        self.feedback_tabs = QTabWidget(objectName="feedbackTabs")
+        self.feedback_tabs.addTab(self.verdict_table, "Latest AI verdicts (newest first)")
+        self.feedback_tabs.addTab(self.people_panel, "Between people")
+        layout.addWidget(self.feedback_tabs, 3)
         return box
 
     def _build_right(self) -> QWidget:
@@ -172,8 +178,6 @@ class FeedbackPage(QWidget):
         layout.setContentsMargins(0, 0, 4, 0)
         layout.addWidget(self._build_reward_model(), 1)  # the plot takes the spare height
         layout.addWidget(self._build_agreement())
-        self.people_panel = PeoplePanel()
-        layout.addWidget(self.people_panel)
         self.dpo_round_box = DPORoundBox(
             self.state, lambda: self.judge_form.choice(self._device()), lambda: None
         )

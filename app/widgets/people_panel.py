@@ -33,7 +33,7 @@ class PeoplePanel(QGroupBox):
     """Raters against each other and themselves; filled by `set_report`."""
 
     def __init__(self) -> None:
-        super().__init__("Between people")
+        super().__init__()
         self.setObjectName("peoplePanel")
         self.setToolTip(PEOPLE_TIP)
         self.summary = QLabel(objectName="peopleSummary", wordWrap=True)
@@ -52,8 +52,7 @@ class PeoplePanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         for table in (self.pairs_table, self.habits_table, self.conflicts_table):
-            table.setMinimumHeight(4 * table.verticalHeader().defaultSectionSize())
-            table.setMaximumHeight(7 * table.verticalHeader().defaultSectionSize())
+            table.setMinimumHeight(3 * table.verticalHeader().defaultSectionSize())
             layout.addWidget(table)
 
     def set_report(self, report: PeopleReport) -> None:
