@@ -15,8 +15,6 @@ and a ranking's pairs can be told apart and grouped back by that id.
 
 from __future__ import annotations
 
-import itertools
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +26,7 @@ from core.preference_import import (
     _rater_and_set,
     _rows,
 )
+from core.store.imports import ranking_pairs
 from core.trl_rows import CHAT, read_answer, read_prompt
 
 if TYPE_CHECKING:
@@ -53,14 +52,8 @@ class RankingToStore:
         return expand(self.groups)
 
 
-def expand(groups: tuple[tuple[int, ...], ...]) -> list[tuple[int, int, str]]:
-    """The K(K-1)/2 comparisons a ranking implies, better answer first."""
-    out = []
-    for rank, group in enumerate(groups):
-        out += [(a, b, "tie") for a, b in itertools.combinations(group, 2)]
-        for lower in groups[rank + 1 :]:
-            out += [(a, b, "left") for a in group for b in lower]
-    return out
+expand = ranking_pairs
+"""The K(K-1)/2 comparisons a ranking implies, better answer first (core.store.imports)."""
 
 
 def ranking_from_row(where: str, row: dict[str, Any]) -> RankingToStore:
@@ -133,8 +126,3 @@ def import_rankings(
         rater=rater,
         conversational=sum(r.prompt_format == CHAT for r in rankings),
     )
-
-
-def new_ranking_id() -> str:
-    """The id a ranking's comparisons share."""
-    return uuid.uuid4().hex[:12]

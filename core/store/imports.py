@@ -10,7 +10,9 @@ counted, not stored again. Either every new row is stored or, on any error, none
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,18 +168,27 @@ class FeedbackImports(StoreBase):
             return _insert_ranking(conn, prompt_id, generation_ids, groups, rater, detail or {})
 
 
+def ranking_pairs(groups: Sequence[Sequence[int]]) -> list[tuple[int, int, str]]:
+    """The K(K-1)/2 comparisons a ranking (groups of indices, best first; a group of
+    several is a tie) implies: (a, b, "left") when a ranks above b, (a, b, "tie")."""
+    out = []
+    for rank, group in enumerate(groups):
+        out += [(a, b, "tie") for a, b in itertools.combinations(group, 2)]
+        for lower in groups[rank + 1 :]:
+            out += [(a, b, "left") for a in group for b in lower]
+    return out
+
+
 def _insert_ranking(conn, prompt_id, answer_ids, groups, rater, extra) -> str:
     """The comparisons a ranking implies, sharing `detail.ranking` (core.rankings)."""
-    from core.rankings import expand, new_ranking_id
-
     groups = tuple(tuple(group) for group in groups)
     rank_of = {i: rank for rank, group in enumerate(groups) for i in group}
     if sorted(rank_of) != list(range(len(answer_ids))) or len(answer_ids) < 2:
         raise ValueError(
             f"the ranking {groups} must rank each of the {len(answer_ids)} answers once"
         )
-    ranking_id, created = new_ranking_id(), now()
-    for a, b, verdict in expand(groups):
+    ranking_id, created = uuid.uuid4().hex[:12], now()
+    for a, b, verdict in ranking_pairs(groups):
         detail = {"ranking": ranking_id, "ranks": [rank_of[a], rank_of[b]],
                   "size": len(answer_ids), **extra}  # fmt: skip
         conn.execute(
