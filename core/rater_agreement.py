@@ -127,6 +127,9 @@ class Conflict:
     label: float
     """The vote share of the favoured answer (0.5 for a conflict)."""
     comparison_ids: tuple[int, ...]
+    prompt_id: int = 0
+    generation_ids: tuple[int, int] = (0, 0)
+    """The stored answers[0] and answers[1] (to rate the pair again)."""
 
 
 def conflicts(rows: Sequence[ComparisonRow]) -> list[Conflict]:
@@ -142,8 +145,11 @@ def conflicts(rows: Sequence[ComparisonRow]) -> list[Conflict]:
             continue
         answers = tuple(sorted((resolution.chosen, resolution.rejected)))
         outcome = "conflict" if resolution.status == CONFLICT else "split"
+        last = resolution.rows[-1]
+        ids = {last.left_text: last.left_id, last.right_text: last.right_id}
         out.append(Conflict(resolution.prompt, answers, votes, outcome, resolution.label,
-                            resolution.comparison_ids))  # fmt: skip
+                            resolution.comparison_ids, last.prompt_id,
+                            (ids[answers[0]], ids[answers[1]])))  # fmt: skip
     return out
 
 

@@ -4,7 +4,7 @@ habits and pace, and the pairs they disagree on, from hand-made votes."""
 from __future__ import annotations
 
 from tests.test_app_feedback import add_pairs, page, wait_done  # noqa: F401 (fixture)
-from tests.test_app_support import click
+from tests.test_app_support import click, wait_idle, window_fixture  # noqa: F401 (fixture)
 
 
 def test_people_panel_shows_kappa_habits_and_conflicts(qtbot, page):  # noqa: F811
@@ -40,3 +40,30 @@ def test_people_panel_shows_kappa_habits_and_conflicts(qtbot, page):  # noqa: F8
     page.resize(1280, 800)
     page.grab().save("/tmp/people_1280.png")
     panel.grab().save("/tmp/people_panel.png")
+
+
+def test_double_clicking_a_conflict_queues_it_on_compare_and_rate(qtbot, window):  # noqa: F811
+    store = window.state.store
+    ids = add_pairs(store, "The film was", ["dull", "bright"])
+    prompt_id = store.generation(ids[0]).prompt_id
+    store.add_comparison(prompt_id, ids[0], ids[1], "left", "ann")
+    store.add_comparison(prompt_id, ids[0], ids[1], "right", "bob")
+    feedback = window.feedback_page
+    window.show_page(feedback)
+    click(qtbot, feedback, "refreshAgreementButton")
+    qtbot.waitUntil(lambda: feedback.people_panel.conflicts_table.rowCount() == 1, timeout=60_000)
+    wait_idle(qtbot, window)
+    feedback.people_panel.conflicts_table.cellDoubleClicked.emit(0, 1)
+    compare = window.compare_page
+    pair = compare.current_pair()
+    assert pair is not None and pair.verdict is None
+    assert sorted(pair.generation_ids) == sorted(ids) and compare.current_prompt().id == prompt_id
+    compare.rater_edit.setText("bob")
+    compare.vote("left" if pair.generation_ids[pair.shown()[0]] == ids[0] else "right")
+    assert compare_conflicts(store) == []  # bob now agrees with ann: no conflict left
+
+
+def compare_conflicts(store):
+    from core.rater_agreement import conflicts
+
+    return conflicts(store.comparisons("human"))

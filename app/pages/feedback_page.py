@@ -118,6 +118,8 @@ class FeedbackPage(QWidget):
     """AI labelling, reward-model training and judge agreement."""
 
     reward_model_ready = Signal(str)
+    rerate_requested = Signal(int, int, int)
+    """(prompt id, generation, generation): a pair people disagree on, to rate again."""
     """A trained reward model folder the user chose as PPO reward (`rm=<folder>`)."""
     ai_round_finished = Signal(object)
     """A RoundRecord after `run_ai_round`, or None when the round failed."""
@@ -163,6 +165,7 @@ class FeedbackPage(QWidget):
         # The people's figures share the verdicts' room: in the right column they squeezed
         # the reward model's plot in an 800-pixel window.
         self.people_panel = PeoplePanel()
+        self.people_panel.rerate_requested.connect(self.rerate_requested)
         self.feedback_tabs = QTabWidget(objectName="feedbackTabs")
         self.feedback_tabs.addTab(self.verdict_table, "Latest AI verdicts (newest first)")
         self.feedback_tabs.addTab(self.people_panel, "Between people")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGroupBox, QLabel, QTableWidget, QVBoxLayout
 
 from app.widgets.feedback_tables import _item, _read_only, number, percent
@@ -32,6 +33,9 @@ def _table(name: str, columns: Sequence[str]) -> QTableWidget:
 class PeoplePanel(QGroupBox):
     """Raters against each other and themselves; filled by `set_report`."""
 
+    rerate_requested = Signal(int, int, int)
+    """(prompt id, answer A's generation id, answer B's): a conflict to rate again."""
+
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("peoplePanel")
@@ -49,6 +53,12 @@ class PeoplePanel(QGroupBox):
             "(50 % = no bias). Pace: gaps over 10 minutes count as breaks."
         )
         self.conflicts_table = _table("conflictsTable", ("Outcome", "Prompt", "A", "B", "Votes"))
+        self.conflicts_table.setToolTip(
+            "Double-click a pair to rate it again on Compare & Rate: your new verdict replaces "
+            "your earlier one."
+        )
+        self.conflicts_table.cellDoubleClicked.connect(self._on_conflict_clicked)
+        self._conflicts: list = []
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         for table in (self.pairs_table, self.habits_table, self.conflicts_table):
@@ -71,11 +81,17 @@ class PeoplePanel(QGroupBox):
              percent(h.side_bias), percent(h.length_preference))
             for h in report.raters
         ])  # fmt: skip
+        self._conflicts = list(report.conflicts)
         _fill(self.conflicts_table, [
             (c.outcome, c.prompt, c.answers[0], c.answers[1],
              ", ".join(f"{rater}: {verdict}" for rater, verdict in c.votes.items()))
             for c in report.conflicts
         ])  # fmt: skip
+
+    def _on_conflict_clicked(self, row: int, _column: int) -> None:
+        if 0 <= row < len(self._conflicts):
+            item = self._conflicts[row]
+            self.rerate_requested.emit(item.prompt_id, *item.generation_ids)
 
     def value(self, table: QTableWidget, row: int, column: int) -> str:
         """The text of one cell (tests)."""
