@@ -82,6 +82,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--lora-alpha", type=int, default=32)
     add("--seed", type=int, default=0)
     add("--bf16", action="store_true", help="policy weights in bfloat16, both sides (GPU)")
+    add(
+        "--kl-bias-correction",
+        action="store_true",
+        help="use_bias_correction_kl on both sides (GRPO; TRL 1.x's default)",
+    )
     add("--repeats", type=int, default=2, help="runs per side, order alternating (default 2)")
     add("--threads", type=int, help="torch threads per side (default: 1 on CPU; 0: torch's)")
     add("--cache-dir", type=Path, help="where a random model is cached (default: data dir)")
@@ -109,6 +114,7 @@ def settings_from_args(
         device=device,
         threads=threads or None,
         bf16=args.bf16,
+        kl_bias_correction=args.kl_bias_correction,
         prompts=tuple(load_prompts()),
         **values,
     )
@@ -121,7 +127,8 @@ def child_argv(side: str, settings: GroupBenchSettings) -> list[str]:
     argv += ["--device", settings.device, "--threads", str(settings.threads or 0)]
     for name, flag in FLAGS.items():
         argv += [flag, str(getattr(settings, name))]
-    return argv + (["--bf16"] if settings.bf16 else [])
+    argv += ["--bf16"] if settings.bf16 else []
+    return argv + (["--kl-bias-correction"] if settings.kl_bias_correction else [])
 
 
 def run_in_subprocess(side: str, settings: GroupBenchSettings) -> SideResult:
@@ -166,8 +173,10 @@ def report(settings: GroupBenchSettings, results: list[SideResult]) -> list[str]
         f"mini_batch={settings.mini_batch_size} epochs={settings.epochs} "
         f"max_new_tokens={settings.max_new_tokens} lr={settings.learning_rate} "
         f"beta={settings.beta} lora_r={settings.lora_r} repeats={repeats} (medians)",
-        "KL: per-token, "
-        + ("k3 at update time (TRL's `kl`)" if name == "GRPO" else "k1 of the rollout"),
+        "KL: per-token "
+        + ("k3" if name == "GRPO" else "k1")
+        + " of the rollout, before the step's updates (TRL's `kl` on a generation's first"
+        " optimiser step)",
         "",
         f"{'':34}{'ours':>12}{'trl':>12}{'ours/trl':>10}",
     ]
