@@ -31,7 +31,7 @@ from core.demo.corpus import generate_reviews
 FEATURES = 1024
 TEMPERATURE = 0.03
 START, BATCH, BUDGET = 20, 10, 400
-MEMBERS, SEEDS = 5, 5
+MEMBERS, SEEDS = 5, 10
 POOL, HELD_OUT = 1500, 500
 L2 = 1e-2
 CLEAR = 0.1
