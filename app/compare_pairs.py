@@ -24,7 +24,7 @@ VOTE_MARKS = {
 }
 """What each pane's title adds after a vote: (left, right)."""
 
-RATE_MODES = ("Pairs", "Single answers (thumbs)")
+RATE_MODES = ("Pairs", "Single answers (thumbs)", "Rank 4 answers")
 """Compare & Rate's modes, in the Rate combo's order."""
 THUMB_TEXT = {"up": "Thumbs up", "down": "Thumbs down"}
 THUMB_VALUES = {"up": 1.0, "down": 0.0}
@@ -44,6 +44,8 @@ class Pair:
     """True when the left side shows recipe B (the second one generated)."""
     verdict: str | None = None
     scores: list[SideScores] = field(default_factory=list)
+    repeat_of: int | None = None
+    """A hidden repeat: the id of the rater's earlier verdict on this pair (core.repeats)."""
 
     def shown(self) -> tuple[int, int]:
         """Indices into `sides` of the (left, right) completions."""

@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
             page.rate_samples_requested.connect(self._on_rate_samples)
         elif key == "feedback":
             page.reward_model_ready.connect(self._on_reward_model_ready)
+            page.rerate_requested.connect(self._on_rerate_requested)
             page.ai_round_finished.connect(
                 lambda record: self.train_page.on_ai_round_finished(record)
             )
@@ -251,6 +252,13 @@ class MainWindow(QMainWindow):
             self.state.errors.report(error, "Rating the run's samples")
             return
         self.compare_page.rate_stored_pairs(f"run-{run_id}", pairs)
+        self.show_page(self.compare_page)
+
+    def _on_rerate_requested(self, prompt_id: int, first: int, second: int) -> None:
+        """A pair people disagree on, queued on Compare & Rate (pairs mode) to rate again."""
+        set_name = self.state.store.prompt(prompt_id).set_name
+        self.compare_page.mode_combo.setCurrentIndex(0)
+        self.compare_page.rate_stored_pairs(set_name, [(prompt_id, first, second)])
         self.show_page(self.compare_page)
 
     def _on_resume_requested(self, checkpoint: str) -> None:

@@ -39,6 +39,7 @@ from core.preference_export import (
     prompt_formats,
     trl_rows,
 )
+from core.pseudonyms import pseudonym
 from core.store import Store
 from core.store.rows import RunRow
 
@@ -144,17 +145,20 @@ def _prompt_formats_by_text(store: Store, ratings, comparisons) -> dict[str, str
 
 
 def export_ratings(
-    store: Store, out: Path, source: str = "all", force: bool = False
+    store: Store, out: Path, source: str = "all", force: bool = False, anonymize: bool = False
 ) -> ExportReport:
-    """Write the ratings of `source` (human|ai|all) as JSONL."""
+    """Write the ratings of `source` (human|ai|all) as JSONL. `anonymize`: people's names
+    become stable pseudonyms (core.pseudonyms) and free-text notes, which may name
+    someone, are left out."""
     ratings = _ratings_or_error(store, source)
+    workspace_id = store.workspace_id if anonymize else ""
     items = [
         {
             "prompt": row.prompt,
             "response": row.response,
             "rating": row.value,
-            "rater": row.rater,
-            "note": row.note,
+            "rater": pseudonym(workspace_id, row.rater) if anonymize else row.rater,
+            "note": None if anonymize else row.note,
         }
         for row in ratings
     ]

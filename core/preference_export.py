@@ -7,17 +7,18 @@ columns TRL's RewardTrainer and filters can use:
                                                             when an imported pair had them)
 
 One row per pair: the verdicts on the same prompt and the same two answers (in either
-order, by anyone) are merged by this rule:
+order, by anyone) are merged by the conflict rule of core.conflicts, the one reward-model
+training and DPO use too:
 
-1. People outrank AI: when anyone compared the pair, AI verdicts on it are set aside
-   (counted, and how many of them disagreed).
-2. The remaining verdicts are averaged as P(one answer is better): a decisive verdict
-   counts 1 or 0, an AI judge's verdict its probability (the soft label), a tie 0.5;
-   "both bad" says nothing and is ignored. The answer the average favours is "chosen".
-   An average of exactly 0.5 (ties, or verdicts that cancel out) is left out.
-3. `margin` is 1 when people decided, else the judge's confidence |2p - 1| (0 = coin flip,
-   1 = certain; the `label` command's "mean confidence"). An imported pair decided by its
-   one imported verdict keeps the margin (and scores) its file gave.
+1. Each rater's latest verdict counts; people outrank AI (AI verdicts on a pair a person
+   rated are set aside, counted, and how many of them disagreed).
+2. The counted verdicts are averaged as the vote share p = P(one answer is better); the
+   answer it favours is "chosen". p = 0.5 (ties, or verdicts that cancel out, "conflicting")
+   is left out; "both bad" says nothing and is ignored.
+3. `margin` is |2p - 1| (0 = coin flip, 1 = unanimous or certain): 1 when the people
+   agreed, 1/3 for two people against one, the judge's confidence for AI pairs (the
+   `label` command's "mean confidence"). An imported pair decided by its one imported
+   verdict keeps the margin (and scores) its file gave.
 4. AI pairs whose confidence is below `min_confidence` are dropped (and counted).
 
 `source` is "human" or the judge, "ai:<judge>" (several judges joined with "+").
@@ -39,6 +40,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.conflicts import (
+    BOTH_BAD,
+    CONFLICT,
+    DECIDED,
+    TIE,
+    Resolution,
+    disagreeing_people,
+    resolved,
+    vote_share,
+)
 from core.errors import StudioError
 from core.trl_rows import CHAT, assistant_message, conversation_of, prompt_messages
 
@@ -54,7 +65,6 @@ COIN_FLIPS = "AI coin flips"
 DEFAULT_LABEL_THRESHOLD = 0.5
 LAYOUTS = ("auto", "standard", "conversational")
 _TOLERANCE = 1e-9  # float noise: p = 0.6 gives |2p - 1| = 0.19999999999999996
-_VOTES = {"left": 1.0, "right": 0.0, "tie": 0.5}
 
 
 def ai_confidence(row: ComparisonRow) -> float | None:
@@ -94,6 +104,8 @@ class PairCounts:
     both_bad: int = 0
     conflicting: int = 0
     """Pairs whose decisive verdicts cancel out (as many for each answer)."""
+    split_votes: int = 0
+    """Decided pairs that people voted on both ways (exported with margin |2p - 1| < 1)."""
     low_confidence: int = 0
     human_over_ai: int = 0
     """Pairs with verdicts by people and by AI: the people's verdict was kept."""
@@ -118,58 +130,43 @@ def merged_pairs(
     """One ExportRow per decided pair (oldest first) by the module doc's rule."""
     counts = PairCounts()
     rows = []
-    for group in _groups(comparisons, lambda c: (c.prompt, frozenset((c.left_text, c.right_text)))):
-        row = _merge_pair(group, prompt_formats, min_confidence, counts)
+    for resolution in resolved(comparisons):
+        row = _merge_pair(resolution, prompt_formats, min_confidence, counts)
         if row is not None:
             rows.append(row)
     return rows, counts
 
 
-def _merge_pair(group, prompt_formats, min_confidence, counts) -> ExportRow | None:
-    first = group[0]
-    answer_a, answer_b = first.left_text, first.right_text
-    people = [c for c in group if not c.is_ai]
-    deciding = people or group
-    p_a = _mean_vote(deciding, answer_a)
-    if p_a is None:
-        counts.both_bad += 1
+_LEFT_OUT = {BOTH_BAD: "both_bad", CONFLICT: "conflicting", TIE: "ties"}
+
+
+def _merge_pair(resolution: Resolution, prompt_formats, min_confidence, counts) -> ExportRow | None:
+    if resolution.status != DECIDED:
+        name = _LEFT_OUT[resolution.status]
+        setattr(counts, name, getattr(counts, name) + 1)
         return None
-    if answer_a == answer_b or abs(p_a - 0.5) < _TOLERANCE:
-        decisive = any(c.verdict in ("left", "right") for c in deciding)
-        if decisive and answer_a != answer_b:
-            counts.conflicting += 1
-        else:
-            counts.ties += 1
-        return None
-    chosen, rejected = (answer_a, answer_b) if p_a > 0.5 else (answer_b, answer_a)
-    if people:
-        margin, source = 1.0, "human"
-        if len(people) < len(group):
+    first, deciding = resolution.rows[0], resolution.counted
+    if disagreeing_people(resolution):
+        counts.split_votes += 1
+    margin = abs(2 * resolution.label - 1)
+    if resolution.by_people:
+        source = "human"
+        if resolution.set_aside:
             counts.human_over_ai += 1
-            ai_p = _mean_vote([c for c in group if c.is_ai], answer_a)
-            if ai_p is None or (ai_p > 0.5) != (p_a > 0.5) or abs(ai_p - 0.5) < _TOLERANCE:
+            ai_p = vote_share(resolution.set_aside, resolution.chosen)
+            if ai_p is None or ai_p <= 0.5 + _TOLERANCE:
                 counts.ai_disagreed += 1
     else:
-        margin = abs(2 * p_a - 1)
         if margin < min_confidence - _TOLERANCE:
             counts.low_confidence += 1
             return None
-        source = "+".join(sorted({c.rater for c in group}))
-    values = {"prompt": first.prompt, "chosen": chosen, "rejected": rejected}
+        source = "+".join(sorted({c.rater for c in deciding}))
+    values = {"prompt": first.prompt, "chosen": resolution.chosen,
+              "rejected": resolution.rejected}  # fmt: skip
     extra = _imported_numbers(deciding)
     values["margin"] = extra.pop("margin", margin)
     values["source"] = source
     return ExportRow(values, prompt_formats.get(first.left_id, "plain"), extra)
-
-
-def _mean_vote(comparisons: Iterable[ComparisonRow], answer_a: str) -> float | None:
-    """Mean P(answer_a is better) over the verdicts that say anything; None if none do."""
-    votes = []
-    for c in comparisons:
-        p_left = c.soft_label if c.soft_label is not None else _VOTES.get(c.verdict)
-        if p_left is not None:
-            votes.append(p_left if c.left_text == answer_a else 1.0 - p_left)
-    return statistics.fmean(votes) if votes else None
 
 
 def _imported_numbers(deciding: Sequence[ComparisonRow]) -> dict[str, float]:

@@ -173,10 +173,18 @@ def save_reward_model(
         "held_out_accuracy_human": best.eval_accuracy_human,
         "held_out_margin": best.eval_margin,
         "epochs": [asdict(report) for report in result.epochs],
-        "train_comparison_ids": sorted(p.comparison_id for p in train if p.comparison_id),
-        "eval_comparison_ids": sorted(p.comparison_id for p in held_out if p.comparison_id),
+        "train_comparison_ids": _comparison_ids(train),
+        "eval_comparison_ids": _comparison_ids(held_out),
         "seconds": result.seconds,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return meta
+
+
+def _comparison_ids(pairs) -> list[int]:
+    """Every stored verdict behind `pairs` (a merged pair stands for all of its verdicts)."""
+    ids = set()
+    for pair in pairs:
+        ids.update(pair.comparison_ids or ([pair.comparison_id] if pair.comparison_id else []))
+    return sorted(ids)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from core.conflicts import DECIDED, TIE, resolved
 from core.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -34,13 +35,16 @@ class PreferencePair:
     chosen: str
     rejected: str
     label: float = 1.0
-    """1 for a hard human verdict, the judge's probability for an AI one, 0.5 for a tie."""
+    """The vote share of `chosen` (1 when the people agree), the judge's probability for an
+    AI pair, 0.5 for a tie."""
     source: str = "human"
     """human | ai: lets the held-out accuracy be reported on human labels alone."""
     comparison_id: int | None = None
     chat: bool = False
     """A conversational row (its answers were generated, or imported, as chat): the reward
     model reads it through the chat template, as TRL's RewardTrainer does."""
+    comparison_ids: tuple[int, ...] = ()
+    """Every verdict merged into this pair (core.conflicts): all are seen in training."""
 
 
 def bradley_terry_loss(
@@ -64,31 +68,35 @@ def pairs_from_comparisons(
     include_ties: bool = False,
     prompt_formats: dict[int, str] | None = None,
 ) -> list[PreferencePair]:
-    """Store comparison rows as training pairs.
+    """Store comparison rows as training pairs, one per pair of answers.
 
-    Human verdicts give hard labels (left/right -> 1; tie -> 0.5 when `include_ties`); AI
-    verdicts keep the judge's soft label P(left better). 'both_bad' says nothing about the
-    order and is skipped, as are ties by default (TRL's reward trainer drops them too).
-    `prompt_formats` ({generation id: plain | chat}, core.preference_export.prompt_formats)
-    marks the conversational rows.
+    The verdicts on a pair are merged by core.conflicts' rule (the one exports and DPO
+    use): each rater's latest verdict, people over AI, label = the vote share of the
+    favoured answer (1 when the people agree, a judge's probability for AI pairs).
+    Conflicts (verdicts that cancel out) and 'both bad' are skipped, as are ties unless
+    `include_ties` (label 0.5; TRL's reward trainer drops them). `prompt_formats`
+    ({generation id: plain | chat}, core.preference_export.prompt_formats) marks the
+    conversational rows.
     """
     pairs = []
-    for row in rows:
-        source = "ai" if row.is_ai else "human"
-        chat = (prompt_formats or {}).get(row.left_id) == "chat"
-        common = {"prompt": row.prompt, "source": source, "comparison_id": row.id, "chat": chat}
-        if row.verdict == "both_bad":
+    for resolution in resolved(rows):
+        if resolution.status not in (DECIDED, TIE) or (
+            resolution.status == TIE and not include_ties
+        ):
             continue
-        if row.soft_label is not None:
-            pairs.append(PreferencePair(chosen=row.left_text, rejected=row.right_text,
-                                        label=float(row.soft_label), **common))  # fmt: skip
-        elif row.verdict == "left":
-            pairs.append(PreferencePair(chosen=row.left_text, rejected=row.right_text, **common))
-        elif row.verdict == "right":
-            pairs.append(PreferencePair(chosen=row.right_text, rejected=row.left_text, **common))
-        elif include_ties:
-            pairs.append(PreferencePair(chosen=row.left_text, rejected=row.right_text,
-                                        label=0.5, **common))  # fmt: skip
+        first = resolution.counted[-1]
+        pairs.append(
+            PreferencePair(
+                prompt=resolution.prompt,
+                chosen=resolution.chosen,
+                rejected=resolution.rejected,
+                label=resolution.label,
+                source="human" if resolution.by_people else "ai",
+                comparison_id=first.id,
+                chat=(prompt_formats or {}).get(first.left_id) == "chat",
+                comparison_ids=resolution.comparison_ids,
+            )
+        )
     return pairs
 
 

@@ -79,7 +79,7 @@ def _fill(workspace):
         [prompt_id] = store.add_prompts(["Review:"])
         good = store.add_generation(prompt_id, "Great.", "demo", None, {}, None)
         bad = store.add_generation(prompt_id, "Awful.", "demo", None, {}, None)
-        for verdict in ("left", "left", "tie", "both_bad", "both_bad"):
+        for verdict in ("tie", "both_bad", "both_bad", "left", "left"):
             store.add_comparison(prompt_id, good, bad, verdict, "alice")
         store.add_comparison(prompt_id, good, bad, "right", "ai:judge")
         store.add_rating(good, 4, "alice")
@@ -106,8 +106,8 @@ def test_export_pairs_ratings_and_metrics(capsys, tmp_path, workspace):
         workspace,
     )
     assert status == 0
-    # One row per pair: alice's five verdicts on it average to "Great." (see
-    # core.preference_export); the pair is exported once.
+    # One row per pair: alice's latest of her five verdicts, "Great." (see
+    # core.conflicts); the pair is exported once.
     assert text.startswith("wrote 1 pairs; left out 0 ties, 0 both-bad")
     assert [json.loads(line)["chosen"] for line in out.read_text().splitlines()] == ["Great."]
 

@@ -22,10 +22,12 @@ def _labelled(store):
     [prompt_id] = store.add_prompts(["Review:"])
     good = store.add_generation(prompt_id, "Great.", "demo", None, {}, 1)
     bad = store.add_generation(prompt_id, "Awful.", "demo", None, {}, 2)
-    store.add_comparison(prompt_id, good, bad, "left", "alice")
-    store.add_comparison(prompt_id, bad, good, "right", "bob", swapped=True)
+    # Each rater's latest verdict is the one that counts (core.conflicts): the decisive
+    # ones come last.
     store.add_comparison(prompt_id, good, bad, "tie", "alice")
     store.add_comparison(prompt_id, good, bad, "both_bad", "bob")
+    store.add_comparison(prompt_id, good, bad, "left", "alice")
+    store.add_comparison(prompt_id, bad, good, "right", "bob", swapped=True)
     store.add_comparison(prompt_id, bad, good, "left", "ai:judge", soft_label=0.6)
     return good, bad
 

@@ -75,7 +75,11 @@ def test_sft_loss_is_the_mean_nll_over_response_tokens_only():
 
 
 def row(id, verdict, soft=None, rater="ann"):
-    return ComparisonRow(id, 1, "P", 1, "L", 2, "R", verdict, rater, None, soft, None, None, "")
+    """A verdict on a pair of its own (prompt P<id>): the verdicts on one pair are merged
+    by the conflict rule, tested in tests/test_rater_agreement.py."""
+    return ComparisonRow(
+        id, id, f"P{id}", 1, "L", 2, "R", verdict, rater, None, soft, None, None, ""
+    )
 
 
 def test_pairs_orient_soft_labels_skip_both_bad_and_count_ties():

@@ -76,24 +76,36 @@ def test_pair_accuracy_ignores_ties():
     assert pair_accuracy(delta, label) == (1, 3)
 
 
-def test_pairs_from_store_comparisons(workspace):
+def test_pairs_from_store_comparisons_follow_the_conflict_rule(workspace):
+    votes = {
+        "split": [("left", "ann"), ("left", "bob"), ("right", "cid")],  # 2 against 1
+        "conflict": [("left", "ann"), ("right", "bob")],  # cancel out: not trained on
+        "tie": [("tie", "ann")],
+        "both bad": [("both_bad", "ann")],
+        "judge": [("right", "ai:j")],
+        "re-rated": [("right", "ann"), ("left", "ann"), ("right", "ai:j")],  # latest counts
+    }
     with Store.open(workspace) as store:
-        [prompt_id] = store.add_prompts(["P"])
-        a = store.add_generation(prompt_id, "A", "demo")
-        b = store.add_generation(prompt_id, "B", "demo")
-        for verdict in ("left", "right", "tie", "both_bad"):
-            store.add_comparison(prompt_id, a, b, verdict, "ann")
-        store.add_comparison(prompt_id, a, b, "right", "ai:j", soft_label=0.25)
+        for prompt, cast in votes.items():
+            [prompt_id] = store.add_prompts([prompt])
+            a = store.add_generation(prompt_id, "A", "demo")
+            b = store.add_generation(prompt_id, "B", "demo")
+            for verdict, rater in cast:
+                soft = 0.25 if rater.startswith("ai:") else None
+                store.add_comparison(prompt_id, a, b, verdict, rater, soft_label=soft)
         rows = store.comparisons()
     pairs = pairs_from_comparisons(rows)
-    assert [(p.chosen, p.rejected, p.label, p.source) for p in pairs] == [
-        ("A", "B", 1.0, "human"),
-        ("B", "A", 1.0, "human"),
-        ("A", "B", 0.25, "ai"),  # the judge's P(left better), kept soft
+    assert [(p.prompt, p.chosen, p.rejected, p.source) for p in pairs] == [
+        ("split", "A", "B", "human"),
+        ("judge", "B", "A", "ai"),  # the judge's P(A better) 0.25, kept soft
+        ("re-rated", "A", "B", "human"),  # people outrank the judge
     ]
-    assert pairs[0].prompt == "P" and pairs[0].comparison_id == rows[0].id
+    assert [p.label for p in pairs] == pytest.approx([2 / 3, 0.75, 1.0])
+    assert pairs[0].comparison_ids == (rows[0].id, rows[1].id, rows[2].id)
+    assert pairs[2].comparison_id == rows[-2].id  # ann's latest verdict
     with_ties = pairs_from_comparisons(rows, include_ties=True)
-    assert [p.label for p in with_ties] == [1.0, 1.0, 0.5, 0.25]
+    assert [p.prompt for p in with_ties] == ["split", "tie", "judge", "re-rated"]
+    assert with_ties[1].label == 0.5
 
 
 def test_split_is_seeded_and_needs_enough_pairs():

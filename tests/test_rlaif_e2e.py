@@ -180,7 +180,8 @@ def test_cli_label_train_rm_and_agreement(tiny_model_dir, workspace, capsys):
     assert main(["train-rm", "--base", model, "--from", "all", "--epochs", "1", "--lora-r", "2",
                  "--max-length", "32", "--device", "cpu", *ws]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    # The random tiny judge's 8 labels are coin flips: left out, and said so.
+    # The random tiny judge's 8 labels are coin flips: left out, and said so; the people's
+    # 4 pairs remain (the judge's verdicts on them would be set aside anyway).
     assert "4 usable all comparisons" in out and "epoch 1:" in out
     assert "note: dropped 8 AI labels with confidence |2p - 1| below 0.2" in out
     assert (workspace / "reward_models" / "rm-1" / "rm_meta.json").is_file()

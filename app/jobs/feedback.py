@@ -26,6 +26,7 @@ from core.train.control import RunControl
 
 if TYPE_CHECKING:  # heavy modules (torch): only their types are needed here
     from core.models import ModelSession
+    from core.rater_agreement import PeopleReport
     from core.reward_model import EpochReport, RMResult
     from core.rewards.judge import LLMJudge
     from core.rlaif.agreement import AgreementReport
@@ -204,6 +205,14 @@ def compute_agreement(workspace: Path, device: str = "auto") -> AgreementReport:
 
     with Store.open(workspace) as store:
         return agreement_report(store, device=device)
+
+
+def compute_people_report(workspace: Path) -> PeopleReport:
+    """Agreement between the people who rated, their habits and the pairs they disagree on."""
+    from core.rater_agreement import people_report
+
+    with Store.open(workspace) as store:
+        return people_report(store)
 
 
 @dataclass(frozen=True)

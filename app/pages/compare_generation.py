@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from app.compare_pairs import Pair
 from app.jobs.model import SideCompletion, SideScores, generate_pair, score_responses
+from app.pages.compare_rank import RANK_SAMPLES_PER_RECIPE
 from app.workers import start_job
 from core.errors import StudioError
 
@@ -31,6 +32,8 @@ class PairGeneration:
         self._generating = True
         self._update_buttons()
         self.status_label.setText("Generating…")
+        if self.rank_mode():
+            self.rank_box.set_answers([])
         self.left_pane.clear("Generating…")
         self.right_pane.clear("Generating…")
         variants = self.recipes.variants()
@@ -39,7 +42,7 @@ class PairGeneration:
             generate_pair,
             session,
             prompt.text,
-            variants[-1:] if self.single_mode() else variants,
+            self._variants_to_generate(variants),
             self._rng.randrange(2**31),
             description="Generating a pair",
             context="Generating a pair",
@@ -48,8 +51,20 @@ class PairGeneration:
             uses_model=True,
         )
 
+    def _variants_to_generate(self, variants):
+        """Recipe B alone (thumbs), each recipe twice (Rank mode), else A and B."""
+        if self.single_mode():
+            return variants[-1:]
+        if self.rank_mode():
+            return [variant for variant in variants for _ in range(RANK_SAMPLES_PER_RECIPE)]
+        return variants
+
     def _on_generated(self, prompt, sides: list[SideCompletion]) -> None:
         self._generating = False
+        if self.rank_mode() and len(sides) > 2:
+            self._on_rank_generated(prompt, sides)
+            self._update_buttons()
+            return
         store = self.state.store
         model = self.state.session.name if self.state.session else "unknown"
         ids = [

@@ -40,6 +40,7 @@ from app.compare_pairs import (
 from app.jobs.model import RewardCache, SideCompletion
 from app.pages.compare_generation import PairGeneration
 from app.pages.compare_inspect import CompareInspect
+from app.pages.compare_rank import RankMode
 from app.pages.compare_thumbs import ThumbsMode
 from app.widgets.common import page_title
 from app.widgets.compare_pane import ComparePane
@@ -48,9 +49,10 @@ from app.widgets.rating_keys import RatingKeys
 from app.widgets.recipe_bar import RecipeBar
 from app.widgets.reward_table import RewardTable
 from core.errors import StudioError
+from core.repeats import REPEAT_EVERY, pick_repeat
 
 
-class ComparePage(PairGeneration, ThumbsMode, QWidget):
+class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
     """Blind pairwise rating; every vote goes to the store immediately."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
@@ -64,6 +66,7 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         self._generating = False
         self._scoring = False
         self._rng = random.Random()  # side order: unpredictable on purpose
+        self._votes_since_repeat = 0
         self._rewards = RewardCache()
         layout = QVBoxLayout(self)
         layout.addWidget(page_title("Compare & Rate"))
@@ -81,6 +84,7 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         self.right_pane = ComparePane("Right", "rightCompletion")
         panes.addWidget(self.left_pane)
         panes.addWidget(self.right_pane)
+        panes.addWidget(self._build_rank_box())
         layout.addLayout(panes, 1)
         layout.addLayout(self._build_vote_row())
         self.inspector = CompareInspect(self)  # a checkpoint's answer, token by token
@@ -160,6 +164,13 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         side.addWidget(self.auto_score_check)
         side.addWidget(self.score_button)
         side.addWidget(self.auto_next_check)
+        self.repeats_check = QCheckBox("Hidden repeats", objectName="hiddenRepeatsCheck")
+        self.repeats_check.setToolTip(
+            f"With the next pair generated after a vote: after every {REPEAT_EVERY} votes, show "
+            "one of your earlier pairs again with its sides swapped, unannounced, to measure "
+            "your self-agreement (AI Feedback → Between people)"
+        )
+        side.addWidget(self.repeats_check)
         ai_row.addLayout(side)
         self.status_label = QLabel(objectName="compareStatus")
         column = QVBoxLayout()
@@ -184,12 +195,14 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
         self.rating_keys = RatingKeys(
             self,
             {
-                "1": lambda: self.vote("left"),
-                "2": lambda: self.vote("right"),
-                "3": lambda: self.vote("tie"),
+                "1": lambda: self._digit("1"),
+                "2": lambda: self._digit("2"),
+                "3": lambda: self._digit("3"),
+                "4": lambda: self._digit("4"),
                 "0": lambda: self.vote("both_bad"),
                 "+": lambda: self.thumb("up"),
-                "=": lambda: self.thumb("up"),  # the + key without Shift
+                "=": self._equals,  # thumbs up (the + key without Shift), or a tie in Rank
+                "Backspace": lambda: self.rank_box.undo() if self.rank_mode() else None,
                 "-": lambda: self.thumb("down"),
                 "N": lambda: self.rating_keys.enter_field(self.note_edit),
                 "G": self.generate,
@@ -256,6 +269,8 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             if prompt
             else "This set has no prompts; add some on the Prompts page."
         )
+        if self.rank_mode():
+            self._show_rank(prompt.id if prompt else None)
         pair = self.current_pair()
         if pair is None:
             self.left_pane.clear()
@@ -317,6 +332,8 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             "left_recipe": pair.sides[left].variant,
             "right_recipe": pair.sides[right].variant,
         }
+        if pair.repeat_of is not None:
+            detail["repeat_of"] = pair.repeat_of
         try:
             self.state.store.add_comparison(
                 pair.prompt_id,
@@ -352,6 +369,9 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
     def _auto_next(self, saved: str) -> None:
         """Go to the next prompt without a rated pair (never wrapping onto a rated one) and
         generate its pair; when every prompt is rated, say the set is done."""
+        self._votes_since_repeat += 1
+        if self._hidden_repeat():
+            return
         total = len(self._prompts)
         shown = self._shown_pairs()
         for step in range(1, total):
@@ -367,6 +387,30 @@ class ComparePage(PairGeneration, ThumbsMode, QWidget):
             f"{saved} Every prompt of set {self.set_combo.currentText()} is rated this "
             "session: choose another set, or press G for a fresh pair here."
         )
+
+    def _hidden_repeat(self) -> bool:
+        """With Hidden repeats on and REPEAT_EVERY votes since the last: show one of this
+        rater's earlier pairs of the set again, sides swapped (core.repeats)."""
+        if not self.repeats_check.isChecked() or self._votes_since_repeat < REPEAT_EVERY:
+            return False
+        rater = self.rater_edit.text().strip() or login_name()
+        ids = {prompt.id: index for index, prompt in enumerate(self._prompts)}
+        row = pick_repeat(self.state.store.comparisons("human"), rater, ids, self._rng)
+        if row is None:
+            return False
+        store = self.state.store
+        generations = [store.generation(row.right_id), store.generation(row.left_id)]
+        sides = [
+            SideCompletion(stored_recipe(g), g.text, g.seed or 0, g.params, g.adapter)
+            for g in generations
+        ]
+        pair = Pair(row.prompt_id, row.prompt, sides, [g.id for g in generations],
+                    swapped=False, repeat_of=row.id)  # fmt: skip
+        self._pairs[row.prompt_id] = pair
+        self._votes_since_repeat = 0
+        self._index = ids[row.prompt_id]
+        self._show_current()
+        return True
 
     def default_rater(self) -> str:
         """The login name, the rater when the Rater field is empty."""

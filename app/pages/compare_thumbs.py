@@ -19,7 +19,8 @@ class ThumbsMode:
         combo.addItems(RATE_MODES)
         combo.setToolTip(
             "Pairs: which of two answers is better. Single answers: thumbs up (+) or "
-            "down (-) on one answer, for KTO."
+            "down (-) on one answer, for KTO. Rank: four answers (two per recipe) put in "
+            "order with the number keys, = for a tie, stored as the 6 pairs they imply."
         )
         combo.currentTextChanged.connect(lambda _t: self._on_mode_changed())
         return combo
@@ -41,11 +42,15 @@ class ThumbsMode:
         return self.mode_combo.currentIndex() == 1
 
     def _shown_pairs(self) -> dict[int, Pair]:
+        if self.rank_mode():
+            return {}
         return self._singles if self.single_mode() else self._pairs
 
     def _on_mode_changed(self) -> None:
-        single = self.single_mode()
-        self.right_pane.setVisible(not single)
+        single, rank = self.single_mode(), self.rank_mode()
+        self.left_pane.setVisible(not rank)
+        self.right_pane.setVisible(not single and not rank)
+        self.rank_box.setVisible(rank)
         self.recipes.set_single_mode(single)
         self.ai_box.setTitle("AI scores of the answer" if single else "AI scores beside each side")
         self.left_pane.text_view.setPlaceholderText(
@@ -54,7 +59,7 @@ class ThumbsMode:
             else "Generate a pair (G) to see a completion here."
         )
         for button in self.vote_buttons.values():
-            button.setVisible(not single)
+            button.setVisible(not single and not rank)
         for button in self.thumb_buttons.values():
             button.setVisible(single)
         self._show_current()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSplitter,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -37,6 +38,7 @@ from app.jobs.feedback import (
     RMSummary,
     RoundOutcome,
     compute_agreement,
+    compute_people_report,
     run_ai_round,
     run_labelling,
     run_rm_training,
@@ -50,6 +52,7 @@ from app.widgets.feedback_tables import (
     VerdictTable,
     percent,
 )
+from app.widgets.people_panel import PeoplePanel
 from app.widgets.plots import SERIES_COLOURS, MetricPlot, Series
 from app.workers import start_job
 from core.errors import StudioError
@@ -115,6 +118,8 @@ class FeedbackPage(QWidget):
     """AI labelling, reward-model training and judge agreement."""
 
     reward_model_ready = Signal(str)
+    rerate_requested = Signal(int, int, int)
+    """(prompt id, generation, generation): a pair people disagree on, to rate again."""
     """A trained reward model folder the user chose as PPO reward (`rm=<folder>`)."""
     ai_round_finished = Signal(object)
     """A RoundRecord after `run_ai_round`, or None when the round failed."""
@@ -157,8 +162,14 @@ class FeedbackPage(QWidget):
         layout.addWidget(self.judge_form, 2)
         layout.addLayout(_row(self.label_button, self.stop_label_button, self.label_progress))
         layout.addWidget(self.label_status)
-        layout.addWidget(QLabel("<b>Latest AI verdicts</b> (newest first)"))
-        layout.addWidget(self.verdict_table, 3)
+        # The people's figures share the verdicts' room: in the right column they squeezed
+        # the reward model's plot in an 800-pixel window.
+        self.people_panel = PeoplePanel()
+        self.people_panel.rerate_requested.connect(self.rerate_requested)
+        self.feedback_tabs = QTabWidget(objectName="feedbackTabs")
+        self.feedback_tabs.addTab(self.verdict_table, "Latest AI verdicts (newest first)")
+        self.feedback_tabs.addTab(self.people_panel, "Between people")
+        layout.addWidget(self.feedback_tabs, 3)
         return box
 
     def _build_right(self) -> QWidget:
@@ -244,7 +255,7 @@ class FeedbackPage(QWidget):
         self.stop_rm_button.setEnabled("rm" in self._busy)
         self.rm_form.setEnabled(not training)
         self.use_rm_button.setEnabled(self.last_reward_model is not None and not training)
-        self.refresh_button.setEnabled("agreement" not in self._busy)
+        self.refresh_button.setEnabled("agreement" not in self._busy and "people" not in self._busy)
         self.label_progress.setVisible(labelling)
         self.rm_progress.setVisible(training)
 
@@ -425,6 +436,11 @@ class FeedbackPage(QWidget):
             "agreement", compute_agreement, self.state.workspace, self._device(),
             stoppable=False, description="Agreement report", context="Computing agreement",
             on_done=self._on_agreement, on_error=lambda _e: self.agreement_summary.setText(""),
+        )  # fmt: skip
+        self._start(
+            "people", compute_people_report, self.state.workspace, stoppable=False,
+            description="Agreement between people", context="Comparing the people's labels",
+            on_done=self.people_panel.set_report,
         )  # fmt: skip
 
     def _on_agreement(self, report: AgreementReport) -> None:

@@ -17,7 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="For each AI judge: agreement % and Cohen's kappa with people on the pairs "
         "both labelled, and the position-bias rate (same side chosen in both orders). For the "
         "reward model (--rm, default: the newest trained in this workspace): accuracy on the "
-        "human comparisons it was not trained on.",
+        "human comparisons it was not trained on. Between people: Cohen's kappa for every two "
+        "raters with shared pairs, Krippendorff's alpha over all, the pairs they disagree on; "
+        "each person's self-agreement on repeated pairs, side bias, length preference and "
+        "labelling pace.",
     )
     parser.add_argument("--rm", type=Path, default=None, help="reward-model folder to measure")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -28,10 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report."""
+    from core.rater_agreement import people_report
     from core.rlaif.agreement import agreement_report
     from core.store import Store
 
     with Store.open_for_reading(workspace_of(args)) as store:  # read-only workspaces too
         report = agreement_report(store, rm_folder=args.rm, device=args.device)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+        people = people_report(store)
+    if args.json:
+        print(json.dumps({**report.to_dict(), "people": people.to_dict()}, indent=2))
+    else:
+        print(report.format() + "\n" + people.format())
     return 0

@@ -128,6 +128,13 @@ def _add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
         "comparison split into its preferred and other answer, as `kto` trains)",
     )
     parser.add_argument(
+        "--anonymize",
+        action="store_true",
+        help="ratings and pairs: people's names become stable pseudonyms (rater-<hex>, the "
+        "same person the same in every export of this workspace) and ratings' notes are left "
+        "out; pairs rows name no one (source is human or the AI judge)",
+    )
+    parser.add_argument(
         "--label-threshold",
         type=float,
         default=None,
@@ -166,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
                 f"desirable, {report.written - report.labels_true} not) to {args.out}"
             )
         elif args.format == "ratings":
-            report = export_ratings(store, args.out, source, force=force)
+            report = export_ratings(store, args.out, source, force=force, anonymize=args.anonymize)
             print(f"wrote {report.written} ratings to {args.out}")
         elif args.format == "samples":
             report = export_samples(store, args.out, args.run, force=force)
@@ -199,6 +206,8 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise StudioError("--layout applies to --format pairs and kto only; leave it out")
     if args.no_pairs and args.format != "kto":
         raise StudioError("--no-pairs applies to --format kto only; leave it out")
+    if args.anonymize and args.format not in ("ratings", "pairs"):
+        raise StudioError("--anonymize applies to --format ratings and pairs only; leave it out")
     if args.label_threshold is not None and args.format != "kto":
         raise StudioError("--label-threshold applies to --format kto only; leave it out")
 

@@ -1,4 +1,4 @@
-"""`import-pairs FILE` and `import-ratings FILE`: preference data in, the ecosystem's way."""
+"""`import-pairs FILE`, `import-ratings FILE` and `import-rankings FILE`: preference data in."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ _FILES = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the import-pairs and import-ratings subcommands."""
+    """Add the import-pairs, import-ratings and import-rankings subcommands."""
     pairs = subparsers.add_parser(
         "import-pairs",
         help="import preference pairs (TRL's prompt/chosen/rejected) as comparisons",
@@ -39,6 +39,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_common(ratings)
     ratings.set_defaults(func=run_import_ratings)
+
+    rankings = subparsers.add_parser(
+        "import-rankings",
+        help="import rankings of several answers, stored as the pairs they imply",
+        description="Import rankings by --rater. Rows are "
+        '{"prompt", "completions": [...], "ranking": [indices, best first]}; a nested list '
+        "in ranking is a tie ([2, [0, 3], 1]: 2 best, 0 and 3 tie, 1 worst) and each "
+        "completion is ranked exactly once. A ranking of K answers is stored as its "
+        "K(K-1)/2 comparisons, read as pairs by training and exports. " + _FILES,
+    )
+    _add_common(rankings)
+    rankings.set_defaults(func=run_import_rankings)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +91,16 @@ def run_import_ratings(args: argparse.Namespace) -> int:
     with Store.open(workspace_of(args)) as store:
         report = import_ratings(store, args.file, args.rater, args.set_name, args.split)
     _print_report(report, "ratings", args)
+    return 0
+
+
+def run_import_rankings(args: argparse.Namespace) -> int:
+    """Import FILE's rankings and say what went in."""
+    from core.rankings import import_rankings
+
+    with Store.open(workspace_of(args)) as store:
+        report = import_rankings(store, args.file, args.rater, args.set_name, args.split)
+    _print_report(report, "rankings", args)
     return 0
 
 

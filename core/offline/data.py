@@ -1,11 +1,12 @@
 """The offline trainers' data: preference pairs, single-answer ratings and demonstrations,
 from the store or a file, with a count of what was used and what was left out (and why).
 
-- Pairs (DPO): a human verdict left/right is a hard label; an AI verdict keeps the judge's
-  probability (soft label); ties are skipped, or kept as label 0.5 (DPOConfig.ties);
+- Pairs (DPO): the verdicts on a pair merged by core.conflicts' rule (each rater's latest,
+  people over AI, label = the favoured answer's vote share, a judge's probability for AI
+  pairs); conflicts are skipped, ties skipped or kept as label 0.5 (DPOConfig.ties);
   'both bad' says nothing about the order and is always skipped. AI labels less sure than
-  the pairs export's --min-confidence (|2p - 1| < 0.2 by default) are skipped and counted
-  as "AI coin flips": a judge's coin flip must never train silently.
+  the pairs export's --min-confidence (|2p - 1| < 0.2 by default) are skipped first and
+  counted as "AI coin flips": a judge's coin flip must never train silently.
 - Thumbs (KTO): a rating >= 0.5 is desirable, below it undesirable (thumbs up stores 1,
   down 0, as TRL's boolean KTO labels import; the `kto` export's default threshold). Pairs split too: the preferred side desirable, the other undesirable,
   both sides of 'both bad' undesirable; ties (and AI labels of exactly 0.5) skipped.
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from core.conflicts import BOTH_BAD, CONFLICT, TIE, resolved
 from core.errors import StudioError, TrainingError
 from core.offline.config import FROM_CHOICES
 from core.preference_export import COIN_FLIPS, DEFAULT_MIN_CONFIDENCE, drop_coin_flips
@@ -77,36 +79,35 @@ def dpo_pairs(
     rows: Sequence[ComparisonRow], ties: str = "skip",
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
 ) -> tuple[list[PreferencePair], DataReport]:  # fmt: skip
-    """Comparison rows as DPO pairs, oriented so `label` = P(chosen is better) >= 0.5.
+    """Comparison rows as DPO pairs, one per pair of answers merged by core.conflicts' rule
+    (exports and reward-model training use it too), label = P(chosen is better) >= 0.5.
 
-    AI labels less sure than `min_confidence` (|2p - 1|) are skipped as coin flips, as the
-    pairs export does: DPO would train on them as if they meant something."""
+    AI labels less sure than `min_confidence` (|2p - 1|) are skipped as coin flips first,
+    as the pairs export does: DPO would train on them as if they meant something."""
     pairs, report = [], DataReport()
     rows, flips = drop_coin_flips(rows, min_confidence)
     if flips:
         report.skip(COIN_FLIPS, flips)
-    for row in rows:
-        source = "ai" if row.is_ai else "human"
-        common = {"source": source, "comparison_id": row.id}
-        if row.verdict == "both_bad":
-            report.skip("both bad")
+    for resolution in resolved(rows):
+        if resolution.status in _DPO_SKIPS or (resolution.status == TIE and ties == "skip"):
+            report.skip(_DPO_SKIPS.get(resolution.status, "ties"))
             continue
-        if row.verdict == "tie" and ties == "skip":
-            report.skip("ties")
-            continue
-        if row.soft_label is not None:
-            p_left = float(row.soft_label)
-        else:
-            p_left = {"left": 1.0, "right": 0.0, "tie": 0.5}[row.verdict]
-        left_better = p_left >= 0.5
-        chosen, rejected = (
-            (row.left_text, row.right_text) if left_better else (row.right_text, row.left_text)
+        pairs.append(
+            PreferencePair(
+                prompt=resolution.prompt,
+                chosen=resolution.chosen,
+                rejected=resolution.rejected,
+                label=resolution.label,
+                source="human" if resolution.by_people else "ai",
+                comparison_id=resolution.counted[-1].id,
+                comparison_ids=resolution.comparison_ids,
+            )
         )
-        label = p_left if left_better else 1.0 - p_left
-        pairs.append(PreferencePair(prompt=row.prompt, chosen=chosen, rejected=rejected,
-                                    label=label, **common))  # fmt: skip
     report.used = len(pairs)
     return pairs, report
+
+
+_DPO_SKIPS = {BOTH_BAD: "both bad", CONFLICT: "conflicts"}
 
 
 def kto_examples(

@@ -10,12 +10,14 @@ counted, not stored again. Either every new row is stored or, on any error, none
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.store.base import StoreBase, dumps, now
+from core.store.base import StoreBase, dumps, loads, now
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,88 @@ class FeedbackImports(StoreBase):
                 )
                 stored += 1
         return stored, len(ratings) - stored
+
+    def import_rankings(
+        self, rankings: Sequence[Any], set_name: str, rater: str, model: str
+    ) -> tuple[int, int]:
+        """Store each ranking (core.rankings.RankingToStore) by `rater` as the comparisons it
+        implies, sharing one `detail.ranking` id; return (stored, duplicates): a duplicate
+        repeats a ranking this rater already gave (same prompt, same order and ties)."""
+        with self._transaction() as conn:
+            ids = _Lookup(conn, set_name)
+            seen = {
+                (prompt, loads(detail).get("ranking_key"))
+                for prompt, detail in conn.execute(
+                    "SELECT p.text, c.detail FROM comparisons c JOIN prompts p"
+                    " ON p.id = c.prompt_id WHERE c.rater = ? AND c.detail LIKE '%ranking_key%'",
+                    (rater,),
+                )
+            }
+            stored = 0
+            for ranking in rankings:
+                key = dumps([sorted(ranking.completions[i] for i in g) for g in ranking.groups])
+                if (ranking.prompt, key) in seen:
+                    continue
+                seen.add((ranking.prompt, key))
+                prompt_id = ids.prompt(ranking.prompt)
+                params = {"prompt_format": ranking.prompt_format, "imported": True}
+                answer_ids = [
+                    ids.generation(prompt_id, text, model, params) for text in ranking.completions
+                ]
+                extra = {"ranking_key": key, "imported_from": ranking.where}
+                _insert_ranking(conn, prompt_id, answer_ids, ranking.groups, rater, extra)
+                stored += 1
+        return stored, len(rankings) - stored
+
+    def add_ranking(
+        self,
+        prompt_id: int,
+        generation_ids: Sequence[int],
+        groups: Sequence[Sequence[int]],
+        rater: str,
+        detail: dict[str, Any] | None = None,
+    ) -> str:
+        """Store a ranking of stored generations of `prompt_id` (groups of indices into
+        `generation_ids`, best first; a group of several is a tie) as its comparisons;
+        return the ranking's id (Compare & Rate's Rank mode)."""
+        from core.store.store import _check_rater
+
+        _check_rater(rater)
+        with self._transaction() as conn:
+            for generation_id in generation_ids:
+                self._require_generation_of(conn, generation_id, prompt_id)
+            return _insert_ranking(conn, prompt_id, generation_ids, groups, rater, detail or {})
+
+
+def ranking_pairs(groups: Sequence[Sequence[int]]) -> list[tuple[int, int, str]]:
+    """The K(K-1)/2 comparisons a ranking (groups of indices, best first; a group of
+    several is a tie) implies: (a, b, "left") when a ranks above b, (a, b, "tie")."""
+    out = []
+    for rank, group in enumerate(groups):
+        out += [(a, b, "tie") for a, b in itertools.combinations(group, 2)]
+        for lower in groups[rank + 1 :]:
+            out += [(a, b, "left") for a in group for b in lower]
+    return out
+
+
+def _insert_ranking(conn, prompt_id, answer_ids, groups, rater, extra) -> str:
+    """The comparisons a ranking implies, sharing `detail.ranking` (core.rankings)."""
+    groups = tuple(tuple(group) for group in groups)
+    rank_of = {i: rank for rank, group in enumerate(groups) for i in group}
+    if sorted(rank_of) != list(range(len(answer_ids))) or len(answer_ids) < 2:
+        raise ValueError(
+            f"the ranking {groups} must rank each of the {len(answer_ids)} answers once"
+        )
+    ranking_id, created = uuid.uuid4().hex[:12], now()
+    for a, b, verdict in ranking_pairs(groups):
+        detail = {"ranking": ranking_id, "ranks": [rank_of[a], rank_of[b]],
+                  "size": len(answer_ids), **extra}  # fmt: skip
+        conn.execute(
+            "INSERT INTO comparisons (prompt_id, left_id, right_id, verdict, rater,"
+            " detail, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (prompt_id, answer_ids[a], answer_ids[b], verdict, rater, dumps(detail), created),
+        )
+    return ranking_id
 
 
 class _Lookup:

@@ -1,0 +1,108 @@
+"""The AI Feedback page's "Between people" box: agreement between raters, each rater's
+habits and pace, and the pairs people disagree on (core.rater_agreement)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QGroupBox, QLabel, QTableWidget, QVBoxLayout
+
+from app.widgets.feedback_tables import _item, _read_only, number, percent
+
+if TYPE_CHECKING:
+    from core.rater_agreement import PeopleReport
+
+PEOPLE_TIP = (
+    "Cohen's κ for every two people on the pairs both rated; Krippendorff's α over all "
+    "(1 = perfect, 0 = chance). Conflicts: pairs people voted on both ways. A pair whose "
+    "votes cancel out is left out of training and exports until someone rates it again; a "
+    "split vote trains as its vote share (2 against 1: 0.67)."
+)
+
+
+def _table(name: str, columns: Sequence[str]) -> QTableWidget:
+    table = QTableWidget(0, len(columns), objectName=name)
+    table.setHorizontalHeaderLabels(list(columns))
+    _read_only(table)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+class PeoplePanel(QGroupBox):
+    """Raters against each other and themselves; filled by `set_report`."""
+
+    rerate_requested = Signal(int, int, int)
+    """(prompt id, answer A's generation id, answer B's): a conflict to rate again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("peoplePanel")
+        self.setToolTip(PEOPLE_TIP)
+        self.summary = QLabel(objectName="peopleSummary", wordWrap=True)
+        self.summary.setText("Press Refresh to compare the people who rated.")
+        self.pairs_table = _table("raterPairsTable", ("Raters", "Shared", "Agreement", "κ"))
+        self.habits_table = _table(
+            "raterHabitsTable",
+            ("Rater", "Labels", "s / label", "Per hour", "Self-agreement", "Left", "Longer"),
+        )
+        self.habits_table.setToolTip(
+            "Self-agreement: first and latest verdict on pairs rated twice (hidden repeats). "
+            "Left / Longer: share of decisive verdicts for the left side / the longer answer "
+            "(50 % = no bias). Pace: gaps over 10 minutes count as breaks."
+        )
+        self.conflicts_table = _table("conflictsTable", ("Outcome", "Prompt", "A", "B", "Votes"))
+        self.conflicts_table.setToolTip(
+            "Double-click a pair to rate it again on Compare & Rate: your new verdict replaces "
+            "your earlier one."
+        )
+        self.conflicts_table.cellDoubleClicked.connect(self._on_conflict_clicked)
+        self._conflicts: list = []
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        for table in (self.pairs_table, self.habits_table, self.conflicts_table):
+            table.setMinimumHeight(3 * table.verticalHeader().defaultSectionSize())
+            layout.addWidget(table)
+
+    def set_report(self, report: PeopleReport) -> None:
+        """Show `report`."""
+        self.summary.setText(
+            f"{len(report.raters)} people · Krippendorff's α {number(report.alpha)} · "
+            f"{len(report.conflicts)} pairs they disagree on"
+        )
+        _fill(self.pairs_table, [
+            (f"{p.first} / {p.second}", str(p.n_shared), percent(p.agreement), number(p.kappa))
+            for p in report.pairs
+        ])  # fmt: skip
+        _fill(self.habits_table, [
+            (h.rater, str(h.n_labels), number(h.seconds_per_label, 1),
+             number(h.labels_per_hour, 0), f"{percent(h.self_agreement)} of {h.n_repeats}",
+             percent(h.side_bias), percent(h.length_preference))
+            for h in report.raters
+        ])  # fmt: skip
+        self._conflicts = list(report.conflicts)
+        _fill(self.conflicts_table, [
+            (c.outcome, c.prompt, c.answers[0], c.answers[1],
+             ", ".join(f"{rater}: {verdict}" for rater, verdict in c.votes.items()))
+            for c in report.conflicts
+        ])  # fmt: skip
+
+    def _on_conflict_clicked(self, row: int, _column: int) -> None:
+        if 0 <= row < len(self._conflicts):
+            item = self._conflicts[row]
+            self.rerate_requested.emit(item.prompt_id, *item.generation_ids)
+
+    def value(self, table: QTableWidget, row: int, column: int) -> str:
+        """The text of one cell (tests)."""
+        item = table.item(row, column)
+        return "" if item is None else item.text()
+
+
+def _fill(table: QTableWidget, rows: Sequence[Sequence[str]]) -> None:
+    table.setRowCount(len(rows))
+    for r, cells in enumerate(rows):
+        for c, text in enumerate(cells):
+            table.setItem(
+                r, c, _item(text, centred=c > 0 and table.objectName() != "conflictsTable")
+            )
