@@ -230,8 +230,17 @@ class ModelSession:
         return isinstance(self.model, PeftModel)
 
     @classmethod
-    def load(cls, spec: ModelSpec, progress: Progress | None = None) -> ModelSession:
-        """Load `spec`'s model; every failure a user can cause is a ModelLoadError."""
+    def load(
+        cls,
+        spec: ModelSpec,
+        progress: Progress | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+    ) -> ModelSession:
+        """Load `spec`'s model; every failure a user can cause is a ModelLoadError.
+
+        `tokenizer`: that of a session on the same model (a reload with a fresh adapter),
+        reused: reading a 150k-token tokenizer.json is one JSON parse that holds the GIL for
+        0.2-0.4 s, freezing every other thread (the GUI's included)."""
         report = progress or no_progress
         steps = 5
         report(0, steps, "Locating the model")
@@ -246,7 +255,8 @@ class ModelSession:
         check_config_dict(read_config_dict(source, is_local), source, spec.trust_remote_code)
         config = load_config(source, is_local, spec.trust_remote_code)
         report(2, steps, "Loading the tokenizer")
-        tokenizer = load_tokenizer(source, is_local, spec.trust_remote_code)
+        if tokenizer is None:
+            tokenizer = load_tokenizer(source, is_local, spec.trust_remote_code)
         check_prompt_format(tokenizer, spec.prompt_format, spec.name_or_path)
         report(3, steps, "Loading the weights")
         model = _load_base(spec, source, is_local, config, device, dtype)

@@ -72,3 +72,14 @@ def test_a_replaced_model_is_freed_off_the_calling_thread(tiny_model_dir, worksp
 
     state.set_session(None)  # Unload: freed before it returns
     assert second.model is None
+
+
+def test_a_reload_reuses_the_tokenizer_it_is_given(tiny_model_dir, monkeypatch):
+    import core.models
+
+    first = load(tiny_model_dir)
+    monkeypatch.setattr(core.models, "load_tokenizer", lambda *a: 1 / 0)  # never read again
+    again = ModelSession.load(
+        ModelSpec(name_or_path=str(tiny_model_dir), device="cpu"), tokenizer=first.tokenizer
+    )
+    assert again.tokenizer is first.tokenizer and again.model is not first.model
