@@ -21,7 +21,15 @@ LOCK_EXTRAS := $(DEV_EXTRAS),package
 MIN_TRANSFORMERS := 5.0.0
 MIN_DEPS := .min-deps/transformers-$(MIN_TRANSFORMERS)
 
-.PHONY: setup run test lint format package clean check-min-transformers lock test-latest
+# The TRL the benchmarks compare against, each in a venv of its own beside .venv (never in it):
+# .venv-trl the newest TRL (GRPO, RLOO, DPO), .venv-trl-ppo the last TRL with a PPO trainer.
+# Both take the lock's versions of everything else (torch from TORCH_SPEC). bench/*_vs_trl.py
+# run their TRL side with these venvs' python when they exist (docs/benchmarks.md).
+TRL_SPEC ?= trl>=1.16
+TRL_PPO_SPEC ?= trl==0.29.1
+
+.PHONY: setup run test lint format package clean check-min-transformers lock test-latest \
+	bench-venvs bench-check
 
 setup: $(VENV)/.installed
 
@@ -63,6 +71,31 @@ test-latest:
 	  | grep '^>' || true
 	QT_QPA_PLATFORM=offscreen .venv-latest/bin/python -m pytest
 
+bench-venvs: .venv-trl/.installed .venv-trl-ppo/.installed
+
+.venv-trl/.installed: pyproject.toml $(LOCK)
+	$(call trl_venv,.venv-trl,$(TRL_SPEC))
+
+.venv-trl-ppo/.installed: pyproject.toml $(LOCK)
+	$(call trl_venv,.venv-trl-ppo,$(TRL_PPO_SPEC))
+
+# $(1): the venv, $(2): the TRL requirement; the lock's pins without its own TRL pin.
+define trl_venv
+	rm -rf $(1)
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip
+	$(1)/bin/python -m pip install -q "$(TORCH_SPEC)"
+	grep -v -i '^trl==' $(LOCK) > $(1)/constraints.txt
+	$(1)/bin/python -m pip install -q -c $(1)/constraints.txt -e . "$(2)"
+	$(1)/bin/python -m pip freeze --exclude-editable > $(1)/versions.txt
+	touch $(1)/.installed
+endef
+
+# Before landing a change to a trainer, the rollout, the log-probs or memory handling: re-runs
+# the short benchmarks and fails when a ratio in bench/baselines.json got more than 15% worse.
+bench-check: setup bench-venvs
+	$(BIN)/python -m bench.check
+
 run: setup
 	$(BIN)/rlhf-studio
 
@@ -90,4 +123,4 @@ format: setup
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .venv-lock .venv-latest build dist *.egg-info .min-deps
+	rm -rf $(VENV) .venv-lock .venv-latest .venv-trl .venv-trl-ppo build dist *.egg-info .min-deps

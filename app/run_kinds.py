@@ -24,26 +24,31 @@ PREFERENCE = (
     "drift/logratio", "perf/samples_per_s",
 )  # fmt: skip
 
-KIND_METRICS: dict[str, tuple[str, ...]] = {
-    "ppo": (*ON_POLICY[:5], "loss/value", *ON_POLICY[5:]),
-    "grpo": (*ON_POLICY[:5], "loss/kl", *ON_POLICY[5:], *GROUP_KEYS),
-    "rloo": (*ON_POLICY[:5], "loss/kl", *ON_POLICY[5:], *GROUP_KEYS),
-    "dpo": PREFERENCE,
-    "kto": PREFERENCE,
-    "simpo": PREFERENCE,
-    "orpo": (*PREFERENCE[:4], "loss/nll", "loss/odds_ratio", *PREFERENCE[4:]),
-    "sft": ("loss", "eval/loss", "drift/logratio", "perf/samples_per_s"),
-    "reward_model": (
-        "eval/accuracy",
-        "train/accuracy",
-        "eval/loss",
-        "train/loss",
-        "eval/margin",
-        "eval/accuracy_human",
-    ),  # fmt: skip
-}
-"""kind -> the metrics its runs record, the one to show first leading (a kind missing
-here offers the metric keys of its entry in core/algorithms.py)."""
+REWARD_MODEL = "reward_model"
+"""The store's run kind of a reward-model training (not a policy algorithm)."""
+REWARD_MODEL_METRICS = (
+    "eval/accuracy", "train/accuracy", "eval/loss", "train/loss", "eval/margin",
+    "eval/accuracy_human",
+)  # fmt: skip
+DEMONSTRATION_METRICS = ("loss", "eval/loss", "drift/logratio", "perf/samples_per_s")
+
+
+def kind_metrics(kind: str) -> tuple[str, ...]:
+    """The metrics runs of `kind` record, the one to show first leading, from what its
+    registry entry reads and has (() for a kind no entry declares)."""
+    if kind == REWARD_MODEL:
+        return REWARD_MODEL_METRICS
+    spec = SPECS.get(kind)
+    if spec is None:
+        return ()
+    if spec.data == "prompts":  # a critic has a value loss; group baselines a KL term
+        own = ("loss/value",) if spec.plan.value_head else ("loss/kl",)
+        groups = () if spec.plan.value_head else GROUP_KEYS
+        return (*ON_POLICY[:5], *own, *ON_POLICY[5:], *groups)
+    if spec.data == "demonstrations":
+        return DEMONSTRATION_METRICS
+    terms = tuple(key for key in spec.metric_keys if key.startswith("loss/"))  # ORPO's
+    return (*PREFERENCE[:4], *terms, *PREFERENCE[4:])
 
 
 @dataclass(frozen=True)
@@ -69,21 +74,26 @@ PREFERENCE_FIGURES = (
     Figure("accuracy", ("eval/rewards/accuracy", "rewards/accuracy")),
     Figure("margin", ("eval/rewards/margins", "rewards/margins"), signed=True),
 )
-KIND_FIGURES: dict[str, tuple[Figure, Figure]] = {
-    "ppo": REWARD_KL,
-    "grpo": REWARD_KL,
-    "rloo": REWARD_KL,
-    "dpo": PREFERENCE_FIGURES,
-    "kto": PREFERENCE_FIGURES,
-    "simpo": PREFERENCE_FIGURES,
-    "orpo": PREFERENCE_FIGURES,
-    "sft": (Figure("loss", ("loss",)), Figure("held-out loss", ("eval/loss",))),
-    "reward_model": (
-        Figure("held-out accuracy", ("eval/accuracy",)),
-        Figure("held-out loss", ("eval/loss",)),
-    ),
+FIGURES_BY_DATA: dict[str, tuple[Figure, Figure]] = {
+    "prompts": REWARD_KL,
+    "pairs": PREFERENCE_FIGURES,
+    "thumbs": PREFERENCE_FIGURES,
+    "demonstrations": (Figure("loss", ("loss",)), Figure("held-out loss", ("eval/loss",))),
 }
-"""kind -> the two figures of its row on the Runs page (its last step's)."""
+"""What a run's row shows (its last step's), by the data its algorithm learns from."""
+REWARD_MODEL_FIGURES = (
+    Figure("held-out accuracy", ("eval/accuracy",)),
+    Figure("held-out loss", ("eval/loss",)),
+)
+
+
+def kind_figures(kind: str) -> tuple[Figure, Figure] | None:
+    """The two figures of a `kind` run's row on the Runs page (None: no figures)."""
+    if kind == REWARD_MODEL:
+        return REWARD_MODEL_FIGURES
+    spec = SPECS.get(kind)
+    return FIGURES_BY_DATA.get(spec.data) if spec is not None else None
+
 
 FIGURE_HELP = (
     "At the run's last step: reward and KL (PPO, GRPO, RLOO), preference accuracy and "
@@ -104,7 +114,7 @@ def last_value(rows: Sequence[Mapping[str, float]], key: str) -> float | None:
 
 def row_figures(kind: str, rows: Sequence[Mapping[str, float]]) -> tuple[str, str]:
     """The two figure texts of a run's row ('' for kinds without figures)."""
-    figures = KIND_FIGURES.get(kind)
+    figures = kind_figures(kind)
     if figures is None:
         return "", ""
     return figures[0].text(rows), figures[1].text(rows)
@@ -115,8 +125,7 @@ def metrics_for(kinds: Iterable[str], fallback: Sequence[str]) -> list[str]:
     none or unknown kinds)."""
     offered: list[str] = []
     for kind in kinds:
-        registered = SPECS[kind].metric_keys if kind in SPECS else ()
-        for key in KIND_METRICS.get(kind, registered):
+        for key in kind_metrics(kind):
             if key not in offered:
                 offered.append(key)
     return offered or list(fallback)

@@ -175,6 +175,22 @@ def pick_bench_device(request: str) -> str:
     return request
 
 
+REPO = Path(__file__).resolve().parents[1]
+TRL_VENVS = {"newest": ".venv-trl", "ppo": ".venv-trl-ppo"}
+"""The venvs `make bench-venvs` builds: the newest TRL, and the last with a PPO trainer."""
+
+
+def side_python(side: str, trl: str = "newest") -> str:
+    """The interpreter a side's child runs in: TRL's side in its venv (TRL_VENVS) when it has
+    been built, else this one (TRL then has to be importable here); ours always here."""
+    venv = REPO / TRL_VENVS[trl]
+    if side == "trl" and (venv / ".installed").is_file():  # written once it is complete
+        for name in ("bin/python", "Scripts/python.exe"):
+            if (venv / name).is_file():
+                return str(venv / name)
+    return sys.executable
+
+
 def device_name(device: str) -> str:
     """The GPU's name, or the CPU's model and core count."""
     if device.startswith("cuda"):

@@ -1,8 +1,9 @@
-"""Our LoRA DPO against TRL 0.29's DPOTrainer (PEFT, adapter-off reference) on the same
+"""Our LoRA DPO against TRL's DPOTrainer (PEFT, adapter-off reference) on the same
 pairs, model and settings: throughput, peak memory, held-out preference accuracy.
 
-    PYTHONPATH=<folder with trl> python bench/dpo_vs_trl.py             # CPU, a few minutes
-    PYTHONPATH=<folder with trl> python bench/dpo_vs_trl.py --device cuda --batch-size 64
+    make bench-venvs                  # once: TRL's side runs in .venv-trl (the newest TRL)
+    python bench/dpo_vs_trl.py        # CPU, a few minutes
+    python bench/dpo_vs_trl.py --device cuda --model random:qwen2.5-0.5b --bf16 --batch-size 64
 
 The pairs are the demo model's own answers to the demo prompts, the more positive one
 (VADER) chosen; pairs closer than 0.3 are dropped. They are made once and written to a
@@ -31,7 +32,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Meter, device_name, pick_bench_device, quiet_libraries  # noqa: E402
+from bench.common import (  # noqa: E402
+    Meter,
+    device_name,
+    pick_bench_device,
+    quiet_libraries,
+    side_python,
+)
 
 RESULT_PREFIX = "DPO_BENCH_RESULT "
 
@@ -39,7 +46,9 @@ RESULT_PREFIX = "DPO_BENCH_RESULT "
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
-    add("--model", default="demo", help="'demo' or a causal-LM folder")
+    add("--model", default="demo", help="'demo', a causal-LM folder or random:<preset>")
+    add("--bf16", action="store_true", help="weights in bfloat16, both sides (GPU)")
+    add("--cache-dir", type=Path, help="where a random model is cached (default: data dir)")
     add("--device", default="auto", choices=("auto", "cpu", "cuda"))
     add("--steps", type=int, default=20)
     add("--batch-size", type=int, default=16)
@@ -96,7 +105,9 @@ def run_ours(args, model_dir: str, pairs: list[dict]) -> dict:
 
     meter = Meter(args.device)
     lora = LoraSpec(r=args.lora_r, alpha=args.lora_alpha, seed=args.seed)
-    session = ModelSession.load(ModelSpec(name_or_path=model_dir, device=args.device, lora=lora))
+    dtype = "bfloat16" if args.bf16 else "float32"
+    spec = ModelSpec(name_or_path=model_dir, device=args.device, dtype=dtype, lora=lora)
+    session = ModelSession.load(spec)
     config = DPOConfig(
         steps=args.steps, batch_size=args.batch_size, micro_batch_size=args.batch_size,
         learning_rate=args.lr, beta=args.beta, eval_fraction=args.eval_fraction,
@@ -112,6 +123,7 @@ def run_ours(args, model_dir: str, pairs: list[dict]) -> dict:
 
 
 def run_trl(args, model_dir: str, pairs: list[dict]) -> dict:
+    import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
     from trl import DPOConfig, DPOTrainer
@@ -129,7 +141,8 @@ def run_trl(args, model_dir: str, pairs: list[dict]) -> dict:
                                   "rejected": [p.rejected for p in rows]})  # fmt: skip
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     peft = lora_config(model, LoraSpec(r=args.lora_r, alpha=args.lora_alpha))
     with tempfile.TemporaryDirectory(prefix="bench-trl-dpo-") as output_dir:
         config = DPOConfig(
@@ -173,17 +186,23 @@ def child(args) -> int:
     quiet_libraries()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from core.models import resolve_model_path
-
-    model_dir = resolve_model_path(args.model)
-    pairs = json.loads(args.pairs.read_text())
-    result = (run_ours if args.side == "ours" else run_trl)(args, model_dir, pairs)
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    print(RESULT_PREFIX + json.dumps(side_run(args)), flush=True)
     return 0
 
 
+def side_run(args) -> dict:
+    """One side's run in this process (the model is the folder the parent resolved)."""
+    pairs = json.loads(args.pairs.read_text())
+    return (run_ours if args.side == "ours" else run_trl)(args, args.model, pairs)
+
+
+def run_in_process(side: str, argv: list[str], pairs_file: Path) -> dict:
+    """One side here (the GPU suite's dry run): fast, but both sides share the peak memory."""
+    return side_run(parse_args([*argv, "--side", side, "--pairs", str(pairs_file)]))
+
+
 def run_side(side: str, argv: list[str], pairs_file: Path) -> dict:
-    command = [sys.executable, __file__, *argv, "--side", side, "--pairs", str(pairs_file)]
+    command = [side_python(side), __file__, *argv, "--side", side, "--pairs", str(pairs_file)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     for line in done.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
@@ -191,23 +210,44 @@ def run_side(side: str, argv: list[str], pairs_file: Path) -> dict:
     raise SystemExit(f"side {side} failed:\n{done.stderr[-3000:]}")
 
 
-def main(argv=None) -> int:
+def _with_model(argv: list[str], model_dir: str) -> list[str]:
+    """The children's command line: the model as the folder the parent resolved."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        if item == "--model":
+            skip = True
+            continue
+        if not item.startswith("--model="):
+            out.append(item)
+    return [*out, "--model", model_dir]
+
+
+def main(argv=None, runner=run_side) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     args.device = pick_bench_device(args.device)
     if args.side:
         return child(args)
     quiet_libraries()
+    from bench.ppo_vs_trl import resolve_model
     from core.models import resolve_model_path
+    from core.paths import data_dir
 
-    pairs = make_pairs(resolve_model_path(args.model), args.device, args.samples, args.seed)
+    # The pairs are the demo model's answers whatever model trains on them: a random
+    # model's answers would score alike and pair up rarely.
+    pairs = make_pairs(resolve_model_path("demo"), args.device, args.samples, args.seed)
+    model_dir = resolve_model(args.model, args.cache_dir or data_dir() / "bench")
+    argv = _with_model(argv, model_dir)
     with tempfile.TemporaryDirectory(prefix="bench-dpo-") as folder:
         pairs_file = Path(folder) / "pairs.json"
         pairs_file.write_text(json.dumps(pairs))
         results = []
         for repeat in range(args.repeats):
             for side in ("ours", "trl") if repeat % 2 == 0 else ("trl", "ours"):
-                results.append(run_side(side, argv, pairs_file))
+                results.append(runner(side, argv, pairs_file))
                 print(json.dumps(results[-1]), flush=True)
     summary = {
         side: {key: statistics.median(r[key] for r in results if r["side"] == side)

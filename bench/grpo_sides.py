@@ -23,9 +23,14 @@ and the trainer built before the clock starts. The mapping to TRL (0.29.x):
   token (PPO-style) with a token mean. Not the same update: see docs/benchmarks.md.
 - Constant learning rate, gradient clipping at 1.0 (TRL's Trainer default, ours too), no
   autocast (bf16 off), no gradient checkpointing, no logged sample completions.
-- KL compared as the same figure: GRPO: TRL's `kl` (per-token k3, at update time) beside
-  our loss/kl (the same); RLOO: TRL's `kl` (per-token k1 of the rollout) beside our
-  objective/kl / response/length (total k1 over total tokens: the same).
+- KL compared as the same figure at the same moment: the per-token KL of the rollout,
+  before the step's updates (k3 for GRPO, k1 for RLOO): our objective/kl_per_token beside
+  TRL's `kl` as logged on a generation's first optimiser step (TRL logs each optimiser
+  step's own metrics; on the first, the policy has not moved yet). The mean over the
+  step's updates rides along as extra["kls_update"] (our loss/kl; TRL's `kl` over the
+  generation's steps): it is higher by what the step itself moved.
+- GRPO, TRL >= 1.x: use_bias_correction_kl follows `kl_bias_correction` on both sides
+  (off by default; TRL 1.x's own default is on).
 """
 
 from __future__ import annotations
@@ -63,6 +68,11 @@ class GroupBenchSettings:
     lora_r: int = 16
     lora_alpha: int = 32
     seed: int = 0
+    bf16: bool = False
+    """Policy weights in bfloat16 on both sides (a GPU); otherwise float32."""
+    kl_bias_correction: bool = False
+    """`use_bias_correction_kl` on both sides (TRL 1.x's default, ours off by default):
+    the KL term times the importance ratio. TRL 0.x has no such option: keep it off."""
     threads: int | None = None
     prompts: tuple[str, ...] = field(default_factory=tuple)
 
@@ -131,6 +141,7 @@ def run_ours(settings: GroupBenchSettings) -> SideResult:
         ModelSpec(
             name_or_path=settings.model_dir,
             device=settings.device,
+            dtype="bfloat16" if settings.bf16 else "float32",
             lora=LoraSpec(r=settings.lora_r, alpha=settings.lora_alpha),
         )
     )
@@ -149,22 +160,25 @@ def run_ours(settings: GroupBenchSettings) -> SideResult:
         cliprange=0.2,
         beta=settings.beta,
         kl_penalty="loss" if grpo else "reward",
+        kl_estimator="k3" if grpo else "k1",
+        loss_type="bnpo",  # TRL's side runs bnpo: the token mean of each minibatch
+        use_bias_correction_kl=settings.kl_bias_correction and grpo,
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
         seed=settings.seed,
         samples_per_step=0,
     )
     trainer = trainer_class(session, FunctionReward(), _prompts(settings), config)
-    rewards, kls, reported = [], [], []
+    rewards, kls, kls_update, reported = [], [], [], []
     meter.start()
     for result in trainer:
         meter.step_done()
         metrics = result.metrics
         rewards.append(metrics["reward/mean"])
-        if grpo:
-            kls.append(metrics.get("loss/kl", 0.0))
-        else:
-            kls.append(metrics.get("objective/kl", 0.0) / max(1e-9, metrics["response/length"]))
+        # Per-token KL of the rollout, before the step's updates (TRL's `kl` on a
+        # generation's first optimiser step is that too: k3 there, k1 for RLOO)
+        kls.append(metrics.get("objective/kl_per_token", 0.0))
+        kls_update.append(metrics.get("loss/kl", metrics.get("objective/kl_per_token", 0.0)))
         reported.append(metrics["perf/samples_per_s"])
     meter.stop()
     return side_result(
@@ -174,7 +188,7 @@ def run_ours(settings: GroupBenchSettings) -> SideResult:
         rewards,
         kls,
         sum(reported) / len(reported),
-        {"algorithm": settings.algorithm},
+        {"algorithm": settings.algorithm, "kls_update": kls_update},
     )
 
 
@@ -196,22 +210,27 @@ def run_trl(settings: GroupBenchSettings) -> SideResult:
     meter = Meter(settings.device)
     set_seed(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(settings.model_dir, padding_side="left")
-    policy = AutoModelForCausalLM.from_pretrained(settings.model_dir, dtype=torch.float32)
+    dtype = torch.bfloat16 if settings.bf16 else torch.float32
+    policy = AutoModelForCausalLM.from_pretrained(settings.model_dir, dtype=dtype)
     peft = lora_config(policy, LoraSpec(r=settings.lora_r, alpha=settings.lora_alpha))
-    # A plain list of rows: datasets' fingerprinting (dill over pyarrow types) is not needed
-    # for an in-memory prompt list and breaks with some pyarrow/dill pairs.
-    dataset = [{"prompt": prompt} for prompt in _prompts(settings)]
+    dataset = _dataset([{"prompt": prompt} for prompt in _prompts(settings)])
     rewards: list[float] = []
     kls: list[float] = []
+    cycles: list[list[float]] = []  # per generation: `kl` of each of its optimiser steps
 
     class Collect(TrainerCallback):
-        """TRL logs every optimiser step; a log with `reward` closes a generation (step)."""
+        """TRL logs every optimiser step, and each log holds only that step's metrics. The
+        log with `reward` is a generation's first optimiser step: its `kl` is the rollout's
+        (the policy has not moved yet), on that step's minibatch."""
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "reward" in logs:
                 meter.step_done()
                 rewards.append(float(logs["reward"]))
                 kls.append(float(logs.get("kl", 0.0)))
+                cycles.append([])
+            if logs and "kl" in logs and cycles:
+                cycles[-1].append(float(logs["kl"]))
 
     with tempfile.TemporaryDirectory(prefix="bench-trl-") as output_dir:
         trainer = Trainer(
@@ -227,9 +246,35 @@ def run_trl(settings: GroupBenchSettings) -> SideResult:
         meter.start()
         trainer.train()
         meter.stop()
-    return side_result(
-        "trl", settings, meter, rewards, kls, None, {"algorithm": settings.algorithm}
-    )
+    kls_update = [sum(cycle) / len(cycle) if cycle else 0.0 for cycle in cycles]
+    extra = {"algorithm": settings.algorithm, "kls_update": kls_update}
+    return side_result("trl", settings, meter, rewards, kls, None, extra)
+
+
+def _dataset(rows: list[dict]) -> Any:
+    """TRL 1.x takes a `datasets.Dataset` only. TRL 0.29 takes a plain list of rows, which
+    it is given: datasets' fingerprinting (dill over pyarrow types) is not needed for an
+    in-memory prompt list and breaks with some pyarrow/dill pairs."""
+    from importlib.metadata import version
+
+    if int(version("trl").split(".")[0]) < 1:
+        return rows
+    from datasets import Dataset
+
+    return Dataset.from_list(rows)
+
+
+def _dataset(rows: list[dict]) -> Any:
+    """TRL 1.x takes a `datasets.Dataset` only. TRL 0.29 takes a plain list of rows, which
+    it is given: datasets' fingerprinting (dill over pyarrow types) is not needed for an
+    in-memory prompt list and breaks with some pyarrow/dill pairs."""
+    from importlib.metadata import version
+
+    if int(version("trl").split(".")[0]) < 1:
+        return rows
+    from datasets import Dataset
+
+    return Dataset.from_list(rows)
 
 
 def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:
@@ -266,7 +311,10 @@ def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:
     if settings.algorithm == "grpo":
         from trl import GRPOConfig
 
-        return GRPOConfig(**common, scale_rewards="group", loss_type="bnpo")
+        extra = {}
+        if "use_bias_correction_kl" in GRPOConfig.__dataclass_fields__:  # TRL >= 1.x
+            extra["use_bias_correction_kl"] = settings.kl_bias_correction
+        return GRPOConfig(**common, scale_rewards="group", loss_type="bnpo", **extra)
     from trl import RLOOConfig
 
     return RLOOConfig(**common, normalize_advantages=False)

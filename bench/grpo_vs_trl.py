@@ -1,7 +1,8 @@
-"""Our GRPO and RLOO against TRL 0.29's GRPOTrainer and RLOOTrainer at equal settings:
+"""Our GRPO and RLOO against TRL's GRPOTrainer and RLOOTrainer at equal settings:
 throughput, peak memory, and reward and KL after the same number of steps.
 
-    PYTHONPATH=<folder with trl 0.29> python bench/grpo_vs_trl.py       # CPU, a few minutes
+    make bench-venvs                  # once: TRL's side runs in .venv-trl (the newest TRL)
+    python bench/grpo_vs_trl.py       # CPU, a few minutes
     python bench/grpo_vs_trl.py --algorithms grpo --steps 20 --device cuda --batch-size 64
 
 Built like bench/ppo_vs_trl.py: each side runs in its own child process (`--side`,
@@ -33,6 +34,7 @@ from bench.common import (  # noqa: E402
     load_prompts,
     pick_bench_device,
     quiet_libraries,
+    side_python,
 )
 from bench.grpo_sides import ALGORITHMS, SIDES, GroupBenchSettings, run_side  # noqa: E402
 from bench.ppo_vs_trl import ROWS, _cell, ratio, resolve_model, summarise  # noqa: E402
@@ -79,6 +81,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--lora-r", type=int, default=16)
     add("--lora-alpha", type=int, default=32)
     add("--seed", type=int, default=0)
+    add("--bf16", action="store_true", help="policy weights in bfloat16, both sides (GPU)")
+    add(
+        "--kl-bias-correction",
+        action="store_true",
+        help="use_bias_correction_kl on both sides (GRPO; TRL 1.x's default)",
+    )
     add("--repeats", type=int, default=2, help="runs per side, order alternating (default 2)")
     add("--threads", type=int, help="torch threads per side (default: 1 on CPU; 0: torch's)")
     add("--cache-dir", type=Path, help="where a random model is cached (default: data dir)")
@@ -105,6 +113,8 @@ def settings_from_args(
         algorithm=algorithm,
         device=device,
         threads=threads or None,
+        bf16=args.bf16,
+        kl_bias_correction=args.kl_bias_correction,
         prompts=tuple(load_prompts()),
         **values,
     )
@@ -112,12 +122,13 @@ def settings_from_args(
 
 def child_argv(side: str, settings: GroupBenchSettings) -> list[str]:
     """The command line that runs one side with exactly these settings."""
-    argv = [sys.executable, str(Path(__file__).resolve()), "--side", side]
+    argv = [side_python(side), str(Path(__file__).resolve()), "--side", side]
     argv += ["--algorithm", settings.algorithm, "--model", settings.model_dir]
     argv += ["--device", settings.device, "--threads", str(settings.threads or 0)]
     for name, flag in FLAGS.items():
         argv += [flag, str(getattr(settings, name))]
-    return argv
+    argv += ["--bf16"] if settings.bf16 else []
+    return argv + (["--kl-bias-correction"] if settings.kl_bias_correction else [])
 
 
 def run_in_subprocess(side: str, settings: GroupBenchSettings) -> SideResult:
@@ -162,8 +173,10 @@ def report(settings: GroupBenchSettings, results: list[SideResult]) -> list[str]
         f"mini_batch={settings.mini_batch_size} epochs={settings.epochs} "
         f"max_new_tokens={settings.max_new_tokens} lr={settings.learning_rate} "
         f"beta={settings.beta} lora_r={settings.lora_r} repeats={repeats} (medians)",
-        "KL: per-token, "
-        + ("k3 at update time (TRL's `kl`)" if name == "GRPO" else "k1 of the rollout"),
+        "KL: per-token "
+        + ("k3" if name == "GRPO" else "k1")
+        + " of the rollout, before the step's updates (TRL's `kl` on a generation's first"
+        " optimiser step)",
         "",
         f"{'':34}{'ours':>12}{'trl':>12}{'ours/trl':>10}",
     ]

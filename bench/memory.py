@@ -73,6 +73,11 @@ def model_folder(name: str) -> str:
     return name
 
 
+def measure_here(case: dict[str, Any]) -> dict[str, Any]:
+    """Run `case` in this process (the GPU suite's dry run: its peak is not the case's own)."""
+    return run_child(dict(case, model_dir=model_folder(case["model"])))
+
+
 def measure(case: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
     """Run `case` in a fresh interpreter; its result dict (with 'error' if it failed)."""
     case = dict(case, model_dir=model_folder(case["model"]))
@@ -378,7 +383,8 @@ def _chosen(cases: list[list[str]], only: list[str] | None) -> list[list[str]]:
     return [names[name] for name in only]
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, measure_case=measure) -> int:
+    """`measure_case` runs a case (a fresh child; the GPU suite's dry run: in-process)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--planner-check", action="store_true", help="the planner error table")
@@ -411,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     results = []
     for case in cases:  # one at a time: the machine's memory is shared
-        results.append(measure(case))
+        results.append(measure_case(case))
         print(f"# done: {case['model']} {case['algorithm']} {case['options']}", file=sys.stderr)
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=1))

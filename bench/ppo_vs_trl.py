@@ -36,6 +36,7 @@ from bench.common import (  # noqa: E402
     load_prompts,
     pick_bench_device,
     quiet_libraries,
+    side_python,
 )
 from bench.random_models import is_random_model, random_model  # noqa: E402
 from bench.sides import SIDES, run_side  # noqa: E402
@@ -129,7 +130,7 @@ def child_argv(side: str, settings: BenchSettings) -> list[str]:
         "--seed": settings.seed,
         "--threads": settings.threads or 0,
     }
-    argv = [sys.executable, str(Path(__file__).resolve()), "--side", side]
+    argv = [side_python(side, "ppo"), str(Path(__file__).resolve()), "--side", side]
     for flag, value in flags.items():
         argv += [flag, str(value)]
     return argv + (["--bf16"] if settings.bf16 else [])

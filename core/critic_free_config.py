@@ -145,6 +145,17 @@ class CriticFreeConfig:
         group="advanced",
         choices=KL_ESTIMATORS,
     )
+    use_bias_correction_kl: bool = setting(
+        False,
+        label="KL bias correction",
+        help="Weight the KL term in the loss by the probability ratio to the sampling "
+        "policy (TRL's use_bias_correction_kl, its default since 1.x). The value is "
+        "unchanged, the gradient becomes the unbiased one of the KL we plot, which pulls "
+        "harder on tokens far above the reference's probability: a lower KL at the same "
+        "beta.",
+        group="advanced",
+        active_when=("kl_penalty", "==", "loss"),
+    )
     loss_type: str = setting(
         "dapo",
         label="Loss aggregation",

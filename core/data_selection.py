@@ -35,6 +35,9 @@ class DataChoice:
     """Demonstrations: a .jsonl / .csv file (None: the chosen sides of the comparisons)."""
     with_pairs: bool = True
     """Thumbs: the comparisons' sides count too (False: the ratings only)."""
+    min_confidence: float | None = None
+    """AI labels less sure than this (|2p - 1|) never train (None: the pairs export's
+    default, core.preference_export.DEFAULT_MIN_CONFIDENCE; 0 keeps coin flips)."""
 
 
 def dataset_for(
@@ -47,14 +50,17 @@ def dataset_for(
     """(examples, report of what was used and skipped) for a run of `kind`. `config` is
     the new run's settings; with `resume_from` the checkpoint's own settings count."""
     from core.offline import data
+    from core.preference_export import DEFAULT_MIN_CONFIDENCE
 
     spec = spec_of(kind)
     if resume_from is not None:
         config = saved_config(spec, resume_from)
+    confidence = DEFAULT_MIN_CONFIDENCE if choice.min_confidence is None else choice.min_confidence
     if spec.data == "pairs":
-        return data.store_pairs(store, choice.source, getattr(config, "ties", "skip"))
+        ties = getattr(config, "ties", "skip")
+        return data.store_pairs(store, choice.source, ties, confidence)
     if spec.data == "thumbs":
-        return data.store_thumbs(store, choice.source, choice.with_pairs)
+        return data.store_thumbs(store, choice.source, choice.with_pairs, confidence)
     if spec.data == "demonstrations":
         if choice.data_file is not None:
             return data.read_demonstrations(choice.data_file)

@@ -34,6 +34,7 @@ from transformers import PreTrainedTokenizerBase
 from core.backbone import base_model
 from core.config import DEMO_MODEL, ModelSpec
 from core.errors import ModelLoadError
+from core.judge.cache import DEMO_JUDGE
 from core.lora import (
     attach_lora,
     copy_adapter_as_reference,
@@ -108,7 +109,12 @@ class MemoryInfo:
 
 
 def resolve_model_path(name_or_path: str, progress: Progress | None = None) -> str:
-    """'demo' -> the built-in demo model's folder (built on first use); anything else unchanged."""
+    """'demo' / 'demo-judge' -> the built-in model's folder (built on first use); anything
+    else unchanged."""
+    if name_or_path == DEMO_JUDGE:
+        from core.judge import ensure_demo_judge  # lazy: building it pulls in the trainer
+
+        return str(ensure_demo_judge(progress))
     if name_or_path != DEMO_MODEL:
         return name_or_path
     try:
@@ -437,8 +443,8 @@ def _shape_dict(session: ModelSession) -> dict[str, Any] | None:
 
 
 def _display_name(spec: ModelSpec, source: str, is_local: bool) -> str:
-    if spec.name_or_path == DEMO_MODEL:
-        return DEMO_MODEL
+    if spec.name_or_path in (DEMO_MODEL, DEMO_JUDGE):
+        return spec.name_or_path
     return Path(source).resolve().name if is_local else source
 
 

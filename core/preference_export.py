@@ -49,10 +49,41 @@ if TYPE_CHECKING:
 DEFAULT_MIN_CONFIDENCE = 0.2
 """AI pairs with confidence |2p - 1| below this (the judge gives its pick < 60 %) are
 dropped: TRL trains on every row as if it were certain."""
+COIN_FLIPS = "AI coin flips"
+"""The reason under which trainers count the AI labels they dropped for low confidence."""
 DEFAULT_LABEL_THRESHOLD = 0.5
 LAYOUTS = ("auto", "standard", "conversational")
 _TOLERANCE = 1e-9  # float noise: p = 0.6 gives |2p - 1| = 0.19999999999999996
 _VOTES = {"left": 1.0, "right": 0.0, "tie": 0.5}
+
+
+def ai_confidence(row: ComparisonRow) -> float | None:
+    """|2p - 1| of an AI comparison's soft label; None for people and for hard AI verdicts."""
+    if not row.is_ai or row.soft_label is None:
+        return None
+    return abs(2.0 * float(row.soft_label) - 1.0)
+
+
+def is_coin_flip(row: ComparisonRow, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> bool:
+    """True for an AI label too unsure to train on (the export's and trainers' filter)."""
+    confidence = ai_confidence(row)
+    return confidence is not None and confidence < min_confidence - _TOLERANCE
+
+
+def drop_coin_flips(
+    rows: Sequence[ComparisonRow], min_confidence: float = DEFAULT_MIN_CONFIDENCE
+) -> tuple[list[ComparisonRow], int]:
+    """(the rows to train on, how many AI coin flips were dropped)."""
+    kept = [row for row in rows if not is_coin_flip(row, min_confidence)]
+    return kept, len(rows) - len(kept)
+
+
+def coin_flip_note(dropped: int, min_confidence: float) -> str:
+    """The one line trainers print about the AI labels they left out."""
+    return (
+        f"dropped {dropped} AI labels with confidence |2p - 1| below {min_confidence:g} "
+        "(coin flips: the judge was not sure); --min-confidence 0 keeps them"
+    )
 
 
 @dataclass

@@ -81,6 +81,8 @@ class RMResult:
     seconds: float
     run_id: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    coin_flips_dropped: int = 0
+    """AI labels the caller left out as too unsure to train on (set by the caller)."""
 
     @property
     def best(self) -> EpochReport:
@@ -168,7 +170,7 @@ def train_epoch(model, tokenizer, optimizer, train, config, epoch, step0, callba
         if callbacks.should_stop is not None and callbacks.should_stop():
             return total_loss / max(index, 1), correct / max(counted, 1), step, True
         batch = order[index * config.batch_size : (index + 1) * config.batch_size]
-        with update_memory_returned(device):  # the CPU gets the freed tensors back at once
+        with update_memory_returned(device, model):  # large models: freed tensors leave at once
             loss, hits, n = train_batch(model, tokenizer, optimizer, batch, config, epoch)
         step += 1
         correct, counted, total_loss = correct + hits, counted + n, total_loss + loss

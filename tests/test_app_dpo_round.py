@@ -36,7 +36,8 @@ def test_one_click_runs_a_stored_dpo_round(qtbot, window, demo_model_dir, monkey
     assert 0.0 <= record.win_rate <= 1.0
     text = window.findChild(QLabel, "dpoRoundResult").text()
     assert (
-        text.startswith("Round 1: 24 pairs rated by ai:vader-stub") and "against the base" in text
+        text.startswith("Round 1: 24 pairs rated by ai:vader-stub#default")
+        and "against the base" in text
     )
     store = window.state.store
     assert rounds(store) == [record]

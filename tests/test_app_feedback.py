@@ -64,7 +64,7 @@ def test_tiny_judge_labels_pairs_into_the_store(qtbot, page, tiny_model_dir):
     wait_done(qtbot, page)
 
     rows = store.comparisons("ai")
-    assert len(rows) == 4 and {row.rater for row in rows} == {"ai:gpt2"}
+    assert len(rows) == 4 and {row.rater for row in rows} == {"ai:gpt2#default"}
     assert all(0.0 <= row.soft_label <= 1.0 and "p_left_swapped" in row.detail for row in rows)
     # The person's pair comes first, so judge and person can be compared later.
     assert any({row.left_id, row.right_id} == {first[0], first[1]} for row in rows)
@@ -75,6 +75,8 @@ def test_tiny_judge_labels_pairs_into_the_store(qtbot, page, tiny_model_dir):
     assert table.item(0, 4).text() == f"{newest.detail['p_left_first']:.3f}"
     assert "4 pairs judged" in page.label_status.text()
     assert "1 that people compared" in page.label_status.text()
+    undecided = sum(abs(2 * row.soft_label - 1) < 0.2 for row in rows)
+    assert (f"{undecided} undecided" in page.label_status.text()) == (undecided > 0)
     assert page.label_button.isEnabled() and not page.stop_label_button.isEnabled()
 
     # Again with Stop pressed at once: the judge stops before its first batch.
@@ -244,3 +246,39 @@ def test_use_as_ppo_reward_sets_the_train_pages_reward(qtbot, tmp_path):
     main_window.feedback_page.reward_model_ready.emit(str(tmp_path / "rm-1"))
     assert main_window.train_page.form.rewards.spec_texts() == [f"rm={tmp_path / 'rm-1'}"]
     assert main_window.stack.currentWidget() is main_window.train_page
+
+
+def test_verdict_column_says_undecided_below_the_confidence_filter(qtbot, workspace):
+    from app.widgets.feedback_tables import VerdictTable
+
+    with Store.open(workspace) as store:
+        [prompt_id] = store.add_prompts(["Q"])
+        ids = [store.add_generation(prompt_id, f"answer {i}", "demo") for i in range(4)]
+        store.add_comparison(prompt_id, ids[0], ids[1], "left", "ai:j#r", soft_label=0.9)
+        store.add_comparison(prompt_id, ids[2], ids[3], "left", "ai:j#r", soft_label=0.52)
+        rows = store.comparisons("ai")
+    table = VerdictTable()
+    qtbot.addWidget(table)
+    table.set_rows(rows)
+    column = table.COLUMNS.index("Verdict")
+    assert table.item(0, column).text() == "undecided"  # newest first: p = 0.52
+    assert "coin flip" in table.item(0, column).toolTip()
+    assert table.item(1, column).text() == "left"
+    assert table.item(0, table.COLUMNS.index("Judge")).text() == "j#r"
+
+
+def test_judge_form_offers_the_demo_judge_and_rubric_presets(qtbot, page):
+    form = page.judge_form
+    combo = form.judge.combo
+    assert combo.findData("demo-judge") >= 0
+    form.judge.select("demo-judge")
+    presets = form.findChild(type(combo), "rubricPresetCombo")
+    presets.activated.emit(presets.findData("concision"))
+    assert presets.currentIndex() == 0  # back to "Preset…", ready for the next choice
+    assert "shorter answer" in form.rubric_edit.toPlainText()
+    assert form.rubric_template().rubric_id == "concision"
+    assert "concision (preset)" in form.rubric_label.text()
+    choice = form.choice("cpu")
+    assert (choice.model, choice.rubric_source) == ("demo-judge", "preset:concision")
+    form.rubric_edit.appendPlainText(" ")  # an edited preset is another rubric
+    assert form.rubric_template().rubric_id != "concision"

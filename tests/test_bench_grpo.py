@@ -29,13 +29,20 @@ def _result(side: str, seconds: float, peak: int) -> SideResult:
 
 
 def test_a_child_gets_exactly_the_parents_settings():
-    args = grpo_vs_trl.parse_args(["--batch-size", "12", "--group-size", "3", "--beta", "0"])
+    args = grpo_vs_trl.parse_args(
+        ["--batch-size", "12", "--group-size", "3", "--beta", "0", "--bf16"]
+    )
     args.mini_batch_size = 6
     settings = grpo_vs_trl.settings_from_args(args, "model-folder", "rloo")
     argv = grpo_vs_trl.child_argv("trl", settings)
     child = grpo_vs_trl.parse_args(argv[2:])
     assert child.side == "trl" and child.algorithm == "rloo"
     assert grpo_vs_trl.settings_from_args(child, child.model, child.algorithm) == settings
+    corrected = grpo_vs_trl.settings_from_args(
+        grpo_vs_trl.parse_args(["--kl-bias-correction"]), "m", "grpo"
+    )
+    child = grpo_vs_trl.parse_args(grpo_vs_trl.child_argv("ours", corrected)[2:])
+    assert grpo_vs_trl.settings_from_args(child, "m", "grpo").kl_bias_correction
 
 
 def test_a_batch_that_does_not_split_into_groups_is_refused():
@@ -79,6 +86,8 @@ def test_our_side_runs_on_a_tiny_model(algorithm, tiny_model_dir, one_torch_thre
     )
     result = run_side("ours", settings)
     assert result.samples == 8 and len(result.rewards) == len(result.kls) == 2
+    # the rollout's KL (before any update: 0 on step 1, a fresh adapter), and the updates'
+    assert result.kls[0] == 0.0 and len(result.extra["kls_update"]) == 2
     assert result.peak_mem_bytes > 0 and result.samples_per_s > 0
 
 
@@ -88,3 +97,39 @@ def test_the_comparison_prints_one_row_per_seed_and_a_mean(capsys, monkeypatch):
     assert onpolicy_compare.main(["--algorithms", "grpo", "--seeds", "0,1"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("grpo")]
     assert len(rows) == 3 and rows[-1].split()[1] == "mean" and "+0.500" in rows[-1]
+
+
+def _gap_result(side: str, rewards: list[float], kls: list[float]) -> SideResult:
+    return SideResult(
+        side=side,
+        device="cpu",
+        device_name="test cpu",
+        train_seconds=1.0,
+        cpu_seconds=1.0,
+        step_end_seconds=[1.0],
+        peak_mem_bytes=1,
+        baseline_rss_bytes=1,
+        rewards=rewards,
+        kls=kls,
+        samples=16,
+        extra={"kls_update": [2 * k for k in kls]},
+    )
+
+
+def test_the_kl_gap_report_compares_tail_means_over_seeds():
+    from bench import grpo_kl_gap
+
+    assert grpo_kl_gap.tail_mean([1.0, 2.0, 3.0, 4.0, 5.0]) == 4.0
+    assert grpo_kl_gap.tail_mean([1.0]) == 1.0
+    settings = GroupBenchSettings(model_dir="m", algorithm="grpo")
+    runs = {
+        ("ours", 0): _gap_result("ours", [0.0, 0.3, 0.6, 0.9], [0.0, 0.1, 0.2, 0.3]),
+        ("trl", 0): _gap_result("trl", [0.0, 0.3, 0.6, 0.9], [0.0, 0.1, 0.2, 0.3]),
+        ("ours", 1): _gap_result("ours", [0.0, 0.3, 0.6, 0.9], [0.0, 0.3, 0.4, 0.5]),
+        ("trl", 1): _gap_result("trl", [0.0, 0.0, 0.3, 0.6], [0.0, 0.1, 0.2, 0.3]),
+    }
+    lines = grpo_kl_gap.report(settings, runs)
+    # tails: ours KL 0.2 and 0.4 -> 0.3, TRL 0.2 twice; rewards 0.6, 0.6 vs 0.6, 0.3
+    assert lines[-1].startswith("ours - trl reward (last 3): +0.150; ")
+    assert "rollout 1.50, update 1.50 (target <= 1.1)" in lines[-1]
+    assert sum(line.startswith(("ours  ", "trl   ")) for line in lines) == 6  # 2 seeds + mean

@@ -199,12 +199,14 @@ def test_trls_grpo_options_are_flags_with_trls_names():
             "--drop-zero-std-groups",
             "--kl-estimator",
             "k2",
+            "--use-bias-correction-kl",
         ]
     )
     config = config_from_args(args, GRPOConfig)
     assert (config.loss_type, config.importance_sampling_level) == ("dr_grpo", "sequence")
     assert config.epsilon_high == 0.28 and config.clip_high == 0.28
     assert config.mask_truncated_completions and config.drop_zero_std_groups
-    assert config.kl_estimator == "k2"
+    assert config.kl_estimator == "k2" and config.use_bias_correction_kl
+    assert not GRPOConfig().use_bias_correction_kl  # off by default: TRL 0.x's gradient
     assert GRPOConfig().clip_high == GRPOConfig().cliprange  # off: the clip range
     assert RLOOConfig().kl_estimator == "k1" and GRPOConfig().kl_estimator == "k3"

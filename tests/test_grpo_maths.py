@@ -193,3 +193,35 @@ def test_the_loss_uses_the_chosen_estimator_and_aggregation():
     assert gauges["loss/kl"].item() == pytest.approx(k2)
     loss.backward()
     assert logprobs.grad is not None
+
+
+def test_kl_bias_correction_keeps_the_kl_value_and_makes_its_gradient_log_p_over_p_ref():
+    # One token, p = 0.5, p_ref = 0.25, on policy (ratio 1); loss = beta * KL term only.
+    ref = torch.full((1, 1), math.log(0.25))
+    mask = torch.ones(1, 1)
+    zero_advantage = torch.zeros(1)
+    gradients, values = {}, {}
+    for corrected in (False, True):
+        logprobs = torch.full((1, 1), math.log(0.5), requires_grad=True)
+        options = LossOptions(loss_type="bnpo", beta=1.0, kl_bias_correction=corrected)
+        loss, gauges = critic_free_loss(
+            logprobs, logprobs.detach(), ref, zero_advantage, mask, options
+        )
+        loss.backward()
+        gradients[corrected], values[corrected] = logprobs.grad.item(), loss.item()
+    k3 = 0.5 - math.log(0.5) - 1  # r - log r - 1 with r = p_ref / p = 0.5
+    assert values[False] == pytest.approx(k3) and values[True] == pytest.approx(k3)
+    # k3's gradient in log p: 1 - p_ref / p = 0.5 (the gradient of KL(ref || pi));
+    # corrected: + k3 from the ratio, = log(p / p_ref) = log 2 (that of KL(pi || ref)).
+    assert gradients[False] == pytest.approx(0.5)
+    assert gradients[True] == pytest.approx(math.log(2))
+
+
+def test_kl_bias_correction_weights_the_kl_by_the_ratio_off_policy():
+    old = torch.full((1, 1), math.log(0.5))
+    logprobs = torch.full((1, 1), math.log(0.6))  # ratio 1.2, inside the clip range
+    ref = torch.full((1, 1), math.log(0.3))
+    options = LossOptions(loss_type="bnpo", beta=1.0, kl_bias_correction=True)
+    _, gauges = critic_free_loss(logprobs, old, ref, torch.zeros(1), torch.ones(1, 1), options)
+    k3 = 0.5 - math.log(0.5) - 1  # p_ref / p = 0.3 / 0.6
+    assert gauges["loss/kl"].item() == pytest.approx(1.2 * k3)

@@ -210,6 +210,7 @@ class ConstantReward:
         {"loss_type": "dapo", "epsilon_high": 0.28},
         {"importance_sampling_level": "sequence", "cliprange": 0.01},
         {"kl_estimator": "k2"},
+        {"use_bias_correction_kl": True, "beta": 0.1},
     ],
 )
 def test_every_loss_option_trains(options, tiny_model_dir):
@@ -221,6 +222,15 @@ def test_every_loss_option_trains(options, tiny_model_dir):
     assert any(not torch.equal(before[n], after[n]) for n in before), options
     assert math.isfinite(result.metrics["loss/policy"])
     assert result.metrics["loss/rows_in_loss_frac"] == 1.0
+
+
+def test_kl_bias_correction_reaches_the_loss_options(tiny_model_dir):
+    config = GRPOConfig(**TINY | {"use_bias_correction_kl": True, "beta": 0.1})
+    trainer = GRPOTrainer(load(tiny_model_dir), LetterReward(), PROMPTS, config)
+    rows = torch.ones(6, dtype=torch.bool)
+    assert trainer._loss_options(torch.ones(6, 4), rows).kl_bias_correction
+    trainer = GRPOTrainer(load(tiny_model_dir), LetterReward(), PROMPTS, GRPOConfig(**TINY))
+    assert not trainer._loss_options(torch.ones(6, 4), rows).kl_bias_correction
 
 
 def test_truncated_completions_leave_the_loss_when_masked(tiny_model_dir):

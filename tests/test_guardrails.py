@@ -215,3 +215,44 @@ def test_a_run_trained_against_its_watched_reward_stops_at_the_divergence(
         run = store.run(1)
         assert run.status == "stopped"
         assert [c.step for c in store.checkpoints(1)][-1] == len(rows)
+
+
+LONGER = """
+def reward(prompts, responses):
+    return [len(text.split()) / 10 for text in responses]
+"""
+
+
+@pytest.mark.parametrize(
+    ("flags", "fired"),
+    [
+        # Trained on length alone: answers grow until most hit the length limit.
+        (["--max-new-tokens", "64", "--guard-length-factor", "1.3"], "Length drift"),
+        # A fast learner held to a small KL target: the KL passes it.
+        (["--learning-rate", "0.01", "--guard-kl-target", "0.5", "--guard-kl-factor", "1"],
+         "KL past its target"),
+        # The same learner, watched for its entropy falling below 90 % of its start.
+        (["--learning-rate", "0.02", "--guard-entropy-floor", "0.97"], "Entropy collapse"),
+    ],
+)  # fmt: skip
+def test_each_rule_stops_a_run_trained_on_a_hackable_length_reward(
+    flags, fired, demo_model_dir, tmp_path, capsys
+):
+    """Trained on answer length, a reward the policy games by rambling: each rule, made
+    sensitive by its threshold, stops the run with its message and a checkpoint."""
+    from core.cli import main
+
+    longer = tmp_path / "longer.py"
+    longer.write_text(LONGER, encoding="utf-8")
+    code = main(
+        ["grpo", "--model", str(demo_model_dir), "--reward", f"py={longer}", "--guard",
+         "--steps", "15", "--batch-size", "16", "--group-size", "4", "--mini-batch-size", "16",
+         "--max-new-tokens", "24", "--samples-per-step", "0", "--seed", "0",
+         "--workspace", str(tmp_path / "ws"), *flags]
+    )  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert f"guardrail: {fired}" in err, err[-2000:]
+    with Store.open(tmp_path / "ws") as store:
+        assert store.run(1).status == "stopped"
+        assert store.checkpoints(1)

@@ -48,8 +48,11 @@ def fragment():
 big = torch.ones(4 * 2**20)
 del big  # a 16 MiB free: glibc raises its mmap threshold to 16 MiB here
 device = torch.device(sys.argv[1])
+# The model only by its weights' size: parameters on the meta device hold no memory.
+elements = {"none": None, "small": 2**20, "large": 64 * 2**20}[sys.argv[2]]
+model = None if elements is None else torch.nn.Linear(elements, 1, bias=False, device="meta")
 before = rss()
-with update_memory_returned(device):
+with update_memory_returned(device, model):
     inside = fragment()
     retained_inside = rss() - before
 del inside
@@ -59,9 +62,9 @@ print(json.dumps({"inside": retained_inside, "outside": rss() - after}))
 """
 
 
-def _probe(device: str, **env: str) -> dict:
+def _probe(device: str, model: str = "none", **env: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, device],
+        [sys.executable, "-c", PROBE, device, model],
         cwd=REPO,
         env=dict(os.environ, **env),
         capture_output=True,
@@ -76,6 +79,26 @@ def test_inside_an_update_freed_tensors_leave_and_after_it_the_heap_is_back():
     result = _probe("cpu")
     assert result["inside"] < 16 * 2**20  # the one block still alive (4 MiB) and noise
     assert result["outside"] > 120 * 2**20  # 160 MiB freed, kept by the heap for reuse
+
+
+def test_only_a_model_of_256_mib_or_more_holds_the_threshold():
+    """A small model's pass keeps glibc's heap (its page faults would cost more speed than
+    its holes cost memory); a 256 MiB one returns its freed blocks."""
+    assert _probe("cpu", "small")["inside"] > 120 * 2**20  # 4 MiB of weights
+    assert _probe("cpu", "large")["inside"] < 16 * 2**20  # 256 MiB of weights
+
+
+def test_the_weights_size_counts_each_parameter_at_its_stored_width():
+    import torch
+
+    from core.host_memory import HOLD_FROM_WEIGHT_BYTES, holds_for, weight_bytes
+
+    layer = torch.nn.Linear(1000, 10, device="meta")
+    assert weight_bytes(layer) == (1000 * 10 + 10) * 4
+    assert weight_bytes(layer.to(torch.bfloat16)) == (1000 * 10 + 10) * 2
+    assert not holds_for(layer) and holds_for(None)
+    big = torch.nn.Linear(HOLD_FROM_WEIGHT_BYTES // 4, 1, bias=False, device="meta")
+    assert holds_for(big)
 
 
 def test_nothing_changes_for_a_gpu_run_or_under_a_users_own_threshold():
@@ -103,8 +126,8 @@ def test_every_trainer_runs_its_update_inside_the_block(tiny_model_dir, monkeypa
     entered: list[str] = []
 
     @contextlib.contextmanager
-    def recording(device):
-        entered.append(str(device))
+    def recording(device, model=None):
+        entered.append(f"{device} {model is not None}")
         yield
 
     monkeypatch.setattr(onpolicy, "update_memory_returned", recording)
@@ -116,8 +139,43 @@ def test_every_trainer_runs_its_update_inside_the_block(tiny_model_dir, monkeypa
     PPOTrainer(session, reward, ["I loved", "The movie was"], config).step()
     data = [Example(f"Review {i}:", "Wonderful.") for i in range(4)]
     SFTTrainer(session, None, data, SFTConfig(steps=1, batch_size=2, micro_batch_size=2)).step()
-    assert entered == ["cpu", "cpu"]
+    assert entered == ["cpu True", "cpu True"]  # with the model, whose size decides
     pairs = [PreferencePair("Review:", "great fun", "boring plot") for _ in range(5)]
     rm = RMConfig(base=str(tiny_model_dir), epochs=1, batch_size=4, lora=LoraSpec(r=4, alpha=8))
     train_reward_model(pairs, rm, tmp_path / "rm", device="cpu")
-    assert entered == ["cpu"] * 3  # 4 pairs to train on (one held out): one step
+    assert entered == ["cpu True"] * 3  # 4 pairs to train on (one held out): one step
+
+
+@pytest.mark.parametrize(
+    ("preset", "dtype", "holds"),
+    [
+        ("qwen2.5-0.5b", "float32", True),  # the memory target's shape: held as before
+        ("qwen2.5-0.5b", "bfloat16", True),
+        ("smollm2-360m", "float32", True),
+        ("gpt2-small", "float32", True),  # tests/test_memory_measured.py's shapes
+        ("tiny", "float32", False),
+    ],
+)
+def test_which_bench_shapes_hold(preset, dtype, holds):
+    """Built on the meta device (no memory): the shapes the memory figures were measured on
+    keep the hold, so their peaks are those docs/benchmarks.md records."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from bench.random_models import PRESETS
+    from core.host_memory import holds_for
+
+    make_config, vocab = PRESETS[preset]
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(make_config(vocab), dtype=getattr(torch, dtype))
+    assert holds_for(model) is holds
+
+
+def test_the_demo_model_does_not_hold(tiny_model_dir):
+    from core.config import ModelSpec
+    from core.host_memory import holds_for
+    from core.models import ModelSession, resolve_model_path
+
+    for folder in (resolve_model_path("demo"), str(tiny_model_dir)):
+        session = ModelSession.load(ModelSpec(name_or_path=folder, device="cpu"))
+        assert not holds_for(session.model), folder

@@ -129,7 +129,7 @@ def test_resume_keeps_the_split_and_the_evaluations(tiny_model_dir, tmp_path):
 
 def test_bad_eval_settings_are_named(tiny_model_dir):
     session = load(tiny_model_dir)
-    with pytest.raises(TrainingError, match="eval_prompts must be >= 0 and eval_every"):
+    with pytest.raises(TrainingError, match="eval_every is 0; use 1 to"):
         PPOTrainer(session, RecordingReward(), PROMPTS, replace(CONFIG, eval_every=0))
     with pytest.raises(TrainingError, match="hold out fewer prompts"):
         PPOTrainer(session, RecordingReward(), PROMPTS, replace(CONFIG, eval_prompts=6))

@@ -86,6 +86,8 @@ class RMSummary:
     stopped: bool
     stopped_early: bool
     seconds: float
+    coin_flips_dropped: int = 0
+    """AI labels left out as too unsure to train on (the pairs export's confidence filter)."""
 
 
 def make_judge(
@@ -146,9 +148,10 @@ def run_labelling(
         _release(judge)
 
 
-def _summary(result: RMResult) -> RMSummary:
+def _summary(result: RMResult, coin_flips_dropped: int = 0) -> RMSummary:
     best = result.best
     return RMSummary(
+        coin_flips_dropped=coin_flips_dropped,
         folder=str(result.folder),
         best_epoch=result.best_epoch,
         epochs_run=len(result.epochs),
@@ -174,13 +177,12 @@ def run_rm_training(
     it to the GUI thread as a signal). The training is recorded as a 'reward_model' run.
     """
     wait_for_warm_up(progress)
-    from core.preference_export import prompt_formats
+    from core.preference_export import drop_coin_flips, prompt_formats
     from core.reward_model import pairs_from_comparisons, train_reward_model
 
     with Store.open(request.workspace) as store:
-        pairs = pairs_from_comparisons(
-            store.comparisons(request.source), prompt_formats=prompt_formats(store)
-        )
+        rows, flips = drop_coin_flips(store.comparisons(request.source))
+        pairs = pairs_from_comparisons(rows, prompt_formats=prompt_formats(store))
         result = train_reward_model(
             pairs,
             request.config,
@@ -192,7 +194,7 @@ def run_rm_training(
             should_stop=should_stop,
             progress=progress,
         )
-    return _summary(result)
+    return _summary(result, flips)
 
 
 def compute_agreement(workspace: Path, device: str = "auto") -> AgreementReport:
@@ -255,4 +257,4 @@ def run_ai_round(
         )  # fmt: skip
         record = record_round(store, run_id, pairs, rater, result)
     control.swap_reward(ClassifierReward(result.folder, device=device))
-    return RoundOutcome(record, _summary(result))
+    return RoundOutcome(record, _summary(result, result.coin_flips_dropped))

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.config import ModelSpec
-from core.inspection import Inspection, inspect_sample, is_on_policy, read_checkpoint_config
+
+if TYPE_CHECKING:  # core.inspection imports torch: imported by the job, in its worker
+    from core.inspection import Inspection
 
 
 def inspect_checkpoint(
@@ -22,6 +25,7 @@ def inspect_checkpoint(
     """Inspect `completion` (or a sample) of `prompt` under `checkpoint`'s policy."""
     import torch
 
+    from core.inspection import inspect_sample, is_on_policy, read_checkpoint_config
     from core.models import ModelSession
     from core.rewards import RewardContext, build_reward
     from core.store import Store

@@ -54,6 +54,7 @@ from app.widgets.plots import SERIES_COLOURS, MetricPlot, Series
 from app.workers import start_job
 from core.errors import StudioError
 from core.paths import next_reward_model_dir
+from core.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.rlaif.labelling import LabelReport
 from core.train.control import RunControl
 
@@ -347,6 +348,11 @@ class FeedbackPage(QWidget):
                 f"{report.generated} new). Mean confidence {report.mean_confidence:.2f}; same "
                 f"side in both orders {percent(report.position_bias_rate)}; answer-token mass "
                 f"{report.mean_answer_mass:.3f}."
+                + (
+                    f" {report.undecided} undecided (coin flips): they will not train."
+                    if report.undecided
+                    else ""
+                )
             )
             if report.mean_answer_mass is not None and report.mean_answer_mass < LOW_ANSWER_MASS:
                 self.label_status.setText(
@@ -401,6 +407,7 @@ class FeedbackPage(QWidget):
             f"<b>Held-out accuracy {percent(summary.eval_accuracy)}</b> on {summary.n_eval} "
             f"pairs (human ones: {percent(summary.eval_accuracy_human)}); best epoch "
             f"{summary.best_epoch} of {summary.epochs_run} ({how}, {summary.seconds:.0f} s).<br>"
+            f"{coin_flip_line(summary.coin_flips_dropped)}"
             f"Saved to <code>{summary.folder}</code>"
         )
         self.rm_form.set_default_out(next_reward_model_dir(self.state.workspace))
@@ -509,3 +516,13 @@ def _show_progress(bar: QProgressBar, label: QLabel | None, done: int, total: in
     bar.setValue(min(done, max(total, 1)))
     if label is not None:
         label.setText(text)
+
+
+def coin_flip_line(dropped: int) -> str:
+    """The note on AI labels left out of training (empty when none were)."""
+    if not dropped:
+        return ""
+    return (
+        f"Left out {dropped} AI labels with confidence |2p − 1| below "
+        f"{DEFAULT_MIN_CONFIDENCE:g} (coin flips: the judge was not sure).<br>"
+    )

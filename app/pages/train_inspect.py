@@ -5,21 +5,20 @@ sample of the prompt typed in "Try the policy". The dialog computes in a worker.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from app.widgets.inspect_dialog import InspectDialog
 from core.errors import StudioError
 from core.paths import run_checkpoint_dir
 from core.train.checkpoints import resolve_checkpoint
 
-if TYPE_CHECKING:
-    from app.pages.train_page import TrainPage
-
 
 class InspectLauncher:
     """Opens InspectDialogs for a Train page's run."""
 
-    def __init__(self, page: TrainPage) -> None:
+    def __init__(self, page: Any) -> None:
+        """`page`: the Train page (its run id, tables, status label and AppState); not
+        imported here, which would make a cycle of the two modules."""
         self.page = page
         self.dialogs: list[InspectDialog] = []  # kept alive while open
         for table in (page.rollout_table, page.held_out_table):

@@ -36,7 +36,7 @@ from app.widgets.offline_dashboard import OfflineDashboard
 from app.widgets.run_bar import RunBar
 from app.widgets.train_form import TrainForm
 from app.workers import start_generator_job, start_job
-from core.algorithms import kind_of_checkpoint
+from core.algorithms import DEFAULT_KIND, kind_of_checkpoint
 from core.config import GenerationConfig, from_dict
 from core.errors import StudioError
 from core.memory_plan import budget_of, request_for_config
@@ -446,7 +446,7 @@ class TrainPage(QWidget):
                 )
                 self.status_label.setText(message)
                 return message
-            self.form.set_algorithm("ppo")
+            self.form.set_algorithm(DEFAULT_KIND)  # PPO: the on-policy default
             switched = " The algorithm switched to PPO (DPO, KTO and SFT use no reward)."
         else:
             switched = ""

@@ -28,7 +28,15 @@ from PySide6.QtWidgets import (
 from app.jobs.feedback import POLICY_JUDGE, JudgeChoice
 from core.config import DEMO_MODEL, RMConfig
 from core.errors import InputFileError, StudioError
-from core.rewards.judge_templates import PAIRWISE, RubricTemplate, parse_template
+from core.judge.cache import DEMO_JUDGE
+from core.judge.rubrics import PRESETS
+from core.rewards.judge_templates import (
+    PAIRWISE,
+    PRESET_PREFIX,
+    RubricTemplate,
+    parse_template,
+    preset_template,
+)
 from resources import resource_path
 
 Reporter = Callable[[BaseException, str], object]
@@ -112,11 +120,14 @@ class JudgeForm(QWidget):
             "judgeCombo",
             [
                 ("Loaded model's base (adapter off)", POLICY_JUDGE),
+                ("Demo judge (built-in, follows its rubric)", DEMO_JUDGE),
                 ("Demo model (built-in)", DEMO_MODEL),
             ],
             "The judge reads the rubric and answers A or B; its next-token probabilities give "
             "P(left better). The loaded model's base shares its weights (no extra memory); "
-            "a folder or hub id loads a second model.",
+            "a folder or hub id loads a second model. The demo judge is trained offline to "
+            "follow the rubric presets (positivity, concision, positive-concise) and rubrics "
+            "worded like them; it is built on first use (a few minutes).",
         )
         self.pairs_spin = QSpinBox(objectName="labelPairsSpin", minimum=1, maximum=10000)
         self.pairs_spin.setValue(16)
@@ -166,11 +177,39 @@ class JudgeForm(QWidget):
         reset_button = QPushButton("Default", objectName="defaultRubricButton")
         reset_button.setToolTip("Reload the shipped rubric (resources/rubrics/default.txt)")
         reset_button.clicked.connect(lambda: self.load_rubric(default_rubric_path()))
+        self.preset_combo = QComboBox(objectName="rubricPresetCombo")
+        self.preset_combo.addItem("Preset…", "")
+        for name in PRESETS:
+            self.preset_combo.addItem(name, name)
+        self.preset_combo.setToolTip(
+            "Load a rubric preset: positivity (the more positive, specific review wins), "
+            "concision (the shorter answer that still answers wins), positive-concise (the "
+            "more positive wins, the shorter between equals). The rubric is part of the "
+            "judge: labelling again "
+            "with another rubric labels the pairs again, as another judge."
+        )
+        self.preset_combo.activated.connect(self._on_preset)
         row = QHBoxLayout()
         row.addWidget(self.rubric_label, 1)
+        row.addWidget(self.preset_combo)
         for button in (open_button, save_button, reset_button):
             row.addWidget(button)
         return row
+
+    def load_preset(self, name: str) -> None:
+        """Put a rubric preset's pairwise template in the editor."""
+        template = preset_template(name, PAIRWISE)
+        self._loading = True
+        self.rubric_edit.setPlainText(template.text)
+        self._loading = False
+        self._source = template.source
+        self._show_source(edited=False)
+
+    def _on_preset(self, index: int) -> None:
+        name = self.preset_combo.itemData(index)
+        if name:
+            self.load_preset(name)
+        self.preset_combo.setCurrentIndex(0)
 
     # rubric file
     def load_rubric(self, path: Path) -> None:
@@ -198,7 +237,8 @@ class JudgeForm(QWidget):
         self._show_source(edited=False)
 
     def _show_source(self, edited: bool) -> None:
-        name = Path(self._source).name
+        preset = self._source.removeprefix(PRESET_PREFIX)
+        name = f"{preset} (preset)" if preset != self._source else Path(self._source).name
         self.rubric_label.setText(f"<b>Rubric</b> {name}{' (edited)' if edited else ''}")
         self.rubric_label.setToolTip(self._source)
         self._edited = edited

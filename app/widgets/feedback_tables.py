@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
+from core.preference_export import DEFAULT_MIN_CONFIDENCE, is_coin_flip
+
 VERDICT_TEXT = {"left": "left", "right": "right", "tie": "tie", "both_bad": "both bad"}
 
 AGREEMENT_EXPLANATIONS = (
@@ -98,23 +100,38 @@ class VerdictTable(QTableWidget):
                 _item(number(row.soft_label), centred=True),
                 _item(number(detail.get("p_left_first")), centred=True),
                 _item(number(detail.get("p_left_swapped")), centred=True),
-                _item(VERDICT_TEXT.get(row.verdict, row.verdict), centred=True),
+                _verdict_item(row),
                 _item(row.rater.removeprefix("ai:")),
             )
             for column, item in enumerate(cells):
                 self.setItem(index, column, item)
 
 
+def _verdict_item(row: Any) -> QTableWidgetItem:
+    """The verdict, or "undecided" for an AI label below the training confidence filter."""
+    if is_coin_flip(row):
+        return _item(
+            "undecided",
+            f"The judge said {VERDICT_TEXT.get(row.verdict, row.verdict)} with confidence "
+            f"|2p - 1| below {DEFAULT_MIN_CONFIDENCE:g}: a coin flip. Training and export "
+            "leave it out.",
+            centred=True,
+        )
+    return _item(VERDICT_TEXT.get(row.verdict, row.verdict), centred=True)
+
+
 class AgreementTable(QTableWidget):
     """One row per AI rater against the people, and one for the newest reward model."""
 
     COLUMNS = (
-        "Rater", "AI labels", "Shared with people", "Agreement", "Cohen's κ", "Position bias",
+        "Judge", "Rubric", "AI labels", "Shared with people", "Agreement", "Cohen's κ",
+        "Position bias",
     )  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__(0, len(self.COLUMNS))
         self.setObjectName("agreementTable")
+        self._raters: list[str] = []
         self.setHorizontalHeaderLabels(self.COLUMNS)
         _read_only(self)
         self.setWordWrap(False)
@@ -123,7 +140,8 @@ class AgreementTable(QTableWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         tips = (
-            "ai:<judge>, or the reward model (RM) measured on human labels",
+            "The judge model, or the reward model (RM) measured on human labels",
+            "The rubric the judge read: one model under two rubrics is two judges",
             "Comparisons this rater made",
             "Pairs a person compared too (the reward model: held-out human pairs)",
             "Share of shared pairs with the same verdict (reward model: accuracy)",
@@ -137,7 +155,8 @@ class AgreementTable(QTableWidget):
         """Fill from a core.rlaif.agreement.AgreementReport."""
         rows = [
             (
-                judge.rater,
+                judge.model,
+                judge.rubric or "—",
                 str(judge.n_ai),
                 str(judge.n_overlap),
                 percent(judge.agreement),
@@ -148,6 +167,7 @@ class AgreementTable(QTableWidget):
             )
             for judge in report.judges
         ]
+        self._raters = [judge.rater for judge in report.judges]
         rm = report.reward_model
         if rm is not None:
             which = (
@@ -158,6 +178,7 @@ class AgreementTable(QTableWidget):
             rows.append(
                 (
                     f"RM {Path(rm.folder).name}",
+                    "—",
                     "—",
                     str(rm.n),
                     percent(rm.accuracy),
@@ -183,9 +204,11 @@ class AgreementTable(QTableWidget):
         self.setFixedHeight(height)
 
     def value(self, rater: str, column: str) -> str:
-        """The text in `column` of the row whose rater starts with `rater` (for tools/tests)."""
+        """The text in `column` of the row whose rater (`ai:<model>#<rubric>`, or the first
+        column's text) starts with `rater` (for tools/tests)."""
         index = self.COLUMNS.index(column)
         for row in range(self.rowCount()):
-            if self.item(row, 0).text().startswith(rater):
+            names = (self._raters[row] if row < len(self._raters) else "", self.item(row, 0).text())
+            if any(name.startswith(rater) for name in names if name):
                 return self.item(row, index).text()
         raise KeyError(rater)

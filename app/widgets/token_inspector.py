@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QCursor, QPalette
@@ -29,7 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.algorithms import INSPECTOR_NOTES, OFFLINE_INSPECTOR_NOTE
-from core.inspection import Inspection, TokenRow
+
+if TYPE_CHECKING:  # core.inspection imports torch: the GUI starts without it
+    from core.inspection import Inspection, TokenRow
 
 COLOUR_BY = ("KL", "Advantage")
 

@@ -22,6 +22,7 @@ from core.quiet_libraries import quiet_libraries
 # Modules of core/cli/ that define subcommands, in the order --help lists them.
 COMMAND_MODULES = (
     "demo_model",
+    "demo_judge",
     "prompts",
     "imports",
     "generate",

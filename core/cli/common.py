@@ -295,3 +295,24 @@ def follow_checkpoint_quantize(args: argparse.Namespace, checkpoint: Path) -> No
     args.quantize = quantize_of(meta)
     if args.quantize != NO_QUANTIZE:
         print(f"resuming with the run's quantised base: --quantize {args.quantize}")
+
+
+def add_min_confidence_argument(parser: argparse.ArgumentParser) -> None:
+    """--min-confidence: AI labels less sure than this never train (the pairs export's filter)."""
+    from core.preference_export import DEFAULT_MIN_CONFIDENCE
+
+    def confidence(text: str) -> float:
+        value = float(text)
+        if not 0.0 <= value <= 1.0:
+            raise argparse.ArgumentTypeError(f"{text} is not between 0 (keep coin flips) and 1")
+        return value
+
+    parser.add_argument(
+        "--min-confidence",
+        type=confidence,
+        default=DEFAULT_MIN_CONFIDENCE,
+        metavar="C",
+        help="leave out AI labels whose confidence |2p - 1| is below C, as the pairs export "
+        f"does (default {DEFAULT_MIN_CONFIDENCE:g}: the judge gave its pick under 60 %%); "
+        "0 trains on coin flips too",
+    )

@@ -1,4 +1,4 @@
-"""`label --judge M --rubric FILE [--pairs N]`: bulk AI comparisons by an LLM judge."""
+"""`label --judge M --rubric PRESET|FILE [--pairs N]`: bulk AI comparisons by an LLM judge."""
 
 from __future__ import annotations
 
@@ -18,18 +18,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Judge pairs with a local causal LM: first pairs people compared (so the "
         "agreement report can compare judge and people), then unlabelled pairs of stored "
         "generations, then new pairs sampled from --model. Each verdict is stored as a "
-        "comparison by rater ai:<judge> with the soft label P(left better), averaged over both "
+        "comparison by rater ai:<judge>#<rubric> with the soft label P(left better), averaged over both "
         "presentation orders.",
     )
     parser.add_argument(
-        "--judge", default=DEMO_MODEL, help="judge model: 'demo', a folder or a hub id"
+        "--judge",
+        default=DEMO_MODEL,
+        help="judge model: 'demo-judge' (the built-in judge that follows its rubric), 'demo', "
+        "a folder or a hub id",
     )
     parser.add_argument(
         "--rubric",
-        type=Path,
         default=None,
-        help="pairwise template with {prompt}, {response_a}, {response_b} "
-        "(default: resources/rubrics/default.txt)",
+        help="a preset (positivity, concision, positive-concise) or a pairwise template file with "
+        "{prompt}, {response_a}, {response_b} (default: resources/rubrics/default.txt). "
+        "The rubric is part of the judge: another rubric labels the pairs again",
     )
     parser.add_argument(
         "--pairs",
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from core.errors import StudioError
     from core.rewards.judge import LLMJudge
     from core.rewards.judge_cache import JudgeCache
-    from core.rewards.judge_templates import PAIRWISE, default_template, read_template
+    from core.rewards.judge_templates import PAIRWISE, resolve_rubric
     from core.store import Store
 
     if args.pairs is not None and args.pairs < 1:
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     workspace = workspace_of(args)
-    rubric = read_template(args.rubric, PAIRWISE) if args.rubric else default_template(PAIRWISE)
+    rubric = resolve_rubric(args.rubric, PAIRWISE)
     # The store opens first: a workspace that cannot be written (read-only, corrupt, busy)
     # fails in one line before minutes of judge loading.
     with Store.open(workspace) as store:
@@ -156,6 +159,11 @@ def _print_report(report, rater: str) -> None:
             f"{100 * report.position_bias_rate:.1f} %; answer-token mass "
             f"{report.mean_answer_mass:.3f}"
         )
+        if report.undecided:
+            print(
+                f"{report.undecided} of {report.labelled} verdicts are undecided (confidence "
+                "|2p - 1| below 0.2): training and the pairs export leave them out"
+            )
         if report.mean_answer_mass < 0.05:
             print(
                 "note: the judge puts little probability on the answer letters; an "

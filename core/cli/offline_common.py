@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from core.cli import workspace_of
 from core.cli.common import (
+    add_min_confidence_argument,
     add_model_arguments,
     add_run_output_arguments,
     attach_reporters,
@@ -61,6 +62,8 @@ def register_offline(subparsers: argparse._SubParsersAction, spec: AlgorithmSpec
         parser.add_argument(
             "--no-pairs", action="store_true", help="use the ratings only, not the comparisons"
         )
+    if spec.data in ("pairs", "thumbs"):
+        add_min_confidence_argument(parser)
     add_offline_arguments(parser, spec.config_class)
     parser.set_defaults(func=lambda args: run_offline(args, spec))
 
@@ -70,6 +73,7 @@ def _data_choice(args: argparse.Namespace) -> DataChoice:
         source=args.source,
         data_file=getattr(args, "data", None),
         with_pairs=not getattr(args, "no_pairs", False),
+        min_confidence=getattr(args, "min_confidence", None),
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from core.cli import add_workspace_argument, workspace_of
 from core.cli.common import (
     LORA_PREFIX,
+    add_min_confidence_argument,
     add_report_to_argument,
     lora_from_args,
     print_report_folders,
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_setting_flags(parser.add_argument_group("reward-model settings"), RMConfig)
     add_setting_flags(parser.add_argument_group("LoRA adapter"), LoraSpec, prefix=LORA_PREFIX)
     parser.add_argument("--include-ties", action="store_true", help="train ties as p = 0.5")
+    add_min_confidence_argument(parser)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     add_report_to_argument(parser)
     add_workspace_argument(parser)
@@ -66,7 +68,7 @@ def rm_config_from_args(args: argparse.Namespace) -> RMConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train, printing one line per epoch, then where the model went."""
-    from core.preference_export import prompt_formats
+    from core.preference_export import coin_flip_note, drop_coin_flips, prompt_formats
     from core.progress import tqdm_progress
     from core.reward_model import pairs_from_comparisons, train_reward_model
     from core.store import Store
@@ -83,11 +85,12 @@ def run(args: argparse.Namespace) -> int:
     workspace = workspace_of(args)
     out = args.out or next_reward_model_dir(workspace)
     with Store.open(workspace) as store:
-        pairs = pairs_from_comparisons(
-            store.comparisons(args.source), args.include_ties, prompt_formats(store)
-        )
+        rows, flips = drop_coin_flips(store.comparisons(args.source), args.min_confidence)
+        pairs = pairs_from_comparisons(rows, args.include_ties, prompt_formats(store))
         world.share((pairs, out))
         print(f"{len(pairs)} usable {args.source} comparisons; backbone {config.base}")
+        if flips:
+            print(f"note: {coin_flip_note(flips, args.min_confidence)}")
         with tqdm_progress("training", unit="step") as progress:
             result = train_reward_model(
                 pairs, config, out, device=args.device, store=store, source=args.source,

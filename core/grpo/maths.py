@@ -144,6 +144,7 @@ class LossOptions:
     epsilon_high: float = 0.2
     beta: float = 0.0
     kl_estimator: str = "k3"
+    kl_bias_correction: bool = False
     max_tokens: int = 1
     tokens_per_row: float = 1.0
 
@@ -170,6 +171,13 @@ def critic_free_loss(
     )
     if ref_logprobs is not None:
         per_token_kl = kl_estimate(logprobs, ref_logprobs, options.kl_estimator)
+        if options.kl_bias_correction:
+            # Times the (differentiable) importance ratio pi/pi_old, which is 1 in value on
+            # policy but not in gradient: k3's own gradient, (1 - p_ref/p) grad log p, is
+            # the gradient of KL(ref || pi); with the ratio it becomes (log p - log p_ref)
+            # grad log p, the unbiased gradient of KL(pi || ref), the KL we report
+            # (DeepSeek-V3.2's correction; TRL's use_bias_correction_kl).
+            per_token_kl = per_token_kl * torch.exp(log_weights)
         per_token = per_token + options.beta * per_token_kl
     loss = aggregate_loss(
         per_token, mask, options.loss_type, options.max_tokens, options.tokens_per_row

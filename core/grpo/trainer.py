@@ -159,6 +159,7 @@ class CriticFreeTrainer(OnPolicyTrainer):
             epsilon_high=config.clip_high,
             beta=config.beta,
             kl_estimator=config.kl_estimator,
+            kl_bias_correction=config.use_bias_correction_kl,
             max_tokens=config.max_new_tokens,
             tokens_per_row=tokens / kept if kept else 1.0,
         )

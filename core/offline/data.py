@@ -3,7 +3,9 @@ from the store or a file, with a count of what was used and what was left out (a
 
 - Pairs (DPO): a human verdict left/right is a hard label; an AI verdict keeps the judge's
   probability (soft label); ties are skipped, or kept as label 0.5 (DPOConfig.ties);
-  'both bad' says nothing about the order and is always skipped.
+  'both bad' says nothing about the order and is always skipped. AI labels less sure than
+  the pairs export's --min-confidence (|2p - 1| < 0.2 by default) are skipped and counted
+  as "AI coin flips": a judge's coin flip must never train silently.
 - Thumbs (KTO): a rating >= 0.5 is desirable, below it undesirable (thumbs up stores 1,
   down 0, as TRL's boolean KTO labels import; the `kto` export's default threshold). Pairs split too: the preferred side desirable, the other undesirable,
   both sides of 'both bad' undesirable; ties (and AI labels of exactly 0.5) skipped.
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from core.errors import StudioError, TrainingError
 from core.offline.config import FROM_CHOICES
+from core.preference_export import COIN_FLIPS, DEFAULT_MIN_CONFIDENCE, drop_coin_flips
 from core.rm_pairs import PreferencePair
 
 if TYPE_CHECKING:
@@ -71,10 +74,17 @@ class DataReport:
 
 
 def dpo_pairs(
-    rows: Sequence[ComparisonRow], ties: str = "skip"
-) -> tuple[list[PreferencePair], DataReport]:
-    """Comparison rows as DPO pairs, oriented so `label` = P(chosen is better) >= 0.5."""
+    rows: Sequence[ComparisonRow], ties: str = "skip",
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+) -> tuple[list[PreferencePair], DataReport]:  # fmt: skip
+    """Comparison rows as DPO pairs, oriented so `label` = P(chosen is better) >= 0.5.
+
+    AI labels less sure than `min_confidence` (|2p - 1|) are skipped as coin flips, as the
+    pairs export does: DPO would train on them as if they meant something."""
     pairs, report = [], DataReport()
+    rows, flips = drop_coin_flips(rows, min_confidence)
+    if flips:
+        report.skip(COIN_FLIPS, flips)
     for row in rows:
         source = "ai" if row.is_ai else "human"
         common = {"source": source, "comparison_id": row.id}
@@ -103,10 +113,15 @@ def kto_examples(
     ratings: Sequence[RatingRow],
     comparisons: Sequence[ComparisonRow] = (),
     desirable_from: float = DESIRABLE_FROM,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
 ) -> tuple[list[Example], DataReport]:
     """Thumbs ratings (and pairs split into their two sides) as KTO examples (what `kto`
-    trains on, and what `export --format kto` writes)."""
+    trains on, and what `export --format kto` writes); AI coin flips among the pairs are
+    skipped as in dpo_pairs."""
     examples, report = [], DataReport()
+    comparisons, flips = drop_coin_flips(comparisons, min_confidence)
+    if flips:
+        report.skip(COIN_FLIPS, flips)
     for rating in ratings:
         source = "ai" if rating.is_ai else "human"
         desirable = rating.value >= desirable_from
@@ -190,16 +205,21 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, dict]]:
     return [(number, row) for number, row in enumerate(reader, start=2)]
 
 
-def store_pairs(store: Store, source: str, ties: str = "skip") -> tuple[list, DataReport]:
+def store_pairs(
+    store: Store, source: str, ties: str = "skip", min_confidence: float = DEFAULT_MIN_CONFIDENCE
+) -> tuple[list, DataReport]:
     """The store's comparisons by `source` (human | ai | all) as DPO pairs."""
-    return dpo_pairs(store.comparisons(_checked_source(source)), ties)
+    return dpo_pairs(store.comparisons(_checked_source(source)), ties, min_confidence)
 
 
-def store_thumbs(store: Store, source: str, with_pairs: bool = True) -> tuple[list, DataReport]:
+def store_thumbs(
+    store: Store, source: str, with_pairs: bool = True,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+) -> tuple[list, DataReport]:  # fmt: skip
     """The store's ratings (and, with_pairs, its comparisons) as KTO examples."""
     source = _checked_source(source)
     comparisons = store.comparisons(source) if with_pairs else []
-    return kto_examples(store.ratings(source), comparisons)
+    return kto_examples(store.ratings(source), comparisons, min_confidence=min_confidence)
 
 
 def _checked_source(source: str) -> str:

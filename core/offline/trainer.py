@@ -121,7 +121,7 @@ class OfflineTrainer(CheckpointedTrainer):
         totals: dict[str, float] = {}
         self.optimizer.zero_grad(set_to_none=True)
         model, device = self.session.model, self.session.device
-        with torch.enable_grad(), recomputing_layers(model), update_memory_returned(device):
+        with torch.enable_grad(), recomputing_layers(model), update_memory_returned(device, model):
             for chunk in chunks(mine, config.micro_batch_size):
                 loss, stats = self._batch_loss(chunk)
                 if not torch.isfinite(loss):

@@ -238,7 +238,10 @@ class OnPolicyTrainer(CheckpointedTrainer):
         the CPU, the pass's freed tensors leave the process at once (core.host_memory)."""
         totals: dict[str, list[float]] = {}
         self.optimizer.zero_grad(set_to_none=True)
-        with recomputing_layers(self.session.model), update_memory_returned(self.session.device):
+        with (
+            recomputing_layers(self.session.model),
+            update_memory_returned(self.session.device, self.session.model),
+        ):
             for _ in range(self.config.ppo_epochs):
                 self._epoch(rollout, loss_of, totals)
         return {key: float(np.mean(values)) for key, values in totals.items()}

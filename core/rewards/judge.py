@@ -219,8 +219,12 @@ class LLMJudge:
 
     @property
     def rater(self) -> str:
-        """The rater name stored with this judge's comparisons."""
-        return f"ai:{Path(self.identity).name or self.identity}"
+        """The rater stored with this judge's comparisons: `ai:<model>#<rubric id>`.
+
+        The rubric is part of the judge: one model under two rubrics is two raters, whose
+        labels, agreement and bias are kept and reported apart.
+        """
+        return f"ai:{Path(self.identity).name or self.identity}#{self.pairwise.rubric_id}"
 
     # ----------------------------------------------------------------- public API
     def compare(
@@ -384,14 +388,17 @@ class LLMJudge:
 def judge_from_arg(arg: str | None, context: RewardContext) -> LLMJudge:
     """The `judge[=MODEL[,RUBRIC]]` reward: no MODEL judges with the policy's base model.
 
-    RUBRIC is a pointwise template file; it is split off at the last comma only when that
-    names an existing file, so model paths holding commas still work.
+    RUBRIC is a rubric preset (`judge=demo-judge,positivity`) or a pointwise template file;
+    it is split off at the last comma only when it names one, so model paths holding commas
+    still work.
     """
-    from core.rewards.judge_templates import read_template
+    from core.rewards.judge_templates import PRESETS, preset_template, read_template
 
     model, rubric = (arg or "").strip(), None
     head, comma, tail = model.rpartition(",")
-    if comma and Path(tail.strip()).expanduser().is_file():
+    if comma and tail.strip() in PRESETS:
+        model, rubric = head.strip(), preset_template(tail.strip(), POINTWISE)
+    elif comma and Path(tail.strip()).expanduser().is_file():
         model, rubric = head.strip(), read_template(Path(tail.strip()).expanduser(), POINTWISE)
     if not model or model == "policy":
         if context.policy_session is None:

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InputFileError
+from core.judge.rubrics import PRESETS, preset_text
 from resources import resource_path
 
+PRESET_PREFIX = "preset:"
+"""`source` of a built-in rubric preset ("preset:positivity")."""
 PAIRWISE = "pairwise"
 POINTWISE = "pointwise"
 
@@ -41,6 +44,22 @@ class RubricTemplate:
     def digest(self) -> str:
         """Short hash of the text: part of the judge cache key, so an edit re-judges."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def rubric_id(self) -> str:
+        """The rubric's short name in rater names (`ai:<judge>#<rubric id>`).
+
+        A preset is named ("positivity"), the shipped template is "default", any other text
+        is named by its file and hashed ("mine-3fa2c1"), so two texts never share an id.
+        """
+        if self.source.startswith(PRESET_PREFIX):
+            name = self.source.removeprefix(PRESET_PREFIX)
+            if name in PRESETS and preset_template(name, self.kind).digest == self.digest:
+                return name  # an edited preset falls through to a hashed id
+        if self.digest == _shipped_digest(self.kind):
+            return "default"
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(self.source).stem).strip("-")[:24]
+        return f"{stem or 'rubric'}-{self.digest[:6]}"
 
     def fill(self, **values: str) -> str:
         """The template with each placeholder replaced by its value."""
@@ -85,3 +104,46 @@ def default_template(kind: str) -> RubricTemplate:
     """The shipped template of `kind` (resources/rubrics/default.txt or pointwise.txt)."""
     name = "default.txt" if kind == PAIRWISE else "pointwise.txt"
     return read_template(resource_path("rubrics", name), kind=kind)
+
+
+def _shipped_digest(kind: str) -> str | None:
+    """Digest of the shipped default template of `kind` (None if it cannot be read)."""
+    try:
+        return default_template(kind).digest
+    except InputFileError:
+        return None
+
+
+def preset_template(name: str, kind: str = PAIRWISE) -> RubricTemplate:
+    """The template of a rubric preset (core.judge.rubrics), pairwise or pointwise."""
+    return parse_template(preset_text(name, kind), source=f"{PRESET_PREFIX}{name}", kind=kind)
+
+
+def resolve_rubric(arg: str | Path | None, kind: str = PAIRWISE) -> RubricTemplate:
+    """A `--rubric` value: a preset name, a template file, or None for the shipped default."""
+    if arg is None:
+        return default_template(kind)
+    if str(arg) in PRESETS:
+        return preset_template(str(arg), kind)
+    path = Path(arg).expanduser()
+    if not path.is_file() and not path.suffix:
+        raise InputFileError(
+            f"--rubric {arg}: neither a preset ({', '.join(PRESETS)}) nor a template file; "
+            "name a preset or give the path of a template."
+        )
+    return read_template(path, kind)
+
+
+RUBRICS_FOLDER = "rubrics"
+"""`<workspace>/rubrics/<rubric id>.txt`: each rubric's text, stored once."""
+
+
+def save_rubric(workspace: Path, template: RubricTemplate) -> Path:
+    """Keep the text of the rubric a rater used, once per rubric id (ids are unique per text)."""
+    path = Path(workspace) / RUBRICS_FOLDER / f"{template.rubric_id}.txt"
+    if not path.is_file():
+        from core.atomic import write_file_atomically
+
+        text = template.text + "\n"
+        write_file_atomically(path, lambda file: file.write(text), force=True)
+    return path

@@ -1,6 +1,8 @@
 """How far AI labels can be trusted: an AI judge against the people, and the reward model.
 
-For each AI rater (`ai:<judge>`) on the pairs that a person also compared:
+For each AI rater (`ai:<judge>#<rubric>`: a model under one rubric; the same model under
+another rubric is another rater, so two rubrics can be compared side by side) on the pairs
+that a person also compared:
 
 - agreement: share of pairs where the judge's verdict equals the person's;
 - Cohen's kappa (Cohen 1960): agreement corrected for chance,
@@ -86,6 +88,10 @@ class JudgeAgreement:
     rater: str
     n_ai: int
     """Comparisons by this rater."""
+    model: str
+    """The judge model's name (the rater without its rubric)."""
+    rubric: str | None
+    """The rubric id (None for raters named before rubrics were part of the judge)."""
     n_overlap: int
     """Pairs labelled by both this rater and a person (verdicts left, right or tie)."""
     agreement: float | None
@@ -110,9 +116,12 @@ def judge_agreement(
     agree = sum(h == a for h, a in zip(human_labels, ai_labels, strict=True))
     sides = [chose_same_side(row.detail) for row in mine]
     sides = [side for side in sides if side is not None]
+    head, sep, rubric = rater.removeprefix("ai:").rpartition("#")
     return JudgeAgreement(
         rater=rater,
         n_ai=len(mine),
+        model=head if sep else rubric,
+        rubric=rubric if sep else None,
         n_overlap=len(shared),
         agreement=agree / len(shared) if shared else None,
         kappa=cohen_kappa(human_labels, ai_labels),
@@ -154,7 +163,8 @@ class AgreementReport:
         if not self.judges:
             lines.append("No AI labels yet: run `rlhf-studio-cli label` first.")
         for judge in self.judges:
-            lines.append(f"Judge {judge.rater}  ({judge.n_ai} comparisons)")
+            rubric = f"  rubric {judge.rubric}" if judge.rubric else ""
+            lines.append(f"Judge {judge.model}{rubric}  ({judge.n_ai} comparisons)")
             lines.append(f"  pairs labelled by both: {judge.n_overlap}")
             lines.append(
                 f"  agreement: {_percent(judge.agreement)}    Cohen's kappa: {_number(judge.kappa)}"

@@ -7,7 +7,9 @@ Pairs are taken in this order until `n_pairs` are found:
 2. pairs of existing generations of the same prompt that no one has compared;
 3. new pairs: two completions of a prompt sampled from the policy (when one is given).
 
-Each verdict is stored as a comparison by rater `ai:<judge>` with the soft label
+Each verdict is stored as a comparison by rater `ai:<judge>#<rubric id>` (the rubric is
+part of the judge: another rubric labels the same pairs again, as another rater; its text
+is kept once in `<workspace>/rubrics/`) with the soft label
 P(left better) (the mean of both presentation orders) and, in `detail`, the per-order
 probabilities, so position bias can be measured later. Human and AI comparisons live
 side by side in the same table.
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from core.config import GenerationConfig
 from core.errors import StudioError
+from core.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -55,6 +58,8 @@ class LabelReport:
     """Mean probability on the answer tokens; low means the judge ignores the format."""
     comparison_ids: list[int]
     seconds: float
+    undecided: int = 0
+    """Verdicts below the training confidence filter (|2p - 1| < 0.2): they never train."""
 
 
 def _key(prompt_id: int, a: int, b: int) -> tuple[int, frozenset[int]]:
@@ -73,7 +78,10 @@ def candidate_pairs(store: Store, rater: str, limit: int) -> tuple[list[PairRef]
         if not c.is_ai and key not in taken and len(human) < limit:
             human.append((c.prompt_id, c.left_id, c.right_id))
             taken.add(key)
-    labelled = {_key(c.prompt_id, c.left_id, c.right_id) for c in comparisons}
+    # Pairs other AI raters judged stay candidates: the same pairs under two rubrics can be
+    # compared side by side. Pairs people compared were offered above.
+    labelled = taken | {_key(c.prompt_id, c.left_id, c.right_id) for c in comparisons
+                        if not c.is_ai}  # fmt: skip
     existing: list[PairRef] = []
     by_prompt: dict[int, list[int]] = {}
     for generation in store.generations():
@@ -161,6 +169,10 @@ def label_pairs(
     counts = {"human": 0, "existing": 0, "generated": 0}
     todo = _collect(store, judge, n_pairs, pairs, policy, generation, prompt_set, progress)
     report = progress or no_progress
+    if todo:
+        from core.rewards.judge_templates import save_rubric
+
+        save_rubric(store.workspace, judge.pairwise)
     ids, judgements = [], []
     for start in range(0, len(todo), batch_pairs):
         if should_stop is not None and should_stop():
@@ -172,6 +184,7 @@ def label_pairs(
                                 [g.text for g in rights])  # fmt: skip
         for ((prompt_id, left, right), origin), result in zip(chunk, results, strict=True):
             detail = {**result.detail(), "judge": judge.identity, "rubric": judge.pairwise.source,
+                      "rubric_id": judge.pairwise.rubric_id,
                       "rubric_digest": judge.pairwise.digest}  # fmt: skip
             ids.append(store.add_comparison(prompt_id, left, right, result.verdict(tie_margin),
                                             judge.rater, soft_label=_clip(result.p_left),
@@ -215,4 +228,5 @@ def _report(ids, judgements, counts, seconds) -> LabelReport:
         ),
         comparison_ids=ids,
         seconds=seconds,
+        undecided=sum(abs(2 * j.p_left - 1) < DEFAULT_MIN_CONFIDENCE for j in judgements),
     )

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from core.config import RMConfig
 from core.errors import StudioError
+from core.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.rlaif.labelling import PairRef
 from core.train.reward_history import record_reward_change
 
@@ -94,24 +95,31 @@ def retrain_reward_model(
     device: str = "auto",
     on_epoch: Callable[[EpochReport], None] | None = None,
     progress: Progress | None = None,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
 ) -> RMResult:
     """Train a reward model on the store's comparisons; `init_from` fine-tunes an earlier one.
+
+    AI labels less sure than `min_confidence` are left out (counted in the result's
+    coin_flips_dropped), as the pairs export leaves them out.
 
     Fine-tuning starts from the earlier model's merged weights and head, so a few new
     comparisons adjust it instead of learning from scratch. Returns the RMResult.
     """
     from dataclasses import replace
 
-    from core.preference_export import prompt_formats
+    from core.preference_export import drop_coin_flips, prompt_formats
     from core.reward_model import pairs_from_comparisons, train_reward_model
 
     if init_from is not None:
         config = replace(config, base=str(init_from))
-    pairs = pairs_from_comparisons(store.comparisons(source), prompt_formats=prompt_formats(store))
-    return train_reward_model(
+    rows, flips = drop_coin_flips(store.comparisons(source), min_confidence)
+    pairs = pairs_from_comparisons(rows, prompt_formats=prompt_formats(store))
+    result = train_reward_model(
         pairs, config, out, device=device, store=store, source=source,
         on_epoch=on_epoch, progress=progress,
     )  # fmt: skip
+    result.coin_flips_dropped = flips
+    return result
 
 
 @dataclass(frozen=True)

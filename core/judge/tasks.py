@@ -1,0 +1,115 @@
+"""Synthetic judge tasks: a rubric, a prompt, two answers (or one) and the true verdict.
+
+Answers are the demo corpus's reviews (core.demo.corpus), cut at a random word as the
+demo model's completions are cut by the token budget, sometimes emptied or doubled, so
+lengths and sentiments both vary. The prompt is a demo prompt. Each pairwise task is
+emitted in both presentation orders with mirrored targets, so the judge cannot learn a
+favourite position. Targets are soft: P(A better) is a sigmoid of the ground-truth
+margin (core.judge.rubrics), so near-ties train towards 0.5 rather than a coin flip.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from core.demo.corpus import generate_reviews
+from core.judge.rubrics import (
+    CRITERIA,
+    FILLERS,
+    POINT_LAYOUT,
+    PREAMBLES,
+    TRAINING_WEIGHTS,
+    rubric_text,
+    truth_p_left,
+    truth_score,
+)
+
+# Other layouts a free-text rubric may use; the judge sees these too, so it reads content.
+PAIR_LAYOUTS = (
+    "Rubric: {rubric}\nPrompt: {prompt}\nA: {a}\nB: {b}\nBetter:",
+    "Rubric: {rubric}\nPrompt: {prompt}\nA: {a}\nB: {b}\nBetter:",
+    "{rubric}\nPrompt: {prompt}\nResponse A: {a}\nResponse B: {b}\nA or B?\nAnswer:",
+)
+
+
+@dataclass(frozen=True)
+class PairTask:
+    """One pairwise judge query and its soft target."""
+
+    text: str
+    """The filled-in query; the judge answers at its end."""
+    p_a: float
+    """Target P(A better)."""
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """One pointwise judge query and its target score (1..10)."""
+
+    text: str
+    score: float
+
+
+def _answer(rng: random.Random, reviews: list[str]) -> str:
+    """A review as a completion: sometimes cut short, doubled or (rarely) near-empty."""
+    words = rng.choice(reviews).split()
+    roll = rng.random()
+    if roll < 0.06:
+        return " ".join(words[: rng.randint(0, 2)])
+    if roll < 0.25:
+        words += rng.choice(reviews).split()
+    if rng.random() < 0.6:
+        words = words[: rng.randint(3, 34)]
+    return " ".join(words)
+
+
+def _rubric(rng: random.Random, criterion: str, pointwise: bool = False) -> str:
+    clauses = CRITERIA[criterion].point_clauses if pointwise else CRITERIA[criterion].clauses
+    return rubric_text(rng.choice(clauses), rng.choice(PREAMBLES), rng.choice(FILLERS))
+
+
+def _weights(criteria: tuple[str, ...] | None) -> tuple[list[str], list[float]]:
+    names = [name for name in TRAINING_WEIGHTS if criteria is None or name in criteria]
+    return names, [TRAINING_WEIGHTS[name] for name in names]
+
+
+def pair_tasks(
+    n_pairs: int, prompts: list[str], seed: int = 0, criteria: tuple[str, ...] | None = None
+) -> list[PairTask]:
+    """2 * n_pairs tasks: each random pair in both orders, under a random criterion."""
+    rng = random.Random(seed)
+    reviews = generate_reviews(max(200, n_pairs), seed=seed + 1000)
+    criteria, weights = _weights(criteria)
+    tasks = []
+    for _ in range(n_pairs):
+        criterion = rng.choices(criteria, weights)[0]
+        left, right = _answer(rng, reviews), _answer(rng, reviews)
+        p_left = truth_p_left(criterion, left, right)
+        rubric, layout, prompt = (
+            _rubric(rng, criterion),
+            rng.choice(PAIR_LAYOUTS),
+            rng.choice(prompts),
+        )
+        for a, b, p_a in ((left, right, p_left), (right, left, 1.0 - p_left)):
+            text = layout.format(rubric=rubric, prompt=prompt, a=a, b=b)
+            tasks.append(PairTask(text, p_a))
+    return tasks
+
+
+def point_tasks(
+    n: int, prompts: list[str], seed: int = 0, criteria: tuple[str, ...] | None = None
+) -> list[PointTask]:
+    """`n` pointwise tasks under random criteria."""
+    rng = random.Random(seed + 1)
+    reviews = generate_reviews(max(200, n), seed=seed + 2000)
+    criteria, weights = _weights(criteria)
+    layout = POINT_LAYOUT.replace("{{", "{").replace("}}", "}")
+    tasks = []
+    for _ in range(n):
+        criterion = rng.choices(criteria, weights)[0]
+        answer = _answer(rng, reviews)
+        text = layout.format(rubric=_rubric(rng, criterion, True), prompt=rng.choice(prompts),
+                             response=answer)  # fmt: skip
+        tasks.append(PointTask(text, truth_score(criterion, answer)))
+    return tasks

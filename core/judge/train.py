@@ -1,0 +1,293 @@
+"""Build the demo judge: the demo model, fine-tuned to answer judge queries.
+
+The judge is a standard GPT-2 folder, so the ordinary LLMJudge reads it like any judge:
+P(" A") against P(" B") after a pairwise query, the number tokens after a pointwise one.
+It starts from the demo model's weights (its tokenizer and its knowledge of the review
+vocabulary) with the context stretched to fit a rubric and two answers, and is trained
+only at the answer positions (a classifier head over the verdict token, in effect) on
+synthetic tasks from core.judge.tasks, with soft targets from the ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from core.demo.threads import ThreadGovernor, available_cores
+from core.judge.cache import INFO_FILE  # written last: its presence marks a complete folder
+from core.judge.rubrics import CRITERIA, PRESETS
+from core.judge.tasks import PairTask, PointTask, pair_tasks, point_tasks
+from core.progress import Progress, no_progress
+
+
+@dataclass(frozen=True)
+class JudgeBuildConfig:
+    """Everything that decides the demo judge's weights."""
+
+    n_pairs: int = 6000
+    """Random pairs; each is trained in both orders."""
+    n_points: int = 2000
+    """Pointwise tasks (single answers scored 1..10)."""
+    n_layer: int = 4
+    """Transformer blocks kept from the demo model (the first ones)."""
+    n_positions: int = 256
+    """Context length: a rubric, a prompt and two answers of about 40 tokens fit."""
+    steps: int = 800
+    """Optimiser steps."""
+    batch_size: int = 32
+    """Tasks per step."""
+    learning_rate: float = 1e-3
+    """Peak learning rate (cosine decay after a short warmup)."""
+    warmup_steps: int = 20
+    """Linear warmup steps."""
+    score_sigma: float = 0.8
+    """Width of the soft pointwise target around the true score (score units)."""
+    criteria: tuple[str, ...] = PRESETS
+    """The criteria trained (tests train fewer)."""
+    seed: int = 0
+    """Seed of the tasks, new weights and batch order."""
+    num_threads: int | None = None
+    """Torch CPU threads; None = all cores while they beat one thread."""
+
+
+@dataclass(frozen=True)
+class AnswerTokens:
+    """The token ids the judge is trained to answer with (LLMJudge reads all variants)."""
+
+    a: int
+    b: int
+    digits: list[int]  # "1".."9": scores 1..9; "1" then "0" is 10
+    zero: int
+    end: int
+
+    @classmethod
+    def of(cls, tokenizer: PreTrainedTokenizerFast) -> AnswerTokens:
+        def one(text: str) -> int:
+            for variant in (" " + text, text):
+                ids = tokenizer.encode(variant, add_special_tokens=False)
+                if len(ids) == 1:
+                    return ids[0]
+            raise ValueError(f"the demo tokenizer has no single token for {text!r}")
+
+        return cls(
+            a=one("A"),
+            b=one("B"),
+            digits=[one(str(s)) for s in range(1, 10)],
+            zero=one("0"),
+            end=tokenizer.eos_token_id,
+        )
+
+
+def build_demo_judge(
+    folder: Path, demo_folder: Path, config: JudgeBuildConfig | None = None,
+    progress: Progress | None = None,
+) -> dict:  # fmt: skip
+    """Generate tasks, fine-tune the demo model at `demo_folder` on them, save at `folder`."""
+    from core.demo import DEMO_PROMPTS
+
+    config = config or JudgeBuildConfig()
+    report = progress or no_progress
+    started = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    governor = (
+        ThreadGovernor.fixed(config.num_threads)
+        if config.num_threads
+        else ThreadGovernor(available_cores())
+    )
+    try:
+        report(0, config.steps + 2, "writing judge tasks")
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(demo_folder)
+        tokenizer.model_max_length = config.n_positions  # the judge's context, not the demo's
+        model = _stretched_model(demo_folder, config)
+        tokens = AnswerTokens.of(tokenizer)
+        prompts = DEMO_PROMPTS
+        pairs = pair_tasks(config.n_pairs, prompts, config.seed, config.criteria)
+        points = point_tasks(config.n_points, prompts, config.seed, config.criteria)
+        rows = _encode(tokenizer, pairs, points, tokens, config)
+        losses = _train(model, rows, config, governor, report)
+        evaluation = evaluate_synthetic(model, tokenizer, tokens, config, prompts)
+        info = {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "tasks": len(pairs) + len(points),
+            "steps": config.steps,
+            "final_train_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
+            "synthetic_accuracy": evaluation,
+            "build_seconds": round(time.perf_counter() - started, 1),
+            "thread_schedule": governor.schedule,
+            "config": asdict(config),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        }
+        report(config.steps + 1, config.steps + 2, "saving")
+        _save(folder, model, tokenizer, info)
+        return info
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _stretched_model(demo_folder: Path, config: JudgeBuildConfig) -> GPT2LMHeadModel:
+    """The demo model with its position table stretched to config.n_positions.
+
+    New positions start as copies of the last trained one plus noise: close to a position
+    the blocks know, distinct enough to be told apart after training.
+    """
+    torch.manual_seed(config.seed)
+    demo = GPT2LMHeadModel.from_pretrained(demo_folder)
+    settings = demo.config.to_dict() | {
+        "n_positions": config.n_positions,
+        "n_layer": config.n_layer,
+    }
+    model = GPT2LMHeadModel(GPT2Config.from_dict(settings))
+    state = demo.state_dict()
+    old = state["transformer.wpe.weight"]  # (P_old, C)
+    extra = config.n_positions - old.shape[0]
+    if extra > 0:
+        tail = old[-1:].expand(extra, -1) + 0.01 * torch.randn(extra, old.shape[1])
+        state["transformer.wpe.weight"] = torch.cat([old, tail])
+    model.load_state_dict(state, strict=False)
+    return model
+
+
+def _encode(tokenizer, pairs: list[PairTask], points: list[PointTask], tokens: AnswerTokens,
+            config: JudgeBuildConfig) -> list[tuple[list[int], torch.Tensor]]:  # fmt: skip
+    """[(input ids, targets (2, V))]: soft targets at the last two positions.
+
+    Pairwise rows answer at the last position (row -1 of the target is A/B, row -2 empty).
+    Pointwise rows end with the appended "1", as LLMJudge queries them: row -2 is the score
+    distribution (mass of 1 and 10 on "1"), row -1 whether "1" goes on to "0" (10) or ends.
+    """
+    vocab = len(tokenizer)
+    rows = []
+    pair_ids = _ids(tokenizer, [t.text for t in pairs])
+    for task, ids in zip(pairs, pair_ids, strict=True):
+        target = torch.zeros(2, vocab)
+        target[1, tokens.a], target[1, tokens.b] = task.p_a, 1.0 - task.p_a
+        rows.append((ids[-config.n_positions :], target))
+    point_ids = _ids(tokenizer, [t.text for t in points])
+    for task, ids in zip(points, point_ids, strict=True):
+        rows.append((ids[-(config.n_positions - 1) :] + [tokens.digits[0]],
+                     _score_target(task.score, tokens, vocab, config.score_sigma)))  # fmt: skip
+    return rows
+
+
+def _ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+
+
+def _score_target(score: float, tokens: AnswerTokens, vocab: int, sigma: float) -> torch.Tensor:
+    q = torch.tensor([math.exp(-0.5 * ((s - score) / sigma) ** 2) for s in range(1, 11)])
+    q = q / q.sum()  # (10,) over scores 1..10
+    target = torch.zeros(2, vocab)
+    for s in range(2, 10):
+        target[0, tokens.digits[s - 1]] = q[s - 1]
+    ones = q[0] + q[9]  # both start with the token "1"
+    target[0, tokens.digits[0]] = ones
+    target[1, tokens.zero], target[1, tokens.end] = q[9], q[0]  # weight ones, split 10 vs 1
+    return target
+
+
+def _batch(rows, pad_id: int) -> tuple[torch.Tensor, ...]:
+    """Left-padded (input_ids, mask, positions, targets), as LLMJudge pads its queries."""
+    width = max(len(ids) for ids, _ in rows)
+    input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids, _ in rows])
+    mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _ in rows])
+    positions = (mask.cumsum(-1) - 1).clamp_min(0)
+    return input_ids, mask, positions, torch.stack([target for _, target in rows])
+
+
+def _answer_logprobs(model: GPT2LMHeadModel, input_ids, mask, positions) -> torch.Tensor:
+    """Log-probs at the last two positions only (the LM head over the rest is wasted): (B, 2, V)."""
+    hidden = model.transformer(
+        input_ids=input_ids, attention_mask=mask, position_ids=positions
+    ).last_hidden_state[:, -2:]  # (B, 2, C)
+    return torch.log_softmax(model.lm_head(hidden).float(), dim=-1)
+
+
+def _train(model, rows, config: JudgeBuildConfig, governor: ThreadGovernor, report) -> list[float]:
+    """Soft cross-entropy at the answer positions; AdamW, warmup then cosine decay."""
+    rng = random.Random(config.seed)
+    # Batches of similar length waste little on padding; their order is shuffled.
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01,
+                                  betas=(0.9, 0.95))  # fmt: skip
+    pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    losses: list[float] = []
+    model.train()
+    queue: list[list[int]] = []
+    for step in range(config.steps):
+        if not queue:
+            queue = batches[:]
+            rng.shuffle(queue)
+        input_ids, mask, positions, target = _batch([rows[i] for i in queue.pop()], pad)
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(step, config)
+        threads = governor.threads_for(step)
+        if threads is not None and threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        started = time.perf_counter()
+        logprobs = _answer_logprobs(model, input_ids, mask, positions)  # (B, 2, V)
+        loss = -(target * logprobs).sum((1, 2)).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        governor.record(time.perf_counter() - started)
+        losses.append(loss.item())
+        report(step + 1, config.steps + 2, f"step {step + 1}/{config.steps} loss {losses[-1]:.3f}")
+    model.eval()
+    return losses
+
+
+def _learning_rate(step: int, config: JudgeBuildConfig) -> float:
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def evaluate_synthetic(model, tokenizer, tokens: AnswerTokens, config: JudgeBuildConfig,
+                       prompts: list[str], n_pairs: int = 150) -> dict[str, float]:  # fmt: skip
+    """Single-order accuracy on held-out synthetic pairs whose truth is clear, per criterion."""
+    tasks = pair_tasks(n_pairs, prompts, config.seed + 7919, config.criteria)
+    pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    hits: dict[str, list[bool]] = {name: [] for name in CRITERIA}
+    for start in range(0, len(tasks), 32):
+        chunk = tasks[start : start + 32]
+        rows = [(tokenizer.encode(t.text, add_special_tokens=False)[-config.n_positions :],
+                 torch.zeros(2, 1)) for t in chunk]  # fmt: skip
+        input_ids, mask, positions, _ = _batch(rows, pad)
+        logprobs = _answer_logprobs(model, input_ids, mask, positions)[:, -1]
+        says_a = (logprobs[:, tokens.a] > logprobs[:, tokens.b]).tolist()
+        for task, a in zip(chunk, says_a, strict=True):
+            if abs(task.p_a - 0.5) > 0.45:  # margin beyond about 3 temperatures: clear
+                hits[_criterion_of(task.text)].append(a == (task.p_a > 0.5))
+    return {name: round(sum(h) / len(h), 3) for name, h in hits.items() if h}
+
+
+def _criterion_of(text: str) -> str:
+    for name, criterion in CRITERIA.items():
+        if any(clause in text for clause in criterion.clauses):
+            return name
+    return "other"
+
+
+def _save(folder: Path, model: GPT2LMHeadModel, tokenizer, info: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, max_new_tokens=4,
+    )  # fmt: skip
+    model.save_pretrained(folder)
+    tokenizer.model_max_length = model.config.n_positions
+    tokenizer.save_pretrained(folder)
+    (folder / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
