@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,7 +112,12 @@ class AppState(QObject):
         self.session = session
         self.adapter_fresh = session is not None and session.spec.adapter_path is None
         if previous is not None and previous is not session:
-            previous.unload()
+            if session is None:
+                previous.unload()  # "Unload" (or closing): the memory is free on return
+            else:
+                # Freeing a real-size model takes a fraction of a second with the GIL taken
+                # in pieces: off the GUI thread, which meanwhile shows the new model.
+                threading.Thread(target=previous.unload, name="model-unload").start()
         self.session_changed.emit(session)
 
     # background jobs

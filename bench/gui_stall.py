@@ -1,6 +1,6 @@
 """GUI-thread stalls during training: the longest gap of a 10 ms GUI timer, and who caused it.
 
-    python -m bench.gui_stall [--steps 3] [--runs 2] [--profile]
+    python -m bench.gui_stall [--steps 3] [--runs 2] [--profile] [--model M] [--launch]
 
 Drives the real main window offscreen like a newcomer: load the demo model, generate a
 pair on Compare & Rate, vote with the key 1, go to Train, set the steps, click Start
@@ -12,7 +12,10 @@ gap comes with what the GUI thread (and the others) were doing. `--profile` adds
 cProfile of the GUI thread over the runs (it slows that thread: gaps grow with it;
 GUI_STALL_SORT=tottime sorts it by own time), `--events` the GUI thread's slowest events.
 
-The last line is `gui_stall max_ms=<ms> runs=<n>`. The demo model must be built (it
+`--model random:qwen2.5-0.5b` does the same on a real-size model (random weights, built
+locally on first use) and measures the model load through the Model page too; `--launch`
+adds a second launch that reloads the model as the last one used. The last line is
+`gui_stall max_ms=<ms> max_busy_ms=<ms> runs=<n> load_max_ms=<ms> load_max_busy_ms=<ms>`. The demo model must be built (it
 is built on first use: minutes); RLHF_STUDIO_HOME says where it is cached.
 """
 
@@ -206,18 +209,30 @@ def click(window, name: str) -> None:
     QTest.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
-def prepare(window, steps: int) -> None:
-    """Load the demo model, generate a pair, vote with 1, go to Train and set the steps."""
+def load_model(window, model: str = "demo", meter: StallMeter | None = None) -> None:
+    """Load `model` (a name or folder) through the Model page's Load button, measured by
+    `meter` from the click to the model being ready."""
+    idle = lambda: not window.state.jobs()  # noqa: E731
+    window.show_page(window.model_page)
+    window.model_page.model_combo.setEditText(model)
+    if meter is not None:
+        meter.start()
+    click(window, "loadModelButton")
+    wait_until(lambda: window.state.session is not None and idle())
+    if meter is not None:
+        settle(0.3)
+        meter.stop()
+
+
+def prepare(window, steps: int, model: str = "demo", load_meter: StallMeter | None = None) -> None:
+    """Load the model, generate a pair, vote with 1, go to Train and set the steps."""
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QSpinBox
 
     idle = lambda: not window.state.jobs()  # noqa: E731
     wait_until(window.all_pages_built)  # built after the first paint
-    window.show_page(window.model_page)
-    window.model_page.model_combo.setEditText("demo")
-    click(window, "loadModelButton")
-    wait_until(lambda: window.state.session is not None and idle())
+    load_model(window, model, load_meter)
     compare = window.compare_page
     window.show_page(compare)
     click(window, "generatePairButton")
@@ -250,11 +265,17 @@ def train_once(window, meter: StallMeter) -> None:
 
 
 def run_scenario(
-    window, steps: int = 3, runs: int = 2, around_run: Callable[[], Any] | None = None
+    window,
+    steps: int = 3,
+    runs: int = 2,
+    around_run: Callable[[], Any] | None = None,
+    model: str = "demo",
+    load_meter: StallMeter | None = None,
 ) -> list[StallMeter]:
     """The whole scenario on a shown window; one meter per training run. `around_run()`
-    gives a context manager that each run's training happens in (profiling, say)."""
-    prepare(window, steps)
+    gives a context manager that each run's training happens in (profiling, say);
+    `load_meter` measures the model load through the Model page."""
+    prepare(window, steps, model, load_meter)
     meters = []
     for _ in range(runs):
         meter = StallMeter()
@@ -262,6 +283,37 @@ def run_scenario(
             train_once(window, meter)
         meters.append(meter)
     return meters
+
+
+def model_folder(model: str) -> str:
+    """What to type into the Model page: `random:<preset>` becomes its folder (built into
+    the data folder's bench/ on first use: minutes for the real-size presets)."""
+    from bench.random_models import is_random_model, random_model
+    from core.paths import data_dir
+
+    return str(random_model(model, data_dir() / "bench")) if is_random_model(model) else model
+
+
+def measure_launch_reload(workspace: Path, settings_path: Path, model: str) -> StallMeter:
+    """Launch the window with `model` as the last one used, and measure the GUI thread from
+    the show to the end of the automatic reload (the launch path of app.main)."""
+    from app.startup import build_window, settings_at
+
+    settings = settings_at(settings_path)
+    settings.setValue("model/name_or_path", model)
+    settings.setValue("model/autoload", True)
+    settings.sync()
+    meter = StallMeter()
+    window = build_window(workspace, settings_path)
+    window.resize(1400, 900)
+    meter.start()
+    window.show()
+    window.restore_last_model()
+    wait_until(lambda: window.state.session is not None and not window.state.jobs())
+    settle(0.3)
+    meter.stop()
+    window.close()
+    return meter
 
 
 def describe(meter: StallMeter, top: int = 5) -> list[str]:
@@ -286,6 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2, help="training runs (2+: with a reload)")
     parser.add_argument("--profile", action="store_true", help="cProfile the GUI thread")
     parser.add_argument("--events", action="store_true", help="time the GUI thread's events")
+    parser.add_argument(
+        "--model", default="demo", help="demo, a folder or random:<preset> (random:qwen2.5-0.5b)"
+    )
+    parser.add_argument(
+        "--launch", action="store_true", help="also: a launch reloading it as the last model"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
@@ -308,13 +366,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 profiler.disable()
             events.recording = False
 
+    model = model_folder(args.model)
+    load_meter = StallMeter()
     with tempfile.TemporaryDirectory(prefix="rlhf-gui-stall-") as folder:
-        window = build_window(Path(folder) / "workspace", Path(folder) / "settings.ini")
+        workspace, settings = Path(folder) / "workspace", Path(folder) / "settings.ini"
+        window = build_window(workspace, settings)
         window.resize(1400, 900)
         window.show()
-        meters = run_scenario(window, args.steps, args.runs, around_run)
+        meters = run_scenario(window, args.steps, args.runs, around_run, model, load_meter)
         window.close()
         qt_app.processEvents()
+        launch = measure_launch_reload(workspace, settings, model) if args.launch else None
+        qt_app.processEvents()
+    print(f"model load (Model page): longest GUI stall {load_meter.max_gap * 1000:.0f} ms")
+    print("\n".join(describe(load_meter)))
+    if launch is not None:
+        print(f"launch with reload: longest GUI stall {launch.max_gap * 1000:.0f} ms")
+        print("\n".join(describe(launch)))
     for run, meter in enumerate(meters, start=1):
         print(f"run {run}: longest GUI stall {meter.max_gap * 1000:.0f} ms")
         print("\n".join(describe(meter)))
@@ -326,8 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         pstats.Stats(profiler).sort_stats(order).print_stats(40)
     worst = max(meter.max_gap for meter in meters)
     busiest = max(meter.max_busy for meter in meters)
+    loads = [load_meter] + ([launch] if launch is not None else [])
     print(
         f"gui_stall max_ms={worst * 1000:.0f} max_busy_ms={busiest * 1000:.0f} runs={len(meters)}"
+        f" load_max_ms={max(m.max_gap for m in loads) * 1000:.0f}"
+        f" load_max_busy_ms={max(m.max_busy for m in loads) * 1000:.0f}"
     )
     return 0
 

@@ -36,15 +36,16 @@ class LoadedModel:
     info: dict[str, Any]
 
 
-def load_model(spec: ModelSpec, progress: Progress | None = None) -> LoadedModel:
-    """Load a model session (demo, local folder or hub id) and describe it.
+def load_model(spec: ModelSpec, progress: Progress | None = None, tokenizer=None) -> LoadedModel:
+    """Load a model session (demo, local folder or hub id) and describe it; `tokenizer`
+    (that of the session being reloaded) is reused rather than read again.
 
     Not under inference_mode: tensors created there can never take part in training.
     """
     wait_for_warm_up(progress)
     from core.models import ModelSession, describe
 
-    session = ModelSession.load(spec, progress=progress)
+    session = ModelSession.load(spec, progress=progress, tokenizer=tokenizer)
     return LoadedModel(session, describe(session))
 
 

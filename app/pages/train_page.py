@@ -265,6 +265,7 @@ class TrainPage(QWidget):
                 self.state,
                 load_model,
                 spec,
+                tokenizer=session.tokenizer,  # the same model's: not read again
                 description=f"Reloading {session.name}",
                 context="Reloading the model",
                 on_done=lambda loaded: self._on_reloaded(loaded, request),
