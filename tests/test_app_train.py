@@ -201,6 +201,12 @@ def test_finished_run_is_recorded_exported_and_compared_with_the_base(qtbot, win
 def test_ai_feedback_round_from_a_paused_run_swaps_its_reward(qtbot, window, monkeypatch):
     """The RLAIF loop in the GUI: pause, AI round (judge -> retrain RM -> swap), resume."""
     steps_take_at_least(monkeypatch, trainer_module.PPOTrainer, 1.0)
+    # The round's judge here is the demo policy, whose verdicts are coin flips (P = 0.5),
+    # which never train by default; this test is about the loop's mechanics, so its labels
+    # are kept (the filter has its own tests: test_rubric_judge.py, test_rlaif_e2e.py).
+    import core.preference_export
+
+    monkeypatch.setattr(core.preference_export, "drop_coin_flips", lambda rows, *_: (rows, 0))
     load_model(qtbot, window)
     window.show_page(window.train_page)
     _set_tiny_settings(window, steps=6)
