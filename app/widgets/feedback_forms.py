@@ -207,9 +207,8 @@ class JudgeForm(QWidget):
 
     def _on_preset(self, index: int) -> None:
         name = self.preset_combo.itemData(index)
-        if name:
+        if name:  # the combo keeps showing the preset loaded (the label says if edited)
             self.load_preset(name)
-        self.preset_combo.setCurrentIndex(0)
 
     # rubric file
     def load_rubric(self, path: Path) -> None:
