@@ -31,6 +31,7 @@ from app.widgets.objective_help import ObjectiveHelp
 from app.widgets.objective_plots import ObjectivePlot, StackedPlot, TwinAxisPlot
 from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
 from app.widgets.plots import KLPlot, MetricPlot, RewardPlot, Series
+from app.widgets.run_bar import ElidedLabel
 from core.algorithms import DEFAULT_KIND
 from core.config import PPOConfig
 from core.ppo.health import HealthMonitor
@@ -57,7 +58,10 @@ class TrainingDashboard(QWidget):
             "Overlay an exponential moving average (alpha 0.3) of the reward."
         )
         self.ema_check.toggled.connect(self.reward_plot.set_smoothing)
-        self.step_label = QLabel("No run yet.", objectName="stepLabel")
+        # Elided (whole in its tooltip): at 1280 wide the step's figures ran under the
+        # header's button.
+        self.step_label = ElidedLabel("No run yet.")
+        self.step_label.setObjectName("stepLabel")
         self.help_box = ObjectiveHelp()
         header = QHBoxLayout()
         header.addWidget(self.step_label, 1)
