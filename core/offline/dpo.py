@@ -52,12 +52,9 @@ def smoothed_labels(labels: list[float], sources: list[str], smoothing: float) -
     ]
 
 
-class DPOTrainer(OfflineTrainer):
-    """DPO / IPO on PreferencePairs (core.reward_model), LoRA, adapter-off reference."""
-
-    kind = "dpo"
-    config_class = DPOConfig
-    config: DPOConfig
+class PairTrainer(OfflineTrainer):
+    """What every trainer on PreferencePairs shares: the pairs' token tables (train and
+    held-out) and their smoothed labels (DPO, IPO, SimPO, ORPO)."""
 
     def _build_tables(self) -> None:
         self.train_table = _pair_table(self.session, self.train_data, self.config)
@@ -70,6 +67,14 @@ class DPOTrainer(OfflineTrainer):
             [p.label for p in pairs], [p.source for p in pairs], self.config.label_smoothing
         )
         return torch.tensor(values, dtype=torch.float32, device=self.session.device)
+
+
+class DPOTrainer(PairTrainer):
+    """DPO / IPO on PreferencePairs (core.reward_model), LoRA, adapter-off reference."""
+
+    kind = "dpo"
+    config_class = DPOConfig
+    config: DPOConfig
 
     def _batch_loss(self, indices: list[int]) -> tuple[Tensor, Stats]:
         sides, drift = self._side_logps(self.train_table, indices, self.session.model)

@@ -13,24 +13,12 @@ import torch
 from torch import Tensor
 
 from core.offline.batching import SequenceTable, chunks, response_logps
-from core.offline.dpo import _pair_table, smoothed_labels
-from core.offline.trainer import OfflineTrainer, Stats
+from core.offline.dpo import PairTrainer
+from core.offline.trainer import Stats
 
 
-class ReferenceFreePairTrainer(OfflineTrainer):
+class ReferenceFreePairTrainer(PairTrainer):
     """A trainer on PreferencePairs whose loss reads the policy's log-probs only."""
-
-    def _build_tables(self) -> None:
-        self.train_table = _pair_table(self.session, self.train_data, self.config)
-        self.eval_table = _pair_table(self.session, self.eval_data, self.config)
-        self._train_labels = self._labels(self.train_data)
-        self._eval_labels = self._labels(self.eval_data)
-
-    def _labels(self, pairs: list) -> Tensor:
-        values = smoothed_labels(
-            [p.label for p in pairs], [p.source for p in pairs], self.config.label_smoothing
-        )
-        return torch.tensor(values, dtype=torch.float32, device=self.session.device)
 
     # ------------------------------------------------------------- subclass hooks
 
