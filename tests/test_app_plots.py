@@ -8,15 +8,8 @@ import numpy as np
 
 from app.pages.runs_page import OVERLAY_METRICS
 from app.widgets.dashboard import TrainingDashboard
-from app.widgets.plots import (
-    CountAxis,
-    GrowingBuffer,
-    KLPlot,
-    MetricPlot,
-    RewardPlot,
-    Series,
-    grown_range,
-)
+from app.widgets.plots import CountAxis, GrowingBuffer, MetricPlot, Series, grown_range
+from app.widgets.reward_kl_plots import KLPlot, RewardPlot
 from core.config import PPOConfig
 from core.ppo.metrics import STEP_KEYS
 

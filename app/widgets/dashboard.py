@@ -30,7 +30,8 @@ from app.algorithms import ALGORITHMS, CLIP_TOOLTIP, AlgorithmChoice, PlotSpec
 from app.widgets.objective_help import ObjectiveHelp
 from app.widgets.objective_plots import ObjectivePlot, StackedPlot, TwinAxisPlot
 from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
-from app.widgets.plots import KLPlot, MetricPlot, RewardPlot, Series
+from app.widgets.plots import MetricPlot, Series
+from app.widgets.reward_kl_plots import KLPlot, RewardPlot
 from app.widgets.run_bar import ElidedLabel
 from core.algorithms import DEFAULT_KIND
 from core.config import PPOConfig
