@@ -17,7 +17,7 @@ DEV_EXTRAS := test,bench,quant,tensorboard,gguf
 # What the lock covers: those, and the installers' build tools (packaging/build.sh).
 LOCK_EXTRAS := $(DEV_EXTRAS),package
 # The lowest transformers pyproject allows; `make check-min-transformers` proves it loads
-# every folder the app writes (tests/test_min_transformers.py). Keep the two in step.
+# every folder the app writes (tests/packaging/test_min_transformers.py). Keep the two in step.
 MIN_TRANSFORMERS := 5.0.0
 MIN_DEPS := .min-deps/transformers-$(MIN_TRANSFORMERS)
 
@@ -112,7 +112,7 @@ check-min-transformers: setup
 		"transformers==$(MIN_TRANSFORMERS)" "huggingface-hub>=1.3,<2" \
 		"tokenizers>=0.22,<=0.23.0" typer-slim httpx httpcore h11
 	RLHF_STUDIO_MIN_TRANSFORMERS=$(MIN_DEPS) QT_QPA_PLATFORM=offscreen \
-		$(BIN)/python -m pytest tests/test_min_transformers.py
+		$(BIN)/python -m pytest tests/packaging/test_min_transformers.py
 
 # The installers (slow: minutes; not part of `make test`). See docs/packaging.md.
 package:

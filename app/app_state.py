@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from app.errors import ErrorReporter
-from core.prompts_io import import_prompts
+from core.data.prompts_io import import_prompts
 from core.store import Store
 from resources import resource_path
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase
 
-    from core.models import ModelSession
+    from core.model.session import ModelSession
 
 log = logging.getLogger("rlhf_studio.app")
 

@@ -45,7 +45,7 @@ class Pair:
     verdict: str | None = None
     scores: list[SideScores] = field(default_factory=list)
     repeat_of: int | None = None
-    """A hidden repeat: the id of the rater's earlier verdict on this pair (core.repeats)."""
+    """A hidden repeat: the id of the rater's earlier verdict on this pair (core.rating.repeats)."""
 
     def shown(self) -> tuple[int, int]:
         """Indices into `sides` of the (left, right) completions."""

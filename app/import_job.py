@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.preference_import import FeedbackImportReport, import_pairs, import_ratings
+from core.data.preference_import import FeedbackImportReport, import_pairs, import_ratings
 from core.store import Store
 
 

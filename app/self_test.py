@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from core.quiet_libraries import quiet_libraries
 
 if TYPE_CHECKING:  # torch-heavy modules, imported by the checks that need them
-    from core.generate import Completion
-    from core.models import ModelSession
+    from core.model.generate import Completion
+    from core.model.session import ModelSession
     from core.rewards.base import RewardSource
     from core.store import Store
 
@@ -75,7 +75,7 @@ def check_bundle(ctx: Context) -> str:
 
 def check_resources(ctx: Context) -> str:
     """The package data ships with the app and is found where it lies."""
-    from core.prompts_io import read_prompts
+    from core.data.prompts_io import read_prompts
     from resources import resource_path
 
     path = resource_path("prompts", "demo.txt")
@@ -164,7 +164,7 @@ def check_demo_model(ctx: Context) -> str:
 def check_model_load(ctx: Context) -> str:
     """The model loads with a fresh LoRA adapter."""
     from core.config import ModelSpec
-    from core.models import ModelSession, describe
+    from core.model.session import ModelSession, describe
 
     ctx.session = ModelSession.load(ModelSpec(name_or_path=str(ctx.model), device=ctx.device))
     info = describe(ctx.session)
@@ -178,7 +178,7 @@ def check_model_load(ctx: Context) -> str:
 def check_generate(ctx: Context) -> str:
     """One pair of completions for the first demo prompt, reproducible by seed."""
     from core.config import GenerationConfig
-    from core.generate import generate
+    from core.model.generate import generate
 
     config = GenerationConfig(n=2, max_new_tokens=16, seed=0)
     ctx.pair = generate(ctx.session, ctx.prompts[:1], config)

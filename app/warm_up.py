@@ -10,7 +10,7 @@ Why one thread does all of it: an import holds its module's lock, so a second th
 importing the same module waits until the first is done. A job thread may wait (that
 is what `wait_for_warm_up` is for); the GUI thread must never import these modules
 while the warm-up runs, which is why the GUI-side modules stay torch-free
-(tests/test_app_startup.py checks it).
+(tests/app/test_app_startup.py checks it).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ WARM_UP_MODULES = (
     "torch",
     "transformers",
     "peft",
-    "core.models",
-    "core.generate",
+    "core.model.session",
+    "core.model.generate",
     "core.ppo.trainer",
     "core.ppo.launch",
     "torch.utils.serialization",  # checkpoints: torch.save/load import it on first use

@@ -9,7 +9,7 @@ state, which keeps 2 x 5 seeds x 30 rounds of bootstrap refits to seconds on a C
 
 Both strategies start from the same random labels and add BATCH labels a round:
 random takes pool pairs in a random order; active takes the pairs a bootstrap ensemble of
-MEMBERS models is least sure of (core.active.least_certain). Accuracy is measured on
+MEMBERS models is least sure of (core.rating.active.least_certain). Accuracy is measured on
 held-out pairs against the rater's noiseless preference, averaged over SEEDS. The target
 is the accuracy random order reaches with the whole BUDGET; labels_to_target is the first
 number of labels at which each strategy's mean accuracy reaches it.
@@ -25,8 +25,8 @@ import zlib
 
 import numpy as np
 
-from core.active import bootstrap_indices, least_certain
 from core.demo.corpus import generate_reviews
+from core.rating.active import bootstrap_indices, least_certain
 
 FEATURES = 1024
 TEMPERATURE = 0.03

@@ -53,7 +53,7 @@ class BenchSettings:
     missing_eos_penalty: float | None = None
     """Subtracted from the score of responses without EOS (None = off), both sides."""
     lora_r: int = 16
-    """LoRA rank, same target modules on both sides (core.lora.lora_targets)."""
+    """LoRA rank, same target modules on both sides (core.model.lora.lora_targets)."""
     lora_alpha: int = 32
     """LoRA alpha."""
     bf16: bool = False

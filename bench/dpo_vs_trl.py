@@ -71,8 +71,8 @@ def make_pairs(model_dir: str, device: str, samples: int, seed: int) -> list[dic
     """The demo model's answers, paired two by two, the more positive (VADER) chosen."""
     from core.config import GenerationConfig, ModelSpec
     from core.demo import DEMO_PROMPTS
-    from core.generate import generate
-    from core.models import ModelSession
+    from core.model.generate import generate
+    from core.model.session import ModelSession
     from core.rewards.sentiment import SentimentReward
 
     session = ModelSession.load(ModelSpec(name_or_path=model_dir, device=device, lora=None))
@@ -91,17 +91,17 @@ def make_pairs(model_dir: str, device: str, samples: int, seed: int) -> list[dic
 
 def _split(pairs: list[dict], args) -> tuple[list, list]:
     from core.offline.data import split_examples
-    from core.reward_model import PreferencePair
+    from core.reward_model.training import PreferencePair
 
     return split_examples([PreferencePair(**p) for p in pairs], args.eval_fraction, args.seed)
 
 
 def run_ours(args, model_dir: str, pairs: list[dict]) -> dict:
     from core.config import LoraSpec, ModelSpec
-    from core.models import ModelSession
+    from core.model.session import ModelSession
     from core.offline.config import DPOConfig
     from core.offline.dpo import DPOTrainer
-    from core.reward_model import PreferencePair
+    from core.reward_model.training import PreferencePair
 
     meter = Meter(args.device)
     lora = LoraSpec(r=args.lora_r, alpha=args.lora_alpha, seed=args.seed)
@@ -129,7 +129,7 @@ def run_trl(args, model_dir: str, pairs: list[dict]) -> dict:
     from trl import DPOConfig, DPOTrainer
 
     from core.config import LoraSpec
-    from core.lora import lora_config
+    from core.model.lora import lora_config
 
     meter = Meter(args.device)
     set_seed(args.seed)
@@ -233,7 +233,7 @@ def main(argv=None, runner=run_side) -> int:
         return child(args)
     quiet_libraries()
     from bench.ppo_vs_trl import resolve_model
-    from core.models import resolve_model_path
+    from core.model.session import resolve_model_path
     from core.paths import data_dir
 
     # The pairs are the demo model's answers whatever model trains on them: a random

@@ -81,7 +81,7 @@ def steps(args, work: Path) -> list[tuple[str, list[str], Callable[[], int] | No
     python = sys.executable
     tests = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "tests"]
     if args.dry_run:  # no GPU: the GPU tests' own file collects (they would all skip)
-        tests[-1:] = ["--collect-only", "tests/test_gpu.py"]
+        tests[-1:] = ["--collect-only", "tests/core/test_gpu.py"]
     out = [("gpu_tests", tests, None)]
     for name in ("grpo_vs_trl", "dpo_vs_trl", "ppo_vs_trl", "memory"):
         flags = bench_argv(name, args, work)

@@ -37,10 +37,10 @@ def run_one(options: dict, steps: int, seed: int) -> dict[str, float]:
     import torch
 
     from core.config import ModelSpec
-    from core.critic_free_config import GRPOConfig
+    from core.config.critic_free import GRPOConfig
     from core.demo import DEMO_PROMPTS, ensure_demo_model
     from core.grpo.trainer import GRPOTrainer
-    from core.models import ModelSession
+    from core.model.session import ModelSession
     from core.rewards.sentiment import SentimentReward
 
     torch.set_num_threads(1)

@@ -2,7 +2,7 @@
 GRPOTrainer/RLOOTrainer (trl 0.29), with the same settings and the same Python reward.
 
 Both get the same model folder, prompts, group size, batch, minibatch, epochs, response
-length, temperature, learning rate, beta and seed, a LoRA config from core.lora, and the
+length, temperature, learning rate, beta and seed, a LoRA config from core.model.lora, and the
 reward as one Python function (VADER sentiment, `sentiment_reward`). Models are loaded
 and the trainer built before the clock starts. The mapping to TRL (0.29.x):
 
@@ -131,9 +131,9 @@ def _prompts(settings: GroupBenchSettings) -> list[str]:
 
 def run_ours(settings: GroupBenchSettings) -> SideResult:
     from core.config import LoraSpec, ModelSpec
-    from core.critic_free_config import GRPOConfig, RLOOConfig
+    from core.config.critic_free import GRPOConfig, RLOOConfig
     from core.grpo.trainer import GRPOTrainer, RLOOTrainer
-    from core.models import ModelSession
+    from core.model.session import ModelSession
 
     meter = Meter(settings.device)
     torch.manual_seed(settings.seed)  # the LoRA A matrices are drawn when the session loads
@@ -199,7 +199,7 @@ def run_trl(settings: GroupBenchSettings) -> SideResult:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback, set_seed
 
     from core.config import LoraSpec
-    from core.lora import lora_config
+    from core.model.lora import lora_config
 
     grpo = settings.algorithm == "grpo"
     if grpo:

@@ -1,4 +1,4 @@
-"""What the update pass's heap hold (core/host_memory.py) costs and saves, trainer by trainer.
+"""What the update pass's heap hold (core/model/host_memory.py) costs and saves, trainer by trainer.
 
     python -m bench.heap_hold                          # demo model, every trainer, 3 runs each
     python -m bench.heap_hold --model random:gpt2-small --trainers grpo,dpo --steps 2
@@ -70,7 +70,7 @@ def build_trainer(kind: str, session, args):
                            max_new_tokens=tokens, samples_per_step=0)  # fmt: skip
         return PPOTrainer(session, build_reward(["sentiment"], RewardContext()), prompts, config)
     if kind in ("grpo", "rloo"):
-        from core.critic_free_config import GRPOConfig, RLOOConfig
+        from core.config.critic_free import GRPOConfig, RLOOConfig
         from core.grpo.trainer import GRPOTrainer, RLOOTrainer
 
         config_class, trainer_class = {
@@ -90,7 +90,7 @@ def _offline_trainer(kind: str, session, args):
     from core.offline.dpo import DPOTrainer
     from core.offline.kto import KTOTrainer
     from core.offline.sft import SFTTrainer
-    from core.reward_model import PreferencePair
+    from core.reward_model.training import PreferencePair
 
     prompts, count = load_prompts(), args.steps * args.batch_size
     good, bad = _texts(count, 0), _texts(count, 1)
@@ -109,9 +109,9 @@ def child(args) -> int:
     """One trainer, one mode, in this process: print one result line."""
     import torch
 
-    import core.host_memory as host_memory
+    import core.model.host_memory as host_memory
     from core.config import LoraSpec, ModelSpec
-    from core.models import ModelSession
+    from core.model.session import ModelSession
 
     quiet_libraries()
     torch.set_num_threads(1)

@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.export import export_pairs
+from core.data.preference_import import import_pairs
+from core.export.ratings import export_pairs
 from core.ppo.metrics import EXTRA_KEYS, REQUIRED_KEYS
-from core.preference_import import import_pairs
 from core.store import Store
 from core.train.reporting import TensorBoardReporter
 

@@ -52,8 +52,8 @@ def demo_pairs(n_pairs: int, seed: int) -> list[tuple[str, str, str]]:
     """(prompt, left, right): two sampled completions of the demo model per prompt."""
     from core.config import GenerationConfig, ModelSpec
     from core.demo import DEMO_PROMPTS
-    from core.generate import generate
-    from core.models import ModelSession
+    from core.model.generate import generate
+    from core.model.session import ModelSession
 
     session = ModelSession.load(ModelSpec(name_or_path="demo", device="cpu", lora=None))
     prompts = [DEMO_PROMPTS[i % len(DEMO_PROMPTS)] for i in range(n_pairs)]

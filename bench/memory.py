@@ -36,7 +36,7 @@ OPTION_FIELDS: dict[str, tuple[str, str, Any]] = {
 }
 """How each option reaches the trainer, if this build has it."""
 GLIBC_HEAP = "glibc-heap"
-"""Not an app option: the child leaves glibc's allocator alone (core.host_memory's
+"""Not an app option: the child leaves glibc's allocator alone (core.model.host_memory's
 keep_glibc_default), as the app did before its update passes returned freed memory."""
 
 
@@ -96,7 +96,7 @@ def measure(case: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
 def planned(case: dict[str, Any], prompt_tokens: int) -> Any:
     """The planner's MemoryPlan for a case, given the prompt length the run really had."""
     from core.memory_plan import PlanRequest, plan_memory
-    from core.model_shapes import shape_of
+    from core.model.shapes import shape_of
 
     options = set(case["options"])
     quantize = "8bit" if "8bit" in options else "4bit" if "4bit" in options else "none"
@@ -145,13 +145,13 @@ def run_child(case: dict[str, Any]) -> dict[str, Any]:
     import core.offline.dpo  # noqa: F401
     import core.offline.sft  # noqa: F401
     import core.ppo.trainer  # noqa: F401
-    from core.models import ModelSession
+    from core.model.session import ModelSession
 
     if case.get("threads"):
         torch.set_num_threads(int(case["threads"]))
     cuda = case["device"].startswith("cuda")
     if GLIBC_HEAP in case["options"]:
-        from core.host_memory import keep_glibc_default
+        from core.model.host_memory import keep_glibc_default
 
         keep_glibc_default()
     baseline = _rss_status()["VmRSS"]
@@ -217,7 +217,7 @@ def _app_options(case: dict[str, Any]) -> list[str]:
 
 def _config_class(algorithm: str) -> type:
     from core.config import PPOConfig
-    from core.critic_free_config import GRPOConfig, RLOOConfig
+    from core.config.critic_free import GRPOConfig, RLOOConfig
     from core.offline.config import DPOConfig, SFTConfig
 
     classes = {"ppo": PPOConfig, "grpo": GRPOConfig, "rloo": RLOOConfig}
@@ -252,7 +252,7 @@ def _train_config(case: dict[str, Any]) -> tuple[Any, list[str]]:
 def _trainer(case: dict[str, Any], session: Any, config: Any) -> tuple[Any, int, int]:
     """(trainer, samples per step, longest prompt in tokens) for the case's algorithm."""
     from core.demo import DEMO_PROMPTS
-    from core.generate import encode_prompts
+    from core.model.generate import encode_prompts
     from core.rewards import RewardContext, build_reward
 
     prompts = list(DEMO_PROMPTS)
@@ -272,7 +272,7 @@ def _trainer(case: dict[str, Any], session: Any, config: Any) -> tuple[Any, int,
 def _offline_trainer(algorithm: str, session: Any, config: Any, prompts: list[str]) -> Any:
     """A DPO or SFT trainer on synthetic data whose responses run to the length limit."""
     from core.offline.data import Example
-    from core.reward_model import PreferencePair
+    from core.reward_model.training import PreferencePair
 
     words = " ".join(["lovely"] * (4 * config.max_response_tokens))
     if algorithm == "sft":
@@ -327,7 +327,7 @@ BENCH_OPTIONS = [
     [GLIBC_HEAP], [], ["checkpointing"], ["chunked"], ["8bit"], ["4bit"],
     ["checkpointing", "chunked"], ["checkpointing", "chunked", GLIBC_HEAP],
 ]  # fmt: skip
-"""'glibc-heap' alone is the app's default before core.host_memory: the issue's baseline."""
+"""'glibc-heap' alone is the app's default before core.model.host_memory: the issue's baseline."""
 
 
 def print_planner_table(results: list[dict[str, Any]]) -> None:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import replace
 
 from core.memory_plan import PlanRequest, format_bytes, plan_memory
-from core.model_shapes import KNOWN_SHAPES
+from core.model.shapes import KNOWN_SHAPES
 
 MODELS = ("qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "llama-2-7b")
 GPUS_GIB = (8, 12, 16, 24)

@@ -51,7 +51,7 @@ def run_variant(args: argparse.Namespace) -> dict[str, float]:
     import torch
 
     from core.config import LoraSpec, ModelSpec, PPOConfig
-    from core.models import ModelSession
+    from core.model.session import ModelSession
     from core.ppo import PPOTrainer
 
     quiet_libraries()

@@ -27,10 +27,10 @@ if __package__ in (None, ""):
 def run_one(kind: str, steps: int, batch: int, group: int, seed: int) -> dict[str, float]:
     """Train one run; its reward at the start and end, last KL, wall time."""
     from core.config import ModelSpec, PPOConfig
-    from core.critic_free_config import GRPOConfig, RLOOConfig
+    from core.config.critic_free import GRPOConfig, RLOOConfig
     from core.demo import DEMO_PROMPTS, ensure_demo_model
     from core.grpo.trainer import GRPOTrainer, RLOOTrainer
-    from core.models import ModelSession
+    from core.model.session import ModelSession
     from core.ppo.trainer import PPOTrainer
     from core.rewards.sentiment import SentimentReward
 

@@ -267,7 +267,7 @@ def resolve_model(name: str, cache_dir: Path) -> str:
             )
         return str(Path(name).resolve())
     try:
-        from core.models import resolve_model_path
+        from core.model.session import resolve_model_path
 
         return resolve_model_path("demo")
     except Exception as error:  # an older checkout without ensure_demo_model

@@ -25,10 +25,10 @@ def measure(model: str, device: str, quantize: str, tokens: int, batch: int) -> 
     import psutil
     import torch
 
-    from core.backbone import base_model
     from core.config import GenerationConfig, ModelSpec
-    from core.generate import generate
-    from core.models import ModelSession
+    from core.model.backbone import base_model
+    from core.model.generate import generate
+    from core.model.session import ModelSession
 
     torch.manual_seed(0)
     started = time.perf_counter()

@@ -12,7 +12,7 @@ loop only. The mapping to TRL's PPOConfig follows trl/experimental/ppo/ppo_train
 - total_episodes = steps * B gives exactly `steps` PPO updates.
 - local_rollout_forward_batch_size = B: one generate() call over the batch, as ours.
 - ref_model=None with a peft_config: the reference is the policy with its adapter
-  disabled, as ours. The LoRA config is core.lora.lora_config's (same targets, r, alpha).
+  disabled, as ours. The LoRA config is core.model.lora.lora_config's (same targets, r, alpha).
 - value_model: AutoModelForSequenceClassification(num_labels=1) of the policy's folder,
   as TRL requires: a full trainable copy of the backbone (ours: a linear head on the
   policy's hidden state).
@@ -66,7 +66,7 @@ def _prompts(settings: BenchSettings) -> list[str]:
 def run_ours(settings: BenchSettings) -> SideResult:
     """Our PPOTrainer: one backbone for policy, reference (adapter off) and critic (head)."""
     from core.config import LoraSpec, ModelSpec, PPOConfig
-    from core.models import ModelSession
+    from core.model.session import ModelSession
     from core.ppo.trainer import PPOTrainer
     from core.rewards import RewardContext, build_reward, parse_reward_spec
 
@@ -170,7 +170,7 @@ def _trl_models(settings: BenchSettings) -> dict[str, Any]:
     )
 
     from core.config import LoraSpec
-    from core.lora import lora_config
+    from core.model.lora import lora_config
 
     tokenizer = AutoTokenizer.from_pretrained(settings.model_dir, padding_side="left")
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:

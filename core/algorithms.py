@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.config import PPOConfig
-from core.critic_free_config import GRPOConfig, RLOOConfig
+from core.config.critic_free import GRPOConfig, RLOOConfig
 from core.errors import StudioError
 from core.offline.config import (
     DPOConfig,
@@ -186,7 +186,7 @@ register(
         label="PPO",
         config_class=PPOConfig,
         trainer="core.ppo.trainer:PPOTrainer",
-        check="core.ppo.optim:check_config",
+        check="core.ppo.checks:check_config",
         data="prompts",
         summary="A value head learns a per-token baseline; one sample per prompt.",
         help="train the model's LoRA adapter with PPO against one or more rewards",

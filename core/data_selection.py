@@ -37,7 +37,7 @@ class DataChoice:
     """Thumbs: the comparisons' sides count too (False: the ratings only)."""
     min_confidence: float | None = None
     """AI labels less sure than this (|2p - 1|) never train (None: the pairs export's
-    default, core.preference_export.DEFAULT_MIN_CONFIDENCE; 0 keeps coin flips)."""
+    default, core.data.preference_export.DEFAULT_MIN_CONFIDENCE; 0 keeps coin flips)."""
 
 
 def dataset_for(
@@ -49,8 +49,8 @@ def dataset_for(
 ) -> tuple[list, DataReport]:
     """(examples, report of what was used and skipped) for a run of `kind`. `config` is
     the new run's settings; with `resume_from` the checkpoint's own settings count."""
+    from core.data.preference_export import DEFAULT_MIN_CONFIDENCE
     from core.offline import data
-    from core.preference_export import DEFAULT_MIN_CONFIDENCE
 
     spec = spec_of(kind)
     if resume_from is not None:
@@ -73,7 +73,7 @@ def dataset_for(
 
 def saved_config(spec: AlgorithmSpec, checkpoint: Path) -> Any:
     """The config a checkpoint of `spec`'s algorithm was saved with."""
-    from core.config_io import load_json
+    from core.config.io import load_json
     from core.train.checkpoints import resolve_checkpoint
     from core.train.launch import check_checkpoint_algorithm
 

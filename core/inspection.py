@@ -14,7 +14,7 @@ under the policy and the reference, the per-token KL, and:
 - DPO and the other trainers from stored data: the implicit reward's share of each token,
   beta * (log p - log p_ref).
 
-The numbers come from the functions the trainers use (core.ppo.rollout's forward pass,
+The numbers come from the functions the trainers use (core.onpolicy.rollout's forward pass,
 core.ppo.maths' GAE and token rewards, core.grpo.maths' advantages), so for the same
 rollout they are the trainer's. Advantages are shown before the batch whitening PPO
 applies (one sample has no batch). Also the top-5 next tokens under policy and reference
@@ -33,10 +33,10 @@ import torch
 
 from core.config import GenerationConfig
 from core.errors import TrainingError
-from core.generate import encode_prompts, eos_token_ids, sample
 from core.grpo.maths import kl_estimate
+from core.model.generate import encode_prompts, eos_token_ids, sample
+from core.onpolicy.rollout import _Tokens, forward_response
 from core.ppo.maths import compute_gae, token_rewards
-from core.ppo.rollout import _Tokens, forward_response
 from core.train.checkpoints import META_FILE, resolve_checkpoint
 
 TOP_K = 5

@@ -2,7 +2,7 @@
 run's settings, split into what holds it, with a verdict for a memory budget.
 
 Torch-free arithmetic (the GUI calls it on its thread; reading the shape is
-core.model_shapes'). Every term follows what the code allocates (docs/memory.md derives
+core.model.shapes'). Every term follows what the code allocates (docs/memory.md derives
 them and lists the measured error):
 
 - weights: the one copy of the base model (policy, reference with the adapter off, and
@@ -27,7 +27,7 @@ from typing import Any
 
 from core import algorithms as registry
 from core.errors import StudioError
-from core.model_shapes import ModelShape
+from core.model.shapes import ModelShape
 
 ON_POLICY = tuple(registry.on_policy())
 OFFLINE = tuple(registry.offline())
@@ -55,10 +55,10 @@ CRITIC_FREE_SCORING_ROWS = 64
 CPU_HEAP_FACTOR = 1.1
 """On the CPU the resident size grows by a little more than the live tensors: the
 rollout's freed blocks stay in glibc's heap, and so do the update pass's blocks under
-128 KiB (core.host_memory returns the larger ones at once, for models of 256 MiB or more;
+128 KiB (core.model.host_memory returns the larger ones at once, for models of 256 MiB or more;
 smaller ones keep glibc's heap, whose slack is then small in MiB). Measured over a whole step
 (bench/memory.py --planner-check, docs/memory.md): 0.9-1.3x the live tensors of the peak
-phase, 1.0 on the largest; before core.host_memory it was 1.6x. The GPU allocator's peak
+phase, 1.0 on the largest; before core.model.host_memory it was 1.6x. The GPU allocator's peak
 counts live tensors only."""
 CUDA_CONTEXT_BYTES = 600 * 2**20
 """What a CUDA process holds outside the allocator (context, cuBLAS workspace); added to
@@ -206,7 +206,7 @@ def weight_bytes(shape: ModelShape, dtype: str, quantize: str = "none") -> int:
 
 
 def lora_bytes(shape: ModelShape, request: PlanRequest) -> int:
-    """LoRA weights on every projection (core.lora's targets) and PPO's value head, with
+    """LoRA weights on every projection (core.model.lora's targets) and PPO's value head, with
     gradients and AdamW moments, all float32."""
     adapter = shape.layers * sum(request.lora_r * (a + b) for a, b in shape.linear_shapes())
     value_head = shape.hidden + 1 if _profile(request).value_head else 0
@@ -344,7 +344,7 @@ def budget_of(memory: dict[str, Any]) -> tuple[int, str] | None:
 
 def session_memory_line(session: Any, config: Any, algorithm: str = registry.DEFAULT_KIND) -> str:
     """The plan for a loaded session and run settings, as one line (the CLI's)."""
-    from core.models import describe  # lazy: core.models pulls in torch
+    from core.model.session import describe  # lazy: core.model.session pulls in torch
 
     info = describe(session)
     if info.get("shape") is None:

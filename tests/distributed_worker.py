@@ -1,4 +1,4 @@
-"""One rank of the two-process checks of tests/test_distributed.py, started by
+"""One rank of the two-process checks of tests/core/test_distributed.py, started by
 torch.multiprocessing.spawn on the gloo backend. Each scenario saves what the test
 compares to <out>/<scenario>-rank<N>.pt; the test process (one process, world size 1)
 computes the single-process side itself."""
@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 
 from core.config import ModelSpec, PPOConfig, RMConfig
-from core.critic_free_config import GRPOConfig
-from core.models import ModelSession
+from core.config.critic_free import GRPOConfig
+from core.model.session import ModelSession
 from core.offline.config import DPOConfig
-from core.reward_model import PreferencePair
+from core.reward_model.training import PreferencePair
 
 PROMPTS = ["I loved", "The movie was", "Terrible", "The blender", "Boring plot", "Great"]
 PPO_RUN = PPOConfig(
@@ -73,7 +73,7 @@ def fixed_ppo_batch(trainer):
     """A batch every process builds alike: sampled with a fixed seed, every response
     token kept (equal token counts per row), with old log-probs, values, advantages and
     returns. Returns (rollout, advantages, returns), all (B, ...)."""
-    from core.ppo.rollout import collect_rollout, forward_response
+    from core.onpolicy.rollout import collect_rollout, forward_response
 
     config = trainer.config
     queries = trainer._query_ids[: config.batch_size]
@@ -207,8 +207,8 @@ def scenario_ppo_resume(model_dir: str, world, checkpoint: str, workspace: str) 
 
 def scenario_reward_model(model_dir: str, world, out: str) -> dict:
     """A two-process reward model: every rank trains, rank 0 alone saves."""
-    import core.reward_model as reward_model
-    from core import rm_fit
+    import core.reward_model.training as reward_model
+    from core.reward_model import fit as rm_fit
 
     config = RMConfig(base=model_dir, **RM_CONFIG_FIELDS)
     captured: dict[str, torch.Tensor] = {}

@@ -1,6 +1,6 @@
 """Load every kind of folder RLHF Studio writes with plain transformers/PEFT and print what
 they compute, as JSON: run in another Python environment (an older transformers) by
-tests/test_min_transformers.py, and in this one for the expected numbers.
+tests/packaging/test_min_transformers.py, and in this one for the expected numbers.
 
     python tests/folder_probe.py FOLDERS.json   ->   {"transformers": "5.0.0", "outputs": {...}}
 

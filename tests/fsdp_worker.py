@@ -1,4 +1,4 @@
-"""The sharded (FSDP) scenarios of the two-process checks (tests/test_distributed.py),
+"""The sharded (FSDP) scenarios of the two-process checks (tests/core/test_distributed.py),
 run by tests/distributed_worker.py in the same two spawned processes. Weights and
 gradients come back whole (DTensor.full_tensor, every rank taking part) so the test can
 compare them with a one-process run's."""
@@ -41,8 +41,8 @@ def full_weights(trainer) -> dict[str, torch.Tensor]:
 def sharded_ppo_update(model_dir: str, world) -> dict:
     """The fixed-rollout PPO update (distributed_worker.ppo_update) on a sharded model,
     and how much of the model each rank stores."""
+    from core.model.sharding import local_numel
     from core.ppo import PPOTrainer
-    from core.train.sharding import local_numel
 
     with sharding():
         trainer = PPOTrainer(

@@ -1,5 +1,5 @@
 """Start the app with its start-up probe (app/startup_probe.py) and read what it reports:
-the source app in tests/test_app_startup.py, the built bundle in tests/test_packaging.py."""
+the source app in tests/app/test_app_startup.py, the built bundle in tests/packaging/test_packaging.py."""
 
 from __future__ import annotations
 

@@ -25,9 +25,9 @@ from core.store import Store
 from core.train.control import RunControl
 
 if TYPE_CHECKING:  # heavy modules (torch): only their types are needed here
-    from core.models import ModelSession
-    from core.rater_agreement import PeopleReport
-    from core.reward_model import EpochReport, RMResult
+    from core.model.session import ModelSession
+    from core.rating.agreement import PeopleReport
+    from core.reward_model.training import EpochReport, RMResult
     from core.rewards.judge import LLMJudge
     from core.rlaif.agreement import AgreementReport
     from core.rlaif.loop import RoundRecord
@@ -178,8 +178,8 @@ def run_rm_training(
     it to the GUI thread as a signal). The training is recorded as a 'reward_model' run.
     """
     wait_for_warm_up(progress)
-    from core.preference_export import drop_coin_flips, prompt_formats
-    from core.reward_model import pairs_from_comparisons, train_reward_model
+    from core.data.preference_export import drop_coin_flips, prompt_formats
+    from core.reward_model.training import pairs_from_comparisons, train_reward_model
 
     with Store.open(request.workspace) as store:
         rows, flips = drop_coin_flips(store.comparisons(request.source))
@@ -209,7 +209,7 @@ def compute_agreement(workspace: Path, device: str = "auto") -> AgreementReport:
 
 def compute_people_report(workspace: Path) -> PeopleReport:
     """Agreement between the people who rated, their habits and the pairs they disagree on."""
-    from core.rater_agreement import people_report
+    from core.rating.agreement import people_report
 
     with Store.open(workspace) as store:
         return people_report(store)

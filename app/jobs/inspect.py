@@ -26,7 +26,7 @@ def inspect_checkpoint(
     import torch
 
     from core.inspection import inspect_sample, is_on_policy, read_checkpoint_config
-    from core.models import ModelSession
+    from core.model.session import ModelSession
     from core.rewards import RewardContext, build_reward
     from core.store import Store
     from core.train.checkpoints import ADAPTER_DIR, resolve_checkpoint

@@ -2,7 +2,7 @@
 device, and the Train page's default preset the Model page plans for (no Qt here).
 
 `list_local_models` runs in a worker: it walks the hub cache and reads config.json files
-(core.local_models), which on a slow or network disk takes long enough to hold a window.
+(core.model.local), which on a slow or network disk takes long enough to hold a window.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.algorithms import DEFAULT_KIND
-from core.local_models import LocalModel, find_local_models
 from core.memory_plan import PlanRequest, format_bytes, plan_memory, request_for_config
+from core.model.local import LocalModel, find_local_models
 
 GPU_SIZES_GIB = (8, 12, 16, 24, 48, 80)
 

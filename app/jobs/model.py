@@ -25,7 +25,7 @@ from core.progress import Progress
 from core.rewards import RewardContext, RewardSpec, build_reward
 
 if TYPE_CHECKING:
-    from core.models import ModelSession
+    from core.model.session import ModelSession
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def load_model(spec: ModelSpec, progress: Progress | None = None, tokenizer=None
     Not under inference_mode: tensors created there can never take part in training.
     """
     wait_for_warm_up(progress)
-    from core.models import ModelSession, describe
+    from core.model.session import ModelSession, describe
 
     session = ModelSession.load(spec, progress=progress, tokenizer=tokenizer)
     return LoadedModel(session, describe(session))
@@ -83,7 +83,7 @@ def describe_session(session: ModelSession) -> dict[str, Any]:
     """The session's description (architecture, parameters, memory) for display.
 
     Only with a session loaded, so the model libraries are imported already."""
-    from core.models import describe
+    from core.model.session import describe
 
     return describe(session)
 
@@ -120,7 +120,7 @@ def generate_pair(
     two different samples. A checkpoint side swaps its adapter weights in for its turn;
     the session's own adapter is restored afterwards.
     """
-    from core.generate import generate, generation_params
+    from core.model.generate import generate, generation_params
 
     draw = random.Random(seed)
     results = []
@@ -174,7 +174,7 @@ class _restored_adapter:
 
 def generate_text(session: ModelSession, prompt: str, config: GenerationConfig) -> str:
     """What the current policy writes for `prompt` (used while training is paused)."""
-    from core.generate import generate
+    from core.model.generate import generate
 
     return generate(session, [prompt], replace(config, n=1), use_adapter=True)[0].text
 

@@ -1,5 +1,5 @@
 """The Runs page's cluster jobs: export a run as a folder to train elsewhere, and import
-the runs trained from one (plain Python over core.run_export / core.run_import, no Qt).
+the runs trained from one (plain Python over core.runs.export / core.runs.import_run, no Qt).
 
 Each job opens its own Store in the worker thread (a Store belongs to its thread) and
 returns plain data for the page to show.
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.run_export import RunExport, export_run
-from core.run_import import RunImport, import_run
+from core.runs.export import RunExport, export_run
+from core.runs.import_run import RunImport, import_run
 from core.store import Store
 
 

@@ -49,7 +49,7 @@ from app.widgets.rating_keys import RatingKeys
 from app.widgets.recipe_bar import RecipeBar
 from app.widgets.reward_table import RewardTable
 from core.errors import StudioError
-from core.repeats import REPEAT_EVERY, pick_repeat
+from core.rating.repeats import REPEAT_EVERY, pick_repeat
 
 
 class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
@@ -390,7 +390,7 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
 
     def _hidden_repeat(self) -> bool:
         """With Hidden repeats on and REPEAT_EVERY votes since the last: show one of this
-        rater's earlier pairs of the set again, sides swapped (core.repeats)."""
+        rater's earlier pairs of the set again, sides swapped (core.rating.repeats)."""
         if not self.repeats_check.isChecked() or self._votes_since_repeat < REPEAT_EVERY:
             return False
         rater = self.rater_edit.text().strip() or login_name()

@@ -1,6 +1,6 @@
 """Compare & Rate's Rank mode (a mixin of ComparePage): four answers to one prompt (two
 samples of each recipe, shown in a random order), ranked with the keys, ties allowed,
-stored as the pairs the ranking implies (Store.add_ranking, core.rankings)."""
+stored as the pairs the ranking implies (Store.add_ranking, core.data.rankings)."""
 
 from __future__ import annotations
 

@@ -55,15 +55,15 @@ from app.widgets.feedback_tables import (
 from app.widgets.people_panel import PeoplePanel
 from app.widgets.plots import SERIES_COLOURS, MetricPlot, Series
 from app.workers import start_job
+from core.data.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.errors import StudioError
 from core.paths import next_reward_model_dir
-from core.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.rlaif.labelling import LabelReport
 from core.train.control import RunControl
 
 if TYPE_CHECKING:  # torch-heavy modules: only their types are needed here
-    from core.models import ModelSession
-    from core.reward_model import EpochReport
+    from core.model.session import ModelSession
+    from core.reward_model.training import EpochReport
     from core.rlaif.agreement import AgreementReport
 
 RM_SERIES = [

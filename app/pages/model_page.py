@@ -32,11 +32,11 @@ from app.widgets.model_info import info_rows
 from app.widgets.welcome import WelcomePanel
 from app.workers import start_job
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
+from core.data.prompt_format import PROMPT_FORMATS
 from core.errors import StudioError
 from core.memory_plan import budget_of
-from core.model_shapes import ModelShape, shape_of
-from core.prompt_format import PROMPT_FORMATS
-from core.quantize import QUANTIZE_MODES
+from core.model.quantize import QUANTIZE_MODES
+from core.model.shapes import ModelShape, shape_of
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")

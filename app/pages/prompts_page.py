@@ -24,8 +24,8 @@ from app.app_state import DEMO_PROMPT_SET, AppState, demo_prompts_file
 from app.import_job import import_feedback
 from app.widgets.common import hint, page_title
 from app.workers import start_job
+from core.data.prompts_io import import_prompts
 from core.errors import StudioError
-from core.prompts_io import import_prompts
 
 NEW_PROMPT_TEXT = "New prompt"
 FILE_FILTER = "Prompt files (*.txt *.jsonl *.csv);;All files (*)"

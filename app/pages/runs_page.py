@@ -40,11 +40,11 @@ from app.widgets.rounds_plot import RoundsPlot
 from app.workers import start_job
 from core.algorithms import exportable_kinds, spec_of
 from core.errors import StudioError
-from core.export import export_metrics, export_pairs, export_samples
-from core.export_models import export_adapter, export_gguf, export_merged_model, export_ollama
+from core.export.models import export_adapter, export_gguf, export_merged_model, export_ollama
+from core.export.ratings import export_metrics, export_pairs, export_samples
 from core.grpo.metrics import GROUP_KEYS
 from core.offline.loop import rounds
-from core.run_import import imported_origin
+from core.runs.import_run import imported_origin
 from core.train.checkpoints import ADAPTER_DIR
 
 MERGED_FORMATS = {
@@ -426,7 +426,7 @@ class RunsPage(QWidget):
             self.export_pairs_jsonl(Path(path))
 
     def export_pairs_jsonl(self, path: Path) -> None:
-        """Write one TRL row per decided pair (core.preference_export: {"prompt", "chosen",
+        """Write one TRL row per decided pair (core.data.preference_export: {"prompt", "chosen",
         "rejected", "margin", "source"}, AI coin flips left out)."""
         self._export(
             lambda: export_pairs(self.state.store, path, force=True),

@@ -40,7 +40,7 @@ from core.algorithms import DEFAULT_KIND, kind_of_checkpoint
 from core.config import GenerationConfig, from_dict
 from core.errors import StudioError
 from core.memory_plan import budget_of, request_for_config
-from core.model_shapes import ModelShape
+from core.model.shapes import ModelShape
 from core.train import RunControl, RunEnded, RunPaused, RunResumed, RunStarted, StepDone
 from core.train.checkpoints import read_meta, resolve_checkpoint
 from core.train.events import GuardFired

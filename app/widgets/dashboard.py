@@ -35,7 +35,7 @@ from app.widgets.reward_kl_plots import KLPlot, RewardPlot
 from app.widgets.run_bar import ElidedLabel
 from core.algorithms import DEFAULT_KIND
 from core.config import PPOConfig
-from core.ppo.health import HealthMonitor
+from core.onpolicy.health import HealthMonitor
 
 REDRAW_TICK_MS = 40
 """A dirty plot is redrawn every tick, one at a time (7 plots: all fresh within ~0.3 s)."""

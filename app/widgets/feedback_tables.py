@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
-from core.preference_export import DEFAULT_MIN_CONFIDENCE, is_coin_flip
+from core.data.preference_export import DEFAULT_MIN_CONFIDENCE, is_coin_flip
 
 VERDICT_TEXT = {"left": "left", "right": "right", "tie": "tie", "both_bad": "both bad"}
 

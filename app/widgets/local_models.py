@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from app.app_state import AppState
 from app.jobs.local_models import ModelRow, list_local_models
 from app.workers import start_job
-from core.local_models import hub_cache_dir
+from core.model.local import hub_cache_dir
 
 COLUMNS = ("Model", "Where", "Size", "Dtype", "Memory")
 FOLDERS_SETTING = "model/folders"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel, QWidget
 
 from core.memory_plan import MemoryPlan, PlanRequest, format_bytes, plan_memory
-from core.model_shapes import ModelShape
+from core.model.shapes import ModelShape
 
 GPU_SIZES_GIB = (8, 12, 16, 24)
 

@@ -1,11 +1,11 @@
-"""The Model page's "Loaded model" rows: a loaded session's description (core.models.
+"""The Model page's "Loaded model" rows: a loaded session's description (core.model.session.
 describe) in words, counts with thousands separators and sizes in GiB (no Qt here)."""
 
 from __future__ import annotations
 
 
 def info_rows(info: dict) -> list[tuple[str, str, str]]:
-    """(key, title, text) rows describing a loaded model (core.models.describe)."""
+    """(key, title, text) rows describing a loaded model (core.model.session.describe)."""
     total = int(info.get("params") or 0)
     trainable = int(info.get("trainable") or 0)
     share = f" ({100 * trainable / total:.2f}% of all)" if total else ""

@@ -1,5 +1,5 @@
 """The AI Feedback page's "Between people" box: agreement between raters, each rater's
-habits and pace, and the pairs people disagree on (core.rater_agreement)."""
+habits and pace, and the pairs people disagree on (core.rating.agreement)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QTableWidget, QVBoxLayout
 from app.widgets.feedback_tables import _item, _read_only, number, percent
 
 if TYPE_CHECKING:
-    from core.rater_agreement import PeopleReport
+    from core.rating.agreement import PeopleReport
 
 PEOPLE_TIP = (
     "Cohen's κ for every two people on the pairs both rated; Krippendorff's α over all "

@@ -1,4 +1,4 @@
-"""Form rows generated from a config dataclass's declared settings (core/settings.py).
+"""Form rows generated from a config dataclass's declared settings (core/config/settings.py).
 
 `SettingRows(PPOConfig, "advanced", form_layout, on_edit)` adds one row per setting of
 that group: a QSpinBox or QDoubleSpinBox with the declared range for numbers, a QComboBox
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.settings import SettingField, settings_of
+from core.config.settings import SettingField, settings_of
 
 SPIN_LIMIT = 2**31 - 1
 """QSpinBox holds a 32-bit int: an open range ends here."""

@@ -34,7 +34,7 @@ from app.widgets.reward_table import RewardTable
 from app.widgets.settings_form import SettingRows
 from core.algorithms import DEFAULT_KIND
 from core.config import LoraSpec
-from core.settings import (
+from core.config.settings import (
     follow_user_settings,
     inactive_settings,
     setting_problems,
@@ -261,7 +261,7 @@ class TrainForm(QWidget):
 
     def _sync_enabled(self) -> None:
         """Grey out the settings that do nothing with the others' values (their declared
-        `active_when`, core.settings): the form names no field."""
+        `active_when`, core.config.settings): the form names no field."""
         widgets = {**self.main_rows.widgets, **self.advanced_rows.widgets}
         values = {**self.main_rows.values(), **self.advanced_rows.values()}
         inactive = inactive_settings(self._choice.config_class, values)

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report."""
-    from core.rater_agreement import people_report
+    from core.rating.agreement import people_report
     from core.rlaif.agreement import agreement_report
     from core.store import Store
 

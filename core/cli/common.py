@@ -13,10 +13,10 @@ from typing import Any, TextIO
 
 from core.cli import add_workspace_argument
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
+from core.config.settings import add_setting_flags, user_values_from_args
+from core.data.prompt_format import PROMPT_FORMATS, has_chat_template
 from core.errors import StudioError
-from core.prompt_format import PROMPT_FORMATS, has_chat_template
-from core.quantize import QUANTIZE_MODES
-from core.settings import add_setting_flags, user_values_from_args
+from core.model.quantize import QUANTIZE_MODES
 from core.store import Store
 
 LORA_PREFIX = "lora-"
@@ -58,7 +58,7 @@ def lora_from_args(args: argparse.Namespace, base: LoraSpec | None = None) -> Lo
 def lora_of_config_file(path: Path) -> LoraSpec | None:
     """The LoRA settings a --config file carries: its "lora" mapping, or for a run's
     recorded config its model_spec's; None when it has none."""
-    from core.config_io import from_dict, read_config_file
+    from core.config.io import from_dict, read_config_file
 
     data = read_config_file(LoraSpec, path)
     if not isinstance(data, dict):
@@ -203,7 +203,7 @@ def prompt_set_for_run(
     file went into (the same text in another set is another prompt)."""
     if prompts_file is None:
         return list(fallback), {row.text: row.id for row in store.prompts()}
-    from core.prompts_io import import_prompts, read_prompts
+    from core.data.prompts_io import import_prompts, read_prompts
 
     report = import_prompts(store, prompts_file)
     wanted = [record.text for record in read_prompts(prompts_file)]
@@ -284,7 +284,7 @@ def trained_prompt_format(checkpoint: Path) -> str:
 def follow_checkpoint_quantize(args: argparse.Namespace, checkpoint: Path) -> None:
     """On --resume without --quantize, load the base as the checkpoint's run did (said when
     quantised); a --quantize that differs is refused before the model loads."""
-    from core.quantize import NO_QUANTIZE, check_resume_quantize, quantize_of
+    from core.model.quantize import NO_QUANTIZE, check_resume_quantize, quantize_of
     from core.train.checkpoints import read_meta, resolve_checkpoint
 
     folder = resolve_checkpoint(checkpoint)
@@ -299,7 +299,7 @@ def follow_checkpoint_quantize(args: argparse.Namespace, checkpoint: Path) -> No
 
 def add_min_confidence_argument(parser: argparse.ArgumentParser) -> None:
     """--min-confidence: AI labels less sure than this never train (the pairs export's filter)."""
-    from core.preference_export import DEFAULT_MIN_CONFIDENCE
+    from core.data.preference_export import DEFAULT_MIN_CONFIDENCE
 
     def confidence(text: str) -> float:
         value = float(text)

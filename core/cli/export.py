@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
+from core.data.preference_export import DEFAULT_LABEL_THRESHOLD, DEFAULT_MIN_CONFIDENCE, LAYOUTS
 from core.errors import StudioError
-from core.export import (
+from core.export.ratings import (
     ExportReport,
     export_kto,
     export_metrics,
@@ -17,12 +18,11 @@ from core.export import (
     export_ratings,
     export_samples,
 )
-from core.preference_export import DEFAULT_LABEL_THRESHOLD, DEFAULT_MIN_CONFIDENCE, LAYOUTS
 from core.store import SOURCES, Store
 
 _FEEDBACK_FORMATS = ("pairs", "kto", "ratings")
 _MODEL_FORMATS = ("adapter", "merged", "gguf", "ollama")
-GGUF_TYPES = ("f16", "bf16", "q8_0")  # core.gguf_export.GGUF_TYPES, without importing numpy
+GGUF_TYPES = ("f16", "bf16", "q8_0")  # core.export.gguf.GGUF_TYPES, without importing numpy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -236,7 +236,7 @@ def _print_pairs(report: ExportReport, out: Path, min_confidence: float) -> None
 
 def _note_quantised_base(checkpoint: Path) -> None:
     """Say that an adapter trained on a quantised base is merged into the unquantised one."""
-    from core.export_models import trained_quantize
+    from core.export.models import trained_quantize
 
     quantize = trained_quantize(checkpoint)
     if quantize != "none":
@@ -255,7 +255,7 @@ def _layout(report: ExportReport) -> str:
 def _export_model(args: argparse.Namespace) -> int:
     """A checkpoint's adapter, alone or merged into its base model."""
     from core.config import ModelSpec
-    from core.export_models import export_adapter, export_merged_model
+    from core.export.models import export_adapter, export_merged_model
 
     if args.checkpoint is None:
         raise StudioError(
@@ -279,7 +279,7 @@ def _export_model(args: argparse.Namespace) -> int:
 def _export_gguf(args: argparse.Namespace) -> None:
     """--format gguf (one file) or ollama (a folder with the GGUF and a Modelfile)."""
     from core.config import ModelSpec
-    from core.export_models import MODELFILE, export_gguf, export_ollama
+    from core.export.models import MODELFILE, export_gguf, export_ollama
 
     _note_quantised_base(args.checkpoint)
     spec = ModelSpec(args.model, device="cpu")

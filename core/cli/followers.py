@@ -69,7 +69,7 @@ def follow_offline(args: argparse.Namespace, algorithm: Any, world: World) -> in
 
 def _load_session(args: argparse.Namespace, inputs: SharedInputs) -> Any:
     from core.cli.common import model_spec_from_args
-    from core.models import ModelSession
+    from core.model.session import ModelSession
 
     args.prompt_format = inputs.prompt_format
     return ModelSession.load(training_spec(model_spec_from_args(args)))

@@ -41,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.generate import check_generation_config, generate, generation_params
-    from core.models import ModelSession
+    from core.model.generate import check_generation_config, generate, generation_params
+    from core.model.session import ModelSession
     from core.store import Store
 
     config = GenerationConfig(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.settings import add_setting_flags, user_values_from_args
+from core.config.settings import add_setting_flags, user_values_from_args
 from core.train.guardrails import GuardrailConfig, Guardrails
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
-from core.preference_import import FeedbackImportReport, import_pairs, import_ratings
+from core.data.preference_import import FeedbackImportReport, import_pairs, import_ratings
 from core.store import Store
 
 _FILES = (
@@ -96,7 +96,7 @@ def run_import_ratings(args: argparse.Namespace) -> int:
 
 def run_import_rankings(args: argparse.Namespace) -> int:
     """Import FILE's rankings and say what went in."""
-    from core.rankings import import_rankings
+    from core.data.rankings import import_rankings
 
     with Store.open(workspace_of(args)) as store:
         report = import_rankings(store, args.file, args.rater, args.set_name, args.split)

@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.errors import StudioError
     from core.inspection import inspect_sample, is_on_policy, read_checkpoint_config
-    from core.models import ModelSession
+    from core.model.session import ModelSession
     from core.progress import tqdm_progress
     from core.rewards import RewardContext, build_reward
     from core.train.checkpoints import ADAPTER_DIR, resolve_checkpoint

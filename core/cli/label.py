@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.pairs is not None and args.pairs < 1:
         raise StudioError(f"--pairs {args.pairs}: give a positive number of pairs")
-    from core.generate import check_generation_config
+    from core.model.generate import check_generation_config
 
     check_generation_config(  # a bad --temperature or --seed fails before the judge loads
         GenerationConfig(
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 def _policy(args: argparse.Namespace, judge):
     """The model that samples new pairs: the judge's own session when it is the same model."""
     from core.config import ModelSpec
-    from core.models import ModelSession
+    from core.model.session import ModelSession
 
     prompt_format = args.prompt_format or ModelSpec.prompt_format
     quantize = args.quantize or ModelSpec.quantize

@@ -31,10 +31,10 @@ from core.cli.common import (
     trained_prompt_format,
     write_metrics,
 )
+from core.config.settings import add_setting_flags, config_from_sources
 from core.data_selection import DataChoice, dataset_for, noun_of
 from core.errors import TrainingError
 from core.offline.config import FROM_CHOICES
-from core.settings import add_setting_flags, config_from_sources
 
 if TYPE_CHECKING:
     from core.algorithms import AlgorithmSpec
@@ -102,7 +102,7 @@ def add_offline_arguments(parser: argparse.ArgumentParser, config_class: type) -
 def run_offline(args: argparse.Namespace, command: AlgorithmSpec) -> int:
     """Check everything, load the data and the model, train, print the adapter folder."""
     from core.cli.followers import SharedInputs, follow_offline, share_inputs, training_spec
-    from core.models import ModelSession
+    from core.model.session import ModelSession
     from core.offline.launch import resume_offline_run, start_offline_run
     from core.progress import tqdm_progress
     from core.store import Store

@@ -13,6 +13,7 @@ from core.algorithms import DEFAULT_KIND
 from core.cli import add_workspace_argument
 from core.cli.common import add_model_arguments, lora_from_args
 from core.config import DEMO_MODEL, PPOConfig
+from core.config.settings import add_setting_flags, config_from_sources
 from core.memory_plan import (
     ALGORITHMS,
     OFFLINE,
@@ -22,8 +23,7 @@ from core.memory_plan import (
     format_bytes,
     plan_memory,
 )
-from core.model_shapes import ModelShape, shape_of
-from core.settings import add_setting_flags, config_from_sources
+from core.model.shapes import ModelShape, shape_of
 
 GPU_SIZES_GIB = (8, 12, 16, 24)
 

@@ -8,7 +8,7 @@ import argparse
 
 from core.cli.training import config_from_args
 from core.config import PPOConfig
-from core.settings import config_from_sources
+from core.config.settings import config_from_sources
 
 
 def ppo_config_from_args(args: argparse.Namespace) -> PPOConfig:

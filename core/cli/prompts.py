@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
+from core.data.prompts_io import SUPPORTED_SUFFIXES, import_prompts
 from core.errors import StudioError
-from core.prompts_io import SUPPORTED_SUFFIXES, import_prompts
 from core.store import Store
 
 

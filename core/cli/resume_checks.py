@@ -41,7 +41,7 @@ def check_resume_flags(args: argparse.Namespace, checkpoint: Path) -> None:
 def _check_lora_flags(args: argparse.Namespace, folder: Path) -> None:
     from core.cli.common import LORA_PREFIX
     from core.config import LoraSpec
-    from core.settings import flag_namer, show, user_values_from_args
+    from core.config.settings import flag_namer, show, user_values_from_args
 
     given = user_values_from_args(LoraSpec, args, prefix=LORA_PREFIX)
     if not given:
@@ -78,8 +78,8 @@ def _adapter_config(folder: Path) -> dict[str, Any]:
 def recorded_prompts(store: Any, checkpoint: Path) -> list[str] | None:
     """The prompts this workspace recorded for the checkpoint's run (said on stdout), or
     None when the checkpoint is another workspace's or its run recorded none."""
+    from core.data.run_prompts import read_run_prompts
     from core.paths import run_prompts_file
-    from core.run_prompts import read_run_prompts
     from core.train.checkpoints import resolve_checkpoint
     from core.train.launch import own_run_of
 

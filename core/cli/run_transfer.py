@@ -1,8 +1,8 @@
 """`export-run RUN --out DIR` and `import-run DIR`: a run to a cluster and back.
 
-export-run writes a self-contained folder (core.run_export) whose launch.sh trains the
+export-run writes a self-contained folder (core.runs.export) whose launch.sh trains the
 run again under `accelerate launch` and whose slurm.sbatch does so over several nodes;
-import-run brings the runs trained there back (core.run_import), to overlay their
+import-run brings the runs trained there back (core.runs.import_run), to overlay their
 curves on the local ones."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from core.run_export import export_run
+    from core.runs.export import export_run
 
     with Store.open_for_reading(workspace_of(args)) as store:
         report = export_run(store, args.run, args.out, force=args.force, prompts_file=args.prompts)
@@ -76,7 +76,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from core.run_import import import_run
+    from core.runs.import_run import import_run
 
     with Store.open(workspace_of(args)) as store:
         report = import_run(store, args.folder)

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.errors import StudioError
     from core.rewards import RewardContext
-    from core.scoring import references_of, score_generations
+    from core.rewards.scoring import references_of, score_generations
     from core.store import Store
 
     with Store.open(workspace_of(args)) as store:

@@ -15,9 +15,14 @@ from core.cli.common import (
     print_report_folders,
 )
 from core.config import LoraSpec, RMConfig
+from core.config.settings import (
+    add_setting_flags,
+    config_from_sources,
+    flag_namer,
+    setting_problems,
+)
 from core.errors import TrainingError
 from core.paths import next_reward_model_dir
-from core.settings import add_setting_flags, config_from_sources, flag_namer, setting_problems
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,9 +73,9 @@ def rm_config_from_args(args: argparse.Namespace) -> RMConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train, printing one line per epoch, then where the model went."""
-    from core.preference_export import coin_flip_note, drop_coin_flips, prompt_formats
+    from core.data.preference_export import coin_flip_note, drop_coin_flips, prompt_formats
     from core.progress import tqdm_progress
-    from core.reward_model import pairs_from_comparisons, train_reward_model
+    from core.reward_model.training import pairs_from_comparisons, train_reward_model
     from core.store import Store
     from core.train.distributed import current_world
 
@@ -115,7 +120,7 @@ def _check_out(out: Path, force: bool) -> None:
     """--out follows every output's rule (core.atomic): an earlier reward model there is
     replaced only with --force, a link is never written through, any other folder never."""
     from core.atomic import check_folder_target
-    from core.rm_folder import META_FILE
+    from core.reward_model.folder import META_FILE
 
     check_folder_target(out, force, lambda folder: (folder / META_FILE).is_file())
 

@@ -28,9 +28,9 @@ from core.cli.common import (
     write_metrics,
 )
 from core.cli.guard import add_guard_arguments, attach_guardrails
+from core.config.settings import add_setting_flags, config_from_sources
 from core.memory_plan import session_memory_line
-from core.ppo.health import HealthMonitor
-from core.settings import add_setting_flags, config_from_sources
+from core.onpolicy.health import HealthMonitor
 
 if TYPE_CHECKING:
     from core.algorithms import AlgorithmSpec
@@ -86,10 +86,10 @@ def run_training(args: argparse.Namespace, command: AlgorithmSpec) -> int:
     """Start (or with --resume continue) a run of `command`'s algorithm, as `ppo` does."""
     from core.cli.followers import SharedInputs, follow_on_policy, share_inputs, training_spec
     from core.cli.resume_checks import recorded_prompts
-    from core.models import ModelSession
+    from core.model.session import ModelSession
     from core.progress import tqdm_progress
     from core.rewards import RewardContext, build_reward, parse_reward_specs
-    from core.scoring import references_of
+    from core.rewards.scoring import references_of
     from core.store import Store
     from core.train.checkpoints import resolve_checkpoint
     from core.train.distributed import current_world
@@ -227,7 +227,7 @@ def prompts_to_resume(checkpoint: Path) -> list[str] | None:
     """The prompt set the checkpoint recorded (said), or None for one from before that."""
     import json
 
-    from core.ppo.onpolicy import PROMPTS_FILE
+    from core.onpolicy.trainer import PROMPTS_FILE
     from core.train.checkpoints import resolve_checkpoint
 
     path = resolve_checkpoint(checkpoint) / PROMPTS_FILE
@@ -290,7 +290,7 @@ def _train(run: TrainingRun, stream: TextIO | None) -> None:
 
 
 def _print_new_warnings(health: HealthMonitor, metrics: dict[str, float]) -> None:
-    """The health warnings (core.ppo.health) that start at this step, on stderr above the
+    """The health warnings (core.onpolicy.health) that start at this step, on stderr above the
     progress bar: said once when they start, as the GUI's banner shows them while they hold."""
     from tqdm import tqdm
 

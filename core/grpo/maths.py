@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from core.critic_free_config import KL_ESTIMATORS, LOSS_TYPES
-from core.ppo.maths import kl_k1, kl_k3, masked_mean
+from core.config.critic_free import KL_ESTIMATORS, LOSS_TYPES
+from core.onpolicy.maths import kl_k1, kl_k3, masked_mean
 
 STD_EPS = 1e-4
 """Added to a std before dividing by it: a group whose rewards all agree gives 0, not NaN."""

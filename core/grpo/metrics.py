@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from core.ppo.rollout import Rollout
+    from core.onpolicy.rollout import Rollout
 
 REQUIRED_KEYS = (
     "step",
@@ -64,7 +64,7 @@ def critic_free_metrics(
     raw_scores / scores: (B,) before / after the EOS and KL-in-reward penalties;
     advantages: (B,); kl: (B, Tr) per-token KL by the run's estimator (None when beta = 0).
     """
-    from core.ppo.maths import masked_mean
+    from core.onpolicy.maths import masked_mean
 
     mask = rollout.response_mask  # (B, Tr)
     metrics = {

@@ -8,7 +8,7 @@ every completion against the others of its group instead of against a value head
 
 beta = 0 skips the reference pass entirely. Everything else (prompt order, seeds, the
 update loop, scoring, held-out evaluation, samples, checkpoints, resume) is PPO's, from
-core.ppo.onpolicy.OnPolicyTrainer.
+core.onpolicy.trainer.OnPolicyTrainer.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from core.critic_free_config import CriticFreeConfig, GRPOConfig, RLOOConfig
+from core.config.critic_free import CriticFreeConfig, GRPOConfig, RLOOConfig
+from core.config.settings import setting_problems
 from core.errors import TrainingError
 from core.grpo.maths import (
     LossOptions,
@@ -29,11 +30,11 @@ from core.grpo.maths import (
     zero_spread_rows,
 )
 from core.grpo.metrics import critic_free_metrics
-from core.ppo.metrics import component_means, perf_metrics
-from core.ppo.onpolicy import OnPolicyTrainer
-from core.ppo.rollout import Rollout, decode_responses, forward_response
-from core.settings import setting_problems
+from core.onpolicy.metrics import component_means
+from core.onpolicy.rollout import Rollout, decode_responses, forward_response
+from core.onpolicy.trainer import OnPolicyTrainer
 from core.train.events import StepResult
+from core.train.metrics import perf_metrics
 
 
 def check_config(config: CriticFreeConfig) -> None:

@@ -2,7 +2,7 @@
 suits a reward model too): prompt/response texts -> token ids once -> padded batches ->
 summed response log-probs, with the reference's log-probs computed once and cached.
 
-Layout of a batch (the PPO rollout's, so core.logprobs serves both): each row is its
+Layout of a batch (the PPO rollout's, so core.model.logprobs serves both): each row is its
 prompt left-padded to the batch's longest prompt, then its response right-padded to the
 longest response; `response_mask` marks the response's real tokens (EOS included). The
 response is the text's tokens (no special tokens) cut to `max_response_tokens - 1`, then
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from core.generate import encode_prompts, eos_token_ids, left_pad
-from core.logprobs import response_token_logprobs
+from core.model.generate import encode_prompts, eos_token_ids, left_pad
+from core.model.logprobs import response_token_logprobs
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class SequenceTable:
     ) -> None:
         self.session = session
         self.logits_chunk_size = logits_chunk_size
-        """The setting of core.logprobs for every forward pass over these rows."""
+        """The setting of core.model.logprobs for every forward pass over these rows."""
         tokenizer = session.tokenizer
         self._prompt_ids = encode_prompts(session, list(prompts), max_response_tokens)
         eos = eos_token_ids(session)
@@ -114,7 +114,7 @@ def response_logps(
     model: torch.nn.Module, batch: SequenceBatch, logits_chunk_size: int = 0
 ) -> Tensor:
     """(N, Tr) log-probs of the response tokens (0 on padding), at temperature 1
-    (logits_chunk_size: as core.logprobs.response_token_logprobs takes it)."""
+    (logits_chunk_size: as core.model.logprobs.response_token_logprobs takes it)."""
     tokens = response_token_logprobs(
         model,
         batch.input_ids,

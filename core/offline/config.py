@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.config.ppo import PPOConfig
+from core.config.settings import as_in, setting, setting_problems
 from core.errors import StudioError
-from core.ppo_config import PPOConfig
-from core.settings import as_in, setting, setting_problems
 
 FROM_CHOICES = ("human", "ai", "all")
 """--from: whose feedback to learn from (people's, the AI judge's, or both)."""
@@ -25,7 +25,7 @@ TIE_MODES = ("skip", "soft")
 @dataclass(frozen=True)
 class OfflineConfig:
     """What every trainer from stored data shares. Settings PPO has too reuse PPOConfig's
-    declaration (core.settings.as_in): the same flag, label and range."""
+    declaration (core.config.settings.as_in): the same flag, label and range."""
 
     steps: int = as_in(
         PPOConfig,

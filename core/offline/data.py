@@ -1,7 +1,7 @@
 """The offline trainers' data: preference pairs, single-answer ratings and demonstrations,
 from the store or a file, with a count of what was used and what was left out (and why).
 
-- Pairs (DPO): the verdicts on a pair merged by core.conflicts' rule (each rater's latest,
+- Pairs (DPO): the verdicts on a pair merged by core.data.conflicts' rule (each rater's latest,
   people over AI, label = the favoured answer's vote share, a judge's probability for AI
   pairs); conflicts are skipped, ties skipped or kept as label 0.5 (DPOConfig.ties);
   'both bad' says nothing about the order and is always skipped. AI labels less sure than
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from core.conflicts import BOTH_BAD, CONFLICT, TIE, resolved
+from core.data.conflicts import BOTH_BAD, CONFLICT, TIE, resolved
+from core.data.preference_export import COIN_FLIPS, DEFAULT_MIN_CONFIDENCE, drop_coin_flips
 from core.errors import StudioError, TrainingError
 from core.offline.config import FROM_CHOICES
-from core.preference_export import COIN_FLIPS, DEFAULT_MIN_CONFIDENCE, drop_coin_flips
-from core.rm_pairs import PreferencePair
+from core.reward_model.pairs import PreferencePair
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -79,7 +79,7 @@ def dpo_pairs(
     rows: Sequence[ComparisonRow], ties: str = "skip",
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
 ) -> tuple[list[PreferencePair], DataReport]:  # fmt: skip
-    """Comparison rows as DPO pairs, one per pair of answers merged by core.conflicts' rule
+    """Comparison rows as DPO pairs, one per pair of answers merged by core.data.conflicts' rule
     (exports and reward-model training use it too), label = P(chosen is better) >= 0.5.
 
     AI labels less sure than `min_confidence` (|2p - 1|) are skipped as coin flips first,

@@ -70,7 +70,7 @@ class PairTrainer(OfflineTrainer):
 
 
 class DPOTrainer(PairTrainer):
-    """DPO / IPO on PreferencePairs (core.reward_model), LoRA, adapter-off reference."""
+    """DPO / IPO on PreferencePairs (core.reward_model.training), LoRA, adapter-off reference."""
 
     kind = "dpo"
     config_class = DPOConfig

@@ -98,7 +98,7 @@ def blind_answers(
     session: Any, prompts: Sequence[str], seed: int = 0
 ) -> tuple[list[str], list[str]]:
     """(the adapter's answers, the base's answers) to `prompts`, with the same seed."""
-    from core.generate import generate
+    from core.model.generate import generate
 
     if not prompts:
         raise TrainingError("The win-rate needs evaluation prompts; choose a prompt set.")
@@ -113,7 +113,7 @@ def store_blind_pairs(
 ) -> list[PairRef]:
     """The adapter's and the base's answers to each prompt row, stored as generations for
     a person to compare blind: (prompt id, adapter's generation, base's generation)."""
-    from core.generate import generation_params
+    from core.model.generate import generation_params
 
     tuned, base = blind_answers(session, [row.text for row in prompts], seed)
     config = GenerationConfig(max_new_tokens=24, seed=seed, batch_size=64)

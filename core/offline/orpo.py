@@ -46,7 +46,7 @@ def orpo_losses(
 
 
 class ORPOTrainer(ReferenceFreePairTrainer):
-    """ORPO on PreferencePairs (core.reward_model), LoRA, no reference pass."""
+    """ORPO on PreferencePairs (core.reward_model.training), LoRA, no reference pass."""
 
     kind = "orpo"
     config_class = ORPOConfig

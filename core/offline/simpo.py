@@ -33,7 +33,7 @@ def simpo_losses(
 
 
 class SimPOTrainer(ReferenceFreePairTrainer):
-    """SimPO on PreferencePairs (core.reward_model), LoRA, no reference pass."""
+    """SimPO on PreferencePairs (core.reward_model.training), LoRA, no reference pass."""
 
     kind = "simpo"
     config_class = SimPOConfig

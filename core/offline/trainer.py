@@ -23,25 +23,25 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from core.config.settings import setting_problems
 from core.errors import TrainingError
-from core.grad_checkpointing import recomputing_layers, set_gradient_checkpointing
-from core.host_memory import update_memory_returned
-from core.offline.batching import chunks
-from core.offline.config import OfflineConfig
-from core.offline.data import split_examples
-from core.ppo.metrics import perf_metrics
-from core.ppo.optim import build_optimizer, build_scheduler
-from core.ppo.rollout import PromptOrder
-from core.settings import setting_problems
-from core.train import checkpoints as ckpt
-from core.train.distributed import current_world
-from core.train.events import StepResult
-from core.train.resumable import CheckpointedTrainer
-from core.train.sharding import (
+from core.model.grad_checkpointing import recomputing_layers, set_gradient_checkpointing
+from core.model.host_memory import update_memory_returned
+from core.model.sharding import (
     prepare_weights,
     reduce_and_clip,
     use_per_parameter_steps,
 )
+from core.offline.batching import chunks
+from core.offline.config import OfflineConfig
+from core.offline.data import split_examples
+from core.onpolicy.rollout import PromptOrder
+from core.train import checkpoints as ckpt
+from core.train.distributed import current_world
+from core.train.events import StepResult
+from core.train.metrics import perf_metrics
+from core.train.optim import build_optimizer, build_scheduler
+from core.train.resumable import CheckpointedTrainer
 
 Stats = dict[str, float]
 

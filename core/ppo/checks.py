@@ -1,6 +1,6 @@
 """PPO settings checks, torch-free: the GUI checks the form on its thread before a run.
 
-core/ppo/optim.py re-exports them next to the optimiser and schedules they guard. The
+core/train/optim.py re-exports them next to the optimiser and schedules they guard. The
 rules are PPOConfig's declarations (ranges, choices, FOLLOWS, each setting's `why`):
 nothing here restates them.
 """
@@ -8,8 +8,8 @@ nothing here restates them.
 from __future__ import annotations
 
 from core.config import LR_SCHEDULES, PPOConfig  # noqa: F401 (LR_SCHEDULES: optim re-exports it)
+from core.config.settings import setting_problems
 from core.errors import TrainingError
-from core.settings import setting_problems
 
 
 def check_config(config: PPOConfig) -> None:

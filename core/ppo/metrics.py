@@ -8,15 +8,12 @@ are imported by the functions that need them): the GUI reads the names at start-
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import torch
     from torch import Tensor
 
-    from core.ppo.rollout import Rollout
-    from core.rewards.base import RewardSource
+    from core.onpolicy.rollout import Rollout
 
 REQUIRED_KEYS = (
     "step",
@@ -57,7 +54,7 @@ EVAL_KEYS = (
     "eval/response/length",
 )
 """Keys of the steps that evaluate on held-out prompts (every eval_every steps and the
-last one; core/ppo/evaluation.py fills them)."""
+last one; core/onpolicy/evaluation.py fills them)."""
 
 STEP_KEYS = REQUIRED_KEYS + EXTRA_KEYS + EVAL_KEYS
 """Every fixed key a step may report (`reward/<component>` keys come on top)."""
@@ -76,7 +73,8 @@ def rollout_metrics(
     raw_scores / scores: (B,) before / after the EOS penalty and whitening; kl: (B, Tr)
     per-token k1, zero on padding; returns: (B, Tr) GAE returns.
     """
-    from core.ppo.maths import explained_variance, masked_mean
+    from core.onpolicy.maths import masked_mean
+    from core.ppo.maths import explained_variance
 
     mask = rollout.response_mask  # (B, Tr)
     sequence_kl = kl.sum(dim=1)  # (B,) nats per response
@@ -94,47 +92,3 @@ def rollout_metrics(
         "response/length": mask.sum(dim=1).mean().item(),
         "response/eos_rate": rollout.finished.float().mean().item(),
     }
-
-
-def component_means(reward: RewardSource) -> dict[str, float]:
-    """reward/<component> means when the reward is a weighted sum exposing `last_components`,
-    and watch/<name> means of the sources watched beside it (`last_watched`)."""
-    import numpy as np
-
-    components = getattr(reward, "last_components", None) or {}
-    watched = getattr(reward, "last_watched", None) or {}
-    return {f"reward/{name}": float(np.mean(values)) for name, values in components.items()} | {
-        f"watch/{name}": float(np.mean(values)) for name, values in watched.items()
-    }
-
-
-def perf_metrics(batch_size: int, step_time: float, device: torch.device) -> dict[str, float]:
-    """Throughput (of the global batch: `batch_size` counts every process's share), wall
-    time and peak memory of one step, and how many processes trained it."""
-    from core.train.distributed import current_world
-
-    return {
-        "perf/samples_per_s": batch_size / step_time,
-        "perf/step_time_s": step_time,
-        "perf/peak_mem_bytes": float(peak_memory_bytes(device)),
-        "dist/world_size": float(current_world().size),
-    }
-
-
-def peak_memory_bytes(device: torch.device) -> int:
-    """Peak memory of this run's device: CUDA allocator peak, else the process's peak RSS."""
-    if device.type == "cuda":
-        import torch
-
-        return int(torch.cuda.max_memory_allocated(device))
-    try:
-        import resource  # POSIX only
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        # Linux reports kilobytes, macOS bytes.
-        return int(peak if sys.platform == "darwin" else peak * 1024)
-    except ImportError:  # Windows: the working-set peak
-        import psutil
-
-        info = psutil.Process().memory_info()
-        return int(getattr(info, "peak_wset", info.rss))

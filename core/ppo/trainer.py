@@ -8,7 +8,7 @@ iteration, readable top to bottom in `_train_step`:
     rollout -> score -> KL penalty -> GAE -> epochs x minibatches -> losses -> log
 
 What PPO shares with GRPO and RLOO (prompts, sampling seeds, the update loop, scoring,
-evaluation, checkpoints, resume) is core.ppo.onpolicy.OnPolicyTrainer; this module is
+evaluation, checkpoints, resume) is core.onpolicy.trainer.OnPolicyTrainer; this module is
 what is PPO's own: the critic, the KL controller, GAE and the clipped value loss.
 """
 
@@ -22,14 +22,17 @@ from typing import Any
 import torch
 
 from core.config import PPOConfig
+from core.onpolicy.maths import kl_k1
+from core.onpolicy.metrics import component_means
+from core.onpolicy.rollout import Rollout, decode_responses, forward_response
+from core.onpolicy.trainer import EVAL_STREAM, OnPolicyTrainer
+from core.ppo.checks import check_config
 from core.ppo.kl_control import make_kl_controller
-from core.ppo.maths import compute_gae, kl_k1, policy_loss, token_rewards, value_loss
-from core.ppo.metrics import component_means, perf_metrics, rollout_metrics
-from core.ppo.onpolicy import EVAL_STREAM, OnPolicyTrainer
-from core.ppo.optim import check_config
-from core.ppo.rollout import Rollout, decode_responses, forward_response
+from core.ppo.maths import compute_gae, policy_loss, token_rewards, value_loss
+from core.ppo.metrics import rollout_metrics
 from core.ppo.value_head import VALUE_HEAD_FILE, ValueHead
 from core.train.events import StepResult
+from core.train.metrics import perf_metrics
 
 __all__ = ["EVAL_STREAM", "PPOTrainer", "StepResult"]
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from core.errors import RewardError
 
-if TYPE_CHECKING:  # core.models imports torch and transformers; only the type is needed here
+if TYPE_CHECKING:  # core.model.session imports torch and transformers; only the type is needed here
     import torch
 
-    from core.models import ModelSession
+    from core.model.session import ModelSession
 
 
 @runtime_checkable
@@ -120,7 +120,7 @@ def words(text: str) -> list[str]:
 
 
 def resolve_device(request: str) -> torch.device:
-    """auto | cpu | cuda | mps as a torch.device, delegating to core.models.pick_device."""
-    from core.models import pick_device  # lazy: keep this module light to import
+    """auto | cpu | cuda | mps as a torch.device, delegating to core.model.session.pick_device."""
+    from core.model.session import pick_device  # lazy: keep this module light to import
 
     return pick_device(request)

@@ -1,7 +1,7 @@
 """A reward model folder: a Hugging Face sequence-classification model with its own tokenizer.
 
 The reward model reads decoded text (prompt + response, then the end-of-text token when
-the trainer that made the model appended one: core.rm_folder's convention, read from the
+the trainer that made the model appended one: core.reward_model.folder's convention, read from the
 folder), never the policy's token ids, so its tokenizer may differ from the policy's. Scores are the raw logit for one label,
 or logit[1] - logit[0] (the log-odds of "good") for two labels.
 
@@ -19,9 +19,9 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from core.errors import RewardError
+from core.reward_model.fit import encode_inputs
+from core.reward_model.folder import appends_eos, chat_input, reads_chat, reward_input
 from core.rewards.base import check_batch, check_scores, resolve_device
-from core.rm_fit import encode_inputs
-from core.rm_folder import appends_eos, chat_input, reads_chat, reward_input
 
 _LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration", "ForMaskedLM")
 _FIX = (
@@ -163,6 +163,6 @@ class ClassifierReward:
     def close(self) -> None:
         """Drop the model and free its memory."""
         self.model = None
-        from core.models import release_memory
+        from core.model.session import release_memory
 
         release_memory()

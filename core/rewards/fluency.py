@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from core.prompt_format import prompt_token_ids
+from core.data.prompt_format import prompt_token_ids
 from core.rewards.base import check_batch, check_scores
 
 if TYPE_CHECKING:
-    from core.models import ModelSession
+    from core.model.session import ModelSession
 
 
 def _fit(context: list[int], response: list[int], limit: int | None) -> tuple[list[int], list[int]]:
@@ -51,7 +51,7 @@ class FluencyReward:
         tokenizer = session.tokenizer
         # An empty prompt still needs one token to condition on; an empty response is
         # scored as "end right away" (its EOS), so saying nothing is not free fluency.
-        # Same start token as generation uses (core.generate): BOS, else EOS.
+        # Same start token as generation uses (core.model.generate): BOS, else EOS.
         bos = tokenizer.bos_token_id
         self._start_id = bos if bos is not None else tokenizer.eos_token_id
         self._empty_response = (
@@ -66,8 +66,8 @@ class FluencyReward:
     @classmethod
     def from_model(cls, name_or_path: str, device: str = "auto") -> FluencyReward:
         """Load a separate scoring LM (no adapter) and score with it."""
-        from core.config import ModelSpec  # lazy: core.models pulls in peft
-        from core.models import ModelSession
+        from core.config import ModelSpec  # lazy: core.model.session pulls in peft
+        from core.model.session import ModelSession
 
         session = ModelSession.load(ModelSpec(name_or_path=name_or_path, device=device, lora=None))
         return cls(session, owns_session=True)

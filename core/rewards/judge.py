@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from core.backbone import accepts_logits_to_keep
 from core.errors import RewardError
+from core.model.backbone import accepts_logits_to_keep
 from core.progress import Progress, no_progress
 from core.rewards.base import RewardContext, check_batch, check_scores
 from core.rewards.judge_cache import JudgeCache, cache_key
@@ -46,7 +46,7 @@ from core.rewards.judge_templates import PAIRWISE, POINTWISE, RubricTemplate, de
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from core.models import ModelSession
+    from core.model.session import ModelSession
 
 SCORES = tuple(range(1, 11))
 """The pointwise scale, 1 (worst) to 10 (best)."""
@@ -202,7 +202,7 @@ class LLMJudge:
     def load(cls, name_or_path: str, device: str = "auto", **kwargs: Any) -> LLMJudge:
         """Load a bare causal LM ('demo', a folder or a hub id) to judge with."""
         from core.config import ModelSpec
-        from core.models import ModelSession
+        from core.model.session import ModelSession
 
         session = ModelSession.load(ModelSpec(name_or_path=name_or_path, device=device, lora=None))
         judge = cls.from_session(session, **kwargs)

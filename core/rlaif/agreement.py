@@ -204,7 +204,7 @@ def reward_model_accuracy(
     folder: str | Path, human_rows: Sequence[ComparisonRow], device: str = "auto"
 ) -> RewardModelAccuracy:
     """Accuracy of the reward model in `folder` on the human comparisons it did not train on."""
-    from core.reward_model import read_meta
+    from core.reward_model.training import read_meta
     from core.rewards.classifier import ClassifierReward
 
     meta = read_meta(folder)

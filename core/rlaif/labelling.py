@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.config import GenerationConfig
+from core.data.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.errors import StudioError
-from core.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.progress import Progress, no_progress
 
 if TYPE_CHECKING:
-    from core.models import ModelSession
+    from core.model.session import ModelSession
     from core.rewards.judge import LLMJudge
     from core.store import Store
     from core.store.rows import PromptRow
@@ -104,7 +104,7 @@ def generate_pairs(
     progress: Progress | None = None,
 ) -> list[PairRef]:
     """Sample two completions for each of `n_pairs` prompts and store them as generations."""
-    from core.generate import generate, generation_params
+    from core.model.generate import generate, generation_params
 
     prompts = store.prompts(prompt_set)
     if not prompts:

@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.config import RMConfig
+from core.data.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.errors import StudioError
-from core.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.rlaif.labelling import PairRef
 from core.train.reward_history import record_reward_change
 
 if TYPE_CHECKING:
     from core.progress import Progress
-    from core.reward_model import EpochReport, RMResult
+    from core.reward_model.training import EpochReport, RMResult
     from core.rewards.classifier import ClassifierReward
     from core.rewards.judge import LLMJudge
     from core.store import Store
@@ -107,8 +107,8 @@ def retrain_reward_model(
     """
     from dataclasses import replace
 
-    from core.preference_export import drop_coin_flips, prompt_formats
-    from core.reward_model import pairs_from_comparisons, train_reward_model
+    from core.data.preference_export import drop_coin_flips, prompt_formats
+    from core.reward_model.training import pairs_from_comparisons, train_reward_model
 
     if init_from is not None:
         config = replace(config, base=str(init_from))

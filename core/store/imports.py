@@ -119,7 +119,7 @@ class FeedbackImports(StoreBase):
     def import_rankings(
         self, rankings: Sequence[Any], set_name: str, rater: str, model: str
     ) -> tuple[int, int]:
-        """Store each ranking (core.rankings.RankingToStore) by `rater` as the comparisons it
+        """Store each ranking (core.data.rankings.RankingToStore) by `rater` as the comparisons it
         implies, sharing one `detail.ranking` id; return (stored, duplicates): a duplicate
         repeats a ranking this rater already gave (same prompt, same order and ties)."""
         with self._transaction() as conn:
@@ -180,7 +180,7 @@ def ranking_pairs(groups: Sequence[Sequence[int]]) -> list[tuple[int, int, str]]
 
 
 def _insert_ranking(conn, prompt_id, answer_ids, groups, rater, extra) -> str:
-    """The comparisons a ranking implies, sharing `detail.ranking` (core.rankings)."""
+    """The comparisons a ranking implies, sharing `detail.ranking` (core.data.rankings)."""
     groups = tuple(tuple(group) for group in groups)
     rank_of = {i: rank for rank, group in enumerate(groups) for i in group}
     if sorted(rank_of) != list(range(len(answer_ids))) or len(answer_ids) < 2:

@@ -181,7 +181,7 @@ class World:
         return torch.cat(parts)
 
     def masked_whiten(self, values: Tensor, mask: Tensor, shift_mean: bool = True) -> Tensor:
-        """core.ppo.maths.masked_whiten over every rank's values (several processes): the
+        """core.onpolicy.maths.masked_whiten over every rank's values (several processes): the
         mean and the Bessel-corrected variance of the whole batch, as one process gets."""
         import torch
 
@@ -283,10 +283,10 @@ def _join_process_group(world: World) -> None:
 
     if dist.is_initialized():
         return
-    from core.train.sharding import load_whole_on_every_rank
+    from core.model.sharding import load_whole_on_every_rank
 
     dist.init_process_group(backend=process_group_backend(), rank=world.rank, world_size=world.size)
-    load_whole_on_every_rank()  # before any model loads (core.train.sharding)
+    load_whole_on_every_rank()  # before any model loads (core.model.sharding)
 
 
 def process_group_backend() -> str:
@@ -315,7 +315,7 @@ def leave_process_group() -> None:
 
 SAVE_CHECKPOINT = "save-checkpoint"
 """What rank 0 sends instead of a step decision when a sharded (FSDP) model's checkpoint is
-gathered: every rank holds part of it (core.train.sharding)."""
+gathered: every rank holds part of it (core.model.sharding)."""
 
 
 def follow(

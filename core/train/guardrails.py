@@ -1,6 +1,6 @@
 """Guardrails: rules over an on-policy run's metric stream that pause it when it goes wrong.
 
-The health warnings (core.ppo.health) say what looks wrong; a guardrail acts: the run
+The health warnings (core.onpolicy.health) say what looks wrong; a guardrail acts: the run
 pauses (the GUI) or stops with a checkpoint (the CLI's `--guard`) after the step where a
 rule fired, with a message that names the rule and what to try. The four rules:
 
@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.settings import setting
+from core.config.settings import setting
 from core.train.events import GuardFired
 
 DIVERGENCE = "proxy_vs_gold"

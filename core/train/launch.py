@@ -8,7 +8,7 @@ whose `step-<N>/` subfolders each hold a PEFT adapter folder and the trainer sta
 Everything that can be checked is checked before the run's row exists: the settings,
 the model, the prompts (the trainer is built first), so a refused run leaves no record.
 
-A run trained on prompts also keeps them (core.run_prompts), so it can be exported.
+A run trained on prompts also keeps them (core.data.run_prompts), so it can be exported.
 
 A checkpoint records the workspace and the run it belongs to. Resuming it in its own
 workspace continues that run (its records past the checkpoint's step are replaced);
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import to_dict
+from core.data.run_prompts import record_run_prompts
 from core.errors import StudioError
 from core.paths import run_checkpoint_dir
-from core.run_prompts import record_run_prompts
 from core.train import checkpoints as ckpt
 from core.train.control import RunControl
 from core.train.reward_history import forget_changes_after, record_reward_change, reward_at

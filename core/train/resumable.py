@@ -1,5 +1,5 @@
 """Checkpoints and resume, once for every step-wise LoRA trainer (the on-policy ones of
-core.ppo.onpolicy and core.grpo, the offline ones of core.offline).
+core.onpolicy.trainer and core.grpo, the offline ones of core.offline).
 
 A trainer mixes in `CheckpointedTrainer` and says what is its own: the meta it adds, the
 files besides adapter and config (`_write_extras` / `_load_extras`: PPO's value head), the
@@ -8,7 +8,7 @@ state besides the shared one (`_trainer_state` / `_load_trainer_state`, which ca
 (`_check_resume`: the offline trainers refuse changed data). In a run over several
 processes only rank 0 writes; every rank resumes from the same folder, with any world size
 (the state holds nothing per rank: the weights and optimiser are the same on every rank).
-Sharded (FSDP, core.train.sharding), every rank gathers the full adapter and optimiser
+Sharded (FSDP, core.model.sharding), every rank gathers the full adapter and optimiser
 state and rank 0 writes them as one process would: the folder does not say how it was run.
 """
 
@@ -21,18 +21,18 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
-from core.config_io import load_json, save_json
+from core.config.io import load_json, save_json
 from core.errors import StudioError, TrainingError
-from core.quantize import check_resume_quantize, session_quantize
-from core.train import checkpoint_io, checkpoints
-from core.train.distributed import World
-from core.train.events import StepResult
-from core.train.sharding import (
+from core.model.quantize import check_resume_quantize, session_quantize
+from core.model.sharding import (
     full_optimizer_state,
     full_trainable_state,
     is_sharded,
     load_full_optimizer_state,
 )
+from core.train import checkpoint_io, checkpoints
+from core.train.distributed import World
+from core.train.events import StepResult
 
 TrainerT = TypeVar("TrainerT", bound="CheckpointedTrainer")
 
@@ -244,7 +244,7 @@ def model_spec_record(spec: Any) -> dict[str, Any] | None:
     dtype, quantisation, prompt format, LoRA shape; None for sessions without a spec."""
     if spec is None:
         return None
-    from core.config_io import to_dict
+    from core.config.io import to_dict
 
     record = to_dict(spec)
     source = Path(str(spec.name_or_path)).expanduser()

@@ -1,0 +1,1 @@
+"""Exports for other tools: ratings and pairs, merged models, GGUF and Ollama."""

@@ -1,0 +1,1 @@
+"""Run bundles: exporting a run with what it needs to resume, importing one as data."""

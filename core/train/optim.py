@@ -1,0 +1,54 @@
+"""Optimiser and learning-rate schedule of every LoRA trainer (on-policy and offline)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from core.config import PPOConfig
+from core.errors import TrainingError
+
+
+def build_optimizer(parameters: Iterable[nn.Parameter], config: PPOConfig) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters only (LoRA + value head); no weight decay.
+
+    Weight decay would pull the LoRA update towards zero, i.e. towards the reference
+    policy, a second KL-like force the KL controller does not know about.
+    """
+    parameters = list(parameters)
+    if not parameters:
+        raise TrainingError(
+            "The model has no trainable weights: load it with a LoRA adapter (ModelSpec.lora)."
+        )
+    return torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.0)
+
+
+def lr_factor(config: PPOConfig) -> Callable[[int], float]:
+    """Multiplier of the base learning rate at PPO step s (0-based), for LambdaLR.
+
+    Linear warmup over `warmup_steps` (the first step already learns), then constant,
+    or a linear / cosine decay towards 0 over the remaining steps.
+    """
+    warmup, total = config.warmup_steps, config.steps
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if config.lr_schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        if config.lr_schedule == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: PPOConfig
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The LR schedule, stepped once per PPO step."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
