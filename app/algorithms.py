@@ -125,12 +125,12 @@ class AlgorithmChoice:
         self.spec.check_config(config)
 
     def job_function(self) -> Any:
-        """The background job that trains it (app/train_job.py or app/jobs/offline.py)."""
+        """The background job that trains it (app/jobs/training.py or app/jobs/offline.py)."""
         if self.offline:
             from app.jobs.offline import run_offline
 
             return run_offline
-        from app.train_job import run_training
+        from app.jobs.training import run_training
 
         return run_training
 

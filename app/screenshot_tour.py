@@ -105,7 +105,7 @@ def _tour(app, window, out: Path, steps: int, quick: bool) -> list[Path]:
 
 
 def _train(app, window, steps: int, name: str, kl_coef: float, quick: bool) -> None:
-    from app.widgets.ppo_form import PRESETS
+    from app.algorithms import PPO_PRESETS as PRESETS
 
     page = window.train_page
     window.show_page(page)

@@ -224,13 +224,22 @@ def check_ppo_step(ctx: Context) -> str:
     """One PPO step on the sentiment reward: finite metrics, stored, adapter changed."""
     import torch
 
+    from core.algorithms import DEFAULT_KIND, spec_of
     from core.config import PPOConfig
-    from core.ppo.launch import start_run
+    from core.train.launch import start_run
 
     config = PPOConfig(**PPO_SETTINGS)
     trainable = [p for p in ctx.session.model.parameters() if p.requires_grad]
     before = [p.detach().clone() for p in trainable]
-    run = start_run(ctx.store, ctx.session, ctx.reward, ctx.prompts[:8], config, name="self-test")
+    run = start_run(
+        ctx.store,
+        spec_of(DEFAULT_KIND).algorithm(),
+        ctx.session,
+        ctx.reward,
+        ctx.prompts[:8],
+        config,
+        name="self-test",
+    )
     run_id = run.run_id
     [result] = list(run)
     bad = [key for key, value in result.metrics.items() if not math.isfinite(value)]

@@ -31,7 +31,7 @@ WARM_UP_MODULES = (
     "core.model.session",
     "core.model.generate",
     "core.ppo.trainer",
-    "core.ppo.launch",
+    "core.ppo.trainer",
     "torch.utils.serialization",  # checkpoints: torch.save/load import it on first use
     "core.rewards.sentiment",  # VADER and its lexicon, the default PPO reward
 )

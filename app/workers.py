@@ -1,6 +1,6 @@
 """Qt plumbing for background work: superqt workers whose signals reach the GUI thread.
 
-The work itself lives in app/jobs/ and app/train_job.py as plain Python (no Qt); this
+The work itself lives in app/jobs/ and app/jobs/training.py as plain Python (no Qt); this
 module runs it in the thread pool, relays progress callbacks as a Qt signal, routes errors
 to the one error reporter and registers each job with the AppState (status bar, close
 handling).

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import PPOConfig
@@ -151,12 +152,14 @@ def exportable_kinds() -> tuple[str, ...]:
     return tuple(kind for kind, spec in ALGORITHMS.items() if spec.exportable)
 
 
-def kind_of_checkpoint(meta: dict[str, Any]) -> str:
-    """The kind a checkpoint's meta.json names (core.train.launch.algorithm_of); an
-    unknown kind raises UnknownAlgorithm."""
+def kind_of_checkpoint(checkpoint: Path) -> str:
+    """The kind that wrote a checkpoint (a step folder, or a run folder: its latest step),
+    as its meta.json names it; checkpoints from before that field are PPO's, the only
+    trainer then. An unknown kind raises UnknownAlgorithm."""
+    from core.train.checkpoints import read_meta, resolve_checkpoint
     from core.train.launch import algorithm_of
 
-    return spec_of(algorithm_of(meta)).kind
+    return spec_of(algorithm_of(read_meta(resolve_checkpoint(checkpoint))) or "ppo").kind
 
 
 # ------------------------------------------------------------------ the algorithms

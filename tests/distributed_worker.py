@@ -168,9 +168,9 @@ def trainer_weights(trainer) -> dict[str, torch.Tensor]:
 def scenario_ppo_run(model_dir: str, world, workspace: str) -> dict:
     """A fresh two-process PPO run: rank 0 owns the store and the run, rank 1 follows."""
     from core.ppo import PPOTrainer
-    from core.ppo.launch import start_run
     from core.store import Store
     from core.train.distributed import follow
+    from core.train.launch import Algorithm, start_run
 
     session = load_session(model_dir)
     if not world.is_main:
@@ -178,7 +178,7 @@ def scenario_ppo_run(model_dir: str, world, workspace: str) -> dict:
         follow(trainer.step, world)
         return {"weights": trainer_weights(trainer), "steps": trainer.step_count}
     with Store.open(Path(workspace)) as store:
-        run = start_run(store, session, LetterReward(), PROMPTS, PPO_RUN)
+        run = start_run(store, Algorithm.of(PPOTrainer), session, LetterReward(), PROMPTS, PPO_RUN)
         steps = [event.metrics for event in run]
         result = {"weights": trainer_weights(run.trainer), "steps": run.step_count}
         return result | {"metrics": steps, "checkpoint": str(run.last_checkpoint)}
@@ -187,9 +187,9 @@ def scenario_ppo_run(model_dir: str, world, workspace: str) -> dict:
 def scenario_ppo_resume(model_dir: str, world, checkpoint: str, workspace: str) -> dict:
     """A one-process checkpoint (step 1) continued by two processes to step 2."""
     from core.ppo import PPOTrainer
-    from core.ppo.launch import resume_run
     from core.store import Store
     from core.train.distributed import follow
+    from core.train.launch import Algorithm, resume_run
 
     session = load_session(model_dir)
     if not world.is_main:
@@ -198,7 +198,9 @@ def scenario_ppo_resume(model_dir: str, world, checkpoint: str, workspace: str) 
         follow(trainer.step, world)
         return {"resumed": resumed, "weights": trainer_weights(trainer)}
     with Store.open(Path(workspace)) as store:
-        run = resume_run(store, Path(checkpoint), session, LetterReward(), PROMPTS, 2)
+        run = resume_run(
+            store, Algorithm.of(PPOTrainer), Path(checkpoint), session, LetterReward(), PROMPTS, 2
+        )
         resumed = trainer_weights(run.trainer)
         metrics = [event.metrics for event in run]
         result = {"resumed": resumed, "weights": trainer_weights(run.trainer)}

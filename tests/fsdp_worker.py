@@ -93,9 +93,9 @@ def sharded_ppo_run(model_dir: str, world, workspace: str) -> dict:
     """A two-process sharded PPO run with held-out evaluation, samples and a checkpoint:
     rank 0 owns the store, rank 1 follows and helps gather the checkpoint."""
     from core.ppo import PPOTrainer
-    from core.ppo.launch import start_run
     from core.store import Store
     from core.train.distributed import follow
+    from core.train.launch import Algorithm, start_run
 
     session = worker.load_session(model_dir)
     with sharding():
@@ -104,7 +104,14 @@ def sharded_ppo_run(model_dir: str, world, workspace: str) -> dict:
             follow(trainer.step, world, trainer.save_checkpoint)
             return {"weights": full_weights(trainer)}
         with Store.open(Path(workspace)) as store:
-            run = start_run(store, session, worker.LetterReward(), worker.PROMPTS, worker.PPO_RUN)
+            run = start_run(
+                store,
+                Algorithm.of(PPOTrainer),
+                session,
+                worker.LetterReward(),
+                worker.PROMPTS,
+                worker.PPO_RUN,
+            )
             events = list(run)
     return {
         "weights": full_weights(run.trainer),

@@ -4,7 +4,7 @@
   policy, AI-score responses.
 - app/jobs/feedback.py: the AI Feedback page's jobs (judge labelling, reward-model
   training, agreement, the interactive RLAIF round).
-- The PPO training job is app/train_job.py (a generator the Train page runs).
+- The PPO training job is app/jobs/training.py (a generator the Train page runs).
 
 app/workers.py runs these in the thread pool and relays their results and progress to
 the GUI thread as Qt signals. None of them imports torch at module level: the window is

@@ -1,5 +1,5 @@
 """The job of the trainers from stored feedback (DPO, KTO, SFT, ...): a generator run by
-a Qt worker, yielding core's run events, like app/train_job.py's on-policy job (no Qt
+a Qt worker, yielding core's run events, like app/jobs/training.py's on-policy job (no Qt
 here).
 
 The worker opens its own Store, reads the data the request names through

@@ -27,8 +27,8 @@ from app.algorithms import ALGORITHMS
 from app.app_state import AppState
 from app.jobs.model import LoadedModel, describe_session, generate_text, load_model
 from app.jobs.offline import OfflineRequest
+from app.jobs.training import TrainRequest, reward_labels
 from app.pages.train_inspect import InspectLauncher
-from app.train_job import TrainRequest, reward_labels
 from app.widgets.common import hint, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
 from app.widgets.memory_plan import MemoryPlanLabel
@@ -42,7 +42,7 @@ from core.errors import StudioError
 from core.memory_plan import budget_of, request_for_config
 from core.model.shapes import ModelShape
 from core.train import RunControl, RunEnded, RunPaused, RunResumed, RunStarted, StepDone
-from core.train.checkpoints import read_meta, resolve_checkpoint
+from core.train.checkpoints import resolve_checkpoint
 from core.train.events import GuardFired
 from core.train.guardrails import GuardrailConfig
 from core.train.launch import own_run_of
@@ -281,7 +281,7 @@ class TrainPage(QWidget):
         if self._phase != "idle":
             return
         try:
-            self.form.set_algorithm(_algorithm_of(Path(checkpoint)))
+            self.form.set_algorithm(kind_of_checkpoint(Path(checkpoint)))
             if self.form.algorithm().offline:  # on the data the run learnt from
                 self.form.data_box.set_recorded_source(self._recorded_source(checkpoint))
             request = replace(self._request(), resume_from=Path(checkpoint))
@@ -312,7 +312,7 @@ class TrainPage(QWidget):
             )  # fmt: skip
         rewards = tuple(self.form.rewards.specs())
         return TrainRequest(
-            algorithm=choice.kind,
+            kind=choice.kind,
             workspace=self.state.workspace,
             prompt_set=self.form.prompt_set(),
             rewards=rewards,
@@ -326,7 +326,7 @@ class TrainPage(QWidget):
         self._start(request)
 
     def _start(self, request: TrainRequest | OfflineRequest) -> None:
-        choice = ALGORITHMS[_kind_of(request)]
+        choice = ALGORITHMS[request.kind]
         self.state.adapter_fresh = False
         self.control = RunControl()
         self._show_dashboard(choice).reset(
@@ -522,12 +522,3 @@ class TrainPage(QWidget):
 def _steps_of(config: dict) -> int | None:
     steps = config.get("steps")
     return int(steps) if isinstance(steps, int | float) else None
-
-
-def _kind_of(request: TrainRequest | OfflineRequest) -> str:
-    return request.kind if isinstance(request, OfflineRequest) else request.algorithm
-
-
-def _algorithm_of(checkpoint: Path) -> str:
-    """The run kind that wrote a checkpoint (one the registry declares, else a StudioError)."""
-    return kind_of_checkpoint(read_meta(resolve_checkpoint(checkpoint)))

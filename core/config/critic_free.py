@@ -116,7 +116,7 @@ class CriticFreeConfig:
     cliprange: float = as_in(PPOConfig, "cliprange")
     beta: float = setting(
         0.04,
-        label="KL beta",
+        label="KL coefficient β",
         help="Weight of the KL to the reference (adapter-off) model. 0 drops the KL and "
         "skips the reference pass: faster, but nothing holds the policy near the original.",
         minimum=0.0,

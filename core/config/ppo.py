@@ -208,7 +208,7 @@ class PPOConfig:
     )
     init_kl_coef: float = setting(
         0.05,
-        label="KL coefficient",
+        label="KL coefficient β",
         help="Starting (or fixed) weight of the per-token KL penalty to the reference "
         "(adapter-off) model. Higher keeps the policy closer to the original model.",
         minimum=0.0,

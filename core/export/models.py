@@ -20,7 +20,7 @@ from core.errors import StudioError
 def adapter_folder(path: Path) -> Path:
     """The PEFT adapter folder of a checkpoint step folder, or `path` if it is one itself."""
     from core.model.lora import check_adapter_folder  # torch and PEFT: only once needed
-    from core.ppo.checkpoint import ADAPTER_DIR
+    from core.train.checkpoints import ADAPTER_DIR
 
     path = Path(path)
     inner = path / ADAPTER_DIR

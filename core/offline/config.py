@@ -106,7 +106,7 @@ class DPOConfig(OfflineConfig):
     )
     beta: float = setting(
         0.1,
-        label="Beta",
+        label="KL coefficient β",
         help="Strength of the pull towards the base model: higher keeps the policy closer "
         "(IPO: the target margin is 1 / (2 beta)).",
         minimum=0.001,
@@ -141,7 +141,7 @@ class KTOConfig(OfflineConfig):
 
     beta: float = setting(
         0.1,
-        label="Beta",
+        label="KL coefficient β",
         help="Strength of the pull towards the base model.",
         minimum=0.001,
         maximum=100.0,
@@ -181,6 +181,7 @@ class SimPOConfig(OfflineConfig):
         DPOConfig,
         "beta",
         2.0,
+        label="Reward scale β",
         help="Scale of the length-averaged log-prob margin (the paper uses 2 to 2.5); "
         "higher sharpens the preference.",
     )

@@ -41,6 +41,8 @@ class PPOTrainer(OnPolicyTrainer):
     """LoRA PPO on one ModelSession with one reward source over a list of prompts."""
 
     kind = "ppo"
+    reads_unnamed_checkpoints = True
+    """Checkpoints from before meta.json named the algorithm are PPO's, the only trainer then."""
     config_class = PPOConfig
     check_config = staticmethod(check_config)
 

@@ -1,6 +1,6 @@
 """Start or resume a training run inside a workspace: one code path for the CLI and the
 GUI, for every algorithm (an `Algorithm` names its run kind and how to build and resume
-its trainer; core.ppo.launch binds PPO).
+its trainer; core.algorithms' AlgorithmSpec.algorithm() makes one for every kind).
 
 A run gets a row in the store and a checkpoint folder `<workspace>/checkpoints/run-<id>/`
 whose `step-<N>/` subfolders each hold a PEFT adapter folder and the trainer state.
@@ -49,11 +49,19 @@ class Algorithm:
     resume: Callable[..., StepwiseTrainer]
     """(checkpoint folder, session, reward, prompts, steps, save_to) -> the trainer as it
     was at the checkpoint, with `steps` as its new total when given."""
+    reads_unnamed_checkpoints: bool = False
+    """Whether checkpoints whose meta names no algorithm (written before the field) are
+    this trainer's: PPO's, the only trainer then."""
 
     @classmethod
     def of(cls, trainer_class: Any) -> Algorithm:
         """The binding of a trainer class (its `kind`, constructor and `resume`)."""
-        return cls(trainer_class.kind, build=trainer_class, resume=trainer_class.resume)
+        return cls(
+            trainer_class.kind,
+            build=trainer_class,
+            resume=trainer_class.resume,
+            reads_unnamed_checkpoints=getattr(trainer_class, "reads_unnamed_checkpoints", False),
+        )
 
 
 def start_run(
@@ -180,10 +188,12 @@ def _run_config(
     }
 
 
-def algorithm_of(meta: dict[str, Any]) -> str:
-    """The algorithm a checkpoint's meta names (checkpoints before the field: PPO's, the
-    only trainer then). core.algorithms.kind_of_checkpoint also refuses unknown kinds."""
-    return str(meta.get("algorithm", "ppo"))
+def algorithm_of(meta: dict[str, Any]) -> str | None:
+    """The algorithm a checkpoint's meta names; None for checkpoints written before the
+    field (PPO's: Algorithm.reads_unnamed_checkpoints). core.algorithms.kind_of_checkpoint
+    also refuses unknown kinds."""
+    kind = meta.get("algorithm")
+    return None if kind is None else str(kind)
 
 
 def check_checkpoint_algorithm(checkpoint: Path, algorithm: Algorithm) -> None:
@@ -194,6 +204,14 @@ def check_checkpoint_algorithm(checkpoint: Path, algorithm: Algorithm) -> None:
 
 def _check_algorithm(folder: Path, algorithm: Algorithm) -> None:
     written_by = algorithm_of(ckpt.read_meta(folder))
+    if written_by is None and algorithm.reads_unnamed_checkpoints:
+        return
+    if written_by is None:
+        raise StudioError(
+            f"{folder} was written before checkpoints named their algorithm, when PPO was the "
+            f"only one; resume it with `ppo --resume` (or PPO on the Train page), not "
+            f"{algorithm.kind}."
+        )
     if written_by != algorithm.kind:
         raise StudioError(
             f"{folder} is a {written_by} checkpoint; resume it with `{written_by} --resume` "
@@ -201,7 +219,9 @@ def _check_algorithm(folder: Path, algorithm: Algorithm) -> None:
         )
 
 
-def _is_run_of(store: Store, run_id: int, kind: str) -> bool:
+def _is_run_of(store: Store, run_id: int, kind: str | None) -> bool:
+    """Whether the workspace has run `run_id` of this kind (any kind for a checkpoint
+    written before checkpoints named their algorithm)."""
     return any(run.id == run_id for run in store.runs(kind))
 
 

@@ -187,9 +187,12 @@ def test_ai_round_swaps_the_reward_of_a_paused_run(qtbot, page, tiny_model_dir):
 
     from core.config import ModelSpec, PPOConfig
     from core.model.session import ModelSession
-    from core.ppo.launch import start_run
+    from core.ppo.trainer import PPOTrainer
     from core.rewards.classifier import ClassifierReward
     from core.rlaif.loop import rounds_of
+    from core.train.launch import Algorithm, start_run
+
+    PPO = Algorithm.of(PPOTrainer)
 
     session = ModelSession.load(ModelSpec(name_or_path=str(tiny_model_dir), device="cpu"))
     first_reward = SimpleNamespace(name="len", score=lambda p, r: [len(x) / 10 for x in r])
@@ -198,7 +201,7 @@ def test_ai_round_swaps_the_reward_of_a_paused_run(qtbot, page, tiny_model_dir):
     store = page.state.store
     seed_human_preferences(store, n=4)
     page.state.set_session(session)  # the model the run trains is the app's loaded one
-    trainer = start_run(store, session, first_reward, ["The movie was", "I loved"] * 2, config)
+    trainer = start_run(store, PPO, session, first_reward, ["The movie was", "I loved"] * 2, config)
     steps = iter(trainer)
     next(steps)
     trainer.pause()  # as the Train page's pause: between steps

@@ -8,13 +8,14 @@ from dataclasses import fields, replace
 import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 
-from app.widgets.ppo_form import PRESETS, PPOForm
+from app.algorithms import PPO_PRESETS
+from app.widgets.train_form import TrainForm
 from core.config import PPOConfig
 
 
 @pytest.fixture
 def form(qtbot):
-    widget = PPOForm()
+    widget = TrainForm()
     qtbot.addWidget(widget)
     return widget
 
@@ -60,7 +61,7 @@ def test_the_user_edits_advanced_fields_by_name(form):
 
 def test_presets_reset_advanced_fields_and_cover_every_config_field(form):
     form.findChild(QSpinBox, "warmupStepsSpin").setValue(9)
-    form.apply_preset(list(PRESETS)[0])
+    form.apply_preset(list(PPO_PRESETS)[0])
     assert form.config().warmup_steps == PPOConfig().warmup_steps
     # Each PPOConfig field has a widget, except the sampling truncations PPO leaves off.
     shown = {f.name for f in fields(PPOConfig) if _has_widget(form, f.name)}

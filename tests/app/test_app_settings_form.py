@@ -9,11 +9,12 @@ from dataclasses import replace
 import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
 
-from app.widgets.ppo_form import PRESETS, PPOForm
+from app.algorithms import PPO_PRESETS
 from app.widgets.settings_form import make_widget, read_widget
+from app.widgets.train_form import TrainForm
 from core.cli import build_parser
 from core.cli.common import lora_from_args
-from core.cli.ppo import ppo_config_from_args
+from core.cli.training import config_from_args
 from core.config import LoraSpec, PPOConfig
 from core.config.settings import setting_problems, settings_of
 
@@ -58,7 +59,7 @@ FIELDS = [("", f) for f in settings_of(PPOConfig)] + [("lora.", f) for f in sett
 
 @pytest.fixture
 def form(qtbot):
-    widget = PPOForm()
+    widget = TrainForm()
     qtbot.addWidget(widget)
     return widget
 
@@ -86,7 +87,7 @@ def test_form_field_and_flag_agree_on_default_range_and_help(form, prefix, field
         label = widget.parentWidget().layout().labelForField(widget)
         assert label.text() == field.setting.label
     args = build_parser().parse_args(["ppo"])
-    cli = lora_from_args(args) if prefix else ppo_config_from_args(args)
+    cli = lora_from_args(args) if prefix else config_from_args(args, PPOConfig)
     assert read_widget(field, make_widget(field)) == getattr(cli, field.name) == field.default
     if isinstance(widget, QSpinBox | QDoubleSpinBox):
         low, high = widget.minimum(), widget.maximum()
@@ -108,7 +109,7 @@ def test_the_form_shows_a_config_and_gives_it_back(form):
 
 
 def test_the_minibatch_follows_the_batch_with_a_note(form):
-    form.apply_preset(list(PRESETS)[0])  # batch 8, minibatch 8
+    form.apply_preset(list(PPO_PRESETS)[0])  # batch 8, minibatch 8
     form.field_widget("batch_size").setValue(6)
     assert form.config().mini_batch_size == 6
     assert form.follow_note.isVisibleTo(form)
@@ -127,7 +128,7 @@ def test_an_explicit_contradiction_is_named_and_refused_at_start(form):
     from core.errors import TrainingError
     from core.ppo.checks import check_config
 
-    form.apply_preset(list(PRESETS)[0])
+    form.apply_preset(list(PPO_PRESETS)[0])
     form.field_widget("mini_batch_size").setValue(4)
     form.field_widget("batch_size").setValue(6)
     assert (form.config().batch_size, form.config().mini_batch_size) == (6, 4)
@@ -135,7 +136,7 @@ def test_an_explicit_contradiction_is_named_and_refused_at_start(form):
     assert form.problem_note.text() == "Batch size (6) must be a multiple of minibatch size (4)."
     with pytest.raises(TrainingError, match=r"batch_size \(6\) must be a multiple"):
         check_config(form.config())
-    form.apply_preset(list(PRESETS)[0])  # a preset: nothing set by the user any more
+    form.apply_preset(list(PPO_PRESETS)[0])  # a preset: nothing set by the user any more
     assert not form.problem_note.isVisibleTo(form) and form.config().batch_size == 8
 
 

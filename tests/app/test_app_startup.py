@@ -31,7 +31,6 @@ GUI_SIDE_CORE_MODULES = (
     "core.paths",
     "core.ppo",
     "core.ppo.checks",
-    "core.ppo.layout",
     "core.progress",
     "core.data.prompt_format",
     "core.data.prompts_io",

@@ -13,12 +13,14 @@ from app.widgets.token_inspector import TokenInspector, hover_card
 from core.config import ModelSpec, PPOConfig
 from core.inspection import Inspection, TokenRow, inspect_sample
 from core.model.session import ModelSession
-from core.ppo.launch import PPO
+from core.ppo.trainer import PPOTrainer
 from core.rewards.sentiment import SentimentReward
 from core.store import Store
 from core.train.checkpoints import ADAPTER_DIR
-from core.train.launch import run_checkpoint_dir, start_run
+from core.train.launch import Algorithm, run_checkpoint_dir, start_run
 from tests.app.test_app_support import JOB_TIMEOUT_MS
+
+PPO = Algorithm.of(PPOTrainer)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -2,6 +2,7 @@
 it, an unknown kind is an error everywhere, and the data selection (core/data_selection)
 is the same for the CLI and the GUI, resume included."""
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -34,9 +35,13 @@ def test_an_unknown_kind_is_an_error_not_a_fallback(workspace):
     with pytest.raises(UnknownAlgorithm, match="'nope' is not an algorithm.*known: ppo"):
         spec_of("nope")
     assert issubclass(UnknownAlgorithm, StudioError)
+    step = workspace / "step-1"
+    step.mkdir(parents=True)
+    (step / "meta.json").write_text('{"algorithm": "nope"}', encoding="utf-8")
     with pytest.raises(UnknownAlgorithm):
-        kind_of_checkpoint({"algorithm": "nope"})
-    assert kind_of_checkpoint({}) == "ppo"  # checkpoints from before meta named it
+        kind_of_checkpoint(step)
+    (step / "meta.json").write_text("{}", encoding="utf-8")
+    assert kind_of_checkpoint(step) == "ppo"  # checkpoints from before meta named it
     with Store.open(workspace) as store, pytest.raises(UnknownAlgorithm):
         dataset_for("nope", store, DataChoice())
     with Store.open(workspace) as store, pytest.raises(StudioError, match="not from stored"):
@@ -91,18 +96,34 @@ def test_metric_keys_are_documented():
         assert not missing, (spec.kind, missing)
 
 
-def test_product_files_naming_each_kind_stay_few():
+def _names_written_in(source: Path) -> set[str]:
+    """The string constants of a source file, less the names of GRPO's loss aggregations
+    (`LOSS_TYPES`: TRL's names, one of them "grpo", a loss's name and not the kind's)."""
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "LOSS_TYPES" for t in targets):
+                skipped |= {id(n) for n in ast.walk(node)}
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in skipped
+    }
+
+
+def test_each_kind_is_named_in_at_most_three_product_files():
     """A kind's name as a string literal: the registry, its trainer and at most one more
-    (app/algorithms.py's visuals, a legacy default); SimPO and ORPO only where declared."""
+    (app/algorithms.py's visuals, or the export format that KTO reads)."""
     sources = [*ROOT.glob("core/**/*.py"), *ROOT.glob("app/**/*.py")]
+    written = {source: _names_written_in(source) for source in sources}
     for kind in ALGORITHMS:
-        pattern = re.compile(rf"[\"']{kind}[\"']")
-        files = [p for p in sources if pattern.search(p.read_text(encoding="utf-8"))]
-        # ppo: also the legacy default of old checkpoints and PPO's checkpoint writer;
-        # kto: also an export format's name; grpo: also TRL's name of a loss aggregation
-        # (core/config/critic_free.py's LOSS_TYPES, a contract of the --loss-type flag).
-        limit = {"ppo": 5, "grpo": 4, "rloo": 3, "kto": 3}.get(kind, 2)
-        assert len(files) <= limit, (kind, sorted(str(p.relative_to(ROOT)) for p in files))
+        files = sorted(str(p.relative_to(ROOT)) for p, names in written.items() if kind in names)
+        assert len(files) <= 3, (kind, files)
+        assert "core/algorithms.py" in files, kind
 
 
 # ----------------------------------------------------------------- data selection
@@ -161,3 +182,14 @@ def test_resume_reads_ties_from_the_checkpoint_in_cli_and_gui(workspace, tmp_pat
         assert gui_pairs == pairs
         with pytest.raises(StudioError, match="is a simpo checkpoint"):
             dataset_for("dpo", store, DataChoice(), None, folder)
+
+
+def test_a_checkpoint_from_before_meta_named_its_algorithm_resumes_as_ppo_only(workspace):
+    from core.train.launch import check_checkpoint_algorithm
+
+    step = workspace / "step-2"
+    step.mkdir(parents=True)
+    (step / "meta.json").write_text("{}", encoding="utf-8")
+    check_checkpoint_algorithm(step, spec_of("ppo").algorithm())  # PPO's: accepted
+    with pytest.raises(StudioError, match="before checkpoints named their algorithm.*ppo --resume"):
+        check_checkpoint_algorithm(step, spec_of("grpo").algorithm())

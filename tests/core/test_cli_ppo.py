@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from core.cli import main
-from core.ppo.launch import reward_specs_to_resume
 from core.rlaif.loop import record_round
 from core.store import Store
+from core.train.launch import reward_specs_to_resume
 
 REQUIRED_KEYS = {
     "step",
@@ -237,7 +237,7 @@ def test_every_tunable_ppo_setting_has_a_flag(tmp_path):
     from dataclasses import fields
 
     from core.cli import build_parser
-    from core.cli.ppo import ppo_config_from_args
+    from core.cli.training import config_from_args
     from core.config import PPOConfig
 
     config_file = tmp_path / "ppo.json"
@@ -247,7 +247,7 @@ def test_every_tunable_ppo_setting_has_a_flag(tmp_path):
          "--missing-eos-penalty", "1.0", "--whiten-rewards", "--samples-per-step", "0",
          "--gamma", "0.99", "--kl-horizon", "300"]
     )  # fmt: skip
-    config = ppo_config_from_args(args)
+    config = config_from_args(args, PPOConfig)
     assert (config.steps, config.vf_coef) == (7, 0.5)  # from the file, not overridden
     assert (config.lr_schedule, config.warmup_steps, config.samples_per_step) == ("cosine", 2, 0)
     assert config.missing_eos_penalty == 1.0 and config.whiten_rewards

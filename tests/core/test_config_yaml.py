@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from core.cli import build_parser
-from core.cli.ppo import ppo_config_from_args
 from core.cli.train_rm import rm_config_from_args
+from core.cli.training import config_from_args
+from core.config import PPOConfig
 from core.errors import InputFileError
 
 
@@ -18,7 +19,7 @@ def test_a_yaml_ppo_config_is_read_with_numbers_as_numbers(tmp_path, capsys):
         encoding="utf-8",
     )
     args = build_parser().parse_args(["ppo", "--config", str(file), "--steps", "4"])
-    config = ppo_config_from_args(args)
+    config = config_from_args(args, PPOConfig)
     assert config.learning_rate == 1e-5  # YAML 1.1 would make "1e-5" a string
     assert (config.steps, config.batch_size, config.mini_batch_size) == (4, 8, 8)
     assert (config.init_kl_coef, config.whiten_rewards, config.lr_schedule) == (
@@ -47,11 +48,11 @@ def test_bad_yaml_is_a_clear_error(tmp_path, text, message):
     file = tmp_path / "ppo.yaml"
     file.write_text(text, encoding="utf-8")
     with pytest.raises(InputFileError, match=message):
-        ppo_config_from_args(build_parser().parse_args(["ppo", "--config", str(file)]))
+        config_from_args(build_parser().parse_args(["ppo", "--config", str(file)]), PPOConfig)
 
 
 def test_a_yaml_file_with_another_name_is_told_to_use_yaml_suffix(tmp_path):
     file = tmp_path / "ppo.conf"
     file.write_text("steps: 3\n", encoding="utf-8")
     with pytest.raises(InputFileError, match=r"A YAML file needs a \.yaml or \.yml name"):
-        ppo_config_from_args(build_parser().parse_args(["ppo", "--config", str(file)]))
+        config_from_args(build_parser().parse_args(["ppo", "--config", str(file)]), PPOConfig)

@@ -22,12 +22,15 @@ from core.model.sharding import (
     load_whole_on_every_rank,
     shard_session,
 )
-from core.ppo.launch import resume_run, start_run
+from core.ppo.trainer import PPOTrainer
 from core.store import Store
 from core.train import distributed
 from core.train.checkpoints import list_checkpoints
 from core.train.distributed import World, lone_cpu_launch, world_from_env
+from core.train.launch import Algorithm, resume_run, start_run
 from tests import distributed_worker as worker
+
+PPO = Algorithm.of(PPOTrainer)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -50,7 +53,7 @@ def two_processes(tiny_model_dir, tmp_path_factory):
     _store_comparisons(paths["cli_workspace"], root / "pairs.jsonl")
     session = worker.load_session(str(tiny_model_dir))
     with Store.open(paths["resume_workspace"]) as store:
-        run = start_run(store, session, worker.LetterReward(), worker.PROMPTS,
+        run = start_run(store, PPO, session, worker.LetterReward(), worker.PROMPTS,
                         replace(worker.PPO_RUN, steps=1))  # fmt: skip
         list(run)
     paths["one_process_checkpoint"] = run.last_checkpoint
@@ -213,7 +216,7 @@ def test_two_process_checkpoint_goes_on_in_one_process(two_processes, tiny_model
     session = worker.load_session(str(tiny_model_dir))
     with Store.open(paths["run_workspace"]) as store:
         checkpoint = Path(rank0["ppo_run"]["checkpoint"])
-        run = resume_run(store, checkpoint, session, worker.LetterReward(), worker.PROMPTS, 3)
+        run = resume_run(store, PPO, checkpoint, session, worker.LetterReward(), worker.PROMPTS, 3)
         assert_same(worker.trainer_weights(run.trainer), rank0["ppo_run"]["weights"])
         metrics = [event.metrics for event in run]
     assert run.status == "finished" and run.step_count == 3
@@ -296,7 +299,7 @@ def test_a_sharded_run_evaluates_samples_and_checkpoints_as_one_process_does(
     assert (checkpoint / "adapter" / "adapter_model.safetensors").is_file()
     session = worker.load_session(str(tiny_model_dir))
     with Store.open(paths["fsdp_workspace"]) as store:  # the sharded checkpoint, one process
-        run = resume_run(store, checkpoint, session, worker.LetterReward(), worker.PROMPTS, 3)
+        run = resume_run(store, PPO, checkpoint, session, worker.LetterReward(), worker.PROMPTS, 3)
         assert_same(worker.trainer_weights(run.trainer), sharded["weights"])
         list(run)
     assert run.status == "finished" and run.step_count == 3

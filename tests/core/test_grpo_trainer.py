@@ -13,15 +13,18 @@ from core.config import ModelSpec
 from core.config.critic_free import GRPOConfig, RLOOConfig
 from core.demo import DEMO_PROMPTS
 from core.errors import StudioError, TrainingError
-from core.grpo.launch import GRPO, RLOO
 from core.grpo.metrics import EXTRA_KEYS, KL_KEYS, REQUIRED_KEYS
 from core.grpo.trainer import GRPOTrainer, RLOOTrainer
 from core.model.session import ModelSession
-from core.ppo.launch import PPO
+from core.ppo.trainer import PPOTrainer
 from core.rewards.sentiment import SentimentReward
 from core.store import Store
 from core.train.checkpoints import read_meta
-from core.train.launch import resume_run, run_checkpoint_dir, start_run
+from core.train.launch import Algorithm, resume_run, run_checkpoint_dir, start_run
+
+GRPO = Algorithm.of(GRPOTrainer)
+RLOO = Algorithm.of(RLOOTrainer)
+PPO = Algorithm.of(PPOTrainer)
 
 PROMPTS = ["I loved", "The movie was", "Terrible", "The blender", "Boring plot"]
 TINY = dict(

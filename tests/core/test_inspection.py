@@ -10,15 +10,18 @@ import pytest
 from core.cli import main
 from core.config import ModelSpec, PPOConfig
 from core.config.critic_free import GRPOConfig
-from core.grpo.launch import GRPO
+from core.grpo.trainer import GRPOTrainer
 from core.inspection import inspect_sample
 from core.model.session import ModelSession
 from core.onpolicy.trainer import _sampling_seed
-from core.ppo.launch import PPO
+from core.ppo.trainer import PPOTrainer
 from core.rewards.sentiment import SentimentReward
 from core.store import Store
 from core.train.checkpoints import ADAPTER_DIR
-from core.train.launch import run_checkpoint_dir, start_run
+from core.train.launch import Algorithm, run_checkpoint_dir, start_run
+
+GRPO = Algorithm.of(GRPOTrainer)
+PPO = Algorithm.of(PPOTrainer)
 
 PROMPT = ["The hotel"]
 

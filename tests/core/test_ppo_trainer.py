@@ -16,12 +16,15 @@ from core.errors import RewardError, TrainingError
 from core.model.generate import encode_prompts, sample
 from core.model.session import ModelSession
 from core.onpolicy.rollout import forward_response
+from core.paths import run_checkpoint_dir
 from core.ppo import PPOTrainer
-from core.ppo.checkpoint import list_checkpoints
-from core.ppo.launch import resume_run, run_checkpoint_dir, start_run
 from core.ppo.metrics import EXTRA_KEYS, REQUIRED_KEYS
 from core.rewards.sentiment import SentimentReward
 from core.store import Store
+from core.train.checkpoints import list_checkpoints
+from core.train.launch import Algorithm, resume_run, start_run
+
+PPO = Algorithm.of(PPOTrainer)
 
 PROMPTS = ["I loved", "The movie was", "Terrible", "The blender", "Boring plot"]
 TINY = PPOConfig(
@@ -117,7 +120,7 @@ def test_trainer_log_probs_match_the_sampler(session):
 
 def test_metrics_samples_and_store_records(session, workspace):
     store = Store.open(workspace)
-    trainer = start_run(store, session, LetterReward(), PROMPTS, TINY)
+    trainer = start_run(store, PPO, session, LetterReward(), PROMPTS, TINY)
     results = list(trainer)
 
     for result in results:
@@ -160,7 +163,7 @@ def test_pause_resume_and_stop_from_another_thread(tiny_model_dir, workspace):
         try:
             store = Store.open(workspace)
             config = replace(TINY, steps=1000)
-            trainer = start_run(store, load(tiny_model_dir), LetterReward(), PROMPTS, config)
+            trainer = start_run(store, PPO, load(tiny_model_dir), LetterReward(), PROMPTS, config)
             holder["trainer"], holder["store_path"] = trainer, store.path
             created.set()
             for result in trainer:
@@ -208,12 +211,12 @@ def test_checkpoint_resume_continues_the_same_run(tiny_model_dir, tmp_path, work
     expected_lora = lora_weights(straight.session)
 
     store = Store.open(workspace)
-    first = start_run(store, load(tiny_model_dir), LetterReward(), PROMPTS, config)
+    first = start_run(store, PPO, load(tiny_model_dir), LetterReward(), PROMPTS, config)
     list(first)
     assert [m["step"] for m in store.metrics(first.run_id)] == [1, 2, 3, 4]
 
     step_2 = run_checkpoint_dir(workspace, first.run_id) / "step-2"
-    resumed = resume_run(store, step_2, load(tiny_model_dir), LetterReward(), PROMPTS)
+    resumed = resume_run(store, PPO, step_2, load(tiny_model_dir), LetterReward(), PROMPTS)
     assert resumed.run_id == first.run_id and resumed.step_count == 2
     assert [m["step"] for m in store.metrics(first.run_id)] == [1, 2]  # history past 2 dropped
     continued = [r.metrics for r in resumed]
@@ -247,7 +250,7 @@ def test_resume_with_more_steps_follows_the_schedule_of_the_new_total(tiny_model
 def test_nan_reward_fails_the_run_and_keeps_the_last_good_checkpoint(tiny_model_dir, workspace):
     store = Store.open(workspace)
     config = replace(TINY, steps=4, checkpoint_every=1)
-    trainer = start_run(store, load(tiny_model_dir), NanOnCall(3), PROMPTS, config)
+    trainer = start_run(store, PPO, load(tiny_model_dir), NanOnCall(3), PROMPTS, config)
     folder = run_checkpoint_dir(workspace, trainer.run_id)
     seen = []
     with pytest.raises(TrainingError, match="NaN") as caught:
@@ -261,7 +264,7 @@ def test_nan_reward_fails_the_run_and_keeps_the_last_good_checkpoint(tiny_model_
     with pytest.raises(TrainingError, match="failed"):
         trainer.trainer.step()
 
-    resumed = resume_run(store, folder, load(tiny_model_dir), LetterReward(), PROMPTS)
+    resumed = resume_run(store, PPO, folder, load(tiny_model_dir), LetterReward(), PROMPTS)
     assert [r.step for r in resumed] == [3, 4]
     assert store.run(trainer.run_id).status == "finished"
     store.close()
@@ -286,7 +289,7 @@ def test_a_reward_error_becomes_a_training_error(session, workspace):
             raise RewardError("Reward 'broken' returned 3 scores for 4 responses.")
 
     store = Store.open(workspace)
-    trainer = start_run(store, session, Broken(), PROMPTS, TINY)
+    trainer = start_run(store, PPO, session, Broken(), PROMPTS, TINY)
     with pytest.raises(TrainingError, match="broken"):
         list(trainer)
     assert store.run(trainer.run_id).status == "failed"

@@ -11,7 +11,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from core.cli import main
 from core.config import GenerationConfig, LoraSpec, ModelSpec, PPOConfig, RMConfig
 from core.model.session import ModelSession
-from core.ppo.launch import start_run
+from core.ppo.trainer import PPOTrainer
 from core.reward_model.training import pairs_from_comparisons, read_meta, train_reward_model
 from core.rewards.classifier import ClassifierReward
 from core.rewards.judge import LLMJudge, single_token_variants
@@ -19,6 +19,9 @@ from core.rlaif.agreement import agreement_report
 from core.rlaif.labelling import label_pairs
 from core.rlaif.loop import ai_round, rounds_of, samples_as_pairs
 from core.store import Store
+from core.train.launch import Algorithm, start_run
+
+PPO = Algorithm.of(PPOTrainer)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -94,7 +97,7 @@ def test_ai_labels_train_a_reward_model_that_ppo_raises(demo_model_dir, workspac
                         kl_mode="fixed", seed=0)  # fmt: skip
         from core.demo import DEMO_PROMPTS
 
-        trainer = start_run(store, session, reward, DEMO_PROMPTS, ppo, [f"rm={result.folder}"])
+        trainer = start_run(store, PPO, session, reward, DEMO_PROMPTS, ppo, [f"rm={result.folder}"])
         rewards = [step.metrics["reward/mean"] for step in trainer]
     print(
         f"labels {labelled - started:.1f} s, RM {trained - labelled:.1f} s "
@@ -111,7 +114,7 @@ def test_interactive_round_from_a_paused_run(tiny_model_dir, workspace):
                        samples_per_step=4, seed=0)  # fmt: skip
     prompts = ["The movie was", "I loved", "The blender", "Boring plot"]
     with Store.open(workspace) as store:
-        trainer = start_run(store, session, first_reward, prompts, config)
+        trainer = start_run(store, PPO, session, first_reward, prompts, config)
         steps = iter(trainer)
         next(steps), next(steps)
         trainer.pause()  # takes effect before the next step

@@ -17,9 +17,13 @@ from core.cli import main
 from core.config import ModelSpec, PPOConfig
 from core.errors import TrainingError
 from core.model.session import ModelSession
-from core.ppo import checkpoint as ckpt
-from core.ppo.launch import own_run_of, resume_run, run_checkpoint_dir, start_run
+from core.paths import run_checkpoint_dir
+from core.ppo.trainer import PPOTrainer
 from core.store import Store
+from core.train import checkpoints as ckpt
+from core.train.launch import Algorithm, own_run_of, resume_run, start_run
+
+PPO = Algorithm.of(PPOTrainer)
 
 PROMPTS = ["This movie was", "The blender is", "The hotel", "My new phone"]
 SMALL = PPOConfig(steps=2, batch_size=4, mini_batch_size=2, ppo_epochs=1, max_new_tokens=6)
@@ -100,7 +104,7 @@ def test_checkpoints_without_a_workspace_id_belong_where_they_lie(tiny_model_dir
     from core.rewards.rules import LengthReward
 
     with Store.open(tmp_path / "ws") as store:
-        run = start_run(store, session, LengthReward(4), PROMPTS, SMALL)
+        run = start_run(store, PPO, session, LengthReward(4), PROMPTS, SMALL)
         list(run)
         folder = run.last_checkpoint
         meta = ckpt.read_meta(folder)
@@ -197,7 +201,7 @@ def test_nan_at_step_one_names_the_checkpoint_schedule(tiny_model_dir, workspace
 
     config = PPOConfig(**{**SMALL.__dict__, "checkpoint_every": 5})
     with Store.open(workspace) as store:
-        run = start_run(store, session, NanReward(), PROMPTS, config)
+        run = start_run(store, PPO, session, NanReward(), PROMPTS, config)
         with pytest.raises(TrainingError) as caught:
             list(run)
         assert "the first was due at step 5" in str(caught.value)
@@ -237,13 +241,13 @@ def test_a_resume_of_ones_own_run_refuses_a_busy_run_but_not_after_release(
     from core.rewards.rules import LengthReward
 
     with Store.open(workspace) as store:
-        run = start_run(store, session, LengthReward(4), PROMPTS, SMALL)
+        run = start_run(store, PPO, session, LengthReward(4), PROMPTS, SMALL)
         list(run)
         with Store.open(workspace) as other:
             other.claim_run(run.run_id)
             with pytest.raises(TrainingError, match="being trained by"):
-                resume_run(store, run.last_checkpoint, session, LengthReward(4), PROMPTS, 3)
-        resumed = resume_run(store, run.last_checkpoint, session, LengthReward(4), PROMPTS, 3)
+                resume_run(store, PPO, run.last_checkpoint, session, LengthReward(4), PROMPTS, 3)
+        resumed = resume_run(store, PPO, run.last_checkpoint, session, LengthReward(4), PROMPTS, 3)
         assert resumed.run_id == run.run_id and [r.step for r in resumed] == [3]
 
 

@@ -11,11 +11,12 @@ from dataclasses import dataclass, fields, replace
 import pytest
 
 from core.cli import build_parser, main
-from core.cli.ppo import ppo_config_and_notes, ppo_config_from_args
 from core.cli.train_rm import rm_config_from_args
+from core.cli.training import config_from_args
 from core.config import LR_SCHEDULES, LoraSpec, PPOConfig, RMConfig
 from core.config.settings import (
     HIDDEN,
+    config_from_sources,
     declared_fields,
     follow_user_settings,
     setting,
@@ -76,7 +77,7 @@ def test_ppo_flags_keep_their_names():
 def test_each_ppo_flag_defaults_to_the_config_default(field):
     args = _ppo()
     assert getattr(args, field.name) is None  # not given: not set
-    assert getattr(ppo_config_from_args(args), field.name) == field.default
+    assert getattr(config_from_args(args, PPOConfig), field.name) == field.default
 
 
 @pytest.mark.parametrize("field", NUMBERS, ids=lambda f: f.name)
@@ -112,54 +113,59 @@ def test_lr_schedules_are_defined_once():
 
 
 def test_bool_and_optional_flags():
-    assert ppo_config_from_args(_ppo("--whiten-rewards")).whiten_rewards is True
-    assert ppo_config_from_args(_ppo("--no-whiten-rewards")).whiten_rewards is False
+    assert config_from_args(_ppo("--whiten-rewards"), PPOConfig).whiten_rewards is True
+    assert config_from_args(_ppo("--no-whiten-rewards"), PPOConfig).whiten_rewards is False
     # 0 is the form's "off" of an optional number: the CLI reads it the same way.
-    assert ppo_config_from_args(_ppo("--missing-eos-penalty", "0")).missing_eos_penalty is None
-    assert ppo_config_from_args(_ppo("--missing-eos-penalty", "1.5")).missing_eos_penalty == 1.5
+    assert (
+        config_from_args(_ppo("--missing-eos-penalty", "0"), PPOConfig).missing_eos_penalty is None
+    )
+    assert (
+        config_from_args(_ppo("--missing-eos-penalty", "1.5"), PPOConfig).missing_eos_penalty == 1.5
+    )
 
 
 @pytest.mark.parametrize("batch", range(1, 21))
 def test_batch_size_alone_always_gives_a_valid_config(batch):
-    config, notes = ppo_config_and_notes(_ppo("--batch-size", str(batch)))
+    args = _ppo("--batch-size", str(batch))
+    config, notes = config_from_sources(PPOConfig, args, args.config)
     assert config.batch_size == batch and setting_problems(config) == []
     assert config.mini_batch_size <= PPOConfig.mini_batch_size
     assert bool(notes) == (config.mini_batch_size != PPOConfig.mini_batch_size)
 
 
 def test_the_minibatch_follows_with_a_note_on_stderr(capsys):
-    config = ppo_config_from_args(_ppo("--batch-size", "20"))
+    config = config_from_args(_ppo("--batch-size", "20"), PPOConfig)
     assert (config.batch_size, config.mini_batch_size) == (20, 10)
     assert capsys.readouterr().err == (
         "note: --mini-batch-size follows --batch-size: 10 instead of 16 (the largest divisor "
         "of 20 not above 16); pass --mini-batch-size to choose it\n"
     )
-    config = ppo_config_from_args(_ppo("--mini-batch-size", "12"))
+    config = config_from_args(_ppo("--mini-batch-size", "12"), PPOConfig)
     assert (config.batch_size, config.mini_batch_size) == (36, 12)  # the batch follows too
     assert "--batch-size follows --mini-batch-size: 36 instead of 32" in capsys.readouterr().err
 
 
 def test_explicit_contradiction_is_an_error_naming_both_flags():
     with pytest.raises(TrainingError, match=r"--batch-size \(8\) must be a multiple of "):
-        ppo_config_from_args(_ppo("--batch-size", "8", "--mini-batch-size", "16"))
-    config = ppo_config_from_args(_ppo("--batch-size", "8", "--mini-batch-size", "4"))
+        config_from_args(_ppo("--batch-size", "8", "--mini-batch-size", "16"), PPOConfig)
+    config = config_from_args(_ppo("--batch-size", "8", "--mini-batch-size", "4"), PPOConfig)
     assert (config.batch_size, config.mini_batch_size) == (8, 4)
 
 
 def test_a_config_file_counts_as_set_by_the_user(tmp_path, capsys):
     file = tmp_path / "ppo.json"
     file.write_text(json.dumps({"batch_size": 8, "steps": 3}), encoding="utf-8")
-    config = ppo_config_from_args(_ppo("--config", str(file)))
+    config = config_from_args(_ppo("--config", str(file)), PPOConfig)
     assert (config.steps, config.batch_size, config.mini_batch_size) == (3, 8, 8)
     assert "--mini-batch-size follows --batch-size" in capsys.readouterr().err
-    config = ppo_config_from_args(_ppo("--config", str(file), "--batch-size", "6"))
+    config = config_from_args(_ppo("--config", str(file), "--batch-size", "6"), PPOConfig)
     assert (config.steps, config.batch_size, config.mini_batch_size) == (3, 6, 6)
     file.write_text(json.dumps({"mini_batch_size": 16}), encoding="utf-8")
     with pytest.raises(TrainingError, match="must be a multiple"):
-        ppo_config_from_args(_ppo("--config", str(file), "--batch-size", "8"))
+        config_from_args(_ppo("--config", str(file), "--batch-size", "8"), PPOConfig)
     file.write_text(json.dumps({"steps": 0}), encoding="utf-8")
     with pytest.raises(TrainingError, match="--steps is 0; use 1 to 1000000"):
-        ppo_config_from_args(_ppo("--config", str(file)))
+        config_from_args(_ppo("--config", str(file)), PPOConfig)
 
 
 def test_follow_never_changes_what_the_user_set():

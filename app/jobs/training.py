@@ -42,7 +42,7 @@ class TrainRequest:
     resume_from: Path | None = None
     """A checkpoint (step folder) to continue instead of starting a new run; the run
     goes on under its id with config.steps as its new total."""
-    algorithm: str = DEFAULT_KIND
+    kind: str = DEFAULT_KIND
     """The run kind: an on-policy kind of core.algorithms."""
     guardrails: GuardrailConfig | None = field(default_factory=GuardrailConfig)
     """The thresholds of the guardrails that pause the run when it goes wrong
@@ -65,7 +65,7 @@ def run_training(session: Any, request: TrainRequest, control: RunControl) -> It
         reward = build_reward(list(request.rewards), context)
         # Recorded with absolute paths, so a resume never depends on the current folder.
         specs = absolute_reward_specs([format_reward_spec(spec) for spec in request.rewards])
-        algorithm = spec_of(request.algorithm).algorithm()
+        algorithm = spec_of(request.kind).algorithm()
         if request.resume_from is not None:
             run = resume_run(
                 store, algorithm, request.resume_from, session, reward, prompts,
@@ -86,10 +86,6 @@ def run_training(session: Any, request: TrainRequest, control: RunControl) -> It
         if close is not None:
             close()
         store.close()
-
-
-run_ppo = run_training
-"""The name the job had when it trained PPO only."""
 
 
 def _prompts(store: Store, set_name: str) -> tuple[list[str], dict[str, str]]:
