@@ -97,6 +97,15 @@ def test_resolve_stores_the_final_verdict_and_the_exports_follow_it(qtbot, windo
     assert (exported["chosen"], exported["rejected"]) == tuple(reversed(conflict.answers))
     assert "(1 resolved)" in panel.summary.text()
     screenshots(qtbot, window, "conflicts")
+    # Two picks in a row: the second lands while the list is being read again after the
+    # first; the list is read once more, so it shows the latest.
+    actions = panel.action_buttons(0)[1].menu().actions()
+    actions[0].trigger()
+    actions[2].trigger()
+    assert [r.verdict for r in store.resolutions()] == ["right", "left", "tie"]
+    qtbot.waitUntil(lambda: panel.value(panel.conflicts_table, 0, 1) == "resolved: tie (cid)",
+                    timeout=60_000)  # fmt: skip
+    wait_idle(qtbot, window)
 
 
 def screenshots(qtbot, window, name: str) -> None:

@@ -131,6 +131,7 @@ class FeedbackPage(QWidget):
         self._busy: dict[str, WorkerBase] = {}  # "label" | "rm" | "round" | "agreement"
         self._stopping: set[str] = set()  # keys whose Stop was pressed
         self._relay: EpochRelay | None = None
+        self._people_stale = False  # a resolution saved while the people's report ran
         columns = QSplitter(Qt.Orientation.Horizontal)
         columns.addWidget(self._build_labelling())
         columns.addWidget(self._build_right())
@@ -444,8 +445,14 @@ class FeedbackPage(QWidget):
         self._start(
             "people", compute_people_report, self.state.workspace, stoppable=False,
             description="Agreement between people", context="Comparing the people's labels",
-            on_done=self.people_panel.set_report,
+            on_done=self._on_people_report,
         )  # fmt: skip
+
+    def _on_people_report(self, report) -> None:
+        self.people_panel.set_report(report)
+        if self._people_stale:  # it was read before the latest resolution: once more
+            self._people_stale = False
+            self._refresh_people()
 
     def _on_resolve(self, first_id: int, second_id: int, pick: str) -> None:
         """Resolve on a conflict: the rater's final verdict, stored (one small write) through
@@ -458,7 +465,9 @@ class FeedbackPage(QWidget):
             self.state.errors.report(error, "Resolving the pair")
             return
         self.state.feedback_changed.emit()
-        if "people" not in self._busy:
+        if "people" in self._busy:
+            self._people_stale = True
+        else:
             self._refresh_people()
 
     def _on_agreement(self, report: AgreementReport) -> None:
