@@ -102,6 +102,7 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m mypy
 
 test: setup lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest

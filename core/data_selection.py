@@ -64,7 +64,7 @@ def dataset_for(
     if spec.data == "demonstrations":
         if choice.data_file is not None:
             return data.read_demonstrations(choice.data_file)
-        return data.chosen_demonstrations(store.comparisons(choice.source))
+        return data.chosen_demonstrations(store.comparisons(choice.source), store.resolutions())
     raise StudioError(
         f"{spec.label} learns from {spec.data}, not from stored feedback; start it with "
         "a prompt set and a reward."

@@ -183,7 +183,9 @@ def run_rm_training(
 
     with Store.open(request.workspace) as store:
         rows, flips = drop_coin_flips(store.comparisons(request.source))
-        pairs = pairs_from_comparisons(rows, prompt_formats=prompt_formats(store))
+        pairs = pairs_from_comparisons(
+            rows, prompt_formats=prompt_formats(store), resolutions=store.resolutions()
+        )
         result = train_reward_model(
             pairs,
             request.config,

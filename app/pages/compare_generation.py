@@ -61,6 +61,10 @@ class PairGeneration:
 
     def _on_generated(self, prompt, sides: list[SideCompletion]) -> None:
         self._generating = False
+        if prompt.id in self._kept_queued:  # a stored pair was queued meanwhile: it stays
+            self._kept_queued.discard(prompt.id)
+            self._update_buttons()
+            return
         if self.rank_mode() and len(sides) > 2:
             self._on_rank_generated(prompt, sides)
             self._update_buttons()

@@ -64,6 +64,8 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
         self._singles: dict[int, Pair] = {}  # prompt id -> latest single answer (thumbs)
         self._voted: list[Pair] = []  # every pair voted on this session, for the tally
         self._generating = False
+        self._kept_queued: set[int] = set()
+        """Prompts whose queued stored pair a generation in flight must not replace."""
         self._scoring = False
         self._rng = random.Random()  # side order: unpredictable on purpose
         self._votes_since_repeat = 0
@@ -444,6 +446,8 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
         rating: the page switches to their prompt set, each prompt shows its pair."""
         store = self.state.store
         for prompt_id, policy_id, base_id in pairs:
+            if self._generating:  # a pair on its way for this prompt must not replace it
+                self._kept_queued.add(prompt_id)
             rows = [store.generation(base_id), store.generation(policy_id)]  # recipe A, B
             sides = [
                 SideCompletion(stored_recipe(row), row.text, row.seed or 0, row.params, row.adapter)

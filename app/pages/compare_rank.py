@@ -1,5 +1,6 @@
 """Compare & Rate's Rank mode (a mixin of ComparePage): four answers to one prompt (two
-samples of each recipe, shown in a random order), ranked with the keys, ties allowed,
+samples of each recipe, shown in a random order), ranked with the keys or by dragging
+them into order (app.widgets.rank_box), ties allowed,
 stored as the pairs the ranking implies (Store.add_ranking, core.data.rankings)."""
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ class RankMode:
         self.state.feedback_changed.emit()
         if self.current_prompt() is not None and self.current_prompt().id == prompt.id:
             self._show_rank(prompt.id)
-        self.status_label.setText("Rank them: the numbers best first, = for a tie.")
+        self.status_label.setText(
+            "Rank them: the numbers best first (= for a tie), or drag the list into order "
+            "and Save ranking."
+        )
 
     def _on_ranked(self, groups: tuple) -> None:
         prompt = self.current_prompt()

@@ -131,6 +131,7 @@ class FeedbackPage(QWidget):
         self._busy: dict[str, WorkerBase] = {}  # "label" | "rm" | "round" | "agreement"
         self._stopping: set[str] = set()  # keys whose Stop was pressed
         self._relay: EpochRelay | None = None
+        self._people_stale = False  # a resolution saved while the people's report ran
         columns = QSplitter(Qt.Orientation.Horizontal)
         columns.addWidget(self._build_labelling())
         columns.addWidget(self._build_right())
@@ -166,6 +167,7 @@ class FeedbackPage(QWidget):
         # the reward model's plot in an 800-pixel window.
         self.people_panel = PeoplePanel()
         self.people_panel.rerate_requested.connect(self.rerate_requested)
+        self.people_panel.resolve_requested.connect(self._on_resolve)
         self.feedback_tabs = QTabWidget(objectName="feedbackTabs")
         self.feedback_tabs.addTab(self.verdict_table, "Latest AI verdicts (newest first)")
         self.feedback_tabs.addTab(self.people_panel, "Between people")
@@ -437,11 +439,36 @@ class FeedbackPage(QWidget):
             stoppable=False, description="Agreement report", context="Computing agreement",
             on_done=self._on_agreement, on_error=lambda _e: self.agreement_summary.setText(""),
         )  # fmt: skip
+        self._refresh_people()
+
+    def _refresh_people(self) -> None:
         self._start(
             "people", compute_people_report, self.state.workspace, stoppable=False,
             description="Agreement between people", context="Comparing the people's labels",
-            on_done=self.people_panel.set_report,
+            on_done=self._on_people_report,
         )  # fmt: skip
+
+    def _on_people_report(self, report) -> None:
+        self.people_panel.set_report(report)
+        if self._people_stale:  # it was read before the latest resolution: once more
+            self._people_stale = False
+            self._refresh_people()
+
+    def _on_resolve(self, first_id: int, second_id: int, pick: str) -> None:
+        """Resolve on a conflict: the rater's final verdict, stored (one small write) through
+        the CLI's path (core.rating.resolutions); then the people's figures again."""
+        from core.rating.resolutions import settle
+
+        try:
+            settle(self.state.store, first_id, second_id, pick, self.state.rater_name())
+        except (StudioError, ValueError) as error:
+            self.state.errors.report(error, "Resolving the pair")
+            return
+        self.state.feedback_changed.emit()
+        if "people" in self._busy:
+            self._people_stale = True
+        else:
+            self._refresh_people()
 
     def _on_agreement(self, report: AgreementReport) -> None:
         self.agreement_table.set_report(report)

@@ -1,5 +1,6 @@
 """The AI Feedback page's "Between people" box: agreement between raters, each rater's
-habits and pace, and the pairs people disagree on (core.rating.agreement)."""
+habits and pace, and the pairs people disagree on (core.rating.agreement), each with one
+click to rate it again on Compare & Rate or to resolve it (core.rating.resolutions)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QGroupBox, QLabel, QTableWidget, QVBoxLayout
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTableWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.widgets.feedback_tables import _item, _read_only, number, percent
 
@@ -17,9 +28,13 @@ if TYPE_CHECKING:
 PEOPLE_TIP = (
     "Cohen's κ for every two people on the pairs both rated; Krippendorff's α over all "
     "(1 = perfect, 0 = chance). Conflicts: pairs people voted on both ways. A pair whose "
-    "votes cancel out is left out of training and exports until someone rates it again; a "
-    "split vote trains as its vote share (2 against 1: 0.67)."
+    "votes cancel out is left out of training and exports until someone rates it again or "
+    "resolves it; a split vote trains as its vote share (2 against 1: 0.67); a resolved "
+    "pair trains as the person who resolved it picked."
 )
+RESOLVE_PICKS = (("A is better", "A"), ("B is better", "B"), ("Neither (tie)", "tie"))
+"""The Resolve menu: its entries and what each stores (core.rating.resolutions.PICKS)."""
+CONFLICT_COLUMNS = ("", "Outcome", "Prompt", "A", "B", "Votes")
 
 
 def _table(name: str, columns: Sequence[str]) -> QTableWidget:
@@ -35,6 +50,8 @@ class PeoplePanel(QGroupBox):
 
     rerate_requested = Signal(int, int, int)
     """(prompt id, answer A's generation id, answer B's): a conflict to rate again."""
+    resolve_requested = Signal(int, int, str)
+    """(answer A's generation id, answer B's, A | B | tie): a person's final verdict."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -52,10 +69,11 @@ class PeoplePanel(QGroupBox):
             "Left / Longer: share of decisive verdicts for the left side / the longer answer "
             "(50 % = no bias). Pace: gaps over 10 minutes count as breaks."
         )
-        self.conflicts_table = _table("conflictsTable", ("Outcome", "Prompt", "A", "B", "Votes"))
+        self.conflicts_table = _table("conflictsTable", CONFLICT_COLUMNS)
         self.conflicts_table.setToolTip(
-            "Double-click a pair to rate it again on Compare & Rate: your new verdict replaces "
-            "your earlier one."
+            "Re-rate (or double-click) opens the pair on Compare & Rate: your new verdict "
+            "replaces your earlier one. Resolve: pick the final verdict yourself; the "
+            "raters' verdicts stay, and training and exports read the pair as you picked."
         )
         self.conflicts_table.cellDoubleClicked.connect(self._on_conflict_clicked)
         self._conflicts: list = []
@@ -67,9 +85,11 @@ class PeoplePanel(QGroupBox):
 
     def set_report(self, report: PeopleReport) -> None:
         """Show `report`."""
+        settled = sum(c.resolution is not None for c in report.conflicts)
         self.summary.setText(
             f"{len(report.raters)} people · Krippendorff's α {number(report.alpha)} · "
             f"{len(report.conflicts)} pairs they disagree on"
+            + (f" ({settled} resolved)" if settled else "")
         )
         _fill(self.pairs_table, [
             (f"{p.first} / {p.second}", str(p.n_shared), percent(p.agreement), number(p.kappa))
@@ -83,20 +103,65 @@ class PeoplePanel(QGroupBox):
         ])  # fmt: skip
         self._conflicts = list(report.conflicts)
         _fill(self.conflicts_table, [
-            (c.outcome, c.prompt, c.answers[0], c.answers[1],
+            ("", _outcome(c), c.prompt, c.answers[0], c.answers[1],
              ", ".join(f"{rater}: {verdict}" for rater, verdict in c.votes.items()))
             for c in report.conflicts
         ])  # fmt: skip
+        for row in range(len(self._conflicts)):
+            self.conflicts_table.setCellWidget(row, 0, self._actions(row))
+        self.conflicts_table.resizeColumnToContents(0)
+        self.conflicts_table.resizeColumnToContents(1)
+
+    def _actions(self, row: int) -> QWidget:
+        """Re-rate and Resolve for conflict `row` (the table owns and deletes them)."""
+        rerate = QPushButton("Re-rate", objectName="rerateConflictButton")
+        rerate.setToolTip("Rate this pair again on Compare & Rate")
+        rerate.clicked.connect(lambda _checked=False, r=row: self._on_conflict_clicked(r, 0))
+        resolve = QToolButton(objectName="resolveConflictButton", text="Resolve")
+        resolve.setToolTip("Pick the final verdict on this pair yourself")
+        resolve.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(resolve)
+        for text, pick in RESOLVE_PICKS:
+            menu.addAction(text).triggered.connect(
+                lambda _checked=False, r=row, p=pick: self._on_resolve(r, p)
+            )
+        resolve.setMenu(menu)
+        cell = QWidget()
+        layout = QHBoxLayout(cell)
+        layout.setContentsMargins(2, 0, 2, 0)
+        layout.setSpacing(4)
+        layout.addWidget(rerate)
+        layout.addWidget(resolve)
+        return cell
+
+    def action_buttons(self, row: int) -> tuple[QPushButton, QToolButton]:
+        """Conflict `row`'s Re-rate and Resolve buttons (tests)."""
+        cell = self.conflicts_table.cellWidget(row, 0)
+        return (
+            cell.findChild(QPushButton, "rerateConflictButton"),
+            cell.findChild(QToolButton, "resolveConflictButton"),
+        )
 
     def _on_conflict_clicked(self, row: int, _column: int) -> None:
         if 0 <= row < len(self._conflicts):
             item = self._conflicts[row]
             self.rerate_requested.emit(item.prompt_id, *item.generation_ids)
 
+    def _on_resolve(self, row: int, pick: str) -> None:
+        if 0 <= row < len(self._conflicts):
+            self.resolve_requested.emit(*self._conflicts[row].generation_ids, pick)
+
     def value(self, table: QTableWidget, row: int, column: int) -> str:
         """The text of one cell (tests)."""
         item = table.item(row, column)
         return "" if item is None else item.text()
+
+
+def _outcome(conflict) -> str:
+    """conflict | split | resolved: A (ann)."""
+    if conflict.resolution is None:
+        return conflict.outcome
+    return f"resolved: {conflict.resolution} ({conflict.resolver})"
 
 
 def _fill(table: QTableWidget, rows: Sequence[Sequence[str]]) -> None:

@@ -1,8 +1,13 @@
-"""Compare & Rate's Rank mode: 3-4 answers side by side, put in order with the keys.
+"""Compare & Rate's Rank mode: 3-4 answers side by side, put in order by keys or by drag.
 
-Press the answers' numbers best first (`1`-`4`); `=` before a number ties it with the
-previous one; `Backspace` takes the last one back. When every answer is placed the
+Keys: press the answers' numbers best first (`1`-`4`); `=` before a number ties it with
+the previous one; `Backspace` takes the last one back. When every answer is placed the
 ranking is complete (`completed` fires with its groups, best first).
+
+Drag: the list under the answers (app.widgets.rank_list) holds them in the order being
+built; drag a row to move it, tick a row to tie it with the one above, then Save ranking
+(a drag cannot tell when you are done, so it saves on the button). Both routes edit one
+order: the keys reorder the list, a drag replaces the order with the list's.
 """
 
 from __future__ import annotations
@@ -10,9 +15,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.widgets.rank_list import RankList
 
 MAX_ANSWERS = 4
+LIST_ROWS_SHOWN = 4
 
 
 class RankBox(QWidget):
@@ -34,10 +51,21 @@ class RankBox(QWidget):
             grid.addWidget(box, index // 2, index % 2)
             self.boxes.append(box)
             self.views.append(view)
+        self.rank_list = RankList()
+        self.rank_list.order_changed.connect(self._on_dragged)
+        self.save_button = QPushButton("Save ranking", objectName="saveRankingButton")
+        self.save_button.setToolTip("Save the order the list shows (ties as ticked)")
+        self.save_button.clicked.connect(self.save_order)
+        row = QHBoxLayout()
+        row.addWidget(self.rank_list, 1)
+        side = QVBoxLayout()
+        side.addWidget(self.order_label, 1)
+        side.addWidget(self.save_button)
+        row.addLayout(side, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(grid, 1)
-        layout.addWidget(self.order_label)
+        layout.addLayout(row)
         self.set_answers([])
 
     def set_answers(self, texts: Sequence[str]) -> None:
@@ -46,6 +74,10 @@ class RankBox(QWidget):
         for index, (box, view) in enumerate(zip(self.boxes, self.views, strict=True)):
             box.setVisible(index < self.count or self.count == 0)
             view.setPlainText(texts[index] if index < self.count else "")
+        self.rank_list.set_answers(texts)
+        row_height = max(self.rank_list.sizeHintForRow(0) if self.count else 0, 18)
+        spacing = 2 * self.rank_list.spacing()
+        self.rank_list.setFixedHeight(LIST_ROWS_SHOWN * (row_height + spacing) + 6)
         self.groups: list[list[int]] = []
         self._tie_next = False
         self.done = False
@@ -83,6 +115,24 @@ class RankBox(QWidget):
         self._tie_next = False
         self._show_order()
 
+    def save_order(self) -> None:
+        """Save ranking: the list's order, ties as ticked, is the ranking."""
+        if self.done or self.count == 0:
+            return
+        self.groups = self.rank_list.groups()
+        self._tie_next = False
+        self.done = True
+        self._show_order()
+        self.completed.emit(tuple(tuple(group) for group in self.groups))
+
+    def _on_dragged(self) -> None:
+        """A row dragged or a tie ticked: the list's whole order is the order so far."""
+        if self.done:
+            return
+        self.groups = self.rank_list.groups()
+        self._tie_next = False
+        self._show_order()
+
     def placed(self, index: int) -> bool:
         return any(index in group for group in self.groups)
 
@@ -91,6 +141,9 @@ class RankBox(QWidget):
         return " > ".join(" = ".join(str(i + 1) for i in group) for group in self.groups)
 
     def _show_order(self) -> None:
+        self.rank_list.show_groups(self.groups)
+        self.rank_list.setEnabled(self.count > 0 and not self.done)
+        self.save_button.setEnabled(self.count > 0 and not self.done)
         for index, box in enumerate(self.boxes):
             rank = next((r for r, group in enumerate(self.groups) if index in group), None)
             box.setTitle(f"{index + 1}" if rank is None else f"{index + 1} — rank {rank + 1}")
@@ -102,5 +155,6 @@ class RankBox(QWidget):
             hint = " = (tie with the last)" if self._tie_next else ""
             self.order_label.setText(
                 f"Order so far: <b>{self.text() or '—'}</b>{hint}. Press the numbers best "
-                "first; = ties the next with the last; Backspace takes one back."
+                "first (= ties the next with the last; Backspace takes one back), or drag "
+                "the rows into order (tick to tie with the row above) and Save ranking."
             )

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "algorithms",  # one training command per algorithm (core.algorithms)
     "plan",
     "agreement",
+    "resolve",
     "inspect",
     "export",
     "run_transfer",

@@ -232,6 +232,12 @@ def _print_pairs(report: ExportReport, out: Path, min_confidence: float) -> None
             f"kept (the AI disagreed on {counts.ai_disagreed})",
             file=sys.stderr,
         )
+    if counts.resolved:
+        print(
+            f"note: {counts.resolved} pairs people disagreed on were written as a person "
+            "resolved them (resolve)",
+            file=sys.stderr,
+        )
 
 
 def _note_quantised_base(checkpoint: Path) -> None:

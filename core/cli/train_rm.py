@@ -91,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or next_reward_model_dir(workspace)
     with Store.open(workspace) as store:
         rows, flips = drop_coin_flips(store.comparisons(args.source), args.min_confidence)
-        pairs = pairs_from_comparisons(rows, args.include_ties, prompt_formats(store))
+        pairs = pairs_from_comparisons(
+            rows, args.include_ties, prompt_formats(store), store.resolutions()
+        )
         world.share((pairs, out))
         print(f"{len(pairs)} usable {args.source} comparisons; backbone {config.base}")
         if flips:

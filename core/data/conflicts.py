@@ -14,6 +14,10 @@ one label by this rule (docs/feedback.md, "When raters disagree"):
    keeps ties, with label 0.5); `agreement` lists the conflicts so they can be re-rated.
 5. Otherwise the favoured answer is "chosen" and the pair carries p_chosen = max(p, 1 - p)
    as its soft label: 2 votes against 1 train as 0.67, never as two opposite pairs.
+6. A resolution settles the pair: a person's final verdict (the AI Feedback page's
+   Resolve, or `resolve`) is the pair's label, 1 for the answer picked (0.5 and a tie
+   when they pick neither), whatever the verdicts say, before or after it. The verdicts
+   stay stored and still count for agreement; the pair's latest resolution counts.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.store.rows import ComparisonRow
+    from core.store.rows import ComparisonRow, ResolutionRow
 
 _TOLERANCE = 1e-9
 _VOTES = {"left": 1.0, "right": 0.0, "tie": 0.5}
@@ -50,6 +54,8 @@ class Resolution:
     """AI verdicts on a pair a person rated."""
     rows: tuple[ComparisonRow, ...]
     """Every verdict on the pair, oldest first."""
+    settled_by: ResolutionRow | None = None
+    """The person's resolution that decided the pair (rule 6), if any."""
 
     @property
     def comparison_ids(self) -> tuple[int, ...]:
@@ -57,7 +63,7 @@ class Resolution:
         return tuple(row.id for row in self.rows)
 
 
-def pair_key(row: ComparisonRow) -> tuple[str, frozenset[str]]:
+def pair_key(row: ComparisonRow | ResolutionRow) -> tuple[str, frozenset[str]]:
     """The same prompt and the same two answers, in either order."""
     return row.prompt, frozenset((row.left_text, row.right_text))
 
@@ -88,8 +94,8 @@ def vote_share(rows: Iterable[ComparisonRow], answer_a: str) -> float | None:
     return statistics.fmean(votes) if votes else None
 
 
-def resolve(group: Sequence[ComparisonRow]) -> Resolution:
-    """The module doc's rule applied to the verdicts on one pair."""
+def resolve(group: Sequence[ComparisonRow], settled_by: ResolutionRow | None = None) -> Resolution:
+    """The module doc's rule applied to the verdicts on one pair (and its resolution)."""
     rows = tuple(sorted(group, key=lambda r: r.id))
     latest = latest_by_rater(rows)
     people = [row for row in latest if not row.is_ai]
@@ -99,6 +105,8 @@ def resolve(group: Sequence[ComparisonRow]) -> Resolution:
     p_a = vote_share(counted, answer_a)
     common = {"prompt": rows[0].prompt, "by_people": bool(people), "counted": tuple(counted),
               "set_aside": set_aside, "rows": rows}  # fmt: skip
+    if settled_by is not None:
+        return _settled(settled_by, common)
     if p_a is None:
         return Resolution(BOTH_BAD, chosen=answer_a, rejected=answer_b, label=0.5, **common)
     if answer_a == answer_b or abs(p_a - 0.5) < _TOLERANCE:
@@ -110,9 +118,24 @@ def resolve(group: Sequence[ComparisonRow]) -> Resolution:
     return Resolution(DECIDED, chosen=answer_b, rejected=answer_a, label=1.0 - p_a, **common)
 
 
-def resolved(rows: Iterable[ComparisonRow]) -> list[Resolution]:
-    """One Resolution per pair, in the order of each pair's first verdict."""
-    return [resolve(group) for group in grouped(rows)]
+def _settled(settled_by: ResolutionRow, common: dict) -> Resolution:
+    """Rule 6: the person's pick is the label; the verdicts ride along for provenance."""
+    answer_a, answer_b = settled_by.left_text, settled_by.right_text
+    common = {**common, "by_people": True, "settled_by": settled_by}
+    if settled_by.verdict == "tie":
+        return Resolution(TIE, chosen=answer_a, rejected=answer_b, label=0.5, **common)
+    if settled_by.verdict == "right":
+        answer_a, answer_b = answer_b, answer_a
+    return Resolution(DECIDED, chosen=answer_a, rejected=answer_b, label=1.0, **common)
+
+
+def resolved(
+    rows: Iterable[ComparisonRow], resolutions: Iterable[ResolutionRow] = ()
+) -> list[Resolution]:
+    """One Resolution per pair, in the order of each pair's first verdict; a pair with a
+    resolution (Store.resolutions) is settled by its latest one (rule 6)."""
+    latest = {pair_key(row): row for row in sorted(resolutions, key=lambda r: r.id)}
+    return [resolve(group, latest.get(pair_key(group[0]))) for group in grouped(rows)]
 
 
 def disagreeing_people(resolution: Resolution) -> bool:

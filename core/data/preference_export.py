@@ -55,7 +55,7 @@ from core.errors import StudioError
 
 if TYPE_CHECKING:
     from core.store import Store
-    from core.store.rows import ComparisonRow, RatingRow
+    from core.store.rows import ComparisonRow, RatingRow, ResolutionRow
 
 DEFAULT_MIN_CONFIDENCE = 0.2
 """AI pairs with confidence |2p - 1| below this (the judge gives its pick < 60 %) are
@@ -106,6 +106,8 @@ class PairCounts:
     """Pairs whose decisive verdicts cancel out (as many for each answer)."""
     split_votes: int = 0
     """Decided pairs that people voted on both ways (exported with margin |2p - 1| < 1)."""
+    resolved: int = 0
+    """Pairs a person settled with a resolution (exported as they picked, margin 1)."""
     low_confidence: int = 0
     human_over_ai: int = 0
     """Pairs with verdicts by people and by AI: the people's verdict was kept."""
@@ -126,11 +128,13 @@ def merged_pairs(
     comparisons: Sequence[ComparisonRow],
     prompt_formats: dict[int, str],
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    resolutions: Sequence[ResolutionRow] = (),
 ) -> tuple[list[ExportRow], PairCounts]:
-    """One ExportRow per decided pair (oldest first) by the module doc's rule."""
+    """One ExportRow per decided pair (oldest first) by the module doc's rule; pairs a
+    person resolved (Store.resolutions) as they settled them."""
     counts = PairCounts()
     rows = []
-    for resolution in resolved(comparisons):
+    for resolution in resolved(comparisons, resolutions):
         row = _merge_pair(resolution, prompt_formats, min_confidence, counts)
         if row is not None:
             rows.append(row)
@@ -146,7 +150,9 @@ def _merge_pair(resolution: Resolution, prompt_formats, min_confidence, counts) 
         setattr(counts, name, getattr(counts, name) + 1)
         return None
     first, deciding = resolution.rows[0], resolution.counted
-    if disagreeing_people(resolution):
+    if resolution.settled_by is not None:
+        counts.resolved += 1
+    elif disagreeing_people(resolution):
         counts.split_votes += 1
     margin = abs(2 * resolution.label - 1)
     if resolution.by_people:

@@ -86,7 +86,9 @@ def export_pairs(
         raise StudioError(
             f"--min-confidence {min_confidence} is not between 0 (keep coin flips) and 1"
         )
-    rows, counts = merged_pairs(comparisons, prompt_formats(store), min_confidence)
+    rows, counts = merged_pairs(
+        comparisons, prompt_formats(store), min_confidence, store.resolutions()
+    )
     items = trl_rows(rows, layout, answers=("chosen", "rejected"))
     _write_jsonl(Path(out), items, force)
     return ExportReport(

@@ -33,7 +33,7 @@ from core.reward_model.pairs import PreferencePair
 
 if TYPE_CHECKING:
     from core.store import Store
-    from core.store.rows import ComparisonRow, RatingRow
+    from core.store.rows import ComparisonRow, RatingRow, ResolutionRow
 
 DESIRABLE_FROM = 0.5
 """Ratings at or above this are desirable (1 = thumbs up / label true, 0 = down / false)."""
@@ -77,18 +77,19 @@ class DataReport:
 
 def dpo_pairs(
     rows: Sequence[ComparisonRow], ties: str = "skip",
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE, resolutions: Sequence[ResolutionRow] = (),
 ) -> tuple[list[PreferencePair], DataReport]:  # fmt: skip
     """Comparison rows as DPO pairs, one per pair of answers merged by core.data.conflicts' rule
     (exports and reward-model training use it too), label = P(chosen is better) >= 0.5.
 
     AI labels less sure than `min_confidence` (|2p - 1|) are skipped as coin flips first,
-    as the pairs export does: DPO would train on them as if they meant something."""
+    as the pairs export does: DPO would train on them as if they meant something. Pairs a
+    person resolved (`resolutions`, Store.resolutions) are settled as they picked."""
     pairs, report = [], DataReport()
     rows, flips = drop_coin_flips(rows, min_confidence)
     if flips:
         report.skip(COIN_FLIPS, flips)
-    for resolution in resolved(rows):
+    for resolution in resolved(rows, resolutions):
         if resolution.status in _DPO_SKIPS or (resolution.status == TIE and ties == "skip"):
             report.skip(_DPO_SKIPS.get(resolution.status, "ties"))
             continue
@@ -151,9 +152,11 @@ def _hard(verdict: str) -> float | None:
     return {"left": 1.0, "right": 0.0}.get(verdict)
 
 
-def chosen_demonstrations(rows: Sequence[ComparisonRow]) -> tuple[list[Example], DataReport]:
+def chosen_demonstrations(
+    rows: Sequence[ComparisonRow], resolutions: Sequence[ResolutionRow] = ()
+) -> tuple[list[Example], DataReport]:
     """The preferred side of each comparison, as demonstrations."""
-    pairs, report = dpo_pairs(rows, ties="skip")
+    pairs, report = dpo_pairs(rows, ties="skip", resolutions=resolutions)
     return [Example(pair.prompt, pair.chosen, True, pair.source) for pair in pairs], report
 
 
@@ -210,7 +213,8 @@ def store_pairs(
     store: Store, source: str, ties: str = "skip", min_confidence: float = DEFAULT_MIN_CONFIDENCE
 ) -> tuple[list, DataReport]:
     """The store's comparisons by `source` (human | ai | all) as DPO pairs."""
-    return dpo_pairs(store.comparisons(_checked_source(source)), ties, min_confidence)
+    rows = store.comparisons(_checked_source(source))
+    return dpo_pairs(rows, ties, min_confidence, store.resolutions())
 
 
 def store_thumbs(

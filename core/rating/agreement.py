@@ -7,8 +7,9 @@ Between raters (people only; AI judges are measured against people in core.rlaif
 - Krippendorff's alpha (nominal) over all people and all pairs at once: raters who skipped
   a pair are missing data, not disagreement;
 - conflicts: the pairs people voted on both ways, with each person's verdict and what the
-  conflict rule (core.data.conflicts) made of them: "conflict" (cancelled out, not trained on)
-  or "split" (the majority's answer, trained with its vote share).
+  conflict rule (core.data.conflicts) made of them: "conflict" (cancelled out, not trained on),
+  "split" (the majority's answer, trained with its vote share) or "resolved" (a person
+  picked the final verdict: `resolve`, or Resolve on the AI Feedback page).
 
 Within a rater:
 
@@ -39,7 +40,7 @@ from core.rlaif.agreement import cohen_kappa
 
 if TYPE_CHECKING:
     from core.store import Store
-    from core.store.rows import ComparisonRow, RatingRow
+    from core.store.rows import ComparisonRow, RatingRow, ResolutionRow
 
 BREAK_S = 600.0
 """A gap between two labels longer than this (10 minutes) is a break, not labelling time."""
@@ -123,19 +124,31 @@ class Conflict:
     votes: dict[str, str]
     """{person: their latest verdict, as if answers[0] were on the left}."""
     outcome: str
-    """conflict (cancelled out: left out of training and exports) | split (majority kept)."""
+    """conflict (cancelled out: left out of training and exports) | split (majority kept) |
+    resolved (a person's final verdict counts)."""
     label: float
     """The vote share of the favoured answer (0.5 for a conflict)."""
     comparison_ids: tuple[int, ...]
     prompt_id: int = 0
     generation_ids: tuple[int, int] = (0, 0)
     """The stored answers[0] and answers[1] (to rate the pair again)."""
+    resolution: str | None = None
+    """A (answers[0] is better) | B | tie: the resolver's final verdict; None if unresolved."""
+    resolver: str | None = None
+
+    @property
+    def pair(self) -> str:
+        """The pair as `resolve` names it: answer A's and answer B's generation ids."""
+        return f"{self.generation_ids[0]}:{self.generation_ids[1]}"
 
 
-def conflicts(rows: Sequence[ComparisonRow]) -> list[Conflict]:
-    """The pairs whose people's latest verdicts differ, in the order they were first rated."""
+def conflicts(
+    rows: Sequence[ComparisonRow], resolutions: Sequence[ResolutionRow] = ()
+) -> list[Conflict]:
+    """The pairs whose people's latest verdicts differ, in the order they were first rated;
+    those a person resolved (`resolutions`) say how."""
     out = []
-    for resolution in resolved(r for r in rows if not r.is_ai):
+    for resolution in resolved((r for r in rows if not r.is_ai), resolutions):
         votes = {}
         for row in latest_by_rater(resolution.rows):
             verdict = oriented(row)
@@ -147,10 +160,24 @@ def conflicts(rows: Sequence[ComparisonRow]) -> list[Conflict]:
         outcome = "conflict" if resolution.status == CONFLICT else "split"
         last = resolution.rows[-1]
         ids = {last.left_text: last.left_id, last.right_text: last.right_id}
+        settled = resolution.settled_by
+        if settled is not None:
+            outcome = "resolved"
         out.append(Conflict(resolution.prompt, answers, votes, outcome, resolution.label,
                             resolution.comparison_ids, last.prompt_id,
-                            (ids[answers[0]], ids[answers[1]])))  # fmt: skip
+                            (ids[answers[0]], ids[answers[1]]),
+                            _picked(resolution, answers),
+                            None if settled is None else settled.resolver))  # fmt: skip
     return out
+
+
+def _picked(resolution, answers: tuple[str, str]) -> str | None:
+    """A | B | tie: what a resolved pair's resolver picked, told against `answers`."""
+    if resolution.settled_by is None:
+        return None
+    if resolution.settled_by.verdict == "tie":
+        return "tie"
+    return "A" if resolution.chosen == answers[0] else "B"
 
 
 @dataclass(frozen=True)
@@ -254,10 +281,13 @@ class PeopleReport:
         lines.append(f"Conflicts between people: {len(self.conflicts)}")
         for item in self.conflicts:
             votes = ", ".join(f"{rater} {verdict}" for rater, verdict in item.votes.items())
+            settled = f"; {item.resolver} picked {item.resolution}" if item.resolution else ""
             lines.append(
-                f"  [{item.outcome}] {_short(item.prompt)}: A={_short(item.answers[0])} "
-                f"B={_short(item.answers[1])}  ({votes})"
+                f"  [{item.outcome}] {_short(item.prompt)} (pair {item.pair}): "
+                f"A={_short(item.answers[0])} B={_short(item.answers[1])}  ({votes}{settled})"
             )
+        if any(item.outcome != "resolved" for item in self.conflicts):
+            lines.append("  (settle one: resolve PAIR --pick A|B|tie, or rate it again)")
         return "\n".join(lines)
 
 
@@ -269,7 +299,7 @@ def people_report(store: Store) -> PeopleReport:
         raters=[rater_habits(name, comparisons, ratings) for name in names],
         pairs=rater_pairs(comparisons),
         alpha=krippendorff_alpha(comparisons),
-        conflicts=conflicts(comparisons),
+        conflicts=conflicts(comparisons, store.resolutions()),
     )
 
 

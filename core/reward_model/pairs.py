@@ -21,7 +21,7 @@ from core.data.conflicts import DECIDED, TIE, resolved
 from core.errors import TrainingError
 
 if TYPE_CHECKING:
-    from core.store.rows import ComparisonRow
+    from core.store.rows import ComparisonRow, ResolutionRow
 
 MIN_PAIRS = 4
 """Fewest usable comparisons to train on (one held out, three to learn from)."""
@@ -67,6 +67,7 @@ def pairs_from_comparisons(
     rows: Sequence[ComparisonRow],
     include_ties: bool = False,
     prompt_formats: dict[int, str] | None = None,
+    resolutions: Sequence[ResolutionRow] = (),
 ) -> list[PreferencePair]:
     """Store comparison rows as training pairs, one per pair of answers.
 
@@ -76,10 +77,11 @@ def pairs_from_comparisons(
     Conflicts (verdicts that cancel out) and 'both bad' are skipped, as are ties unless
     `include_ties` (label 0.5; TRL's reward trainer drops them). `prompt_formats`
     ({generation id: plain | chat}, core.data.preference_export.prompt_formats) marks the
-    conversational rows.
+    conversational rows; `resolutions` (Store.resolutions) settle the pairs people
+    resolved.
     """
     pairs = []
-    for resolution in resolved(rows):
+    for resolution in resolved(rows, resolutions):
         if resolution.status not in (DECIDED, TIE) or (
             resolution.status == TIE and not include_ties
         ):

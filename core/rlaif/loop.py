@@ -113,7 +113,9 @@ def retrain_reward_model(
     if init_from is not None:
         config = replace(config, base=str(init_from))
     rows, flips = drop_coin_flips(store.comparisons(source), min_confidence)
-    pairs = pairs_from_comparisons(rows, prompt_formats=prompt_formats(store))
+    pairs = pairs_from_comparisons(
+        rows, prompt_formats=prompt_formats(store), resolutions=store.resolutions()
+    )
     result = train_reward_model(
         pairs, config, out, device=device, store=store, source=source,
         on_epoch=on_epoch, progress=progress,

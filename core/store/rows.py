@@ -143,3 +143,24 @@ class CheckpointRow:
     step: int
     path: str
     created: str
+
+
+@dataclass(frozen=True)
+class ResolutionRow:
+    """A person's final verdict on a pair people disagree on (core.data.conflicts), with the
+    pair's texts. The verdicts it settles stay stored; it names them."""
+
+    id: int
+    prompt_id: int
+    prompt: str
+    left_id: int
+    left_text: str
+    right_id: int
+    right_text: str
+    verdict: str
+    """left | right | tie: which of the two answers is better."""
+    resolver: str
+    note: str | None
+    comparison_ids: tuple[int, ...]
+    """The verdicts on the pair when it was settled (what the resolver weighed)."""
+    created: str

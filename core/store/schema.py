@@ -157,10 +157,34 @@ def _migration_3_workspace_identity(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO workspace (key, value) VALUES ('id', ?)", (uuid.uuid4().hex,))
 
 
+def _migration_4_resolutions(conn: sqlite3.Connection) -> None:
+    """Version 4: a person's final verdict on a pair people disagree on (core.data.conflicts).
+    It settles the pair without touching the verdicts: `comparison_ids` (JSON) names the
+    verdicts the resolver saw, `resolver` who settled it."""
+    conn.execute(
+        """
+        CREATE TABLE resolutions (
+            id INTEGER PRIMARY KEY,
+            prompt_id INTEGER NOT NULL REFERENCES prompts (id) ON DELETE CASCADE,
+            left_id INTEGER NOT NULL REFERENCES generations (id) ON DELETE CASCADE,
+            right_id INTEGER NOT NULL REFERENCES generations (id) ON DELETE CASCADE,
+            verdict TEXT NOT NULL CHECK (verdict IN ('left', 'right', 'tie')),
+            resolver TEXT NOT NULL,
+            note TEXT,
+            comparison_ids TEXT NOT NULL,
+            created TEXT NOT NULL,
+            CHECK (left_id != right_id)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX resolutions_by_prompt ON resolutions (prompt_id)")
+
+
 MIGRATIONS: list[Migration] = [
     _migration_1_initial_schema,
     _migration_2_sample_splits,
     _migration_3_workspace_identity,
+    _migration_4_resolutions,
 ]
 """MIGRATIONS[i] upgrades a store from schema version i to i + 1."""
 

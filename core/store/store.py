@@ -6,7 +6,8 @@ WAL journalling lets other connections read while one writes. A Store belongs to
 the thread that opened it (sqlite3's check_same_thread); each thread opens its own.
 
 Run records (metrics, samples, checkpoints) are in `RunRecords`, feedback imported from
-files in `FeedbackImports` (core.store.imports); Store extends both.
+files in `FeedbackImports` (core.store.imports), people's final verdicts on disputed pairs
+in `PairResolutions` (core.store.resolutions); Store extends all three.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.store import connection
 from core.store.base import dumps, loads, now
 from core.store.faults import StoreReadOnlyError
 from core.store.imports import FeedbackImports
+from core.store.resolutions import PairResolutions
 from core.store.rows import (
     SOURCES,
     VERDICTS,
@@ -57,7 +59,7 @@ _RATING_SELECT = """
 """
 
 
-class Store(RunRecords, FeedbackImports):
+class Store(RunRecords, FeedbackImports, PairResolutions):
     """Prompts, generations, comparisons, ratings, scores and runs of one workspace."""
 
     @classmethod

@@ -34,9 +34,14 @@ def test_people_panel_shows_kappa_habits_and_conflicts(qtbot, page):  # noqa: F8
     assert panel.value(panel.habits_table, 0, 0) == "ann"
     assert panel.value(panel.habits_table, 0, 1) == "4"
     assert panel.value(panel.habits_table, 0, 4) == "100.0 % of 1"
+    # Effort: time per label and labels per hour, from the gaps between ann's 4 labels.
+    headers = [panel.habits_table.horizontalHeaderItem(c).text() for c in (2, 3)]
+    assert headers == ["s / label", "Per hour"]
+    assert float(panel.value(panel.habits_table, 0, 2)) >= 0.0
+    assert float(panel.value(panel.habits_table, 0, 3)) > 0.0
     assert panel.conflicts_table.rowCount() == 1
-    assert panel.value(panel.conflicts_table, 0, 0) == "conflict"
-    assert "ann: " in panel.value(panel.conflicts_table, 0, 4)
+    assert panel.value(panel.conflicts_table, 0, 1) == "conflict"
+    assert "ann: " in panel.value(panel.conflicts_table, 0, 5)
     page.resize(1280, 800)
     page.grab().save("/tmp/people_1280.png")
     panel.grab().save("/tmp/people_panel.png")
