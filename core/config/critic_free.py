@@ -14,13 +14,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from core.config.ppo import (
+from core.config.batch_rules import (
     MAX_BATCH,
-    PPOConfig,
-    _divides,
-    _largest_divisor_up_to,
-    _multiple_not_below,
+    divides,
+    largest_divisor_up_to,
+    multiple_not_below,
 )
+from core.config.ppo import PPOConfig
 from core.config.settings import Follow, as_in, hidden, setting
 
 KL_PENALTIES = ("loss", "reward")
@@ -56,7 +56,7 @@ class CriticFreeConfig:
             "batch_size",
             "group_size",
             fits=_multiple_of,
-            adjust=_multiple_not_below,
+            adjust=multiple_not_below,
             how="the smallest multiple of {leader_value} not below {old}",
             rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value}): "
             "the batch counts completions, {leader} per prompt",
@@ -64,8 +64,8 @@ class CriticFreeConfig:
         Follow(
             "mini_batch_size",
             "batch_size",
-            fits=_divides,
-            adjust=_largest_divisor_up_to,
+            fits=divides,
+            adjust=largest_divisor_up_to,
             how="the largest divisor of {leader_value} not above {old}",
             rule="{leader} ({leader_value}) must be a multiple of {follower} ({follower_value})",
         ),

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from core.config.batch_rules import (
+    MAX_BATCH,
+    divides,
+    largest_divisor_up_to,
+    multiple_not_below,
+)
 from core.config.settings import Follow, hidden, setting
 
 LR_SCHEDULES = ("constant", "linear", "cosine")
@@ -18,24 +24,6 @@ KL_MODES = ("adaptive", "fixed")
 REFERENCE_CHOICES = ("start", "base")
 """What the KL is measured to: the policy a run starts from, or the adapter-off base."""
 """PPOConfig.kl_mode choices."""
-MAX_BATCH = 4096
-"""The largest PPO batch (and minibatch) size."""
-
-
-def _divides(mini: int, batch: int) -> bool:
-    """Whether a batch splits into whole minibatches (sizes below 1 are a range problem)."""
-    return mini < 1 or batch < 1 or batch % mini == 0
-
-
-def _largest_divisor_up_to(limit: int, number: int) -> int:
-    """The largest divisor of `number` not above `limit` (the minibatch a batch allows)."""
-    return max(d for d in range(1, max(1, min(limit, number)) + 1) if number % d == 0)
-
-
-def _multiple_not_below(floor: int, step: int) -> int:
-    """The smallest multiple of `step` not below `floor`, or `step` past MAX_BATCH."""
-    multiple = -(-floor // step) * step
-    return multiple if multiple <= MAX_BATCH else step
 
 
 @dataclass(frozen=True)
@@ -46,16 +34,16 @@ class PPOConfig:
         Follow(
             "mini_batch_size",
             "batch_size",
-            fits=_divides,
-            adjust=_largest_divisor_up_to,
+            fits=divides,
+            adjust=largest_divisor_up_to,
             how="the largest divisor of {leader_value} not above {old}",
             rule="{leader} ({leader_value}) must be a multiple of {follower} ({follower_value})",
         ),
         Follow(
             "batch_size",
             "mini_batch_size",
-            fits=lambda batch, mini: _divides(mini, batch),
-            adjust=_multiple_not_below,
+            fits=lambda batch, mini: divides(mini, batch),
+            adjust=multiple_not_below,
             how="the smallest multiple of {leader_value} not below {old}",
             rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value})",
         ),

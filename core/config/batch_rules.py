@@ -1,0 +1,24 @@
+"""The arithmetic of batch-size rules between settings (a batch splits into whole
+minibatches, a batch is a multiple of the group size), shared by the on-policy configs'
+FOLLOWS declarations."""
+
+from __future__ import annotations
+
+MAX_BATCH = 4096
+"""The largest PPO batch (and minibatch) size."""
+
+
+def divides(mini: int, batch: int) -> bool:
+    """Whether a batch splits into whole minibatches (sizes below 1 are a range problem)."""
+    return mini < 1 or batch < 1 or batch % mini == 0
+
+
+def largest_divisor_up_to(limit: int, number: int) -> int:
+    """The largest divisor of `number` not above `limit` (the minibatch a batch allows)."""
+    return max(d for d in range(1, max(1, min(limit, number)) + 1) if number % d == 0)
+
+
+def multiple_not_below(floor: int, step: int) -> int:
+    """The smallest multiple of `step` not below `floor`, or `step` past MAX_BATCH."""
+    multiple = -(-floor // step) * step
+    return multiple if multiple <= MAX_BATCH else step
