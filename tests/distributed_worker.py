@@ -210,7 +210,7 @@ def scenario_ppo_resume(model_dir: str, world, checkpoint: str, workspace: str) 
 def scenario_reward_model(model_dir: str, world, out: str) -> dict:
     """A two-process reward model: every rank trains, rank 0 alone saves."""
     import core.reward_model.training as reward_model
-    from core.reward_model.training import fit as rm_fit
+    from core.reward_model import fit as rm_fit
 
     config = RMConfig(base=model_dir, **RM_CONFIG_FIELDS)
     captured: dict[str, torch.Tensor] = {}

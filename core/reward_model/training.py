@@ -30,10 +30,10 @@ from core.config import RMConfig, to_dict
 from core.errors import TrainingError
 from core.model.grad_checkpointing import set_gradient_checkpointing
 from core.progress import Progress, no_progress
+from core.reward_model import fit as rm_fit
 from core.reward_model.fit import EpochReport, RMResult, StepReport
 from core.reward_model.folder import META_FILE, check_out_folder, read_meta, save_reward_model
 from core.reward_model.pairs import PreferencePair, pairs_from_comparisons, split_pairs
-from core.reward_model.training import fit as rm_fit
 from core.train.distributed import current_world
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from core.errors import StudioError
+from core.export import ratings as export
 from core.export.ratings import export_metrics, export_pairs, export_ratings, export_samples
-from core.export.ratings import ratings as export
 from core.store import Store
 
 

@@ -247,7 +247,7 @@ def test_every_training_command_takes_the_flags(command, config_class):
 
 
 def test_the_reward_model_trains_the_same_with_checkpointing(tiny_model_dir, tmp_path, monkeypatch):
-    from core.reward_model.training import training as reward_model
+    from core.reward_model import training as reward_model
 
     args = build_parser().parse_args(["train-rm", "--gradient-checkpointing"])
     assert rm_config_from_args(args).gradient_checkpointing is True

@@ -120,8 +120,8 @@ def test_every_trainer_runs_its_update_inside_the_block(tiny_model_dir, monkeypa
     from core.offline.sft import SFTTrainer
     from core.onpolicy import trainer as onpolicy
     from core.ppo import PPOTrainer
+    from core.reward_model import fit as rm_fit
     from core.reward_model.training import PreferencePair, train_reward_model
-    from core.reward_model.training import fit as rm_fit
     from core.rewards import RewardContext, build_reward
 
     entered: list[str] = []
