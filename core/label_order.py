@@ -4,8 +4,9 @@ judge (`label --order`).
 - `fixed`: as the caller found them (the store's order).
 - `random`: shuffled (seeded).
 - `active`: where the reward model is least sure. Its head is refitted as a bootstrap
-  ensemble on the labelled pairs over the reward model's own features (core.active,
-  core.rm_features); pairs come by BALD, most informative first, near-copies later.
+  ensemble on the labelled pairs (people's and judges', but no judge's verdict on a pair
+  being ordered) over the reward model's own features (core.active, core.rm_features);
+  pairs come by BALD, most informative first, near-copies later.
 - `disagreement`: where the reward model and the judges' stored verdicts part ways most
   (|the ensemble's mean P(left better) - the judges' P(left better)|); pairs no judge
   has seen follow, in active order.
@@ -68,10 +69,11 @@ def latest_reward_model(workspace: str | Path) -> Path | None:
 
 def no_reward_model_message(order: str) -> str:
     """What to do when `order` needs a reward model and the workspace has none."""
+    needs = ("compares the reward model with the judges' verdicts" if order == "disagreement"
+             else "asks the reward model where it is least sure")  # fmt: skip
     return (
-        f"Order '{order}' asks the reward model where it is least sure, and this workspace has "
-        "none yet: train one (AI Feedback → Train reward model, or `train-rm`), or choose the "
-        "random order."
+        f"Order '{order}' {needs}, and this workspace has none yet: train one (AI Feedback → "
+        "Train reward model, or `train-rm`), or choose the random order."
     )
 
 
@@ -153,7 +155,12 @@ def _ensemble_probabilities(store, pairs, folder: Path, seed: int, device: str):
     from core.rewards.classifier import ClassifierReward
     from core.rm_pairs import pairs_from_comparisons
 
-    labelled = pairs_from_comparisons(store.comparisons("all"))
+    # A judge's verdicts on the pairs being ordered are left out: they are what the
+    # reward model is compared with (disagreement), and what a person may overrule.
+    ordered = {frozenset((left, right)) for _, left, right in pairs}
+    rows = [c for c in store.comparisons("all")
+            if not (c.is_ai and frozenset((c.left_id, c.right_id)) in ordered)]  # fmt: skip
+    labelled = pairs_from_comparisons(rows)
     if len(labelled) < MIN_LABELLED:
         raise StudioError(
             f"Only {len(labelled)} labelled pairs with a verdict; the reward model's ensemble "
