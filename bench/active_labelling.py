@@ -128,7 +128,9 @@ def report(curves: dict[str, np.ndarray], labels: np.ndarray) -> None:
     print(f"target accuracy {target:.3f} (random order's mean at {TARGET_LABELS} labels; "
           f"{seeds} seeds; final {mean_random[-1]:.3f} at {BUDGET})")  # fmt: skip
     for name, curve in curves.items():
-        shown = " ".join(f"{n}:{c:.3f}" for n, c in zip(labels[::4], curve.mean(axis=0)[::4]))
+        shown = " ".join(
+            f"{n}:{c:.3f}" for n, c in zip(labels[::4], curve.mean(axis=0)[::4], strict=True)
+        )
         reached = labels_to(target, curve.mean(axis=0), labels)
         print(f"  {name:7s} {shown}  -> target at {reached and round(reached)} labels")
     draw = np.random.default_rng(0)
@@ -168,7 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     phi = standardise(demo_features(texts))
     featured = time.perf_counter() - started
     draw = random.Random(3)
-    pairs = [(draw.randrange(len(texts)), draw.randrange(len(texts))) for _ in range(POOL + HELD_OUT)]
+    pairs = [
+        (draw.randrange(len(texts)), draw.randrange(len(texts))) for _ in range(POOL + HELD_OUT)
+    ]
     a, b = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     diff, truth = phi[a] - phi[b], score[a] - score[b]
     split = (diff[:POOL], truth[:POOL], diff[POOL:], truth[POOL:])

@@ -172,7 +172,7 @@ def _ensemble_probabilities(store, pairs, folder: Path, seed: int, device: str):
         return answers.setdefault((prompt, text), len(answers))
 
     sides = []
-    for prompt_id, left, right in pairs:
+    for _prompt_id, left, right in pairs:
         a, b = store.generation(left), store.generation(right)
         sides.append((row(a.prompt, a.text), row(b.prompt, b.text)))
     known = [(row(p.prompt, p.chosen), row(p.prompt, p.rejected)) for p in labelled]
