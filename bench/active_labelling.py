@@ -21,7 +21,7 @@ curve first reaches it, linearly interpolated between rounds. The ratio is repor
 the averaged curves, with a 90 % interval from resampling the seeds, and per seed
 (that seed's active and random curves, same start labels and votes).
 
-    python -m bench.active_labelling [--seeds 20] [--rules bald,margin,spread]
+    python -m bench.active_labelling [--seeds 30] [--rules bald,margin,spread]
 """
 
 from __future__ import annotations
@@ -111,10 +111,13 @@ def labels_to(target: float, curve: np.ndarray, labels: np.ndarray) -> float | N
     return float(labels[i - 1] + (labels[i] - labels[i - 1]) * (target - a) / (b - a))
 
 
-def ratio_of(curves: dict[str, np.ndarray], rule: str, labels: np.ndarray) -> float | None:
-    """active/random labels_to_target for (seeds, rounds) curves, averaged over seeds."""
+def ratio_of(
+    curves: dict[str, np.ndarray], rule: str, labels: np.ndarray, at: int = TARGET_LABELS
+) -> float | None:
+    """active/random labels_to_target for (seeds, rounds) curves, averaged over seeds, the
+    target being random order's mean accuracy at `at` labels."""
     mean_random = curves["random"].mean(axis=0)
-    target = float(np.interp(TARGET_LABELS, labels, mean_random))
+    target = float(np.interp(at, labels, mean_random))
     active = labels_to(target, curves[rule].mean(axis=0), labels)
     base = labels_to(target, mean_random, labels)
     return None if active is None or base is None else active / base
@@ -152,11 +155,14 @@ def report(curves: dict[str, np.ndarray], labels: np.ndarray) -> None:
               f"{len(resampled) - len(finite)} of 1000 resamples never reach); per seed: "
               f"median {q[2]:.2f}, quartiles {q[1]:.2f}-{q[3]:.2f}, 10-90 % {q[0]:.2f}-{q[4]:.2f}, "
               f"active first in {sum(r < 1 for r in per_seed)} of {seeds}")  # fmt: skip
+        others = {at: ratio_of(curves, rule, labels, at) for at in (100, 150, 200, 250, BUDGET)}
+        print(f"  {rule}, other targets (random's accuracy at N labels): " + ", ".join(
+            f"N={at}: {'n/a' if r is None else f'{r:.2f}'}" for at, r in others.items()))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--rules", default="bald,margin,spread", help="orders besides random")
     args = parser.parse_args(argv)
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
