@@ -80,3 +80,15 @@ def test_standardise_and_bootstrap_indices():
     assert not np.array_equal(first, bootstrap_indices(10, 3, seed=2))
     assert first.shape == (3, 10) and first.min() >= 0 and first.max() < 10
     assert any(len(set(row)) < 10 for row in first)  # with replacement
+
+
+def test_the_benchmark_interpolates_labels_to_target():
+    from bench.active_labelling import labels_to, ratio_of
+
+    labels = np.array([20, 30, 40, 50])
+    curve = np.array([0.80, 0.84, 0.90, 0.91])
+    assert labels_to(0.87, curve, labels) == pytest.approx(35.0)  # half-way from 30 to 40
+    assert labels_to(0.70, curve, labels) == 20.0 and labels_to(0.95, curve, labels) is None
+    # The target is random's accuracy at 40 labels (0.90); active reaches it at 30.
+    curves = {"random": curve[None], "bald": np.array([[0.80, 0.90, 0.91, 0.92]])}
+    assert ratio_of(curves, "bald", labels, at=40) == pytest.approx(0.75)
