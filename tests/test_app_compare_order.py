@@ -4,8 +4,11 @@ and stays chosen (nothing falls back by itself)."""
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtWidgets import QApplication
 
+from app.pages import compare_order
 from app.theme import apply_theme
 from core.label_order import order_pairs
 from tests.test_app_support import wait_idle, window_fixture  # noqa: F401 (fixtures)
@@ -61,7 +64,19 @@ def test_active_order_without_a_reward_model_explains_itself(qtbot, window, tmp_
     assert page.current_pair() is not first and page.current_pair().verdict is None
 
 
-def test_active_order_offers_the_least_certain_pair_first(qtbot, window, tiny_tokenizer, tmp_path):
+def test_active_order_offers_the_least_certain_pair_first(
+    qtbot, window, tiny_tokenizer, tmp_path, monkeypatch
+):
+    # Computed again after 2 votes (with them as labels): the job runs mid-queue too.
+    monkeypatch.setattr(compare_order, "REORDER_EVERY", 2)
+    orderings = []
+    real = compare_order.order_stored_pairs
+
+    def counted(*args):
+        orderings.append(threading.current_thread() is not threading.main_thread())
+        return real(*args)
+
+    monkeypatch.setattr(compare_order, "order_stored_pairs", counted)
     window.resize(1280, 800)
     store = window.state.store
     pairs = _fill(store)
@@ -85,9 +100,11 @@ def test_active_order_offers_the_least_certain_pair_first(qtbot, window, tiny_to
         apply_theme(QApplication.instance(), "light", window)
     shown = []
     for _ in range(3):
+        wait_idle(qtbot, window)
         pair = page.current_pair()
         shown.append((pair.prompt_id, *pair.generation_ids))
         page.vote("left")
     assert shown == expected
     assert "Every stored pair in this order is rated" in page.status_label.text()
+    assert orderings == [True, True]  # at the choice and after 2 votes, off the GUI thread
     assert len(store.comparisons("human")) == 6 + 3
