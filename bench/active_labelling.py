@@ -76,7 +76,8 @@ def demo_features(texts: list[str]) -> np.ndarray:
 
 def simulate(rule: str, seed: int, diff: np.ndarray, truth: np.ndarray,
              held: np.ndarray, held_truth: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Held-out accuracy after each round of `rule` (random | bald | margin | spread)."""
+    """Held-out accuracy after each round of `rule` (random | bald | margin | spread; with
+    `-plain`, e.g. bald-plain, the batch is the top BATCH without the diversity rule)."""
     rng = np.random.default_rng(seed)
     votes = (rng.random(len(truth)) < 1.0 / (1.0 + np.exp(-truth / TEMPERATURE))).astype(float)
     order = [int(i) for i in rng.permutation(len(truth))]
@@ -92,8 +93,9 @@ def simulate(rule: str, seed: int, diff: np.ndarray, truth: np.ndarray,
             picked = rest[:BATCH]
         else:
             heads = bootstrap_heads(diff[labelled], votes[labelled], MEMBERS, seed + len(labelled))
-            scores = uncertainty(pair_probabilities(heads, diff[rest]), rule)
-            picked = [rest[i] for i in pick_batch(scores, BATCH, diff[rest])]
+            acquisition, _, plain = rule.partition("-")  # "bald-plain": no diversity rule
+            scores = uncertainty(pair_probabilities(heads, diff[rest]), acquisition)
+            picked = [rest[i] for i in pick_batch(scores, BATCH, None if plain else diff[rest])]
         taken = set(picked)
         labelled, rest = labelled + picked, [i for i in rest if i not in taken]
 
@@ -163,7 +165,11 @@ def report(curves: dict[str, np.ndarray], labels: np.ndarray) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=30)
-    parser.add_argument("--rules", default="bald,margin,spread", help="orders besides random")
+    parser.add_argument(
+        "--rules",
+        default="bald,margin,spread",
+        help="orders besides random (bald-plain: bald without the diversity rule)",
+    )
     args = parser.parse_args(argv)
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
