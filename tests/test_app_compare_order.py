@@ -87,6 +87,10 @@ def test_active_order_offers_the_least_certain_pair_first(
     page = window.compare_page
     window.show_page(page)
     page.set_combo.setCurrentText(SET)
+    _choose(page, "disagreement")  # a reward model, but no judge's verdicts: said so
+    wait_idle(qtbot, window)
+    assert "no judge has compared these pairs" in page.status_label.text()
+    assert page.current_pair() is None and page.pair_order() == "disagreement"
     _choose(page, "active")
     wait_idle(qtbot, window)
     assert "rm-1 is least sure of first" in page.status_label.text()
@@ -106,5 +110,6 @@ def test_active_order_offers_the_least_certain_pair_first(
         page.vote("left")
     assert shown == expected
     assert "Every stored pair in this order is rated" in page.status_label.text()
-    assert orderings == [True, True]  # at the choice and after 2 votes, off the GUI thread
+    # At each choice and after 2 votes, off the GUI thread.
+    assert orderings == [True, True, True]
     assert len(store.comparisons("human")) == 6 + 3

@@ -154,3 +154,5 @@ def test_cli_label_order(labelled_workspace, tiny_model_dir, capsys):
     err = capsys.readouterr().err
     assert "compares the reward model with the judges' verdicts, and this workspace has none" in err
     assert "--order random" in err and len(err.strip().splitlines()) == 1
+    assert main([*judge, "--order", "active", "--rm", str(empty / "nowhere"), *ws]) == 2
+    assert "no reward model there" in capsys.readouterr().err
