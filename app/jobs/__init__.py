@@ -4,6 +4,7 @@
   policy, AI-score responses.
 - app/jobs/feedback.py: the AI Feedback page's jobs (judge labelling, reward-model
   training, agreement, the interactive RLAIF round).
+- app/jobs/label_order.py: Compare & Rate's pair order (the reward model's ensemble).
 - The PPO training job is app/jobs/training.py (a generator the Train page runs).
 
 app/workers.py runs these in the thread pool and relays their results and progress to

@@ -40,6 +40,7 @@ from app.compare_pairs import (
 from app.jobs.model import RewardCache, SideCompletion
 from app.pages.compare_generation import PairGeneration
 from app.pages.compare_inspect import CompareInspect
+from app.pages.compare_order import PairOrder
 from app.pages.compare_rank import RankMode
 from app.pages.compare_thumbs import ThumbsMode
 from app.widgets.common import page_title
@@ -52,7 +53,7 @@ from core.errors import StudioError
 from core.rating.repeats import REPEAT_EVERY, pick_repeat
 
 
-class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
+class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
     """Blind pairwise rating; every vote goes to the store immediately."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
@@ -91,6 +92,9 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
         layout.addLayout(self._build_vote_row())
         self.inspector = CompareInspect(self)  # a checkpoint's answer, token by token
         self._build_shortcuts()
+        # Another set or workspace: the chosen order's queue is computed again.
+        self.set_combo.currentTextChanged.connect(lambda _t: self._reorder_if_chosen())
+        state.workspace_changed.connect(lambda _w: self._reorder_if_chosen())
         state.prompts_changed.connect(self._on_prompts_changed)
         state.feedback_changed.connect(self._update_counter)
         state.session_changed.connect(lambda _s: self._update_buttons())
@@ -173,6 +177,7 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
             "your self-agreement (AI Feedback → Between people)"
         )
         side.addWidget(self.repeats_check)
+        side.addLayout(self._build_order_row())
         ai_row.addLayout(side)
         self.status_label = QLabel(objectName="compareStatus")
         column = QVBoxLayout()
@@ -365,6 +370,8 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
         self.status_label.setText(saved)
         self.state.feedback_changed.emit()
         self._update_buttons()
+        if not self.single_mode() and self._next_in_order():
+            return  # a pair order was chosen: its next pair
         if self.auto_next_check.isChecked():
             self._auto_next(saved)
 

@@ -1,4 +1,5 @@
-"""`label --judge M --rubric PRESET|FILE [--pairs N]`: bulk AI comparisons by an LLM judge."""
+"""`label --judge M --rubric PRESET|FILE [--pairs N] [--order ORDER]`: bulk AI comparisons by
+an LLM judge."""
 
 from __future__ import annotations
 
@@ -58,6 +59,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.0,
         help="verdict 'tie' when |P(left better) - 0.5| is at most this (default 0)",
     )
+    parser.add_argument(
+        "--order",
+        default="fixed",
+        choices=("fixed", "random", "active", "disagreement"),
+        help="which stored pairs to judge first: fixed (pairs people compared, then the "
+        "others, as stored), random, active (where the reward model is least sure: a "
+        "bootstrap ensemble of its head refitted on the labelled pairs), disagreement (where "
+        "the reward model and earlier judges' verdicts differ most). active and disagreement "
+        "need a reward model: --rm, or the workspace's newest",
+    )
+    parser.add_argument(
+        "--rm", type=Path, default=None, help="reward model folder for --order active|disagreement"
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="judge forward batch size")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     add_workspace_argument(parser)
@@ -82,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     workspace = workspace_of(args)
+    _check_order(args, workspace)
     rubric = resolve_rubric(args.rubric, PAIRWISE)
     # The store opens first: a workspace that cannot be written (read-only, corrupt, busy)
     # fails in one line before minutes of judge loading.
@@ -107,6 +122,41 @@ def run(args: argparse.Namespace) -> int:
             judge.unload()
     _print_report(report, judge.rater)
     return 0
+
+
+def _check_order(args: argparse.Namespace, workspace: Path) -> None:
+    """An order that needs a reward model fails in one line before the judge loads."""
+    from core.errors import StudioError
+    from core.rating.label_order import (
+        NEEDS_REWARD_MODEL,
+        latest_reward_model,
+        no_reward_model_message,
+    )
+
+    if args.order not in NEEDS_REWARD_MODEL:
+        return
+    if args.rm is not None and not (args.rm.expanduser() / "config.json").is_file():
+        raise StudioError(f"--rm {args.rm}: no reward model there (no config.json); give a "
+                          "folder `train-rm` wrote, or leave --rm out for the newest")  # fmt: skip
+    if args.rm is None and latest_reward_model(workspace) is None:
+        raise StudioError(no_reward_model_message(args.order).replace("the random order",
+                                                                      "--order random"))  # fmt: skip
+
+
+def _orderer(store, args: argparse.Namespace):
+    """The `order` callable label_pairs takes (None for the fixed order); it prints what
+    it did."""
+    if args.order == "fixed":
+        return None
+    from core.rating.label_order import order_pairs
+
+    def order(pairs):
+        ordering = order_pairs(store, pairs, args.order, rm=args.rm, seed=args.seed,
+                               device=args.device)  # fmt: skip
+        print(f"order {args.order}: {ordering.message}")
+        return ordering.pairs
+
+    return order
 
 
 def _policy(args: argparse.Namespace, judge):
@@ -144,6 +194,7 @@ def _label(store, judge, args, policy, generation):
             prompt_set=args.prompt_set,
             tie_margin=args.tie_margin,
             progress=progress,
+            order=_orderer(store, args),
         )
 
 

@@ -147,18 +147,35 @@ class ClassifierReward:
         check_batch(prompts, responses)
         if self.model is None:
             raise RewardError("The reward model was closed; build the reward again.")
-        texts = [
-            chat_input(self.tokenizer, prompt, response)
-            if self.chat
-            else reward_input(prompt, response, self.eos_token)
-            for prompt, response in zip(prompts, responses, strict=True)
-        ]
+        texts = self._inputs(prompts, responses)
         scores: list[float] = []
         # no_grad here, not in the caller: grad mode is per thread and PPO's may have it on.
         with self._lock, torch.no_grad():
             for start in range(0, len(texts), self.batch_size):
                 scores += self._score_batch(texts[start : start + self.batch_size])
         return check_scores(self.name, scores, len(responses))
+
+    def features(self, prompts: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
+        """(N, H) what the score head reads for each prompt + response (core.reward_model.features):
+        the reward is a linear function of it, which active labelling refits cheaply."""
+        from core.reward_model.features import pooled_features
+
+        check_batch(prompts, responses)
+        if self.model is None:
+            raise RewardError("The reward model was closed; build the reward again.")
+        texts = self._inputs(prompts, responses)
+        with self._lock:
+            return pooled_features(self.model, self.tokenizer, texts, self.max_length,
+                                   self.batch_size)  # fmt: skip
+
+    def _inputs(self, prompts: Sequence[str], responses: Sequence[str]) -> list:
+        """What the model reads: chat token ids, or prompt + response (+ end-of-text)."""
+        return [
+            chat_input(self.tokenizer, prompt, response)
+            if self.chat
+            else reward_input(prompt, response, self.eos_token)
+            for prompt, response in zip(prompts, responses, strict=True)
+        ]
 
     def close(self) -> None:
         """Drop the model and free its memory."""

@@ -158,16 +158,18 @@ def label_pairs(
     batch_pairs: int = 16,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    order: Callable[[list[PairRef]], list[PairRef]] | None = None,
 ) -> LabelReport:
     """Judge pairs and store AI comparisons; see the module doc for how pairs are chosen.
 
     `pairs` labels exactly those (prompt_id, left_id, right_id); otherwise up to `n_pairs`
     are collected (None: every candidate, generating none). `policy` (a ModelSession)
-    samples new pairs when the existing ones are too few.
+    samples new pairs when the existing ones are too few. `order` (core.rating.label_order) puts
+    the stored candidates in the order to take them in, before `n_pairs` are cut.
     """
     started = time.perf_counter()
     counts = {"human": 0, "existing": 0, "generated": 0}
-    todo = _collect(store, judge, n_pairs, pairs, policy, generation, prompt_set, progress)
+    todo = _collect(store, judge, n_pairs, pairs, policy, generation, prompt_set, progress, order)
     report = progress or no_progress
     if todo:
         from core.rewards.judge_templates import save_rubric
@@ -195,12 +197,17 @@ def label_pairs(
     return _report(ids, judgements, counts, time.perf_counter() - started)
 
 
-def _collect(store, judge, n_pairs, pairs, policy, generation, prompt_set, progress):
-    """[(pair, origin)] to judge: given pairs, else candidates, topped up by sampling."""
+def _collect(store, judge, n_pairs, pairs, policy, generation, prompt_set, progress, order=None):
+    """[(pair, origin)] to judge: given pairs, else candidates (in `order`, when given),
+    topped up by sampling."""
     if pairs is not None:
         return [(p, "existing") for p in pairs]
-    human, existing = candidate_pairs(store, judge.rater, n_pairs or 10**9)
+    # With an order, every candidate is ranked before the first n_pairs are taken.
+    human, existing = candidate_pairs(store, judge.rater, 10**9 if order else n_pairs or 10**9)
     todo = [(p, "human") for p in human] + [(p, "existing") for p in existing]
+    if order is not None:
+        origin = dict((p, o) for p, o in todo)
+        todo = [(p, origin[p]) for p in order([p for p, _ in todo])][: n_pairs or None]
     missing = (n_pairs or 0) - len(todo)
     if missing > 0 and policy is not None:
         config = generation or GenerationConfig()
