@@ -25,6 +25,10 @@ REDRAW_INTERVAL_MS = 100
 
 X_PADDING = 0.05
 """Room past the last step (a share of the run's length): a dot drawn there stays whole."""
+MIN_PLOT_HEIGHT = 110
+"""A plot's least height: with its x-axis title folded (SHORT_PLOT_PX) and its legend on
+one line, 110 px leave the data about 55 px, and a 1280x800 window shows the PPO
+dashboard's four rows without scrolling."""
 SHORT_PLOT_PX = 200
 """Below this height a plot drops its x-axis title: in a dashboard of 130-pixel plots
 (1280x800) the title's line was a sixth of the data's height."""
@@ -159,7 +163,7 @@ class MetricPlot(pg.PlotWidget):
         self.setClipToView(True)
         self.setDownsampling(auto=True, mode="peak")
         self.setMenuEnabled(False)
-        self.setMinimumHeight(130)
+        self.setMinimumHeight(MIN_PLOT_HEIGHT)
         self.setMinimumWidth(150)  # the grid (app/widgets/plot_grid.py) wraps before this
         # A fixed axis width: tick labels changing width would re-layout the whole plot
         # on every step, the most expensive part of a redraw.
