@@ -76,6 +76,27 @@ class EpochRelay(QObject):
         self.epoch.emit(report)  # queued: the receiver lives in the GUI thread
 
 
+class SummaryLabel(QLabel):
+    """A word-wrapped label that reserves its wrapped height (at least three lines) as its
+    minimum: a word-wrapped label's height is not in its column's minimum, and squeezed
+    it was drawn over the plot above it. With the height reserved, a short window scrolls
+    the page's column instead."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt override)
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        lines = 3 * self.fontMetrics().lineSpacing() + 4
+        height = max(lines, self.heightForWidth(max(self.width(), 100)))
+        if height != self.minimumHeight():
+            self.setMinimumHeight(height)
+
+
 class RewardModelBox(QGroupBox):
     """Bradley–Terry reward model: settings, Train/Stop, the per-epoch plot and result."""
 
@@ -88,7 +109,7 @@ class RewardModelBox(QGroupBox):
         self.stop_rm_button = QPushButton("Stop", objectName="stopRewardModelButton")
         self.rm_progress = QProgressBar(objectName="rmProgress", textVisible=False)
         self.rm_plot = reward_model_plot()
-        self.rm_result = QLabel(objectName="rmResult", wordWrap=True)
+        self.rm_result = SummaryLabel(objectName="rmResult", wordWrap=True)
         self.rm_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.use_rm_button = QPushButton("Use as PPO reward", objectName="useRewardModelButton")
         self.use_rm_button.setToolTip("Set the Train page's reward to rm=<this folder>")
@@ -98,15 +119,12 @@ class RewardModelBox(QGroupBox):
         buttons.addWidget(self.train_rm_button)
         buttons.addWidget(self.stop_rm_button)
         buttons.addWidget(self.rm_progress, 1)
+        # Beside Train, not beside the summary: there it took the summary's width, and a
+        # summary of six lines was drawn over the plot.
+        buttons.addWidget(self.use_rm_button)
         layout.addLayout(buttons)
         layout.addWidget(self.rm_plot, 1)
-        # Room for the summary's three lines, reserved: a word-wrapped label's height is not
-        # in the column's minimum, and squeezed it was drawn over the plot.
-        self.rm_result.setMinimumHeight(3 * self.rm_result.fontMetrics().lineSpacing() + 4)
-        result_row = QHBoxLayout()
-        result_row.addWidget(self.rm_result, 1)
-        result_row.addWidget(self.use_rm_button, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addLayout(result_row)
+        layout.addWidget(self.rm_result)
 
     def show_epoch(self, report: EpochReport) -> None:
         self.rm_plot.append(report.epoch, report.metrics())
