@@ -39,3 +39,24 @@ def test_reward_model_plot_summary_and_button_do_not_overlap(qtbot, window, them
     assert plot.height() >= plot.minimumHeight() and summary.height() >= summary.heightForWidth(
         summary.width()
     )
+
+
+def test_verdict_table_leaves_the_responses_room_at_1280x800(qtbot, window):
+    """A long judge name is elided (whole in its tooltip), not fitted at the responses'
+    expense: they keep at least 70 pixels each (fitted to it, 26)."""
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.width() == 1280)
+    page = window.feedback_page
+    window.show_page(page)
+    store = window.state.store
+    [prompt_id] = store.add_prompts(["The film was"])
+    ids = [store.add_generation(prompt_id, f"a fine answer {i}", "demo") for i in range(2)]
+    rater = "ai:demo-judge#positive-concise"
+    store.add_comparison(prompt_id, ids[0], ids[1], "left", rater, soft_label=0.9)
+    page.verdict_table.set_rows(store.comparisons("ai"))
+    qtbot.wait(50)
+    table = page.verdict_table
+    for name in ("Left", "Right"):
+        assert table.columnWidth(table.COLUMNS.index(name)) >= 70, name
+    judge = table.item(0, table.COLUMNS.index("Judge"))
+    assert judge.toolTip() == "demo-judge#positive-concise"
