@@ -31,6 +31,8 @@ THEMES = ("light", "dark")
 DEMO_JUDGE = "demo-judge"  # core.judge.cache.DEMO_JUDGE (not imported: it pulls in torch)
 RUBRIC = "positivity"
 RATER = "sam"
+JUDGED_PAIRS = 48
+"""Pairs the judge labels: enough for a reward model with a held-out share to speak of."""
 
 
 def wait_until(app, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -185,10 +187,12 @@ def _feedback(app, window, judge: str, quick: bool) -> None:
     comparisons, the agreement refreshes."""
     page = window.feedback_page
     window.show_page(page)
-    page.judge_form.judge.select(judge)
-    page.judge_form.load_preset(RUBRIC)
+    form = page.judge_form
+    form.judge.select(judge)
+    form.preset_combo.setCurrentIndex(form.preset_combo.findData(RUBRIC))
+    form.load_preset(RUBRIC)  # as choosing it in the combo does
+    form.pairs_spin.setValue(4 if quick else JUDGED_PAIRS)
     if quick:
-        page.judge_form.pairs_spin.setValue(4)
         page.rm_form.epochs_spin.setValue(1)
     page.label_button.click()
     wait_until(app, idle(window), 1800, "AI labelling")
