@@ -23,12 +23,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.screenshot_files import Camera, parse_sizes
+from core.judge.cache import DEMO_JUDGE
 
 PAGES = ("model", "prompts", "train", "train-grpo", "compare", "feedback", "train-dpo", "runs")
 """The screenshots of one size and theme, in the order the tour takes them."""
 SIZES = ((1280, 800), (1920, 1080))
 THEMES = ("light", "dark")
-DEMO_JUDGE = "demo-judge"  # core.judge.cache.DEMO_JUDGE (not imported: it pulls in torch)
 RUBRIC = "positivity"
 RATER = "sam"
 JUDGED_PAIRS = 48
