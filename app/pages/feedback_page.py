@@ -12,8 +12,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -21,7 +20,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
     QTabWidget,
     QToolButton,
@@ -43,9 +41,10 @@ from app.jobs.feedback import (
     run_labelling,
     run_rm_training,
 )
+from app.pages.feedback_reward_model import EpochRelay, RewardModelBox
 from app.widgets.common import hint, page_title
 from app.widgets.dpo_round_box import DPORoundBox
-from app.widgets.feedback_forms import JudgeForm, RewardModelForm
+from app.widgets.feedback_forms import JudgeForm
 from app.widgets.feedback_tables import (
     AGREEMENT_EXPLANATIONS,
     AgreementTable,
@@ -53,9 +52,7 @@ from app.widgets.feedback_tables import (
     percent,
 )
 from app.widgets.people_panel import PeoplePanel
-from app.widgets.plots import SERIES_COLOURS, MetricPlot, Series
 from app.workers import start_job
-from core.data.preference_export import DEFAULT_MIN_CONFIDENCE
 from core.errors import StudioError
 from core.paths import next_reward_model_dir
 from core.rlaif.labelling import LabelReport
@@ -66,52 +63,8 @@ if TYPE_CHECKING:  # torch-heavy modules: only their types are needed here
     from core.reward_model.training import EpochReport
     from core.rlaif.agreement import AgreementReport
 
-RM_SERIES = [
-    Series("train/loss", "train loss"),
-    Series("eval/loss", "held-out loss"),
-    Series("train/accuracy", "train accuracy"),
-    Series("eval/accuracy", "held-out accuracy"),
-]
-"""The reward-model plot's curves; the first (train loss) gains one point per epoch."""
-
-
-def reward_model_plot() -> MetricPlot:
-    """Loss and accuracy per epoch in one plot: accuracy curves dashed, and the legend in
-    the title (coloured names), where it never covers a curve."""
-    plot = MetricPlot("", RM_SERIES, "loss / accuracy")
-    plot.setObjectName("rmLossPlot")
-    plot.setLabel("bottom", "epoch")
-    # Its size hint ignored: in the page's scrolled column the hint (480 px) made the column
-    # taller than an 800-pixel window; it takes the height left over, at least 150 px.
-    plot.setMinimumHeight(150)
-    policy = plot.sizePolicy()
-    policy.setVerticalPolicy(QSizePolicy.Policy.Ignored)
-    plot.setSizePolicy(policy)
-    plot.hide_legend()
-    names = []
-    for index, (series, curve) in enumerate(
-        zip(RM_SERIES, plot.getPlotItem().listDataItems(), strict=True)
-    ):
-        colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
-        if "accuracy" in series.key:
-            style = Qt.PenStyle.DashLine
-            curve.setPen(pg.mkPen(colour, width=2, style=style))
-        names.append(f"<span style='color:{colour}'>{series.label}</span>")
-    plot.setTitle(" · ".join(names), size="9pt")
-    return plot
-
-
 LOW_ANSWER_MASS = 0.05
 """Below this mean probability on the answer letters the judge ignores the format."""
-
-
-class EpochRelay(QObject):
-    """Carries core's `on_epoch(EpochReport)` callback from the worker to the GUI thread."""
-
-    epoch = Signal(object)
-
-    def emit_report(self, report: EpochReport) -> None:
-        self.epoch.emit(report)  # queued: the receiver lives in the GUI thread
 
 
 class FeedbackPage(QWidget):
@@ -195,32 +148,14 @@ class FeedbackPage(QWidget):
         return scroll
 
     def _build_reward_model(self) -> QWidget:
-        box = QGroupBox("Reward model (Bradley–Terry)")
-        self.rm_form = RewardModelForm()
-        self.train_rm_button = QPushButton(
-            "Train reward model", objectName="trainRewardModelButton"
-        )
+        box = RewardModelBox()
+        self.rm_box = box
+        self.rm_form, self.rm_plot, self.rm_result = box.rm_form, box.rm_plot, box.rm_result
+        self.train_rm_button, self.stop_rm_button = box.train_rm_button, box.stop_rm_button
+        self.rm_progress, self.use_rm_button = box.rm_progress, box.use_rm_button
         self.train_rm_button.clicked.connect(self._on_train_rm)
-        self.stop_rm_button = QPushButton("Stop", objectName="stopRewardModelButton")
         self.stop_rm_button.clicked.connect(lambda: self._stop("rm"))
-        self.rm_progress = QProgressBar(objectName="rmProgress", textVisible=False)
-        self.rm_plot = reward_model_plot()
-        self.rm_result = QLabel(objectName="rmResult", wordWrap=True)
-        self.rm_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.use_rm_button = QPushButton("Use as PPO reward", objectName="useRewardModelButton")
-        self.use_rm_button.setToolTip("Set the Train page's reward to rm=<this folder>")
         self.use_rm_button.clicked.connect(self._on_use_reward_model)
-        layout = QVBoxLayout(box)
-        layout.addWidget(self.rm_form)
-        layout.addLayout(_row(self.train_rm_button, self.stop_rm_button, self.rm_progress))
-        layout.addWidget(self.rm_plot, 1)
-        # Room for the summary's three lines, reserved: a word-wrapped label's height is not
-        # in the column's minimum, and squeezed it was drawn over the plot.
-        self.rm_result.setMinimumHeight(3 * self.rm_result.fontMetrics().lineSpacing() + 4)
-        result_row = QHBoxLayout()
-        result_row.addWidget(self.rm_result, 1)
-        result_row.addWidget(self.use_rm_button, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addLayout(result_row)
         return box
 
     def _build_agreement(self) -> QWidget:
@@ -406,23 +341,11 @@ class FeedbackPage(QWidget):
         )  # fmt: skip
 
     def _on_epoch(self, report: EpochReport) -> None:
-        self.rm_plot.append(report.epoch, report.metrics())
-        self.rm_result.setText(
-            f"Epoch {report.epoch}: train loss {report.train_loss:.3f}, held-out accuracy "
-            f"{percent(report.eval_accuracy)}"
-        )
+        self.rm_box.show_epoch(report)
 
     def _on_rm_trained(self, summary: RMSummary) -> None:
-        self.rm_plot.refresh()
         self.last_reward_model = summary.folder
-        how = "stopped" if summary.stopped else "early stop" if summary.stopped_early else "done"
-        self.rm_result.setText(
-            f"<b>Held-out accuracy {percent(summary.eval_accuracy)}</b> on {summary.n_eval} "
-            f"pairs (human ones: {percent(summary.eval_accuracy_human)}); best epoch "
-            f"{summary.best_epoch} of {summary.epochs_run} ({how}, {summary.seconds:.0f} s).<br>"
-            f"{coin_flip_line(summary.coin_flips_dropped)}"
-            f"Saved to <code>{summary.folder}</code>"
-        )
+        self.rm_box.show_summary(summary)
         self.rm_form.set_default_out(next_reward_model_dir(self.state.workspace))
         self._update_buttons()
         self.state.runs_changed.emit()
@@ -559,13 +482,3 @@ def _show_progress(bar: QProgressBar, label: QLabel | None, done: int, total: in
     bar.setValue(min(done, max(total, 1)))
     if label is not None:
         label.setText(text)
-
-
-def coin_flip_line(dropped: int) -> str:
-    """The note on AI labels left out of training (empty when none were)."""
-    if not dropped:
-        return ""
-    return (
-        f"Left out {dropped} AI labels with confidence |2p − 1| below "
-        f"{DEFAULT_MIN_CONFIDENCE:g} (coin flips: the judge was not sure).<br>"
-    )

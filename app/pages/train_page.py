@@ -10,11 +10,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QStackedWidget,
@@ -25,11 +22,12 @@ from PySide6.QtWidgets import (
 
 from app.algorithms import ALGORITHMS
 from app.app_state import AppState
-from app.jobs.model import LoadedModel, describe_session, generate_text, load_model
+from app.jobs.model import LoadedModel, describe_session, load_model
 from app.jobs.offline import OfflineRequest
 from app.jobs.training import TrainRequest, reward_labels
 from app.pages.train_inspect import InspectLauncher
-from app.widgets.common import hint, page_title
+from app.pages.train_try import TryPolicyBox
+from app.widgets.common import page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
 from app.widgets.memory_plan import MemoryPlanLabel
 from app.widgets.offline_dashboard import OfflineDashboard
@@ -37,7 +35,7 @@ from app.widgets.run_bar import RunBar
 from app.widgets.train_form import TrainForm
 from app.workers import start_generator_job, start_job
 from core.algorithms import DEFAULT_KIND, kind_of_checkpoint
-from core.config import GenerationConfig, from_dict
+from core.config import from_dict
 from core.errors import StudioError
 from core.memory_plan import budget_of, request_for_config
 from core.model.shapes import ModelShape
@@ -142,7 +140,7 @@ class TrainPage(QWidget):
         # The policy's answers to the held-out prompts at its latest evaluation.
         self.held_out_table = RolloutTable()
         self.held_out_table.setObjectName("heldOutTable")
-        self.try_box = self._build_try_box()
+        self.try_box = TryPolicyBox(self)
         tabs = QTabWidget(objectName="trainTabs")
         tabs.addTab(self.rollout_table, "Latest rollouts")
         tabs.addTab(self.held_out_table, HELD_OUT_TAB)
@@ -155,34 +153,6 @@ class TrainPage(QWidget):
         splitter.setStretchFactor(1, 1)
         return splitter
 
-    def _build_try_box(self) -> QWidget:
-        box = QWidget()
-        self.try_prompt_edit = QLineEdit(objectName="tryPromptEdit")
-        self.try_prompt_edit.setPlaceholderText("Type a prompt, then Generate (training paused)")
-        self.try_prompt_edit.returnPressed.connect(self._on_try)
-        self.try_button = QPushButton("Generate", objectName="tryPolicyButton")
-        self.try_button.clicked.connect(self._on_try)
-        self.inspect_button = QPushButton(
-            "Inspect token by token", objectName="inspectSampleButton"
-        )
-        self.inspect_button.setToolTip(
-            "A fresh sample of this prompt under the run's latest checkpoint, token by token: "
-            "log-probs, KL, and what the trainer credits each token with"
-        )
-        self.inspect_button.clicked.connect(
-            lambda: self.inspector.open(self.try_prompt_edit.text().strip() or "The")
-        )
-        self.try_output = QPlainTextEdit(objectName="tryPolicyOutput", readOnly=True)
-        row = QHBoxLayout()
-        row.addWidget(self.try_prompt_edit, 1)
-        row.addWidget(self.try_button)
-        row.addWidget(self.inspect_button)
-        layout = QVBoxLayout(box)
-        layout.addWidget(hint("Pause training to see what the current policy writes."))
-        layout.addLayout(row)
-        layout.addWidget(self.try_output, 1)
-        return box
-
     # state
     def _set_phase(self, phase: str, message: str | None = None) -> None:
         self._phase = phase
@@ -192,14 +162,13 @@ class TrainPage(QWidget):
         self.pause_button.setEnabled(phase == "running")
         self.resume_button.setEnabled(phase in ("paused", "pausing"))
         self.stop_button.setEnabled(phase in ("running", "pausing", "paused"))
-        self.try_button.setEnabled(phase == "paused")
+        self.try_box.set_paused(phase == "paused")
         # Runs from stored feedback have no reward to retrain and no samples to rate.
         on_policy = not self.form.algorithm().offline
         self.ai_round_button.setEnabled(phase == "paused" and on_policy)
         self.rate_samples_button.setEnabled(
             on_policy and (phase == "paused" or (phase == "idle" and self.run_id is not None))
         )
-        self.try_prompt_edit.setEnabled(phase == "paused")
         self.run_bar.set_phase(phase)
         self._tell_status_bar(phase)
         if message is not None:
@@ -484,39 +453,6 @@ class TrainPage(QWidget):
         """Ask a running run to stop (the window is closing)."""
         if self.control is not None:
             self.control.stop()
-
-    # try the policy
-    def _on_try(self) -> None:
-        prompt = self.try_prompt_edit.text().strip()
-        if not prompt or self._phase != "paused" or self.state.session is None:
-            return
-        config = self.form.config()
-        # Offline configs have no sampling settings: the generation defaults then.
-        defaults = GenerationConfig()
-        generation = GenerationConfig(
-            max_new_tokens=getattr(config, "max_new_tokens", defaults.max_new_tokens),
-            temperature=getattr(config, "temperature", defaults.temperature),
-            seed=None,
-        )
-        self.try_button.setEnabled(False)
-        self.try_output.setPlainText("Generating…")
-        start_job(
-            self.state,
-            generate_text,
-            self.state.session,
-            prompt,
-            generation,
-            description="Sampling the policy",
-            context="Sampling the policy",
-            on_done=self._on_tried,
-            on_error=lambda _e: self._on_tried(""),
-            uses_model=True,
-        )
-
-    def _on_tried(self, text: str) -> None:
-        prompt = self.try_prompt_edit.text().strip()
-        self.try_output.setPlainText(f"{prompt}{text}" if text else "")
-        self.try_button.setEnabled(self._phase == "paused")
 
 
 def _steps_of(config: dict) -> int | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QGroupBox,
@@ -37,6 +37,7 @@ class ComparePane(QGroupBox):
         )
         self.inspect_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # rating keys: the page's
         self.inspect_button.setVisible(False)
+        self._shown: tuple[str, str] | None = None  # (prompt, completion) on view
         layout = QVBoxLayout(self)
         layout.addWidget(self.text_view, 1)
         bottom = QHBoxLayout()
@@ -46,15 +47,28 @@ class ComparePane(QGroupBox):
 
     def show_text(self, prompt: str, completion: str) -> None:
         """The prompt (muted) followed by the completion (bold)."""
+        self._shown = (prompt, completion)
+        self._render()
+        self.scores_label.setText("")
+
+    def _render(self) -> None:
+        prompt, completion = self._shown
         muted = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
         self.text_view.clear()
         self.text_view.appendHtml(
             f'<p style="white-space: pre-wrap"><span style="color: {muted}">{escape(prompt)}'
             f"</span><b>{escape(completion)}</b></p>"
         )
-        self.scores_label.setText("")
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        # The muted colour is written into the text: a theme switched live redraws it
+        # (the light theme's grey was near invisible on the dark background).
+        if event.type() == QEvent.Type.PaletteChange and self._shown is not None:
+            self._render()
 
     def clear(self, message: str = "") -> None:
+        self._shown = None
         self.text_view.setPlainText(message)
         self.scores_label.setText("")
         self.inspect_button.setVisible(False)

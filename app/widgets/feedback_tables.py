@@ -56,6 +56,10 @@ def _read_only(table: QTableWidget) -> None:
     table.verticalHeader().setVisible(False)
 
 
+JUDGE_COLUMN_PX = 90
+"""The verdict table's Judge column: wide enough for "demo-judge" or a short model name."""
+
+
 class VerdictTable(QTableWidget):
     """The newest AI comparisons: texts, the averaged P(left better) and both orders."""
 
@@ -74,9 +78,12 @@ class VerdictTable(QTableWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        for column in range(3, len(self.COLUMNS)):
+        for column in range(3, len(self.COLUMNS) - 1):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.setColumnWidth(0, 100)
+        # The judge's name elided (whole in its tooltip): fitted to "demo-judge#positivity"
+        # it left the two responses 40 pixels each at 1280 wide.
+        self.setColumnWidth(len(self.COLUMNS) - 1, JUDGE_COLUMN_PX)
         self.verticalHeader().setDefaultSectionSize(22)
         tips = {
             3: "P(left better): the mean of both presentation orders",

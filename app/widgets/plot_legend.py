@@ -25,8 +25,8 @@ class LegendEntry:
 
 
 LEGEND_LINE_PX = 150
-"""A legend row's lines are at most this wide (narrower than the narrowest plot cell,
-app/widgets/plot_grid.py), so a legend never widens its plot."""
+"""A legend row's lines are at least this wide (narrower than the narrowest plot cell,
+app/widgets/plot_grid.py); wider plots give them their axes' width (`fit_width`)."""
 
 
 class LegendLabel(pg.LabelItem):
@@ -79,6 +79,16 @@ class LegendRow:
         item.layout.addItem(self._label, LEGEND_ROW, 1)
         self._entries: list[LegendEntry] = []
         self._foreground = pg.mkColor(pg.getConfigOption("foreground")).name()
+        self._budget = float(LEGEND_LINE_PX)
+
+    def fit_width(self, width: float) -> None:
+        """Pack the names into lines as wide as `width` (the plot's data area), at least
+        LEGEND_LINE_PX: two names that fit side by side take one line, not two, and the
+        line saved goes to the data."""
+        budget = max(float(LEGEND_LINE_PX), float(width))
+        if budget != self._budget:
+            self._budget = budget
+            self._render()
 
     def set_entries(self, entries: Sequence[LegendEntry]) -> None:
         if list(entries) != self._entries:
@@ -107,7 +117,7 @@ class LegendRow:
         font.setPointSize(8)
         metrics = QFontMetricsF(font)
         widths = [metrics.horizontalAdvance(f"{e.glyph} {e.label}") for e in self._entries]
-        lines = pack_lines(widths, metrics.horizontalAdvance("   "), LEGEND_LINE_PX)
+        lines = pack_lines(widths, metrics.horizontalAdvance("   "), self._budget)
         html = "<br>".join("&nbsp;&nbsp; ".join(names[i] for i in line) for line in lines)
         self._label.setText(html, color=self._foreground)
 

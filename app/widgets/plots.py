@@ -25,6 +25,32 @@ REDRAW_INTERVAL_MS = 100
 
 X_PADDING = 0.05
 """Room past the last step (a share of the run's length): a dot drawn there stays whole."""
+MIN_PLOT_HEIGHT = 110
+"""A plot's least height: with its x-axis title folded (SHORT_PLOT_PX) and its legend on
+one line, 110 px leave the data about 55 px, and a 1280x800 window shows the PPO
+dashboard's four rows without scrolling."""
+SHORT_PLOT_PX = 200
+"""Below this height a plot drops its x-axis title: in a dashboard of 130-pixel plots
+(1280x800) the title's line was a sixth of the data's height."""
+LEGEND_MARGIN_PX = 16
+"""The plot's own margins, left out of its legend's line width."""
+
+
+def legend_width(width: float, left_axis: float, right_axis: float) -> float:
+    """How wide a legend line may be in a plot `width` wide: the legend is centred under
+    the data (between the axes) and may reach under the axes, as far on both sides, but
+    not past the plot's edges."""
+    centre = left_axis + (width - left_axis - right_axis) / 2
+    return 2 * min(centre, width - centre) - LEGEND_MARGIN_PX
+
+
+def _side_axes(item) -> tuple[float, float]:
+    """The widths of a PlotItem's left and right axes (0 for a hidden one)."""
+    return tuple(
+        item.getAxis(name).width() if item.getAxis(name).isVisible() else 0.0
+        for name in ("left", "right")
+    )
+
 
 SERIES_COLOURS = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899")
 """Colours readable on both the light and the dark plot background."""
@@ -137,7 +163,7 @@ class MetricPlot(pg.PlotWidget):
         self.setClipToView(True)
         self.setDownsampling(auto=True, mode="peak")
         self.setMenuEnabled(False)
-        self.setMinimumHeight(130)
+        self.setMinimumHeight(MIN_PLOT_HEIGHT)
         self.setMinimumWidth(150)  # the grid (app/widgets/plot_grid.py) wraps before this
         # A fixed axis width: tick labels changing width would re-layout the whole plot
         # on every step, the most expensive part of a redraw.
@@ -168,6 +194,26 @@ class MetricPlot(pg.PlotWidget):
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_INTERVAL_MS)
         self._redraw_timer.timeout.connect(self.refresh)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit_to_size()
+
+    def _fit_to_size(self) -> None:
+        """A short plot of steps drops its x-axis title (the dashboard's header says the
+        step; the line goes to the data; epochs and rounds keep theirs), and its legend's
+        lines take the plot's width (`legend_width`)."""
+        item = self.getPlotItem()
+        if item is None:  # a resize while pyqtgraph's __init__ runs
+            return
+        bottom = item.getAxis("bottom")
+        if bottom.labelText == "step":
+            show = self.height() >= SHORT_PLOT_PX
+            if bottom.label.isVisible() != show:
+                bottom.showLabel(show)
+        legend = getattr(self, "legend_row", None)  # None too while __init__ runs
+        if legend is not None:
+            legend.fit_width(legend_width(self.width(), *_side_axes(item)))
 
     def series_keys(self) -> list[str]:
         """The metric keys this plot draws (subclasses add theirs)."""

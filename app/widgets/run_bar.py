@@ -27,11 +27,13 @@ PHASE_TEXT = {
     "stopping": "Stopping…",
 }
 """What the state badge says in each phase of the Train page."""
+CHECKPOINT = "Checkpoint: "
 
 
 class ElidedLabel(QLabel):
     """A one-line label that shows as much of its text as fits (elided where `mode` says)
-    and the whole text in its tooltip; `text()` returns the whole text.
+    and the whole text in its tooltip; `text()` returns the whole text. A text starting
+    with `prefix` keeps the prefix whole and elides the rest.
 
     It never asks for more width than it has, so a long message or path cannot push the
     buttons beside it around."""
@@ -41,10 +43,12 @@ class ElidedLabel(QLabel):
         text: str = "",
         mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
         parent: QWidget | None = None,
+        prefix: str = "",
     ) -> None:
         super().__init__(parent)
         self._full = ""
         self._mode = mode
+        self._prefix = prefix
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(40)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -68,7 +72,12 @@ class ElidedLabel(QLabel):
 
     def _elide(self) -> None:
         width = max(self.width() - 4, 10)
-        super().setText(self.fontMetrics().elidedText(self._full, self._mode, width))
+        metrics = self.fontMetrics()
+        prefix = self._prefix if self._prefix and self._full.startswith(self._prefix) else ""
+        rest = self._full.removeprefix(prefix)
+        if prefix and metrics.horizontalAdvance(self._full) > width:
+            width = max(width - metrics.horizontalAdvance(prefix), 10)
+        super().setText(prefix + metrics.elidedText(rest, self._mode, width))
 
 
 class RunBar(QFrame):
@@ -105,7 +114,9 @@ class RunBar(QFrame):
         self.step_label.setFixedWidth(metrics.horizontalAdvance("step 00000/00000") + 12)
         self.message_label = ElidedLabel()
         self.message_label.setObjectName("trainStatus")
-        self.checkpoint_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
+        # The path's end (run and step) is what tells checkpoints apart: elided on the left,
+        # after a "Checkpoint:" that stays whole.
+        self.checkpoint_label = ElidedLabel(mode=Qt.TextElideMode.ElideLeft, prefix=CHECKPOINT)
         self.checkpoint_label.setObjectName("checkpointPathLabel")
         self._ended: str | None = None
         self._lay_out()
@@ -148,8 +159,8 @@ class RunBar(QFrame):
             self.step_label.setText(f"step {step}/{total}" if total else f"step {step}")
 
     def set_checkpoint(self, path: str | None) -> None:
-        """The latest checkpoint, elided in the middle (its full path in the tooltip)."""
-        self.checkpoint_label.setText(f"Checkpoint: {path}" if path else "")
+        """The latest checkpoint, the path elided on the left (whole in the tooltip)."""
+        self.checkpoint_label.setText(f"{CHECKPOINT}{path}" if path else "")
         self.checkpoint_label.setVisible(bool(path))
 
 

@@ -41,7 +41,9 @@ def test_user_guide_opens_from_the_help_menu_with_its_screenshots(qtbot, window)
     assert help_menu.user_guide_path() == ROOT / "docs" / "user_guide.md"
     # The screenshots resolve beside the guide (the bundle ships both: packaging spec).
     document = dialog.browser.document()
-    image = document.resource(document.ResourceType.ImageResource, "screenshots/model.png")
+    image = document.resource(
+        document.ResourceType.ImageResource, "screenshots/model-1280x800-light.png"
+    )
     assert image is not None and not image.isNull()
     spec = (ROOT / "packaging" / "rlhf_studio.spec").read_text()
     assert '"user_guide.md"), "docs")' in spec and '"screenshots"), "docs/screenshots")' in spec
