@@ -96,3 +96,24 @@ def test_a_dpo_round_from_ai_labels_beats_the_base_judged_by_vader(labelled):
     # Blind, random sides, refereed by VADER: measured 76-83 % (a coin is 50 %).
     assert record.win_rate >= 0.6, record
     assert policy.gain >= 0.2, policy
+
+
+def test_the_bench_runs_the_same_loop_and_prints_before_and_after(
+    quick_judge_folder, tmp_path, capsys
+):
+    """bench/rlaif_loop.py at toy sizes (its figures mean nothing here): it runs every
+    part, prints the table and writes its JSON."""
+    import json
+
+    from bench import rlaif_loop
+
+    out = tmp_path / "loop.json"
+    argv = ["--pairs", "12", "--grpo-steps", "1", "--dpo-steps", "1", "--rm-epochs", "1",
+            "--held-out", "2", "--eval-samples", "2", "--seeds", "0",
+            "--judge-folder", str(quick_judge_folder), "--json-out", str(out)]  # fmt: skip
+    assert rlaif_loop.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "load average" in printed and "held-out truth: mean VADER compound" in printed
+    [run] = json.loads(out.read_text())["runs"]
+    assert run["labels"] == 12 and run["held_out_answers"] == 4
+    assert -1 <= run["base_truth"] <= 1 and 0 <= run["dpo_win_rate"] <= 1
