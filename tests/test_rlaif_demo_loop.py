@@ -3,7 +3,7 @@ a demo judge labels 64 pairs under the positivity rubric -> a reward model -> GR
 the VADER positivity of answers to held-out prompts; and a DPO round from the AI labels
 beats the base in a blind comparison refereed by VADER.
 
-The judge is a quick build of the demo judge (core.rlaif.demo_loop.QUICK_JUDGE: about
+The judge is a quick build of the demo judge (conftest's quick_judge_folder: about
 40 s on 2 cores, positivity only); its agreement with VADER is checked first, so the
 loop's gains come from a judge that really judges. Measured at these sizes (2026-12-07,
 3 seeds, load 6-10 on 2 cores): labels agree with VADER on 90-98 % of clear pairs;
@@ -18,13 +18,11 @@ import pytest
 from core.config import ModelSpec
 from core.demo import DEMO_PROMPTS
 from core.judge import DEMO_JUDGE
-from core.judge.train import build_demo_judge
 from core.models import ModelSession
 from core.offline.loop import ROUND_KIND
 from core.rewards.judge import LLMJudge
 from core.rewards.judge_templates import preset_template
 from core.rlaif.demo_loop import (
-    QUICK_JUDGE,
     LoopConfig,
     dpo_round_vs_base,
     label_demo_pairs,
@@ -37,14 +35,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 CONFIG = LoopConfig(pairs=64)
 TRAIN_PROMPTS, HELD_OUT = split_prompts(DEMO_PROMPTS, CONFIG.held_out)
-
-
-@pytest.fixture(scope="module")
-def quick_judge_folder(tmp_path_factory, demo_model_dir):
-    """The demo judge's recipe, reduced to what the loop needs (built once per module)."""
-    folder = tmp_path_factory.mktemp("quick-judge") / "demo-judge"
-    build_demo_judge(folder, demo_model_dir, QUICK_JUDGE)
-    return folder
 
 
 @pytest.fixture
