@@ -3,7 +3,7 @@
     python bench/rlaif_loop.py                          # 256 pairs, seeds 0 and 1
     python bench/rlaif_loop.py --pairs 64 --quick-judge # the test's sizes and judge
 
-Per seed, in a fresh temporary workspace (core.rlaif.demo_loop):
+Per seed, in a fresh temporary workspace (core.rlaif_demo):
 
 1. the demo judge labels `--pairs` pairs that the demo model wrote for the training
    prompts, under the rubric preset `--rubric` (positivity); its labels are checked
@@ -43,7 +43,7 @@ def judge_folder(args: argparse.Namespace, scratch: Path) -> Path:
     from core.demo import ensure_demo_model
     from core.judge import ensure_demo_judge
     from core.judge.train import build_demo_judge
-    from core.rlaif.demo_loop import QUICK_JUDGE
+    from core.rlaif_demo import QUICK_JUDGE
 
     if args.judge_folder is not None:
         return args.judge_folder
@@ -64,7 +64,7 @@ def run_seed(folder: Path, config, scratch: Path) -> dict:
     from core.models import ModelSession
     from core.rewards.judge import LLMJudge
     from core.rewards.judge_templates import preset_template
-    from core.rlaif.demo_loop import (
+    from core.rlaif_demo import (
         dpo_round_vs_base,
         label_demo_pairs,
         reward_model_then_grpo,
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from core.quiet_libraries import quiet_libraries
-    from core.rlaif.demo_loop import LoopConfig
+    from core.rlaif_demo import LoopConfig
     from core.rlaif.truth import metric_name
 
     quiet_libraries()

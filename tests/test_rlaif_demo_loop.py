@@ -22,7 +22,7 @@ from core.models import ModelSession
 from core.offline.loop import ROUND_KIND
 from core.rewards.judge import LLMJudge
 from core.rewards.judge_templates import preset_template
-from core.rlaif.demo_loop import (
+from core.rlaif_demo import (
     LoopConfig,
     dpo_round_vs_base,
     label_demo_pairs,
