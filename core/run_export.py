@@ -36,6 +36,7 @@ from core import __version__
 from core.algorithms import exportable_kinds
 from core.atomic import folder_written_atomically
 from core.bundle_rubrics import (
+    checked_raters,
     judge_rubric_file,
     raters_behind,
     read_rubric_file,
@@ -223,8 +224,11 @@ def _rubrics_behind(
     store: Store, run: RunRow, rewards: list[_PlannedReward]
 ) -> tuple[list[str], list[RubricTemplate]]:
     """(the AI raters behind the run's reward models and rounds, every rubric to carry)."""
-    folders = [r.source for r in rewards if r.source is not None and r.source.is_dir()]
-    raters = raters_behind(store, run, folders)
+    if imported_folder(run) is not None:  # its reward models' labels are another store's
+        raters = checked_raters((run.config.get("imported_from") or {}).get("raters"))
+    else:
+        folders = [r.source for r in rewards if r.source is not None and r.source.is_dir()]
+        raters = raters_behind(store, run, folders)
     rubrics = {r.rubric.rubric_id: r.rubric for r in rewards if r.rubric is not None}
     for template in workspace_rubrics(store.workspace, raters):
         rubrics.setdefault(template.rubric_id, template)

@@ -130,9 +130,13 @@ def test_the_rubrics_of_the_labels_behind_a_reward_model_travel(tmp_path, worksp
     # The rater's rubric id names the same text there as here.
     kept = read_template(elsewhere / "rubrics" / f"{rubric_id}.txt")
     assert kept.rubric_id == rubric_id and kept.text == PAIR_RUBRIC
-    # Importing again adds nothing new.
+    # Importing again adds nothing new; exported again, the run names the same raters
+    # (its reward model's comparison ids are the first store's, never looked up here).
     with Store.open(elsewhere) as store:
         assert import_run(store, folder).rubrics == []
+        again = export_run(store, result.runs[0].run_id, tmp_path / "again")
+    assert read_manifest(again.folder)["raters"] == [rater]
+    assert (again.folder / "rubrics" / f"{rubric_id}.txt").is_file()
 
 
 def _bundle_with(tmp_path: Path, name: str, write) -> Path:
