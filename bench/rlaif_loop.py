@@ -16,6 +16,11 @@ Per seed, in a fresh temporary workspace (core.rlaif_demo):
    decided label) is compared blind with the base on the held-out prompts, the sides at
    random, refereed by the ground truth.
 
+`--control` runs the same loop with the judge's verdicts flipped at random (each pair's
+P(left) becomes 1 - P(left) with probability 1/2: labels as confident as the judge's,
+with no information): if the loop, not the judge, moved the truth, the control would
+move it too.
+
 Printed: per seed and on average, the judge's agreement with the truth, the held-out
 truth before and after GRPO, and the DPO round's blind win-rate and truth; with the
 machine, its load average and the wall time of each part.
@@ -56,7 +61,30 @@ def judge_folder(args: argparse.Namespace, scratch: Path) -> Path:
     return ensure_demo_judge()
 
 
-def run_seed(folder: Path, config, scratch: Path) -> dict:
+class FlippedJudge:
+    """The control: a judge whose every verdict is flipped with probability 1/2."""
+
+    def __init__(self, judge, seed: int) -> None:
+        import random
+
+        self.judge, self.rng = judge, random.Random(seed)
+        self.pairwise, self.identity = judge.pairwise, f"{judge.identity}-flipped"
+        self.rater = judge.rater.replace("ai:", "ai:flipped-", 1)
+
+    def compare(self, prompts, lefts, rights, **kwargs):
+        from dataclasses import replace
+
+        flipped = []
+        for result in self.judge.compare(prompts, lefts, rights, **kwargs):
+            if self.rng.random() < 0.5:
+                result = replace(result, p_left=1 - result.p_left,
+                                 p_left_first=1 - result.p_left_first,
+                                 p_left_swapped=1 - result.p_left_swapped)  # fmt: skip
+            flipped.append(result)
+        return flipped
+
+
+def run_seed(folder: Path, config, scratch: Path, control: bool = False) -> dict:
     """One pass of the loop in a fresh workspace; its figures and timings."""
     from core.config import ModelSpec
     from core.demo import DEMO_PROMPTS, ensure_demo_model
@@ -78,11 +106,12 @@ def run_seed(folder: Path, config, scratch: Path) -> dict:
     demo = str(ensure_demo_model())
     judge = LLMJudge.load(str(folder), device="cpu", identity=DEMO_JUDGE,
                           pairwise=preset_template(config.criterion), batch_size=32)  # fmt: skip
+    labeller = FlippedJudge(judge, config.seed) if control else judge
     times = {}
     with Store.open(workspace) as store:
         started = time.perf_counter()
         session = ModelSession.load(ModelSpec(name_or_path=demo, device="cpu"))
-        report, labels = label_demo_pairs(store, judge, session, train, config)
+        report, labels = label_demo_pairs(store, labeller, session, train, config)
         times["label_s"] = time.perf_counter() - started
         started = time.perf_counter()
         grpo = reward_model_then_grpo(store, session, workspace / "rm", train, held_out, config)
@@ -90,7 +119,7 @@ def run_seed(folder: Path, config, scratch: Path) -> dict:
         times["rm_grpo_s"] = time.perf_counter() - started
         started = time.perf_counter()
         session = ModelSession.load(ModelSpec(name_or_path=demo, device="cpu"))
-        record, dpo = dpo_round_vs_base(store, session, judge, train, held_out, config)
+        record, dpo = dpo_round_vs_base(store, session, labeller, train, held_out, config)
         session.unload()
         times["dpo_s"] = time.perf_counter() - started
     judge.unload()
@@ -124,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick-judge", action="store_true",
                         help="build the tests' quick judge (~40 s) instead of the demo judge")  # fmt: skip
     parser.add_argument("--judge-folder", type=Path, default=None, help="label with this judge")
+    parser.add_argument("--control", action="store_true",
+                        help="flip the judge's verdicts at random (a control)")  # fmt: skip
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
     from dataclasses import replace
@@ -131,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from core.quiet_libraries import quiet_libraries
-    from core.rlaif_demo import LoopConfig
     from core.rlaif.truth import metric_name
+    from core.rlaif_demo import LoopConfig
 
     quiet_libraries()
     torch.set_num_threads(1)  # the demo model is tiny: one thread beats two fighting
@@ -150,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         folder = judge_folder(args, Path(scratch))
         seeds = [int(seed) for seed in args.seeds.split(",")]
-        runs = [run_seed(folder, replace(base, seed=seed), Path(scratch)) for seed in seeds]
+        runs = [run_seed(folder, replace(base, seed=seed), Path(scratch), args.control)
+                for seed in seeds]  # fmt: skip
     result |= {"runs": runs, "load_after": os.getloadavg()}
     _print(runs, metric_name(args.rubric))
     print(f"load average after {_load(result['load_after'])}")
