@@ -114,3 +114,23 @@ def test_the_bench_runs_the_same_loop_and_prints_before_and_after(
     [run] = json.loads(out.read_text())["runs"]
     assert run["labels"] == 12 and run["held_out_answers"] == 4
     assert -1 <= run["base_truth"] <= 1 and 0 <= run["dpo_win_rate"] <= 1
+
+
+def test_the_benchs_control_flips_verdicts_at_random_and_keeps_their_confidence():
+    from types import SimpleNamespace
+
+    from bench.rlaif_loop import FlippedJudge
+    from core.rewards.judge import PairJudgement
+
+    verdict = PairJudgement(0.9, 0.95, 0.85, 1.0, 1.0)
+    judge = SimpleNamespace(
+        pairwise=preset_template("positivity"), identity="demo-judge",
+        rater="ai:demo-judge#positivity", compare=lambda p, a, b: [verdict] * len(p),
+    )  # fmt: skip
+    control = FlippedJudge(judge, seed=0)
+    assert control.rater == "ai:flipped-demo-judge#positivity"  # never mixed with the judge's
+    results = control.compare(["p"] * 200, ["a"] * 200, ["b"] * 200)
+    flipped = [r for r in results if r.p_left < 0.5]
+    assert 70 <= len(flipped) <= 130  # about half
+    assert all(r.p_left == pytest.approx(0.1) and r.p_left_first == pytest.approx(0.05)
+               for r in flipped)  # fmt: skip
