@@ -156,6 +156,18 @@ def demo_model_dir() -> Path:
     return ensure_demo_model()
 
 
+@pytest.fixture(scope="session")
+def quick_judge_folder(tmp_path_factory, demo_model_dir) -> Path:
+    """A quick build of the demo judge (core.rlaif_demo.QUICK_JUDGE: positivity only,
+    about 40 s on 2 cores), named demo-judge so its labels read ai:demo-judge#<rubric>."""
+    from core.judge.train import build_demo_judge
+    from core.rlaif_demo import QUICK_JUDGE
+
+    folder = tmp_path_factory.mktemp("quick-judge") / "demo-judge"
+    build_demo_judge(folder, demo_model_dir, QUICK_JUDGE)
+    return folder
+
+
 # A ChatML-like template that writes its own BOS, as Llama-style templates do.
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"

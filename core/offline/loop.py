@@ -174,8 +174,10 @@ def record_round(
     win_rate: float | None,
     held_out_accuracy: float | None,
     adapter: str,
+    win_rate_by: str | None = None,
 ) -> DPORound:
-    """Store one round (a finished run of kind 'dpo_round') and return it."""
+    """Store one round (a finished run of kind 'dpo_round') and return it; `win_rate_by`
+    names who judged the blind win-rate when it is not the rater of the pairs."""
     number = len(store.runs(ROUND_KIND)) + 1
     config = {
         "round": number,
@@ -186,6 +188,8 @@ def record_round(
         "held_out_accuracy": held_out_accuracy,
         "adapter": adapter,
     }
+    if win_rate_by is not None:
+        config["win_rate_by"] = win_rate_by
     run_id = store.create_run(ROUND_KIND, config, name=f"DPO round {number} (run {dpo_run_id})")
     store.set_run_status(run_id, "finished")
     return DPORound(run_id, dpo_run_id, number, pairs, labelled_by, win_rate,
@@ -218,14 +222,21 @@ def ai_dpo_round(
     eval_prompts: Sequence[str],
     prompt_set: str | None = None,
     seed: int = 0,
+    referee: Any | None = None,
 ) -> DPORound:
-    """A whole round with the AI judge rating: sample, judge, DPO, win-rate, record."""
+    """A whole round with the AI judge rating: sample, judge, DPO, win-rate, record.
+
+    `referee` (default: the judge) judges the blind win-rate: another judge, or the
+    rubric's ground truth (core.rlaif.truth.TruthJudge), so the judge that labelled the
+    pairs is not the one that says whether training on them helped."""
     from core.rlaif.labelling import label_pairs
 
+    referee = referee if referee is not None else judge
     pairs = sample_round_pairs(store, session, n_pairs, prompt_set, seed)
     label_pairs(store, judge, pairs=pairs)
     run, last = train_round(store, session, config)
-    win_rate = blind_win_rate(session, judge, eval_prompts, seed)
+    win_rate = blind_win_rate(session, referee, eval_prompts, seed)
     adapter = str(run.last_checkpoint / "adapter")
     return record_round(store, run.run_id, len(pairs), judge.rater, win_rate,
-                        last.get("eval/rewards/accuracy"), adapter)  # fmt: skip
+                        last.get("eval/rewards/accuracy"), adapter,
+                        referee.rater if referee is not judge else None)  # fmt: skip

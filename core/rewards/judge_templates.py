@@ -22,6 +22,8 @@ PRESET_PREFIX = "preset:"
 PAIRWISE = "pairwise"
 POINTWISE = "pointwise"
 
+_ID_STEM = 24
+"""Characters of a rubric file's name kept in its id, before the hash."""
 _PLACEHOLDER = re.compile(r"\{(prompt|response_a|response_b|response)\}")
 _REQUIRED = {
     PAIRWISE: ("{prompt}", "{response_a}", "{response_b}"),
@@ -50,7 +52,9 @@ class RubricTemplate:
         """The rubric's short name in rater names (`ai:<judge>#<rubric id>`).
 
         A preset is named ("positivity"), the shipped template is "default", any other text
-        is named by its file and hashed ("mine-3fa2c1"), so two texts never share an id.
+        is named by its file and hashed ("mine-3fa2c1"), so two texts never share an id. A
+        file saved under its id (`<workspace>/rubrics/mine-3fa2c1.txt`, a bundle's copy)
+        keeps that id.
         """
         if self.source.startswith(PRESET_PREFIX):
             name = self.source.removeprefix(PRESET_PREFIX)
@@ -58,8 +62,11 @@ class RubricTemplate:
                 return name  # an edited preset falls through to a hashed id
         if self.digest == _shipped_digest(self.kind):
             return "default"
-        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(self.source).stem).strip("-")[:24]
-        return f"{stem or 'rubric'}-{self.digest[:6]}"
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(self.source).stem).strip("-")
+        suffix = self.digest[:6]
+        if stem.endswith(f"-{suffix}") and len(stem) <= _ID_STEM + 1 + len(suffix):
+            return stem
+        return f"{stem[:_ID_STEM] or 'rubric'}-{suffix}"
 
     def fill(self, **values: str) -> str:
         """The template with each placeholder replaced by its value."""
@@ -147,3 +154,17 @@ def save_rubric(workspace: Path, template: RubricTemplate) -> Path:
         text = template.text + "\n"
         write_file_atomically(path, lambda file: file.write(text), force=True)
     return path
+
+
+def saved_rubric(name: str, text: str) -> RubricTemplate:
+    """The rubric saved as `name` (`<rubric id>.txt`) with `text`, checked: the text must be
+    the one that id names (a renamed or edited file would claim another judge's identity)."""
+    rubric_id = name.removesuffix(".txt")
+    source = f"{PRESET_PREFIX}{rubric_id}" if rubric_id in PRESETS else name
+    template = parse_template(text, source=source)
+    if not name.endswith(".txt") or template.rubric_id != rubric_id:
+        raise InputFileError(
+            f"Rubric file {name} holds the text of rubric {template.rubric_id!r}, not of "
+            f"{rubric_id!r}: a rubric is kept under its own id; restore the file or remove it."
+        )
+    return template

@@ -8,6 +8,9 @@
     rewards.txt             its reward specs, one per line; files they name are copied
     rewards/                ... here (py= scorers, rm= reward-model folders), named
                             relative to the folder
+    rubrics/                the rubric texts that shaped the run, as <rubric id>.txt:
+                            judge= rubric files, and the rubrics of the AI raters whose
+                            labels trained its reward models (core.runs.bundle_rubrics)
     adapter/                the adapter the run started from, if it started from one
     accelerate/ddp.yaml     accelerate configs: multi-GPU DDP, and FSDP full-shard for
     accelerate/fsdp.yaml    bases that do not fit one GPU
@@ -34,6 +37,15 @@ from core.algorithms import exportable_kinds
 from core.atomic import folder_written_atomically
 from core.data.run_prompts import read_run_prompts
 from core.errors import StudioError
+from core.rewards.judge_templates import RUBRICS_FOLDER, RubricTemplate
+from core.runs.bundle_rubrics import (
+    checked_raters,
+    judge_rubric_file,
+    raters_behind,
+    read_rubric_file,
+    workspace_rubrics,
+    write_rubrics,
+)
 from core.runs.export_files import (
     ACCELERATE_DIR,
     DDP_CONFIG,
@@ -97,15 +109,17 @@ def export_run(
     kind = _exportable_kind(run)
     prompts = _run_prompts(store, run, prompts_file)
     rewards = _planned_rewards(run)
+    raters, rubrics = _rubrics_behind(store, run, rewards)
     adapter = _start_adapter(run)
     _refuse_results_inside(out)
     notes: list[str] = []
     with folder_written_atomically(out, force, _is_earlier_export) as folder:
         model_flags = _model_flags(run, has_adapter=adapter is not None, notes=notes)
-        _write_manifest(folder, store, run, kind)
+        _write_manifest(folder, store, run, kind, raters)
         _write_yaml(folder / CONFIG_FILE, run.config[kind])
         _write_prompts(folder / PROMPTS_FILE, prompts, _references(store))
         copied = _copy_rewards(folder, rewards)
+        copied += write_rubrics(folder, rubrics)
         if adapter is not None:
             _copy_in(adapter, folder / ADAPTER_DIR, imported_folder(run))
         _write_launchers(folder, run, kind, model_flags)
@@ -155,6 +169,8 @@ class _PlannedReward:
     """... as this path (relative to the folder), which `spec` names."""
     bundle: Path | None = None
     """The folder an imported run came from, whose files alone it may copy."""
+    rubric: RubricTemplate | None = None
+    """A judge= reward's rubric, written to rubrics/<id>.txt (which `spec` names)."""
 
 
 def _planned_rewards(run: RunRow) -> list[_PlannedReward]:
@@ -168,6 +184,9 @@ def _planned_rewards(run: RunRow) -> list[_PlannedReward]:
     base = bundle or Path.cwd()  # relative paths: the bundle's, else as when it trained
     for text in run.config.get("reward_specs") or ["sentiment"]:
         spec = parse_reward_spec(text)
+        if spec.kind == "judge":
+            planned.append(_planned_judge(run, text, spec, base, bundle))
+            continue
         source = _reward_source(text, spec.kind, spec.arg, base)
         if source is None:
             planned.append(_PlannedReward(text))
@@ -179,6 +198,41 @@ def _planned_rewards(run: RunRow) -> list[_PlannedReward]:
         moved = replace(spec, arg=inside)  # a watched reward stays watched
         planned.append(_PlannedReward(format_reward_spec(moved), source, inside, bundle))
     return planned
+
+
+def _planned_judge(run: RunRow, text: str, spec, base: Path, bundle: Path | None) -> _PlannedReward:
+    """A judge= reward: its rubric file (if it names one) goes to rubrics/<rubric id>.txt
+    and the spec names that copy, which keeps the rubric's id (the judge's identity)."""
+    from core.rewards.spec import format_reward_spec
+
+    named = judge_rubric_file(spec.arg, base)
+    if named is None:
+        return _PlannedReward(text)
+    model, path = named
+    if bundle is not None:
+        path = _inside_import(run, f"reward spec {text!r}", path, bundle)
+    try:
+        rubric = read_rubric_file(path, bundle)
+    except StudioError as error:
+        raise StudioError(f"reward spec {text!r}: {error}") from None
+    inside = f"{RUBRICS_FOLDER}/{rubric.rubric_id}.txt"
+    moved = replace(spec, arg=f"{model},{inside}")
+    return _PlannedReward(format_reward_spec(moved), rubric=rubric)
+
+
+def _rubrics_behind(
+    store: Store, run: RunRow, rewards: list[_PlannedReward]
+) -> tuple[list[str], list[RubricTemplate]]:
+    """(the AI raters behind the run's reward models and rounds, every rubric to carry)."""
+    if imported_folder(run) is not None:  # its reward models' labels are another store's
+        raters = checked_raters((run.config.get("imported_from") or {}).get("raters"))
+    else:
+        folders = [r.source for r in rewards if r.source is not None and r.source.is_dir()]
+        raters = raters_behind(store, run, folders)
+    rubrics = {r.rubric.rubric_id: r.rubric for r in rewards if r.rubric is not None}
+    for template in workspace_rubrics(store.workspace, raters):
+        rubrics.setdefault(template.rubric_id, template)
+    return raters, list(rubrics.values())
 
 
 def imported_folder(run: RunRow) -> Path | None:
@@ -331,7 +385,7 @@ def _is_earlier_export(folder: Path) -> bool:
     return (folder / MANIFEST_FILE).is_file()
 
 
-def _write_manifest(folder: Path, store: Store, run: RunRow, kind: str) -> None:
+def _write_manifest(folder: Path, store: Store, run: RunRow, kind: str, raters: list[str]) -> None:
     manifest = {
         "format": EXPORT_FORMAT,
         "run_id": run.id,
@@ -342,6 +396,7 @@ def _write_manifest(folder: Path, store: Store, run: RunRow, kind: str) -> None:
         "model": model_of(run),
         "exported": datetime.now(UTC).isoformat(timespec="seconds"),
         "app_version": __version__,
+        "raters": raters,
     }
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 

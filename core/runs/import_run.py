@@ -7,6 +7,8 @@ workspace and run, the exported run), its metrics and samples, and its checkpoin
 copied under the local `checkpoints/run-<id>/`. The Runs page then lists it and
 overlays its curves on the local runs'. Importing the same folder again updates the
 runs it imported before (a cluster run that went on since) instead of adding copies.
+The rubrics the bundle carries (its rubrics/ and its trained workspace's) join the local
+workspace's rubrics/, so its judges keep their judge+rubric identity (core.runs.bundle_rubrics).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from typing import Any
 
 from core.errors import StudioError
 from core.paths import run_checkpoint_dir, run_prompts_file
+from core.rewards.judge_templates import PRESETS, RUBRICS_FOLDER
 from core.runs.bundle_files import (
     check_bundle_file,
     check_bundle_tree,
     copy_bundle_file,
     copy_bundle_tree,
 )
+from core.runs.bundle_rubrics import bundle_rubrics, checked_raters, import_rubrics
 from core.runs.export import MANIFEST_FILE, REWARDS_DIR, WORKSPACE_DIR, read_manifest
 from core.store import Store
 from core.store.rows import ACTIVE_RUN_STATUSES, RunRow
@@ -54,6 +58,8 @@ class RunImport:
     folder: Path
     source_workspace: Path
     runs: list[ImportedRun] = field(default_factory=list)
+    rubrics: list[str] = field(default_factory=list)
+    """The rubric ids whose text this import added to the workspace's rubrics/."""
 
 
 def trained_workspace_of(folder: Path) -> Path:
@@ -87,9 +93,12 @@ def import_run(store: Store, folder: Path) -> RunImport:
             raise StudioError(f"the workspace {source_workspace} holds no runs; train first")
         for run in source.runs():  # every file checked before the first run is written
             _check_run_files(folder, source, run.id)
+        rubric_folders = {folder / RUBRICS_FOLDER, source_workspace / RUBRICS_FOLDER}
+        rubrics = bundle_rubrics(folder, sorted(rubric_folders))
         for run in source.runs():
             origin = _origin(folder, source, run, manifest, store.workspace_id)
             report.runs.append(_import_one(store, source, run, origin, manifest))
+    report.rubrics = import_rubrics(store.workspace, rubrics)
     return report
 
 
@@ -130,6 +139,9 @@ def _origin(
     }
     if manifest.get("workspace_id") == local_id:
         origin["exported_run_id"] = manifest.get("run_id")  # the local run it trains again
+    raters = checked_raters(manifest.get("raters"))
+    if raters:
+        origin["raters"] = raters  # the AI raters (judge#rubric) behind its reward models
     return origin
 
 
@@ -245,6 +257,8 @@ def _in_bundle(text: Any, folder: Path) -> Any:
         spec = parse_reward_spec(text)
     except StudioError:
         return text  # not a spec this app knows: left for the trainer to refuse
+    if spec.kind == "judge":
+        return _judge_in_bundle(text, spec, folder)
     if spec.kind not in ("py", "rm") or spec.arg is None:
         return text
     path = Path(spec.arg)
@@ -257,6 +271,26 @@ def _in_bundle(text: Any, folder: Path) -> Any:
     if spec.kind == "rm" and not local.is_dir():
         return text  # a hub id
     return format_reward_spec(replace_path_arg(spec, str(local)))
+
+
+def _judge_in_bundle(text: str, spec: Any, folder: Path) -> str:
+    """A judge= spec naming the bundle's rubrics/<id>.txt (launch.sh's relative path, or
+    the cluster's absolute one), made to name that file inside the bundle."""
+    from core.rewards.spec import format_reward_spec, replace_path_arg
+
+    model, comma, rubric = (spec.arg or "").rpartition(",")
+    path = Path(rubric.strip())
+    if not comma or rubric.strip() in PRESETS:
+        return text
+    in_rubrics = (
+        path.parent.name == RUBRICS_FOLDER
+        if path.is_absolute()
+        else (path.parent == Path(RUBRICS_FOLDER))
+    )
+    inside = folder / RUBRICS_FOLDER / path.name
+    if not in_rubrics or not inside.is_file():
+        return text  # any other file is the machine's it trained on: never a local one
+    return format_reward_spec(replace_path_arg(spec, f"{model.strip()},{inside}"))
 
 
 def imported_origin(run: RunRow) -> dict[str, Any] | None:
