@@ -17,12 +17,30 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.screenshot_tour import _size, idle, settle, wait_until
+from app.screenshot_tour import idle, wait_until
 
 SHOTS = ("rlaif-label", "rlaif-reward-model", "rlaif-grpo", "rlaif-dpo-round")
+
+
+def settle(app, seconds: float = 0.4) -> None:
+    """Let timers (plot redraws) and paints run for a moment."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        message = f"{text!r}: give the size as WIDTHxHEIGHT, e.g. 1280x800"
+        raise argparse.ArgumentTypeError(message) from None
+    return width, height
 
 
 def run_rlaif_tour(
