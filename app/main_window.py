@@ -33,6 +33,7 @@ from app.quit_guard import QUIT_DIALOG_NAME, ask_to_quit
 from app.settings_dialog import SettingsDialog
 from app.theme import apply_theme, configure_plots, style_plots
 from app.warm_up import start_warm_up
+from app.widgets.common import named
 from core import __version__
 from core.errors import StudioError
 from core.rlaif.loop import samples_as_pairs
@@ -93,7 +94,7 @@ class MainWindow(QMainWindow):
 
     # layout
     def _build_body(self) -> None:
-        self.nav = QListWidget(objectName="pageNav")
+        self.nav = named(QListWidget(), "pageNav")
         self.nav.setFixedWidth(170)
         self.stack = PageStack(on_built=self._on_page_built)
         for title, key in PAGES:
@@ -207,9 +208,9 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.device_label = QLabel("No model", objectName="deviceLabel")
-        self.memory_label = QLabel("", objectName="memoryLabel")
-        self.job_label = QLabel("Idle", objectName="jobLabel")
+        self.device_label = named(QLabel("No model"), "deviceLabel")
+        self.memory_label = named(QLabel(""), "memoryLabel")
+        self.job_label = named(QLabel("Idle"), "jobLabel")
         self.job_spinner = QProgressBar(maximumWidth=90, maximum=0, textVisible=False)
         for widget in (self.job_spinner, self.job_label, self.device_label, self.memory_label):
             bar.addPermanentWidget(widget)

@@ -42,7 +42,7 @@ from app.pages.compare_generation import PairGeneration
 from app.pages.compare_inspect import CompareInspect
 from app.pages.compare_rank import RankMode
 from app.pages.compare_thumbs import ThumbsMode
-from app.widgets.common import page_title
+from app.widgets.common import named, page_title
 from app.widgets.compare_pane import ComparePane
 from app.widgets.person_round_box import PersonRoundBox
 from app.widgets.rating_keys import RatingKeys
@@ -71,7 +71,7 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(page_title("Compare & Rate"))
         layout.addLayout(self._build_prompt_row())
-        self.prompt_label = QLabel(objectName="comparePrompt")
+        self.prompt_label = named(QLabel(), "comparePrompt")
         self.prompt_label.setWordWrap(True)
         layout.addWidget(self.prompt_label)
         self.recipes = RecipeBar()
@@ -98,20 +98,20 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
 
     # layout
     def _build_prompt_row(self) -> QHBoxLayout:
-        self.set_combo = QComboBox(objectName="compareSetCombo")
+        self.set_combo = named(QComboBox(), "compareSetCombo")
         self.set_combo.currentTextChanged.connect(lambda _t: self._load_prompts())
-        self.prev_button = QPushButton("◀", objectName="previousPromptButton")
+        self.prev_button = named(QPushButton("◀"), "previousPromptButton")
         self.prev_button.setToolTip("Previous prompt (Left arrow)")
         self.prev_button.clicked.connect(lambda: self.move(-1))
-        self.next_button = QPushButton("▶", objectName="nextPromptButton")
+        self.next_button = named(QPushButton("▶"), "nextPromptButton")
         self.next_button.setToolTip("Next prompt (Right arrow)")
         self.next_button.clicked.connect(lambda: self.move(1))
-        self.position_label = QLabel(objectName="promptPosition")
-        self.rater_edit = QLineEdit(objectName="raterEdit")
+        self.position_label = named(QLabel(), "promptPosition")
+        self.rater_edit = named(QLineEdit(), "raterEdit")
         self.rater_edit.setText(self.state.rater_name())
         self.rater_edit.setMaximumWidth(160)
         self.rater_edit.editingFinished.connect(self._on_rater_changed)
-        self.counter_label = QLabel(objectName="ratedCounter")
+        self.counter_label = named(QLabel(), "ratedCounter")
         self.mode_combo = self._build_mode_combo()
         row = QHBoxLayout()
         for widget in (
@@ -139,24 +139,24 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
             ("tie", "rateTieButton", "3 · Tie"),
             ("both_bad", "rateBothBadButton", "0 · Both bad"),
         ):
-            button = QPushButton(text, objectName=name)
+            button = named(QPushButton(text), name)
             button.clicked.connect(lambda _c=False, v=verdict: self.vote(v))
             self.vote_buttons[verdict] = button
             row.addWidget(button)
         for button in self._build_thumb_buttons():
             row.addWidget(button)
-        self.note_edit = QLineEdit(objectName="noteEdit")
+        self.note_edit = named(QLineEdit(), "noteEdit")
         self.note_edit.setPlaceholderText("Note (N), saved with the next vote; Esc to leave")
         self.note_edit.returnPressed.connect(lambda: self.rating_keys.leave_field())
         row.addWidget(self.note_edit, 1)
         ai_box = self.ai_box = QGroupBox("AI scores beside each side")
         self.reward_table = RewardTable(("sentiment",), rows=2)
-        self.auto_score_check = QCheckBox("Score each new pair", objectName="autoScoreCheck")
+        self.auto_score_check = named(QCheckBox("Score each new pair"), "autoScoreCheck")
         self.auto_score_check.setChecked(True)
-        self.score_button = QPushButton("Score now", objectName="scorePairButton")
+        self.score_button = named(QPushButton("Score now"), "scorePairButton")
         self.score_button.clicked.connect(self.score_current)
-        self.auto_next_check = QCheckBox(
-            "After a vote, generate the next pair", objectName="autoNextCheck"
+        self.auto_next_check = named(
+            QCheckBox("After a vote, generate the next pair"), "autoNextCheck"
         )
         ai_row = QHBoxLayout(ai_box)
         ai_row.addWidget(self.reward_table, 1)
@@ -164,7 +164,7 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
         side.addWidget(self.auto_score_check)
         side.addWidget(self.score_button)
         side.addWidget(self.auto_next_check)
-        self.repeats_check = QCheckBox("Hidden repeats", objectName="hiddenRepeatsCheck")
+        self.repeats_check = named(QCheckBox("Hidden repeats"), "hiddenRepeatsCheck")
         self.repeats_check.setToolTip(
             f"With the next pair generated after a vote: after every {REPEAT_EVERY} votes, show "
             "one of your earlier pairs again with its sides swapped, unannounced, to measure "
@@ -172,11 +172,11 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
         )
         side.addWidget(self.repeats_check)
         ai_row.addLayout(side)
-        self.status_label = QLabel(objectName="compareStatus")
+        self.status_label = named(QLabel(), "compareStatus")
         column = QVBoxLayout()
         column.addLayout(row)
         column.addWidget(self.status_label)
-        self.tally_label = QLabel(objectName="recipeTally")
+        self.tally_label = named(QLabel(), "recipeTally")
         self.tally_label.setToolTip("Recipes are shown only after a vote, so votes stay blind.")
         column.addWidget(self.tally_label)
         self.person_round_box = PersonRoundBox(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox, QPushButton
 
 from app.compare_pairs import RATE_MODES, THUMB_TEXT, THUMB_VALUES, Pair
+from app.widgets.common import named
 from core.errors import StudioError
 
 
@@ -15,7 +16,7 @@ class ThumbsMode:
     (its panes, buttons, store access and pair bookkeeping)."""
 
     def _build_mode_combo(self) -> QComboBox:
-        combo = QComboBox(objectName="rateModeCombo")
+        combo = named(QComboBox(), "rateModeCombo")
         combo.addItems(RATE_MODES)
         combo.setToolTip(
             "Pairs: which of two answers is better. Single answers: thumbs up (+) or "
@@ -31,7 +32,7 @@ class ThumbsMode:
             ("up", "thumbUpButton", "+ · Thumbs up"),
             ("down", "thumbDownButton", "- · Thumbs down"),
         ):
-            button = QPushButton(text, objectName=name)
+            button = named(QPushButton(text), name)
             button.clicked.connect(lambda _c=False, t=thumb: self.thumb(t))
             button.setVisible(False)
             self.thumb_buttons[thumb] = button

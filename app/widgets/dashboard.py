@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.algorithms import ALGORITHMS, CLIP_TOOLTIP, AlgorithmChoice, PlotSpec
+from app.widgets.common import named
 from app.widgets.objective_help import ObjectiveHelp
 from app.widgets.objective_plots import ObjectivePlot, StackedPlot, TwinAxisPlot
 from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
@@ -47,14 +48,14 @@ class TrainingDashboard(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._build_plots()
-        self.warning_label = QLabel(objectName="warningBanner")
+        self.warning_label = named(QLabel(), "warningBanner")
         self.warning_label.setWordWrap(True)
         self.warning_label.setVisible(False)
         # A guardrail that paused the run: which rule, what to try (core.train.guardrails).
-        self.guardrail_label = QLabel(objectName="guardrailBanner")
+        self.guardrail_label = named(QLabel(), "guardrailBanner")
         self.guardrail_label.setWordWrap(True)
         self.guardrail_label.setVisible(False)
-        self.ema_check = QCheckBox("EMA smoothing", objectName="emaCheck")
+        self.ema_check = named(QCheckBox("EMA smoothing"), "emaCheck")
         self.ema_check.setToolTip(
             "Overlay an exponential moving average (alpha 0.3) of the reward."
         )
@@ -102,11 +103,11 @@ class TrainingDashboard(QWidget):
         """The plot grid in a vertical scroll area: where the window is too short for
         every row at its plots' minimum height (1280x800 with the objective's terms), the
         rows scroll instead of squeezing plots into each other."""
-        content = QWidget(objectName="dashboardPlots")
+        content = named(QWidget(), "dashboardPlots")
         content.setLayout(grid)  # takes the plots already in the grid as its children
         content.setContentsMargins(0, 0, 0, 0)
         grid.setContentsMargins(0, 0, 0, 0)
-        self._scroll = QScrollArea(objectName="dashboardScroll")
+        self._scroll = named(QScrollArea(), "dashboardScroll")
         self._scroll.setWidget(content)
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)
