@@ -125,7 +125,8 @@ class AppState(QObject):
         """Register a started (or about to start) worker until it finishes."""
         job = Job(description, worker, uses_model, stop)
         self._jobs.append(job)
-        worker.finished.connect(lambda: self._untrack(job))
+        # superqt types `finished` as passing None; it passes nothing (its Qt signal's own type).
+        worker.signals.finished.connect(lambda: self._untrack(job))
         self.jobs_changed.emit()
         return job
 

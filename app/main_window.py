@@ -11,7 +11,6 @@ import psutil
 from PySide6.QtCore import QSize, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QFileDialog,
     QHBoxLayout,
@@ -33,7 +32,7 @@ from app.quit_guard import QUIT_DIALOG_NAME, ask_to_quit
 from app.settings_dialog import SettingsDialog
 from app.theme import apply_theme, configure_plots, style_plots
 from app.warm_up import start_warm_up
-from app.widgets.common import named
+from app.widgets.common import named, qt_app
 from core import __version__
 from core.errors import StudioError
 from core.rlaif.loop import samples_as_pairs
@@ -354,7 +353,7 @@ class MainWindow(QMainWindow):
 
     def _apply_theme(self) -> None:
         theme = self.state.setting("ui/theme", "system")
-        self._dark = apply_theme(QApplication.instance(), theme, self)
+        self._dark = apply_theme(qt_app(), theme, self)
 
     # launch and close
     def _restore_window(self) -> None:

@@ -112,7 +112,12 @@ def check_main_window(ctx: Context) -> str:
 
     from app.startup import build_window
 
-    qt_app = QApplication.instance() or QApplication([sys.argv[0], "-platform", "offscreen"])
+    existing = QApplication.instance()
+    qt_app = (
+        existing
+        if isinstance(existing, QApplication)
+        else QApplication([sys.argv[0], "-platform", "offscreen"])
+    )
     ctx.keep.append(qt_app)
     plot = pyqtgraph.PlotWidget()
     curve = plot.plot([0.0, 1.0, 2.0], [0.0, 0.5, 0.2])

@@ -5,9 +5,26 @@ from __future__ import annotations
 from typing import TypeVar
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QLabel, QMessageBox, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
 
 Named = TypeVar("Named", bound=QObject)
+Cell = TypeVar("Cell", bound=QWidget)
+
+
+def qt_app() -> QApplication:
+    """The running QApplication (the app's widgets exist only under one)."""
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        raise RuntimeError("no QApplication is running; create one first")
+    return app
 
 
 def named(obj: Named, name: str) -> Named:
@@ -45,6 +62,30 @@ def read_only_text(name: str) -> QPlainTextEdit:
     view = named(QPlainTextEdit(), name)
     view.setReadOnly(True)
     return view
+
+
+def header_item(table: QTableWidget, column: int) -> QTableWidgetItem:
+    """The header item of `column` (setHorizontalHeaderLabels made one per column)."""
+    item = table.horizontalHeaderItem(column)
+    if item is None:
+        raise LookupError(f"{table.objectName()} has no header item for column {column}")
+    return item
+
+
+def cell_text(table: QTableWidget, row: int, column: int) -> str:
+    """The text of a filled cell (tables filled row by row set every cell)."""
+    item = table.item(row, column)
+    if item is None:
+        raise LookupError(f"{table.objectName()} has no item at ({row}, {column})")
+    return item.text()
+
+
+def cell_widget(table: QTableWidget, row: int, column: int, kind: type[Cell]) -> Cell:
+    """The `kind` widget the table holds at (row, column), as set with setCellWidget."""
+    widget = table.cellWidget(row, column)
+    if not isinstance(widget, kind):
+        raise LookupError(f"{table.objectName()} holds no {kind.__name__} at ({row}, {column})")
+    return widget
 
 
 def inform(parent: QWidget, title: str, text: str) -> QMessageBox:

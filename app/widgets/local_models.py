@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.app_state import AppState
 from app.jobs.local_models import ModelRow, list_local_models
-from app.widgets.common import named, wrapping_label
+from app.widgets.common import header_item, named, wrapping_label
 from app.workers import start_job
 from core.model.local import hub_cache_dir
 
@@ -55,7 +55,7 @@ class LocalModelsBox(QGroupBox):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setWordWrap(False)
-        self.table.horizontalHeaderItem(4).setToolTip(
+        header_item(self.table, 4).setToolTip(
             "The memory planner's peak for the Train page's first PPO preset on the chosen "
             "device: against the free RAM on the CPU, else the smallest usual GPU it fits."
         )
