@@ -98,6 +98,13 @@ class AppState(QObject):
         self.feedback_changed.emit()
         self.runs_changed.emit()
 
+    def require_store(self) -> Store:
+        """The open workspace's store, for what the user does in the window: a workspace is
+        open from __init__ until close() (the window closing)."""
+        if self.store is None:
+            raise RuntimeError("the workspace is closed")
+        return self.store
+
     def close(self) -> None:
         """Release the store and the model (the window is closing)."""
         if self.store is not None:

@@ -50,6 +50,7 @@ from app.widgets.recipe_bar import RecipeBar
 from app.widgets.reward_table import RewardTable
 from core.errors import StudioError
 from core.rating.repeats import REPEAT_EVERY, pick_repeat
+from core.store.rows import ComparisonRow, RatingRow
 
 
 class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
@@ -246,14 +247,16 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
 
     def _load_prompts(self) -> None:
         name = self.set_combo.currentText()
-        self._prompts = self.state.store.prompts(name) if name else []
+        self._prompts = self.state.require_store().prompts(name) if name else []
         self._index = min(self._index, max(len(self._prompts) - 1, 0))
         self._show_current()
 
     def current_prompt(self):
         return self._prompts[self._index] if self._prompts else None
 
-    def move(self, delta: int) -> None:
+    # Shadows QWidget.move(x, y) (no caller moves this page as a widget); tests, keys and
+    # the screenshot tour step prompts with it.
+    def move(self, delta: int) -> None:  # type: ignore[override]
         """Go to the previous/next prompt, showing its latest pair if there is one."""
         if not self._prompts:
             return
@@ -328,14 +331,14 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
         left, right = pair.shown()
         rater = self.rater_edit.text().strip() or login_name()
         note = self.note_edit.text().strip() or None
-        detail = {
+        detail: dict[str, str | int] = {
             "left_recipe": pair.sides[left].variant,
             "right_recipe": pair.sides[right].variant,
         }
         if pair.repeat_of is not None:
             detail["repeat_of"] = pair.repeat_of
         try:
-            self.state.store.add_comparison(
+            self.state.require_store().add_comparison(
                 pair.prompt_id,
                 pair.generation_ids[left],
                 pair.generation_ids[right],
@@ -395,10 +398,10 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
             return False
         rater = self.rater_edit.text().strip() or login_name()
         ids = {prompt.id: index for index, prompt in enumerate(self._prompts)}
-        row = pick_repeat(self.state.store.comparisons("human"), rater, ids, self._rng)
+        store = self.state.require_store()
+        row = pick_repeat(store.comparisons("human"), rater, ids, self._rng)
         if row is None:
             return False
-        store = self.state.store
         generations = [store.generation(row.right_id), store.generation(row.left_id)]
         sides = [
             SideCompletion(stored_recipe(g), g.text, g.seed or 0, g.params, g.adapter)
@@ -428,13 +431,12 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
         self._update_counter()
 
     def _update_counter(self) -> None:
-        if self.state.store is None:
+        store = self.state.store
+        if store is None:
             return
         rater = self.rater_edit.text().strip()
-        if self.single_mode():
-            rows = self.state.store.ratings("human")
-        else:
-            rows = self.state.store.comparisons("human")
+        human = store.ratings if self.single_mode() else store.comparisons
+        rows: Sequence[RatingRow] | Sequence[ComparisonRow] = human("human")
         mine = sum(1 for row in rows if row.rater == rater)
         self.counter_label.setText(f"Rated: <b>{mine}</b> by you · {len(rows)} in total")
 
@@ -442,7 +444,7 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, QWidget):
     def rate_stored_pairs(self, set_name: str, pairs: Sequence[tuple[int, int, int]]) -> None:
         """Queue stored (prompt id, policy generation, reference generation) pairs for blind
         rating: the page switches to their prompt set, each prompt shows its pair."""
-        store = self.state.store
+        store = self.state.require_store()
         for prompt_id, policy_id, base_id in pairs:
             rows = [store.generation(base_id), store.generation(policy_id)]  # recipe A, B
             sides = [

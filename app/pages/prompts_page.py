@@ -137,7 +137,9 @@ class PromptsPage(QWidget):
     def _fill_list(self) -> None:
         self._filling = True
         self.prompt_list.clear()
-        rows = self.state.store.prompts(self.current_set()) if self.set_combo.count() else []
+        rows = (
+            self.state.require_store().prompts(self.current_set()) if self.set_combo.count() else []
+        )
         for row in rows:
             item = QListWidgetItem(row.text)
             item.setData(Qt.ItemDataRole.UserRole, row.id)
@@ -172,7 +174,7 @@ class PromptsPage(QWidget):
         name = name.strip()
         if not name:
             return
-        self._run(lambda: self.state.store.add_prompts([NEW_PROMPT_TEXT], set_name=name))
+        self._run(lambda: self.state.require_store().add_prompts([NEW_PROMPT_TEXT], set_name=name))
         self._select_set(name)
 
     def _on_import(self) -> None:
@@ -183,7 +185,7 @@ class PromptsPage(QWidget):
     def import_file(self, path: Path, set_name: str | None = None) -> None:
         """Import a prompt file into `set_name` (default: the file's name)."""
         try:
-            report = import_prompts(self.state.store, path, set_name=set_name)
+            report = import_prompts(self.state.require_store(), path, set_name=set_name)
         except StudioError as error:
             self.state.errors.report(error, "Importing prompts")
             return
@@ -236,7 +238,9 @@ class PromptsPage(QWidget):
 
     def _on_add(self) -> None:
         set_name = self.current_set()
-        ids = self._run(lambda: self.state.store.add_prompts([NEW_PROMPT_TEXT], set_name=set_name))
+        ids = self._run(
+            lambda: self.state.require_store().add_prompts([NEW_PROMPT_TEXT], set_name=set_name)
+        )
         self._select_set(set_name)
         if ids:
             item = self._item_with_id(ids[0])
@@ -261,7 +265,7 @@ class PromptsPage(QWidget):
             )
             self._fill_list()
             return
-        self._run(lambda: self.state.store.update_prompt(prompt_id, text))
+        self._run(lambda: self.state.require_store().update_prompt(prompt_id, text))
         # Tell the other pages; this page already shows the edit, so it skips the refill.
         self._own_edit = True
         try:
@@ -274,7 +278,7 @@ class PromptsPage(QWidget):
         if item is None:
             return
         prompt_id = item.data(Qt.ItemDataRole.UserRole)
-        usage = self.state.store.prompt_usage(prompt_id)
+        usage = self.state.require_store().prompt_usage(prompt_id)
         if not any(usage.values()):
             self.delete_prompt(prompt_id)
             return
@@ -299,7 +303,7 @@ class PromptsPage(QWidget):
 
     def delete_prompt(self, prompt_id: int) -> None:
         """Delete one prompt (and the feedback on its completions)."""
-        self._run(lambda: self.state.store.delete_prompt(prompt_id))
+        self._run(lambda: self.state.require_store().delete_prompt(prompt_id))
         self.state.prompts_changed.emit()
         self.state.feedback_changed.emit()
 

@@ -110,7 +110,9 @@ class PersonRoundBox(QGroupBox):
         if not self._ready("Starting a DPO round"):
             return
         self._set = self._prompt_set()
-        seed = len(self.state.store.runs("dpo_round")) + 1  # new prompts and answers each round
+        seed = (
+            len(self.state.require_store().runs("dpo_round")) + 1
+        )  # new prompts and answers each round
         self._set_phase("sampling", "Sampling pairs from the current adapter…")
         start_job(
             self.state, sample_person_round, self.state.session, self.state.workspace,
@@ -194,7 +196,7 @@ class PersonRoundBox(QGroupBox):
         if self.phase not in ("rating", "blind"):
             return
         pairs = self.pairs if self.phase == "rating" else self.blind
-        done = rated_pairs(self.state.store, pairs)
+        done = rated_pairs(self.state.require_store(), pairs)
         if done >= len(pairs):
             (self.train if self.phase == "rating" else self.finish)()
             return
