@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -44,6 +45,18 @@ REDRAW_TICK_MS = 40
 
 class TrainingDashboard(QWidget):
     """Plots of one run, fed one step at a time by `add_step`."""
+
+    # Made by _build_plots, the first thing __init__ does (declared here, where the methods
+    # that use them before _build_plots' own text can see their types).
+    loss_plot: MetricPlot
+    entropy_plot: MetricPlot
+    clipfrac_plot: MetricPlot
+    length_plot: MetricPlot
+    speed_plot: MetricPlot
+    _grid: QGridLayout
+    _main: list[MetricPlot]
+    _objective: list[MetricPlot]
+    _extras: list[MetricPlot]
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -223,8 +236,8 @@ class TrainingDashboard(QWidget):
             grid.addWidget(plot, 0, 0)
         self._main = [self.reward_plot, self.kl_plot, self.loss_plot]
         self.plots = [*self._main]
-        self._objective: list[MetricPlot] = []
-        self._extras: list[MetricPlot] = []
+        self._objective = []
+        self._extras = []
 
     def _on_redraw_tick(self) -> None:
         if not self.isVisible():
@@ -247,6 +260,7 @@ class TrainingDashboard(QWidget):
         choice = next(
             (c for c in ALGORITHMS.values() if type(config) is c.config_class), self.choice
         )
+        assert choice is not None  # __init__ configured one
         self.configure(choice)
         for plot in [*self.plots, *self._waiting_plots()]:
             plot.clear_data()
@@ -362,7 +376,7 @@ class RolloutTable(QTableWidget):
         # Fixed row heights (3 lines): measuring wrapped text per row on every step is
         # the costliest part of an update; the full text is in each cell's tooltip.
         self.verticalHeader().setDefaultSectionSize(3 * self.fontMetrics().lineSpacing() + 8)
-        self.step = None
+        self.step: int | None = None
 
     def set_samples(self, step: int, samples: Sequence[Mapping]) -> None:
         """Replace the rows with one step's samples."""

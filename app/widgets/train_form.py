@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGroupBox,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -212,8 +213,10 @@ class TrainForm(QWidget):
             return
         overrides, (rank, alpha), rewards = presets[name]
         self.set_config(replace(self._choice.config_class(), **overrides))
-        self.field_widget("lora.r").setValue(rank)
-        self.field_widget("lora.alpha").setValue(alpha)
+        for key, value in (("lora.r", rank), ("lora.alpha", alpha)):
+            spin = self.field_widget(key)
+            assert isinstance(spin, QSpinBox), key  # LoraSpec's r and alpha are ints
+            spin.setValue(value)
         if rewards:  # the offline presets name none: the reward table stays as it is
             self.rewards.set_specs(rewards)
         self.preset_combo.setCurrentText(name)
