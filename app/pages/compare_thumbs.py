@@ -7,11 +7,12 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox, QPushButton
 
 from app.compare_pairs import RATE_MODES, THUMB_TEXT, THUMB_VALUES, Pair
+from app.pages.compare_host import CompareHost
 from app.widgets.common import named
 from core.errors import StudioError
 
 
-class ThumbsMode:
+class ThumbsMode(CompareHost):
     """The Rate combo, the thumb buttons and the thumb vote; ComparePage supplies the rest
     (its panes, buttons, store access and pair bookkeeping)."""
 
@@ -77,7 +78,9 @@ class ThumbsMode:
         rater = self.rater_edit.text().strip() or self.default_rater()
         note = self.note_edit.text().strip() or None
         try:
-            self.state.store.add_rating(pair.generation_ids[0], THUMB_VALUES[thumb], rater, note)
+            self.state.require_store().add_rating(
+                pair.generation_ids[0], THUMB_VALUES[thumb], rater, note
+            )
         except (StudioError, ValueError) as error:
             self.state.errors.report(error, "Saving the rating")
             return
