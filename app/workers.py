@@ -68,7 +68,7 @@ def start_job(
     *args: Any,
     description: str,
     context: str,
-    on_done: Callable[[Any], None] | None = None,
+    on_done: Callable[[Any], object] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     uses_model: bool = False,

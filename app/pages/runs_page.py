@@ -243,7 +243,7 @@ class RunsPage(QWidget):
         self.metric_combo.blockSignals(False)
 
     def _on_selection(self) -> None:
-        store = self.state.store
+        store = self.state.require_store()
         ids = self.selected_run_ids()
         # The metrics of the selected runs' kinds: a DPO run offers its loss, margins and
         # accuracy, not a reward it does not have.
@@ -260,8 +260,8 @@ class RunsPage(QWidget):
             run = store.run(run_id)
             # Runs of several algorithms overlay: the legend says which is which.
             label = f"{run_id}: {run.name}"
-            kinds = {store.run(i).kind for i in ids}
-            curves[label if len(kinds) == 1 else f"{label} ({run.kind})"] = (steps, values)
+            shown_kinds = {store.run(i).kind for i in ids}
+            curves[label if len(shown_kinds) == 1 else f"{label} ({run.kind})"] = (steps, values)
         self.overlay.show_runs(metric, curves)
         self._show_run(ids[0] if ids else None)
 
@@ -270,9 +270,9 @@ class RunsPage(QWidget):
         if run_id is None:
             self.config_view.show_config({})
             return
-        run = self.state.store.run(run_id)
+        run = self.state.require_store().run(run_id)
         self.config_view.show_config(run.config, error=run.error)
-        for checkpoint in self.state.store.checkpoints(run_id):
+        for checkpoint in self.state.require_store().checkpoints(run_id):
             item = QListWidgetItem(f"step {checkpoint.step}")
             item.setToolTip(checkpoint.path)
             item.setData(Qt.ItemDataRole.UserRole, (run.id, checkpoint.step, checkpoint.path))
@@ -395,7 +395,7 @@ class RunsPage(QWidget):
     def export_metrics_csv(self, path: Path, run_id: int) -> None:
         """Write one run's metrics, one row per step."""
         self._export(
-            lambda: export_metrics(self.state.store, path, run_id, force=True),
+            lambda: export_metrics(self.state.require_store(), path, run_id, force=True),
             "Exporting metrics",
             f"steps to {path}",
         )
@@ -413,7 +413,7 @@ class RunsPage(QWidget):
     def export_samples_jsonl(self, path: Path, run_id: int) -> None:
         """Write the rollouts a run kept and its held-out answers, one JSON object each."""
         self._export(
-            lambda: export_samples(self.state.store, path, run_id, force=True),
+            lambda: export_samples(self.state.require_store(), path, run_id, force=True),
             "Exporting samples",
             f"samples to {path}",
         )
@@ -429,7 +429,7 @@ class RunsPage(QWidget):
         """Write one TRL row per decided pair (core.data.preference_export: {"prompt", "chosen",
         "rejected", "margin", "source"}, AI coin flips left out)."""
         self._export(
-            lambda: export_pairs(self.state.store, path, force=True),
+            lambda: export_pairs(self.state.require_store(), path, force=True),
             "Exporting comparisons",
             f"pairs to {path}",
             note=lambda report: (
@@ -456,7 +456,7 @@ class RunsPage(QWidget):
                 "Exporting the run",
             )
             return
-        run = self.state.store.run(ids[0])
+        run = self.state.require_store().run(ids[0])
         if run.kind not in exportable_kinds():  # asked before a folder is chosen
             self.state.errors.report(
                 StudioError(
@@ -515,11 +515,13 @@ class RunsPage(QWidget):
         self.state.runs_changed.emit()
         self.refresh()
         imported = [run.run_id for run in report.runs]
-        origins = [imported_origin(self.state.store.run(run_id)) or {} for run_id in imported]
+        origins = [
+            imported_origin(self.state.require_store().run(run_id)) or {} for run_id in imported
+        ]
         exported = [
             origin["exported_run_id"] for origin in origins if origin.get("exported_run_id")
         ]
-        known = {run.id for run in self.state.store.runs()}
+        known = {run.id for run in self.state.require_store().runs()}
         self.select_runs(imported + [run_id for run_id in exported if run_id in known])
         steps = ", ".join(f"run {run.run_id}: {run.steps} steps" for run in report.runs)
         inform(self, "Runs imported", f"From {report.source_workspace}: {steps}.")
