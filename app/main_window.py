@@ -119,20 +119,18 @@ class MainWindow(QMainWindow):
         """Bring `page` to the front."""
         self.nav.setCurrentRow(self.stack.indexOf(page))
 
-    # the pages with plots, built on first use
+    # the pages with plots, built on first use (each of the class DEFERRED_PAGES names)
     @property
     def train_page(self) -> TrainPage:
-        return cast("TrainPage", self.stack.page("train"))  # built by DEFERRED_PAGES["train"]
+        return cast("TrainPage", self.stack.page("train"))
 
     @property
     def runs_page(self) -> RunsPage:
-        return cast("RunsPage", self.stack.page("runs"))  # built by DEFERRED_PAGES["runs"]
+        return cast("RunsPage", self.stack.page("runs"))
 
     @property
     def feedback_page(self) -> FeedbackPage:
-        return cast(
-            "FeedbackPage", self.stack.page("feedback")
-        )  # built by DEFERRED_PAGES["feedback"]
+        return cast("FeedbackPage", self.stack.page("feedback"))
 
     def all_pages_built(self) -> bool:
         """Whether every page exists (they are built shortly after the first paint)."""
