@@ -98,6 +98,13 @@ class AppState(QObject):
         self.feedback_changed.emit()
         self.runs_changed.emit()
 
+    def require_store(self) -> Store:
+        """The open workspace's store, for what the user does in the window: a workspace is
+        open from __init__ until close() (the window closing)."""
+        if self.store is None:
+            raise RuntimeError("the workspace is closed")
+        return self.store
+
     def close(self) -> None:
         """Release the store and the model (the window is closing)."""
         if self.store is not None:
@@ -125,7 +132,8 @@ class AppState(QObject):
         """Register a started (or about to start) worker until it finishes."""
         job = Job(description, worker, uses_model, stop)
         self._jobs.append(job)
-        worker.finished.connect(lambda: self._untrack(job))
+        # superqt types `finished` as passing None; it passes nothing (its Qt signal's own type).
+        worker.signals.finished.connect(lambda: self._untrack(job))
         self.jobs_changed.emit()
         return job
 

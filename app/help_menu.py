@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
-    QLabel,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.widgets.common import named, wrapping_label
 from core.paths import log_dir
 
 GUIDE_RELATIVE = Path("docs") / "user_guide.md"
@@ -52,7 +52,7 @@ class UserGuideDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("userGuideDialog")
         self.setWindowTitle("RLHF Studio user guide")
-        self.browser = QTextBrowser(objectName="userGuideBrowser", openExternalLinks=True)
+        self.browser = named(QTextBrowser(openExternalLinks=True), "userGuideBrowser")
         path = user_guide_path()
         if path is None:
             self.browser.setPlainText(
@@ -75,7 +75,7 @@ class ShortcutsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("shortcutsDialog")
         self.setWindowTitle("Keyboard shortcuts")
-        self.table = QTableWidget(len(SHORTCUTS), 3, objectName="shortcutsTable")
+        self.table = named(QTableWidget(len(SHORTCUTS), 3), "shortcutsTable")
         self.table.setHorizontalHeaderLabels(["Keys", "Where", "What"])
         self.table.verticalHeader().setVisible(False)
         for row, cells in enumerate(SHORTCUTS):
@@ -99,13 +99,14 @@ class ReportProblemDialog(QDialog):
         self.setObjectName("reportProblemDialog")
         self.setWindowTitle("Report a problem")
         self.folder = log_dir()
-        text = QLabel(
-            "<p>To report a problem, describe what you did and what happened, and attach the "
-            "log files of this folder (third-party libraries' output and start-up "
-            f"errors):</p><p><b>{self.folder}</b></p><p>An error dialog's <i>Show "
-            "Details…</i> text helps too.</p>",
-            objectName="reportProblemText",
-            wordWrap=True,
+        text = wrapping_label(
+            "reportProblemText",
+            (
+                "<p>To report a problem, describe what you did and what happened, and attach the "
+                "log files of this folder (third-party libraries' output and start-up "
+                f"errors):</p><p><b>{self.folder}</b></p><p>An error dialog's <i>Show "
+                "Details…</i> text helps too.</p>"
+            ),
         )
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)

@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.workspace_recovery import NoWorkspaceOpened
     from resources import resource_path
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setWindowIcon(QIcon(str(resource_path("icons", "app.svg"))))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import psutil
 from PySide6.QtCore import QSize, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QFileDialog,
     QHBoxLayout,
@@ -33,6 +33,7 @@ from app.quit_guard import QUIT_DIALOG_NAME, ask_to_quit
 from app.settings_dialog import SettingsDialog
 from app.theme import apply_theme, configure_plots, style_plots
 from app.warm_up import start_warm_up
+from app.widgets.common import named, qt_app
 from core import __version__
 from core.errors import StudioError
 from core.rlaif.loop import samples_as_pairs
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from app.pages.train_page import TrainPage
 
 log = logging.getLogger("rlhf_studio.app")
+
+HelpDialog = TypeVar("HelpDialog", bound=QDialog)
 
 MEMORY_REFRESH_MS = 2000
 
@@ -93,13 +96,13 @@ class MainWindow(QMainWindow):
 
     # layout
     def _build_body(self) -> None:
-        self.nav = QListWidget(objectName="pageNav")
+        self.nav = named(QListWidget(), "pageNav")
         self.nav.setFixedWidth(170)
         self.stack = PageStack(on_built=self._on_page_built)
         for title, key in PAGES:
             self.nav.addItem(title.replace("&&", "&"))
             if key in DEFERRED_PAGES:
-                self.stack.add_deferred(key, lambda key=key: self._make_page(key))
+                self.stack.add_deferred(key, partial(self._make_page, key))
             else:
                 self.stack.add_page(key, getattr(self, f"{key}_page"))
         self.nav.currentRowChanged.connect(self.stack.show_index)
@@ -116,18 +119,18 @@ class MainWindow(QMainWindow):
         """Bring `page` to the front."""
         self.nav.setCurrentRow(self.stack.indexOf(page))
 
-    # the pages with plots, built on first use
+    # the pages with plots, built on first use (each of the class DEFERRED_PAGES names)
     @property
     def train_page(self) -> TrainPage:
-        return self.stack.page("train")
+        return cast("TrainPage", self.stack.page("train"))
 
     @property
     def runs_page(self) -> RunsPage:
-        return self.stack.page("runs")
+        return cast("RunsPage", self.stack.page("runs"))
 
     @property
     def feedback_page(self) -> FeedbackPage:
-        return self.stack.page("feedback")
+        return cast("FeedbackPage", self.stack.page("feedback"))
 
     def all_pages_built(self) -> bool:
         """Whether every page exists (they are built shortly after the first paint)."""
@@ -148,18 +151,21 @@ class MainWindow(QMainWindow):
         """Connect a deferred page once it exists (its partner pages via the properties,
         which build them if need be) and give its plots the theme's colours."""
         if key == "train":
-            page.ai_round_requested.connect(
+            train = cast("TrainPage", page)
+            train.ai_round_requested.connect(
                 lambda run_id, control: self.feedback_page.run_ai_round(run_id, control)
             )
-            page.rate_samples_requested.connect(self._on_rate_samples)
+            train.rate_samples_requested.connect(self._on_rate_samples)
         elif key == "runs":
-            page.checkpoint_opened.connect(self._on_checkpoint_opened)
-            page.resume_requested.connect(self._on_resume_requested)
-            page.rate_samples_requested.connect(self._on_rate_samples)
+            runs = cast("RunsPage", page)
+            runs.checkpoint_opened.connect(self._on_checkpoint_opened)
+            runs.resume_requested.connect(self._on_resume_requested)
+            runs.rate_samples_requested.connect(self._on_rate_samples)
         elif key == "feedback":
-            page.reward_model_ready.connect(self._on_reward_model_ready)
-            page.rerate_requested.connect(self._on_rerate_requested)
-            page.ai_round_finished.connect(
+            feedback = cast("FeedbackPage", page)
+            feedback.reward_model_ready.connect(self._on_reward_model_ready)
+            feedback.rerate_requested.connect(self._on_rerate_requested)
+            feedback.ai_round_finished.connect(
                 lambda record: self.train_page.on_ai_round_finished(record)
             )
         style_plots(page, self._dark)
@@ -176,12 +182,18 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self._add_action(file_menu, "&New Workspace…", self._on_new_workspace, QKeySequence.New)
-        self._add_action(file_menu, "&Open Workspace…", self._on_open_workspace, QKeySequence.Open)
+        self._add_action(
+            file_menu, "&New Workspace…", self._on_new_workspace, QKeySequence.StandardKey.New
+        )
+        self._add_action(
+            file_menu, "&Open Workspace…", self._on_open_workspace, QKeySequence.StandardKey.Open
+        )
         file_menu.addSeparator()
-        self._add_action(file_menu, "&Settings…", self._on_settings, QKeySequence.Preferences)
+        self._add_action(
+            file_menu, "&Settings…", self._on_settings, QKeySequence.StandardKey.Preferences
+        )
         file_menu.addSeparator()
-        self._add_action(file_menu, "&Quit", self.close, QKeySequence.Quit)
+        self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         go_menu = self.menuBar().addMenu("&Go")
         for index, (title, _key) in enumerate(PAGES):
             # triggered(checked) passes a bool first: it must not land in `i` (it did: False,
@@ -191,7 +203,9 @@ class MainWindow(QMainWindow):
             )
             action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
         help_menu = self.menuBar().addMenu("&Help")
-        self._add_action(help_menu, "&User Guide", self._on_user_guide, QKeySequence.HelpContents)
+        self._add_action(
+            help_menu, "&User Guide", self._on_user_guide, QKeySequence.StandardKey.HelpContents
+        )
         self._add_action(help_menu, "&Keyboard Shortcuts", self._on_shortcuts)
         self._add_action(help_menu, "&Report a Problem…", self._on_report_problem)
         help_menu.addSeparator()
@@ -207,10 +221,11 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.device_label = QLabel("No model", objectName="deviceLabel")
-        self.memory_label = QLabel("", objectName="memoryLabel")
-        self.job_label = QLabel("Idle", objectName="jobLabel")
-        self.job_spinner = QProgressBar(maximumWidth=90, maximum=0, textVisible=False)
+        self.device_label = named(QLabel("No model"), "deviceLabel")
+        self.memory_label = named(QLabel(""), "memoryLabel")
+        self.job_label = named(QLabel("Idle"), "jobLabel")
+        self.job_spinner = QProgressBar(maximum=0, textVisible=False)
+        self.job_spinner.setMaximumWidth(90)
         for widget in (self.job_spinner, self.job_label, self.device_label, self.memory_label):
             bar.addPermanentWidget(widget)
         # A fixed height: the busy bar appearing would otherwise change the bar's height and
@@ -242,7 +257,7 @@ class MainWindow(QMainWindow):
     def _on_rate_samples(self, run_id: int) -> None:
         """The run's latest samples (policy vs reference) as pairs to rate on Compare & Rate."""
         try:
-            pairs = samples_as_pairs(self.state.store, run_id)
+            pairs = samples_as_pairs(self.state.require_store(), run_id)
             if not pairs:
                 raise StudioError(
                     f"Run {run_id}'s latest samples equal the reference's responses (or have "
@@ -256,7 +271,7 @@ class MainWindow(QMainWindow):
 
     def _on_rerate_requested(self, prompt_id: int, first: int, second: int) -> None:
         """A pair people disagree on, queued on Compare & Rate (pairs mode) to rate again."""
-        set_name = self.state.store.prompt(prompt_id).set_name
+        set_name = self.state.require_store().prompt(prompt_id).set_name
         self.compare_page.mode_combo.setCurrentIndex(0)
         self.compare_page.rate_stored_pairs(set_name, [(prompt_id, first, second)])
         self.show_page(self.compare_page)
@@ -332,11 +347,11 @@ class MainWindow(QMainWindow):
     def _on_report_problem(self) -> None:
         self.help_dialog(ReportProblemDialog).open_folder()
 
-    def help_dialog(self, kind: type) -> QDialog:
+    def help_dialog(self, kind: type[HelpDialog]) -> HelpDialog:
         """Show the Help window of `kind`, made once and kept (not modal: the guide can
         stay open beside the pages)."""
         dialog = self._help_dialogs.get(kind)
-        if dialog is None:
+        if not isinstance(dialog, kind):  # not made yet (the one kept is always a `kind`)
             dialog = self._help_dialogs[kind] = kind(self)
         dialog.show()
         dialog.raise_()
@@ -353,7 +368,7 @@ class MainWindow(QMainWindow):
 
     def _apply_theme(self) -> None:
         theme = self.state.setting("ui/theme", "system")
-        self._dark = apply_theme(QApplication.instance(), theme, self)
+        self._dark = apply_theme(qt_app(), theme, self)
 
     # launch and close
     def _restore_window(self) -> None:

@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.quiet_libraries import quiet_libraries
 
@@ -35,10 +35,20 @@ if TYPE_CHECKING:  # torch-heavy modules, imported by the checks that need them
     from core.rewards.base import RewardSource
     from core.store import Store
 
-PPO_SETTINGS = dict(
+PPO_SETTINGS: dict[str, Any] = dict(
     steps=1, batch_size=2, mini_batch_size=2, ppo_epochs=1, max_new_tokens=8, samples_per_step=2
 )
 """The smallest PPO step that still exercises rollout, reward, KL, GAE and an update."""
+
+
+Made = TypeVar("Made")
+
+
+def _from_earlier(value: Made | None, what: str) -> Made:
+    """`value`, which an earlier check made (the checks run in order, stopping at a failure)."""
+    if value is None:
+        raise RuntimeError(f"no {what}: the check that makes it did not run")
+    return value
 
 
 @dataclass
@@ -112,7 +122,12 @@ def check_main_window(ctx: Context) -> str:
 
     from app.startup import build_window
 
-    qt_app = QApplication.instance() or QApplication([sys.argv[0], "-platform", "offscreen"])
+    existing = QApplication.instance()
+    qt_app = (
+        existing
+        if isinstance(existing, QApplication)
+        else QApplication([sys.argv[0], "-platform", "offscreen"])
+    )
     ctx.keep.append(qt_app)
     plot = pyqtgraph.PlotWidget()
     curve = plot.plot([0.0, 1.0, 2.0], [0.0, 0.5, 0.2])
@@ -181,7 +196,7 @@ def check_generate(ctx: Context) -> str:
     from core.model.generate import generate
 
     config = GenerationConfig(n=2, max_new_tokens=16, seed=0)
-    ctx.pair = generate(ctx.session, ctx.prompts[:1], config)
+    ctx.pair = generate(_from_earlier(ctx.session, "model"), ctx.prompts[:1], config)
     if len(ctx.pair) != 2 or not all(c.response_ids for c in ctx.pair):
         raise RuntimeError(f"expected 2 non-empty completions, got {len(ctx.pair)}")
     texts = " | ".join(_short(c.text) for c in ctx.pair)
@@ -205,14 +220,15 @@ def check_store(ctx: Context) -> str:
     """The pair, its scores and a comparison land in a temporary workspace's store."""
     from core.store import Store
 
+    session = _from_earlier(ctx.session, "model")
+    reward = _from_earlier(ctx.reward, "reward")
     ctx.store = store = Store.open(ctx.workspace)
     (prompt_id,) = store.add_prompts(ctx.prompts[:1], set_name="self-test")
     ids = [
-        store.add_generation(prompt_id, c.text, ctx.session.name, None, {"n": 2}, 0)
-        for c in ctx.pair
+        store.add_generation(prompt_id, c.text, session.name, None, {"n": 2}, 0) for c in ctx.pair
     ]
     for generation_id, value in zip(ids, ctx.pair_scores, strict=True):
-        store.add_score(generation_id, ctx.reward.name, value)
+        store.add_score(generation_id, reward.name, value)
     verdict = "left" if ctx.pair_scores[0] >= ctx.pair_scores[1] else "right"
     store.add_comparison(prompt_id, ids[0], ids[1], verdict, "self-test")
     if len(store.comparisons()) != 1 or store.generation(ids[1]).text != ctx.pair[1].text:
@@ -228,14 +244,16 @@ def check_ppo_step(ctx: Context) -> str:
     from core.config import PPOConfig
     from core.train.launch import start_run
 
+    session = _from_earlier(ctx.session, "model")
+    store = _from_earlier(ctx.store, "store")
     config = PPOConfig(**PPO_SETTINGS)
-    trainable = [p for p in ctx.session.model.parameters() if p.requires_grad]
+    trainable = [p for p in session.model.parameters() if p.requires_grad]
     before = [p.detach().clone() for p in trainable]
     run = start_run(
-        ctx.store,
+        store,
         spec_of(DEFAULT_KIND).algorithm(),
-        ctx.session,
-        ctx.reward,
+        session,
+        _from_earlier(ctx.reward, "reward"),
         ctx.prompts[:8],
         config,
         name="self-test",
@@ -245,7 +263,7 @@ def check_ppo_step(ctx: Context) -> str:
     bad = [key for key, value in result.metrics.items() if not math.isfinite(value)]
     if bad:
         raise RuntimeError(f"non-finite metrics after one step: {', '.join(bad)}")
-    if not ctx.store.metrics(run_id):
+    if not store.metrics(run_id):
         raise RuntimeError("the step's metrics were not stored")
     moved = not all(torch.equal(a, p.detach()) for a, p in zip(before, trainable, strict=True))
     rewards = [sample["reward"] for sample in result.samples]
@@ -259,7 +277,7 @@ def check_ppo_step(ctx: Context) -> str:
 
 def check_workspace(ctx: Context) -> str:
     """What was written, all inside the temporary folder."""
-    ctx.store.close()
+    _from_earlier(ctx.store, "store").close()
     ctx.store = None
     files = [p for p in ctx.root.rglob("*") if p.is_file()]
     return f"{len(files)} files written under {ctx.root} (removed at exit)"

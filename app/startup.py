@@ -36,7 +36,7 @@ def build_window(workspace: Path | str | None = None, settings_path: Path | None
     from app.workspace_recovery import open_app_state
 
     app = QApplication.instance()
-    if app is None:
+    if not isinstance(app, QApplication):
         raise RuntimeError("build_window needs a QApplication; create one first")
     install_wheel_guard(app)  # once per app; covers every field, now and later
     settings = settings_at(settings_path)

@@ -17,6 +17,8 @@ to remember to opt in.
 
 from __future__ import annotations
 
+from typing import cast
+
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
@@ -44,7 +46,7 @@ class WheelGuard(QObject):
         elif kind == QEvent.Type.Wheel and isinstance(watched, GUARDED_TYPES):
             _use_strong_focus(watched)  # a field never polished yet (not shown) too
             if not watched.hasFocus():
-                _scroll_instead(watched, event)
+                _scroll_instead(watched, cast(QWheelEvent, event))  # Qt: a Wheel is one
                 return True
         return False
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
@@ -68,7 +68,7 @@ def start_job(
     *args: Any,
     description: str,
     context: str,
-    on_done: Callable[[Any], None] | None = None,
+    on_done: Callable[[Any], object] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     uses_model: bool = False,
@@ -87,8 +87,8 @@ def start_job(
         kwargs["progress"] = relay.callback()
     from superqt.utils import FunctionWorker
 
+    # The worker keeps the relay alive: it holds kwargs["progress"], the relay's own callback.
     worker = FunctionWorker(func, *args, **kwargs)
-    worker.relay = relay  # keep the relay alive as long as the worker
     if on_done is not None:
         worker.returned.connect(on_done)
     _route_errors(state, worker, context, on_error)
@@ -121,7 +121,9 @@ class WorkerRuntimeError(Exception):
     """
 
 
-def _guarded(func: Callable[..., Iterator[Any]], *args: Any, **kwargs: Any) -> Iterator[Any]:
+def _guarded(
+    func: Callable[..., Iterator[Any]], *args: Any, **kwargs: Any
+) -> Generator[Any, Any, Any]:
     try:
         return (yield from func(*args, **kwargs))
     except RuntimeError as error:
@@ -146,7 +148,8 @@ def start_generator_job(
 
     worker = GeneratorWorker(_guarded, func, *args, **kwargs)
     worker.yielded.connect(on_yielded)
-    worker.finished.connect(on_finished)
+    # superqt types `finished` as passing None; it passes nothing (its Qt signal's own type).
+    worker.signals.finished.connect(on_finished)
     _route_errors(state, worker, context, on_error)
     state.track(worker, description, uses_model, stop=control.stop)
     worker.start()

@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.algorithms import DEFAULT_KIND
 from core.memory_plan import PlanRequest, format_bytes, plan_memory, request_for_config
 from core.model.local import LocalModel, find_local_models
+
+if TYPE_CHECKING:
+    from core.config import PPOConfig
 
 GPU_SIZES_GIB = (8, 12, 16, 24, 48, 80)
 
@@ -23,7 +27,7 @@ class TrainDefaults:
     """The Train page's first PPO preset, as the memory plan reads it."""
 
     preset: str
-    config: object  # a PPOConfig
+    config: PPOConfig
     lora_r: int
 
     @property

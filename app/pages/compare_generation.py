@@ -6,14 +6,17 @@ bar, the reward table and the pair bookkeeping."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from app.compare_pairs import Pair
 from app.jobs.model import SideCompletion, SideScores, generate_pair, score_responses
+from app.pages.compare_host import CompareHost
 from app.pages.compare_rank import RANK_SAMPLES_PER_RECIPE
 from app.workers import start_job
 from core.errors import StudioError
 
 
-class PairGeneration:
+class PairGeneration(CompareHost):
     """Generate and score the current prompt's pair."""
 
     # generating
@@ -46,7 +49,7 @@ class PairGeneration:
             self._rng.randrange(2**31),
             description="Generating a pair",
             context="Generating a pair",
-            on_done=lambda sides, p=prompt: self._on_generated(p, sides),
+            on_done=partial(self._on_generated, prompt),
             on_error=self._on_generate_failed,
             uses_model=True,
         )
@@ -69,7 +72,7 @@ class PairGeneration:
             self._on_rank_generated(prompt, sides)
             self._update_buttons()
             return
-        store = self.state.store
+        store = self.state.require_store()
         model = self.state.session.name if self.state.session else "unknown"
         ids = [
             store.add_generation(prompt.id, side.text, model, side.adapter, side.params, side.seed)
@@ -126,7 +129,7 @@ class PairGeneration:
             references,
             description="AI-scoring a pair",
             context="Scoring the pair",
-            on_done=lambda scores, p=pair: self._on_scored(p, scores),
+            on_done=partial(self._on_scored, pair),
             on_error=lambda _e: self._on_scored(None, None),
             uses_model=True,
         )
@@ -141,7 +144,9 @@ class PairGeneration:
             scores.sources, scores.weights, scores.values, strict=True
         ):
             for generation_id, value in zip(pair.generation_ids, column, strict=True):
-                self.state.store.add_score(generation_id, source, value, {"weight": weight})
+                self.state.require_store().add_score(
+                    generation_id, source, value, {"weight": weight}
+                )
         if self.current_pair() is pair:
             self._show_scores(pair)
 

@@ -5,7 +5,9 @@ which opens that answer under that checkpoint (app/widgets/inspect_dialog.py).""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
+
+from PySide6.QtWidgets import QWidget
 
 from app.widgets.inspect_dialog import InspectDialog
 from core.train.checkpoints import ADAPTER_DIR, META_FILE
@@ -65,7 +67,7 @@ class CompareInspect:
             side = shown.get(name)
             checkpoint = checkpoint_of(side.adapter) if side is not None else None
             voted = pair is not None and pair.verdict is not None
-            if checkpoint is not None and voted:
+            if checkpoint is not None and voted and side is not None and pair is not None:
                 self._targets[name] = (checkpoint, pair.prompt, side.text)
             pane.set_inspectable(checkpoint is not None, voted, BLIND_HINT)
 
@@ -74,7 +76,8 @@ class CompareInspect:
         if name not in self._targets:
             return None
         checkpoint, prompt, text = self._targets[name]
-        dialog = InspectDialog(self.page.state, checkpoint, prompt, text, self.page)
+        parent = cast(QWidget, self.page)  # the Protocol stands for the Compare & Rate page
+        dialog = InspectDialog(self.page.state, checkpoint, prompt, text, parent)
         dialog.finished.connect(lambda _r, d=dialog: self.dialogs.remove(d))
         self.dialogs.append(dialog)
         dialog.show()

@@ -43,7 +43,7 @@ from app.pages.compare_inspect import CompareInspect
 from app.pages.compare_order import PairOrder
 from app.pages.compare_rank import RankMode
 from app.pages.compare_thumbs import ThumbsMode
-from app.widgets.common import page_title
+from app.widgets.common import named, page_title
 from app.widgets.compare_pane import ComparePane
 from app.widgets.person_round_box import PersonRoundBox
 from app.widgets.rating_keys import RatingKeys
@@ -51,6 +51,7 @@ from app.widgets.recipe_bar import RecipeBar
 from app.widgets.reward_table import RewardTable
 from core.errors import StudioError
 from core.rating.repeats import REPEAT_EVERY, pick_repeat
+from core.store.rows import ComparisonRow, RatingRow
 
 
 class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
@@ -74,7 +75,7 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(page_title("Compare & Rate"))
         layout.addLayout(self._build_prompt_row())
-        self.prompt_label = QLabel(objectName="comparePrompt")
+        self.prompt_label = named(QLabel(), "comparePrompt")
         self.prompt_label.setWordWrap(True)
         layout.addWidget(self.prompt_label)
         self.recipes = RecipeBar()
@@ -104,20 +105,20 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
 
     # layout
     def _build_prompt_row(self) -> QHBoxLayout:
-        self.set_combo = QComboBox(objectName="compareSetCombo")
+        self.set_combo = named(QComboBox(), "compareSetCombo")
         self.set_combo.currentTextChanged.connect(lambda _t: self._load_prompts())
-        self.prev_button = QPushButton("◀", objectName="previousPromptButton")
+        self.prev_button = named(QPushButton("◀"), "previousPromptButton")
         self.prev_button.setToolTip("Previous prompt (Left arrow)")
         self.prev_button.clicked.connect(lambda: self.move(-1))
-        self.next_button = QPushButton("▶", objectName="nextPromptButton")
+        self.next_button = named(QPushButton("▶"), "nextPromptButton")
         self.next_button.setToolTip("Next prompt (Right arrow)")
         self.next_button.clicked.connect(lambda: self.move(1))
-        self.position_label = QLabel(objectName="promptPosition")
-        self.rater_edit = QLineEdit(objectName="raterEdit")
+        self.position_label = named(QLabel(), "promptPosition")
+        self.rater_edit = named(QLineEdit(), "raterEdit")
         self.rater_edit.setText(self.state.rater_name())
         self.rater_edit.setMaximumWidth(160)
         self.rater_edit.editingFinished.connect(self._on_rater_changed)
-        self.counter_label = QLabel(objectName="ratedCounter")
+        self.counter_label = named(QLabel(), "ratedCounter")
         self.mode_combo = self._build_mode_combo()
         row = QHBoxLayout()
         for widget in (
@@ -145,24 +146,24 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
             ("tie", "rateTieButton", "3 · Tie"),
             ("both_bad", "rateBothBadButton", "0 · Both bad"),
         ):
-            button = QPushButton(text, objectName=name)
+            button = named(QPushButton(text), name)
             button.clicked.connect(lambda _c=False, v=verdict: self.vote(v))
             self.vote_buttons[verdict] = button
             row.addWidget(button)
         for button in self._build_thumb_buttons():
             row.addWidget(button)
-        self.note_edit = QLineEdit(objectName="noteEdit")
+        self.note_edit = named(QLineEdit(), "noteEdit")
         self.note_edit.setPlaceholderText("Note (N), saved with the next vote; Esc to leave")
         self.note_edit.returnPressed.connect(lambda: self.rating_keys.leave_field())
         row.addWidget(self.note_edit, 1)
         ai_box = self.ai_box = QGroupBox("AI scores beside each side")
         self.reward_table = RewardTable(("sentiment",), rows=2)
-        self.auto_score_check = QCheckBox("Score each new pair", objectName="autoScoreCheck")
+        self.auto_score_check = named(QCheckBox("Score each new pair"), "autoScoreCheck")
         self.auto_score_check.setChecked(True)
-        self.score_button = QPushButton("Score now", objectName="scorePairButton")
+        self.score_button = named(QPushButton("Score now"), "scorePairButton")
         self.score_button.clicked.connect(self.score_current)
-        self.auto_next_check = QCheckBox(
-            "After a vote, generate the next pair", objectName="autoNextCheck"
+        self.auto_next_check = named(
+            QCheckBox("After a vote, generate the next pair"), "autoNextCheck"
         )
         ai_row = QHBoxLayout(ai_box)
         ai_row.addWidget(self.reward_table, 1)
@@ -170,7 +171,7 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
         side.addWidget(self.auto_score_check)
         side.addWidget(self.score_button)
         side.addWidget(self.auto_next_check)
-        self.repeats_check = QCheckBox("Hidden repeats", objectName="hiddenRepeatsCheck")
+        self.repeats_check = named(QCheckBox("Hidden repeats"), "hiddenRepeatsCheck")
         self.repeats_check.setToolTip(
             f"With the next pair generated after a vote: after every {REPEAT_EVERY} votes, show "
             "one of your earlier pairs again with its sides swapped, unannounced, to measure "
@@ -179,11 +180,11 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
         side.addWidget(self.repeats_check)
         side.addLayout(self._build_order_row())
         ai_row.addLayout(side)
-        self.status_label = QLabel(objectName="compareStatus")
+        self.status_label = named(QLabel(), "compareStatus")
         column = QVBoxLayout()
         column.addLayout(row)
         column.addWidget(self.status_label)
-        self.tally_label = QLabel(objectName="recipeTally")
+        self.tally_label = named(QLabel(), "recipeTally")
         self.tally_label.setToolTip("Recipes are shown only after a vote, so votes stay blind.")
         column.addWidget(self.tally_label)
         self.person_round_box = PersonRoundBox(
@@ -253,14 +254,16 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
 
     def _load_prompts(self) -> None:
         name = self.set_combo.currentText()
-        self._prompts = self.state.store.prompts(name) if name else []
+        self._prompts = self.state.require_store().prompts(name) if name else []
         self._index = min(self._index, max(len(self._prompts) - 1, 0))
         self._show_current()
 
     def current_prompt(self):
         return self._prompts[self._index] if self._prompts else None
 
-    def move(self, delta: int) -> None:
+    # Shadows QWidget.move(x, y) (no caller moves this page as a widget); tests, keys and
+    # the screenshot tour step prompts with it.
+    def move(self, delta: int) -> None:  # type: ignore[override]
         """Go to the previous/next prompt, showing its latest pair if there is one."""
         if not self._prompts:
             return
@@ -335,14 +338,14 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
         left, right = pair.shown()
         rater = self.rater_edit.text().strip() or login_name()
         note = self.note_edit.text().strip() or None
-        detail = {
+        detail: dict[str, str | int] = {
             "left_recipe": pair.sides[left].variant,
             "right_recipe": pair.sides[right].variant,
         }
         if pair.repeat_of is not None:
             detail["repeat_of"] = pair.repeat_of
         try:
-            self.state.store.add_comparison(
+            self.state.require_store().add_comparison(
                 pair.prompt_id,
                 pair.generation_ids[left],
                 pair.generation_ids[right],
@@ -404,10 +407,10 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
             return False
         rater = self.rater_edit.text().strip() or login_name()
         ids = {prompt.id: index for index, prompt in enumerate(self._prompts)}
-        row = pick_repeat(self.state.store.comparisons("human"), rater, ids, self._rng)
+        store = self.state.require_store()
+        row = pick_repeat(store.comparisons("human"), rater, ids, self._rng)
         if row is None:
             return False
-        store = self.state.store
         generations = [store.generation(row.right_id), store.generation(row.left_id)]
         sides = [
             SideCompletion(stored_recipe(g), g.text, g.seed or 0, g.params, g.adapter)
@@ -437,13 +440,12 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
         self._update_counter()
 
     def _update_counter(self) -> None:
-        if self.state.store is None:
+        store = self.state.store
+        if store is None:
             return
         rater = self.rater_edit.text().strip()
-        if self.single_mode():
-            rows = self.state.store.ratings("human")
-        else:
-            rows = self.state.store.comparisons("human")
+        human = store.ratings if self.single_mode() else store.comparisons
+        rows: Sequence[RatingRow] | Sequence[ComparisonRow] = human("human")
         mine = sum(1 for row in rows if row.rater == rater)
         self.counter_label.setText(f"Rated: <b>{mine}</b> by you · {len(rows)} in total")
 
@@ -451,7 +453,7 @@ class ComparePage(PairGeneration, ThumbsMode, RankMode, PairOrder, QWidget):
     def rate_stored_pairs(self, set_name: str, pairs: Sequence[tuple[int, int, int]]) -> None:
         """Queue stored (prompt id, policy generation, reference generation) pairs for blind
         rating: the page switches to their prompt set, each prompt shows its pair."""
-        store = self.state.store
+        store = self.state.require_store()
         for prompt_id, policy_id, base_id in pairs:
             if self._generating:  # a pair on its way for this prompt must not replace it
                 self._kept_queued.add(prompt_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.pages.compare_host import CompareHost
 from app.widgets.rank_box import RankBox
 from core.errors import StudioError
 
@@ -24,7 +25,7 @@ class RankItem:
     groups: tuple | None = None
 
 
-class RankMode:
+class RankMode(CompareHost):
     """The rank box, its keys and saving; ComparePage supplies the rest."""
 
     def _build_rank_box(self) -> RankBox:
@@ -61,7 +62,7 @@ class RankMode:
             self.rank_box._show_order()
 
     def _on_rank_generated(self, prompt, sides) -> None:
-        store = self.state.store
+        store = self.state.require_store()
         model = self.state.session.name if self.state.session else "unknown"
         order = list(range(len(sides)))
         self._rng.shuffle(order)  # blind: which recipe wrote which answer is not shown
@@ -72,7 +73,8 @@ class RankMode:
         ]
         self._ranks[prompt.id] = RankItem(ids, [s.text for s in shown], [s.variant for s in shown])
         self.state.feedback_changed.emit()
-        if self.current_prompt() is not None and self.current_prompt().id == prompt.id:
+        current = self.current_prompt()
+        if current is not None and current.id == prompt.id:
             self._show_rank(prompt.id)
         self.status_label.setText(
             "Rank them: the numbers best first (= for a tie), or drag the list into order "
@@ -82,11 +84,11 @@ class RankMode:
     def _on_ranked(self, groups: tuple) -> None:
         prompt = self.current_prompt()
         item = self._ranks.get(prompt.id) if prompt is not None else None
-        if item is None or item.groups is not None:
+        if prompt is None or item is None or item.groups is not None:
             return
         rater = self.rater_edit.text().strip() or self.default_rater()
         try:
-            self.state.store.add_ranking(
+            self.state.require_store().add_ranking(
                 prompt.id, item.generation_ids, groups, rater, {"recipes": item.recipes}
             )
         except (StudioError, ValueError) as error:

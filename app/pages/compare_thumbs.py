@@ -7,15 +7,17 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox, QPushButton
 
 from app.compare_pairs import RATE_MODES, THUMB_TEXT, THUMB_VALUES, Pair
+from app.pages.compare_host import CompareHost
+from app.widgets.common import named
 from core.errors import StudioError
 
 
-class ThumbsMode:
+class ThumbsMode(CompareHost):
     """The Rate combo, the thumb buttons and the thumb vote; ComparePage supplies the rest
     (its panes, buttons, store access and pair bookkeeping)."""
 
     def _build_mode_combo(self) -> QComboBox:
-        combo = QComboBox(objectName="rateModeCombo")
+        combo = named(QComboBox(), "rateModeCombo")
         combo.addItems(RATE_MODES)
         combo.setToolTip(
             "Pairs: which of two answers is better. Single answers: thumbs up (+) or "
@@ -31,7 +33,7 @@ class ThumbsMode:
             ("up", "thumbUpButton", "+ · Thumbs up"),
             ("down", "thumbDownButton", "- · Thumbs down"),
         ):
-            button = QPushButton(text, objectName=name)
+            button = named(QPushButton(text), name)
             button.clicked.connect(lambda _c=False, t=thumb: self.thumb(t))
             button.setVisible(False)
             self.thumb_buttons[thumb] = button
@@ -76,7 +78,9 @@ class ThumbsMode:
         rater = self.rater_edit.text().strip() or self.default_rater()
         note = self.note_edit.text().strip() or None
         try:
-            self.state.store.add_rating(pair.generation_ids[0], THUMB_VALUES[thumb], rater, note)
+            self.state.require_store().add_rating(
+                pair.generation_ids[0], THUMB_VALUES[thumb], rater, note
+            )
         except (StudioError, ValueError) as error:
             self.state.errors.report(error, "Saving the rating")
             return

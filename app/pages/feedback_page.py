@@ -82,6 +82,7 @@ class FeedbackPage(QWidget):
         self.state = state
         self.last_reward_model: str | None = None
         self._busy: dict[str, WorkerBase] = {}  # "label" | "rm" | "round" | "agreement"
+        self._stop_events: dict[str, threading.Event] = {}  # the _busy jobs' should_stop
         self._stopping: set[str] = set()  # keys whose Stop was pressed
         self._relay: EpochRelay | None = None
         self._people_stale = False  # a resolution saved while the people's report ran
@@ -229,9 +230,9 @@ class FeedbackPage(QWidget):
             on_error=lambda error: self._finish(key, on_error, error),
             **kwargs,
         )  # fmt: skip
-        worker.stop_event = stop
+        self._stop_events[key] = stop
         # Also on `finished`: a worker aborted before it ran emits neither result signal.
-        worker.finished.connect(lambda: self._finish(key, None, None, worker))
+        worker.signals.finished.connect(lambda: self._finish(key, None, None, worker))
         for job in self.state.jobs():
             if job.worker is worker and stoppable:
                 job.stop = stop.set
@@ -250,7 +251,7 @@ class FeedbackPage(QWidget):
     def _stop(self, key: str) -> None:
         worker = self._busy.get(key)
         if worker is not None:
-            worker.stop_event.set()
+            self._stop_events[key].set()
             self._stopping.add(key)
             status = self.label_status if key == "label" else self.rm_result
             status.setText("Stopping after the current batch…")

@@ -4,6 +4,8 @@ progress; show what was loaded and the memory it uses."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -38,6 +40,9 @@ from core.memory_plan import budget_of
 from core.model.quantize import QUANTIZE_MODES
 from core.model.shapes import ModelShape, shape_of
 
+if TYPE_CHECKING:
+    from superqt.utils import FunctionWorker
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 MAX_RECENT = 8
@@ -52,7 +57,7 @@ class ModelPage(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self._worker = None
+        self._worker: FunctionWorker | None = None
         self._progress_text = ProgressText()
         self._runs_at_load: set[int] = set()
         layout = QVBoxLayout(self)

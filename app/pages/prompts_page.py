@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.app_state import DEMO_PROMPT_SET, AppState, demo_prompts_file
 from app.import_job import import_feedback
-from app.widgets.common import hint, page_title
+from app.widgets.common import hint, named, page_title
 from app.workers import start_job
 from core.data.prompts_io import import_prompts
 from core.errors import StudioError
@@ -53,7 +53,7 @@ class PromptsPage(QWidget):
             )
         )
         layout.addLayout(self._build_set_row())
-        self.prompt_list = QListWidget(objectName="promptList")
+        self.prompt_list = named(QListWidget(), "promptList")
         self.prompt_list.setAlternatingRowColors(True)
         self.prompt_list.setWordWrap(True)
         self.prompt_list.itemChanged.connect(self._on_item_edited)
@@ -64,26 +64,24 @@ class PromptsPage(QWidget):
         self.refresh()
 
     def _build_set_row(self) -> QHBoxLayout:
-        self.set_combo = QComboBox(objectName="promptSetCombo")
+        self.set_combo = named(QComboBox(), "promptSetCombo")
         self.set_combo.setMinimumWidth(200)
         self.set_combo.currentTextChanged.connect(self._on_set_chosen)
-        new_set = QPushButton("New set…", objectName="newSetButton")
+        new_set = named(QPushButton("New set…"), "newSetButton")
         new_set.clicked.connect(self._on_new_set)
-        import_button = QPushButton("Import file…", objectName="importPromptsButton")
+        import_button = named(QPushButton("Import file…"), "importPromptsButton")
         import_button.clicked.connect(self._on_import)
-        self.import_pairs_button = QPushButton("Import pairs…", objectName="importPairsButton")
+        self.import_pairs_button = named(QPushButton("Import pairs…"), "importPairsButton")
         self.import_pairs_button.setToolTip(
             "Import TRL preference pairs (.jsonl, .csv, .parquet) as comparisons."
         )
         self.import_pairs_button.clicked.connect(lambda: self._on_import_feedback("pairs"))
-        self.import_ratings_button = QPushButton(
-            "Import ratings…", objectName="importRatingsButton"
-        )
+        self.import_ratings_button = named(QPushButton("Import ratings…"), "importRatingsButton")
         self.import_ratings_button.setToolTip(
             "Import rated answers (prompt, completion, label or score), e.g. TRL's KTO data."
         )
         self.import_ratings_button.clicked.connect(lambda: self._on_import_feedback("ratings"))
-        demo_button = QPushButton("Add demo prompts", objectName="demoPromptsButton")
+        demo_button = named(QPushButton("Add demo prompts"), "demoPromptsButton")
         demo_button.setToolTip("Add the built-in review openings the demo model was made for.")
         demo_button.clicked.connect(self._on_add_demo)
         self.count_label = QLabel()
@@ -100,11 +98,11 @@ class PromptsPage(QWidget):
         return row
 
     def _build_edit_row(self) -> QHBoxLayout:
-        self.add_button = QPushButton("Add prompt", objectName="addPromptButton")
+        self.add_button = named(QPushButton("Add prompt"), "addPromptButton")
         self.add_button.clicked.connect(self._on_add)
-        self.edit_button = QPushButton("Edit", objectName="editPromptButton")
+        self.edit_button = named(QPushButton("Edit"), "editPromptButton")
         self.edit_button.clicked.connect(self._on_edit)
-        self.delete_button = QPushButton("Delete", objectName="deletePromptButton")
+        self.delete_button = named(QPushButton("Delete"), "deletePromptButton")
         self.delete_button.clicked.connect(self._on_delete)
         row = QHBoxLayout()
         row.addWidget(self.add_button)
@@ -139,7 +137,9 @@ class PromptsPage(QWidget):
     def _fill_list(self) -> None:
         self._filling = True
         self.prompt_list.clear()
-        rows = self.state.store.prompts(self.current_set()) if self.set_combo.count() else []
+        rows = (
+            self.state.require_store().prompts(self.current_set()) if self.set_combo.count() else []
+        )
         for row in rows:
             item = QListWidgetItem(row.text)
             item.setData(Qt.ItemDataRole.UserRole, row.id)
@@ -174,7 +174,7 @@ class PromptsPage(QWidget):
         name = name.strip()
         if not name:
             return
-        self._run(lambda: self.state.store.add_prompts([NEW_PROMPT_TEXT], set_name=name))
+        self._run(lambda: self.state.require_store().add_prompts([NEW_PROMPT_TEXT], set_name=name))
         self._select_set(name)
 
     def _on_import(self) -> None:
@@ -185,7 +185,7 @@ class PromptsPage(QWidget):
     def import_file(self, path: Path, set_name: str | None = None) -> None:
         """Import a prompt file into `set_name` (default: the file's name)."""
         try:
-            report = import_prompts(self.state.store, path, set_name=set_name)
+            report = import_prompts(self.state.require_store(), path, set_name=set_name)
         except StudioError as error:
             self.state.errors.report(error, "Importing prompts")
             return
@@ -238,7 +238,9 @@ class PromptsPage(QWidget):
 
     def _on_add(self) -> None:
         set_name = self.current_set()
-        ids = self._run(lambda: self.state.store.add_prompts([NEW_PROMPT_TEXT], set_name=set_name))
+        ids = self._run(
+            lambda: self.state.require_store().add_prompts([NEW_PROMPT_TEXT], set_name=set_name)
+        )
         self._select_set(set_name)
         if ids:
             item = self._item_with_id(ids[0])
@@ -263,7 +265,7 @@ class PromptsPage(QWidget):
             )
             self._fill_list()
             return
-        self._run(lambda: self.state.store.update_prompt(prompt_id, text))
+        self._run(lambda: self.state.require_store().update_prompt(prompt_id, text))
         # Tell the other pages; this page already shows the edit, so it skips the refill.
         self._own_edit = True
         try:
@@ -276,7 +278,7 @@ class PromptsPage(QWidget):
         if item is None:
             return
         prompt_id = item.data(Qt.ItemDataRole.UserRole)
-        usage = self.state.store.prompt_usage(prompt_id)
+        usage = self.state.require_store().prompt_usage(prompt_id)
         if not any(usage.values()):
             self.delete_prompt(prompt_id)
             return
@@ -301,7 +303,7 @@ class PromptsPage(QWidget):
 
     def delete_prompt(self, prompt_id: int) -> None:
         """Delete one prompt (and the feedback on its completions)."""
-        self._run(lambda: self.state.store.delete_prompt(prompt_id))
+        self._run(lambda: self.state.require_store().delete_prompt(prompt_id))
         self.state.prompts_changed.emit()
         self.state.feedback_changed.emit()
 

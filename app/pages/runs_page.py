@@ -231,7 +231,7 @@ class RunsPage(RunExportActions, QWidget):
         self.metric_combo.blockSignals(False)
 
     def _on_selection(self) -> None:
-        store = self.state.store
+        store = self.state.require_store()
         ids = self.selected_run_ids()
         # The metrics of the selected runs' kinds: a DPO run offers its loss, margins and
         # accuracy, not a reward it does not have.
@@ -248,8 +248,8 @@ class RunsPage(RunExportActions, QWidget):
             run = store.run(run_id)
             # Runs of several algorithms overlay: the legend says which is which.
             label = f"{run_id}: {run.name}"
-            kinds = {store.run(i).kind for i in ids}
-            curves[label if len(kinds) == 1 else f"{label} ({run.kind})"] = (steps, values)
+            shown_kinds = {store.run(i).kind for i in ids}
+            curves[label if len(shown_kinds) == 1 else f"{label} ({run.kind})"] = (steps, values)
         self.overlay.show_runs(metric, curves)
         self._show_run(ids[0] if ids else None)
 
@@ -258,9 +258,9 @@ class RunsPage(RunExportActions, QWidget):
         if run_id is None:
             self.config_view.show_config({})
             return
-        run = self.state.store.run(run_id)
+        run = self.state.require_store().run(run_id)
         self.config_view.show_config(run.config, error=run.error)
-        for checkpoint in self.state.store.checkpoints(run_id):
+        for checkpoint in self.state.require_store().checkpoints(run_id):
             item = QListWidgetItem(f"step {checkpoint.step}")
             item.setToolTip(checkpoint.path)
             item.setData(Qt.ItemDataRole.UserRole, (run.id, checkpoint.step, checkpoint.path))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -45,6 +46,9 @@ from core.train.events import GuardFired
 from core.train.guardrails import GuardrailConfig
 from core.train.launch import own_run_of
 
+if TYPE_CHECKING:
+    from superqt.utils import GeneratorWorker
+
 HELD_OUT_TAB = "Held-out answers"
 FORM_MIN_WIDTH = 400
 """The settings column's width at least (its labels and spin boxes side by side)."""
@@ -63,7 +67,7 @@ class TrainPage(QWidget):
         super().__init__(parent)
         self.state = state
         self.control: RunControl | None = None
-        self.worker = None
+        self.worker: GeneratorWorker | None = None
         self.run_id: int | None = None
         self._phase = "idle"  # idle | preparing | running | pausing | paused | stopping
         self._model_info: dict | None = None
@@ -222,6 +226,7 @@ class TrainPage(QWidget):
             self.state.errors.report(error, "Starting training")
             return
         session = self.state.session
+        assert session is not None  # _request() checked
         wanted = self.form.lora()
         stale = not self.state.adapter_fresh and not self.form.continue_check.isChecked()
         if session.spec.lora != wanted or not session.has_adapter or stale:
@@ -261,7 +266,7 @@ class TrainPage(QWidget):
 
     def _recorded_source(self, checkpoint: Path) -> str | None:
         """The data source an offline run of this workspace recorded (None: foreign)."""
-        store = self.state.store
+        store = self.state.require_store()
         run_id = own_run_of(store, resolve_checkpoint(Path(checkpoint)))
         data = store.run(run_id).config.get("data") if run_id is not None else None
         return data.get("source") if isinstance(data, dict) else None
@@ -290,7 +295,7 @@ class TrainPage(QWidget):
             guardrails=GuardrailConfig() if self.form.guardrails_check.isChecked() else None,
         )
 
-    def _on_reloaded(self, loaded: LoadedModel, request: TrainRequest) -> None:
+    def _on_reloaded(self, loaded: LoadedModel, request: TrainRequest | OfflineRequest) -> None:
         self.state.set_session(loaded.session)
         self._start(request)
 
@@ -298,15 +303,17 @@ class TrainPage(QWidget):
         choice = ALGORITHMS[request.kind]
         self.state.adapter_fresh = False
         self.control = RunControl()
-        self._show_dashboard(choice).reset(
-            request.config.steps if choice.offline else request.config
-        )
+        dashboard = self._show_dashboard(choice)
+        if isinstance(dashboard, OfflineDashboard):
+            dashboard.reset(request.config.steps)
+        else:
+            dashboard.reset(request.config)
         self.rollout_table.setRowCount(0)
         self.held_out_table.setRowCount(0)
         self.run_bar.set_step(None)
         self.run_bar.set_checkpoint(None)
         self.bottom_tabs.setTabText(self.bottom_tabs.indexOf(self.held_out_table), HELD_OUT_TAB)
-        if choice.offline:
+        if isinstance(request, OfflineRequest):  # choice.offline's (_request)
             what = request.data_file or f"the feedback of {request.source}"
             self._set_phase("running", f"Starting: {choice.label} on {what}…")
         else:
@@ -340,7 +347,8 @@ class TrainPage(QWidget):
     @property
     def shown_dashboard(self) -> TrainingDashboard | OfflineDashboard:
         """The dashboard of the latest run's algorithm."""
-        return self.dashboard_stack.currentWidget()
+        shown = self.dashboard_stack.currentWidget()  # one of _show_dashboard's
+        return cast("TrainingDashboard | OfflineDashboard", shown)
 
     # events from the worker
     def _on_event(self, event: object) -> None:

@@ -12,11 +12,12 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
+
+from app.widgets.common import named, read_only_text
 
 
 class ComparePane(QGroupBox):
@@ -24,16 +25,16 @@ class ComparePane(QGroupBox):
 
     def __init__(self, title: str, text_name: str, parent: QWidget | None = None) -> None:
         super().__init__(title, parent)
-        self.text_view = QPlainTextEdit(objectName=text_name, readOnly=True)
+        self.text_view = read_only_text(text_name)
         # No keyboard focus: the rating keys (1/2/3/0, arrows) must reach the page.
         self.text_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.text_view.setPlaceholderText("Generate a pair to see a completion here.")
-        self.scores_label = QLabel(objectName=text_name.replace("Completion", "Scores"))
+        self.scores_label = named(QLabel(), text_name.replace("Completion", "Scores"))
         self.scores_label.setWordWrap(True)
         self.scores_label.setTextFormat(Qt.TextFormat.RichText)
         # Shown for an answer a run's checkpoint wrote (app/pages/compare_inspect.py).
-        self.inspect_button = QPushButton(
-            "Inspect token by token", objectName=text_name.replace("Completion", "InspectButton")
+        self.inspect_button = named(
+            QPushButton("Inspect token by token"), text_name.replace("Completion", "InspectButton")
         )
         self.inspect_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # rating keys: the page's
         self.inspect_button.setVisible(False)

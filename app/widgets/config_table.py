@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.run_kinds import flatten_config
+from app.widgets.common import cell_text
 
 
 class ConfigTable(QTableWidget):
@@ -39,4 +40,4 @@ class ConfigTable(QTableWidget):
 
     def settings(self) -> dict[str, str]:
         """{setting: value} as shown."""
-        return {self.item(r, 0).text(): self.item(r, 1).text() for r in range(self.rowCount())}
+        return {cell_text(self, r, 0): cell_text(self, r, 1) for r in range(self.rowCount())}

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.algorithms import ALGORITHMS, CLIP_TOOLTIP, AlgorithmChoice, PlotSpec
+from app.widgets.common import named
 from app.widgets.objective_help import ObjectiveHelp
 from app.widgets.objective_plots import ObjectivePlot, StackedPlot, TwinAxisPlot
 from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
@@ -44,17 +46,29 @@ REDRAW_TICK_MS = 40
 class TrainingDashboard(QWidget):
     """Plots of one run, fed one step at a time by `add_step`."""
 
+    # Made by _build_plots, the first thing __init__ does (declared here, where the methods
+    # that use them before _build_plots' own text can see their types).
+    loss_plot: MetricPlot
+    entropy_plot: MetricPlot
+    clipfrac_plot: MetricPlot
+    length_plot: MetricPlot
+    speed_plot: MetricPlot
+    _grid: QGridLayout
+    _main: list[MetricPlot]
+    _objective: list[MetricPlot]
+    _extras: list[MetricPlot]
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._build_plots()
-        self.warning_label = QLabel(objectName="warningBanner")
+        self.warning_label = named(QLabel(), "warningBanner")
         self.warning_label.setWordWrap(True)
         self.warning_label.setVisible(False)
         # A guardrail that paused the run: which rule, what to try (core.train.guardrails).
-        self.guardrail_label = QLabel(objectName="guardrailBanner")
+        self.guardrail_label = named(QLabel(), "guardrailBanner")
         self.guardrail_label.setWordWrap(True)
         self.guardrail_label.setVisible(False)
-        self.ema_check = QCheckBox("EMA smoothing", objectName="emaCheck")
+        self.ema_check = named(QCheckBox("EMA smoothing"), "emaCheck")
         self.ema_check.setToolTip(
             "Overlay an exponential moving average (alpha 0.3) of the reward."
         )
@@ -102,11 +116,11 @@ class TrainingDashboard(QWidget):
         """The plot grid in a vertical scroll area: where the window is too short for
         every row at its plots' minimum height (1280x800 with the objective's terms), the
         rows scroll instead of squeezing plots into each other."""
-        content = QWidget(objectName="dashboardPlots")
+        content = named(QWidget(), "dashboardPlots")
         content.setLayout(grid)  # takes the plots already in the grid as its children
         content.setContentsMargins(0, 0, 0, 0)
         grid.setContentsMargins(0, 0, 0, 0)
-        self._scroll = QScrollArea(objectName="dashboardScroll")
+        self._scroll = named(QScrollArea(), "dashboardScroll")
         self._scroll.setWidget(content)
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -222,8 +236,8 @@ class TrainingDashboard(QWidget):
             grid.addWidget(plot, 0, 0)
         self._main = [self.reward_plot, self.kl_plot, self.loss_plot]
         self.plots = [*self._main]
-        self._objective: list[MetricPlot] = []
-        self._extras: list[MetricPlot] = []
+        self._objective = []
+        self._extras = []
 
     def _on_redraw_tick(self) -> None:
         if not self.isVisible():
@@ -246,6 +260,7 @@ class TrainingDashboard(QWidget):
         choice = next(
             (c for c in ALGORITHMS.values() if type(config) is c.config_class), self.choice
         )
+        assert choice is not None  # __init__ configured one
         self.configure(choice)
         for plot in [*self.plots, *self._waiting_plots()]:
             plot.clear_data()
@@ -361,7 +376,7 @@ class RolloutTable(QTableWidget):
         # Fixed row heights (3 lines): measuring wrapped text per row on every step is
         # the costliest part of an update; the full text is in each cell's tooltip.
         self.verticalHeader().setDefaultSectionSize(3 * self.fontMetrics().lineSpacing() + 8)
-        self.step = None
+        self.step: int | None = None
 
     def set_samples(self, step: int, samples: Sequence[Mapping]) -> None:
         """Replace the rows with one step's samples."""

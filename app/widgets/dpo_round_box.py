@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QPushButton, QSpinBox, QWidget
 
 from app.app_state import AppState
+from app.widgets.common import named, wrapping_label
 from app.workers import start_job
 from core.errors import StudioError
 from core.offline.config import DPOConfig
@@ -30,17 +31,17 @@ class DPORoundBox(QGroupBox):
     ) -> None:
         super().__init__("DPO loop: one round", parent)
         self.state, self._judge_choice, self._prompt_set = state, judge_choice, prompt_set
-        self.pairs_spin = QSpinBox(objectName="dpoRoundPairsSpin", minimum=4, maximum=10_000)
+        self.pairs_spin = named(QSpinBox(minimum=4, maximum=10_000), "dpoRoundPairsSpin")
         self.pairs_spin.setValue(64)
-        self.steps_spin = QSpinBox(objectName="dpoRoundStepsSpin", minimum=1, maximum=100_000)
+        self.steps_spin = named(QSpinBox(minimum=1, maximum=100_000), "dpoRoundStepsSpin")
         self.steps_spin.setValue(25)
-        self.button = QPushButton("Run a DPO round", objectName="runDpoRoundButton")
+        self.button = named(QPushButton("Run a DPO round"), "runDpoRoundButton")
         self.button.setToolTip(
             "Sample pairs from the current adapter, the judge rates them, DPO on every "
             "comparison so far, then the new adapter's blind win-rate against the base."
         )
         self.button.clicked.connect(self.run_round)
-        self.result_label = QLabel(objectName="dpoRoundResult", wordWrap=True)
+        self.result_label = wrapping_label("dpoRoundResult")
         form = QFormLayout(self)
         form.addRow("Pairs to sample", self.pairs_spin)
         form.addRow("DPO steps", self.steps_spin)

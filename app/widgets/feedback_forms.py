@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs.feedback import POLICY_JUDGE, JudgeChoice
+from app.widgets.common import named
 from core.config import DEMO_MODEL, RMConfig
 from core.errors import InputFileError, StudioError
 from core.judge.cache import DEMO_JUDGE
@@ -59,7 +60,7 @@ class ModelChooser(QWidget):
 
     def __init__(self, name: str, choices: list[tuple[str, str]], tip: str) -> None:
         super().__init__()
-        self.combo = QComboBox(objectName=name, editable=True)
+        self.combo = named(QComboBox(editable=True), name)
         self.combo.setToolTip(tip)
         self.combo.setMinimumWidth(180)
         for text, value in choices:
@@ -129,13 +130,13 @@ class JudgeForm(QWidget):
             "follow the rubric presets (positivity, concision, positive-concise) and rubrics "
             "worded like them; it is built on first use (a few minutes).",
         )
-        self.pairs_spin = QSpinBox(objectName="labelPairsSpin", minimum=1, maximum=10000)
+        self.pairs_spin = named(QSpinBox(minimum=1, maximum=10000), "labelPairsSpin")
         self.pairs_spin.setValue(16)
         self.pairs_spin.setToolTip(
             "Pairs to judge: first those people compared (for the agreement figures), then "
             "unlabelled stored pairs, then new pairs sampled from the loaded model."
         )
-        self.tie_spin = QDoubleSpinBox(objectName="tieMarginSpin", minimum=0.0, maximum=0.5)
+        self.tie_spin = named(QDoubleSpinBox(minimum=0.0, maximum=0.5), "tieMarginSpin")
         self.tie_spin.setDecimals(2)
         self.tie_spin.setSingleStep(0.05)
         self.tie_spin.setToolTip("Verdict 'tie' when |P(left better) − 0.5| is at most this.")
@@ -155,7 +156,7 @@ class JudgeForm(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
         layout.addLayout(self._build_rubric_row())
-        self.rubric_edit = QPlainTextEdit(objectName="rubricEdit")
+        self.rubric_edit = named(QPlainTextEdit(), "rubricEdit")
         self.rubric_edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.rubric_edit.setToolTip(
             "The judge's prompt. It must hold {prompt}, {response_a} and {response_b}, and "
@@ -169,15 +170,15 @@ class JudgeForm(QWidget):
         self.load_rubric(default_rubric_path())
 
     def _build_rubric_row(self) -> QHBoxLayout:
-        self.rubric_label = QLabel(objectName="rubricSource")
-        open_button = QPushButton("Open…", objectName="openRubricButton")
+        self.rubric_label = named(QLabel(), "rubricSource")
+        open_button = named(QPushButton("Open…"), "openRubricButton")
         open_button.clicked.connect(self._on_open)
-        save_button = QPushButton("Save as…", objectName="saveRubricButton")
+        save_button = named(QPushButton("Save as…"), "saveRubricButton")
         save_button.clicked.connect(self._on_save_as)
-        reset_button = QPushButton("Default", objectName="defaultRubricButton")
+        reset_button = named(QPushButton("Default"), "defaultRubricButton")
         reset_button.setToolTip("Reload the shipped rubric (resources/rubrics/default.txt)")
         reset_button.clicked.connect(lambda: self.load_rubric(default_rubric_path()))
-        self.preset_combo = QComboBox(objectName="rubricPresetCombo")
+        self.preset_combo = named(QComboBox(), "rubricPresetCombo")
         self.preset_combo.addItem("Preset…", "")
         for name in PRESETS:
             self.preset_combo.addItem(name, name)
@@ -285,7 +286,7 @@ class RewardModelForm(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.source_combo = QComboBox(objectName="rmSourceCombo")
+        self.source_combo = named(QComboBox(), "rmSourceCombo")
         for text, value in SOURCES:
             self.source_combo.addItem(text, value)
         self.base = ModelChooser(
@@ -294,13 +295,13 @@ class RewardModelForm(QWidget):
             "The backbone the reward model fine-tunes (LoRA + a scalar head): the demo "
             "model, a folder or a hub id; an earlier reward model folder fine-tunes it.",
         )
-        self.epochs_spin = QSpinBox(objectName="rmEpochsSpin", minimum=1, maximum=100)
+        self.epochs_spin = named(QSpinBox(minimum=1, maximum=100), "rmEpochsSpin")
         self.epochs_spin.setValue(RMConfig.epochs)
-        self.lr_spin = QDoubleSpinBox(objectName="rmLearningRateSpin", decimals=5)
+        self.lr_spin = named(QDoubleSpinBox(decimals=5), "rmLearningRateSpin")
         self.lr_spin.setRange(1e-5, 1e-1)
         self.lr_spin.setSingleStep(1e-4)
         self.lr_spin.setValue(RMConfig.learning_rate)
-        self.out_edit = QLineEdit(objectName="rmOutEdit")
+        self.out_edit = named(QLineEdit(), "rmOutEdit")
         self.out_edit.setToolTip("Empty: the next free <workspace>/reward_models/rm-N")
         browse = QPushButton("Folder…")
         browse.clicked.connect(self._on_browse)

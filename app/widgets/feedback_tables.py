@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
+from app.widgets.common import cell_text, header_item
 from core.data.preference_export import DEFAULT_MIN_CONFIDENCE, is_coin_flip
 
 VERDICT_TEXT = {"left": "left", "right": "right", "tie": "tie", "both_bad": "both bad"}
@@ -92,7 +93,7 @@ class VerdictTable(QTableWidget):
             "the position, not the content, moved the judge",
         }
         for column, tip in tips.items():
-            self.horizontalHeaderItem(column).setToolTip(tip)
+            header_item(self, column).setToolTip(tip)
 
     def set_rows(self, rows: Sequence[Any]) -> None:
         """Show the newest of `rows` (store ComparisonRows by AI raters), newest first."""
@@ -156,7 +157,7 @@ class AgreementTable(QTableWidget):
             "Share of verdicts where the same position won in both orders",
         )
         for column, tip in enumerate(tips):
-            self.horizontalHeaderItem(column).setToolTip(tip)
+            header_item(self, column).setToolTip(tip)
 
     def set_report(self, report: Any) -> None:
         """Fill from a core.rlaif.agreement.AgreementReport."""
@@ -215,7 +216,7 @@ class AgreementTable(QTableWidget):
         column's text) starts with `rater` (for tools/tests)."""
         index = self.COLUMNS.index(column)
         for row in range(self.rowCount()):
-            names = (self._raters[row] if row < len(self._raters) else "", self.item(row, 0).text())
+            names = (self._raters[row] if row < len(self._raters) else "", cell_text(self, row, 0))
             if any(name.startswith(rater) for name in names if name):
-                return self.item(row, index).text()
+                return cell_text(self, row, index)
         raise KeyError(rater)

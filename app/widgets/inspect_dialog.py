@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
 
 from app.app_state import AppState
 from app.jobs.inspect import inspect_checkpoint
+from app.widgets.common import named
 from app.widgets.token_inspector import TokenInspector
 from app.workers import start_job
 
@@ -27,8 +28,8 @@ class InspectDialog(QDialog):
         self.setObjectName("inspectDialog")
         self.setWindowTitle(f"Token inspector: {Path(checkpoint).name}")
         self.resize(900, 640)
-        self.status = QLabel(
-            "Inspecting the sample under the checkpoint...", objectName="inspectStatus"
+        self.status = named(
+            QLabel("Inspecting the sample under the checkpoint..."), "inspectStatus"
         )
         self.inspector = TokenInspector(self)
         layout = QVBoxLayout(self)

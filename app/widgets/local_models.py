@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.app_state import AppState
 from app.jobs.local_models import ModelRow, list_local_models
+from app.widgets.common import header_item, named, wrapping_label
 from app.workers import start_job
 from core.model.local import hub_cache_dir
 
@@ -48,14 +48,14 @@ class LocalModelsBox(QGroupBox):
         self._scanning = False
         self._again = False
         self.rows: list[ModelRow] = []
-        self.table = QTableWidget(0, len(COLUMNS), objectName="localModelsTable")
+        self.table = named(QTableWidget(0, len(COLUMNS)), "localModelsTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setWordWrap(False)
-        self.table.horizontalHeaderItem(4).setToolTip(
+        header_item(self.table, 4).setToolTip(
             "The memory planner's peak for the Train page's first PPO preset on the chosen "
             "device: against the free RAM on the CPU, else the smallest usual GPU it fits."
         )
@@ -63,10 +63,10 @@ class LocalModelsBox(QGroupBox):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_selected)
-        self.status_label = QLabel(objectName="localModelsStatus", wordWrap=True)
-        add = QPushButton("Add folder…", objectName="addModelFolderButton")
+        self.status_label = wrapping_label("localModelsStatus")
+        add = named(QPushButton("Add folder…"), "addModelFolderButton")
         add.clicked.connect(self._on_add_folder)
-        refresh = QPushButton("Refresh", objectName="refreshModelsButton")
+        refresh = named(QPushButton("Refresh"), "refreshModelsButton")
         refresh.clicked.connect(self.refresh)
         buttons = QHBoxLayout()
         buttons.addWidget(self.status_label, 1)

@@ -53,7 +53,8 @@ class MemoryPlanLabel(QLabel):
     """Word-wrapped rich text holding the planner's latest answer."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, objectName="memoryPlanLabel")
+        super().__init__(parent)
+        self.setObjectName("memoryPlanLabel")
         self.setWordWrap(True)
         self.setToolTip(
             "The memory planner's expected peak for these settings (docs/memory.md): "

@@ -7,6 +7,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
+from app.widgets.common import named
+
 HELP_LINES = 9
 """The open box is at most this many lines tall (it scrolls past): the plots keep room."""
 
@@ -19,14 +21,14 @@ class ObjectiveHelp(QFrame):
         super().__init__(parent)
         self.setObjectName("objectiveHelp")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.toggle_button = QToolButton(objectName="objectiveHelpButton")
+        self.toggle_button = named(QToolButton(), "objectiveHelpButton")
         self.toggle_button.setText("What am I looking at?")
         self.toggle_button.setCheckable(True)
         self.toggle_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.toggle_button.setArrowType(Qt.ArrowType.RightArrow)
         self.toggle_button.setToolTip("What each plot of this algorithm shows, in plain words")
         self.toggle_button.toggled.connect(self.set_open)
-        self._label = QLabel(objectName="objectiveHelpText")
+        self._label = named(QLabel(), "objectiveHelpText")
         self._label.setWordWrap(True)
         self._label.setTextFormat(Qt.TextFormat.PlainText)
         self._label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.algorithms import PlotSpec
+from app.widgets.common import named
 from app.widgets.plot_grid import MIN_PLOT_WIDTH, columns_for, new_grid, place
 from app.widgets.plots import MetricPlot, Series
 
@@ -17,7 +18,7 @@ class OfflineDashboard(QWidget):
 
     def __init__(self, plots: Sequence[PlotSpec], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.step_label = QLabel("No run yet.", objectName="offlineStepLabel")
+        self.step_label = named(QLabel("No run yet."), "offlineStepLabel")
         self.plots: list[MetricPlot] = []
         self._grid = new_grid()
         self._columns = 0

@@ -15,13 +15,13 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QWidget,
 )
 
 from app.algorithms import AlgorithmChoice
+from app.widgets.common import named, wrapping_label
 from core.offline.config import FROM_CHOICES
 
 
@@ -42,22 +42,22 @@ class OfflineDataBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Data (from the store)", parent)
         self.setObjectName("offlineDataBox")
-        self.source_combo = QComboBox(objectName="offlineSourceCombo")
+        self.source_combo = named(QComboBox(), "offlineSourceCombo")
         self.source_combo.addItems(FROM_CHOICES)
         self.source_combo.setCurrentText("all")
         self.source_combo.setToolTip(
             "Whose feedback to learn from: yours (human), the AI judge's (ai), or both."
         )
-        self.pairs_check = QCheckBox("Comparisons too (their sides)", objectName="ktoPairsCheck")
+        self.pairs_check = named(QCheckBox("Comparisons too (their sides)"), "ktoPairsCheck")
         self.pairs_check.setChecked(True)
         self.pairs_check.setToolTip(
             "KTO: besides the thumbs, each comparison's preferred side counts as desirable "
             "and the other as undesirable."
         )
-        self.data_edit = QLineEdit(objectName="sftDataEdit")
+        self.data_edit = named(QLineEdit(), "sftDataEdit")
         self.data_edit.setPlaceholderText("empty: the preferred sides of the comparisons")
         self.data_edit.setToolTip("A .jsonl or .csv file with prompt and response columns.")
-        browse = QPushButton("…", objectName="sftDataBrowseButton")
+        browse = named(QPushButton("…"), "sftDataBrowseButton")
         browse.setMaximumWidth(32)
         browse.clicked.connect(self._on_browse)
         file_row = QHBoxLayout()
@@ -66,7 +66,7 @@ class OfflineDataBox(QGroupBox):
         self.file_widget = QWidget()
         file_row.setContentsMargins(0, 0, 0, 0)
         self.file_widget.setLayout(file_row)
-        self.hint_label = QLabel(objectName="offlineDataHint", wordWrap=True)
+        self.hint_label = wrapping_label("offlineDataHint")
         self._form = QFormLayout(self)
         self._form.addRow("Learn from", self.source_combo)
         self._form.addRow(self.pairs_check)

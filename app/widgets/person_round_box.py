@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.app_state import AppState
+from app.widgets.common import named, wrapping_label
 from app.workers import start_job
 from core.errors import StudioError
 from core.offline.config import DPOConfig
@@ -68,7 +69,7 @@ class PersonRoundBox(QGroupBox):
         )
         self.train_button = _button("Train round", "trainPersonRoundButton", self.train)
         self.finish_button = _button("Record win-rate", "finishPersonRoundButton", self.finish)
-        self.status_label = QLabel(objectName="personRoundStatus", wordWrap=True)
+        self.status_label = wrapping_label("personRoundStatus")
         self.status_label.setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 4)
         spins = QHBoxLayout()
         for label, spin in (("Pairs", self.pairs_spin), ("DPO steps", self.steps_spin),
@@ -109,7 +110,9 @@ class PersonRoundBox(QGroupBox):
         if not self._ready("Starting a DPO round"):
             return
         self._set = self._prompt_set()
-        seed = len(self.state.store.runs("dpo_round")) + 1  # new prompts and answers each round
+        seed = (
+            len(self.state.require_store().runs("dpo_round")) + 1
+        )  # new prompts and answers each round
         self._set_phase("sampling", "Sampling pairs from the current adapter…")
         start_job(
             self.state, sample_person_round, self.state.session, self.state.workspace,
@@ -193,7 +196,7 @@ class PersonRoundBox(QGroupBox):
         if self.phase not in ("rating", "blind"):
             return
         pairs = self.pairs if self.phase == "rating" else self.blind
-        done = rated_pairs(self.state.store, pairs)
+        done = rated_pairs(self.state.require_store(), pairs)
         if done >= len(pairs):
             (self.train if self.phase == "rating" else self.finish)()
             return
@@ -220,13 +223,13 @@ class PersonRoundBox(QGroupBox):
 
 
 def _spin(name: str, minimum: int, maximum: int, value: int, tip: str) -> QSpinBox:
-    spin = QSpinBox(objectName=name, minimum=minimum, maximum=maximum)
+    spin = named(QSpinBox(minimum=minimum, maximum=maximum), name)
     spin.setValue(value)
     spin.setToolTip(tip)
     return spin
 
 
 def _button(text: str, name: str, slot: Callable[[], None]) -> QPushButton:
-    button = QPushButton(text, objectName=name)
+    button = named(QPushButton(text), name)
     button.clicked.connect(slot)
     return button

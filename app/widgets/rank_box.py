@@ -19,13 +19,13 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app.widgets.common import read_only_text, wrapping_label
 from app.widgets.rank_list import RankList
 
 MAX_ANSWERS = 4
@@ -39,14 +39,15 @@ class RankBox(QWidget):
     """tuple of groups (tuples of answer indices), best first."""
 
     def __init__(self) -> None:
-        super().__init__(objectName="rankBox")
-        self.order_label = QLabel(objectName="rankOrder", wordWrap=True)
+        super().__init__()
+        self.setObjectName("rankBox")
+        self.order_label = wrapping_label("rankOrder")
         grid = QGridLayout()
         self.boxes: list[QGroupBox] = []
         self.views: list[QPlainTextEdit] = []
         for index in range(MAX_ANSWERS):
             box = QGroupBox(f"{index + 1}")
-            view = QPlainTextEdit(objectName=f"rankAnswer{index + 1}", readOnly=True)
+            view = read_only_text(f"rankAnswer{index + 1}")
             QVBoxLayout(box).addWidget(view)
             grid.addWidget(box, index // 2, index % 2)
             self.boxes.append(box)

@@ -16,9 +16,10 @@ the focus goes back to the page. Esc leaves any field.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QFocusEvent, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -28,6 +29,8 @@ from PySide6.QtWidgets import (
     QTextEdit,
     QWidget,
 )
+
+from app.widgets.common import qt_app
 
 HANDED_ON = (Qt.FocusReason.TabFocusReason, Qt.FocusReason.BacktabFocusReason)
 """The reasons Qt gives both for a Tab key and for focus handed on by a disabled widget."""
@@ -64,7 +67,7 @@ class RatingKeys(QObject):
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(lambda slot=slot: self._on_activated(slot))
             self.shortcuts.append(shortcut)
-        QApplication.instance().focusChanged.connect(self._on_focus_changed)
+        qt_app().focusChanged.connect(self._on_focus_changed)
 
     def watch_fields(self) -> None:
         """Watch the page's text fields (call again after fields are added)."""
@@ -73,7 +76,7 @@ class RatingKeys(QObject):
                 self._watched.add(id(widget))
                 widget.installEventFilter(self)
 
-    def field_chosen(self, widget: QWidget) -> bool:
+    def field_chosen(self, widget: QObject) -> bool:
         """Whether the user put the cursor in `widget` (so its keys are its own)."""
         return id(widget) in self._chosen
 
@@ -91,13 +94,14 @@ class RatingKeys(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         kind = event.type()
+        # Qt delivers a FocusIn as a QFocusEvent, a ShortcutOverride as a QKeyEvent.
         if kind == QEvent.Type.FocusIn:
-            if event.reason() not in KEPT_FOCUS:
+            if cast(QFocusEvent, event).reason() not in KEPT_FOCUS:
                 self._chosen.add(id(watched))  # may be taken back in _on_focus_changed
         elif (
             kind == QEvent.Type.ShortcutOverride
             and not self.field_chosen(watched)
-            and _key_text(event) in self._keys
+            and _key_text(cast(QKeyEvent, event)) in self._keys
         ):
             event.ignore()  # the field does not claim it: the shortcut fires
             return True

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs.model import Variant
+from app.widgets.common import named
 from core.config import GenerationConfig
 
 BASE_VARIANTS = (
@@ -38,17 +39,19 @@ class RecipeBar(QGroupBox):
         self.temperature_spins: list[QDoubleSpinBox] = []
         row = QHBoxLayout(self)
         for name in ("A", "B"):
-            combo = QComboBox(objectName=f"variant{name}Combo")
+            combo = named(QComboBox(), f"variant{name}Combo")
             for label, use_adapter, path in BASE_VARIANTS:
                 combo.addItem(label, (use_adapter, path))
             combo.setCurrentIndex(0 if name == "B" else 1)  # A: base, B: policy
-            spin = QDoubleSpinBox(
-                objectName=f"temperature{name}Spin",
-                decimals=2,
-                minimum=0.0,
-                maximum=5.0,
-                singleStep=0.1,
-                value=1.0,
+            spin = named(
+                QDoubleSpinBox(
+                    decimals=2,
+                    minimum=0.0,
+                    maximum=5.0,
+                    singleStep=0.1,
+                    value=1.0,
+                ),
+                f"temperature{name}Spin",
             )
             spin.setToolTip("Sampling temperature of this side (0 = greedy).")
             self.variant_combos.append(combo)
@@ -58,13 +61,11 @@ class RecipeBar(QGroupBox):
                 row.addWidget(widget, 1 if widget is combo else 0)
             if name == "A":
                 self._recipe_a.extend(widgets)
-        self.length_spin = QSpinBox(
-            objectName="compareLengthSpin", minimum=1, maximum=2048, value=32
-        )
+        self.length_spin = named(QSpinBox(minimum=1, maximum=2048, value=32), "compareLengthSpin")
         self.length_spin.setToolTip("Most new tokens per completion.")
         row.addWidget(QLabel("tokens"))
         row.addWidget(self.length_spin)
-        self.generate_button = QPushButton(PAIR_BUTTON, objectName="generatePairButton")
+        self.generate_button = named(QPushButton(PAIR_BUTTON), "generatePairButton")
         row.addWidget(self.generate_button)
 
     def set_single_mode(self, single: bool) -> None:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.widgets.common import cell_widget, header_item
 from core.rewards import REWARD_KINDS, RewardSpec, format_reward_spec, parse_reward_spec
 
 
@@ -44,7 +45,7 @@ class RewardTable(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         if watch_column:
             header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
-            self.table.horizontalHeaderItem(3).setToolTip(
+            header_item(self.table, 3).setToolTip(
                 "Scored and plotted as watch/<name> beside the trained reward, never trained "
                 "on: a gold signal. The guardrails pause the run when the trained reward rises "
                 "while a watched one falls."
@@ -107,10 +108,10 @@ class RewardTable(QWidget):
         """The rows as spec strings (unvalidated)."""
         texts = []
         for row in range(self.table.rowCount()):
-            kind = self.table.cellWidget(row, 0).currentText()
-            arg = self.table.cellWidget(row, 1).text().strip()
-            weight = self.table.cellWidget(row, 2).value()
-            watch = self.watch_column and self.table.cellWidget(row, 3).isChecked()
+            kind = cell_widget(self.table, row, 0, QComboBox).currentText()
+            arg = cell_widget(self.table, row, 1, QLineEdit).text().strip()
+            weight = cell_widget(self.table, row, 2, QDoubleSpinBox).value()
+            watch = self.watch_column and cell_widget(self.table, row, 3, QCheckBox).isChecked()
             spec = RewardSpec(kind, arg or None, weight, watch=watch)
             texts.append(format_reward_spec(spec))
         return texts

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.widgets.common import named
+
 PHASE_TEXT = {
     "idle": "No run",
     "preparing": "Preparing",
@@ -84,7 +86,8 @@ class RunBar(QFrame):
     """The strip of run controls: buttons left, state and step, message and checkpoint."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, objectName="runBar")
+        super().__init__(parent)
+        self.setObjectName("runBar")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.start_button = _button(
             "Start", "startTrainingButton", "Start a run with the settings on the left"
@@ -106,8 +109,8 @@ class RunBar(QFrame):
             "responses on Compare & Rate, blind. Your votes join the comparisons the reward "
             "model learns from in the next AI feedback round.",
         )
-        self.state_label = QLabel(PHASE_TEXT["idle"], objectName="runStateLabel")
-        self.step_label = QLabel("", objectName="runStepLabel")
+        self.state_label = named(QLabel(PHASE_TEXT["idle"]), "runStateLabel")
+        self.step_label = named(QLabel(""), "runStepLabel")
         # Widths for the longest texts: the labels changing never shifts the buttons.
         metrics = self.fontMetrics()
         self.state_label.setFixedWidth(metrics.horizontalAdvance("Stopping…") + 16)
@@ -165,7 +168,7 @@ class RunBar(QFrame):
 
 
 def _button(text: str, name: str, tooltip: str) -> QPushButton:
-    button = QPushButton(text, objectName=name)
+    button = named(QPushButton(text), name)
     button.setToolTip(tooltip)
     # Fixed to its text: enabling or relabelling never changes its width.
     button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)

@@ -101,6 +101,7 @@ def read_widget(field: SettingField, widget: QWidget) -> Any:
         if field.optional and value == widget.minimum():
             return None  # the minimum of a `float | None` setting means off
         return value
+    assert isinstance(widget, QLineEdit), widget  # build_widget's only other kind
     text = widget.text().strip()
     if field.kind is tuple:
         names = tuple(part.strip() for part in text.split(",") if part.strip())
@@ -114,8 +115,10 @@ def write_widget(field: SettingField, widget: QWidget, value: Any) -> None:
         widget.setChecked(bool(value))
     elif isinstance(widget, QComboBox):
         widget.setCurrentText(str(value))
-    elif isinstance(widget, QSpinBox | QDoubleSpinBox):
-        widget.setValue(widget.minimum() if value is None else value)
+    elif isinstance(widget, QSpinBox):
+        widget.setValue(widget.minimum() if value is None else int(value))
+    elif isinstance(widget, QDoubleSpinBox):
+        widget.setValue(widget.minimum() if value is None else float(value))
     elif isinstance(widget, QLineEdit):
         widget.setText(",".join(value) if isinstance(value, tuple) else (value or ""))
 

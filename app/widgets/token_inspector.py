@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.algorithms import INSPECTOR_NOTES, OFFLINE_INSPECTOR_NOTE
+from app.widgets.common import named, wrapping_label
 
 if TYPE_CHECKING:  # core.inspection imports torch: the GUI starts without it
     from core.inspection import Inspection, TokenRow
@@ -45,14 +46,14 @@ class TokenInspector(QWidget):
         self.setObjectName("tokenInspector")
         self.inspection: Inspection | None = None
         self._shown: Inspection | None = None  # with the slider's lambda
-        self.summary = QLabel(objectName="inspectorSummary", wordWrap=True)
-        self.colour_combo = QComboBox(objectName="colourByCombo")
+        self.summary = wrapping_label("inspectorSummary")
+        self.colour_combo = named(QComboBox(), "colourByCombo")
         self.colour_combo.addItems(COLOUR_BY)
         self.colour_combo.setToolTip(
             "Colour each token by its KL to the reference or by its advantage"
         )
         self.colour_combo.currentIndexChanged.connect(self._render)
-        self.lambda_slider = QSlider(Qt.Orientation.Horizontal, objectName="lambdaSlider")
+        self.lambda_slider = named(QSlider(Qt.Orientation.Horizontal), "lambdaSlider")
         self.lambda_slider.setRange(0, 100)
         self.lambda_slider.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # no stray wheel edits
         self.lambda_slider.setToolTip(
@@ -61,21 +62,21 @@ class TokenInspector(QWidget):
             "and values."
         )
         self.lambda_slider.valueChanged.connect(self._on_lambda)
-        self.lambda_label = QLabel(objectName="lambdaLabel")
+        self.lambda_label = named(QLabel(), "lambdaLabel")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Colour by"))
         controls.addWidget(self.colour_combo)
         controls.addSpacing(16)
         controls.addWidget(self.lambda_label)
         controls.addWidget(self.lambda_slider, 1)
-        self.token_view = QTextBrowser(objectName="tokenView")
+        self.token_view = named(QTextBrowser(), "tokenView")
         self.token_view.setOpenLinks(False)
         self.token_view.highlighted.connect(self._on_hover)
         self.token_view.setMinimumHeight(90)
-        self.table = QTableWidget(0, 0, objectName="tokenTable")
+        self.table = named(QTableWidget(0, 0), "tokenTable")
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.explained = QLabel(objectName="inspectorExplained", wordWrap=True)
+        self.explained = wrapping_label("inspectorExplained")
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addLayout(controls)

@@ -22,13 +22,14 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGroupBox,
-    QLabel,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 from superqt import QCollapsible
 
 from app.algorithms import ALGORITHMS, AlgorithmChoice
+from app.widgets.common import named, wrapping_label
 from app.widgets.offline_data_box import OfflineData, OfflineDataBox
 from app.widgets.reward_table import RewardTable
 from app.widgets.settings_form import SettingRows
@@ -58,7 +59,7 @@ class TrainForm(QWidget):
         self._user_set: set[str] = set()  # config fields edited since the last preset
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.algorithm_combo = QComboBox(objectName="algorithmCombo")
+        self.algorithm_combo = named(QComboBox(), "algorithmCombo")
         for choice in ALGORITHMS.values():
             self.algorithm_combo.addItem(choice.label, choice.kind)
         self.algorithm_combo.setToolTip(
@@ -70,15 +71,15 @@ class TrainForm(QWidget):
         self.algorithm_combo.activated.connect(
             lambda index: self.set_algorithm(self.algorithm_combo.itemData(index))
         )
-        self.algorithm_summary = QLabel(objectName="algorithmSummary", wordWrap=True)
+        self.algorithm_summary = wrapping_label("algorithmSummary")
         self.algorithm_summary.setText(self._choice.summary)
-        self.preset_combo = QComboBox(objectName="presetCombo")
+        self.preset_combo = named(QComboBox(), "presetCombo")
         self.preset_combo.addItems([*self._choice.presets, CUSTOM])
         self.preset_combo.setToolTip("Settings known to work; edit any field afterwards.")
         self.preset_combo.activated.connect(
             lambda _i: self.apply_preset(self.preset_combo.currentText())
         )
-        self.prompt_set_combo = QComboBox(objectName="trainPromptSetCombo")
+        self.prompt_set_combo = named(QComboBox(), "trainPromptSetCombo")
         self.prompt_set_combo.setToolTip("The prompts rollouts are sampled from.")
         top = QFormLayout()
         top.addRow("Algorithm", self.algorithm_combo)
@@ -108,8 +109,8 @@ class TrainForm(QWidget):
         layout.addWidget(self._build_settings_box())
         layout.addWidget(self._build_advanced())
         layout.addWidget(self._build_lora_box())
-        self.continue_check = QCheckBox(
-            "Continue from the current adapter", objectName="continueAdapterCheck"
+        self.continue_check = named(
+            QCheckBox("Continue from the current adapter"), "continueAdapterCheck"
         )
         self.continue_check.setToolTip(
             "Off: each run starts from a fresh LoRA adapter (the model is reloaded if its "
@@ -126,8 +127,8 @@ class TrainForm(QWidget):
         cls = self._choice.config_class
         self.main_rows = SettingRows(cls, "main", self._main_form, self._on_setting_edited)
         # What followed the user's settings, and what contradicts them (hidden when empty).
-        self.follow_note = QLabel(objectName="settingsFollowNote", wordWrap=True)
-        self.problem_note = QLabel(objectName="settingsProblemNote", wordWrap=True)
+        self.follow_note = wrapping_label("settingsFollowNote")
+        self.problem_note = wrapping_label("settingsProblemNote")
         for note in (self.follow_note, self.problem_note):
             note.hide()
             self._main_form.addRow(note)
@@ -212,8 +213,10 @@ class TrainForm(QWidget):
             return
         overrides, (rank, alpha), rewards = presets[name]
         self.set_config(replace(self._choice.config_class(), **overrides))
-        self.field_widget("lora.r").setValue(rank)
-        self.field_widget("lora.alpha").setValue(alpha)
+        for key, value in (("lora.r", rank), ("lora.alpha", alpha)):
+            spin = self.field_widget(key)
+            assert isinstance(spin, QSpinBox), key  # LoraSpec's r and alpha are ints
+            spin.setValue(value)
         if rewards:  # the offline presets name none: the reward table stays as it is
             self.rewards.set_specs(rewards)
         self.preset_combo.setCurrentText(name)

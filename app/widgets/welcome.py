@@ -10,7 +10,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 from app.app_state import AppState
 from app.jobs.model import LoadedModel, load_model_cancellable
 from app.load_progress import DEMO_BUILD_ESTIMATE, ProgressText
+from app.widgets.common import named, wrapping_label
 from app.workers import start_job
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
 
@@ -53,16 +53,16 @@ class WelcomePanel(QGroupBox):
         self.state = state
         self._cancel: threading.Event | None = None
         self._progress_text = ProgressText()
-        intro = QLabel(INTRO, objectName="welcomeIntro", wordWrap=True)
+        intro = wrapping_label("welcomeIntro", INTRO)
         intro.setTextFormat(Qt.TextFormat.RichText)
-        self.demo_button = QPushButton(objectName="welcomeDemoButton")
+        self.demo_button = named(QPushButton(), "welcomeDemoButton")
         self.demo_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel", objectName="welcomeCancelButton")
+        self.cancel_button = named(QPushButton("Cancel"), "welcomeCancelButton")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setVisible(False)
-        self.progress = QProgressBar(objectName="welcomeProgress", textVisible=False)
+        self.progress = named(QProgressBar(textVisible=False), "welcomeProgress")
         self.progress.setVisible(False)
-        self.status_label = QLabel(objectName="welcomeStatus", wordWrap=True)
+        self.status_label = wrapping_label("welcomeStatus")
         row = QHBoxLayout()
         row.addWidget(self.demo_button)
         row.addWidget(self.cancel_button)
