@@ -27,15 +27,15 @@ import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from core.config.io import ConfigT
 from core.errors import TrainingError
 
 METADATA_KEY = "setting"
 HIDDEN = "hidden"
 """The group of fields that are neither a flag nor a form field (documented, not tuned)."""
 
-ConfigT = TypeVar("ConfigT")
 NameOf = Callable[[str], str]
 """Field name -> the name a user sees (a flag on the CLI, a label in the form)."""
 
