@@ -132,11 +132,11 @@ def attach_reporters(run: Any, args: argparse.Namespace) -> None:
     run.reporters = build_reporters(args.report_to or (), run.trainer.checkpoint_dir, resumed_at)
 
 
-def print_report_folders(run_folder: Path, report_to: list[str] | None) -> None:
+def print_report_folders(run_folder: Path | None, report_to: list[str] | None) -> None:
     """Say where the trackers of --report-to wrote, and how to look."""
     from core.train.reporting import TENSORBOARD_DIR
 
-    if report_to and "tensorboard" in report_to:
+    if run_folder is not None and report_to and "tensorboard" in report_to:
         print(f"tensorboard: tensorboard --logdir {Path(run_folder) / TENSORBOARD_DIR}")
 
 
@@ -257,8 +257,9 @@ def write_metrics(stream: TextIO | None, metrics: dict[str, float]) -> None:
     if stream is None:
         return
     row = {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in metrics.items()}
-    if isinstance(row.get("step"), float):
-        row["step"] = int(row["step"])  # a step count, as the store and trackers key it
+    step = row.get("step")
+    if isinstance(step, float):
+        row["step"] = int(step)  # a step count, as the store and trackers key it
     stream.write(json.dumps(row) + "\n")
     stream.flush()
 

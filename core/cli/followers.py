@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import ModelSpec
+from core.errors import TrainingError
 from core.train.distributed import World, current_world, follow
 
 
@@ -37,7 +38,10 @@ class SharedInputs:
 
 def share_inputs(inputs: SharedInputs | None) -> SharedInputs:
     """Rank 0's inputs on every rank (in one process: the inputs themselves)."""
-    return current_world().share(inputs)
+    shared = current_world().share(inputs)
+    if shared is None:  # only followers pass None; rank 0 always sends what it read
+        raise TrainingError("Rank 0 sent no training inputs; start every rank the same way.")
+    return shared
 
 
 def training_spec(spec: ModelSpec) -> ModelSpec:

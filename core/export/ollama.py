@@ -61,7 +61,9 @@ def role_wrappers(tokenizer: Any) -> RoleWrappers | None:
     bos = getattr(tokenizer, "bos_token", None) or ""
     user_pre, user_post = _around(user_closed, _U, bos)
     _, open_tail = _around(user_open, _U, bos)
-    if user_pre is None or open_tail is None or not open_tail.startswith(user_post):
+    if user_pre is None or user_post is None or open_tail is None:
+        return None
+    if not open_tail.startswith(user_post):
         return None
     generation = open_tail[len(user_post) :]
     expected_head = user_pre + _U + user_post

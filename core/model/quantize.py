@@ -23,6 +23,7 @@ from core.errors import ModelLoadError, TrainingError
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedModel
 
 QUANTIZE_MODES = ("none", "8bit", "4bit")
 """--quantize values: none (the dtype as chosen), 8bit (LLM.int8), 4bit (NF4, QLoRA)."""
@@ -113,7 +114,7 @@ def quantized_load_kwargs(mode: str, device: torch.device, compute_dtype: torch.
     }
 
 
-def prepare_quantized(model: torch.nn.Module) -> torch.nn.Module:
+def prepare_quantized(model: PreTrainedModel) -> PreTrainedModel:
     """PEFT's k-bit preparation before LoRA: freeze the base, non-quantised weights in
     float32. Gradient checkpointing stays as the run's settings have it (PEFT would
     switch it on by default)."""

@@ -201,7 +201,7 @@ def data_fingerprint(data: Sequence[Any]) -> str:
     """A hash of a dataset's contents: resume refuses data that changed."""
     digest = hashlib.sha256()
     for item in data:
-        value = asdict(item) if is_dataclass(item) else item
+        value = asdict(item) if is_dataclass(item) and not isinstance(item, type) else item
         digest.update(json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
     return digest.hexdigest()
 

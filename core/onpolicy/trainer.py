@@ -326,7 +326,7 @@ class OnPolicyTrainer(CheckpointedTrainer):
         """The frozen start adapter, when it is the reference: a resume measures KL to it
         again without needing the folder the run started from."""
         if self.reference == "start":
-            save_reference_adapter(self.session.model, folder / REFERENCE_DIR)
+            save_reference_adapter(self.session.adapter_model(), folder / REFERENCE_DIR)
         # The prompt set, so the checkpoint resumes on its own (and elsewhere).
         lines = "".join(json.dumps({"prompt": prompt}) + "\n" for prompt in self.prompts)
         (folder / PROMPTS_FILE).write_text(lines, encoding="utf-8")
@@ -334,7 +334,7 @@ class OnPolicyTrainer(CheckpointedTrainer):
     def _load_extras(self, folder: Path) -> None:
         with self.session.lock:
             if (folder / REFERENCE_DIR).is_dir():
-                load_reference_adapter(self.session.model, folder / REFERENCE_DIR)
+                load_reference_adapter(self.session.adapter_model(), folder / REFERENCE_DIR)
                 self.reference = "start"
             else:  # the run's reference was the base (or a checkpoint older than the choice)
                 self.session.set_reference("base")

@@ -184,7 +184,7 @@ def save_reward_model(
 
 def _comparison_ids(pairs) -> list[int]:
     """Every stored verdict behind `pairs` (a merged pair stands for all of its verdicts)."""
-    ids = set()
+    ids: set[int] = set()
     for pair in pairs:
         ids.update(pair.comparison_ids or ([pair.comparison_id] if pair.comparison_id else []))
     return sorted(ids)

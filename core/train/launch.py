@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.config import to_dict
 from core.data.run_prompts import record_run_prompts
@@ -186,13 +186,20 @@ def algorithm_of(meta: dict[str, Any]) -> str:
     return str(meta.get("algorithm", "ppo"))
 
 
-def check_checkpoint_algorithm(checkpoint: Path, algorithm: Algorithm) -> None:
+class Kinded(Protocol):
+    """What names a run's algorithm: an Algorithm here, or a core.algorithms spec."""
+
+    @property
+    def kind(self) -> str: ...
+
+
+def check_checkpoint_algorithm(checkpoint: Path, algorithm: Kinded) -> None:
     """Refuse, in one line, to resume a checkpoint with another algorithm than its own
     (callers check before loading a model; resume_run checks again)."""
     _check_algorithm(ckpt.resolve_checkpoint(Path(checkpoint)), algorithm)
 
 
-def _check_algorithm(folder: Path, algorithm: Algorithm) -> None:
+def _check_algorithm(folder: Path, algorithm: Kinded) -> None:
     written_by = algorithm_of(ckpt.read_meta(folder))
     if written_by != algorithm.kind:
         raise StudioError(

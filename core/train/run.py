@@ -15,9 +15,9 @@ run's `reporters` (core.train.reporting: TensorBoard...), closed when the run en
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from core.config import to_dict
 from core.errors import StudioError
@@ -35,6 +35,7 @@ from core.train.events import (
 )
 
 if TYPE_CHECKING:
+    from core.model.session import ModelSession
     from core.store import Store
     from core.train.guardrails import Guardrails
     from core.train.reporting import Reporter
@@ -45,10 +46,15 @@ FINAL_STATUSES = ("stopped", "finished", "failed", "interrupted")
 
 
 class StepwiseTrainer(Protocol):
-    """What a run needs from a trainer (PPO now; every trainer to come)."""
+    """What a run needs from a trainer (every trainer of core.algorithms)."""
 
-    config: Any  # a frozen config with .steps and .checkpoint_every
+    kind: ClassVar[str]
+    session: ModelSession
+    config: Any  # the trainer's own config class (each has .steps and .checkpoint_every)
+    # A core.rewards source, or None for the offline trainers. Typed Any: core.rewards
+    # builds reward models with core.train, so core.train cannot name its types.
     reward: Any
+    checkpoint_dir: Path | None
     last_checkpoint: Path | None
 
     @property
@@ -127,7 +133,7 @@ class TrainingRun:
 
     # ------------------------------------------------------------------- loop
 
-    def events(self) -> Iterator[RunEvent]:
+    def events(self) -> Generator[RunEvent, None, None]:
         """Train until the last step or a stop, yielding events; record every way out."""
         between_steps = True  # False while a step runs: an exception then leaves no checkpoint
         try:
