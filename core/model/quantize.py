@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel
 
+    from core.model.session import ModelSession
+
 QUANTIZE_MODES = ("none", "8bit", "4bit")
 """--quantize values: none (the dtype as chosen), 8bit (LLM.int8), 4bit (NF4, QLoRA)."""
 NO_QUANTIZE = "none"
@@ -184,7 +186,7 @@ def check_resume_quantize(folder: Any, meta: dict[str, Any], quantize: str) -> N
         )
 
 
-def session_quantize(session: Any) -> str:
+def session_quantize(session: ModelSession) -> str:
     """The quantize mode a session's base was loaded with (none for sessions without a
     spec, such as test doubles)."""
     return str(getattr(getattr(session, "spec", None), "quantize", NO_QUANTIZE))

@@ -24,11 +24,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from core.errors import TrainingError
+
+if TYPE_CHECKING:
+    from core.model.session import ModelSession
 
 
 class World(Protocol):
@@ -90,7 +93,7 @@ def decoder_layers(model: torch.nn.Module) -> Sequence[torch.nn.Module]:
 
 
 def prepare_weights(
-    session: Any,
+    session: ModelSession,
     extras: Sequence[torch.nn.Parameter],
     world: World,
     config: Any,
@@ -109,7 +112,7 @@ def prepare_weights(
     return shard_session(session, world)
 
 
-def shard_session(session: Any, world: World) -> bool:
+def shard_session(session: ModelSession, world: World) -> bool:
     """Shard `session.model` over `world` when the launch asks for it (several processes);
     returns whether the model is sharded. The caller has broadcast rank 0's LoRA init and
     found the model unsharded."""

@@ -19,7 +19,7 @@ import json
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -43,6 +43,10 @@ from core.train.distributed import current_world
 from core.train.events import StepResult
 from core.train.optim import build_optimizer, build_scheduler
 from core.train.resumable import CheckpointedTrainer
+
+if TYPE_CHECKING:
+    from core.model.session import ModelSession
+    from core.rewards.base import RewardSource
 
 EVAL_STREAM = 999_999
 """The held-out evaluation's sampling stream: a number no training step reaches."""
@@ -70,8 +74,8 @@ class OnPolicyTrainer(CheckpointedTrainer):
 
     def __init__(
         self,
-        session: Any,
-        reward: Any,
+        session: ModelSession,
+        reward: RewardSource,
         prompts: Sequence[str],
         config: Any,
         checkpoint_dir: Path | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.config import PPOConfig
 from core.paths import run_checkpoint_dir
@@ -14,6 +14,8 @@ from core.train import launch
 from core.train.launch import Algorithm, own_run_of, reward_specs_to_resume
 
 if TYPE_CHECKING:
+    from core.model.session import ModelSession
+    from core.rewards.base import RewardSource
     from core.store import Store
     from core.train import RunControl, TrainingRun
 
@@ -31,8 +33,8 @@ __all__ = [
 
 def start_run(
     store: Store,
-    session: Any,
-    reward: Any,
+    session: ModelSession,
+    reward: RewardSource,
     prompts: Sequence[str],
     config: PPOConfig,
     reward_specs: Sequence[str] = (),
@@ -48,8 +50,8 @@ def start_run(
 def resume_run(
     store: Store,
     checkpoint: Path,
-    session: Any,
-    reward: Any,
+    session: ModelSession,
+    reward: RewardSource,
     prompts: Sequence[str],
     steps: int | None = None,
     reward_specs: Sequence[str] | None = None,

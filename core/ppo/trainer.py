@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -34,6 +34,10 @@ from core.ppo.value_head import VALUE_HEAD_FILE, ValueHead
 from core.train.events import StepResult
 from core.train.metrics import perf_metrics
 
+if TYPE_CHECKING:
+    from core.model.session import ModelSession
+    from core.rewards.base import RewardSource
+
 __all__ = ["EVAL_STREAM", "PPOTrainer", "StepResult"]
 
 
@@ -46,8 +50,8 @@ class PPOTrainer(OnPolicyTrainer):
 
     def __init__(
         self,
-        session: Any,
-        reward: Any,
+        session: ModelSession,
+        reward: RewardSource,
         prompts: Sequence[str],
         config: PPOConfig,
         checkpoint_dir: Path | None = None,

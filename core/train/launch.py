@@ -33,6 +33,7 @@ from core.train.reward_history import forget_changes_after, record_reward_change
 from core.train.run import StepwiseTrainer, TrainingRun
 
 if TYPE_CHECKING:
+    from core.model.session import ModelSession
     from core.store import Store
 
 
@@ -59,7 +60,7 @@ class Algorithm:
 def start_run(
     store: Store,
     algorithm: Algorithm,
-    session: Any,
+    session: ModelSession,
     reward: Any,
     prompts: Sequence[str],
     config: Any,
@@ -80,7 +81,7 @@ def resume_run(
     store: Store,
     algorithm: Algorithm,
     checkpoint: Path,
-    session: Any,
+    session: ModelSession,
     reward: Any,
     prompts: Sequence[str],
     steps: int | None = None,
@@ -138,7 +139,7 @@ def _resume_as_new_run(
     store: Store,
     algorithm: Algorithm,
     folder: Path,
-    session: Any,
+    session: ModelSession,
     reward: Any,
     prompts: Sequence[str],
     steps: int | None,
@@ -163,7 +164,7 @@ def _resume_as_new_run(
 
 def _run_config(
     algorithm: Algorithm,
-    session: Any,
+    session: ModelSession,
     reward: Any,
     prompts: Sequence[str],
     config: Any,

@@ -60,7 +60,7 @@ class StepwiseTrainer(Protocol):
     @property
     def step_count(self) -> int: ...
     def step(self) -> StepResult: ...
-    def save_checkpoint(self, meta: Mapping[str, Any]) -> Path: ...
+    def save_checkpoint(self, meta: Mapping[str, Any] | None = None) -> Path | None: ...
 
 
 class TrainingRun:
@@ -247,6 +247,8 @@ class TrainingRun:
         if getattr(self.trainer, "sharded", False):
             current_world().agree(SAVE_CHECKPOINT)  # the followers gather their shards too
         path = self.trainer.save_checkpoint(meta)
+        if path is None:  # only a follower rank without a folder returns none; runs are rank 0's
+            raise StudioError("The run's trainer saved no checkpoint: it has no checkpoint folder.")
         self._saved_step = self.step_count
         self.store.add_checkpoint(self.run_id, self.step_count, str(path))
         return path
