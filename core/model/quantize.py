@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from core.errors import ModelLoadError, TrainingError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
     from transformers import PreTrainedModel
 
@@ -173,7 +175,7 @@ def quantize_of(meta: dict[str, Any]) -> str:
     return str(meta.get("quantize", NO_QUANTIZE))
 
 
-def check_resume_quantize(folder: Any, meta: dict[str, Any], quantize: str) -> None:
+def check_resume_quantize(folder: Path, meta: dict[str, Any], quantize: str) -> None:
     """An adapter trained on a quantised base goes on training on the same one, and an
     adapter trained on a full-precision base is not continued on a quantised one."""
     trained = quantize_of(meta)

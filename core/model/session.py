@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import torch
@@ -65,6 +65,9 @@ from core.model.quantize import (
     quantized_load_kwargs,
 )
 from core.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 __all__ = [
     "MemoryInfo",
@@ -476,7 +479,7 @@ def _load_base(
     spec: ModelSpec,
     source: str,
     is_local: bool,
-    config: Any,
+    config: PretrainedConfig,
     device: torch.device,
     dtype: torch.dtype,
 ) -> PreTrainedModel:

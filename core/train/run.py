@@ -336,7 +336,7 @@ def _path_or_none(path: Path | None) -> str | None:
     return str(path) if path is not None else None
 
 
-def _close(reward: Any) -> None:
+def _close(reward: object) -> None:
     close = getattr(reward, "close", None)
     if close is not None:
         close()
