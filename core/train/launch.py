@@ -35,6 +35,7 @@ from core.train.run import StepwiseTrainer, TrainingRun
 if TYPE_CHECKING:
     from core.model.session import ModelSession
     from core.store import Store
+    from core.train.resumable import CheckpointedTrainer
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Algorithm:
     was at the checkpoint, with `steps` as its new total when given."""
 
     @classmethod
-    def of(cls, trainer_class: Any) -> Algorithm:
+    def of(cls, trainer_class: type[CheckpointedTrainer]) -> Algorithm:
         """The binding of a trainer class (its `kind`, constructor and `resume`)."""
         return cls(trainer_class.kind, build=trainer_class, resume=trainer_class.resume)
 
