@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     world = current_world()  # several processes under torchrun / accelerate launch
     if not world.is_main:
         # What rank 0 read and sent, (pairs, out) as below; it alone writes.
-        pairs, out = cast(tuple[list[PreferencePair], Path], world.share(None))
+        pairs, out = cast("tuple[list[PreferencePair], Path]", world.share(None))
         train_reward_model(pairs, config, out, device=args.device, source=args.source)
         return 0
     workspace = workspace_of(args)
