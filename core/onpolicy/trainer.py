@@ -71,6 +71,7 @@ class OnPolicyTrainer(CheckpointedTrainer):
     kind: ClassVar[str]
     """The run kind (its spec's in core.algorithms): meta.json's algorithm, the config file's stem."""
     config_class: ClassVar[type]
+    reward: RewardSource
 
     def __init__(
         self,
@@ -184,8 +185,8 @@ class OnPolicyTrainer(CheckpointedTrainer):
         return _sampling_seed(self.config.seed, self._step)
 
     def _score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
-        scores = self.reward.score(prompts, responses)
-        scores = torch.tensor([float(s) for s in scores], dtype=torch.float32)
+        values = self.reward.score(prompts, responses)
+        scores = torch.tensor([float(s) for s in values], dtype=torch.float32)
         if len(scores) != len(responses):
             raise TrainingError(
                 f"The reward '{self.reward.name}' returned {len(scores)} scores for "

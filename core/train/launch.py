@@ -28,7 +28,7 @@ from core.data.run_prompts import record_run_prompts
 from core.errors import StudioError
 from core.paths import run_checkpoint_dir
 from core.train import checkpoints as ckpt
-from core.train.control import RunControl
+from core.train.control import NamedReward, RunControl
 from core.train.reward_history import forget_changes_after, record_reward_change, reward_at
 from core.train.run import StepwiseTrainer, TrainingRun
 
@@ -62,7 +62,7 @@ def start_run(
     store: Store,
     algorithm: Algorithm,
     session: ModelSession,
-    reward: Any,
+    reward: NamedReward | None,
     prompts: Sequence[str],
     config: Any,
     reward_specs: Sequence[str] = (),
@@ -83,7 +83,7 @@ def resume_run(
     algorithm: Algorithm,
     checkpoint: Path,
     session: ModelSession,
-    reward: Any,
+    reward: NamedReward | None,
     prompts: Sequence[str],
     steps: int | None = None,
     reward_specs: Sequence[str] | None = None,
@@ -141,7 +141,7 @@ def _resume_as_new_run(
     algorithm: Algorithm,
     folder: Path,
     session: ModelSession,
-    reward: Any,
+    reward: NamedReward | None,
     prompts: Sequence[str],
     steps: int | None,
     reward_specs: Sequence[str] | None,
@@ -166,7 +166,7 @@ def _resume_as_new_run(
 def _run_config(
     algorithm: Algorithm,
     session: ModelSession,
-    reward: Any,
+    reward: NamedReward | None,
     prompts: Sequence[str],
     config: Any,
     specs: Sequence[str],

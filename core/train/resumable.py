@@ -31,6 +31,7 @@ from core.model.sharding import (
     load_full_optimizer_state,
 )
 from core.train import checkpoint_io, checkpoints
+from core.train.control import NamedReward
 from core.train.distributed import World
 from core.train.events import StepResult
 
@@ -49,9 +50,7 @@ class CheckpointedTrainer:
 
     session: ModelSession
     config: Any  # an instance of config_class
-    # A core.rewards source, or None for the offline trainers (Any: core.rewards builds
-    # reward models with core.train, so core.train cannot name its types).
-    reward: Any
+    reward: NamedReward | None  # None for the offline trainers
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     checkpoint_dir: Path | None
@@ -65,7 +64,7 @@ class CheckpointedTrainer:
         def __init__(
             self,
             session: ModelSession,
-            reward: Any,
+            reward: NamedReward | None,
             data: Sequence[Any],
             config: Any,
             checkpoint_dir: Path | None = None,
@@ -226,7 +225,7 @@ class CheckpointedTrainer:
         cls: type[TrainerT],
         checkpoint: Path,
         session: ModelSession,
-        reward: Any,
+        reward: NamedReward | None,
         data: Sequence[Any],
         steps: int | None = None,
         save_to: Path | None = None,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from core.config import to_dict
 from core.errors import StudioError
-from core.train.control import RunControl
+from core.train.control import NamedReward, RunControl
 from core.train.distributed import SAVE_CHECKPOINT, current_world
 from core.train.events import (
     GuardFired,
@@ -51,9 +51,7 @@ class StepwiseTrainer(Protocol):
     kind: ClassVar[str]
     session: ModelSession
     config: Any  # the trainer's own config class (each has .steps and .checkpoint_every)
-    # A core.rewards source, or None for the offline trainers. Typed Any: core.rewards
-    # builds reward models with core.train, so core.train cannot name its types.
-    reward: Any
+    reward: NamedReward | None  # None for the offline trainers
     checkpoint_dir: Path | None
     last_checkpoint: Path | None
 
@@ -89,7 +87,7 @@ class TrainingRun:
         the CLI's way, where nobody is there to resume."""
         self._resumed, self._resumed_from = resumed, resumed_from
         self._status = store.run(run_id).status
-        self._swapped_in: list[Any] = []  # rewards this run was handed (it closes them)
+        self._swapped_in: list[NamedReward] = []  # rewards this run was handed (it closes them)
         # The step of the newest checkpoint (a resumed run starts at its checkpoint's).
         self._saved_step = trainer.step_count if trainer.last_checkpoint is not None else None
 
@@ -121,7 +119,7 @@ class TrainingRun:
     def stop(self) -> None:
         self.control.stop()
 
-    def swap_reward(self, reward: Any) -> None:
+    def swap_reward(self, reward: NamedReward) -> None:
         """Train against `reward` from the next step on (see RunControl.swap_reward)."""
         self.control.swap_reward(reward)
 
