@@ -36,6 +36,7 @@ from core.offline.config import (
 
 if TYPE_CHECKING:
     from core.train.launch import Algorithm
+    from core.train.resumable import CheckpointedTrainer
 
 DATA_KINDS = ("prompts", "pairs", "thumbs", "demonstrations")
 """What a trainer learns from: prompts it answers itself against a reward (on-policy),
@@ -94,7 +95,7 @@ class AlgorithmSpec:
         """Samples its own answers to prompts and scores them with a reward."""
         return self.data == "prompts"
 
-    def trainer_class(self) -> Any:
+    def trainer_class(self) -> type[CheckpointedTrainer]:
         return _resolve(self.trainer)
 
     def algorithm(self) -> Algorithm:
@@ -103,7 +104,7 @@ class AlgorithmSpec:
 
         return Algorithm.of(self.trainer_class())
 
-    def check_config(self, config: Any) -> None:
+    def check_config(self, config: object) -> None:
         """Raise a StudioError naming what is wrong with `config` (nothing when fine)."""
         if not isinstance(config, self.config_class):
             raise StudioError(

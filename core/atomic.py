@@ -122,7 +122,7 @@ def _make_parent(target: Path) -> None:
         ) from error
 
 
-def write_file_atomically(target: Path, write: Callable[[IO[str]], None], force: bool) -> None:
+def write_file_atomically(target: Path, write: Callable[[IO[str]], object], force: bool) -> None:
     """Write text `target` with `write(file)` through a temporary, then rename it in place."""
     check_file_target(target, force)
     _make_parent(target)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.algorithms import AlgorithmSpec, spec_of
 from core.errors import StudioError
 
 if TYPE_CHECKING:
+    from core.config.io import Dataclass
     from core.offline.data import DataReport
     from core.store import Store
 
@@ -44,7 +45,7 @@ def dataset_for(
     kind: str,
     store: Store,
     choice: DataChoice,
-    config: Any = None,
+    config: Dataclass | None = None,
     resume_from: Path | None = None,
 ) -> tuple[list, DataReport]:
     """(examples, report of what was used and skipped) for a run of `kind`. `config` is
@@ -71,7 +72,7 @@ def dataset_for(
     )
 
 
-def saved_config(spec: AlgorithmSpec, checkpoint: Path) -> Any:
+def saved_config(spec: AlgorithmSpec, checkpoint: Path) -> Dataclass:
     """The config a checkpoint of `spec`'s algorithm was saved with."""
     from core.config.io import load_json
     from core.train.checkpoints import resolve_checkpoint

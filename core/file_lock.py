@@ -9,8 +9,10 @@ two opens in one process exclude each other too.
 from __future__ import annotations
 
 import os
+import sys
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
+# sys.platform (not os.name) so that the type checker sees only this platform's branch.
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
     import time
 

@@ -27,7 +27,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -38,6 +38,10 @@ from core.model.generate import encode_prompts, eos_token_ids, sample
 from core.onpolicy.rollout import _Tokens, forward_response
 from core.ppo.maths import compute_gae, token_rewards
 from core.train.checkpoints import META_FILE, resolve_checkpoint
+
+if TYPE_CHECKING:
+    from core.model.session import ModelSession
+    from core.rewards.base import RewardSource
 
 TOP_K = 5
 
@@ -134,10 +138,10 @@ def read_checkpoint_config(folder: Path) -> tuple[str, int, dict[str, Any]]:
 
 @torch.no_grad()
 def inspect_sample(
-    session: Any,
+    session: ModelSession,
     checkpoint: Path,
     prompt: str,
-    reward: Any = None,
+    reward: RewardSource | None = None,
     completion: str | None = None,
     max_new_tokens: int | None = None,
     seed: int = 0,
@@ -183,7 +187,8 @@ def inspect_sample(
     tops = _top_tokens(session, batch, temperature, length)
     rows = [
         TokenRow(
-            token=session.tokenizer.decode([int(batch.response_ids[0, t])]),
+            # One token id decodes to one string (the stubs allow a list for batches).
+            token=cast(str, session.tokenizer.decode([int(batch.response_ids[0, t])])),
             token_id=int(batch.response_ids[0, t]),
             logprob=float(policy.logprobs[0, t]),
             ref_logprob=float(reference.logprobs[0, t]),
@@ -321,7 +326,7 @@ def _kl_coef(folder: Path, config: dict[str, Any]) -> float:
     return float(controller.get("value", config.get("init_kl_coef", 0.0)))
 
 
-def _value_head(folder: Path, session: Any) -> torch.nn.Module:
+def _value_head(folder: Path, session: ModelSession) -> torch.nn.Module:
     from core.ppo.value_head import VALUE_HEAD_FILE, ValueHead
 
     head = ValueHead(session.hidden_size).to(session.device)

@@ -23,11 +23,14 @@ scoring (no-grad passes over rollout chunks) or the update (activations + logits
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import algorithms as registry
 from core.errors import StudioError
 from core.model.shapes import ModelShape
+
+if TYPE_CHECKING:
+    from core.model.session import ModelSession
 
 ON_POLICY = tuple(registry.on_policy())
 OFFLINE = tuple(registry.offline())
@@ -342,7 +345,9 @@ def budget_of(memory: dict[str, Any]) -> tuple[int, str] | None:
     return budget, f"RAM ({format_bytes(budget)} free)"
 
 
-def session_memory_line(session: Any, config: Any, algorithm: str = registry.DEFAULT_KIND) -> str:
+def session_memory_line(
+    session: ModelSession, config: Any, algorithm: str = registry.DEFAULT_KIND
+) -> str:
     """The plan for a loaded session and run settings, as one line (the CLI's)."""
     from core.model.session import describe  # lazy: core.model.session pulls in torch
 

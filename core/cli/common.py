@@ -9,7 +9,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from core.cli import add_workspace_argument
 from core.config import DEMO_MODEL, LoraSpec, ModelSpec
@@ -18,6 +18,9 @@ from core.data.prompt_format import PROMPT_FORMATS, has_chat_template
 from core.errors import StudioError
 from core.model.quantize import QUANTIZE_MODES
 from core.store import Store
+
+if TYPE_CHECKING:
+    from core.train.run import TrainingRun
 
 LORA_PREFIX = "lora-"
 """LoraSpec settings are --lora-r, --lora-alpha, --lora-targets."""
@@ -123,20 +126,23 @@ def add_report_to_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def attach_reporters(run: Any, args: argparse.Namespace) -> None:
+def attach_reporters(run: TrainingRun, args: argparse.Namespace) -> None:
     """Give `run` (a TrainingRun) the --report-to trackers, writing under the run's folder;
     a resumed run marks its restart, so the trackers drop the steps it replaces."""
     from core.train.reporting import build_reporters
 
     resumed_at = run.step_count if args.resume is not None else None
-    run.reporters = build_reporters(args.report_to or (), run.trainer.checkpoint_dir, resumed_at)
+    folder = run.trainer.checkpoint_dir
+    if folder is None:  # start_run and resume_run always give the trainer its run's folder
+        raise StudioError("This run has no checkpoint folder for --report-to to write in.")
+    run.reporters = build_reporters(args.report_to or (), folder, resumed_at)
 
 
-def print_report_folders(run_folder: Path, report_to: list[str] | None) -> None:
+def print_report_folders(run_folder: Path | None, report_to: list[str] | None) -> None:
     """Say where the trackers of --report-to wrote, and how to look."""
     from core.train.reporting import TENSORBOARD_DIR
 
-    if report_to and "tensorboard" in report_to:
+    if run_folder is not None and report_to and "tensorboard" in report_to:
         print(f"tensorboard: tensorboard --logdir {Path(run_folder) / TENSORBOARD_DIR}")
 
 
@@ -257,8 +263,9 @@ def write_metrics(stream: TextIO | None, metrics: dict[str, float]) -> None:
     if stream is None:
         return
     row = {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in metrics.items()}
-    if isinstance(row.get("step"), float):
-        row["step"] = int(row["step"])  # a step count, as the store and trackers key it
+    step = row.get("step")
+    if isinstance(step, float):
+        row["step"] = int(step)  # a step count, as the store and trackers key it
     stream.write(json.dumps(row) + "\n")
     stream.flush()
 

@@ -8,7 +8,12 @@ import sys
 from pathlib import Path
 
 from core.cli import add_workspace_argument, workspace_of
-from core.data.preference_export import DEFAULT_LABEL_THRESHOLD, DEFAULT_MIN_CONFIDENCE, LAYOUTS
+from core.data.preference_export import (
+    DEFAULT_LABEL_THRESHOLD,
+    DEFAULT_MIN_CONFIDENCE,
+    LAYOUTS,
+    PairCounts,
+)
 from core.errors import StudioError
 from core.export.ratings import (
     ExportReport,
@@ -177,11 +182,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {report.written} ratings to {args.out}")
         elif args.format == "samples":
             report = export_samples(store, args.out, args.run, force=force)
-            name = store.run(report.run_id).name
-            print(f"wrote {report.written} samples of run {report.run_id} ({name}) to {args.out}")
+            run_id = _exported_run(report)
+            name = store.run(run_id).name
+            print(f"wrote {report.written} samples of run {run_id} ({name}) to {args.out}")
         else:
             report = export_metrics(store, args.out, args.run, force=force)
-            run = store.run(report.run_id)
+            run = store.run(_exported_run(report))
             if args.run is None:
                 print(
                     f"note: no --run given: exporting run {run.id} ({run.kind}, {run.name}), "
@@ -190,6 +196,13 @@ def run(args: argparse.Namespace) -> int:
                 )
             print(f"wrote {report.written} steps of run {run.id} ({run.name}) to {args.out}")
     return 0
+
+
+def _exported_run(report: ExportReport) -> int:
+    """The run a metrics or samples export wrote (those exports always say which)."""
+    if report.run_id is None:
+        raise StudioError("the export named no run; this is a bug, please report it")
+    return report.run_id
 
 
 def _check_flags(args: argparse.Namespace) -> None:
@@ -214,7 +227,7 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 def _print_pairs(report: ExportReport, out: Path, min_confidence: float) -> None:
     """What was written on stdout; what was left out or set aside on stderr."""
-    counts = report.counts
+    counts = report.counts or PairCounts()  # a pairs export always counts
     print(
         f"wrote {report.written} {_layout(report)}pairs; left out {counts.ties} ties, "
         f"{counts.both_bad} both-bad and {counts.conflicting} with verdicts that cancel "

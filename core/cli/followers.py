@@ -13,10 +13,18 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import ModelSpec
+from core.errors import TrainingError
 from core.train.distributed import World, current_world, follow
+
+if TYPE_CHECKING:
+    from core.algorithms import AlgorithmSpec
+    from core.model.session import ModelSession
+    from core.rewards.base import RewardSource
+    from core.train.launch import Algorithm
+    from core.train.run import StepwiseTrainer
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,10 @@ class SharedInputs:
 
 def share_inputs(inputs: SharedInputs | None) -> SharedInputs:
     """Rank 0's inputs on every rank (in one process: the inputs themselves)."""
-    return current_world().share(inputs)
+    shared = current_world().share(inputs)
+    if shared is None:  # only followers pass None; rank 0 always sends what it read
+        raise TrainingError("Rank 0 sent no training inputs; start every rank the same way.")
+    return shared
 
 
 def training_spec(spec: ModelSpec) -> ModelSpec:
@@ -45,7 +56,7 @@ def training_spec(spec: ModelSpec) -> ModelSpec:
     return replace(spec, device=current_world().device(spec.device))
 
 
-def follow_on_policy(args: argparse.Namespace, command: Any, world: World) -> int:
+def follow_on_policy(args: argparse.Namespace, command: AlgorithmSpec, world: World) -> int:
     """`ppo`/`grpo`/`rloo` on a rank other than 0."""
     from core.rewards import RewardContext, build_reward
 
@@ -58,7 +69,7 @@ def follow_on_policy(args: argparse.Namespace, command: Any, world: World) -> in
     return 0
 
 
-def follow_offline(args: argparse.Namespace, algorithm: Any, world: World) -> int:
+def follow_offline(args: argparse.Namespace, algorithm: Algorithm, world: World) -> int:
     """`dpo`/`kto`/`sft` on a rank other than 0."""
     inputs = share_inputs(None)
     session = _load_session(args, inputs)
@@ -67,7 +78,7 @@ def follow_offline(args: argparse.Namespace, algorithm: Any, world: World) -> in
     return 0
 
 
-def _load_session(args: argparse.Namespace, inputs: SharedInputs) -> Any:
+def _load_session(args: argparse.Namespace, inputs: SharedInputs) -> ModelSession:
     from core.cli.common import model_spec_from_args
     from core.model.session import ModelSession
 
@@ -75,7 +86,12 @@ def _load_session(args: argparse.Namespace, inputs: SharedInputs) -> Any:
     return ModelSession.load(training_spec(model_spec_from_args(args)))
 
 
-def _trainer(algorithm: Any, inputs: SharedInputs, session: Any, reward: Any) -> Any:
+def _trainer(
+    algorithm: Algorithm,
+    inputs: SharedInputs,
+    session: ModelSession,
+    reward: RewardSource | None,
+) -> StepwiseTrainer:
     """The trainer rank 0 builds, without a checkpoint folder (rank 0 writes them)."""
     if inputs.resume is not None:
         return algorithm.resume(Path(inputs.resume), session, reward, inputs.data, inputs.steps)

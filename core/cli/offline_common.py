@@ -167,6 +167,7 @@ def _checked_config(args: argparse.Namespace, command: AlgorithmSpec) -> Any:
         return None
     if args.epochs is not None and not args.epochs > 0:
         raise TrainingError(f"--epochs is {args.epochs}; it must be above 0.")
+    config: Any  # the kind's own config class
     config, notes = config_from_sources(command.config_class, args, args.config)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)

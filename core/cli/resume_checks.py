@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import TrainingError
+
+if TYPE_CHECKING:
+    from core.store import Store
 
 # --lora-* setting -> the adapter_config.json key that holds it.
 _LORA_KEYS = {"r": "r", "alpha": "lora_alpha", "target_modules": "target_modules"}
@@ -75,7 +78,7 @@ def _adapter_config(folder: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def recorded_prompts(store: Any, checkpoint: Path) -> list[str] | None:
+def recorded_prompts(store: Store, checkpoint: Path) -> list[str] | None:
     """The prompts this workspace recorded for the checkpoint's run (said on stdout), or
     None when the checkpoint is another workspace's or its run recorded none."""
     from core.data.run_prompts import read_run_prompts

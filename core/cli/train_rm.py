@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from core.cli import add_workspace_argument, workspace_of
 from core.cli.common import (
@@ -23,6 +24,9 @@ from core.config.settings import (
 )
 from core.errors import TrainingError
 from core.paths import next_reward_model_dir
+
+if TYPE_CHECKING:
+    from core.reward_model.pairs import PreferencePair
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -84,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         _check_out(args.out, args.force)
     world = current_world()  # several processes under torchrun / accelerate launch
     if not world.is_main:
-        pairs, out = world.share(None)  # what rank 0 read; it alone writes
+        # What rank 0 read and sent, (pairs, out) as below; it alone writes.
+        pairs, out = cast("tuple[list[PreferencePair], Path]", world.share(None))
         train_reward_model(pairs, config, out, device=args.device, source=args.source)
         return 0
     workspace = workspace_of(args)

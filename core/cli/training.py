@@ -28,6 +28,7 @@ from core.cli.common import (
     write_metrics,
 )
 from core.cli.guard import add_guard_arguments, attach_guardrails
+from core.config.io import ConfigT
 from core.config.settings import add_setting_flags, config_from_sources
 from core.memory_plan import session_memory_line
 from core.onpolicy.health import HealthMonitor
@@ -73,7 +74,7 @@ def register_command(subparsers: argparse._SubParsersAction, command: AlgorithmS
     parser.set_defaults(func=lambda args: run_training(args, command))
 
 
-def config_from_args(args: argparse.Namespace, config_class: type) -> Any:
+def config_from_args(args: argparse.Namespace, config_class: type[ConfigT]) -> ConfigT:
     """The config from --config (if given) overridden by the individual flags; settings set
     in neither follow those that were, each change said on stderr."""
     config, notes = config_from_sources(config_class, args, args.config)
@@ -166,7 +167,7 @@ def _checked_config(args: argparse.Namespace, command: AlgorithmSpec) -> Any:
             raise TrainingError(f"--steps is {args.steps}; it must be at least 1.")
         check_resume_flags(args, args.resume)
         return None
-    config = config_from_args(args, command.config_class)
+    config: Any = config_from_args(args, command.config_class)  # the kind's own class
     command.check_config(config)
     return config
 

@@ -16,14 +16,21 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from core.errors import InputFileError
 
-ConfigT = TypeVar("ConfigT")
+
+class Dataclass(Protocol):
+    """What every config is: a dataclass (so `dataclasses.fields`/`replace` take it)."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
 
-def to_dict(config: Any) -> dict[str, Any]:
+ConfigT = TypeVar("ConfigT", bound=Dataclass)
+
+
+def to_dict(config: Dataclass) -> dict[str, Any]:
     """A config as plain JSON-ready data (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
@@ -54,7 +61,11 @@ def _coerce(cls: type, name: str, hint: Any, value: Any) -> Any:
     if value is None and type(None) in options:
         return None
     for option in options:
-        if dataclasses.is_dataclass(option) and isinstance(value, dict):
+        if (
+            isinstance(option, type)
+            and dataclasses.is_dataclass(option)
+            and isinstance(value, dict)
+        ):
             return from_dict(option, value)
         if typing.get_origin(option) is tuple and isinstance(value, list | tuple):
             return tuple(value)
@@ -76,7 +87,7 @@ def _type_name(option: Any) -> str:
     )
 
 
-def save_json(config: Any, path: Path) -> None:
+def save_json(config: Dataclass, path: Path) -> None:
     """Write a config as indented JSON."""
     path.write_text(json.dumps(to_dict(config), indent=2) + "\n", encoding="utf-8")
 

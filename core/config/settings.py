@@ -27,15 +27,15 @@ import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from core.config.io import ConfigT, Dataclass
 from core.errors import TrainingError
 
 METADATA_KEY = "setting"
 HIDDEN = "hidden"
 """The group of fields that are neither a flag nor a form field (documented, not tuned)."""
 
-ConfigT = TypeVar("ConfigT")
 NameOf = Callable[[str], str]
 """Field name -> the name a user sees (a flag on the CLI, a label in the form)."""
 
@@ -257,7 +257,7 @@ def range_text(field: SettingField) -> str:
     return f"at most {show(high)}" if high is not None else "any number"
 
 
-def setting_problems(config: Any, name_of: NameOf | None = None) -> list[str]:
+def setting_problems(config: Dataclass, name_of: NameOf | None = None) -> list[str]:
     """Everything wrong with `config`'s settings: out of range, not a choice, or two
     settings that do not fit each other (its class's FOLLOWS rules)."""
     name_of = name_of or (lambda name: name)
@@ -292,11 +292,11 @@ class Follow:
     how: str
     rule: str
 
-    def holds(self, config: Any) -> bool:
+    def holds(self, config: Dataclass) -> bool:
         """Whether `config`'s follower and leader fit each other."""
         return self.fits(getattr(config, self.follower), getattr(config, self.leader))
 
-    def conflict(self, config: Any, name_of: NameOf) -> str:
+    def conflict(self, config: Dataclass, name_of: NameOf) -> str:
         """The rule `config` breaks, with the names and values of both settings."""
         return self.rule.format(
             follower=name_of(self.follower),

@@ -22,8 +22,9 @@ one label by this rule (docs/feedback.md, "When raters disagree"):
 
 from __future__ import annotations
 
+import functools
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -103,30 +104,32 @@ def resolve(group: Sequence[ComparisonRow], settled_by: ResolutionRow | None = N
     set_aside = tuple(row for row in latest if row.is_ai) if people else ()
     answer_a, answer_b = rows[0].left_text, rows[0].right_text
     p_a = vote_share(counted, answer_a)
-    common = {"prompt": rows[0].prompt, "by_people": bool(people), "counted": tuple(counted),
-              "set_aside": set_aside, "rows": rows}  # fmt: skip
+    resolution = functools.partial(
+        Resolution, prompt=rows[0].prompt, by_people=bool(people), counted=tuple(counted),
+        set_aside=set_aside, rows=rows,
+    )  # fmt: skip
     if settled_by is not None:
-        return _settled(settled_by, common)
+        return _settled(settled_by, resolution)
     if p_a is None:
-        return Resolution(BOTH_BAD, chosen=answer_a, rejected=answer_b, label=0.5, **common)
+        return resolution(BOTH_BAD, chosen=answer_a, rejected=answer_b, label=0.5)
     if answer_a == answer_b or abs(p_a - 0.5) < _TOLERANCE:
         decisive = any(row.verdict in ("left", "right") for row in counted)
         status = CONFLICT if decisive and answer_a != answer_b else TIE
-        return Resolution(status, chosen=answer_a, rejected=answer_b, label=0.5, **common)
+        return resolution(status, chosen=answer_a, rejected=answer_b, label=0.5)
     if p_a > 0.5:
-        return Resolution(DECIDED, chosen=answer_a, rejected=answer_b, label=p_a, **common)
-    return Resolution(DECIDED, chosen=answer_b, rejected=answer_a, label=1.0 - p_a, **common)
+        return resolution(DECIDED, chosen=answer_a, rejected=answer_b, label=p_a)
+    return resolution(DECIDED, chosen=answer_b, rejected=answer_a, label=1.0 - p_a)
 
 
-def _settled(settled_by: ResolutionRow, common: dict) -> Resolution:
+def _settled(settled_by: ResolutionRow, resolution: Callable[..., Resolution]) -> Resolution:
     """Rule 6: the person's pick is the label; the verdicts ride along for provenance."""
     answer_a, answer_b = settled_by.left_text, settled_by.right_text
-    common = {**common, "by_people": True, "settled_by": settled_by}
+    settled = functools.partial(resolution, by_people=True, settled_by=settled_by)
     if settled_by.verdict == "tie":
-        return Resolution(TIE, chosen=answer_a, rejected=answer_b, label=0.5, **common)
+        return settled(TIE, chosen=answer_a, rejected=answer_b, label=0.5)
     if settled_by.verdict == "right":
         answer_a, answer_b = answer_b, answer_a
-    return Resolution(DECIDED, chosen=answer_a, rejected=answer_b, label=1.0, **common)
+    return settled(DECIDED, chosen=answer_a, rejected=answer_b, label=1.0)
 
 
 def resolved(

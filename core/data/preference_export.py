@@ -167,7 +167,7 @@ def _merge_pair(resolution: Resolution, prompt_formats, min_confidence, counts) 
             counts.low_confidence += 1
             return None
         source = "+".join(sorted({c.rater for c in deciding}))
-    values = {"prompt": first.prompt, "chosen": resolution.chosen,
+    values: dict[str, Any] = {"prompt": first.prompt, "chosen": resolution.chosen,
               "rejected": resolution.rejected}  # fmt: skip
     extra = _imported_numbers(deciding)
     values["margin"] = extra.pop("margin", margin)

@@ -9,20 +9,25 @@ only the ids fed to the model differ.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.data.trl_rows import conversation_of, prompt_messages
 from core.errors import ModelLoadError, StudioError
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
 PROMPT_FORMATS = ("plain", "chat")
 
 
-def has_chat_template(tokenizer: Any) -> bool:
+def has_chat_template(tokenizer: PreTrainedTokenizerBase) -> bool:
     """Whether the tokenizer ships a chat template (its tokenizer_config or chat_template file)."""
     return bool(getattr(tokenizer, "chat_template", None))
 
 
-def check_prompt_format(tokenizer: Any, prompt_format: str, model_name: str) -> None:
+def check_prompt_format(
+    tokenizer: PreTrainedTokenizerBase, prompt_format: str, model_name: str
+) -> None:
     """Raise a ModelLoadError when `prompt_format` is unknown or the tokenizer can't do it."""
     if prompt_format not in PROMPT_FORMATS:
         raise ModelLoadError(
@@ -44,7 +49,9 @@ def check_prompt_format(tokenizer: Any, prompt_format: str, model_name: str) -> 
         ) from error
 
 
-def prompt_token_ids(tokenizer: Any, prompt: str, prompt_format: str = "plain") -> list[int]:
+def prompt_token_ids(
+    tokenizer: PreTrainedTokenizerBase, prompt: str, prompt_format: str = "plain"
+) -> list[int]:
     """The ids the model continues for `prompt` (with the tokenizer's special tokens)."""
     if prompt_format == "chat":
         # Render to text, then encode without adding special tokens: the template writes

@@ -17,9 +17,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import StudioError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 # llama.cpp's token types (gguf.TokenType), repeated here so the module imports without gguf.
 NORMAL, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 3, 4, 5, 6
@@ -45,7 +48,7 @@ class GGUFVocab:
     chat_template: str | None = None
 
 
-def vocab_of(tokenizer: Any, vocab_size: int, architecture: str) -> GGUFVocab:
+def vocab_of(tokenizer: PreTrainedTokenizerBase, vocab_size: int, architecture: str) -> GGUFVocab:
     """The GGUF description of `tokenizer` for a model whose embedding has `vocab_size` rows."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
@@ -85,7 +88,7 @@ def vocab_of(tokenizer: Any, vocab_size: int, architecture: str) -> GGUFVocab:
 
 
 def _tokens_and_types(
-    tokenizer: Any, base_vocab: dict[str, int], vocab_size: int
+    tokenizer: PreTrainedTokenizerBase, base_vocab: dict[str, int], vocab_size: int
 ) -> tuple[list[str], list[int]]:
     """Tokens in id order with their types, padded to the embedding's rows."""
     by_id: dict[int, tuple[str, int]] = {i: (t, NORMAL) for t, i in base_vocab.items()}
@@ -110,7 +113,7 @@ def _pre_tokenizer(data: dict[str, Any], architecture: str) -> str:
     return "qwen2" if architecture == "qwen2" and '"Split"' in text else "gpt-2"
 
 
-def _special_ids(tokenizer: Any) -> dict[str, int]:
+def _special_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
     ids = {}
     for name in ("bos", "eos", "pad", "unk"):
         token_id = getattr(tokenizer, f"{name}_token_id", None)
@@ -119,7 +122,7 @@ def _special_ids(tokenizer: Any) -> dict[str, int]:
     return ids
 
 
-def _adds_bos(tokenizer: Any) -> bool:
+def _adds_bos(tokenizer: PreTrainedTokenizerBase) -> bool:
     """Whether encoding plain text puts BOS first (llama.cpp must do the same)."""
     bos = getattr(tokenizer, "bos_token_id", None)
     if bos is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 from core.atomic import folder_written_atomically
 from core.config import ModelSpec
@@ -77,6 +78,7 @@ def merged_model(spec: ModelSpec, checkpoint: Path, dtype: str):
     """(model, tokenizer): the base with the checkpoint's adapter merged in, in `dtype`
     ('float32', 'bfloat16' or 'float16'), on the CPU unless spec names a device."""
     import torch
+    from peft import PeftModel
 
     from core.model.session import ModelSession
 
@@ -88,8 +90,10 @@ def merged_model(spec: ModelSpec, checkpoint: Path, dtype: str):
     )
     copy = ModelSession.load(unquantised)
     with torch.no_grad():
-        merged = copy.model.merge_and_unload()
-    copy.model = None  # the merged model is the only reference left to the weights
+        merged = cast(PeftModel, copy.model).merge_and_unload()  # loaded with its adapter
+    # The merged model is the only reference left to the weights (the copy is never used
+    # again; ModelSession types `model` for a usable session).
+    copy.model = None  # type: ignore[assignment]
     torch_dtype = getattr(torch, dtype)
     merged = merged.to(torch_dtype)
     merged.config.dtype = torch_dtype

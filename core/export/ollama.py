@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 _S, _U, _A, _V = "\x01SYSTEM\x01", "\x01USER\x01", "\x01ASSISTANT\x01", "\x01USER2\x01"
 
@@ -29,7 +32,9 @@ class RoleWrappers:
     generation: str
 
 
-def modelfile(tokenizer: Any, gguf_name: str, sampling: dict[str, float]) -> tuple[str, bool]:
+def modelfile(
+    tokenizer: PreTrainedTokenizerBase, gguf_name: str, sampling: dict[str, float]
+) -> tuple[str, bool]:
     """(Modelfile text, whether the chat template became a TEMPLATE)."""
     lines = [f"FROM ./{gguf_name}", ""]
     wrappers = role_wrappers(tokenizer) if getattr(tokenizer, "chat_template", None) else None
@@ -49,7 +54,7 @@ def modelfile(tokenizer: Any, gguf_name: str, sampling: dict[str, float]) -> tup
     return "\n".join(lines) + "\n", wrappers is not None
 
 
-def role_wrappers(tokenizer: Any) -> RoleWrappers | None:
+def role_wrappers(tokenizer: PreTrainedTokenizerBase) -> RoleWrappers | None:
     """Each role's (prefix, suffix) read off rendered conversations, or None when the
     template does not wrap messages independently of their place."""
     try:
@@ -61,7 +66,9 @@ def role_wrappers(tokenizer: Any) -> RoleWrappers | None:
     bos = getattr(tokenizer, "bos_token", None) or ""
     user_pre, user_post = _around(user_closed, _U, bos)
     _, open_tail = _around(user_open, _U, bos)
-    if user_pre is None or open_tail is None or not open_tail.startswith(user_post):
+    if user_pre is None or user_post is None or open_tail is None:
+        return None
+    if not open_tail.startswith(user_post):
         return None
     generation = open_tail[len(user_post) :]
     expected_head = user_pre + _U + user_post
@@ -77,7 +84,9 @@ def role_wrappers(tokenizer: Any) -> RoleWrappers | None:
                         assistant, generation)  # fmt: skip
 
 
-def _system_wrapper(tokenizer: Any, bos: str, user_pre: str) -> tuple[str, str] | None:
+def _system_wrapper(
+    tokenizer: PreTrainedTokenizerBase, bos: str, user_pre: str
+) -> tuple[str, str] | None:
     try:
         text = _strip_bos(_render(tokenizer, [("system", _S), ("user", _U)], False), bos)
     except Exception:
@@ -110,7 +119,7 @@ def go_template(wrappers: RoleWrappers) -> str:
     return "".join(parts)
 
 
-def stop_tokens(tokenizer: Any, wrappers: RoleWrappers | None) -> list[str]:
+def stop_tokens(tokenizer: PreTrainedTokenizerBase, wrappers: RoleWrappers | None) -> list[str]:
     """EOS, and the special token that closes the model's turn when it is another."""
     stops = []
     eos = getattr(tokenizer, "eos_token", None)
@@ -129,9 +138,13 @@ def _lit(text: str) -> str:
     return text.replace("{{", '{{ "{{" }}')
 
 
-def _render(tokenizer: Any, messages: list[tuple[str, str]], generation: bool) -> str:
+def _render(
+    tokenizer: PreTrainedTokenizerBase, messages: list[tuple[str, str]], generation: bool
+) -> str:
     chat = [{"role": role, "content": content} for role, content in messages]
-    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=generation)
+    # tokenize=False renders one string (the stubs also allow token ids).
+    text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=generation)
+    return cast(str, text)
 
 
 def _strip_bos(text: str, bos: str) -> str:

@@ -31,7 +31,7 @@ from core.grpo.maths import (
 )
 from core.grpo.metrics import critic_free_metrics
 from core.onpolicy.metrics import component_means
-from core.onpolicy.rollout import Rollout, decode_responses, forward_response
+from core.onpolicy.rollout import Rollout, computed, decode_responses, forward_response
 from core.onpolicy.trainer import OnPolicyTrainer
 from core.train.events import StepResult
 from core.train.metrics import perf_metrics
@@ -92,9 +92,10 @@ class CriticFreeTrainer(OnPolicyTrainer):
             scores[~rollout.finished] -= config.missing_eos_penalty
         kl = None
         if with_reference:  # (B, Tr) per token, by the chosen estimator
-            kl = kl_estimate(rollout.logprobs, rollout.ref_logprobs, config.kl_estimator) * mask
+            ref_logprobs = computed(rollout.ref_logprobs, "reference log-probs")
+            kl = kl_estimate(rollout.logprobs, ref_logprobs, config.kl_estimator) * mask
         in_loss = with_reference and config.kl_penalty == "loss"
-        if with_reference and not in_loss:
+        if kl is not None and not in_loss:
             scores = scores - config.beta * kl.sum(dim=1)
 
         # ---- advantages: each completion against the others of its group

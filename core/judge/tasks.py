@@ -80,10 +80,10 @@ def pair_tasks(
     """2 * n_pairs tasks: each random pair in both orders, under a random criterion."""
     rng = random.Random(seed)
     reviews = generate_reviews(max(200, n_pairs), seed=seed + 1000)
-    criteria, weights = _weights(criteria)
+    names, weights = _weights(criteria)
     tasks = []
     for _ in range(n_pairs):
-        criterion = rng.choices(criteria, weights)[0]
+        criterion = rng.choices(names, weights)[0]
         left, right = _answer(rng, reviews), _answer(rng, reviews)
         p_left = truth_p_left(criterion, left, right)
         rubric, layout, prompt = (
@@ -103,11 +103,11 @@ def point_tasks(
     """`n` pointwise tasks under random criteria."""
     rng = random.Random(seed + 1)
     reviews = generate_reviews(max(200, n), seed=seed + 2000)
-    criteria, weights = _weights(criteria)
+    names, weights = _weights(criteria)
     layout = POINT_LAYOUT.replace("{{", "{").replace("}}", "}")
     tasks = []
     for _ in range(n):
-        criterion = rng.choices(criteria, weights)[0]
+        criterion = rng.choices(names, weights)[0]
         answer = _answer(rng, reviews)
         text = layout.format(rubric=_rubric(rng, criterion, True), prompt=rng.choice(prompts),
                              response=answer)  # fmt: skip

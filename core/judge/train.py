@@ -167,14 +167,14 @@ def _encode(tokenizer, pairs: list[PairTask], points: list[PointTask], tokens: A
     vocab = len(tokenizer)
     rows = []
     pair_ids = _ids(tokenizer, [t.text for t in pairs])
-    for task, ids in zip(pairs, pair_ids, strict=True):
+    for pair, ids in zip(pairs, pair_ids, strict=True):
         target = torch.zeros(2, vocab)
-        target[1, tokens.a], target[1, tokens.b] = task.p_a, 1.0 - task.p_a
+        target[1, tokens.a], target[1, tokens.b] = pair.p_a, 1.0 - pair.p_a
         rows.append((ids[-config.n_positions :], target))
     point_ids = _ids(tokenizer, [t.text for t in points])
-    for task, ids in zip(points, point_ids, strict=True):
+    for point, ids in zip(points, point_ids, strict=True):
         rows.append((ids[-(config.n_positions - 1) :] + [tokens.digits[0]],
-                     _score_target(task.score, tokens, vocab, config.score_sigma)))  # fmt: skip
+                     _score_target(point.score, tokens, vocab, config.score_sigma)))  # fmt: skip
     return rows
 
 

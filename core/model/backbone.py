@@ -5,16 +5,19 @@ A PeftModel wraps the transformers model; these helpers look through the wrapper
 
 from __future__ import annotations
 
-import functools
 import inspect
+from typing import cast
 
 import torch
 from peft import PeftModel
+from transformers import PreTrainedModel
 
 
-def base_model(model: torch.nn.Module) -> torch.nn.Module:
+def base_model(model: torch.nn.Module) -> PreTrainedModel:
     """The transformers model under a PeftModel (or the model itself)."""
-    return model.get_base_model() if isinstance(model, PeftModel) else model
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    # Every model a session holds is a transformers model (peft types its base as Module).
+    return cast(PreTrainedModel, base)
 
 
 def accepts_logits_to_keep(model: torch.nn.Module) -> bool:
@@ -22,9 +25,13 @@ def accepts_logits_to_keep(model: torch.nn.Module) -> bool:
 
     Asked on every PPO forward pass, so the answer is cached per model class.
     """
-    return _forward_takes_logits_to_keep(type(base_model(model)))
+    model_class = type(base_model(model))
+    if model_class not in _TAKES_LOGITS_TO_KEEP:
+        parameters = inspect.signature(model_class.forward).parameters
+        _TAKES_LOGITS_TO_KEEP[model_class] = "logits_to_keep" in parameters
+    return _TAKES_LOGITS_TO_KEEP[model_class]
 
 
-@functools.cache
-def _forward_takes_logits_to_keep(model_class: type) -> bool:
-    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
+_TAKES_LOGITS_TO_KEEP: dict[type[torch.nn.Module], bool] = {}
+"""{model class: whether its forward() takes logits_to_keep} (a dict, not functools.cache:
+torch's stubs make a Module class look unhashable)."""

@@ -20,10 +20,12 @@ import math
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor
 from transformers import GenerationConfig as HFGenerationConfig
+from transformers import GenerationMixin
 
 from core.config import GenerationConfig, to_dict
 from core.data.prompt_format import check_plain_prompts, prompt_token_ids
@@ -212,6 +214,7 @@ def sample(
     eos_ids = eos_token_ids(session)
     queries, query_mask = left_pad(query_ids, pad_id, session.device)  # (B, Tq)
     # use_adapter=False: the base (adapter off); reference=True: the run's KL reference.
+    adapter: contextlib.AbstractContextManager[object]
     if reference:
         adapter = session.reference()
     else:
@@ -222,7 +225,9 @@ def sample(
             _seeded(generator_seed, session.device),
             _no_false_mask_notice(),
         ):
-            output = model.generate(
+            # A causal LM (or a PeftModel for CAUSAL_LM) generates: transformers' stubs give
+            # PreTrainedModel no generate(), its causal-LM classes mix GenerationMixin in.
+            output = cast(GenerationMixin, model).generate(
                 input_ids=queries,
                 attention_mask=query_mask,
                 max_new_tokens=config.max_new_tokens,
@@ -300,13 +305,16 @@ def _completions(
 ) -> list[Completion]:
     lengths = batch.response_mask.sum(dim=-1).tolist()
     responses = batch.response_ids.tolist()
+    if batch.logprobs is None:
+        raise ValueError("_completions needs a batch sampled with_logprobs=True.")
     logprobs = batch.logprobs.float().tolist()
     finished = batch.finished.tolist()
     result = []
     for row, length in enumerate(lengths):
         ids = responses[row][:length]
         text_ids = ids[:-1] if finished[row] else ids  # the EOS is not text
-        text = session.tokenizer.decode(text_ids, skip_special_tokens=True)
+        # One flat id list decodes to one string (the stubs allow a list for batches).
+        text = cast(str, session.tokenizer.decode(text_ids, skip_special_tokens=True))
         result.append(
             Completion(
                 prompts[row],

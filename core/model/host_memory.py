@@ -35,7 +35,10 @@ import ctypes
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -56,7 +59,9 @@ _state = {"disabled": False}
 
 
 @contextlib.contextmanager
-def update_memory_returned(device: Any, model: Any = None) -> Iterator[None]:
+def update_memory_returned(
+    device: torch.device | str, model: torch.nn.Module | None = None
+) -> Iterator[None]:
     """Inside the block, on the CPU, freed large tensors leave the process at once (above),
     when `model` (a torch module; None: any size) is large enough for it to pay."""
     on_cpu = getattr(device, "type", device) == "cpu"
@@ -72,14 +77,14 @@ def update_memory_returned(device: Any, model: Any = None) -> Iterator[None]:
         libc.mallopt(M_MMAP_THRESHOLD, OUTSIDE_MMAP_THRESHOLD)
 
 
-def holds_for(model: Any) -> bool:
+def holds_for(model: torch.nn.Module | None) -> bool:
     """Whether an update pass of `model` holds the threshold (its weights' size, above)."""
     if model is None:
         return True
     return weight_bytes(model) >= HOLD_FROM_WEIGHT_BYTES
 
 
-def weight_bytes(model: Any) -> int:
+def weight_bytes(model: torch.nn.Module) -> int:
     """The bytes of a module's parameters (a 4-bit or 8-bit weight counts as stored)."""
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
@@ -89,7 +94,7 @@ def keep_glibc_default() -> None:
     _state["disabled"] = True
 
 
-def _glibc() -> Any:
+def _glibc() -> ctypes.CDLL | None:
     """The C library when it is glibc on Linux and the user has not set the threshold."""
     if _state["disabled"] or not sys.platform.startswith("linux"):
         return None

@@ -12,7 +12,7 @@ import json
 import pickle
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors import SafetensorError
@@ -21,6 +21,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     PretrainedConfig,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
@@ -28,10 +29,14 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_N
 
 from core.errors import ModelLoadError, pickle_refusal
 
-try:  # huggingface_hub >= 0.35 checks config fields' types (older ones raise TypeError)
+# huggingface_hub >= 0.35 checks config fields' types (older ones raise TypeError).
+_CONFIG_TYPE_ERRORS: tuple[type[Exception], ...] = (TypeError,)
+try:
     from huggingface_hub.errors import StrictDataclassError
+
+    _CONFIG_TYPE_ERRORS += (StrictDataclassError,)
 except ImportError:  # pragma: no cover - older huggingface_hub
-    StrictDataclassError = TypeError
+    pass
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 TOKENIZER_FILES = (
@@ -224,7 +229,7 @@ def load_config(source: str, is_local: bool, trust_remote_code: bool) -> Pretrai
             f"Cannot read the configuration of {source}: {first_line(error)}. Save the model "
             "again, or upgrade transformers if it is a new architecture."
         ) from error
-    except (TypeError, StrictDataclassError) as error:  # a field of the wrong type
+    except _CONFIG_TYPE_ERRORS as error:  # a field of the wrong type
         raise ModelLoadError(
             f"{Path(source) / 'config.json' if is_local else source} has a setting of the wrong "
             f"type ({one_line(error)}); fix that value or save the model again."
@@ -271,20 +276,22 @@ def load_weights(
     dtype: torch.dtype,
     trust_remote_code: bool,
     quantized: dict[str, Any] | None = None,
-) -> torch.nn.Module:
+) -> PreTrainedModel:
     """The causal LM in `dtype` on the CPU; corrupt or missing weights become ModelLoadError.
 
     `quantized` (core.model.quantize.quantized_load_kwargs) loads it through bitsandbytes
     instead, straight onto its device."""
     kwargs = quantized or {"dtype": dtype}
     try:
-        model, info = AutoModelForCausalLM.from_pretrained(
+        loaded = AutoModelForCausalLM.from_pretrained(
             source,
             config=config,
             trust_remote_code=trust_remote_code,
             output_loading_info=True,
             **kwargs,
         )
+        # output_loading_info=True returns (model, info); transformers' stubs omit that form.
+        model, info = cast(tuple[PreTrainedModel, dict[str, Any]], loaded)
     except torch.OutOfMemoryError as error:
         how = "quantised" if quantized else f"in {str(dtype).removeprefix('torch.')}"
         raise ModelLoadError(

@@ -78,7 +78,10 @@ def response_token_logprobs(
     position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
     targets = input_ids[:, -response_length:]  # (B, Tr)
     start = input_ids.shape[1] - response_length - 1  # the position predicting token 1
-    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    inputs: dict[str, torch.Tensor | bool | int] = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+    }
     inputs |= {"position_ids": position_ids, "use_cache": False}
     layer = output_layer(model) if logits_chunk_size > 0 else None
     if layer is not None:

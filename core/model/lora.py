@@ -13,9 +13,11 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeGuard, cast
 
 import torch
 from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
+from peft.tuners.tuners_utils import BaseTuner
 from peft.utils import load_peft_weights, set_peft_model_state_dict
 from safetensors import SafetensorError
 
@@ -191,7 +193,8 @@ def _same_shape(current: PeftConfig, incoming: PeftConfig) -> bool:
     """Whether `incoming` fits the adapter already attached (same layers, same rank)."""
     keys = ("peft_type", "r", "lora_alpha", "fan_in_fan_out", "bias")
     same = all(getattr(current, k, None) == getattr(incoming, k, None) for k in keys)
-    return same and set(current.target_modules or ()) == set(incoming.target_modules or ())
+    targets = [set(getattr(config, "target_modules", None) or ()) for config in (current, incoming)]
+    return same and targets[0] == targets[1]
 
 
 def load_adapter_weights(model: torch.nn.Module, folder: str | Path) -> PeftModel:
@@ -257,8 +260,9 @@ def _features(module: torch.nn.Module | None) -> tuple[int, int] | None:
     """(in_features, out_features) of a Linear or Conv1D layer, else None."""
     if isinstance(module, torch.nn.Linear):
         return module.in_features, module.out_features
-    if module is not None and type(module).__name__ == "Conv1D":
-        return int(module.weight.shape[0]), int(module.weight.shape[1])  # stored (in, out)
+    weight = None if module is None else getattr(module, "weight", None)
+    if type(module).__name__ == "Conv1D" and isinstance(weight, torch.Tensor):
+        return int(weight.shape[0]), int(weight.shape[1])  # stored (in, out)
     return None
 
 
@@ -274,7 +278,7 @@ def save_adapter_folder(
         )
     path = Path(folder).expanduser()
     path.mkdir(parents=True, exist_ok=True)
-    extra = {} if state is None else {"state_dict": state}
+    extra: dict[str, Any] = {} if state is None else {"state_dict": state}
     model.save_pretrained(
         str(path), selected_adapters=[ADAPTER_NAME], safe_serialization=True, **extra
     )
@@ -287,7 +291,7 @@ REFERENCE_ADAPTER = "reference"
 """PEFT's name for the frozen copy of the adapter a run started from (its KL anchor)."""
 
 
-def has_trained_weights(model: torch.nn.Module) -> bool:
+def has_trained_weights(model: torch.nn.Module) -> TypeGuard[PeftModel]:
     """Whether the session's adapter moves the model at all: a fresh LoRA adapter has
     lora_B = 0, so the policy it starts is the base itself."""
     if not isinstance(model, PeftModel):
@@ -299,7 +303,7 @@ def has_trained_weights(model: torch.nn.Module) -> bool:
     )
 
 
-def has_reference_adapter(model: torch.nn.Module) -> bool:
+def has_reference_adapter(model: torch.nn.Module) -> TypeGuard[PeftModel]:
     return isinstance(model, PeftModel) and REFERENCE_ADAPTER in model.peft_config
 
 
@@ -339,7 +343,7 @@ def load_reference_adapter(model: PeftModel, folder: str | Path) -> None:
 def drop_reference_adapter(model: torch.nn.Module) -> None:
     if has_reference_adapter(model):
         model.delete_adapter(REFERENCE_ADAPTER)
-        model.base_model.set_adapter(ADAPTER_NAME)
+        _tuner(model).set_adapter(ADAPTER_NAME)
 
 
 def save_reference_adapter(model: PeftModel, folder: str | Path) -> Path:
@@ -358,15 +362,21 @@ def save_reference_adapter(model: PeftModel, folder: str | Path) -> Path:
     return path
 
 
+def _tuner(model: PeftModel) -> BaseTuner:
+    """The LoRA tuner PEFT wraps around the transformers model (peft declares
+    PeftModel.base_model a plain Module)."""
+    return cast(BaseTuner, model.base_model)
+
+
 @contextmanager
 def reference_active(model: PeftModel) -> Iterator[None]:
     """Run the reference adapter inside the block, then the trainable one again; every
     parameter keeps its requires_grad (PEFT's set_adapter would change them)."""
     grads = [(param, param.requires_grad) for param in model.parameters()]
-    model.base_model.set_adapter(REFERENCE_ADAPTER, inference_mode=True)
+    _tuner(model).set_adapter(REFERENCE_ADAPTER, inference_mode=True)
     try:
         yield
     finally:
-        model.base_model.set_adapter(ADAPTER_NAME)
+        _tuner(model).set_adapter(ADAPTER_NAME)
         for param, wanted in grads:
             param.requires_grad_(wanted)

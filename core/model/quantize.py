@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 from core.errors import ModelLoadError, TrainingError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
+    from transformers import PreTrainedModel
+
+    from core.model.session import ModelSession
 
 QUANTIZE_MODES = ("none", "8bit", "4bit")
 """--quantize values: none (the dtype as chosen), 8bit (LLM.int8), 4bit (NF4, QLoRA)."""
@@ -113,7 +118,7 @@ def quantized_load_kwargs(mode: str, device: torch.device, compute_dtype: torch.
     }
 
 
-def prepare_quantized(model: torch.nn.Module) -> torch.nn.Module:
+def prepare_quantized(model: PreTrainedModel) -> PreTrainedModel:
     """PEFT's k-bit preparation before LoRA: freeze the base, non-quantised weights in
     float32. Gradient checkpointing stays as the run's settings have it (PEFT would
     switch it on by default)."""
@@ -170,7 +175,7 @@ def quantize_of(meta: dict[str, Any]) -> str:
     return str(meta.get("quantize", NO_QUANTIZE))
 
 
-def check_resume_quantize(folder: Any, meta: dict[str, Any], quantize: str) -> None:
+def check_resume_quantize(folder: Path, meta: dict[str, Any], quantize: str) -> None:
     """An adapter trained on a quantised base goes on training on the same one, and an
     adapter trained on a full-precision base is not continued on a quantised one."""
     trained = quantize_of(meta)
@@ -183,7 +188,7 @@ def check_resume_quantize(folder: Any, meta: dict[str, Any], quantize: str) -> N
         )
 
 
-def session_quantize(session: Any) -> str:
+def session_quantize(session: ModelSession) -> str:
     """The quantize mode a session's base was loaded with (none for sessions without a
     spec, such as test doubles)."""
     return str(getattr(getattr(session, "spec", None), "quantize", NO_QUANTIZE))

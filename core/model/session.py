@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import torch
 from peft import PeftModel
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from core.config import DEMO_MODEL, ModelSpec
 from core.config.ppo import REFERENCE_CHOICES
@@ -65,6 +65,9 @@ from core.model.quantize import (
     quantized_load_kwargs,
 )
 from core.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 __all__ = [
     "MemoryInfo",
@@ -211,7 +214,7 @@ class ModelSession:
         self,
         spec: ModelSpec,
         tokenizer: PreTrainedTokenizerBase,
-        model: torch.nn.Module,
+        model: PreTrainedModel | PeftModel,
         device: torch.device,
         dtype: torch.dtype,
         name: str,
@@ -265,8 +268,9 @@ class ModelSession:
             tokenizer = load_tokenizer(source, is_local, spec.trust_remote_code)
         check_prompt_format(tokenizer, spec.prompt_format, spec.name_or_path)
         report(3, steps, "Loading the weights")
-        model = _load_base(spec, source, is_local, config, device, dtype)
-        _check_vocabulary(tokenizer, model, source)
+        base = _load_base(spec, source, is_local, config, device, dtype)
+        _check_vocabulary(tokenizer, base, source)
+        model: PreTrainedModel | PeftModel = base
         report(4, steps, "Attaching the adapter")
         if spec.adapter_path:
             model = load_adapter_weights(model, spec.adapter_path)
@@ -368,7 +372,9 @@ class ModelSession:
     def unload(self) -> None:
         """Drop the model and free its memory; the session is unusable afterwards."""
         with self.lock:
-            model, self.model, self._counted = self.model, None, None
+            # `model` is typed for a usable session: unloading ends the session's life, and
+            # only `is None` checks read the attribute afterwards.
+            model, self.model, self._counted = self.model, None, None  # type: ignore[assignment]
             _drop_in_pieces(model)
             del model
             # The tensors are freed already; the module shells left in cycles are small and
@@ -377,7 +383,14 @@ class ModelSession:
             # modules just after a reload (0.2 s measured).
             release_memory(generation=0)
 
-    def _loaded_model(self) -> torch.nn.Module:
+    def adapter_model(self) -> PeftModel:
+        """The model as the PeftModel it is when has_adapter (trainers check that first)."""
+        model = self._loaded_model()
+        if not isinstance(model, PeftModel):
+            raise ModelLoadError("The model has no LoRA adapter; load it with LoRA enabled.")
+        return model
+
+    def _loaded_model(self) -> PreTrainedModel | PeftModel:
         if self.model is None:
             raise ModelLoadError("The model was unloaded; load it again first.")
         return self.model
@@ -449,7 +462,7 @@ def _display_name(spec: ModelSpec, source: str, is_local: bool) -> str:
 
 
 def _check_vocabulary(
-    tokenizer: PreTrainedTokenizerBase, model: torch.nn.Module, source: str
+    tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, source: str
 ) -> None:
     """Token ids past the embedding table would crash mid-generation; refuse them up front."""
     embeddings = model.get_input_embeddings()
@@ -466,10 +479,10 @@ def _load_base(
     spec: ModelSpec,
     source: str,
     is_local: bool,
-    config: Any,
+    config: PretrainedConfig,
     device: torch.device,
     dtype: torch.dtype,
-) -> torch.nn.Module:
+) -> PreTrainedModel:
     """The base weights on `device`: in `dtype`, or quantised by bitsandbytes (frozen,
     the rest float32, `dtype` the compute dtype) and prepared for LoRA."""
     if not is_quantized(spec.quantize):
@@ -480,11 +493,12 @@ def _load_base(
     return prepare_quantized(model)
 
 
-def _to_device(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+def _to_device(model: PreTrainedModel, device: torch.device, dtype: torch.dtype) -> PreTrainedModel:
     if device.type == "cpu":
         return model
     try:
-        return model.to(device)
+        # transformers wraps PreTrainedModel.to, and its stub lost Module.to's signature.
+        return model.to(device)  # type: ignore[arg-type]
     except torch.OutOfMemoryError as error:
         del model
         release_memory()

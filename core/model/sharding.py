@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from core.errors import TrainingError
+
+if TYPE_CHECKING:
+    from core.model.session import ModelSession
 
 
 class World(Protocol):
@@ -90,7 +93,7 @@ def decoder_layers(model: torch.nn.Module) -> Sequence[torch.nn.Module]:
 
 
 def prepare_weights(
-    session: Any,
+    session: ModelSession,
     extras: Sequence[torch.nn.Parameter],
     world: World,
     config: Any,
@@ -109,7 +112,7 @@ def prepare_weights(
     return shard_session(session, world)
 
 
-def shard_session(session: Any, world: World) -> bool:
+def shard_session(session: ModelSession, world: World) -> bool:
     """Shard `session.model` over `world` when the launch asks for it (several processes);
     returns whether the model is sharded. The caller has broadcast rank 0's LoRA init and
     found the model unsharded."""
@@ -129,13 +132,13 @@ def shard_session(session: Any, world: World) -> bool:
     with session.lock:
         units = [*decoder_layers(session.model), base_model(session.model)]
         for unit in units:  # the layers first: the root keeps what they leave
-            fully_shard(unit, mesh=mesh)
+            sharded = fully_shard(unit, mesh=mesh)  # the same module, now an FSDPModule
             # Sum then divide by N (the mean): gloo, the CPU backend, has no AVG reduction.
-            unit.set_force_sum_reduction_for_comms(True)
+            sharded.set_force_sum_reduction_for_comms(True)
     return True
 
 
-def load_whole_on_every_rank(env: dict[str, str] | None = None) -> None:
+def load_whole_on_every_rank(env: MutableMapping[str, str] | None = None) -> None:
     """Every rank loads the whole base, then keeps its shard. Under accelerate's FSDP
     setting fsdp_cpu_ram_efficient_loading, transformers loads the real weights on rank 0
     alone, for accelerate's own FSDP wrapper to broadcast; the trainers shard themselves,
@@ -277,7 +280,7 @@ def load_full_optimizer_state(optimizer: torch.optim.Optimizer, saved: Mapping[s
     full state tensor becomes the shard this rank holds."""
     from torch.distributed.tensor import DTensor, distribute_tensor
 
-    optimizer.load_state_dict(saved)
+    optimizer.load_state_dict(dict(saved))
     for group in optimizer.param_groups:
         for parameter in group["params"]:
             if not isinstance(parameter, DTensor):

@@ -16,6 +16,7 @@ from core.train import launch
 from core.train.launch import Algorithm
 
 if TYPE_CHECKING:
+    from core.model.session import ModelSession
     from core.store import Store
     from core.train import RunControl, TrainingRun
 
@@ -27,7 +28,7 @@ SFT = Algorithm.of(SFTTrainer)
 def start_offline_run(
     store: Store,
     algorithm: Algorithm,
-    session: Any,
+    session: ModelSession,
     data: Sequence[Any],
     config: Any,
     report: DataReport | None = None,
@@ -45,7 +46,7 @@ def resume_offline_run(
     store: Store,
     algorithm: Algorithm,
     checkpoint: Path,
-    session: Any,
+    session: ModelSession,
     data: Sequence[Any],
     steps: int | None = None,
     control: RunControl | None = None,

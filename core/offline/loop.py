@@ -29,6 +29,8 @@ from core.errors import TrainingError
 from core.offline.config import DPOConfig
 
 if TYPE_CHECKING:
+    from core.model.session import ModelSession
+    from core.rewards.judge import LLMJudge
     from core.rlaif.labelling import PairRef
     from core.store import Store
 
@@ -50,7 +52,7 @@ class DPORound:
 
 
 def sample_round_pairs(
-    store: Store, session: Any, n_pairs: int, prompt_set: str | None, seed: int = 0
+    store: Store, session: ModelSession, n_pairs: int, prompt_set: str | None, seed: int = 0
 ) -> list[PairRef]:
     """Two answers of the current adapter to each of `n_pairs` prompts, stored."""
     from core.rlaif.labelling import generate_pairs
@@ -59,7 +61,7 @@ def sample_round_pairs(
     return generate_pairs(store, session, n_pairs, config, prompt_set)
 
 
-def train_round(store: Store, session: Any, config: DPOConfig, source: str = "all"):
+def train_round(store: Store, session: ModelSession, config: DPOConfig, source: str = "all"):
     """A DPO run on every stored comparison by `source`, from the current adapter; returns
     (the finished TrainingRun, its last step's metrics)."""
     from core.offline.data import store_pairs
@@ -75,7 +77,9 @@ def train_round(store: Store, session: Any, config: DPOConfig, source: str = "al
     return run, last
 
 
-def blind_win_rate(session: Any, judge: Any, prompts: Sequence[str], seed: int = 0) -> float:
+def blind_win_rate(
+    session: ModelSession, judge: LLMJudge, prompts: Sequence[str], seed: int = 0
+) -> float:
     """Share of `prompts` where the judge prefers the adapter's answer to the base's (ties
     a half); each pair is shown in a random order."""
     tuned, base = blind_answers(session, prompts, seed)
@@ -95,7 +99,7 @@ def blind_win_rate(session: Any, judge: Any, prompts: Sequence[str], seed: int =
 
 
 def blind_answers(
-    session: Any, prompts: Sequence[str], seed: int = 0
+    session: ModelSession, prompts: Sequence[str], seed: int = 0
 ) -> tuple[list[str], list[str]]:
     """(the adapter's answers, the base's answers) to `prompts`, with the same seed."""
     from core.model.generate import generate
@@ -109,7 +113,7 @@ def blind_answers(
 
 
 def store_blind_pairs(
-    store: Store, session: Any, prompts: Sequence[Any], adapter: str, seed: int = 0
+    store: Store, session: ModelSession, prompts: Sequence[Any], adapter: str, seed: int = 0
 ) -> list[PairRef]:
     """The adapter's and the base's answers to each prompt row, stored as generations for
     a person to compare blind: (prompt id, adapter's generation, base's generation)."""
@@ -215,8 +219,8 @@ def rounds(store: Store) -> list[DPORound]:
 
 def ai_dpo_round(
     store: Store,
-    session: Any,
-    judge: Any,
+    session: ModelSession,
+    judge: LLMJudge,
     config: DPOConfig,
     n_pairs: int,
     eval_prompts: Sequence[str],

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -43,6 +43,10 @@ from core.train.metrics import perf_metrics
 from core.train.optim import build_optimizer, build_scheduler
 from core.train.resumable import CheckpointedTrainer
 
+if TYPE_CHECKING:
+    from core.model.session import ModelSession
+    from core.rewards.base import RewardSource
+
 Stats = dict[str, float]
 
 
@@ -59,8 +63,8 @@ class OfflineTrainer(CheckpointedTrainer):
 
     def __init__(
         self,
-        session: Any,
-        reward: Any,
+        session: ModelSession,
+        reward: RewardSource | None,
         data: Sequence[Any],
         config: OfflineConfig,
         checkpoint_dir: Path | None = None,
@@ -201,7 +205,7 @@ def data_fingerprint(data: Sequence[Any]) -> str:
     """A hash of a dataset's contents: resume refuses data that changed."""
     digest = hashlib.sha256()
     for item in data:
-        value = asdict(item) if is_dataclass(item) else item
+        value = asdict(item) if is_dataclass(item) and not isinstance(item, type) else item
         digest.update(json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
     return digest.hexdigest()
 

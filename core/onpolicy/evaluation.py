@@ -21,6 +21,7 @@ from core.errors import TrainingError
 from core.onpolicy.maths import kl_k1
 from core.onpolicy.rollout import (
     collect_rollout,
+    computed,
     decode_responses,
     reference_responses,
     sample_rows,
@@ -66,7 +67,7 @@ class HeldOutEval:
     def run(
         self,
         session: ModelSession,
-        value_head: nn.Module,
+        value_head: nn.Module | None,
         generation: GenerationConfig,
         score: Scorer,
         chunk_size: int,
@@ -91,7 +92,8 @@ class HeldOutEval:
             mask = rollout.response_mask  # (b, Tr)
             lengths.append(mask.sum(dim=1).long())
             responses += decode_responses(session.tokenizer, rollout.response_ids, lengths[-1])
-            kls.append((kl_k1(rollout.logprobs, rollout.ref_logprobs) * mask).sum(dim=1))
+            ref_logprobs = computed(rollout.ref_logprobs, "reference log-probs")
+            kls.append((kl_k1(rollout.logprobs, ref_logprobs) * mask).sum(dim=1))
         length, kl = torch.cat(lengths), torch.cat(kls)  # (E,), (E,)
         scores = score(self.prompts, responses)  # (E,)
         if self._reference is None:

@@ -85,8 +85,24 @@ class Rollout:
     def select(self, index: Tensor) -> Rollout:
         """The rows `index` of every tensor (a minibatch)."""
         return Rollout(
-            **{name: _rows(getattr(self, name), index) for name in self.__dataclass_fields__}
+            self.query_ids[index],
+            self.query_mask[index],
+            self.response_ids[index],
+            self.response_mask[index],
+            self.logprobs[index],
+            _rows(self.ref_logprobs, index),
+            _rows(self.values, index),
+            self.entropy[index],
+            self.finished[index],
         )
+
+
+def computed(tensor: Tensor | None, what: str) -> Tensor:
+    """A tensor the caller had the rollout (or forward pass) compute: the reference
+    log-probs with a reference, the values with a value head."""
+    if tensor is None:
+        raise ValueError(f"The rollout holds no {what}: it was not asked to compute them.")
+    return tensor
 
 
 def _rows(tensor: Tensor | None, index: Tensor) -> Tensor | None:
@@ -185,11 +201,14 @@ def collect_rollout(
         columns["logprobs"].append(policy.logprobs)
         if policy.values is not None:
             columns["values"].append(policy.values)
-        columns["entropy"].append(policy.entropy)
+        if policy.entropy is not None:  # asked for above
+            columns["entropy"].append(policy.entropy)
     mask = parts["response_mask"]
     logprobs, ref, values, entropy = (
         torch.cat(columns[key]) * mask if columns[key] else None for key in columns
     )
+    if logprobs is None or entropy is None:
+        raise ValueError("A rollout needs at least one query.")
     return Rollout(**parts, logprobs=logprobs, ref_logprobs=ref, values=values, entropy=entropy)
 
 

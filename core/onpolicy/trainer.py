@@ -19,7 +19,7 @@ import json
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -44,6 +44,10 @@ from core.train.events import StepResult
 from core.train.optim import build_optimizer, build_scheduler
 from core.train.resumable import CheckpointedTrainer
 
+if TYPE_CHECKING:
+    from core.model.session import ModelSession
+    from core.rewards.base import RewardSource
+
 EVAL_STREAM = 999_999
 """The held-out evaluation's sampling stream: a number no training step reaches."""
 
@@ -67,11 +71,12 @@ class OnPolicyTrainer(CheckpointedTrainer):
     kind: ClassVar[str]
     """The run kind (its spec's in core.algorithms): meta.json's algorithm, the config file's stem."""
     config_class: ClassVar[type]
+    reward: RewardSource
 
     def __init__(
         self,
-        session: Any,
-        reward: Any,
+        session: ModelSession,
+        reward: RewardSource,
         prompts: Sequence[str],
         config: Any,
         checkpoint_dir: Path | None = None,
@@ -180,8 +185,8 @@ class OnPolicyTrainer(CheckpointedTrainer):
         return _sampling_seed(self.config.seed, self._step)
 
     def _score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
-        scores = self.reward.score(prompts, responses)
-        scores = torch.tensor([float(s) for s in scores], dtype=torch.float32)
+        values = self.reward.score(prompts, responses)
+        scores = torch.tensor([float(s) for s in values], dtype=torch.float32)
         if len(scores) != len(responses):
             raise TrainingError(
                 f"The reward '{self.reward.name}' returned {len(scores)} scores for "
@@ -326,7 +331,7 @@ class OnPolicyTrainer(CheckpointedTrainer):
         """The frozen start adapter, when it is the reference: a resume measures KL to it
         again without needing the folder the run started from."""
         if self.reference == "start":
-            save_reference_adapter(self.session.model, folder / REFERENCE_DIR)
+            save_reference_adapter(self.session.adapter_model(), folder / REFERENCE_DIR)
         # The prompt set, so the checkpoint resumes on its own (and elsewhere).
         lines = "".join(json.dumps({"prompt": prompt}) + "\n" for prompt in self.prompts)
         (folder / PROMPTS_FILE).write_text(lines, encoding="utf-8")
@@ -334,7 +339,7 @@ class OnPolicyTrainer(CheckpointedTrainer):
     def _load_extras(self, folder: Path) -> None:
         with self.session.lock:
             if (folder / REFERENCE_DIR).is_dir():
-                load_reference_adapter(self.session.model, folder / REFERENCE_DIR)
+                load_reference_adapter(self.session.adapter_model(), folder / REFERENCE_DIR)
                 self.reference = "start"
             else:  # the run's reference was the base (or a checkpoint older than the choice)
                 self.session.set_reference("base")

@@ -74,6 +74,7 @@ def rollout_metrics(
     per-token k1, zero on padding; returns: (B, Tr) GAE returns.
     """
     from core.onpolicy.maths import masked_mean
+    from core.onpolicy.rollout import computed
     from core.ppo.maths import explained_variance
 
     mask = rollout.response_mask  # (B, Tr)
@@ -88,7 +89,9 @@ def rollout_metrics(
         "objective/scores": scores.mean().item(),
         "objective/rlhf_reward": (scores + non_score).mean().item(),
         "policy/entropy": masked_mean(rollout.entropy, mask).item(),
-        "val/explained_variance": explained_variance(rollout.values, returns, mask).item(),
+        "val/explained_variance": explained_variance(
+            computed(rollout.values, "values"), returns, mask
+        ).item(),
         "response/length": mask.sum(dim=1).mean().item(),
         "response/eos_rate": rollout.finished.float().mean().item(),
     }

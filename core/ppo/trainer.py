@@ -17,14 +17,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from core.config import PPOConfig
 from core.onpolicy.maths import kl_k1
 from core.onpolicy.metrics import component_means
-from core.onpolicy.rollout import Rollout, decode_responses, forward_response
+from core.onpolicy.rollout import Rollout, computed, decode_responses, forward_response
 from core.onpolicy.trainer import EVAL_STREAM, OnPolicyTrainer
 from core.ppo.checks import check_config
 from core.ppo.kl_control import make_kl_controller
@@ -33,6 +33,10 @@ from core.ppo.metrics import rollout_metrics
 from core.ppo.value_head import VALUE_HEAD_FILE, ValueHead
 from core.train.events import StepResult
 from core.train.metrics import perf_metrics
+
+if TYPE_CHECKING:
+    from core.model.session import ModelSession
+    from core.rewards.base import RewardSource
 
 __all__ = ["EVAL_STREAM", "PPOTrainer", "StepResult"]
 
@@ -48,8 +52,8 @@ class PPOTrainer(OnPolicyTrainer):
 
     def __init__(
         self,
-        session: Any,
-        reward: Any,
+        session: ModelSession,
+        reward: RewardSource,
         prompts: Sequence[str],
         config: PPOConfig,
         checkpoint_dir: Path | None = None,
@@ -86,11 +90,13 @@ class PPOTrainer(OnPolicyTrainer):
 
         # ---- KL penalty: per-token reward -coef * (log p - log p_ref), score on the last token
         kl_coef = self.kl_controller.value
-        kl = kl_k1(rollout.logprobs, rollout.ref_logprobs) * mask  # (B, Tr)
+        ref_logprobs = computed(rollout.ref_logprobs, "reference log-probs")
+        kl = kl_k1(rollout.logprobs, ref_logprobs) * mask  # (B, Tr)
         rewards = token_rewards(kl, scores, lengths, kl_coef)  # (B, Tr)
 
         # ---- GAE over response tokens, then advantage whitening
-        advantages, returns = compute_gae(rewards, rollout.values, mask, config.gamma, config.lam)
+        values = computed(rollout.values, "values")
+        advantages, returns = compute_gae(rewards, values, mask, config.gamma, config.lam)
         advantages = self._whiten(advantages, mask) * mask
 
         # ---- PPO epochs x minibatches: clipped policy and value losses
@@ -134,7 +140,11 @@ class PPOTrainer(OnPolicyTrainer):
             out.logprobs, batch.logprobs, advantages, mask, config.cliprange
         )
         vf_loss, vf_clipfrac = value_loss(
-            out.values, batch.values, returns, mask, config.cliprange_value
+            computed(out.values, "values"),
+            computed(batch.values, "values"),
+            returns,
+            mask,
+            config.cliprange_value,
         )
         gauges = {
             "loss/policy": pg_loss.item(),

@@ -156,7 +156,8 @@ def conflicts(
                 votes[row.rater] = verdict
         if len(set(votes.values())) < 2:
             continue
-        answers = tuple(sorted((resolution.chosen, resolution.rejected)))
+        first, second = sorted((resolution.chosen, resolution.rejected))
+        answers = (first, second)
         outcome = "conflict" if resolution.status == CONFLICT else "split"
         last = resolution.rows[-1]
         ids = {last.left_text: last.left_id, last.right_text: last.right_id}

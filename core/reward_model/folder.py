@@ -29,10 +29,17 @@ import time
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config.io import to_dict
 from core.errors import TrainingError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from transformers import PreTrainedTokenizerBase
+
+    from core.reward_model.pairs import PreferencePair
 
 META_FILE = "rm_meta.json"
 META_FORMAT_VERSION = 2
@@ -95,7 +102,7 @@ def reward_input(prompt: str, response: str, eos_token: str | None) -> str:
     return prompt + response
 
 
-def chat_input(tokenizer: Any, prompt: str, response: str) -> list[int]:
+def chat_input(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str) -> list[int]:
     """Token ids of a conversational row as TRL's RewardTrainer makes them: the prompt's
     messages plus the answer as an assistant message, through the chat template."""
     from core.data.trl_rows import prompt_messages
@@ -124,7 +131,7 @@ def reads_chat(folder: str | Path, policy_prompt_format: str, has_template: bool
     return policy_prompt_format == "chat"
 
 
-def input_format(pairs: Any, tokenizer: Any) -> str:
+def input_format(pairs: Sequence[PreferencePair], tokenizer: PreTrainedTokenizerBase) -> str:
     """text | chat | mixed: which rows a training set reads through the chat template."""
     chat = sum(bool(p.chat) for p in pairs) if getattr(tokenizer, "chat_template", None) else 0
     return "text" if chat == 0 else "chat" if chat == len(pairs) else "mixed"
@@ -184,7 +191,7 @@ def save_reward_model(
 
 def _comparison_ids(pairs) -> list[int]:
     """Every stored verdict behind `pairs` (a merged pair stands for all of its verdicts)."""
-    ids = set()
+    ids: set[int] = set()
     for pair in pairs:
         ids.update(pair.comparison_ids or ([pair.comparison_id] if pair.comparison_id else []))
     return sorted(ids)

@@ -160,7 +160,7 @@ def train_reward_model(
                 model, tokenizer, out, config, source, train, held_out, result
             )
     except BaseException as error:
-        if run_id is not None:
+        if store is not None and run_id is not None:
             status = "stopped" if isinstance(error, KeyboardInterrupt) else "failed"
             store.set_run_status(run_id, status, error=str(error) or type(error).__name__)
             _back_up(store, run_id)
@@ -168,7 +168,7 @@ def train_reward_model(
     finally:
         for reporter in callbacks.reporters:
             reporter.close()
-    if run_id is not None:
+    if store is not None and run_id is not None:
         store.set_run_status(run_id, "stopped" if result.stopped else "finished")
         _back_up(store, run_id)
     return result
@@ -180,8 +180,8 @@ def _load_for_training(config: RMConfig, device: str) -> tuple[PeftModel, PreTra
 
     torch_device = pick_device(current_world().device(device))
     torch.manual_seed(config.seed)  # the head's initialisation
-    model, tokenizer = load_backbone(config.base, torch_device, pick_dtype("auto", torch_device))
-    model = attach_head_lora(model, config)
+    backbone, tokenizer = load_backbone(config.base, torch_device, pick_dtype("auto", torch_device))
+    model = attach_head_lora(backbone, config)
     set_gradient_checkpointing(model, config.gradient_checkpointing)
     return model, tokenizer
 
@@ -204,6 +204,8 @@ def _reporters(report_to: Sequence[str], store: Store | None, run_id: int | None
         return []
     if store is None:
         raise TrainingError("--report-to needs a workspace store to name the run's folder.")
+    if run_id is None:  # a follower rank: rank 0 alone records the run and its reports
+        return []
     from core.paths import run_checkpoint_dir
     from core.train.reporting import build_reporters
 

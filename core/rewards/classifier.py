@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+)
 
 from core.errors import RewardError
 from core.reward_model.fit import encode_inputs
@@ -30,7 +35,7 @@ _FIX = (
 )
 
 
-def _check_folder(folder: Path) -> AutoConfig:
+def _check_folder(folder: Path) -> PretrainedConfig:
     """The folder's config if it holds a 1- or 2-label sequence classifier, else RewardError."""
     if not folder.is_dir():
         raise RewardError(f"rm={folder}: no such folder; {_FIX}.")

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -285,7 +285,7 @@ class LLMJudge:
 
     def _lookup(
         self,
-        keys: dict[str, tuple[str, ...]],
+        keys: Mapping[str, tuple[str, ...]],
         compute: Callable[[list[tuple[str, ...]]], list[tuple[float, float]]],
         progress: Progress | None,
     ) -> dict[str, tuple[float, ...]]:
@@ -346,8 +346,12 @@ class LLMJudge:
     # ----------------------------------------------------------------- model
     def _encode(self, text: str) -> list[int]:
         if self.use_chat_template:
-            text = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+            # tokenize=False renders the conversation as one string (the stubs allow ids).
+            text = cast(
+                str,
+                self.tokenizer.apply_chat_template(
+                    [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+                ),
             )
             return list(self.tokenizer.encode(text, add_special_tokens=False, verbose=False))
         # verbose=False: over-long inputs are expected here; they are cut below, not an error.

@@ -25,7 +25,7 @@ POINTWISE = "pointwise"
 _ID_STEM = 24
 """Characters of a rubric file's name kept in its id, before the hash."""
 _PLACEHOLDER = re.compile(r"\{(prompt|response_a|response_b|response)\}")
-_REQUIRED = {
+_REQUIRED: dict[str, tuple[str, ...]] = {
     PAIRWISE: ("{prompt}", "{response_a}", "{response_b}"),
     POINTWISE: ("{prompt}", "{response}"),
 }
@@ -87,7 +87,7 @@ def parse_template(text: str, source: str = "<text>", kind: str | None = None) -
     found = template_kind(text)
     if found is None or (kind is not None and found != kind):
         wanted = kind or "pairwise or pointwise"
-        needs = _REQUIRED.get(kind or PAIRWISE)
+        needs = _REQUIRED[kind or PAIRWISE]
         raise InputFileError(
             f"Rubric {source} is not a {wanted} judge template: it must contain "
             f"{', '.join(needs)} (pointwise: {{prompt}} and {{response}}). "

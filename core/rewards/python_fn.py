@@ -119,18 +119,19 @@ class _Worker:
 def _stop_worker(process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
     """Ask the worker to stop, and kill it if it does not at once (it may be stuck); then
     stop what the function left running in the worker's process group."""
-    own_group = False
-    with contextlib.suppress(OSError, TypeError):  # gone already, or never started
-        own_group = os.getpgid(process.pid) == process.pid
+    pid, own_group = process.pid, False  # pid None: never started
+    if pid is not None:
+        with contextlib.suppress(OSError):  # gone already
+            own_group = os.getpgid(pid) == pid
     with contextlib.suppress(OSError, ValueError):  # already gone, or the pipe closed
         conn.send(("stop",))
     process.join(timeout=1)
     if process.is_alive():
         process.kill()
         process.join(timeout=5)
-    if own_group:  # the worker made the group; its forked children are still in it
+    if pid is not None and own_group:  # the worker made the group; its children are in it
         with contextlib.suppress(OSError):
-            os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
     conn.close()
 
 
@@ -178,6 +179,8 @@ class PythonFunctionReward:
         """Send `message` (if any) and return the worker's good reply; on an error, a time
         out or a dead worker raise RewardError (and drop the worker unless it answered)."""
         worker = self._worker
+        if worker is None:
+            raise RewardError(f"{self.path}: the Python worker is not running; score again")
         limit = self.time_limit_s if limit_s is None else limit_s
         try:
             if message is not None:

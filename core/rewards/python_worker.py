@@ -74,7 +74,9 @@ def serve(path_text: str, conn: Connection) -> None:
             os._exit(PIPE_LOST_EXIT)
         if message[0] != "score":
             return
-        reply = call_reward(function, path, def_line, name, message[1], message[2])
+        reply: tuple[object, ...] = call_reward(
+            function, path, def_line, name, message[1], message[2]
+        )
         alive = _living_children()
         if alive and not warned_children and reply[0] == "ok":
             warned_children = True
@@ -128,7 +130,7 @@ class _CappedText(io.TextIOBase):
 
 def _living_children() -> list[int]:
     """Child processes of the worker still running (those that ended are reaped)."""
-    alive = []
+    alive: list[int] = []
     with contextlib.suppress(OSError):
         for entry in Path("/proc/self/task").iterdir():
             children = (entry / "children").read_text().split()

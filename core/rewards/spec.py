@@ -139,7 +139,7 @@ def absolute_reward_specs(texts: Sequence[str], base: Path | None = None) -> lis
         spec = parse_reward_spec(text)
         path = Path(spec.arg).expanduser() if spec.arg else None
         relative = path is not None and spec.kind in PATH_KINDS and not path.is_absolute()
-        if relative and (spec.kind == "py" or (base / path).is_dir()):
+        if path is not None and relative and (spec.kind == "py" or (base / path).is_dir()):
             text = format_reward_spec(replace_path_arg(spec, os.path.abspath(base / path)))
         out.append(text)
     return out

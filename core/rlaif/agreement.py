@@ -114,8 +114,8 @@ def judge_agreement(
     human_labels = [humans[key].verdict for key in shared]
     ai_labels = [_oriented(ais[key].verdict, ais[key], humans[key]) for key in shared]
     agree = sum(h == a for h, a in zip(human_labels, ai_labels, strict=True))
-    sides = [chose_same_side(row.detail) for row in mine]
-    sides = [side for side in sides if side is not None]
+    chosen_sides = [chose_same_side(row.detail) for row in mine]
+    sides = [side for side in chosen_sides if side is not None]
     head, sep, rubric = rater.removeprefix("ai:").rpartition("#")
     return JudgeAgreement(
         rater=rater,

@@ -150,6 +150,7 @@ def record_round(
         metrics = store.metrics(ppo_run_id)
         step = int(metrics[-1]["step"]) if metrics else 0
     accuracy = result.best.eval_accuracy
+    reward_spec = f"rm={result.folder}"
     config = {
         "ppo_run": ppo_run_id,
         "step": step,
@@ -158,13 +159,13 @@ def record_round(
         "reward_model": str(result.folder),
         "reward_model_run": result.run_id,
         "held_out_accuracy": accuracy,
-        "reward_spec": f"rm={result.folder}",
+        "reward_spec": reward_spec,
     }
     round_id = store.create_run(
         ROUND_KIND, config, name=f"round at step {step} of run {ppo_run_id}"
     )
     store.set_run_status(round_id, "finished")
-    record_reward_change(store, ppo_run_id, step, [config["reward_spec"]])
+    record_reward_change(store, ppo_run_id, step, [reward_spec])
     return RoundRecord(
         round_id, ppo_run_id, step, len(pairs), labelled_by, str(result.folder), accuracy
     )

@@ -179,7 +179,8 @@ def _planned_rewards(run: RunRow) -> list[_PlannedReward]:
     from core.rewards import parse_reward_spec
     from core.rewards.spec import format_reward_spec
 
-    planned, taken = [], set()
+    planned: list[_PlannedReward] = []
+    taken: set[str] = set()
     bundle = imported_folder(run)
     base = bundle or Path.cwd()  # relative paths: the bundle's, else as when it trained
     for text in run.config.get("reward_specs") or ["sentiment"]:

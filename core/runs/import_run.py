@@ -184,7 +184,7 @@ def _copy_records(store: Store, source: Store, source_id: int, run_id: int) -> i
     """The run's metrics and samples; returns the number of steps."""
     metrics = source.metrics(source_id)
     for row in metrics:
-        store.add_metrics(run_id, row["step"], {k: v for k, v in row.items() if k != "step"})
+        store.add_metrics(run_id, int(row["step"]), {k: v for k, v in row.items() if k != "step"})
     by_step: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for sample in source.samples(source_id, split=None):
         by_step[(sample["step"], sample["split"])].append(sample)

@@ -26,6 +26,15 @@ def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The id of the row the INSERT on `cursor` added (sqlite3 types `lastrowid` as
+    Optional: it is None only on a cursor that has inserted nothing)."""
+    row_id = cursor.lastrowid
+    if row_id is None:
+        raise StudioError("the store inserted no row; this is a bug, please report it")
+    return row_id
+
+
 def loads(text: str | None) -> Any:
     """A JSON column's value; None stays None."""
     try:
@@ -111,6 +120,20 @@ class StoreBase:
         # table is always one of our literal table names, never user input.
         if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)).fetchone() is None:
             raise self._missing(what, row_id)
+
+    def _require_generation_of(
+        self, conn: sqlite3.Connection, generation_id: int, prompt_id: int
+    ) -> None:
+        row = conn.execute(
+            "SELECT prompt_id FROM generations WHERE id = ?", (generation_id,)
+        ).fetchone()
+        if row is None:
+            raise self._missing("generation", generation_id)
+        if row[0] != prompt_id:
+            raise StudioError(
+                f"generation {generation_id} answers prompt {row[0]}, not prompt {prompt_id}; "
+                "compare two completions of the same prompt"
+            )
 
 
 def _roll_back(conn: sqlite3.Connection) -> None:

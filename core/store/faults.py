@@ -13,14 +13,16 @@ fail the same readable way.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, overload
 
 from core.errors import StudioError
 
 BACKUP_DIR = "backups"
 """The folder of a workspace holding its rolling store backups (core.store.backup)."""
+
+CursorT = TypeVar("CursorT", bound=sqlite3.Cursor)
 
 READ_ONLY_COMMANDS = "prompts, export, agreement"
 """The CLI commands that only read, named in the read-only message."""
@@ -179,8 +181,13 @@ class GuardedConnection(sqlite3.Connection):
 
     store_path: Path
 
-    def cursor(self, factory: type[sqlite3.Cursor] = GuardedCursor) -> sqlite3.Cursor:
-        return super().cursor(factory)
+    @overload
+    def cursor(self, factory: None = None) -> sqlite3.Cursor: ...
+    @overload
+    def cursor(self, factory: Callable[[sqlite3.Connection], CursorT]) -> CursorT: ...
+    def cursor(self, factory: Callable[[sqlite3.Connection], sqlite3.Cursor] | None = None) -> Any:
+        """A cursor of `factory`, by default a GuardedCursor."""
+        return super().cursor(GuardedCursor if factory is None else factory)
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         return self.cursor().execute(sql, parameters)

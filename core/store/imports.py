@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.store.base import StoreBase, dumps, loads, now
+from core.store.base import StoreBase, dumps, inserted_id, loads, now
 
 
 @dataclass(frozen=True)
@@ -213,10 +213,12 @@ class _Lookup:
 
     def prompt(self, text: str) -> int:
         if text not in self.prompts:
-            self.prompts[text] = self.conn.execute(
-                "INSERT INTO prompts (text, set_name, created) VALUES (?, ?, ?)",
-                (text, self.set_name, now()),
-            ).lastrowid
+            self.prompts[text] = inserted_id(
+                self.conn.execute(
+                    "INSERT INTO prompts (text, set_name, created) VALUES (?, ?, ?)",
+                    (text, self.set_name, now()),
+                )
+            )
         return self.prompts[text]
 
     def generation(self, prompt_id: int, text: str, model: str, params: dict) -> int:
@@ -228,9 +230,11 @@ class _Lookup:
             ):
                 known.setdefault(existing, generation_id)
         if text not in known:
-            known[text] = self.conn.execute(
-                "INSERT INTO generations (prompt_id, text, model, params, created)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (prompt_id, text, model, dumps(params), now()),
-            ).lastrowid
+            known[text] = inserted_id(
+                self.conn.execute(
+                    "INSERT INTO generations (prompt_id, text, model, params, created)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (prompt_id, text, model, dumps(params), now()),
+                )
+            )
         return known[text]

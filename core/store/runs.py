@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import StudioError, TrainingError
-from core.store.base import StoreBase, dumps, loads, now
+from core.store.base import StoreBase, dumps, inserted_id, loads, now
 from core.store.rows import ACTIVE_RUN_STATUSES, RUN_STATUSES, CheckpointRow, RunRow
 from core.store.run_locks import RunLock, holder_pid, run_lock_path
 
@@ -54,11 +54,13 @@ class RunRecords(StoreBase):
             raise ValueError("a run needs a kind (ppo, reward_model...)")
         created = now()
         with self._transaction() as conn:
-            run_id = conn.execute(
-                "INSERT INTO runs (kind, name, config, status, created, updated)"
-                " VALUES (?, ?, ?, 'running', ?, ?)",
-                (kind, name or "", dumps(dict(config)), created, created),
-            ).lastrowid
+            run_id = inserted_id(
+                conn.execute(
+                    "INSERT INTO runs (kind, name, config, status, created, updated)"
+                    " VALUES (?, ?, ?, 'running', ?, ?)",
+                    (kind, name or "", dumps(dict(config)), created, created),
+                )
+            )
             if not name:
                 conn.execute("UPDATE runs SET name = ? WHERE id = ?", (f"{kind}-{run_id}", run_id))
             # Locked before the row commits: no other Store ever sees it running unlocked.
@@ -251,7 +253,7 @@ class RunRecords(StoreBase):
         """Samples of a run (or one step) in one split (None: all), by step: dicts of step,
         prompt, response, reward, reference and split."""
         query = "SELECT step, prompt, response, reward, reference, split FROM samples"
-        conditions, params = ["run_id = ?"], [run_id]
+        conditions, params = ["run_id = ?"], list[int | str]([run_id])
         if step is not None:
             conditions.append("step = ?")
             params.append(step)

@@ -13,14 +13,13 @@ in `PairResolutions` (core.store.resolutions); Store extends all three.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from core.errors import StudioError
 from core.store import connection
-from core.store.base import dumps, loads, now
+from core.store.base import dumps, inserted_id, loads, now
 from core.store.faults import StoreReadOnlyError
 from core.store.imports import FeedbackImports
 from core.store.resolutions import PairResolutions
@@ -112,10 +111,12 @@ class Store(RunRecords, FeedbackImports, PairResolutions):
         created = now()
         with self._transaction() as conn:
             return [
-                conn.execute(
-                    "INSERT INTO prompts (text, set_name, reference, created) VALUES (?, ?, ?, ?)",
-                    (text, set_name, reference, created),
-                ).lastrowid
+                inserted_id(
+                    conn.execute(
+                        "INSERT INTO prompts (text, set_name, reference, created) VALUES (?, ?, ?, ?)",
+                        (text, set_name, reference, created),
+                    )
+                )
                 for text, reference in zip(texts, references, strict=True)
             ]
 
@@ -189,11 +190,13 @@ class Store(RunRecords, FeedbackImports, PairResolutions):
         """Record one completion of a prompt and what produced it; return its id."""
         with self._transaction() as conn:
             self._require(conn, "prompts", prompt_id, "prompt")
-            return conn.execute(
-                "INSERT INTO generations (prompt_id, text, model, adapter, params, seed, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (prompt_id, text, model, adapter, dumps(params or {}), seed, now()),
-            ).lastrowid
+            return inserted_id(
+                conn.execute(
+                    "INSERT INTO generations (prompt_id, text, model, adapter, params, seed, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (prompt_id, text, model, adapter, dumps(params or {}), seed, now()),
+                )
+            )
 
     def generation(self, generation_id: int) -> GenerationRow:
         """One generation by id, with its prompt's text."""
@@ -243,22 +246,24 @@ class Store(RunRecords, FeedbackImports, PairResolutions):
         with self._transaction() as conn:
             for generation_id in (left_id, right_id):
                 self._require_generation_of(conn, generation_id, prompt_id)
-            return conn.execute(
-                "INSERT INTO comparisons (prompt_id, left_id, right_id, verdict, rater, note,"
-                " soft_label, detail, swapped, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    prompt_id,
-                    left_id,
-                    right_id,
-                    verdict,
-                    rater,
-                    note,
-                    soft_label,
-                    None if detail is None else dumps(detail),
-                    None if swapped is None else int(bool(swapped)),
-                    now(),
-                ),
-            ).lastrowid
+            return inserted_id(
+                conn.execute(
+                    "INSERT INTO comparisons (prompt_id, left_id, right_id, verdict, rater, note,"
+                    " soft_label, detail, swapped, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        prompt_id,
+                        left_id,
+                        right_id,
+                        verdict,
+                        rater,
+                        note,
+                        soft_label,
+                        None if detail is None else dumps(detail),
+                        None if swapped is None else int(bool(swapped)),
+                        now(),
+                    ),
+                )
+            )
 
     def comparisons(self, source: str = "all") -> list[ComparisonRow]:
         """Comparisons by people ("human"), AI labellers ("ai") or both ("all"), oldest first."""
@@ -273,11 +278,13 @@ class Store(RunRecords, FeedbackImports, PairResolutions):
         _check_rater(rater)
         with self._transaction() as conn:
             self._require(conn, "generations", generation_id, "generation")
-            return conn.execute(
-                "INSERT INTO ratings (generation_id, value, rater, note, created)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (generation_id, value, rater, note, now()),
-            ).lastrowid
+            return inserted_id(
+                conn.execute(
+                    "INSERT INTO ratings (generation_id, value, rater, note, created)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (generation_id, value, rater, note, now()),
+                )
+            )
 
     def ratings(self, source: str = "all") -> list[RatingRow]:
         """Ratings by people, AI labellers or both (see `comparisons`), oldest first."""
@@ -302,11 +309,19 @@ class Store(RunRecords, FeedbackImports, PairResolutions):
                 "DELETE FROM scores WHERE generation_id = ? AND source = ?",
                 (generation_id, source),
             )
-            return conn.execute(
-                "INSERT INTO scores (generation_id, source, value, detail, created)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (generation_id, source, value, None if detail is None else dumps(detail), now()),
-            ).lastrowid
+            return inserted_id(
+                conn.execute(
+                    "INSERT INTO scores (generation_id, source, value, detail, created)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        generation_id,
+                        source,
+                        value,
+                        None if detail is None else dumps(detail),
+                        now(),
+                    ),
+                )
+            )
 
     def scores(self, generation_id: int | None = None) -> list[ScoreRow]:
         """The scores of one generation (or all), oldest first."""
@@ -317,7 +332,10 @@ class Store(RunRecords, FeedbackImports, PairResolutions):
             rows = self._conn.execute(
                 query + " WHERE generation_id = ? ORDER BY id", (generation_id,)
             )
-        return [ScoreRow(*row[:4], loads(row[4]), row[5]) for row in rows]
+        return [
+            ScoreRow(row_id, generation, source, value, loads(detail), created)
+            for row_id, generation, source, value, detail, created in rows
+        ]
 
     def counts(self) -> dict[str, int]:
         """Row counts per table, for status displays."""
@@ -327,34 +345,22 @@ class Store(RunRecords, FeedbackImports, PairResolutions):
             for table in tables
         }
 
-    def _require_generation_of(
-        self, conn: sqlite3.Connection, generation_id: int, prompt_id: int
-    ) -> None:
-        row = conn.execute(
-            "SELECT prompt_id FROM generations WHERE id = ?", (generation_id,)
-        ).fetchone()
-        if row is None:
-            raise self._missing("generation", generation_id)
-        if row[0] != prompt_id:
-            raise StudioError(
-                f"generation {generation_id} answers prompt {row[0]}, not prompt {prompt_id}; "
-                "compare two completions of the same prompt"
-            )
-
 
 def _generation_row(row: tuple) -> GenerationRow:
-    *head, params, seed, created = row
-    return GenerationRow(*head, params=loads(params), seed=seed, created=created)
+    row_id, prompt_id, prompt, text, model, adapter, params, seed, created = row
+    return GenerationRow(
+        row_id, prompt_id, prompt, text, model, adapter, loads(params), seed, created
+    )
 
 
 def _comparison_row(row: tuple) -> ComparisonRow:
-    *head, detail, swapped, created = row
+    (row_id, prompt_id, prompt, left_id, left_text, right_id, right_text,
+     verdict, rater, note, soft_label, detail, swapped, created) = row  # fmt: skip
     return ComparisonRow(
-        *head,
-        detail=loads(detail),
-        swapped=None if swapped is None else bool(swapped),
-        created=created,
-    )
+        row_id, prompt_id, prompt, left_id, left_text, right_id, right_text,
+        verdict, rater, note, soft_label,
+        loads(detail), None if swapped is None else bool(swapped), created,
+    )  # fmt: skip
 
 
 def _source_filter(column: str, source: str) -> str:

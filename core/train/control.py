@@ -9,7 +9,15 @@ run's own thread (no other thread ever touches the live trainer).
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Protocol
+
+
+class NamedReward(Protocol):
+    """What core.train reads of a reward source: its name. (A core.rewards RewardSource;
+    core.rewards trains reward models with core.train, so core.train cannot name it.)"""
+
+    @property
+    def name(self) -> str: ...
 
 
 class RunControl:
@@ -20,7 +28,7 @@ class RunControl:
         self._running = threading.Event()  # cleared while paused
         self._running.set()
         self._lock = threading.Lock()
-        self._pending_reward: Any = None
+        self._pending_reward: NamedReward | None = None
 
     def pause(self) -> None:
         """Wait after the current step."""
@@ -47,18 +55,18 @@ class RunControl:
         """Block the run's thread until resumed or stopped."""
         self._running.wait()
 
-    def swap_reward(self, reward: Any) -> None:
+    def swap_reward(self, reward: NamedReward) -> None:
         """Train against `reward` from the next step on (an AI feedback round's new RM)."""
         with self._lock:
             self._pending_reward = reward
 
     @property
-    def pending_reward(self) -> Any:
+    def pending_reward(self) -> NamedReward | None:
         """The reward asked for and not yet taken by the run (None if none)."""
         with self._lock:
             return self._pending_reward
 
-    def take_reward(self) -> Any:
+    def take_reward(self) -> NamedReward | None:
         """The reward asked for since the last call, or None (the run's thread only)."""
         with self._lock:
             reward, self._pending_reward = self._pending_reward, None

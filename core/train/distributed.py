@@ -29,7 +29,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     import torch
@@ -110,9 +110,9 @@ class World:
             return value
         import torch.distributed as dist
 
-        box = [value if self.is_main else None]
+        box: list[object] = [value if self.is_main else None]
         dist.broadcast_object_list(box, src=0)
-        return box[0]
+        return cast(T, box[0])  # rank 0's value, now on every rank
 
     def broadcast_parameters(self, parameters: Iterable[torch.nn.Parameter]) -> None:
         """Copy rank 0's values of `parameters` to every rank (same LoRA and head init)."""
@@ -133,21 +133,21 @@ class World:
         import torch
         import torch.distributed as dist
 
+        by_device: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
         for parameter in parameters:
             if parameter.grad is None:
                 parameter.grad = torch.zeros_like(parameter)
-        by_device: dict[Any, list[torch.nn.Parameter]] = {}
-        for parameter in parameters:
-            by_device.setdefault((parameter.device, parameter.grad.dtype), []).append(parameter)
+            grad = parameter.grad
+            by_device.setdefault((parameter.device, grad.dtype), []).append(grad)
         for group in by_device.values():
-            flat = torch.cat([p.grad.reshape(-1) for p in group])
+            flat = torch.cat([grad.reshape(-1) for grad in group])
             dist.all_reduce(flat)
             if op == "mean":
                 flat /= self.size
             offset = 0
-            for parameter in group:
-                count = parameter.grad.numel()
-                parameter.grad.copy_(flat[offset : offset + count].view_as(parameter.grad))
+            for grad in group:
+                count = grad.numel()
+                grad.copy_(flat[offset : offset + count].view_as(grad))
                 offset += count
 
     def sum(self, tensor: Tensor) -> Tensor:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from core.config.settings import setting
 from core.train.events import GuardFired
@@ -120,7 +119,7 @@ class Guardrails:
     _fired: set[str] = field(default_factory=set)
 
     @classmethod
-    def for_run(cls, run_config: Any, config: GuardrailConfig | None = None) -> Guardrails:
+    def for_run(cls, run_config: object, config: GuardrailConfig | None = None) -> Guardrails:
         """Guardrails for a run with `run_config` (its KL target when adaptive)."""
         adaptive = getattr(run_config, "kl_mode", None) == "adaptive"
         target = getattr(run_config, "target_kl", None) if adaptive else None

@@ -21,19 +21,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.config import to_dict
 from core.data.run_prompts import record_run_prompts
 from core.errors import StudioError
 from core.paths import run_checkpoint_dir
 from core.train import checkpoints as ckpt
-from core.train.control import RunControl
+from core.train.control import NamedReward, RunControl
 from core.train.reward_history import forget_changes_after, record_reward_change, reward_at
 from core.train.run import StepwiseTrainer, TrainingRun
 
 if TYPE_CHECKING:
+    from core.model.session import ModelSession
     from core.store import Store
+    from core.train.resumable import CheckpointedTrainer
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class Algorithm:
     this trainer's: PPO's, the only trainer then."""
 
     @classmethod
-    def of(cls, trainer_class: Any) -> Algorithm:
+    def of(cls, trainer_class: type[CheckpointedTrainer]) -> Algorithm:
         """The binding of a trainer class (its `kind`, constructor and `resume`)."""
         return cls(
             trainer_class.kind,
@@ -67,8 +69,8 @@ class Algorithm:
 def start_run(
     store: Store,
     algorithm: Algorithm,
-    session: Any,
-    reward: Any,
+    session: ModelSession,
+    reward: NamedReward | None,
     prompts: Sequence[str],
     config: Any,
     reward_specs: Sequence[str] = (),
@@ -88,8 +90,8 @@ def resume_run(
     store: Store,
     algorithm: Algorithm,
     checkpoint: Path,
-    session: Any,
-    reward: Any,
+    session: ModelSession,
+    reward: NamedReward | None,
     prompts: Sequence[str],
     steps: int | None = None,
     reward_specs: Sequence[str] | None = None,
@@ -146,8 +148,8 @@ def _resume_as_new_run(
     store: Store,
     algorithm: Algorithm,
     folder: Path,
-    session: Any,
-    reward: Any,
+    session: ModelSession,
+    reward: NamedReward | None,
     prompts: Sequence[str],
     steps: int | None,
     reward_specs: Sequence[str] | None,
@@ -171,8 +173,8 @@ def _resume_as_new_run(
 
 def _run_config(
     algorithm: Algorithm,
-    session: Any,
-    reward: Any,
+    session: ModelSession,
+    reward: NamedReward | None,
     prompts: Sequence[str],
     config: Any,
     specs: Sequence[str],
@@ -196,13 +198,20 @@ def algorithm_of(meta: dict[str, Any]) -> str | None:
     return None if kind is None else str(kind)
 
 
-def check_checkpoint_algorithm(checkpoint: Path, algorithm: Algorithm) -> None:
+class Kinded(Protocol):
+    """What names a run's algorithm: an Algorithm here, or a core.algorithms spec."""
+
+    @property
+    def kind(self) -> str: ...
+
+
+def check_checkpoint_algorithm(checkpoint: Path, algorithm: Kinded) -> None:
     """Refuse, in one line, to resume a checkpoint with another algorithm than its own
     (callers check before loading a model; resume_run checks again)."""
     _check_algorithm(ckpt.resolve_checkpoint(Path(checkpoint)), algorithm)
 
 
-def _check_algorithm(folder: Path, algorithm: Algorithm) -> None:
+def _check_algorithm(folder: Path, algorithm: Kinded) -> None:
     written_by = algorithm_of(ckpt.read_meta(folder))
     if written_by is None and algorithm.reads_unnamed_checkpoints:
         return

@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 import torch
 from torch import nn
 
-from core.config import PPOConfig
 from core.errors import TrainingError
 
 
-def build_optimizer(parameters: Iterable[nn.Parameter], config: PPOConfig) -> torch.optim.AdamW:
+class ScheduleConfig(Protocol):
+    """The settings of a trainer's config (on-policy or offline) the optimiser reads."""
+
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def warmup_steps(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def lr_schedule(self) -> str: ...
+
+
+def build_optimizer(
+    parameters: Iterable[nn.Parameter], config: ScheduleConfig
+) -> torch.optim.AdamW:
     """AdamW over the trainable parameters only (LoRA + value head); no weight decay.
 
     Weight decay would pull the LoRA update towards zero, i.e. towards the reference
@@ -26,7 +41,7 @@ def build_optimizer(parameters: Iterable[nn.Parameter], config: PPOConfig) -> to
     return torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.0)
 
 
-def lr_factor(config: PPOConfig) -> Callable[[int], float]:
+def lr_factor(config: ScheduleConfig) -> Callable[[int], float]:
     """Multiplier of the base learning rate at PPO step s (0-based), for LambdaLR.
 
     Linear warmup over `warmup_steps` (the first step already learns), then constant,
@@ -48,7 +63,7 @@ def lr_factor(config: PPOConfig) -> Callable[[int], float]:
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, config: PPOConfig
+    optimizer: torch.optim.Optimizer, config: ScheduleConfig
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """The LR schedule, stepped once per PPO step."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))

@@ -24,7 +24,7 @@ import struct
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from core.errors import StudioError
 
@@ -76,7 +76,7 @@ class TensorBoardReporter:
             ) from error
         name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
         self.path = _unused(self.folder / name)
-        self._file = self.path.open("ab")
+        self._file: BinaryIO | None = self.path.open("ab")
         self._write(_event(time.time(), 0, file_version=self._FILE_VERSION))
         if purge_from_step is not None:
             self._write(_event(time.time(), purge_from_step, session_start=True))

@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 
-from core.config.io import load_json, save_json
+from core.config.io import Dataclass, load_json, save_json
 from core.errors import StudioError, TrainingError
 from core.model.quantize import check_resume_quantize, session_quantize
 from core.model.sharding import (
@@ -31,8 +31,12 @@ from core.model.sharding import (
     load_full_optimizer_state,
 )
 from core.train import checkpoint_io, checkpoints
+from core.train.control import NamedReward
 from core.train.distributed import World
 from core.train.events import StepResult
+
+if TYPE_CHECKING:
+    from core.model.session import ModelSession
 
 TrainerT = TypeVar("TrainerT", bound="CheckpointedTrainer")
 
@@ -42,10 +46,11 @@ class CheckpointedTrainer:
 
     kind: ClassVar[str]
     """The run kind (meta.json's algorithm, the config file's stem)."""
-    config_class: ClassVar[type]
+    config_class: ClassVar[type[Dataclass]]
 
-    session: Any
-    config: Any
+    session: ModelSession
+    config: Any  # an instance of config_class
+    reward: NamedReward | None  # None for the offline trainers
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     checkpoint_dir: Path | None
@@ -53,6 +58,17 @@ class CheckpointedTrainer:
     world: World
     _step: int
     _failed: bool = False
+
+    if TYPE_CHECKING:  # every trainer's constructor, which resume() calls
+
+        def __init__(
+            self,
+            session: ModelSession,
+            reward: NamedReward | None,
+            data: Sequence[Any],
+            config: Any,
+            checkpoint_dir: Path | None = None,
+        ) -> None: ...
 
     def step(self) -> StepResult:
         """One training step under the session's lock. A failure ends the trainer (its
@@ -151,6 +167,8 @@ class CheckpointedTrainer:
             name = f"{checkpoints.PREFIX}{self._step}"
             self.last_checkpoint = None if folder is None else Path(folder) / name
             return self.last_checkpoint
+        checkpoint_dir = self.checkpoint_dir
+        assert checkpoint_dir is not None  # rank 0 refused to go on without one, above
         meta = {
             "algorithm": self.kind,
             **(meta or {}),
@@ -168,7 +186,7 @@ class CheckpointedTrainer:
 
         with self.session.lock:
             path = checkpoint_io.write_checkpoint(
-                self.checkpoint_dir,
+                checkpoint_dir,
                 self._step,
                 write_parts=write_parts,
                 trainer_state=trainer_state or self._trainer_state(),
@@ -206,8 +224,8 @@ class CheckpointedTrainer:
     def resume(
         cls: type[TrainerT],
         checkpoint: Path,
-        session: Any,
-        reward: Any,
+        session: ModelSession,
+        reward: NamedReward | None,
         data: Sequence[Any],
         steps: int | None = None,
         save_to: Path | None = None,

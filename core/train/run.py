@@ -15,13 +15,13 @@ run's `reporters` (core.train.reporting: TensorBoard...), closed when the run en
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from core.config import to_dict
 from core.errors import StudioError
-from core.train.control import RunControl
+from core.train.control import NamedReward, RunControl
 from core.train.distributed import SAVE_CHECKPOINT, current_world
 from core.train.events import (
     GuardFired,
@@ -35,6 +35,7 @@ from core.train.events import (
 )
 
 if TYPE_CHECKING:
+    from core.model.session import ModelSession
     from core.store import Store
     from core.train.guardrails import Guardrails
     from core.train.reporting import Reporter
@@ -45,16 +46,19 @@ FINAL_STATUSES = ("stopped", "finished", "failed", "interrupted")
 
 
 class StepwiseTrainer(Protocol):
-    """What a run needs from a trainer (PPO now; every trainer to come)."""
+    """What a run needs from a trainer (every trainer of core.algorithms)."""
 
-    config: Any  # a frozen config with .steps and .checkpoint_every
-    reward: Any
+    kind: ClassVar[str]
+    session: ModelSession
+    config: Any  # the trainer's own config class (each has .steps and .checkpoint_every)
+    reward: NamedReward | None  # None for the offline trainers
+    checkpoint_dir: Path | None
     last_checkpoint: Path | None
 
     @property
     def step_count(self) -> int: ...
     def step(self) -> StepResult: ...
-    def save_checkpoint(self, meta: Mapping[str, Any]) -> Path: ...
+    def save_checkpoint(self, meta: Mapping[str, Any] | None = None) -> Path | None: ...
 
 
 class TrainingRun:
@@ -83,7 +87,7 @@ class TrainingRun:
         the CLI's way, where nobody is there to resume."""
         self._resumed, self._resumed_from = resumed, resumed_from
         self._status = store.run(run_id).status
-        self._swapped_in: list[Any] = []  # rewards this run was handed (it closes them)
+        self._swapped_in: list[NamedReward] = []  # rewards this run was handed (it closes them)
         # The step of the newest checkpoint (a resumed run starts at its checkpoint's).
         self._saved_step = trainer.step_count if trainer.last_checkpoint is not None else None
 
@@ -115,7 +119,7 @@ class TrainingRun:
     def stop(self) -> None:
         self.control.stop()
 
-    def swap_reward(self, reward: Any) -> None:
+    def swap_reward(self, reward: NamedReward) -> None:
         """Train against `reward` from the next step on (see RunControl.swap_reward)."""
         self.control.swap_reward(reward)
 
@@ -127,7 +131,7 @@ class TrainingRun:
 
     # ------------------------------------------------------------------- loop
 
-    def events(self) -> Iterator[RunEvent]:
+    def events(self) -> Generator[RunEvent, None, None]:
         """Train until the last step or a stop, yielding events; record every way out."""
         between_steps = True  # False while a step runs: an exception then leaves no checkpoint
         try:
@@ -241,6 +245,8 @@ class TrainingRun:
         if getattr(self.trainer, "sharded", False):
             current_world().agree(SAVE_CHECKPOINT)  # the followers gather their shards too
         path = self.trainer.save_checkpoint(meta)
+        if path is None:  # only a follower rank without a folder returns none; runs are rank 0's
+            raise StudioError("The run's trainer saved no checkpoint: it has no checkpoint folder.")
         self._saved_step = self.step_count
         self.store.add_checkpoint(self.run_id, self.step_count, str(path))
         return path
@@ -328,7 +334,7 @@ def _path_or_none(path: Path | None) -> str | None:
     return str(path) if path is not None else None
 
 
-def _close(reward: Any) -> None:
+def _close(reward: object) -> None:
     close = getattr(reward, "close", None)
     if close is not None:
         close()
