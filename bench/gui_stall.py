@@ -384,7 +384,7 @@ def describe(meter: StallMeter, top: int = 5) -> list[str]:
             f"  {gap.seconds * 1000:6.0f} ms at {gap.at_s:6.2f} s "
             f"({gap.cpu_seconds * 1000:.0f} ms of it the GUI thread's own work)"
         )
-        for stack, count in Counter(gap.gui).most_common(1):
+        for stack, count in Counter(gap.gui).most_common(2):
             lines.append(f"    GUI thread ({count}/{len(gap.gui)} samples):")
             lines += [f"      {frame}" for frame in stack]
         for stack, count in Counter(gap.others).most_common(2):
