@@ -286,6 +286,10 @@ def run_scenario(
     """The whole scenario on a shown window; one meter per training run. `around_run()`
     gives a context manager that each run's training happens in (profiling, say);
     `load_meter` measures the model load through the Model page."""
+    if runs == 0:  # the load alone (a real-size model's step takes minutes on a busy CPU)
+        wait_until(window.all_pages_built)
+        load_model(window, model, load_meter)
+        return []
     prepare(window, steps, model, load_meter)
     meters = []
     for _ in range(runs):
@@ -395,7 +399,9 @@ def describe(meter: StallMeter, top: int = 5) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gui_stall", description=__doc__)
     parser.add_argument("--steps", type=int, default=3, help="PPO steps per run")
-    parser.add_argument("--runs", type=int, default=2, help="training runs (2+: with a reload)")
+    parser.add_argument(
+        "--runs", type=int, default=2, help="training runs (2+: with a reload; 0: the load only)"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the GUI thread")
     parser.add_argument("--events", action="store_true", help="time the GUI thread's events")
     parser.add_argument(
@@ -454,8 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if profiler is not None:
         order = os.environ.get("GUI_STALL_SORT", "cumulative")
         pstats.Stats(profiler).sort_stats(order).print_stats(40)
-    worst = max(meter.max_gap for meter in meters)
-    busiest = max(meter.max_busy for meter in meters)
+    worst = max((meter.max_gap for meter in meters), default=0.0)
+    busiest = max((meter.max_busy for meter in meters), default=0.0)
     load_ms = [load_meter.max_gap * 1000] + ([launch.max_ms] if launch is not None else [])
     load_busy_ms = [load_meter.max_busy * 1000] + ([launch.max_busy_ms] if launch else [])
     print(
