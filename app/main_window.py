@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +32,7 @@ from app.pages.prompts_page import PromptsPage
 from app.quit_guard import QUIT_DIALOG_NAME, ask_to_quit
 from app.settings_dialog import SettingsDialog
 from app.theme import apply_theme, configure_plots, style_plots
-from app.warm_up import import_in_background, start_warm_up
+from app.warm_up import start_warm_up
 from core import __version__
 from core.errors import StudioError
 from core.rlaif.loop import samples_as_pairs
@@ -63,7 +62,6 @@ DEFERRED_PAGES = {
     "feedback": ("app.pages.feedback_page", "FeedbackPage"),
 }
 """The pages with plots (pyqtgraph): built after the first paint, or when first asked for."""
-PAGE_IMPORTS_POLL_MS = 20
 
 
 class MainWindow(QMainWindow):
@@ -79,7 +77,6 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._quit_confirmed = False  # asked (app/quit_guard.py) while a run trained
         self._painted = False
-        self._pages_imported: threading.Event | None = None
         self._help_dialogs: dict[type, QDialog] = {}
         self._restore_pending = False
         # Style first: applying a style sheet to existing widgets re-polishes every one.
@@ -166,14 +163,6 @@ class MainWindow(QMainWindow):
                 lambda record: self.train_page.on_ai_round_finished(record)
             )
         style_plots(page, self._dark)
-
-    def _build_pages_once_imported(self) -> None:
-        """Build the deferred pages once a thread has imported their modules: the GUI
-        thread stays free meanwhile (it would wait on the import lock to build one now)."""
-        if self._pages_imported.is_set():
-            self._build_next_page()
-        else:
-            QTimer.singleShot(PAGE_IMPORTS_POLL_MS, self._build_pages_once_imported)
 
     def _build_next_page(self) -> None:
         """After the first paint: one deferred page per event-loop turn, then the imports."""
@@ -386,9 +375,7 @@ class MainWindow(QMainWindow):
         super().paintEvent(event)
         if not self._painted:
             self._painted = True
-            modules = [module for module, _name in DEFERRED_PAGES.values()]
-            self._pages_imported = import_in_background(modules)
-            QTimer.singleShot(0, self._build_pages_once_imported)  # once this paint is shown
+            QTimer.singleShot(0, self._build_next_page)  # once this paint pass is on screen
 
     def restore_last_model(self) -> None:
         """Reload the model used last time, if the setting asks for it (launch only).

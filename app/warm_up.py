@@ -19,7 +19,6 @@ import gc
 import importlib
 import logging
 import threading
-from collections.abc import Sequence
 
 from core.progress import Progress
 
@@ -83,25 +82,6 @@ def configure_torch_threads() -> None:
         if not _torch_threads_set:
             _torch_threads_set = True
             torch.set_num_threads(max(1, torch.get_num_threads() - 1))
-
-
-def import_in_background(names: Sequence[str]) -> threading.Event:
-    """Import `names` in a daemon thread of their own; the event is set once they are.
-
-    For the modules of the pages built after the first paint (pyqtgraph and numpy: 0.4 s
-    of CPU), which otherwise import on the GUI thread in one piece. Failures are logged:
-    the page that needs the module imports it again and reports why."""
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            for name in names:
-                _import(name)
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="page-imports", daemon=True).start()
-    return done
 
 
 def _warm_up() -> None:

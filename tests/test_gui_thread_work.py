@@ -4,11 +4,8 @@ events through without reading them (it sees every event of the app)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QLabel, QSpinBox
@@ -90,50 +87,3 @@ def test_a_window_shortens_the_switch_interval(window):
     # The GUI thread waits at most this long for a worker running Python to hand over the
     # GIL (app/gil_sharing.py); the default, 5 ms, could be paid at every slot and paint.
     assert sys.getswitchinterval() == pytest.approx(GUI_SWITCH_INTERVAL_S)
-
-
-LAUNCH_SCRIPT = """
-import sys, threading, time
-from pathlib import Path
-
-importers = {}
-
-
-class Spy:  # notes which thread first looks for each module, finds nothing itself
-    def find_spec(self, name, path=None, target=None):
-        importers.setdefault(name, threading.current_thread().name)
-
-
-sys.meta_path.insert(0, Spy())
-from PySide6.QtWidgets import QApplication
-
-from app.startup import build_window
-
-qt_app = QApplication([])
-folder = Path(sys.argv[1])
-window = build_window(folder / "workspace", folder / "settings.ini")
-window.show()
-deadline = time.monotonic() + 120
-while not window.all_pages_built() and time.monotonic() < deadline:
-    qt_app.processEvents()
-    time.sleep(0.01)
-print(window.all_pages_built(), importers.get("pyqtgraph"), importers.get("app.pages.train_page"))
-window.close()
-"""
-
-
-def test_the_plot_pages_modules_are_imported_off_the_gui_thread(tmp_path):
-    # A fresh process, as at launch: pyqtgraph, numpy and the pages with plots took 0.4 s
-    # of the GUI thread's CPU in one piece when the first deferred page was built.
-    env = os.environ | {"QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run(
-        [sys.executable, "-c", LAUNCH_SCRIPT, str(tmp_path)],
-        cwd=Path(__file__).resolve().parent.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split()[-3:] == ["True", "page-imports", "page-imports"], done.stdout
