@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel, QSpinBox
 
 from app.gil_sharing import GUI_SWITCH_INTERVAL_S
 from app.wheel_guard import WheelGuard
-from tests.test_app_support import (  # noqa: F401 (fixtures)
+from tests.app.test_app_support import (  # noqa: F401 (fixtures)
     click,
     load_model,
     wait_idle,
@@ -21,16 +21,16 @@ from tests.test_app_support import (  # noqa: F401 (fixtures)
 
 
 def test_model_load_reads_the_tokenizer_in_a_worker_thread(qtbot, window, monkeypatch):
-    import core.models
+    import core.model.session
 
     readers: list[threading.Thread] = []
-    read_tokenizer = core.models.load_tokenizer
+    read_tokenizer = core.model.session.load_tokenizer
 
     def recording(*args, **kwargs):
         readers.append(threading.current_thread())
         return read_tokenizer(*args, **kwargs)
 
-    monkeypatch.setattr(core.models, "load_tokenizer", recording)
+    monkeypatch.setattr(core.model.session, "load_tokenizer", recording)
     load_model(qtbot, window, "demo")
     assert readers, "the load never read a tokenizer"
     assert threading.main_thread() not in readers
