@@ -119,6 +119,9 @@ def test_each_kind_is_named_in_at_most_three_product_files():
     """A kind's name as a string literal: the registry, its trainer and at most one more
     (app/algorithms.py's visuals, or the export format that KTO reads)."""
     sources = [*ROOT.glob("core/**/*.py"), *ROOT.glob("app/**/*.py")]
+    # The screenshot tours drive the window as a person would, picking kinds by name like
+    # the tests and the docs do: users of the registry, not declarations of an algorithm.
+    sources = [p for p in sources if not p.name.startswith("screenshot_")]
     written = {source: _names_written_in(source) for source in sources}
     for kind in ALGORITHMS:
         files = sorted(str(p.relative_to(ROOT)) for p, names in written.items() if kind in names)
