@@ -30,6 +30,7 @@ def build_window(workspace: Path | str | None = None, settings_path: Path | None
     opened is reported in a dialog offering another one (app.workspace_recovery);
     declining raises NoWorkspaceOpened.
     """
+    from app.gil_sharing import favour_the_gui_thread
     from app.main_window import MainWindow
     from app.wheel_guard import install_wheel_guard
     from app.workers import ensure_thread_pool
@@ -39,6 +40,7 @@ def build_window(workspace: Path | str | None = None, settings_path: Path | None
     if not isinstance(app, QApplication):
         raise RuntimeError("build_window needs a QApplication; create one first")
     install_wheel_guard(app)  # once per app; covers every field, now and later
+    favour_the_gui_thread()
     settings = settings_at(settings_path)
     ensure_thread_pool()
     state = open_app_state(Path(workspace) if workspace is not None else None, settings)

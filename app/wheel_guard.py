@@ -40,10 +40,15 @@ class WheelGuard(QObject):
     """The application-level event filter described in the module docstring."""
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        # Every event of the app comes here, on the GUI thread and with the GIL: the cheap
+        # receiver test first (few receivers are fields), since QEvent.type() alone costs
+        # several microseconds and paints and layouts send events by the thousand.
+        if not isinstance(watched, GUARDED_TYPES):
+            return False
         kind = event.type()
-        if kind == QEvent.Type.Polish and isinstance(watched, GUARDED_TYPES):
+        if kind == QEvent.Type.Polish:
             _use_strong_focus(watched)
-        elif kind == QEvent.Type.Wheel and isinstance(watched, GUARDED_TYPES):
+        elif kind == QEvent.Type.Wheel:
             _use_strong_focus(watched)  # a field never polished yet (not shown) too
             if not watched.hasFocus():
                 _scroll_instead(watched, cast(QWheelEvent, event))  # Qt: a Wheel is one

@@ -114,11 +114,11 @@ def reward_model_then_grpo(
     """Fit a reward model on the store's AI comparisons (coin flips filtered out), run GRPO
     on the training prompts against it, and measure the truth on the held-out prompts."""
     from core.config.critic_free import GRPOConfig
-    from core.grpo.launch import GRPO
+    from core.grpo.trainer import GRPOTrainer
     from core.model.session import resolve_model_path
     from core.rewards.classifier import ClassifierReward
     from core.rlaif.loop import retrain_reward_model
-    from core.train.launch import start_run
+    from core.train.launch import Algorithm, start_run
 
     base = resolve_model_path(session.spec.name_or_path)
     rm_config = RMConfig(base=base, epochs=config.rm_epochs,
@@ -129,7 +129,7 @@ def reward_model_then_grpo(
     grpo = GRPOConfig(steps=config.grpo_steps, batch_size=16, group_size=4, mini_batch_size=16,
                       samples_per_step=0, max_new_tokens=config.max_new_tokens,
                       seed=config.seed)  # fmt: skip
-    run = start_run(store, GRPO, session, reward, list(train_prompts), grpo,
+    run = start_run(store, Algorithm.of(GRPOTrainer), session, reward, list(train_prompts), grpo,
                     [f"rm={result.folder}"])  # fmt: skip
     rewards = [step.metrics["reward/mean"] for step in run]
     truth = policy_truth(session, eval_prompts, config.criterion, samples=config.eval_samples,

@@ -184,6 +184,8 @@ class ModelPage(QWidget):
         self.info_empty = QLabel("No model loaded. Load the demo model to try everything offline.")
         self.info_empty.setObjectName("hint")
         self.info_form.addRow(self.info_empty)
+        self._info_labels: dict[str, QLabel] = {}
+        """The loaded model's value labels by row key (empty while none is loaded)."""
         return box
 
     def _build_plan(self) -> QGroupBox:
@@ -426,16 +428,31 @@ class ModelPage(QWidget):
             label.setText(f"LoRA adapter trained by run {run.name} (id {run.id}, {run.status})")
 
     def _show_info(self, info: dict | None) -> None:
+        """Show `info`'s rows. The rows are made once per set of keys and relabelled after:
+        a load shows them twice (session change, then the load's own description), and
+        rebuilding a dozen labels with the re-layout it causes took the GUI thread tens of
+        milliseconds each time."""
+        rows = info_rows(info) if info else []
+        keys = [key for key, _title, _text in rows]
+        if keys != list(self._info_labels):
+            self._build_info_rows(rows)
+            return
+        for key, _title, text in rows:
+            self._info_labels[key].setText(text)
+
+    def _build_info_rows(self, rows: list[tuple[str, str, str]]) -> None:
         while self.info_form.rowCount():
             self.info_form.removeRow(0)
-        if not info:
+        self._info_labels = {}
+        if not rows:
             self.info_empty = named(QLabel("No model loaded."), "hint")
             self.info_form.addRow(self.info_empty)
             return
-        for key, title, text in info_rows(info):
+        for key, title, text in rows:
             label = named(QLabel(text), f"info_{key}")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.info_form.addRow(title, label)
+            self._info_labels[key] = label
 
 
 def shape_for_choice(
