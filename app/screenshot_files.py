@@ -87,5 +87,7 @@ def save_png(image, path: Path) -> None:
         "RGB", (rgb.width(), rgb.height()), bytes(rgb.constBits()), "raw", "RGB",
         rgb.bytesPerLine(), 1,
     )  # fmt: skip
-    picture = picture.quantize(PALETTE_COLOURS, method=Image.Quantize.MEDIANCUT, dither=0)
+    picture = picture.quantize(
+        PALETTE_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+    )
     picture.save(path, optimize=True)

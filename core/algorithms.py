@@ -98,6 +98,12 @@ class AlgorithmSpec:
     def trainer_class(self) -> type[CheckpointedTrainer]:
         return _resolve(self.trainer)
 
+    @property
+    def reads_unnamed_checkpoints(self) -> bool:
+        """Resumes checkpoints written before they named their algorithm (PPO's trainer
+        says so). Asked only of such old checkpoints, so the trainer is imported only then."""
+        return bool(getattr(self.trainer_class(), "reads_unnamed_checkpoints", False))
+
     def algorithm(self) -> Algorithm:
         """The core.train.launch.Algorithm that starts and resumes its runs."""
         from core.train.launch import Algorithm

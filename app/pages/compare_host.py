@@ -1,7 +1,8 @@
-"""What Compare & Rate's mixins (generation, thumbs, rank) use of the page and of each other.
+"""What Compare & Rate's mixins (generation, thumbs, rank, order) use of the page and of
+each other.
 
-ComparePage is built from PairGeneration, ThumbsMode and RankMode, which share its widgets
-and bookkeeping. Each mixin derives from CompareHost, which declares those shared parts
+ComparePage is built from PairGeneration, ThumbsMode, RankMode and PairOrder, which share
+its widgets and bookkeeping. Each mixin derives from CompareHost, which declares those shared parts
 for the type checker only: annotations, and method signatures behind TYPE_CHECKING, so at
 run time it adds nothing and every name resolves to the page's or a mixin's own definition.
 """
@@ -45,6 +46,10 @@ class CompareHost:
     _rewards: RewardCache
     _pairs: dict[int, Pair]
     _singles: dict[int, Pair]
+    set_combo: QComboBox
+    _prompts: list[PromptRow]
+    _index: int
+    _kept_queued: set[int]
     _generating: bool
     _scoring: bool
     # RankMode's

@@ -8,12 +8,16 @@ stays chosen: it never falls back to another order by itself."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
 from app.compare_pairs import Pair, stored_recipe
 from app.jobs.label_order import order_stored_pairs
 from app.jobs.model import SideCompletion
+from app.pages.compare_host import CompareHost
+from app.widgets.common import named
 from app.workers import start_job
 from core.rating.label_order import NEEDS_REWARD_MODEL, Ordering, latest_reward_model
 from core.rating.label_order import no_reward_model_message as _no_rm
@@ -37,7 +41,7 @@ REORDER_EVERY = 10
 """Votes after which an active order is computed again, with the new labels."""
 
 
-class PairOrder:
+class PairOrder(CompareHost):
     """The Order combo and the queue of stored pairs it fills; ComparePage supplies the
     rest (its store access, pair bookkeeping and status line)."""
 
@@ -45,7 +49,7 @@ class PairOrder:
         self._order_queue: list[tuple[int, int, int]] = []
         self._votes_since_order = 0
         self._ordering = False
-        combo = self.order_combo = QComboBox(objectName="compareOrderCombo")
+        combo = self.order_combo = named(QComboBox(), "compareOrderCombo")
         for index, (order, text, tip) in enumerate(ORDER_CHOICES):
             combo.addItem(text, order)
             combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
@@ -92,9 +96,12 @@ class PairOrder:
             self._rng.randrange(2**31) if order == "random" else 0,
             description="Ordering pairs to rate",
             context="Ordering the pairs to rate",
-            on_done=lambda result, o=order: self._on_ordered(o, result),
-            on_error=lambda _e: setattr(self, "_ordering", False),
+            on_done=partial(self._on_ordered, order),
+            on_error=self._on_order_failed,
         )
+
+    def _on_order_failed(self, _error: BaseException) -> None:
+        self._ordering = False  # the error reporter has shown why; a new choice may retry
 
     def _on_ordered(self, order: str, result: Ordering | str) -> None:
         self._ordering = False
@@ -131,7 +138,7 @@ class PairOrder:
                 break
         else:
             return False
-        store = self.state.store
+        store = self.state.require_store()
         rows = [store.generation(left), store.generation(right)]
         sides = [SideCompletion(stored_recipe(r), r.text, r.seed or 0, r.params, r.adapter)
                  for r in rows]  # fmt: skip

@@ -42,7 +42,7 @@ from app.jobs.feedback import (
     run_rm_training,
 )
 from app.pages.feedback_reward_model import EpochRelay, RewardModelBox
-from app.widgets.common import hint, page_title
+from app.widgets.common import hint, named, page_title, wrapping_label
 from app.widgets.dpo_round_box import DPORoundBox
 from app.widgets.feedback_forms import JudgeForm
 from app.widgets.feedback_tables import (
@@ -106,12 +106,12 @@ class FeedbackPage(QWidget):
     def _build_labelling(self) -> QWidget:
         box = QGroupBox("AI labelling")
         self.judge_form = JudgeForm(self.state.errors.report)
-        self.label_button = QPushButton("Label pairs", objectName="labelPairsButton")
+        self.label_button = named(QPushButton("Label pairs"), "labelPairsButton")
         self.label_button.clicked.connect(self._on_label)
-        self.stop_label_button = QPushButton("Stop", objectName="stopLabellingButton")
+        self.stop_label_button = named(QPushButton("Stop"), "stopLabellingButton")
         self.stop_label_button.clicked.connect(lambda: self._stop("label"))
-        self.label_progress = QProgressBar(objectName="labelProgress", textVisible=False)
-        self.label_status = QLabel(objectName="labelStatus", wordWrap=True)
+        self.label_progress = named(QProgressBar(textVisible=False), "labelProgress")
+        self.label_status = wrapping_label("labelStatus")
         self.verdict_table = VerdictTable()
         layout = QVBoxLayout(box)
         layout.addWidget(self.judge_form, 2)
@@ -122,7 +122,7 @@ class FeedbackPage(QWidget):
         self.people_panel = PeoplePanel()
         self.people_panel.rerate_requested.connect(self.rerate_requested)
         self.people_panel.resolve_requested.connect(self._on_resolve)
-        self.feedback_tabs = QTabWidget(objectName="feedbackTabs")
+        self.feedback_tabs = named(QTabWidget(), "feedbackTabs")
         self.feedback_tabs.addTab(self.verdict_table, "Latest AI verdicts (newest first)")
         self.feedback_tabs.addTab(self.people_panel, "Between people")
         layout.addWidget(self.feedback_tabs, 3)
@@ -141,7 +141,7 @@ class FeedbackPage(QWidget):
             self.state, lambda: self.judge_form.choice(self._device()), lambda: None
         )
         layout.addWidget(self.dpo_round_box)
-        scroll = QScrollArea(objectName="feedbackRightScroll")
+        scroll = named(QScrollArea(), "feedbackRightScroll")
         scroll.setWidget(column)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -161,10 +161,10 @@ class FeedbackPage(QWidget):
 
     def _build_agreement(self) -> QWidget:
         box = QGroupBox("Agreement with people")
-        self.refresh_button = QPushButton("Refresh", objectName="refreshAgreementButton")
+        self.refresh_button = named(QPushButton("Refresh"), "refreshAgreementButton")
         self.refresh_button.setToolTip("Compare AI labels with human ones; score the newest RM")
         self.refresh_button.clicked.connect(self._on_refresh_agreement)
-        self.agreement_summary = QLabel(objectName="agreementSummary", wordWrap=True)
+        self.agreement_summary = wrapping_label("agreementSummary")
         self.agreement_table = AgreementTable()
         self.agreement_table.fit_height()
         layout = QVBoxLayout(box)
@@ -175,7 +175,8 @@ class FeedbackPage(QWidget):
         explanation.setTextFormat(Qt.TextFormat.RichText)
         # Folded by default: unfolded it pushed the DPO round below a 800-pixel window.
         explanation.setVisible(False)
-        toggle = QToolButton(objectName="agreementExplainButton", checkable=True)
+        toggle = named(QToolButton(), "agreementExplainButton")
+        toggle.setCheckable(True)
         toggle.setText("What do these figures mean?")
         toggle.setAutoRaise(True)
         toggle.toggled.connect(explanation.setVisible)
@@ -384,7 +385,7 @@ class FeedbackPage(QWidget):
         from core.rating.resolutions import settle
 
         try:
-            settle(self.state.store, first_id, second_id, pick, self.state.rater_name())
+            settle(self.state.require_store(), first_id, second_id, pick, self.state.rater_name())
         except (StudioError, ValueError) as error:
             self.state.errors.report(error, "Resolving the pair")
             return

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.widgets.common import named
 from app.widgets.feedback_forms import RewardModelForm
 from app.widgets.feedback_tables import percent
 from app.widgets.plots import SERIES_COLOURS, MetricPlot, Series
@@ -103,15 +104,13 @@ class RewardModelBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Reward model (Bradley–Terry)", parent)
         self.rm_form = RewardModelForm()
-        self.train_rm_button = QPushButton(
-            "Train reward model", objectName="trainRewardModelButton"
-        )
-        self.stop_rm_button = QPushButton("Stop", objectName="stopRewardModelButton")
-        self.rm_progress = QProgressBar(objectName="rmProgress", textVisible=False)
+        self.train_rm_button = named(QPushButton("Train reward model"), "trainRewardModelButton")
+        self.stop_rm_button = named(QPushButton("Stop"), "stopRewardModelButton")
+        self.rm_progress = named(QProgressBar(textVisible=False), "rmProgress")
         self.rm_plot = reward_model_plot()
-        self.rm_result = SummaryLabel(objectName="rmResult", wordWrap=True)
+        self.rm_result = named(SummaryLabel(wordWrap=True), "rmResult")
         self.rm_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.use_rm_button = QPushButton("Use as PPO reward", objectName="useRewardModelButton")
+        self.use_rm_button = named(QPushButton("Use as PPO reward"), "useRewardModelButton")
         self.use_rm_button.setToolTip("Set the Train page's reward to rm=<this folder>")
         layout = QVBoxLayout(self)
         layout.addWidget(self.rm_form)

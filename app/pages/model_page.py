@@ -27,7 +27,7 @@ from app.app_state import AppState
 from app.jobs.local_models import train_defaults
 from app.jobs.model import LoadedModel, describe_session, load_model
 from app.load_progress import ProgressText
-from app.widgets.common import page_title
+from app.widgets.common import named, page_title, wrapping_label
 from app.widgets.local_models import LocalModelsBox
 from app.widgets.memory_plan import MemoryPlanLabel
 from app.widgets.model_info import info_rows
@@ -102,23 +102,23 @@ class ModelPage(QWidget):
     def _build_form(self) -> QGroupBox:
         box = QGroupBox("Which model")
         form = QFormLayout(box)
-        self.model_combo = QComboBox(objectName="modelCombo", editable=True)
+        self.model_combo = named(QComboBox(editable=True), "modelCombo")
         self.model_combo.setToolTip(
             "'Demo model' is built in and works offline. Or pick a local model folder "
             "(config.json + weights + tokenizer), or type a Hugging Face hub id such as "
             "HuggingFaceTB/SmolLM2-135M (needs network or a warm cache)."
         )
         self.model_combo.setMinimumWidth(420)
-        browse = QPushButton("Folder…", objectName="browseModelButton")
+        browse = named(QPushButton("Folder…"), "browseModelButton")
         browse.clicked.connect(self._on_browse)
         row = QHBoxLayout()
         row.addWidget(self.model_combo, 1)
         row.addWidget(browse)
         form.addRow("Model", row)
-        self.device_combo = QComboBox(objectName="deviceCombo")
+        self.device_combo = named(QComboBox(), "deviceCombo")
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto picks CUDA, then Apple MPS, then the CPU.")
-        self.dtype_combo = QComboBox(objectName="dtypeCombo")
+        self.dtype_combo = named(QComboBox(), "dtypeCombo")
         self.dtype_combo.addItems(DTYPES)
         self.dtype_combo.setToolTip(
             "auto: bfloat16 on a GPU that supports it, else float32. float16 can overflow "
@@ -126,7 +126,7 @@ class ModelPage(QWidget):
         )
         form.addRow("Device", self.device_combo)
         form.addRow("Precision", self.dtype_combo)
-        self.quantize_combo = QComboBox(objectName="quantizeCombo")
+        self.quantize_combo = named(QComboBox(), "quantizeCombo")
         self.quantize_combo.addItems(QUANTIZE_MODES)
         self.quantize_combo.setToolTip(
             "Store the frozen base weights quantised (QLoRA): 4bit (NF4) takes about a "
@@ -135,7 +135,7 @@ class ModelPage(QWidget):
             '(pip install "rlhf-studio[quant]"); runs on a CUDA GPU or the CPU.'
         )
         form.addRow("Quantise base", self.quantize_combo)
-        self.prompt_format_combo = QComboBox(objectName="promptFormatCombo")
+        self.prompt_format_combo = named(QComboBox(), "promptFormatCombo")
         self.prompt_format_combo.addItems(PROMPT_FORMATS)
         self.prompt_format_combo.setToolTip(
             "plain: the model continues the prompt text (base models, the demo model). "
@@ -146,7 +146,7 @@ class ModelPage(QWidget):
         self.lora_check = QCheckBox("Attach a LoRA adapter (needed for training)")
         self.lora_check.setChecked(True)
         form.addRow("", self.lora_check)
-        self.adapter_edit = QLineEdit(objectName="adapterEdit")
+        self.adapter_edit = named(QLineEdit(), "adapterEdit")
         self.adapter_edit.setPlaceholderText("optional: a saved PEFT adapter folder to start from")
         adapter_browse = QPushButton("Folder…")
         adapter_browse.clicked.connect(self._on_browse_adapter)
@@ -162,14 +162,14 @@ class ModelPage(QWidget):
         return box
 
     def _build_buttons(self) -> QHBoxLayout:
-        self.load_button = QPushButton("Load model", objectName="loadModelButton")
+        self.load_button = named(QPushButton("Load model"), "loadModelButton")
         self.load_button.setDefault(True)
         self.load_button.clicked.connect(self._on_load)
-        self.unload_button = QPushButton("Unload", objectName="unloadModelButton")
+        self.unload_button = named(QPushButton("Unload"), "unloadModelButton")
         self.unload_button.clicked.connect(self._on_unload)
-        self.progress = QProgressBar(objectName="loadProgress")
+        self.progress = named(QProgressBar(), "loadProgress")
         self.progress.setVisible(False)
-        self.progress_label = QLabel(objectName="loadStatus")
+        self.progress_label = named(QLabel(), "loadStatus")
         row = QHBoxLayout()
         row.addWidget(self.load_button)
         row.addWidget(self.unload_button)
@@ -190,11 +190,9 @@ class ModelPage(QWidget):
 
     def _build_plan(self) -> QGroupBox:
         self.train_defaults = train_defaults()
-        self.plan_box = QGroupBox("Memory plan", objectName="memoryPlanBox")
+        self.plan_box = named(QGroupBox("Memory plan"), "memoryPlanBox")
         self.plan_box.setToolTip(self.train_defaults.title)
-        self.plan_title = QLabel(
-            f"For {self.train_defaults.title}.", objectName="memoryPlanTitle", wordWrap=True
-        )
+        self.plan_title = wrapping_label("memoryPlanTitle", f"For {self.train_defaults.title}.")
         self.plan_label = MemoryPlanLabel()
         self.plan_label.setText("Choose a model to see its memory plan.")
         plan_layout = QVBoxLayout(self.plan_box)
@@ -447,11 +445,11 @@ class ModelPage(QWidget):
             self.info_form.removeRow(0)
         self._info_labels = {}
         if not rows:
-            self.info_empty = QLabel("No model loaded.", objectName="hint")
+            self.info_empty = named(QLabel("No model loaded."), "hint")
             self.info_form.addRow(self.info_empty)
             return
         for key, title, text in rows:
-            label = QLabel(text, objectName=f"info_{key}")
+            label = named(QLabel(text), f"info_{key}")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.info_form.addRow(title, label)
             self._info_labels[key] = label

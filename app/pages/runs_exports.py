@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QFileDialog, QInputDialog
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from app.jobs.run_transfer import export_folder, export_run_job, import_run_job
 from app.widgets.common import inform
@@ -24,6 +25,16 @@ from core.export.ratings import export_metrics, export_pairs, export_samples
 from core.runs.import_run import imported_origin
 from core.train.checkpoints import ADAPTER_DIR
 
+if TYPE_CHECKING:
+    from app.app_state import AppState
+    from app.widgets.plots import OverlayPlot
+
+    # For the type checker the mixin is the QWidget that RunsPage is (dialogs take it as
+    # their parent); at run time it adds no base, RunsPage brings QWidget itself.
+    _PageBase = QWidget
+else:
+    _PageBase = object
+
 MERGED_FORMATS = {
     "Hugging Face model folder": "merged",
     "GGUF file (llama.cpp, LM Studio)": "gguf",
@@ -32,8 +43,19 @@ MERGED_FORMATS = {
 """The merged export's formats, as the export action offers them."""
 
 
-class RunExportActions:
+class RunExportActions(_PageBase):
     """Export and import actions of the Runs page (mixed into `RunsPage`)."""
+
+    # the page's (RunsPage.__init__ and methods), declared for the type checker only
+    state: AppState
+    overlay: OverlayPlot
+
+    if TYPE_CHECKING:
+
+        def refresh(self) -> None: ...
+        def selected_run_ids(self) -> list[int]: ...
+        def select_runs(self, run_ids: list[int]) -> None: ...
+        def _chosen_checkpoint(self) -> tuple[int, int, Path] | None: ...
 
     def _on_export_adapter(self) -> None:
         chosen = self._chosen_checkpoint()
@@ -115,7 +137,7 @@ class RunExportActions:
     def export_metrics_csv(self, path: Path, run_id: int) -> None:
         """Write one run's metrics, one row per step."""
         self._export(
-            lambda: export_metrics(self.state.store, path, run_id, force=True),
+            lambda: export_metrics(self.state.require_store(), path, run_id, force=True),
             "Exporting metrics",
             f"steps to {path}",
         )
@@ -133,7 +155,7 @@ class RunExportActions:
     def export_samples_jsonl(self, path: Path, run_id: int) -> None:
         """Write the rollouts a run kept and its held-out answers, one JSON object each."""
         self._export(
-            lambda: export_samples(self.state.store, path, run_id, force=True),
+            lambda: export_samples(self.state.require_store(), path, run_id, force=True),
             "Exporting samples",
             f"samples to {path}",
         )
@@ -149,7 +171,7 @@ class RunExportActions:
         """Write one TRL row per decided pair (core.data.preference_export: {"prompt", "chosen",
         "rejected", "margin", "source"}, AI coin flips left out)."""
         self._export(
-            lambda: export_pairs(self.state.store, path, force=True),
+            lambda: export_pairs(self.state.require_store(), path, force=True),
             "Exporting comparisons",
             f"pairs to {path}",
             note=lambda report: (
@@ -176,7 +198,7 @@ class RunExportActions:
                 "Exporting the run",
             )
             return
-        run = self.state.store.run(ids[0])
+        run = self.state.require_store().run(ids[0])
         if run.kind not in exportable_kinds():  # asked before a folder is chosen
             self.state.errors.report(
                 StudioError(
@@ -234,12 +256,13 @@ class RunExportActions:
     def _on_imported(self, report) -> None:
         self.state.runs_changed.emit()
         self.refresh()
+        store = self.state.require_store()
         imported = [run.run_id for run in report.runs]
-        origins = [imported_origin(self.state.store.run(run_id)) or {} for run_id in imported]
+        origins = [imported_origin(store.run(run_id)) or {} for run_id in imported]
         exported = [
             origin["exported_run_id"] for origin in origins if origin.get("exported_run_id")
         ]
-        known = {run.id for run in self.state.store.runs()}
+        known = {run.id for run in store.runs()}
         self.select_runs(imported + [run_id for run_id in exported if run_id in known])
         steps = ", ".join(f"run {run.run_id}: {run.steps} steps" for run in report.runs)
         inform(self, "Runs imported", f"From {report.source_workspace}: {steps}.")

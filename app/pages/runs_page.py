@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from app.app_state import AppState
 from app.pages.runs_exports import MERGED_FORMATS, RunExportActions
 from app.run_kinds import FIGURE_HELP, metrics_for, row_figures
-from app.widgets.common import page_title
+from app.widgets.common import header_item, named, page_title
 from app.widgets.config_table import ConfigTable
 from app.widgets.plots import OverlayPlot
 from app.widgets.rounds_plot import RoundsPlot
@@ -81,7 +81,7 @@ class RunsPage(RunExportActions, QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.table = QTableWidget(0, len(COLUMNS), objectName="runsTable")
+        self.table = named(QTableWidget(0, len(COLUMNS)), "runsTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -89,16 +89,16 @@ class RunsPage(RunExportActions, QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         for column in (5, 6):
-            self.table.horizontalHeaderItem(column).setToolTip(FIGURE_HELP)
+            header_item(self.table, column).setToolTip(FIGURE_HELP)
         self.table.itemSelectionChanged.connect(self._on_selection)
-        self.metric_combo = QComboBox(objectName="overlayMetricCombo")
+        self.metric_combo = named(QComboBox(), "overlayMetricCombo")
         self.metric_combo.setMinimumContentsLength(22)
         self._offer_metrics([*OVERLAY_METRICS, *GROUP_METRICS])
         self.metric_combo.currentTextChanged.connect(lambda _t: self._on_selection())
         self.overlay = OverlayPlot()
         self.overlay.setObjectName("runsOverlayPlot")
         self.config_view = ConfigTable()
-        self.checkpoint_list = QListWidget(objectName="checkpointList")
+        self.checkpoint_list = named(QListWidget(), "checkpointList")
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self._build_details())
@@ -129,7 +129,7 @@ class RunsPage(RunExportActions, QWidget):
         row.addWidget(QLabel("Metric"))
         row.addWidget(self.metric_combo)
         row.addStretch(1)
-        save_png = QPushButton("Save plot as PNG…", objectName="exportPlotButton")
+        save_png = named(QPushButton("Save plot as PNG…"), "exportPlotButton")
         save_png.clicked.connect(self._on_export_png)
         row.addWidget(save_png)
         plot_layout.addLayout(row)
@@ -156,7 +156,7 @@ class RunsPage(RunExportActions, QWidget):
             ("Import a cluster run…", "importRunButton", self._on_import_run),
         ]
         for index, (text, name, slot) in enumerate(buttons):
-            button = QPushButton(text, objectName=name)
+            button = named(QPushButton(text), name)
             button.clicked.connect(slot)
             grid.addWidget(button, 4 + index // 2, index % 2)
         body = QSplitter(Qt.Orientation.Horizontal)
@@ -207,14 +207,21 @@ class RunsPage(RunExportActions, QWidget):
 
     def selected_run_ids(self) -> list[int]:
         rows = sorted({index.row() for index in self.table.selectedIndexes()})
-        return [self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) for row in rows]
+        return [self._run_id_at(row) for row in rows]
+
+    def _run_id_at(self, row: int) -> int:
+        """The id of the run on table row `row` (refresh fills every row)."""
+        item = self.table.item(row, 0)
+        if item is None:
+            raise LookupError(f"runsTable has no run on row {row}")
+        return item.data(Qt.ItemDataRole.UserRole)
 
     def select_runs(self, run_ids: list[int]) -> None:
         self.table.clearSelection()
         mode = self.table.selectionMode()
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) in run_ids:
+            if self._run_id_at(row) in run_ids:
                 self.table.selectRow(row)
         self.table.setSelectionMode(mode)
 

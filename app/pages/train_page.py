@@ -28,7 +28,7 @@ from app.jobs.offline import OfflineRequest
 from app.jobs.training import TrainRequest, reward_labels
 from app.pages.train_inspect import InspectLauncher
 from app.pages.train_try import TryPolicyBox
-from app.widgets.common import page_title
+from app.widgets.common import named, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
 from app.widgets.memory_plan import MemoryPlanLabel
 from app.widgets.offline_dashboard import OfflineDashboard
@@ -113,7 +113,7 @@ class TrainPage(QWidget):
         """The settings, scrolled on their own: the run bar above them stays in view."""
         self.form = TrainForm()
         self.estimate_label = MemoryPlanLabel()
-        self.name_edit = QLineEdit(objectName="runNameEdit")
+        self.name_edit = named(QLineEdit(), "runNameEdit")
         self.name_edit.setPlaceholderText("run name (optional)")
         content = QWidget()
         column = QVBoxLayout(content)
@@ -122,7 +122,7 @@ class TrainPage(QWidget):
         column.addWidget(QLabel("<b>Memory plan</b>"))
         column.addWidget(self.estimate_label)
         column.addStretch(1)
-        scroll = QScrollArea(objectName="trainFormScroll")
+        scroll = named(QScrollArea(), "trainFormScroll")
         scroll.setWidget(content)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -137,7 +137,7 @@ class TrainPage(QWidget):
     def _build_right(self) -> QWidget:
         self.dashboard = TrainingDashboard()
         # The on-policy dashboard, or an offline algorithm's (made on its first run).
-        self.dashboard_stack = QStackedWidget(objectName="dashboardStack")
+        self.dashboard_stack = named(QStackedWidget(), "dashboardStack")
         self.dashboard_stack.addWidget(self.dashboard)
         self.offline_dashboards: dict[str, OfflineDashboard] = {}
         self.rollout_table = RolloutTable()
@@ -145,7 +145,7 @@ class TrainPage(QWidget):
         self.held_out_table = RolloutTable()
         self.held_out_table.setObjectName("heldOutTable")
         self.try_box = TryPolicyBox(self)
-        tabs = QTabWidget(objectName="trainTabs")
+        tabs = named(QTabWidget(), "trainTabs")
         tabs.addTab(self.rollout_table, "Latest rollouts")
         tabs.addTab(self.held_out_table, HELD_OUT_TAB)
         tabs.addTab(self.try_box, "Try the policy (while paused)")

@@ -8,14 +8,13 @@ from typing import Any
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.jobs.model import generate_text
-from app.widgets.common import hint
+from app.widgets.common import hint, named, read_only_text
 from app.workers import start_job
 from core.config import GenerationConfig
 
@@ -28,14 +27,12 @@ class TryPolicyBox(QWidget):
         here, which would make a cycle of the two modules."""
         super().__init__()
         self.page = page
-        self.try_prompt_edit = QLineEdit(objectName="tryPromptEdit")
+        self.try_prompt_edit = named(QLineEdit(), "tryPromptEdit")
         self.try_prompt_edit.setPlaceholderText("Type a prompt, then Generate (training paused)")
         self.try_prompt_edit.returnPressed.connect(self._on_try)
-        self.try_button = QPushButton("Generate", objectName="tryPolicyButton")
+        self.try_button = named(QPushButton("Generate"), "tryPolicyButton")
         self.try_button.clicked.connect(self._on_try)
-        self.inspect_button = QPushButton(
-            "Inspect token by token", objectName="inspectSampleButton"
-        )
+        self.inspect_button = named(QPushButton("Inspect token by token"), "inspectSampleButton")
         self.inspect_button.setToolTip(
             "A fresh sample of this prompt under the run's latest checkpoint, token by token: "
             "log-probs, KL, and what the trainer credits each token with"
@@ -43,7 +40,7 @@ class TryPolicyBox(QWidget):
         self.inspect_button.clicked.connect(
             lambda: page.inspector.open(self.try_prompt_edit.text().strip() or "The")
         )
-        self.try_output = QPlainTextEdit(objectName="tryPolicyOutput", readOnly=True)
+        self.try_output = read_only_text("tryPolicyOutput")
         row = QHBoxLayout()
         row.addWidget(self.try_prompt_edit, 1)
         row.addWidget(self.try_button)

@@ -49,11 +49,10 @@ class ComparePane(QGroupBox):
     def show_text(self, prompt: str, completion: str) -> None:
         """The prompt (muted) followed by the completion (bold)."""
         self._shown = (prompt, completion)
-        self._render()
+        self._render(prompt, completion)
         self.scores_label.setText("")
 
-    def _render(self) -> None:
-        prompt, completion = self._shown
+    def _render(self, prompt: str, completion: str) -> None:
         muted = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
         self.text_view.clear()
         self.text_view.appendHtml(
@@ -66,7 +65,7 @@ class ComparePane(QGroupBox):
         # The muted colour is written into the text: a theme switched live redraws it
         # (the light theme's grey was near invisible on the dark background).
         if event.type() == QEvent.Type.PaletteChange and self._shown is not None:
-            self._render()
+            self._render(*self._shown)
 
     def clear(self, message: str = "") -> None:
         self._shown = None

@@ -11,7 +11,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QMenu,
     QPushButton,
     QTableWidget,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.widgets.common import cell_widget, named, wrapping_label
 from app.widgets.feedback_tables import _item, _read_only, number, percent
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ CONFLICT_COLUMNS = ("", "Outcome", "Prompt", "A", "B", "Votes")
 
 
 def _table(name: str, columns: Sequence[str]) -> QTableWidget:
-    table = QTableWidget(0, len(columns), objectName=name)
+    table = named(QTableWidget(0, len(columns)), name)
     table.setHorizontalHeaderLabels(list(columns))
     _read_only(table)
     table.horizontalHeader().setStretchLastSection(True)
@@ -57,7 +57,7 @@ class PeoplePanel(QGroupBox):
         super().__init__()
         self.setObjectName("peoplePanel")
         self.setToolTip(PEOPLE_TIP)
-        self.summary = QLabel(objectName="peopleSummary", wordWrap=True)
+        self.summary = wrapping_label("peopleSummary")
         self.summary.setText("Press Refresh to compare the people who rated.")
         self.pairs_table = _table("raterPairsTable", ("Raters", "Shared", "Agreement", "κ"))
         self.habits_table = _table(
@@ -114,10 +114,11 @@ class PeoplePanel(QGroupBox):
 
     def _actions(self, row: int) -> QWidget:
         """Re-rate and Resolve for conflict `row` (the table owns and deletes them)."""
-        rerate = QPushButton("Re-rate", objectName="rerateConflictButton")
+        rerate = named(QPushButton("Re-rate"), "rerateConflictButton")
         rerate.setToolTip("Rate this pair again on Compare & Rate")
         rerate.clicked.connect(lambda _checked=False, r=row: self._on_conflict_clicked(r, 0))
-        resolve = QToolButton(objectName="resolveConflictButton", text="Resolve")
+        resolve = named(QToolButton(), "resolveConflictButton")
+        resolve.setText("Resolve")
         resolve.setToolTip("Pick the final verdict on this pair yourself")
         resolve.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(resolve)
@@ -136,11 +137,12 @@ class PeoplePanel(QGroupBox):
 
     def action_buttons(self, row: int) -> tuple[QPushButton, QToolButton]:
         """Conflict `row`'s Re-rate and Resolve buttons (tests)."""
-        cell = self.conflicts_table.cellWidget(row, 0)
-        return (
-            cell.findChild(QPushButton, "rerateConflictButton"),
-            cell.findChild(QToolButton, "resolveConflictButton"),
-        )
+        cell = cell_widget(self.conflicts_table, row, 0, QWidget)
+        rerate = cell.findChild(QPushButton, "rerateConflictButton")
+        resolve = cell.findChild(QToolButton, "resolveConflictButton")
+        if rerate is None or resolve is None:
+            raise LookupError(f"conflict row {row} has no Re-rate and Resolve buttons")
+        return rerate, resolve
 
     def _on_conflict_clicked(self, row: int, _column: int) -> None:
         if 0 <= row < len(self._conflicts):

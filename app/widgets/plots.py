@@ -46,10 +46,12 @@ def legend_width(width: float, left_axis: float, right_axis: float) -> float:
 
 def _side_axes(item) -> tuple[float, float]:
     """The widths of a PlotItem's left and right axes (0 for a hidden one)."""
-    return tuple(
-        item.getAxis(name).width() if item.getAxis(name).isVisible() else 0.0
-        for name in ("left", "right")
-    )
+    return _axis_width(item, "left"), _axis_width(item, "right")
+
+
+def _axis_width(item, name: str) -> float:
+    axis = item.getAxis(name)
+    return axis.width() if axis.isVisible() else 0.0
 
 
 SERIES_COLOURS = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899")

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.common import read_only_text, wrapping_label
+from app.widgets.common import named, read_only_text, wrapping_label
 from app.widgets.rank_list import RankList
 
 MAX_ANSWERS = 4
@@ -54,7 +54,7 @@ class RankBox(QWidget):
             self.views.append(view)
         self.rank_list = RankList()
         self.rank_list.order_changed.connect(self._on_dragged)
-        self.save_button = QPushButton("Save ranking", objectName="saveRankingButton")
+        self.save_button = named(QPushButton("Save ranking"), "saveRankingButton")
         self.save_button.setToolTip("Save the order the list shows (ties as ticked)")
         self.save_button.clicked.connect(self.save_order)
         row = QHBoxLayout()

@@ -29,7 +29,8 @@ class RankList(QListWidget):
     order_changed = Signal()
 
     def __init__(self) -> None:
-        super().__init__(objectName="rankList")
+        super().__init__()
+        self.setObjectName("rankList")
         self.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

@@ -116,7 +116,7 @@ def _ranked(store, pairs, order, p_members: np.ndarray, diffs: np.ndarray, rm_na
             "judge has compared these pairs: label them first (AI Feedback → Label, or "
             "`label`), or choose the active order."
         )
-    apart = disagreement(p_members[:, seen], [judged[i] for i in seen])
+    apart = disagreement(p_members[:, seen], [p for p in judged if p is not None])
     first = [seen[i] for i in np.argsort(-apart, kind="stable")]
     rest = [i for i in active if judged[i] is None]
     scores = dict(zip(first, apart[np.argsort(-apart, kind="stable")].tolist(), strict=True))
@@ -126,20 +126,22 @@ def _ranked(store, pairs, order, p_members: np.ndarray, diffs: np.ndarray, rm_na
                     f"{len(rest)} no judge has seen")  # fmt: skip
 
 
-def judge_probabilities(rows: Sequence[ComparisonRow], pairs: Sequence[PairRef]) -> list:
+def judge_probabilities(
+    rows: Sequence[ComparisonRow], pairs: Sequence[PairRef]
+) -> list[float | None]:
     """For each pair, the judges' mean P(its left answer better) over their latest verdicts
     (the soft label, else 1 / 0.5 / 0 for left / tie / right), None where none judged it."""
     latest: dict[tuple[frozenset[int], str], ComparisonRow] = {}
     for row in rows:  # oldest first: later verdicts replace earlier ones
         if row.is_ai and row.verdict != "both_bad":
             latest[(frozenset((row.left_id, row.right_id)), row.rater)] = row
-    by_pair: dict[frozenset[int], list[float]] = {}
+    by_pair: dict[frozenset[int], list[tuple[int, float]]] = {}  # (its left id, P(left))
     for (key, _rater), row in latest.items():
         p = row.soft_label
         if p is None:
             p = {"left": 1.0, "tie": 0.5, "right": 0.0}[row.verdict]
         by_pair.setdefault(key, []).append((row.left_id, p))
-    out = []
+    out: list[float | None] = []
     for _prompt, left, right in pairs:
         votes = by_pair.get(frozenset((left, right)))
         out.append(None if not votes else

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.errors import StudioError
-from core.store.base import StoreBase, dumps, loads, now
+from core.store.base import StoreBase, dumps, inserted_id, loads, now
 from core.store.rows import ResolutionRow, is_ai_rater
 
 RESOLUTION_VERDICTS = ("left", "right", "tie")
@@ -62,12 +62,12 @@ class PairResolutions(StoreBase):
                     f"generations {left_id} and {right_id} answer different prompts; a "
                     "resolution settles two answers to one prompt"
                 )
-            return conn.execute(
+            return inserted_id(conn.execute(
                 "INSERT INTO resolutions (prompt_id, left_id, right_id, verdict, resolver,"
                 " note, comparison_ids, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (prompts.pop(), left_id, right_id, verdict, resolver.strip(), note,
                  dumps(sorted(int(i) for i in comparison_ids)), now()),
-            ).lastrowid  # fmt: skip
+            ))  # fmt: skip
 
     def resolutions(self) -> list[ResolutionRow]:
         """Every resolution, oldest first (a pair's latest one is the one that counts)."""
@@ -76,5 +76,9 @@ class PairResolutions(StoreBase):
 
 
 def _resolution_row(row: tuple) -> ResolutionRow:
-    *head, comparison_ids, created = row
-    return ResolutionRow(*head, comparison_ids=tuple(loads(comparison_ids) or ()), created=created)
+    (row_id, prompt_id, prompt, left_id, left_text, right_id, right_text,
+     verdict, resolver, note, comparison_ids, created) = row  # fmt: skip
+    return ResolutionRow(
+        row_id, prompt_id, prompt, left_id, left_text, right_id, right_text,
+        verdict, resolver, note, tuple(loads(comparison_ids) or ()), created,
+    )  # fmt: skip

@@ -204,6 +204,9 @@ class Kinded(Protocol):
     @property
     def kind(self) -> str: ...
 
+    @property
+    def reads_unnamed_checkpoints(self) -> bool: ...
+
 
 def check_checkpoint_algorithm(checkpoint: Path, algorithm: Kinded) -> None:
     """Refuse, in one line, to resume a checkpoint with another algorithm than its own

@@ -196,3 +196,17 @@ def test_a_checkpoint_from_before_meta_named_its_algorithm_resumes_as_ppo_only(w
     check_checkpoint_algorithm(step, spec_of("ppo").algorithm())  # PPO's: accepted
     with pytest.raises(StudioError, match="before checkpoints named their algorithm.*ppo --resume"):
         check_checkpoint_algorithm(step, spec_of("grpo").algorithm())
+
+
+def test_a_spec_checks_a_checkpoint_written_before_checkpoints_named_their_algorithm(tmp_path):
+    """Resume through a spec (the data selection does) of a checkpoint whose meta names no
+    algorithm: PPO's, which PPO resumes and every other algorithm refuses in one line."""
+    from core.train.checkpoints import META_FILE
+    from core.train.launch import check_checkpoint_algorithm
+
+    (tmp_path / META_FILE).write_text(json.dumps({"step": 3}), encoding="utf-8")
+    assert spec_of("ppo").reads_unnamed_checkpoints
+    assert not spec_of("dpo").reads_unnamed_checkpoints
+    check_checkpoint_algorithm(tmp_path, spec_of("ppo"))
+    with pytest.raises(StudioError, match="ppo --resume"):
+        check_checkpoint_algorithm(tmp_path, spec_of("dpo"))
