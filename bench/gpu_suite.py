@@ -103,7 +103,7 @@ def _in_process(name: str, flags: list[str]) -> Callable[[], int]:
         if name == "ppo_vs_trl":
             from bench import ppo_vs_trl
 
-            return ppo_vs_trl.main(flags, runner=ppo_vs_trl.run_in_process)
+            return ppo_vs_trl.main(flags, runner=ppo_vs_trl.run_here_or_in_venv)
         from bench import memory
 
         return memory.main(flags, measure_case=memory.measure_here)
