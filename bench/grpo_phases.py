@@ -47,6 +47,9 @@ TRL = {
 }
 """The same phases on both sides: the rollout is sampling, scoring and the no-grad log-prob
 passes (policy before the updates, reference); the loss forward is the update's pass."""
+SIZES = {"steps": 8, "batch-size": 16, "group-size": 4, "mini-batch-size": 8, "epochs": 2,
+         "max-new-tokens": 24}  # fmt: skip
+"""bench/grpo_vs_trl.py's sizes and their defaults."""
 
 
 def _wrap(owner, name: str, phase: str, totals: dict) -> Callable[[], None]:
@@ -99,6 +102,8 @@ def main(argv=None) -> int:
     parser.add_argument("--algorithm", choices=("grpo", "rloo"), default="grpo")
     parser.add_argument("--model", default="demo", help="as bench/grpo_vs_trl.py takes it")
     parser.add_argument("--cache-dir", type=Path)
+    for flag, default in SIZES.items():
+        parser.add_argument(f"--{flag}", type=int, default=default, help=f"default {default}")
     parser.add_argument("--side", choices=("ours", "trl"), help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -109,6 +114,7 @@ def main(argv=None) -> int:
             algorithm=args.algorithm,
             threads=1,
             prompts=tuple(load_prompts()),
+            **{flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag in SIZES},
         )
         print(PREFIX + json.dumps(measure(args.side, settings)), flush=True)
         return 0
@@ -119,6 +125,7 @@ def main(argv=None) -> int:
     found = {}
     for side in ("ours", "trl"):
         command = [side_python(side), __file__, "--side", side, "--model-dir", model_dir]
+        command += [f"--{flag}={getattr(args, flag.replace('-', '_'))}" for flag in SIZES]
         done = subprocess.run(command + ["--algorithm", args.algorithm], capture_output=True, text=True)  # fmt: skip
         lines = [line for line in done.stdout.splitlines() if line.startswith(PREFIX)]
         if done.returncode or not lines:
