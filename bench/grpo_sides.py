@@ -22,7 +22,8 @@ and the trainer built before the clock starts. The mapping to TRL (0.29.x):
   exp(sum log-ratio) clipped per response and a mean over responses; ours clips per
   token (PPO-style) with a token mean. Not the same update: see docs/benchmarks.md.
 - Constant learning rate, gradient clipping at 1.0 (TRL's Trainer default, ours too), no
-  autocast (bf16 off), no gradient checkpointing, no logged sample completions.
+  autocast (bf16 off), no gradient checkpointing, no logged sample completions, dropout
+  off (ours runs the policy in eval mode; TRL's `disable_dropout`).
 - KL compared as the same figure at the same moment: the per-token KL of the rollout,
   before the step's updates (k3 for GRPO, k1 for RLOO): our objective/kl_per_token beside
   TRL's `kl` as logged on a generation's first optimiser step (TRL logs each optimiser
@@ -264,19 +265,6 @@ def _dataset(rows: list[dict]) -> Any:
     return Dataset.from_list(rows)
 
 
-def _dataset(rows: list[dict]) -> Any:
-    """TRL 1.x takes a `datasets.Dataset` only. TRL 0.29 takes a plain list of rows, which
-    it is given: datasets' fingerprinting (dill over pyarrow types) is not needed for an
-    in-memory prompt list and breaks with some pyarrow/dill pairs."""
-    from importlib.metadata import version
-
-    if int(version("trl").split(".")[0]) < 1:
-        return rows
-    from datasets import Dataset
-
-    return Dataset.from_list(rows)
-
-
 def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:
     per_generation = settings.batch_size // settings.mini_batch_size
     common = dict(
@@ -307,6 +295,9 @@ def _trl_config(settings: GroupBenchSettings, output_dir: str) -> Any:
         logging_steps=1,
         dataloader_num_workers=0,
         log_completions=False,
+        # Ours samples and updates in eval mode (log-probs must match between the two), so
+        # a model with dropout (GPT-2's config: 0.1) runs without it on both sides.
+        disable_dropout=True,
     )
     if settings.algorithm == "grpo":
         from trl import GRPOConfig

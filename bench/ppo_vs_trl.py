@@ -12,12 +12,15 @@ its reward as such a model. The last line printed is
 
     ours/trl samples_per_s=<ratio> peak_mem=<ratio>
 
-TRL is not an app dependency: install it with `pip install -e .[bench]`.
+TRL is not an app dependency, and PPO left it after 0.29: TRL's side runs in
+.venv-trl-ppo (`make bench-venvs`, TRL 0.29.1), or here when this interpreter has a TRL with
+`trl.experimental.ppo`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -30,6 +33,7 @@ if __package__ in (None, ""):  # run as a script: make the `bench` package impor
 
 from bench.common import (  # noqa: E402
     RESULT_PREFIX,
+    TRL_VENVS,
     BenchSettings,
     SideResult,
     device_name,
@@ -149,6 +153,33 @@ def run_in_subprocess(side: str, settings: BenchSettings) -> SideResult:
 def run_in_process(side: str, settings: BenchSettings) -> SideResult:
     """Run one side here (tests): fast, but peak memory is then shared by both sides."""
     return run_side(side, settings)
+
+
+def trl_ppo_here() -> bool:
+    """Whether this interpreter has a TRL with a PPO trainer (0.29 and before)."""
+    try:
+        return importlib.util.find_spec("trl.experimental.ppo") is not None
+    except ImportError:  # no trl at all, or no trl.experimental
+        return False
+
+
+def trl_ppo_missing() -> str | None:
+    """Why TRL's PPO side cannot run, or None: it runs here (trl_ppo_here) or in the
+    .venv-trl-ppo that `make bench-venvs` builds (bench.common.side_python)."""
+    if trl_ppo_here() or side_python("trl", "ppo") != sys.executable:
+        return None
+    return (
+        f"TRL's PPO side needs TRL 0.29 (the last with a PPO trainer): this Python's TRL has "
+        f"none and {TRL_VENVS['ppo']} is not built; run `make bench-venvs`."
+    )
+
+
+def run_here_or_in_venv(side: str, settings: BenchSettings) -> SideResult:
+    """Ours here; TRL's here when this interpreter has its PPO, else in .venv-trl-ppo's
+    child process (tests and the GPU suite's dry run: fast, peak memory not comparable)."""
+    if side == "ours" or trl_ppo_here():
+        return run_side(side, settings)
+    return run_in_subprocess(side, settings)
 
 
 def run_benchmark(
