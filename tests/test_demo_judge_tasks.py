@@ -43,17 +43,31 @@ def test_point_tasks_know_where_their_answer_is():
 
 
 def test_auxiliary_targets_count_words_and_carry_them_to_the_answer():
-    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
 
     from core.judge.train import AUX_CHANNELS, AUX_SCALE, _batch, aux_targets
 
     # A whitespace word-level tokenizer: one token per word, so counts are easy to check.
-    words = "Rubric: Short wins. A: one two three B: four five Better: \n".split()
+    words = [
+        "Rubric:",
+        "Short",
+        "wins.",
+        "A:",
+        "one",
+        "two",
+        "three",
+        "B:",
+        "four",
+        "five",
+        "Better:",
+    ]
     vocab = {word: i for i, word in enumerate(dict.fromkeys(["[UNK]", *words]))}
     core = Tokenizer.from_str(_word_level_json(vocab))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="[UNK]")
-    text, spans = fill("Rubric: Short wins. A: {a} B: {b} Better:", a="one two three", b="four five")
+    text, spans = fill(
+        "Rubric: Short wins. A: {a} B: {b} Better:", a="one two three", b="four five"
+    )
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     aux = aux_targets(text, encoded["offset_mapping"], (spans["a"], spans["b"]), (0.4, -0.2))
     assert aux.shape == (len(encoded["input_ids"]), AUX_CHANNELS) == (11, AUX_CHANNELS)

@@ -4,8 +4,12 @@ The judge is a standard GPT-2 folder, so the ordinary LLMJudge reads it like any
 P(" A") against P(" B") after a pairwise query, the number tokens after a pointwise one.
 It starts from the demo model's weights (its tokenizer and its knowledge of the review
 vocabulary) with the context stretched to fit a rubric and two answers, and is trained
-only at the answer positions (a classifier head over the verdict token, in effect) on
-synthetic tasks from core.judge.tasks, with soft targets from the ground truth.
+at the answer positions (a classifier head over the verdict token, in effect) on
+synthetic tasks from core.judge.tasks, with soft targets from the ground truth. Beside
+the verdict, a linear probe on the last hidden states learns auxiliary targets at every
+token (word counts, and both pair margins at the answer; `aux_targets`): the dense
+signal that taught the judge to compare lengths. The probe is dropped on saving; the
+verdict is the model's own next-token distribution.
 """
 
 from __future__ import annotations
