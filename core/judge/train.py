@@ -55,7 +55,7 @@ class JudgeBuildConfig:
     """Linear warmup steps."""
     score_sigma: float = 0.8
     """Width of the soft pointwise target around the true score (score units)."""
-    aux_weight: float = 1.0
+    aux_weight: float = 2.0
     """Weight of the auxiliary targets (word counts, pair margins; `aux_targets`)."""
     criteria: tuple[str, ...] = PRESETS
     """The criteria trained (tests train fewer)."""
@@ -186,8 +186,9 @@ def _encode(tokenizer, pairs: list[PairTask], points: list[PointTask], tokens: A
     return rows
 
 
-AUX_SCALE = 16.0
-"""Word counts are taught divided by this (answers run to about 30 words)."""
+AUX_SCALE = 8.0
+"""Word counts are taught divided by this: a one-word error must cost something beside
+the verdict's loss (divided by 16, it cost 0.004 and the judge counted coarsely)."""
 AUX_CHANNELS = 5
 """Auxiliary targets per token: words so far in the answer it belongs to, answer A's
 words (after A), answer B's words (after B), and at the last position the pair's
