@@ -11,6 +11,7 @@ margin (core.judge.rubrics), so near-ties train towards 0.5 rather than a coin f
 from __future__ import annotations
 
 import random
+import string
 from dataclasses import dataclass
 
 from core.demo.corpus import generate_reviews
@@ -21,6 +22,7 @@ from core.judge.rubrics import (
     PREAMBLES,
     TRAINING_WEIGHTS,
     rubric_text,
+    truth_margin,
     truth_p_left,
     truth_score,
 )
@@ -41,6 +43,10 @@ class PairTask:
     """The filled-in query; the judge answers at its end."""
     p_a: float
     """Target P(A better)."""
+    spans: tuple[tuple[int, int], ...] = ()
+    """Character spans of answer A and answer B in `text` (for the auxiliary targets)."""
+    features: tuple[float, ...] = ()
+    """Rubric-independent facts about the pair (`pair_features`), taught at the answer."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class PointTask:
 
     text: str
     score: float
+    spans: tuple[tuple[int, int], ...] = ()
+    """Character span of the answer in `text`."""
 
 
 def _answer(rng: random.Random, reviews: list[str]) -> str:
@@ -74,6 +82,28 @@ def _weights(criteria: tuple[str, ...] | None) -> tuple[list[str], list[float]]:
     return names, [TRAINING_WEIGHTS[name] for name in names]
 
 
+def fill(layout: str, **fields: str) -> tuple[str, dict[str, tuple[int, int]]]:
+    """`layout.format(**fields)` and the character span of each field in the result."""
+    parts, spans, at = [], {}, 0
+    for literal, name, _, _ in string.Formatter().parse(layout):
+        parts.append(literal)
+        at += len(literal)
+        if name is not None:
+            spans[name] = (at, at + len(fields[name]))
+            parts.append(fields[name])
+            at += len(fields[name])
+    return "".join(parts), spans
+
+
+PAIR_FEATURES = ("concision", "positivity")
+"""Ground-truth margins of every pair, whatever its rubric: the judge is taught to state
+them at its answer position (an auxiliary target), so each task trains both comparisons."""
+
+
+def pair_features(a: str, b: str) -> tuple[float, ...]:
+    return tuple(truth_margin(name, a, b) for name in PAIR_FEATURES)
+
+
 def pair_tasks(
     n_pairs: int, prompts: list[str], seed: int = 0, criteria: tuple[str, ...] | None = None
 ) -> list[PairTask]:
@@ -91,9 +121,11 @@ def pair_tasks(
             rng.choice(PAIR_LAYOUTS),
             rng.choice(prompts),
         )
-        for a, b, p_a in ((left, right, p_left), (right, left, 1.0 - p_left)):
-            text = layout.format(rubric=rubric, prompt=prompt, a=a, b=b)
-            tasks.append(PairTask(text, p_a))
+        features = pair_features(left, right)
+        for a, b, p_a, sign in ((left, right, p_left, 1), (right, left, 1.0 - p_left, -1)):
+            text, spans = fill(layout, rubric=rubric, prompt=prompt, a=a, b=b)
+            mirrored = tuple(sign * value for value in features)
+            tasks.append(PairTask(text, p_a, (spans["a"], spans["b"]), mirrored))
     return tasks
 
 
@@ -109,7 +141,7 @@ def point_tasks(
     for _ in range(n):
         criterion = rng.choices(names, weights)[0]
         answer = _answer(rng, reviews)
-        text = layout.format(rubric=_rubric(rng, criterion, True), prompt=rng.choice(prompts),
-                             response=answer)  # fmt: skip
-        tasks.append(PointTask(text, truth_score(criterion, answer)))
+        text, spans = fill(layout, rubric=_rubric(rng, criterion, True),
+                           prompt=rng.choice(prompts), response=answer)  # fmt: skip
+        tasks.append(PointTask(text, truth_score(criterion, answer), (spans["response"],)))
     return tasks

@@ -14,10 +14,12 @@ from core.store import Store
 # The build takes minutes of CPU (far longer on a busy machine): a generous timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-# Reduced: two blocks, two criteria, fewer steps and tasks than the shipped judge.
+# Reduced: two blocks, two criteria, fewer steps and tasks than the shipped judge, and no
+# auxiliary targets (in so short a build they slow the verdict's start; the shipped recipe
+# keeps them, and tests/core/test_demo_judge_tasks.py checks them).
 SMALL = JudgeBuildConfig(
     n_pairs=1600, n_points=100, n_layer=2, n_positions=192, steps=220, batch_size=32,
-    criteria=("positivity", "concision"),
+    criteria=("positivity", "concision"), aux_weight=0.0,
 )  # fmt: skip
 
 # The positive review is the longer one each time: the two rubrics must disagree.

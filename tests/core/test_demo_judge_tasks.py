@@ -1,0 +1,108 @@
+"""The demo judge's training tasks: answer spans, mirrored pair facts, auxiliary targets."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core.judge.tasks import PAIR_FEATURES, fill, pair_tasks, point_tasks
+
+PROMPTS = ["The movie was", "The hotel was"]
+
+
+def test_fill_gives_each_field_its_span():
+    text, spans = fill("R: {rubric}\nA: {a}\nB: {b}\nBetter:", rubric="Be fair.", a="so good", b="")
+    assert text == "R: Be fair.\nA: so good\nB: \nBetter:"
+    assert text[slice(*spans["rubric"])] == "Be fair."
+    assert text[slice(*spans["a"])] == "so good"
+    assert spans["b"][0] == spans["b"][1] == text.index("\nBetter")
+
+
+def test_pair_tasks_come_in_both_orders_with_mirrored_targets_and_facts():
+    tasks = pair_tasks(20, PROMPTS, seed=3)
+    assert len(tasks) == 40
+    for first, swapped in zip(tasks[::2], tasks[1::2], strict=True):
+        a, b = (first.text[start:end] for start, end in first.spans)
+        assert [swapped.text[start:end] for start, end in swapped.spans] == [b, a]
+        assert first.p_a == pytest.approx(1.0 - swapped.p_a)
+        assert len(first.features) == len(PAIR_FEATURES)
+        assert first.features == pytest.approx([-value for value in swapped.features])
+    # The concision fact: the shorter answer (that answers) has the positive margin.
+    for task in tasks:
+        a, b = (task.text[start:end].split() for start, end in task.spans)
+        if min(len(a), len(b)) >= 3 and len(a) != len(b):
+            assert (task.features[0] > 0) == (len(a) < len(b))
+
+
+def test_point_tasks_know_where_their_answer_is():
+    for task in point_tasks(10, PROMPTS, seed=1):
+        [(start, end)] = task.spans
+        assert task.text[end:].startswith("\nScore 1-10:")
+        assert 1.0 <= task.score <= 10.0
+
+
+def test_auxiliary_targets_count_words_and_carry_them_to_the_answer():
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    from core.judge.train import AUX_CHANNELS, AUX_SCALE, _batch, aux_targets
+
+    # A whitespace word-level tokenizer: one token per word, so counts are easy to check.
+    words = [
+        "Rubric:",
+        "Short",
+        "wins.",
+        "A:",
+        "one",
+        "two",
+        "three",
+        "B:",
+        "four",
+        "five",
+        "Better:",
+    ]
+    vocab = {word: i for i, word in enumerate(dict.fromkeys(["[UNK]", *words]))}
+    core = Tokenizer.from_str(_word_level_json(vocab))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="[UNK]")
+    text, spans = fill(
+        "Rubric: Short wins. A: {a} B: {b} Better:", a="one two three", b="four five"
+    )
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    aux = aux_targets(text, encoded["offset_mapping"], (spans["a"], spans["b"]), (0.4, -0.2))
+    assert aux.shape == (len(encoded["input_ids"]), AUX_CHANNELS) == (11, AUX_CHANNELS)
+    scaled = (aux * AUX_SCALE).tolist()
+    # Tokens: Rubric: Short wins. A: one two three B: four five Better:
+    assert [round(row[0]) if not math.isnan(row[0]) else None for row in scaled] == [
+        None, None, None, None, 1, 2, 3, None, 1, 2, None,
+    ]  # fmt: skip
+    assert all(math.isnan(row[1]) for row in scaled[:7])  # A's count only after A
+    assert [round(row[1]) for row in scaled[7:]] == [3, 3, 3, 3]
+    assert all(math.isnan(row[2]) for row in scaled[:10])
+    assert round(scaled[10][2]) == 2  # B's count after B: at "Better:"
+    assert aux[-1, 3:].tolist() == pytest.approx([0.4, -0.2])
+    assert aux[:-1, 3:].isnan().all()
+    # Left padding keeps every target beside its token.
+    ids = encoded["input_ids"]
+    batch = _batch([(ids, aux[:1, :1], aux), (ids[-4:], aux[:1, :1], aux[-4:])], pad_id=0)
+    padded = batch[-1]
+    assert padded.shape == (2, 11, AUX_CHANNELS)
+    assert padded[1, :7].isnan().all() and padded[1, -1, 3] == pytest.approx(0.4)
+
+
+def _word_level_json(vocab: dict[str, int]) -> str:
+    import json
+
+    return json.dumps(
+        {
+            "version": "1.0",
+            "truncation": None,
+            "padding": None,
+            "added_tokens": [],
+            "normalizer": None,
+            "pre_tokenizer": {"type": "WhitespaceSplit"},
+            "post_processor": None,
+            "decoder": None,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+        }
+    )
