@@ -6,7 +6,7 @@ import torch
 from bench import grpo_phases
 from bench.common import load_prompts
 from bench.grpo_sides import GroupBenchSettings
-from core.ppo import rollout
+from core.onpolicy import rollout
 
 TINY = dict(steps=1, batch_size=2, group_size=2, mini_batch_size=2, epochs=1, max_new_tokens=2)
 
