@@ -93,17 +93,7 @@ def dpo_pairs(
         if resolution.status in _DPO_SKIPS or (resolution.status == TIE and ties == "skip"):
             report.skip(_DPO_SKIPS.get(resolution.status, "ties"))
             continue
-        pairs.append(
-            PreferencePair(
-                prompt=resolution.prompt,
-                chosen=resolution.chosen,
-                rejected=resolution.rejected,
-                label=resolution.label,
-                source="human" if resolution.by_people else "ai",
-                comparison_id=resolution.counted[-1].id,
-                comparison_ids=resolution.comparison_ids,
-            )
-        )
+        pairs.append(PreferencePair.of(resolution))
     report.used = len(pairs)
     return pairs, report
 

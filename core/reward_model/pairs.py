@@ -21,6 +21,7 @@ from core.data.conflicts import DECIDED, TIE, resolved
 from core.errors import TrainingError
 
 if TYPE_CHECKING:
+    from core.data.conflicts import Resolution
     from core.store.rows import ComparisonRow, ResolutionRow
 
 MIN_PAIRS = 4
@@ -45,6 +46,21 @@ class PreferencePair:
     model reads it through the chat template, as TRL's RewardTrainer does."""
     comparison_ids: tuple[int, ...] = ()
     """Every verdict merged into this pair (core.data.conflicts): all are seen in training."""
+
+    @classmethod
+    def of(cls, resolution: Resolution, chat: bool = False) -> PreferencePair:
+        """The pair the conflict rule made of a pair's verdicts, as reward models and DPO
+        train on it."""
+        return cls(
+            prompt=resolution.prompt,
+            chosen=resolution.chosen,
+            rejected=resolution.rejected,
+            label=resolution.label,
+            source="human" if resolution.by_people else "ai",
+            comparison_id=resolution.counted[-1].id,
+            chat=chat,
+            comparison_ids=resolution.comparison_ids,
+        )
 
 
 def bradley_terry_loss(
@@ -86,19 +102,8 @@ def pairs_from_comparisons(
             resolution.status == TIE and not include_ties
         ):
             continue
-        first = resolution.counted[-1]
-        pairs.append(
-            PreferencePair(
-                prompt=resolution.prompt,
-                chosen=resolution.chosen,
-                rejected=resolution.rejected,
-                label=resolution.label,
-                source="human" if resolution.by_people else "ai",
-                comparison_id=first.id,
-                chat=(prompt_formats or {}).get(first.left_id) == "chat",
-                comparison_ids=resolution.comparison_ids,
-            )
-        )
+        chat = (prompt_formats or {}).get(resolution.counted[-1].left_id) == "chat"
+        pairs.append(PreferencePair.of(resolution, chat=chat))
     return pairs
 
 
