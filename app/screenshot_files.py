@@ -19,17 +19,27 @@ def shot_name(page: str, size: tuple[int, int], theme: str) -> str:
     return f"{page}-{size[0]}x{size[1]}-{theme}.png"
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """'1280x800' -> (1280, 800); argparse's error otherwise."""
+    try:
+        width, height = (int(number) for number in text.lower().split("x"))
+    except ValueError:
+        message = f"{text!r}: give each size as WIDTHxHEIGHT, e.g. 1280x800"
+        raise argparse.ArgumentTypeError(message) from None
+    return width, height
+
+
 def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
     """'1280x800,1920x1080' -> ((1280, 800), (1920, 1080)); argparse's error otherwise."""
-    sizes = []
-    for part in text.split(","):
-        try:
-            width, height = (int(number) for number in part.lower().split("x"))
-        except ValueError:
-            message = f"{part!r}: give each size as WIDTHxHEIGHT, e.g. 1280x800"
-            raise argparse.ArgumentTypeError(message) from None
-        sizes.append((width, height))
-    return tuple(sizes)
+    return tuple(parse_size(part) for part in text.split(","))
+
+
+def settle(app, seconds: float = 0.4) -> None:
+    """Let timers (plot redraws, reflows) and paints run for a moment."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
 
 
 class Camera:
@@ -44,10 +54,7 @@ class Camera:
 
     def settle(self, seconds: float = 0.4) -> None:
         """Let timers (plot redraws, reflows) and paints run for a moment."""
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.app.processEvents()
-            time.sleep(0.01)
+        settle(self.app, seconds)
 
     def shoot(self, name: str, page) -> None:
         """Save `page` (shown in the window) at every size and theme, then go back to the

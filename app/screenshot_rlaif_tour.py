@@ -17,30 +17,13 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from app.screenshot_files import parse_size, settle
 from app.screenshot_tour import idle, wait_until
 
 SHOTS = ("rlaif-label", "rlaif-reward-model", "rlaif-grpo", "rlaif-dpo-round")
-
-
-def settle(app, seconds: float = 0.4) -> None:
-    """Let timers (plot redraws) and paints run for a moment."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        message = f"{text!r}: give the size as WIDTHxHEIGHT, e.g. 1280x800"
-        raise argparse.ArgumentTypeError(message) from None
-    return width, height
 
 
 def run_rlaif_tour(
@@ -174,7 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=64, help="pairs the judge labels")
     parser.add_argument("--steps", type=int, default=12, help="GRPO steps")
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
-    parser.add_argument("--size", type=_size, default=(1440, 900), help="window size, WIDTHxHEIGHT")
+    parser.add_argument(
+        "--size", type=parse_size, default=(1440, 900), help="window size, WIDTHxHEIGHT"
+    )
     parser.add_argument("--judge", default=None, help="a judge folder (default: the demo judge)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -8,9 +8,15 @@ MAX_BATCH = 4096
 """The largest PPO batch (and minibatch) size."""
 
 
+def multiple_of(number: int, step: int) -> bool:
+    """Whether `number` splits into whole `step`s: a batch into minibatches or groups
+    (sizes below 1 are a range problem, reported by the ranges)."""
+    return number < 1 or step < 1 or number % step == 0
+
+
 def divides(mini: int, batch: int) -> bool:
-    """Whether a batch splits into whole minibatches (sizes below 1 are a range problem)."""
-    return mini < 1 or batch < 1 or batch % mini == 0
+    """Whether a minibatch size splits a batch into whole minibatches."""
+    return multiple_of(batch, mini)
 
 
 def largest_divisor_up_to(limit: int, number: int) -> int:

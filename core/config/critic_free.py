@@ -19,6 +19,7 @@ from core.config.batch_rules import (
     divides,
     largest_divisor_up_to,
     multiple_not_below,
+    multiple_of,
 )
 from core.config.ppo import PPOConfig
 from core.config.settings import Follow, as_in, hidden, setting
@@ -42,11 +43,6 @@ k1 = log p - log p_ref (unbiased, noisy, can be negative); k2 = (log p - log p_r
 (biased, low variance, >= 0); k3 = r - 1 - log r with r = p_ref / p (unbiased, >= 0)."""
 
 
-def _multiple_of(batch: int, group: int) -> bool:
-    """Whether a batch splits into whole groups (sizes below 1 are a range problem)."""
-    return batch < 1 or group < 1 or batch % group == 0
-
-
 @dataclass(frozen=True)
 class CriticFreeConfig:
     """What GRPO and RLOO share. Defaults work out of the box on the demo model."""
@@ -55,7 +51,7 @@ class CriticFreeConfig:
         Follow(
             "batch_size",
             "group_size",
-            fits=_multiple_of,
+            fits=multiple_of,
             adjust=multiple_not_below,
             how="the smallest multiple of {leader_value} not below {old}",
             rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value}): "

@@ -15,6 +15,7 @@ from core.config.batch_rules import (
     divides,
     largest_divisor_up_to,
     multiple_not_below,
+    multiple_of,
 )
 from core.config.settings import Follow, hidden, setting
 
@@ -42,7 +43,7 @@ class PPOConfig:
         Follow(
             "batch_size",
             "mini_batch_size",
-            fits=lambda batch, mini: divides(mini, batch),
+            fits=multiple_of,
             adjust=multiple_not_below,
             how="the smallest multiple of {leader_value} not below {old}",
             rule="{follower} ({follower_value}) must be a multiple of {leader} ({leader_value})",
