@@ -23,8 +23,7 @@ from core.store import Store
 from resources import resource_path
 
 if TYPE_CHECKING:
-    from superqt.utils import WorkerBase
-
+    from app.workers import BackgroundJob
     from core.model.session import ModelSession
 
 log = logging.getLogger("rlhf_studio.app")
@@ -43,7 +42,7 @@ class Job:
     """A running background job, as the status bar and the close handler see it."""
 
     description: str
-    worker: WorkerBase
+    worker: BackgroundJob
     uses_model: bool
     stop: Any = None
     """A callable asking the job to stop cleanly; None for short jobs that just finish."""
@@ -128,12 +127,11 @@ class AppState(QObject):
         self.session_changed.emit(session)
 
     # background jobs
-    def track(self, worker: WorkerBase, description: str, uses_model: bool, stop=None) -> Job:
+    def track(self, worker: BackgroundJob, description: str, uses_model: bool, stop=None) -> Job:
         """Register a started (or about to start) worker until it finishes."""
         job = Job(description, worker, uses_model, stop)
         self._jobs.append(job)
-        # superqt types `finished` as passing None; it passes nothing (its Qt signal's own type).
-        worker.signals.finished.connect(lambda: self._untrack(job))
+        worker.finished.connect(lambda: self._untrack(job))
         self.jobs_changed.emit()
         return job
 
@@ -142,7 +140,7 @@ class AppState(QObject):
             self._jobs.remove(job)
             self.jobs_changed.emit()
 
-    def set_job_state(self, worker: WorkerBase, description: str, paused: bool) -> None:
+    def set_job_state(self, worker: BackgroundJob, description: str, paused: bool) -> None:
         """Re-describe a running job (a run paused or resumed) for the status bar."""
         for job in self._jobs:
             if job.worker is worker and (job.description, job.paused) != (description, paused):

@@ -38,8 +38,6 @@ class ErrorReporter(QObject):
 
     def report(self, error: BaseException, context: str) -> QMessageBox:
         """Show `error`, which happened while doing `context` (e.g. "Loading the model")."""
-        if type(error).__name__ == "WorkerRuntimeError" and error.__cause__ is not None:
-            error = error.__cause__  # unwrap what app.workers wrapped for superqt
         if isinstance(error, StudioError):
             log.warning("%s: %s", context, error)
             text = str(error)

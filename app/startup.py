@@ -33,7 +33,6 @@ def build_window(workspace: Path | str | None = None, settings_path: Path | None
     from app.gil_sharing import favour_the_gui_thread
     from app.main_window import MainWindow
     from app.wheel_guard import install_wheel_guard
-    from app.workers import ensure_thread_pool
     from app.workspace_recovery import open_app_state
 
     app = QApplication.instance()
@@ -42,6 +41,5 @@ def build_window(workspace: Path | str | None = None, settings_path: Path | None
     install_wheel_guard(app)  # once per app; covers every field, now and later
     favour_the_gui_thread()
     settings = settings_at(settings_path)
-    ensure_thread_pool()
     state = open_app_state(Path(workspace) if workspace is not None else None, settings)
     return MainWindow(state)

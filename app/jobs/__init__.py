@@ -7,7 +7,7 @@
 - app/jobs/label_order.py: Compare & Rate's pair order (the reward model's ensemble).
 - The PPO training job is app/jobs/training.py (a generator the Train page runs).
 
-app/workers.py runs these in the thread pool and relays their results and progress to
-the GUI thread as Qt signals. None of them imports torch at module level: the window is
+app/workers.py runs each in a thread of its own and hands its results and progress to
+the GUI thread, which emits them as Qt signals. None of them imports torch at module level: the window is
 built before the model libraries are imported (app/warm_up.py).
 """

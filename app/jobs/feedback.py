@@ -1,6 +1,6 @@
 """The AI Feedback page's background work, as plain Python over core (no Qt here).
 
-Each function runs in a pool thread (app/workers.py) and opens its own Store there:
+Each function runs in a job thread (app/workers.py) and opens its own Store there:
 sqlite connections belong to the thread that made them. Judges and reward models (and
 torch with them) are imported and loaded inside the job, never on the GUI thread, after
 the start-up import warm-up (app/warm_up.py); a judge over the loaded policy shares

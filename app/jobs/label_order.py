@@ -1,4 +1,4 @@
-"""Compare & Rate's pair order, computed in a pool thread (plain Python over core, no Qt):
+"""Compare & Rate's pair order, computed in a job thread (plain Python over core, no Qt):
 the stored pairs of a prompt set that no person has compared, in the order chosen
 (core.rating.label_order). The reward model loads and runs here, never on the GUI thread."""
 

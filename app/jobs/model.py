@@ -1,7 +1,7 @@
 """Jobs on the loaded model: load, describe, generate pairs, sample, AI-score (no Qt here).
 
 Every function takes and returns plain data (or a ModelSession, the one shared object);
-app/workers.py runs them in the thread pool. Grad mode is thread-local, so each job sets
+app/workers.py runs each in a thread of its own. Grad mode is thread-local, so each job sets
 the mode it needs itself. Anything touching the model holds `session.lock`.
 
 torch and the core modules over it are imported inside the jobs, never at module level:

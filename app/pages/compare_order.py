@@ -1,7 +1,7 @@
 """Compare & Rate's pair order (a mixin of ComparePage): new pairs prompt by prompt (the
 default), or the stored pairs of the set that no person has compared, in random order,
 where the reward model is least sure, or where a judge and the reward model disagree
-(core.rating.label_order; computed in a pool thread by app/jobs/label_order.py).
+(core.rating.label_order; computed in a job thread by app/jobs/label_order.py).
 
 An order that needs a reward model says so in one line when the workspace has none, and
 stays chosen: it never falls back to another order by itself."""

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import WorkerBase
 
 from app.app_state import AppState
 from app.jobs.feedback import (
@@ -41,7 +40,7 @@ from app.jobs.feedback import (
     run_labelling,
     run_rm_training,
 )
-from app.pages.feedback_reward_model import EpochRelay, RewardModelBox
+from app.pages.feedback_reward_model import RewardModelBox
 from app.widgets.common import hint, named, page_title, wrapping_label
 from app.widgets.dpo_round_box import DPORoundBox
 from app.widgets.feedback_forms import JudgeForm
@@ -52,7 +51,7 @@ from app.widgets.feedback_tables import (
     percent,
 )
 from app.widgets.people_panel import PeoplePanel
-from app.workers import start_job
+from app.workers import BackgroundJob, ToGui, start_job
 from core.errors import StudioError
 from core.paths import next_reward_model_dir
 from core.rlaif.labelling import LabelReport
@@ -81,10 +80,9 @@ class FeedbackPage(QWidget):
         super().__init__(parent)
         self.state = state
         self.last_reward_model: str | None = None
-        self._busy: dict[str, WorkerBase] = {}  # "label" | "rm" | "round" | "agreement"
+        self._busy: dict[str, BackgroundJob] = {}  # "label" | "rm" | "round" | "agreement"
         self._stop_events: dict[str, threading.Event] = {}  # the _busy jobs' should_stop
         self._stopping: set[str] = set()  # keys whose Stop was pressed
-        self._relay: EpochRelay | None = None
         self._people_stale = False  # a resolution saved while the people's report ran
         columns = QSplitter(Qt.Orientation.Horizontal)
         columns.addWidget(self._build_labelling())
@@ -218,7 +216,7 @@ class FeedbackPage(QWidget):
         if self.state.store is not None:
             self.verdict_table.set_rows(self.state.store.comparisons("ai"))
 
-    def _start(self, key: str, func, *args, stoppable: bool = True, **kwargs) -> WorkerBase:
+    def _start(self, key: str, func, *args, stoppable: bool = True, **kwargs) -> BackgroundJob:
         """Start a job under `key`; with `stoppable`, its `should_stop` flag is wired to the
         page's Stop button and to the app's stop-all (closing the window)."""
         stop = threading.Event()
@@ -233,7 +231,7 @@ class FeedbackPage(QWidget):
         )  # fmt: skip
         self._stop_events[key] = stop
         # Also on `finished`: a worker aborted before it ran emits neither result signal.
-        worker.signals.finished.connect(lambda: self._finish(key, None, None, worker))
+        worker.finished.connect(lambda: self._finish(key, None, None, worker))
         for job in self.state.jobs():
             if job.worker is worker and stoppable:
                 job.stop = stop.set
@@ -242,7 +240,7 @@ class FeedbackPage(QWidget):
         self._update_buttons()
         return worker
 
-    def _finish(self, key: str, handler, value, worker: WorkerBase | None = None) -> None:
+    def _finish(self, key: str, handler, value, worker: BackgroundJob | None = None) -> None:
         if worker is None or self._busy.get(key) is worker:
             self._busy.pop(key, None)
             self._update_buttons()
@@ -313,11 +311,10 @@ class FeedbackPage(QWidget):
         self.state.feedback_changed.emit()
 
     # reward model
-    def _rm_relay(self) -> EpochRelay:
-        self._relay = EpochRelay()
-        self._relay.epoch.connect(self._on_epoch)
+    def _rm_relay(self) -> ToGui:
+        """core's `on_epoch` callback for a job: each epoch is plotted on the GUI thread."""
         self.rm_plot.clear_data()
-        return self._relay
+        return ToGui(self._on_epoch)
 
     def _on_train_rm(self) -> None:
         try:
@@ -334,7 +331,7 @@ class FeedbackPage(QWidget):
         self.rm_progress.setRange(0, 0)
         self.rm_result.setText(f"Training on {request.source} comparisons → {out}")
         self._start(
-            "rm", run_rm_training, request, on_epoch=relay.emit_report,
+            "rm", run_rm_training, request, on_epoch=relay,
             description="Training a reward model", context="Training the reward model",
             on_done=self._on_rm_trained, on_error=lambda _e: self.rm_result.setText("Failed."),
             on_progress=lambda done, total, text: _show_progress(
@@ -405,7 +402,7 @@ class FeedbackPage(QWidget):
         self.agreement_summary.setText(text)
 
     # interactive loop
-    def run_ai_round(self, run_id: int, control: RunControl) -> WorkerBase | None:
+    def run_ai_round(self, run_id: int, control: RunControl) -> BackgroundJob | None:
         """Rate a paused run's latest samples with the chosen judge, retrain the reward
         model on all comparisons, and swap it in as the run's reward (in a worker).
 
@@ -429,7 +426,7 @@ class FeedbackPage(QWidget):
         self.rm_result.setText(f"AI round on run {run_id}: judging its latest samples…")
         return self._start(
             "round", run_ai_round, self.state.workspace, run_id, control, self.state.session,
-            choice, config, relay.emit_report, self._device(), stoppable=False,
+            choice, config, relay, self._device(), stoppable=False,
             description="AI feedback round", context="AI feedback round", uses_model=True,
             on_done=self._on_round_done, on_error=lambda _e: self.ai_round_finished.emit(None),
             on_progress=lambda done, total, text: _show_progress(

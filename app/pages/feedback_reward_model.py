@@ -3,7 +3,7 @@ accuracy plot, the summary of the trained model and "Use as PPO reward".
 
 The box only shows: the page starts the training job and hands it the reports
 (`show_epoch`, `show_summary`); core's `on_epoch` callback reaches the GUI thread through
-an `EpochRelay`.
+the job (`app.workers.ToGui`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -66,15 +66,6 @@ def reward_model_plot() -> MetricPlot:
         names.append(f"<span style='color:{colour}'>{series.label}</span>")
     plot.setTitle(" · ".join(names), size="9pt")
     return plot
-
-
-class EpochRelay(QObject):
-    """Carries core's `on_epoch(EpochReport)` callback from the worker to the GUI thread."""
-
-    epoch = Signal(object)
-
-    def emit_report(self, report: EpochReport) -> None:
-        self.epoch.emit(report)  # queued: the receiver lives in the GUI thread
 
 
 class SummaryLabel(QLabel):

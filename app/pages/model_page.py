@@ -41,7 +41,7 @@ from core.model.quantize import QUANTIZE_MODES
 from core.model.shapes import ModelShape, shape_of
 
 if TYPE_CHECKING:
-    from superqt.utils import FunctionWorker
+    from app.workers import BackgroundJob
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -57,7 +57,7 @@ class ModelPage(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self._worker: FunctionWorker | None = None
+        self._worker: BackgroundJob | None = None
         self._progress_text = ProgressText()
         self._runs_at_load: set[int] = set()
         layout = QVBoxLayout(self)

@@ -47,7 +47,7 @@ from core.train.guardrails import GuardrailConfig
 from core.train.launch import own_run_of
 
 if TYPE_CHECKING:
-    from superqt.utils import GeneratorWorker
+    from app.workers import BackgroundJob
 
 HELD_OUT_TAB = "Held-out answers"
 FORM_MIN_WIDTH = 400
@@ -67,7 +67,7 @@ class TrainPage(QWidget):
         super().__init__(parent)
         self.state = state
         self.control: RunControl | None = None
-        self.worker: GeneratorWorker | None = None
+        self.worker: BackgroundJob | None = None
         self.run_id: int | None = None
         self._phase = "idle"  # idle | preparing | running | pausing | paused | stopping
         self._model_info: dict | None = None

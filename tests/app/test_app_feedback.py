@@ -9,7 +9,6 @@ import pytest
 from app.app_state import AppState
 from app.main import settings_at
 from app.pages.feedback_page import FeedbackPage
-from app.workers import ensure_thread_pool
 from core.rlaif.agreement import cohen_kappa
 from core.store import Store
 from tests.app.test_app_support import click, error_dialogs
@@ -24,7 +23,6 @@ NEGATIVE = ["awful, I hated it", "boring and a waste of money", "terrible, broke
 @pytest.fixture
 def page(qtbot, workspace, tmp_path):
     """The page on a fresh workspace, shown; errors open dialogs over it."""
-    ensure_thread_pool()
     state = AppState(workspace, settings_at(tmp_path / "settings.ini"))
     widget = FeedbackPage(state)
     state.errors.set_parent_widget(widget)
