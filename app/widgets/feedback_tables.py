@@ -179,9 +179,9 @@ class AgreementTable(HeaderedTable):
                 if rm.held_out_only
                 else "human pairs (may include training pairs)"
             )
-            tip = f"{rm.folder}\naccuracy on {rm.n} {which}"
+            rm_tip = f"{rm.folder}\naccuracy on {rm.n} {which}"
             texts = (f"RM {Path(rm.folder).name}", "—", "—", str(rm.n), percent(rm.accuracy))
-            rows.append([(text, tip) for text in (*texts, "—", "—")])
+            rows.append([(text, rm_tip) for text in (*texts, "—", "—")])
         self.setRowCount(len(rows))
         for index, row in enumerate(rows):
             for column, (text, tip) in enumerate(row):
