@@ -4,8 +4,9 @@ each window size and in each theme.
     python -m app.screenshot_tour docs/screenshots [--steps 30]
         [--sizes 1280x800,1920x1080] [--themes light,dark]
 
-Runs offscreen (no display needed): loads the demo model, trains two short PPO runs and a
-GRPO run, opens the tuned checkpoint in Compare & Rate (base vs tuned) and rates two
+Runs offscreen (no display needed) and offline: lists two tiny models built on the spot in
+a stand-in Hugging Face cache (app/screenshot_models.py), loads the demo model, trains two
+short PPO runs and a GRPO run, opens the tuned checkpoint in Compare & Rate (base vs tuned) and rates two
 pairs, lets the demo judge label pairs by its positivity rubric and trains a reward model
 on all comparisons, trains DPO on them, and saves `<page>-<W>x<H>-<theme>.png` for every
 page, size and theme (the window resized and restyled live for each). The docs'
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.screenshot_files import Camera, parse_sizes
+from app.screenshot_models import tour_hub_cache
 from core.judge.cache import DEMO_JUDGE
 
 PAGES = ("model", "prompts", "train", "train-grpo", "compare", "feedback", "train-dpo", "runs")
@@ -71,7 +73,10 @@ def run_tour(
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="rlhf-studio-tour-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="rlhf-studio-tour-") as tmp,
+        tour_hub_cache(Path(tmp)),  # the Model page's list of local models filled
+    ):
         settings = Path(tmp) / "settings.ini"
         # A rater's name as a person would set it (not the machine's login name).
         settings.write_text(f"[ui]\ntheme={themes[0]}\nrater={RATER}\n", encoding="utf-8")

@@ -54,6 +54,10 @@ class PairOrder(CompareHost):
             combo.addItem(text, order)
             combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
         combo.setToolTip(ORDER_CHOICES[0][2])
+        # Not as wide as its longest choice (its popup still is): that width was taken from
+        # the AI scores' table beside it, which then scrolled sideways at 1280 wide.
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(18)
         combo.currentIndexChanged.connect(lambda _i: self.reorder())
         row = QHBoxLayout()
         row.addWidget(QLabel("Next pair"))

@@ -165,9 +165,6 @@ class FeedbackPage(QWidget):
         self.agreement_summary = wrapping_label("agreementSummary")
         self.agreement_table = AgreementTable()
         self.agreement_table.fit_height()
-        layout = QVBoxLayout(box)
-        layout.addLayout(_row(self.refresh_button, self.agreement_summary))
-        layout.addWidget(self.agreement_table)
         explanation = hint("<br>".join(AGREEMENT_EXPLANATIONS))
         explanation.setObjectName("agreementExplanation")
         explanation.setTextFormat(Qt.TextFormat.RichText)
@@ -178,7 +175,13 @@ class FeedbackPage(QWidget):
         toggle.setText("What do these figures mean?")
         toggle.setAutoRaise(True)
         toggle.toggled.connect(explanation.setVisible)
-        layout.addWidget(toggle)
+        # The toggle beside Refresh, not on a row of its own: that row pushed the DPO round
+        # below a 1280x800 window.
+        row = _row(self.refresh_button, self.agreement_summary)
+        row.addWidget(toggle)
+        layout = QVBoxLayout(box)
+        layout.addLayout(row)
+        layout.addWidget(self.agreement_table)
         layout.addWidget(explanation)
         return box
 

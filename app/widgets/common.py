@@ -7,6 +7,7 @@ from typing import TypeVar
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
     QApplication,
+    QHeaderView,
     QLabel,
     QMessageBox,
     QPlainTextEdit,
@@ -97,3 +98,29 @@ def inform(parent: QWidget, title: str, text: str) -> QMessageBox:
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box
+
+
+class HeaderedTable(QTableWidget):
+    """A QTableWidget whose two headers were made here and are kept as `column_header` and
+    `row_header`: call the headers through these, never through horizontalHeader() or
+    verticalHeader().
+
+    Why: the headers QTableView makes for itself are C++ objects that Python meets only
+    when horizontalHeader()/verticalHeader() wraps them, and PySide finds a wrapper by the
+    object's address. A wrapper left behind by a C++-made widget that has since died is not
+    always dropped, so under load a new header could take that address and come back as the
+    old 'QWidget' wrapper: building the AI Feedback page failed twice with "'QWidget' object
+    has no attribute 'setDefaultSectionSize'". A header made in Python registers its own,
+    typed wrapper when it is made, and these references keep it alive with the table.
+    """
+
+    def __init__(self, rows: int, columns: int, parent: QWidget | None = None) -> None:
+        super().__init__(rows, columns, parent)
+        self.column_header = QHeaderView(Qt.Orientation.Horizontal, self)
+        self.row_header = QHeaderView(Qt.Orientation.Vertical, self)
+        for header in (self.column_header, self.row_header):
+            # As QTableView sets up the headers it makes itself.
+            header.setSectionsClickable(True)
+            header.setHighlightSections(True)
+        self.setHorizontalHeader(self.column_header)
+        self.setVerticalHeader(self.row_header)

@@ -8,7 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.app_state import AppState
 from app.widgets.common import named, wrapping_label
@@ -42,11 +50,18 @@ class DPORoundBox(QGroupBox):
         )
         self.button.clicked.connect(self.run_round)
         self.result_label = wrapping_label("dpoRoundResult")
-        form = QFormLayout(self)
-        form.addRow("Pairs to sample", self.pairs_spin)
-        form.addRow("DPO steps", self.steps_spin)
-        form.addRow(self.button)
-        form.addRow(self.result_label)
+        # The numbers and the button on one row: one per row, the box pushed the AI
+        # Feedback page's right column past the bottom of a 1280x800 window.
+        row = QHBoxLayout()
+        for text, spin in (("Pairs to sample", self.pairs_spin), ("DPO steps", self.steps_spin)):
+            label = QLabel(text)
+            label.setBuddy(spin)
+            row.addWidget(label)
+            row.addWidget(spin)
+        row.addWidget(self.button, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.result_label)
 
     def run_round(self) -> None:
         from app.jobs.offline import run_dpo_round

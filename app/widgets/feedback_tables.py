@@ -7,14 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
-    QTableWidget,
-    QTableWidgetItem,
-)
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidgetItem
 
-from app.widgets.common import cell_text, header_item
+from app.widgets.common import HeaderedTable, cell_text, header_item
 from core.data.preference_export import DEFAULT_MIN_CONFIDENCE, is_coin_flip
 
 VERDICT_TEXT = {"left": "left", "right": "right", "tie": "tie", "both_bad": "both bad"}
@@ -50,18 +45,18 @@ def _item(text: str, tip: str | None = None, centred: bool = False) -> QTableWid
     return item
 
 
-def _read_only(table: QTableWidget) -> None:
+def _read_only(table: HeaderedTable) -> None:
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setAlternatingRowColors(True)
-    table.verticalHeader().setVisible(False)
+    table.row_header.setVisible(False)
 
 
 JUDGE_COLUMN_PX = 90
 """The verdict table's Judge column: wide enough for "demo-judge" or a short model name."""
 
 
-class VerdictTable(QTableWidget):
+class VerdictTable(HeaderedTable):
     """The newest AI comparisons: texts, the averaged P(left better) and both orders."""
 
     COLUMNS = (
@@ -75,7 +70,7 @@ class VerdictTable(QTableWidget):
         self.setHorizontalHeaderLabels(self.COLUMNS)
         _read_only(self)
         self.setWordWrap(False)
-        header = self.horizontalHeader()
+        header = self.column_header
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
@@ -85,7 +80,7 @@ class VerdictTable(QTableWidget):
         # The judge's name elided (whole in its tooltip): fitted to "demo-judge#positivity"
         # it left the two responses 40 pixels each at 1280 wide.
         self.setColumnWidth(len(self.COLUMNS) - 1, JUDGE_COLUMN_PX)
-        self.verticalHeader().setDefaultSectionSize(22)
+        self.row_header.setDefaultSectionSize(22)  # through our own header: see HeaderedTable
         tips = {
             3: "P(left better): the mean of both presentation orders",
             4: "P(left better) with the left response shown as A",
@@ -128,25 +123,38 @@ def _verdict_item(row: Any) -> QTableWidgetItem:
     return _item(VERDICT_TEXT.get(row.verdict, row.verdict), centred=True)
 
 
-class AgreementTable(QTableWidget):
-    """One row per AI rater against the people, and one for the newest reward model."""
+AGREEMENT_HEADERS = ("Judge", "Rubric", "Labels", "Shared", "Agreement", "κ", "Pos. bias")
+"""The agreement table's headers as shown: short, so that the seven columns fit the AI
+Feedback page's right column at 1280x800 without a horizontal scroll bar (the full names,
+AgreementTable.COLUMNS, are in their tooltips)."""
+
+
+class AgreementTable(HeaderedTable):
+    """One row per AI rater against the people, and one for the newest reward model.
+
+    The figures' columns are fitted to their contents; the judge's and the rubric's names
+    share what is left and are elided (whole in their tooltips), so a long model name never
+    makes the table scroll sideways."""
 
     COLUMNS = (
         "Judge", "Rubric", "AI labels", "Shared with people", "Agreement", "Cohen's κ",
         "Position bias",
     )  # fmt: skip
+    """The columns' full names (tooltips, and `value`'s column argument)."""
 
     def __init__(self) -> None:
         super().__init__(0, len(self.COLUMNS))
         self.setObjectName("agreementTable")
         self._raters: list[str] = []
-        self.setHorizontalHeaderLabels(self.COLUMNS)
+        self.setHorizontalHeaderLabels(AGREEMENT_HEADERS)
         _read_only(self)
         self.setWordWrap(False)
-        self.verticalHeader().setDefaultSectionSize(22)
-        header = self.horizontalHeader()
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "Qwen/Qw…Instruct"
+        self.row_header.setDefaultSectionSize(22)  # through our own header: see HeaderedTable
+        header = self.column_header
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         tips = (
             "The judge model, or the reward model (RM) measured on human labels",
             "The rubric the judge read: one model under two rubrics is two judges",
@@ -154,27 +162,15 @@ class AgreementTable(QTableWidget):
             "Pairs a person compared too (the reward model: held-out human pairs)",
             "Share of shared pairs with the same verdict (reward model: accuracy)",
             "Agreement corrected for chance (0 = chance, 1 = perfect)",
-            "Share of verdicts where the same position won in both orders",
+            "Share of verdicts where the same position won in both orders (of the verdicts "
+            "judged in both orders: in the cell's tooltip)",
         )
         for column, tip in enumerate(tips):
-            header_item(self, column).setToolTip(tip)
+            header_item(self, column).setToolTip(f"{self.COLUMNS[column]}: {tip}")
 
     def set_report(self, report: Any) -> None:
         """Fill from a core.rlaif.agreement.AgreementReport."""
-        rows = [
-            (
-                judge.model,
-                judge.rubric or "—",
-                str(judge.n_ai),
-                str(judge.n_overlap),
-                percent(judge.agreement),
-                number(judge.kappa, 2),
-                f"{percent(judge.position_bias_rate)} of {judge.n_position}"
-                if judge.position_bias_rate is not None
-                else "—",
-            )
-            for judge in report.judges
-        ]
+        rows = [_judge_cells(judge) for judge in report.judges]
         self._raters = [judge.rater for judge in report.judges]
         rm = report.reward_model
         if rm is not None:
@@ -183,30 +179,20 @@ class AgreementTable(QTableWidget):
                 if rm.held_out_only
                 else "human pairs (may include training pairs)"
             )
-            rows.append(
-                (
-                    f"RM {Path(rm.folder).name}",
-                    "—",
-                    "—",
-                    str(rm.n),
-                    percent(rm.accuracy),
-                    "—",
-                    "—",
-                )
-            )
-            self._rm_tip = f"{rm.folder}\naccuracy on {rm.n} {which}"
+            rm_tip = f"{rm.folder}\naccuracy on {rm.n} {which}"
+            texts = (f"RM {Path(rm.folder).name}", "—", "—", str(rm.n), percent(rm.accuracy))
+            rows.append([(text, rm_tip) for text in (*texts, "—", "—")])
         self.setRowCount(len(rows))
-        for index, cells in enumerate(rows):
-            for column, text in enumerate(cells):
-                tip = self._rm_tip if rm is not None and index == len(rows) - 1 else None
+        for index, row in enumerate(rows):
+            for column, (text, tip) in enumerate(row):
                 self.setItem(index, column, _item(text, tip, centred=column > 0))
         self.fit_height()
 
     def fit_height(self, min_rows: int = 2) -> None:
         """As tall as the header and the rows (at least `min_rows`): no empty area."""
         rows = max(self.rowCount(), min_rows)
-        height = self.horizontalHeader().height() + 2 * self.frameWidth()
-        height += rows * self.verticalHeader().defaultSectionSize()
+        height = self.column_header.height() + 2 * self.frameWidth()
+        height += rows * self.row_header.defaultSectionSize()
         if self.horizontalScrollBar().isVisible():
             height += self.horizontalScrollBar().height()
         self.setFixedHeight(height)
@@ -220,3 +206,22 @@ class AgreementTable(QTableWidget):
             if any(name.startswith(rater) for name in names if name):
                 return cell_text(self, row, index)
         raise KeyError(rater)
+
+
+def _judge_cells(judge: Any) -> list[tuple[str, str | None]]:
+    """(text, tooltip) of a JudgeAgreement's row; a tooltip of None repeats the text."""
+    bias = judge.position_bias_rate
+    bias_tip = (
+        f"{percent(bias)} of {judge.n_position} verdicts judged in both orders"
+        if bias is not None
+        else "No verdict was judged in both orders"
+    )
+    return [
+        (judge.model, None),
+        (judge.rubric or "—", None),
+        (str(judge.n_ai), None),
+        (str(judge.n_overlap), None),
+        (percent(judge.agreement), None),
+        (number(judge.kappa, 2), None),
+        (percent(bias), bias_tip),
+    ]

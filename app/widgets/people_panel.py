@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.common import cell_widget, named, wrapping_label
+from app.widgets.common import HeaderedTable, cell_widget, named, wrapping_label
 from app.widgets.feedback_tables import _item, _read_only, number, percent
 
 if TYPE_CHECKING:
@@ -37,11 +37,11 @@ RESOLVE_PICKS = (("A is better", "A"), ("B is better", "B"), ("Neither (tie)", "
 CONFLICT_COLUMNS = ("", "Outcome", "Prompt", "A", "B", "Votes")
 
 
-def _table(name: str, columns: Sequence[str]) -> QTableWidget:
-    table = named(QTableWidget(0, len(columns)), name)
+def _table(name: str, columns: Sequence[str]) -> HeaderedTable:
+    table = named(HeaderedTable(0, len(columns)), name)
     table.setHorizontalHeaderLabels(list(columns))
     _read_only(table)
-    table.horizontalHeader().setStretchLastSection(True)
+    table.column_header.setStretchLastSection(True)
     return table
 
 
@@ -80,7 +80,7 @@ class PeoplePanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         for table in (self.pairs_table, self.habits_table, self.conflicts_table):
-            table.setMinimumHeight(3 * table.verticalHeader().defaultSectionSize())
+            table.setMinimumHeight(3 * table.row_header.defaultSectionSize())
             layout.addWidget(table)
 
     def set_report(self, report: PeopleReport) -> None:

@@ -174,7 +174,9 @@ def test_agreement_table_shows_hand_made_figures(qtbot, page):
     assert table.value("ai:stub", "Shared with people") == "4"
     assert table.value("ai:stub", "Agreement") == "75.0 %"
     assert table.value("ai:stub", "Cohen's κ") == "0.50"
-    assert table.value("ai:stub", "Position bias") == "25.0 % of 4"
+    assert table.value("ai:stub", "Position bias") == "25.0 %"
+    bias = table.item(0, table.COLUMNS.index("Position bias")).toolTip()
+    assert bias == "25.0 % of 4 verdicts judged in both orders"
     assert "4 human and 4 AI comparisons" in page.agreement_summary.text()
     assert "No reward model" in page.agreement_summary.text()
     assert "78 %" in page.findChild(type(page.agreement_summary), "agreementExplanation").text()

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QHeaderView,
     QLabel,
     QSpinBox,
     QTableWidget,
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from app.app_state import AppState
 from app.widgets.common import (
+    HeaderedTable,
     cell_text,
     cell_widget,
     header_item,
@@ -60,6 +62,26 @@ def test_table_helpers_read_cells_and_name_a_missing_one(qtbot):
         cell_text(table, 0, 2)
     with pytest.raises(LookupError, match=r"someTable holds no QComboBox at \(0, 1\)"):
         cell_widget(table, 0, 1, QComboBox)
+
+
+def test_headered_table_answers_with_its_own_typed_headers(qtbot):
+    """The headers are the Python-made ones the table keeps: horizontalHeader() and
+    verticalHeader() hand back those very wrappers, typed QHeaderView, so no stale wrapper
+    of another object can stand in for them; the labels and sizes still reach the view."""
+    from app.widgets.feedback_tables import AgreementTable, VerdictTable
+
+    table = HeaderedTable(2, 3)
+    qtbot.addWidget(table)
+    table.setHorizontalHeaderLabels(["a", "b", "c"])
+    table.row_header.setDefaultSectionSize(31)
+    assert table.horizontalHeader() is table.column_header
+    assert table.verticalHeader() is table.row_header
+    assert isinstance(table.verticalHeader(), QHeaderView)
+    assert table.rowHeight(1) == 31 and header_item(table, 2).text() == "c"
+    for made in (AgreementTable(), VerdictTable()):
+        qtbot.addWidget(made)
+        assert made.verticalHeader() is made.row_header
+        assert made.row_header.defaultSectionSize() == 22
 
 
 def test_qt_app_is_the_running_application(qtbot):
