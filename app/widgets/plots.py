@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
+from app.widgets.plot_axes import ReadableAxis
 from app.widgets.plot_legend import LegendEntry, LegendRow, glyph_of
 
 REDRAW_INTERVAL_MS = 100
@@ -122,18 +123,22 @@ class Series:
     label: str
 
 
-class CountAxis(pg.AxisItem):
-    """An axis of whole numbers (steps, epochs): no "0.5" ticks while a run is short."""
+class CountAxis(ReadableAxis):
+    """An axis of whole numbers (steps, epochs): no "0.5" ticks while a run is short, and
+    no "101112" where the plot is too narrow for a label per step."""
 
-    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph's names)
-        levels = [
-            (spacing, [v for v in values if float(v).is_integer()])
-            for spacing, values in super().tickValues(minVal, maxVal, size)
-            if spacing >= 1
-        ]
-        if levels:
-            return levels
-        return [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
+    def __init__(self, orientation: str, **kwargs) -> None:
+        super().__init__(orientation, whole=True, **kwargs)
+
+
+def readable_axes() -> dict[str, pg.AxisItem]:
+    """A plot's axes: steps at the bottom, values left and right (app/widgets/plot_axes.py:
+    labels spaced by their size, so a short plot shows fewer, never overlapping)."""
+    return {
+        "bottom": CountAxis("bottom"),
+        "left": ReadableAxis("left"),
+        "right": ReadableAxis("right"),
+    }
 
 
 class MetricPlot(pg.PlotWidget):
@@ -152,7 +157,8 @@ class MetricPlot(pg.PlotWidget):
         parent: QWidget | None = None,
         auto_redraw: bool = True,
     ) -> None:
-        super().__init__(parent=parent, axisItems={"bottom": CountAxis("bottom")})
+        super().__init__(parent=parent, axisItems=readable_axes())
+        self.hideAxis("right")  # shown by the plots with a second scale
         self.auto_redraw = auto_redraw
         """False: `append` only marks the plot dirty and an owner (the dashboard) redraws
         its plots one at a time, so no single GUI event has to repaint them all."""
@@ -355,7 +361,8 @@ class OverlayPlot(pg.PlotWidget):
     draw, a hint in its place instead of empty axes."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent, axisItems={"bottom": CountAxis("bottom")})
+        super().__init__(parent=parent, axisItems=readable_axes())
+        self.hideAxis("right")
         self.showGrid(x=True, y=True, alpha=0.2)
         self.setLabel("bottom", "step")
         self.setClipToView(True)
