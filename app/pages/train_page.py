@@ -32,6 +32,7 @@ from app.widgets.common import named, page_title
 from app.widgets.dashboard import RolloutTable, TrainingDashboard
 from app.widgets.memory_plan import MemoryPlanLabel
 from app.widgets.offline_dashboard import OfflineDashboard
+from app.widgets.rollout_tabs import OFFLINE_TAB, OfflineNote, show_tabs_for
 from app.widgets.run_bar import RunBar
 from app.widgets.train_form import TrainForm
 from app.workers import start_generator_job, start_job
@@ -149,6 +150,11 @@ class TrainPage(QWidget):
         tabs.addTab(self.rollout_table, "Latest rollouts")
         tabs.addTab(self.held_out_table, HELD_OUT_TAB)
         tabs.addTab(self.try_box, "Try the policy (while paused)")
+        # A run from stored feedback samples nothing: a note in place of the tables.
+        self.offline_note = OfflineNote()
+        tabs.insertTab(0, self.offline_note, OFFLINE_TAB)
+        tabs.setTabVisible(0, False)
+        tabs.setCurrentWidget(self.rollout_table)
         self.bottom_tabs = tabs
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.dashboard_stack)
@@ -333,6 +339,8 @@ class TrainPage(QWidget):
 
     def _show_dashboard(self, choice) -> TrainingDashboard | OfflineDashboard:
         """Bring the dashboard of `choice`'s algorithm to the front and return it."""
+        tables = (self.rollout_table, self.held_out_table)
+        show_tabs_for(self.bottom_tabs, tables, self.offline_note, choice)
         if not choice.offline:
             self.dashboard_stack.setCurrentWidget(self.dashboard)
             return self.dashboard

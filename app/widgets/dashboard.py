@@ -73,9 +73,9 @@ class TrainingDashboard(QWidget):
             "Overlay an exponential moving average (alpha 0.3) of the reward."
         )
         self.ema_check.toggled.connect(self.reward_plot.set_smoothing)
-        # Elided (whole in its tooltip): at 1280 wide the step's figures ran under the
-        # header's button.
-        self.step_label = ElidedLabel("No run yet.")
+        # Two lines, then elided (whole in its tooltip): at 1280 wide the step's figures
+        # ran under the header's button, then lost the held-out reward to the elision.
+        self.step_label = ElidedLabel("No run yet.", lines=2)
         self.step_label.setObjectName("stepLabel")
         self.help_box = ObjectiveHelp()
         header = QHBoxLayout()

@@ -24,6 +24,12 @@ class LegendEntry:
     glyph: str = "━"
 
 
+LEGEND_POINT_SIZES = (8, 7)
+"""The legend's font sizes, largest first: a legend that would take more than
+LEGEND_MAX_LINES lines at 8 pt takes the smaller size (DPO's four rewards in a 1280-wide
+window: three lines at 8 pt, taken from a plot 55 pixels tall, two at 7 pt)."""
+LEGEND_MAX_LINES = 2
+
 LEGEND_LINE_PX = 150
 """A legend row's lines are at least this wide (narrower than the narrowest plot cell,
 app/widgets/plot_grid.py); wider plots give them their axes' width (`fit_width`)."""
@@ -113,13 +119,30 @@ class LegendRow:
         names = [
             f"<span style='color:{e.colour}'>{e.glyph}</span>&nbsp;{e.label}" for e in self._entries
         ]
-        font = QFont(self._label.item.font())
-        font.setPointSize(8)
-        metrics = QFontMetricsF(font)
-        widths = [metrics.horizontalAdvance(f"{e.glyph} {e.label}") for e in self._entries]
-        lines = pack_lines(widths, metrics.horizontalAdvance("   "), self._budget)
+        size, lines = self._packed()
         html = "<br>".join("&nbsp;&nbsp; ".join(names[i] for i in line) for line in lines)
-        self._label.setText(html, color=self._foreground)
+        self._label.setText(html, color=self._foreground, size=f"{size}pt")
+
+    def _packed(self) -> tuple[int, list[list[int]]]:
+        """The largest font size whose lines number at most LEGEND_MAX_LINES (else the
+        smallest), with the entries' indices by line at that size."""
+        for size in LEGEND_POINT_SIZES:
+            font = QFont(self._label.item.font())
+            font.setPointSize(size)
+            metrics = QFontMetricsF(font)
+            widths = [metrics.horizontalAdvance(f"{e.glyph} {e.label}") for e in self._entries]
+            lines = pack_lines(widths, metrics.horizontalAdvance("   "), self._budget)
+            if len(lines) <= LEGEND_MAX_LINES:
+                break
+        return size, lines
+
+    def line_count(self) -> int:
+        """The lines the names take now."""
+        return len(self._packed()[1]) if self._entries else 0
+
+    def point_size(self) -> int:
+        """The font size the names are drawn at now."""
+        return self._packed()[0]
 
 
 def glyph_of(style: Qt.PenStyle) -> str:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.widgets.common import cell_widget, header_item
+from app.widgets.elided_line_edit import ElidedLineEdit
 from core.rewards import REWARD_KINDS, RewardSpec, format_reward_spec, parse_reward_spec
 
 
@@ -86,7 +87,8 @@ class RewardTable(QWidget):
             kind.addItem(name)
             kind.setItemData(kind.count() - 1, help_text, role=3)  # Qt.ToolTipRole
         kind.setCurrentText(spec.kind)
-        argument = QLineEdit(spec.arg or "")
+        # A reward model's folder is longer than the column: elided in the middle.
+        argument = ElidedLineEdit(spec.arg or "")
         argument.setPlaceholderText("(none)")
         weight = QDoubleSpinBox(minimum=-100.0, maximum=100.0, singleStep=0.1, decimals=3)
         weight.setValue(spec.weight)

@@ -33,9 +33,10 @@ CHECKPOINT = "Checkpoint: "
 
 
 class ElidedLabel(QLabel):
-    """A one-line label that shows as much of its text as fits (elided where `mode` says)
-    and the whole text in its tooltip; `text()` returns the whole text. A text starting
-    with `prefix` keeps the prefix whole and elides the rest.
+    """A label of `lines` lines (one by default) that shows as much of its text as fits
+    (wrapped at spaces, the last line elided where `mode` says) and the whole text in its
+    tooltip; `text()` returns the whole text. A text starting with `prefix` keeps the
+    prefix whole and elides the rest (one line).
 
     It never asks for more width than it has, so a long message or path cannot push the
     buttons beside it around."""
@@ -46,12 +47,16 @@ class ElidedLabel(QLabel):
         mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
         parent: QWidget | None = None,
         prefix: str = "",
+        lines: int = 1,
     ) -> None:
         super().__init__(parent)
         self._full = ""
         self._mode = mode
         self._prefix = prefix
+        self._lines = lines
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        if lines > 1:  # the height of all its lines, whatever the text: nothing moves
+            self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 2)
         self.setMinimumWidth(40)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setText(text)
@@ -75,11 +80,28 @@ class ElidedLabel(QLabel):
     def _elide(self) -> None:
         width = max(self.width() - 4, 10)
         metrics = self.fontMetrics()
+        if self._lines > 1:
+            super().setText("\n".join(wrap_lines(self._full, metrics, width, self._lines)))
+            return
         prefix = self._prefix if self._prefix and self._full.startswith(self._prefix) else ""
         rest = self._full.removeprefix(prefix)
         if prefix and metrics.horizontalAdvance(self._full) > width:
             width = max(width - metrics.horizontalAdvance(prefix), 10)
         super().setText(prefix + metrics.elidedText(rest, self._mode, width))
+
+
+def wrap_lines(text: str, metrics, width: int, most: int) -> list[str]:
+    """`text` in lines at most `width` wide, broken at spaces; past `most` lines the rest
+    joins the last, elided on the right."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and metrics.horizontalAdvance(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    if len(lines) > most:
+        lines[most - 1 :] = [" ".join(lines[most - 1 :])]
+    return [metrics.elidedText(line, Qt.TextElideMode.ElideRight, width) for line in lines]
 
 
 class RunBar(QFrame):
@@ -115,7 +137,9 @@ class RunBar(QFrame):
         metrics = self.fontMetrics()
         self.state_label.setFixedWidth(metrics.horizontalAdvance("Stopping…") + 16)
         self.step_label.setFixedWidth(metrics.horizontalAdvance("step 00000/00000") + 12)
-        self.message_label = ElidedLabel()
+        # Two lines: "Run 2 finished." was cut to "Run 2 finish…" at 1280 wide; the
+        # buttons beside it are nearly as tall, so the bar grows by a few pixels only.
+        self.message_label = ElidedLabel(lines=2)
         self.message_label.setObjectName("trainStatus")
         # The path's end (run and step) is what tells checkpoints apart: elided on the left,
         # after a "Checkpoint:" that stays whole.
