@@ -38,11 +38,11 @@ def show_tabs_for(tabs: QTabWidget, tables: tuple[QWidget, ...], note: OfflineNo
     """The tabs of `choice`'s runs: the rollout `tables` on-policy, `note` offline (the
     current tab moved off a hidden one)."""
     offline = choice.offline
+    current = tabs.currentWidget()  # before hiding: QTabWidget moves off a hidden tab
     if offline:
         note.setText(offline_note_text(choice.label, choice.data))
     for table in tables:
         tabs.setTabVisible(tabs.indexOf(table), not offline)
     tabs.setTabVisible(tabs.indexOf(note), offline)
-    current = tabs.currentWidget()
-    if not tabs.isTabVisible(tabs.indexOf(current)):
+    if current is note or any(current is table for table in tables):
         tabs.setCurrentWidget(note if offline else tables[0])
