@@ -68,14 +68,15 @@ class TrainingDashboard(QWidget):
         self.guardrail_label = named(QLabel(), "guardrailBanner")
         self.guardrail_label.setWordWrap(True)
         self.guardrail_label.setVisible(False)
-        self.ema_check = named(QCheckBox("EMA smoothing"), "emaCheck")
+        self.ema_check = named(QCheckBox("Smooth"), "emaCheck")
         self.ema_check.setToolTip(
-            "Overlay an exponential moving average (alpha 0.3) of the reward."
+            "Smooth: overlay an exponential moving average (alpha 0.3) of the reward."
         )
         self.ema_check.toggled.connect(self.reward_plot.set_smoothing)
-        # Two lines, then elided (whole in its tooltip): at 1280 wide the step's figures
-        # ran under the header's button, then lost the held-out reward to the elision.
-        self.step_label = ElidedLabel("No run yet.", lines=2)
+        # Elided (whole in its tooltip): at 1280 wide the step's figures ran under the
+        # header's button. Short words ("held-out", "Smooth") keep them whole there; a
+        # second line would have cost the plots their last pixels and made them scroll.
+        self.step_label = ElidedLabel("No run yet.")
         self.step_label.setObjectName("stepLabel")
         self.help_box = ObjectiveHelp()
         header = QHBoxLayout()
@@ -298,7 +299,7 @@ class TrainingDashboard(QWidget):
             parts.append(f"KL {kl:.3f}")
         self._held_out = metrics.get("eval/reward/mean", self._held_out)
         if self._held_out is not None:
-            parts.append(f"held-out reward {self._held_out:+.3f}")
+            parts.append(f"held-out {self._held_out:+.3f}")
         self.step_label.setText(" · ".join(parts))
         return warnings
 

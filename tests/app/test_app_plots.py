@@ -118,7 +118,7 @@ def test_held_out_reward_shows_as_points_on_evaluated_steps_only(qtbot):
             metrics |= {"eval/reward/mean": step / 20, "eval/reference_reward/mean": -0.5}
         dashboard.add_step(step, 4, metrics)
         if step == 3:  # between evaluations the label keeps the latest held-out reward
-            assert "held-out reward +0.100" in dashboard.step_label.text()
+            assert "held-out +0.100" in dashboard.step_label.text()
     qtbot.waitUntil(dashboard.all_drawn, timeout=3000)
     plot = dashboard.reward_plot
     assert _first_item_points(plot) == 4 and plot.held_out_points() == 2
