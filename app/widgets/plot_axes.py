@@ -120,7 +120,9 @@ class ReadableAxis(pg.AxisItem):
         def extent(spacing: float) -> float:
             return self._label_extent(spacing, low, high)
 
-        overflow = self._overflow_px()
+        # An extent holds the gap to the next label too: half of it is no part of the label.
+        gap = LINE_GAP_PX if self.orientation in ("left", "right") else LABEL_GAP_PX
+        overflow = self._overflow_px() + gap / 2
         major = readable_spacing(low, high, size, extent, default, self.whole, overflow)
         levels = [(major, ticks_at(major, low, high))]
         minor = minor_spacing(major, self.whole)
