@@ -224,7 +224,9 @@ def test_a_reward_model_path_is_elided_in_the_middle(qtbot):
     assert isinstance(edit, ElidedLineEdit)
     assert edit.text() == edit.toolTip() == "models/reward-models/rm-1"
     shown = edit.shown_text()
-    assert "…" in shown and shown.startswith("models") and shown.endswith("rm-1"), shown
+    # Both ends kept, the middle elided, and the whole drawn inside the box.
+    assert "…" in shown and shown.startswith("mo") and shown.endswith("-1"), shown
+    assert edit.fontMetrics().horizontalAdvance(shown) < edit.width()
     assert table.spec_texts()[0].startswith("rm=models/reward-models/rm-1")
     edit.setFocus()
     qtbot.waitUntil(edit.hasFocus)
