@@ -13,9 +13,9 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, Signal, SignalInstance
 
 from app.errors import ErrorReporter
 from core.data.prompts_io import import_prompts
@@ -23,7 +23,6 @@ from core.store import Store
 from resources import resource_path
 
 if TYPE_CHECKING:
-    from app.workers import BackgroundJob
     from core.model.session import ModelSession
 
 log = logging.getLogger("rlhf_studio.app")
@@ -37,12 +36,22 @@ def demo_prompts_file() -> Path:
     return resource_path("prompts", "demo.txt")
 
 
+class JobWorker(Protocol):
+    """What the app's registry needs of a running job (app.workers.BackgroundJob is one;
+    the registry sits below the workers module, so it names the shape, not the class)."""
+
+    @property
+    def finished(self) -> SignalInstance: ...
+
+    def quit(self) -> None: ...
+
+
 @dataclass(eq=False)
 class Job:
     """A running background job, as the status bar and the close handler see it."""
 
     description: str
-    worker: BackgroundJob
+    worker: JobWorker
     uses_model: bool
     stop: Any = None
     """A callable asking the job to stop cleanly; None for short jobs that just finish."""
@@ -127,7 +136,7 @@ class AppState(QObject):
         self.session_changed.emit(session)
 
     # background jobs
-    def track(self, worker: BackgroundJob, description: str, uses_model: bool, stop=None) -> Job:
+    def track(self, worker: JobWorker, description: str, uses_model: bool, stop=None) -> Job:
         """Register a started (or about to start) worker until it finishes."""
         job = Job(description, worker, uses_model, stop)
         self._jobs.append(job)
@@ -140,7 +149,7 @@ class AppState(QObject):
             self._jobs.remove(job)
             self.jobs_changed.emit()
 
-    def set_job_state(self, worker: BackgroundJob, description: str, paused: bool) -> None:
+    def set_job_state(self, worker: JobWorker, description: str, paused: bool) -> None:
         """Re-describe a running job (a run paused or resumed) for the status bar."""
         for job in self._jobs:
             if job.worker is worker and (job.description, job.paused) != (description, paused):
