@@ -4,6 +4,10 @@ The Train, Runs and AI Feedback pages hold pyqtgraph plots: importing pyqtgraph 
 building them takes about as long as the rest of the window. They start as empty
 placeholders and are built one per event-loop turn after the first paint
 (`build_next`), or at once when something asks for them (`page`, `show`).
+
+A page too large for one turn (the Train page's dozen plots) is built in pieces: it has
+`build_step()` (make one more piece; False once whole) and `is_whole()`. `build_next`
+then makes one piece per call, and `page` and `show` finish it before handing it out.
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ class PageStack(QStackedWidget):
         self.addWidget(placeholder)
 
     def page(self, key: str) -> QWidget:
-        """The page called `key`, built now if it was not yet."""
-        return self._built(next(i for i, slot in enumerate(self._slots) if slot.key == key))
+        """The page called `key`, built (whole) now if it was not yet."""
+        index = next(i for i, slot in enumerate(self._slots) if slot.key == key)
+        return _whole(self._built(index))
 
     def is_built(self, key: str) -> bool:
         return any(slot.key == key and slot.build is None for slot in self._slots)
@@ -49,18 +54,22 @@ class PageStack(QStackedWidget):
     def show_index(self, index: int) -> None:
         """Bring page `index` to the front (building it first if needed)."""
         if 0 <= index < len(self._slots):
-            self.setCurrentWidget(self._built(index))
+            self.setCurrentWidget(_whole(self._built(index)))
 
     def build_next(self) -> bool:
-        """Build the first deferred page still waiting; False when none is left."""
+        """Build the first deferred page still waiting, or the next piece of a page built
+        in pieces; False when nothing is left."""
         for index, slot in enumerate(self._slots):
             if slot.build is not None:
                 self._built(index)
                 return True
+            step = getattr(slot.page, "build_step", None)
+            if step is not None and step():
+                return True
         return False
 
     def all_built(self) -> bool:
-        return all(slot.build is None for slot in self._slots)
+        return all(slot.build is None and _is_whole(slot.page) for slot in self._slots)
 
     def _built(self, index: int) -> QWidget:
         slot = self._slots[index]
@@ -76,3 +85,16 @@ class PageStack(QStackedWidget):
             self.setCurrentWidget(slot.page)
         self._on_built(slot.key, slot.page)
         return slot.page
+
+
+def _is_whole(page: QWidget) -> bool:
+    is_whole = getattr(page, "is_whole", None)
+    return is_whole is None or is_whole()
+
+
+def _whole(page: QWidget) -> QWidget:
+    """`page`, its pieces not built yet built now."""
+    step = getattr(page, "build_step", None)
+    while step is not None and step():
+        pass
+    return page

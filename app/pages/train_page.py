@@ -135,7 +135,9 @@ class TrainPage(QWidget):
         return scroll
 
     def _build_right(self) -> QWidget:
-        self.dashboard = TrainingDashboard()
+        # Its plots made one per event-loop turn while the window builds its pages
+        # (build_step): together they took the GUI thread for 0.3-0.6 s in one piece.
+        self.dashboard = TrainingDashboard(in_pieces=True)
         # The on-policy dashboard, or an offline algorithm's (made on its first run).
         self.dashboard_stack = named(QStackedWidget(), "dashboardStack")
         self.dashboard_stack.addWidget(self.dashboard)
@@ -156,6 +158,14 @@ class TrainPage(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         return splitter
+
+    def build_step(self) -> bool:
+        """One more piece of the page (a dashboard plot); False once it is whole. The page
+        stack calls it once per event-loop turn, or until False before the page is used."""
+        return self.dashboard.build_step()
+
+    def is_whole(self) -> bool:
+        return self.dashboard.is_built()
 
     # state
     def _set_phase(self, phase: str, message: str | None = None) -> None:

@@ -152,7 +152,9 @@ class MetricPlot(pg.PlotWidget):
         parent: QWidget | None = None,
         auto_redraw: bool = True,
     ) -> None:
-        super().__init__(parent=parent, axisItems={"bottom": CountAxis("bottom")})
+        # No context menu (pyqtgraph's would change log modes and ranges the live plot
+        # manages); made without one, since pyqtgraph builds a menu that is enabled.
+        super().__init__(parent=parent, axisItems={"bottom": CountAxis("bottom")}, enableMenu=False)
         self.auto_redraw = auto_redraw
         """False: `append` only marks the plot dirty and an owner (the dashboard) redraws
         its plots one at a time, so no single GUI event has to repaint them all."""
@@ -164,7 +166,6 @@ class MetricPlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.2)
         self.setClipToView(True)
         self.setDownsampling(auto=True, mode="peak")
-        self.setMenuEnabled(False)
         self.setMinimumHeight(MIN_PLOT_HEIGHT)
         self.setMinimumWidth(150)  # the grid (app/widgets/plot_grid.py) wraps before this
         # A fixed axis width: tick labels changing width would re-layout the whole plot
@@ -355,12 +356,11 @@ class OverlayPlot(pg.PlotWidget):
     draw, a hint in its place instead of empty axes."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent, axisItems={"bottom": CountAxis("bottom")})
+        super().__init__(parent=parent, axisItems={"bottom": CountAxis("bottom")}, enableMenu=False)
         self.showGrid(x=True, y=True, alpha=0.2)
         self.setLabel("bottom", "step")
         self.setClipToView(True)
         self.setDownsampling(auto=True, mode="peak")
-        self.setMenuEnabled(False)
         self.getAxis("left").enableAutoSIPrefix(False)
         cache_decorations(self)
         self.legend_row = LegendRow(self)
