@@ -12,8 +12,8 @@ then makes one piece per call, and `page` and `show` finish it before handing it
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from PySide6.QtWidgets import QStackedWidget, QWidget
 
@@ -23,6 +23,7 @@ class _Slot:
     key: str
     build: Callable[[], QWidget] | None
     page: QWidget
+    prepare: list[Callable[[], object]] = field(default_factory=list)
 
 
 class PageStack(QStackedWidget):
@@ -37,10 +38,14 @@ class PageStack(QStackedWidget):
         self._slots.append(_Slot(key, None, page))
         self.addWidget(page)
 
-    def add_deferred(self, key: str, build: Callable[[], QWidget]) -> None:
-        """A page that `build()` makes when first needed; a blank placeholder until then."""
+    def add_deferred(
+        self, key: str, build: Callable[[], QWidget], prepare: Sequence[Callable[[], object]] = ()
+    ) -> None:
+        """A page that `build()` makes when first needed; a blank placeholder until then.
+        `prepare`: steps that `build_next` runs first, one per call (the page's imports,
+        cut small: app/import_steps.py); a page asked for at once skips them."""
         placeholder = QWidget()
-        self._slots.append(_Slot(key, build, placeholder))
+        self._slots.append(_Slot(key, build, placeholder, list(prepare)))
         self.addWidget(placeholder)
 
     def page(self, key: str) -> QWidget:
@@ -57,9 +62,12 @@ class PageStack(QStackedWidget):
             self.setCurrentWidget(_whole(self._built(index)))
 
     def build_next(self) -> bool:
-        """Build the first deferred page still waiting, or the next piece of a page built
-        in pieces; False when nothing is left."""
+        """Run the next preparation step of the first deferred page still waiting, else
+        build it, or the next piece of a page built in pieces; False when nothing is left."""
         for index, slot in enumerate(self._slots):
+            if slot.build is not None and slot.prepare:
+                slot.prepare.pop(0)()
+                return True
             if slot.build is not None:
                 self._built(index)
                 return True
@@ -77,6 +85,7 @@ class PageStack(QStackedWidget):
             return slot.page
         page = slot.build()
         placeholder, slot.page, slot.build = slot.page, page, None
+        slot.prepare.clear()
         showing = self.currentWidget() is placeholder
         self.insertWidget(index, slot.page)
         self.removeWidget(placeholder)
