@@ -3,10 +3,13 @@ plot has none), and the Train page's dashboard made one plot per event-loop turn
 
 from __future__ import annotations
 
+import sys
+
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from app.import_steps import module_steps
 from app.main import build_window
 from app.pages.train_page import TrainPage
 from app.widgets.dashboard import TrainingDashboard
@@ -92,17 +95,18 @@ def test_the_window_builds_the_train_page_over_several_turns(qtbot, tmp_path):
     qtbot.addWidget(window)
     stack = window.stack
     while not stack.is_built("train"):
-        assert stack.build_next()
+        assert stack.build_next()  # the page's imports not done yet, one a turn
     pages = [stack.widget(i) for i in range(stack.count())]
-    dashboard = next(page for page in pages if isinstance(page, TrainPage)).dashboard
-    assert not dashboard.is_built() and not window.all_pages_built()
+    page = next(page for page in pages if isinstance(page, TrainPage))
+    assert not page.is_whole() and not window.all_pages_built()
+    assert page.findChildren(MetricPlot) == []
     pieces = 0
-    while not dashboard.is_built():
-        plots = len(dashboard.findChildren(MetricPlot))
+    while not page.is_whole():
+        plots = len(page.findChildren(MetricPlot))
         assert stack.build_next()
-        assert len(dashboard.findChildren(MetricPlot)) - plots <= 1  # a plot a turn at most
+        assert len(page.findChildren(MetricPlot)) - plots <= 1  # a plot a turn at most
         pieces += 1
-    assert pieces >= len(MAIN_PLOTS)
+    assert pieces >= len(MAIN_PLOTS) + 2  # the settings and the tables came first
     while stack.build_next():
         pass
     assert window.all_pages_built()
@@ -119,3 +123,12 @@ def test_asking_for_a_half_built_train_page_finishes_it(qtbot, tmp_path):
     assert page.dashboard.is_built() and page.is_whole()
     window.show_page(page)
     assert window.findChild(MetricPlot, "speedPlot") is not None
+
+
+def test_a_pages_imports_are_one_step_per_module_not_imported_yet():
+    fresh = "colorsys" if "colorsys" not in sys.modules else "wave"
+    assert fresh not in sys.modules
+    steps = module_steps(["sys", fresh])  # sys is imported: no step for it
+    assert len(steps) == 1
+    steps[0]()
+    assert fresh in sys.modules
