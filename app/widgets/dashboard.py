@@ -181,6 +181,11 @@ class TrainingDashboard(QWidget):
         for plot in (*self._main, *gauges):
             plot.show()  # placed by the reflow in _configure
         self._configure(default)
+        # Into the scroll area last: it takes its size hint from the grid's once, and an
+        # empty grid's kept the dashboard a sliver of the page (the tables took the rest).
+        self._scroll.setWidget(self._content)
+        self._scroll.updateGeometry()  # its layout item cached the empty area's hint
+        self.updateGeometry()
 
     def _adopt(self, plot: PlotT, name: str = "", tooltip: str = "") -> PlotT:
         """Put a new plot in the grid, hidden till the first reflow places and shows it
@@ -200,12 +205,13 @@ class TrainingDashboard(QWidget):
         """The plot grid in a vertical scroll area: where the window is too short for
         every row at its plots' minimum height (1280x800 with the objective's terms), the
         rows scroll instead of squeezing plots into each other."""
-        content = named(QWidget(), "dashboardPlots")
-        content.setLayout(grid)  # takes the plots already in the grid as its children
-        content.setContentsMargins(0, 0, 0, 0)
+        # A hidden child till the scroll area takes it (parentless, it would be a window).
+        self._content = named(QWidget(self), "dashboardPlots")
+        self._content.hide()
+        self._content.setLayout(grid)
+        self._content.setContentsMargins(0, 0, 0, 0)
         grid.setContentsMargins(0, 0, 0, 0)
-        self._scroll = named(QScrollArea(), "dashboardScroll")
-        self._scroll.setWidget(content)
+        self._scroll = named(QScrollArea(), "dashboardScroll")  # given the grid when built
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)
         self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)

@@ -132,3 +132,30 @@ def test_a_pages_imports_are_one_step_per_module_not_imported_yet():
     assert len(steps) == 1
     steps[0]()
     assert fresh in sys.modules
+
+
+def test_a_half_built_dashboard_shown_finishes_and_shows_its_plots(qtbot):
+    dashboard = TrainingDashboard(in_pieces=True)
+    qtbot.addWidget(dashboard)
+    dashboard.build_step()
+    dashboard.resize(1000, 700)
+    dashboard.show()
+    qtbot.waitExposed(dashboard)
+    assert dashboard.is_built()
+    for name in MAIN_PLOTS:
+        assert dashboard.findChild(MetricPlot, name).isVisible()
+
+
+def test_the_train_page_built_in_pieces_gives_its_plots_most_of_the_height(qtbot, tmp_path):
+    """The plots' scroll area takes its size hint from the grid when it gets it: given an
+    empty grid, the dashboard got a third of the page's height and the tables the rest."""
+    window = build_window(tmp_path / "ws", settings_path=tmp_path / "settings.ini")
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitUntil(window.all_pages_built, timeout=60_000)
+    page = window.train_page
+    window.show_page(page)
+    qtbot.wait(50)
+    assert page.dashboard_stack.height() > 2 * page.bottom_tabs.height()
+    assert page.findChild(MetricPlot, "speedPlot").isVisible()
