@@ -7,14 +7,17 @@ placeholders and are built one per event-loop turn after the first paint
 
 A page too large for one turn (the Train page's dozen plots) is built in pieces: it has
 `build_step()` (make one more piece; False once whole) and `is_whole()`. `build_next`
-then makes one piece per call, and `page` and `show` finish it before handing it out.
+then makes one piece per call, `page` finishes it before handing it out, and `show`
+shows it at once and makes its other pieces one per turn.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QStackedWidget, QWidget
 
 
@@ -57,9 +60,14 @@ class PageStack(QStackedWidget):
         return any(slot.key == key and slot.build is None for slot in self._slots)
 
     def show_index(self, index: int) -> None:
-        """Bring page `index` to the front (building it first if needed)."""
+        """Bring page `index` to the front, building it first if needed: a page built in
+        pieces shows at once (the launch restores the last page shown, the Train page
+        often) and gets its other pieces one per event-loop turn."""
         if 0 <= index < len(self._slots):
-            self.setCurrentWidget(_whole(self._built(index)))
+            page = self._built(index)
+            self.setCurrentWidget(page)
+            if not _is_whole(page):
+                QTimer.singleShot(0, partial(_build_on, page))
 
     def build_next(self) -> bool:
         """Run the next preparation step of the first deferred page still waiting, else
@@ -99,6 +107,13 @@ class PageStack(QStackedWidget):
 def _is_whole(page: QWidget) -> bool:
     is_whole = getattr(page, "is_whole", None)
     return is_whole is None or is_whole()
+
+
+def _build_on(page: QWidget) -> None:
+    """One more piece of `page`, and the next one at the next turn until it is whole."""
+    step = getattr(page, "build_step", None)
+    if step is not None and step():
+        QTimer.singleShot(0, partial(_build_on, page))
 
 
 def _whole(page: QWidget) -> QWidget:

@@ -86,6 +86,7 @@ class TrainPage(QWidget):
         )
         layout.addWidget(self.run_bar)  # above the splitter: never scrolled away
         layout.addWidget(self._splitter, 1)
+        self.run_bar.setEnabled(False)  # shown half-made (app/page_stack.py): no Start yet
         self._pending: Iterator[None] | None = self._build_steps()
 
     def _build_steps(self) -> Iterator[None]:
@@ -108,6 +109,7 @@ class TrainPage(QWidget):
         self._on_prompts_changed()
         self._on_session_changed(self.state.session)
         self._set_phase("idle")
+        self.run_bar.setEnabled(True)
 
     def build_step(self) -> bool:
         """Make the next piece of the page; False once it is whole (nothing was left)."""

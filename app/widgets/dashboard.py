@@ -305,8 +305,7 @@ class TrainingDashboard(QWidget):
         self._redraw_timer.stop()  # all fresh
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        super().showEvent(event)
-        self.finish_building()  # shown half-made: the rest at once
+        super().showEvent(event)  # shown half-made: its plots show once all are made
         self._redraw_timer.start()
 
     def reset(self, config: PPOConfig | Any) -> None:

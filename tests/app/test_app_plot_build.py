@@ -134,16 +134,36 @@ def test_a_pages_imports_are_one_step_per_module_not_imported_yet():
     assert fresh in sys.modules
 
 
-def test_a_half_built_dashboard_shown_finishes_and_shows_its_plots(qtbot):
+def test_a_half_built_dashboard_shown_shows_its_plots_once_all_are_made(qtbot):
     dashboard = TrainingDashboard(in_pieces=True)
     qtbot.addWidget(dashboard)
     dashboard.build_step()
     dashboard.resize(1000, 700)
     dashboard.show()
     qtbot.waitExposed(dashboard)
-    assert dashboard.is_built()
+    assert not dashboard.is_built()  # the page stack makes the rest, a piece per turn
+    assert not dashboard.reward_plot.isVisible()  # no half-made grid on screen
+    dashboard.finish_building()
     for name in MAIN_PLOTS:
         assert dashboard.findChild(MetricPlot, name).isVisible()
+
+
+def test_a_window_restored_on_the_train_page_shows_it_at_once_and_finishes_it(qtbot, tmp_path):
+    """The launch restores the last page shown: the Train page's frame comes up with the
+    window and the rest follows a piece per turn, Start disabled until it is whole."""
+    settings = tmp_path / "settings.ini"
+    settings.write_text("[window]\npage=3\n", encoding="utf-8")  # Model, Prompts, Compare, Train
+    window = build_window(tmp_path / "ws", settings_path=settings)
+    qtbot.addWidget(window)
+    page = window.stack.currentWidget()
+    assert isinstance(page, TrainPage)
+    assert not page.is_whole()
+    assert not page.run_bar.isEnabled()
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitUntil(page.is_whole, timeout=60_000)
+    assert page.run_bar.isEnabled() and page.start_button.isEnabled()
+    assert page.findChild(MetricPlot, "rewardPlot").isVisible()
 
 
 def test_the_train_page_built_in_pieces_gives_its_plots_most_of_the_height(qtbot, tmp_path):
