@@ -36,6 +36,7 @@ class PageStack(QStackedWidget):
         super().__init__()
         self._slots: list[_Slot] = []
         self._on_built = on_built
+        self._building_next = False  # build_next was called, and has things left to build
 
     def add_page(self, key: str, page: QWidget) -> None:
         self._slots.append(_Slot(key, None, page))
@@ -67,11 +68,21 @@ class PageStack(QStackedWidget):
             page = self._built(index)
             self.setCurrentWidget(page)
             if not _is_whole(page):
-                QTimer.singleShot(0, partial(_build_on, page))
+                QTimer.singleShot(0, partial(self._build_on, page))
+
+    def _build_on(self, page: QWidget) -> None:
+        """One more piece of `page`, and the next at the next turn until it is whole;
+        left to `build_next` once the window calls it (two pieces a turn, else)."""
+        if self._building_next:
+            return
+        step = getattr(page, "build_step", None)
+        if step is not None and step():
+            QTimer.singleShot(0, partial(self._build_on, page))
 
     def build_next(self) -> bool:
         """Run the next preparation step of the first deferred page still waiting, else
         build it, or the next piece of a page built in pieces; False when nothing is left."""
+        self._building_next = True
         for index, slot in enumerate(self._slots):
             if slot.build is not None and slot.prepare:
                 slot.prepare.pop(0)()
@@ -82,6 +93,7 @@ class PageStack(QStackedWidget):
             step = getattr(slot.page, "build_step", None)
             if step is not None and step():
                 return True
+        self._building_next = False  # all done
         return False
 
     def all_built(self) -> bool:
@@ -107,13 +119,6 @@ class PageStack(QStackedWidget):
 def _is_whole(page: QWidget) -> bool:
     is_whole = getattr(page, "is_whole", None)
     return is_whole is None or is_whole()
-
-
-def _build_on(page: QWidget) -> None:
-    """One more piece of `page`, and the next one at the next turn until it is whole."""
-    step = getattr(page, "build_step", None)
-    if step is not None and step():
-        QTimer.singleShot(0, partial(_build_on, page))
 
 
 def _whole(page: QWidget) -> QWidget:

@@ -179,3 +179,19 @@ def test_the_train_page_built_in_pieces_gives_its_plots_most_of_the_height(qtbot
     qtbot.wait(50)
     assert page.dashboard_stack.height() > 2 * page.bottom_tabs.height()
     assert page.findChild(MetricPlot, "speedPlot").isVisible()
+
+
+def test_once_the_window_builds_its_pages_the_shown_page_gets_no_second_builder(qtbot, tmp_path):
+    """Two builders would make two pieces per event-loop turn: the page shown at launch
+    builds itself only until the window's own chain of builds starts."""
+    settings = tmp_path / "settings.ini"
+    settings.write_text("[window]\npage=3\n", encoding="utf-8")
+    window = build_window(tmp_path / "ws", settings_path=settings)
+    qtbot.addWidget(window)
+    page = window.stack.currentWidget()
+    steps = []
+    build_step = page.build_step
+    page.build_step = lambda: steps.append(1) or build_step()
+    assert window.stack.build_next()  # the window's chain has started: one piece
+    qtbot.wait(200)  # turns go by: nobody else builds
+    assert len(steps) == 1 and not page.is_whole()
