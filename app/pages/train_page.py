@@ -54,6 +54,8 @@ HELD_OUT_TAB = "Held-out answers"
 _DONE = object()
 """What `next` gives for a finished build (the build's steps yield None)."""
 FORM_MIN_WIDTH = 400
+PLOTS_SHARE = 3
+"""The dashboard's share of the right column's height, to the tables' 1."""
 """The settings column's width at least (its labels and spin boxes side by side)."""
 
 
@@ -102,6 +104,10 @@ class TrainPage(QWidget):
         yield
         while self.dashboard.build_step():
             yield
+        heights = sum(self._plots_splitter.sizes())
+        if heights:  # shown half-made: the empty dashboard got a small share; its own now
+            plots = heights * PLOTS_SHARE // (PLOTS_SHARE + 1)
+            self._plots_splitter.setSizes([plots, heights - plots])
         self.state.prompts_changed.connect(self._on_prompts_changed)
         self.state.session_changed.connect(self._on_session_changed)
         self.form.changed.connect(self._update_estimate)
@@ -183,10 +189,10 @@ class TrainPage(QWidget):
         tabs.addTab(self.held_out_table, HELD_OUT_TAB)
         tabs.addTab(self.try_box, "Try the policy (while paused)")
         self.bottom_tabs = tabs
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter = self._plots_splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.dashboard_stack)
         splitter.addWidget(tabs)
-        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(0, PLOTS_SHARE)
         splitter.setStretchFactor(1, 1)
         return splitter
 

@@ -164,6 +164,8 @@ def test_a_window_restored_on_the_train_page_shows_it_at_once_and_finishes_it(qt
     qtbot.waitUntil(page.is_whole, timeout=60_000)
     assert page.run_bar.isEnabled() and page.start_button.isEnabled()
     assert page.findChild(MetricPlot, "rewardPlot").isVisible()
+    qtbot.wait(50)
+    assert page.dashboard_stack.height() > 2 * page.bottom_tabs.height()  # not the empty one's
 
 
 def test_the_train_page_built_in_pieces_gives_its_plots_most_of_the_height(qtbot, tmp_path):
