@@ -189,7 +189,10 @@ class TrainingDashboard(QWidget):
 
     def _adopt(self, plot: PlotT, name: str = "", tooltip: str = "") -> PlotT:
         """Put a new plot in the grid, hidden till the first reflow places and shows it
-        (added while the dashboard shows, it would pop up in the grid's corner)."""
+        (added while the dashboard shows, it would pop up in the grid's corner). Every
+        plot is made with its parent: a parentless widget shown is a top-level window for
+        a moment, which takes the main window's activation and with it the window
+        shortcuts (Compare & Rate's rating keys)."""
         if name:
             plot.setObjectName(name)
             plot.setToolTip(tooltip)
