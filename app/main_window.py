@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.app_state import AppState
 from app.help_menu import ReportProblemDialog, ShortcutsDialog, UserGuideDialog
+from app.import_steps import module_steps
 from app.page_stack import PageStack
 from app.pages.compare_page import ComparePage
 from app.pages.model_page import ModelPage
@@ -65,6 +66,16 @@ DEFERRED_PAGES = {
     "feedback": ("app.pages.feedback_page", "FeedbackPage"),
 }
 """The pages with plots (pyqtgraph): built after the first paint, or when first asked for."""
+PAGE_IMPORTS = {
+    "train": (
+        "pyqtgraph", "app.algorithms", "app.widgets.plots", "app.widgets.objective_plots",
+        "app.widgets.dashboard", "app.widgets.train_form", "app.pages.train_page",
+    ),
+    "runs": ("app.jobs.run_transfer", "app.pages.runs_exports", "app.pages.runs_page"),
+    "feedback": ("app.pages.feedback_page",),
+}  # fmt: skip
+"""The modules each deferred page imports, dependencies first: one per event-loop turn
+before the page is built (app/import_steps.py)."""
 
 
 class MainWindow(QMainWindow):
@@ -102,7 +113,8 @@ class MainWindow(QMainWindow):
         for title, key in PAGES:
             self.nav.addItem(title.replace("&&", "&"))
             if key in DEFERRED_PAGES:
-                self.stack.add_deferred(key, partial(self._make_page, key))
+                prepare = module_steps(PAGE_IMPORTS[key])
+                self.stack.add_deferred(key, partial(self._make_page, key), prepare)
             else:
                 self.stack.add_page(key, getattr(self, f"{key}_page"))
         self.nav.currentRowChanged.connect(self.stack.show_index)

@@ -8,15 +8,14 @@ entry in app/algorithms.py (`configure`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -39,6 +38,9 @@ from core.algorithms import DEFAULT_KIND
 from core.config import PPOConfig
 from core.onpolicy.health import HealthMonitor
 
+PlotT = TypeVar("PlotT", bound=MetricPlot)
+_DONE = object()
+"""What `next` gives for a finished build (the build's steps yield None)."""
 REDRAW_TICK_MS = 40
 """A dirty plot is redrawn every tick, one at a time (7 plots: all fresh within ~0.3 s)."""
 
@@ -46,21 +48,28 @@ REDRAW_TICK_MS = 40
 class TrainingDashboard(QWidget):
     """Plots of one run, fed one step at a time by `add_step`."""
 
-    # Made by _build_plots, the first thing __init__ does (declared here, where the methods
-    # that use them before _build_plots' own text can see their types).
+    # Made by _build_steps (declared here, where the methods that use them before
+    # _build_steps' own text can see their types).
+    reward_plot: RewardPlot
+    kl_plot: KLPlot
     loss_plot: MetricPlot
     entropy_plot: MetricPlot
     clipfrac_plot: MetricPlot
     length_plot: MetricPlot
     speed_plot: MetricPlot
-    _grid: QGridLayout
-    _main: list[MetricPlot]
-    _objective: list[MetricPlot]
-    _extras: list[MetricPlot]
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, in_pieces: bool = False) -> None:
+        """`in_pieces`: make the plots later, one per `build_step` (the window calls it
+        once per event-loop turn while it builds its pages: a plot costs 10-40 ms of the
+        GUI thread, the lot too long for one turn); every public method finishes first."""
         super().__init__(parent)
-        self._build_plots()
+        self._grid = new_grid()
+        self._main: list[MetricPlot] = []
+        self.plots: list[MetricPlot] = []
+        self._objective: list[MetricPlot] = []
+        self._extras: list[MetricPlot] = []
+        self._extra: dict[str, MetricPlot] = {}  # the algorithms' own plots, made when first shown
+        self._loss_plots: dict[tuple[tuple[str, str], ...], MetricPlot] = {}
         self.warning_label = named(QLabel(), "warningBanner")
         self.warning_label.setWordWrap(True)
         self.warning_label.setVisible(False)
@@ -72,7 +81,7 @@ class TrainingDashboard(QWidget):
         self.ema_check.setToolTip(
             "Smooth: overlay an exponential moving average (alpha 0.3) of the reward."
         )
-        self.ema_check.toggled.connect(self.reward_plot.set_smoothing)
+        self.ema_check.toggled.connect(self._on_smoothing)
         # Elided (whole in its tooltip): at 1280 wide the step's figures ran under the
         # header's button. Short words ("held-out", "Smooth") keep them whole there; a
         # second line would have cost the plots their last pixels and made them scroll.
@@ -87,16 +96,13 @@ class TrainingDashboard(QWidget):
         # An explicit minimum width: the grid's own (its columns' minimums) would stop the
         # dashboard from narrowing to the width at which it reflows into fewer columns.
         self.setMinimumWidth(MIN_PLOT_WIDTH)
-        self._extra: dict[str, MetricPlot] = {}  # the algorithms' own plots, made when first shown
-        self._loss_plots = {ALGORITHMS[DEFAULT_KIND].losses: self.loss_plot}
-        grid = self._grid
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
         layout.addWidget(self.help_box)
         layout.addWidget(self.guardrail_label)
         layout.addWidget(self.warning_label)
-        layout.addWidget(self._scrolled(grid), 1)
+        layout.addWidget(self._scrolled(self._grid), 1)
         self._monitor = HealthMonitor.for_config(PPOConfig())
         self._held_out: float | None = None  # the latest held-out reward (evaluated steps)
         # One dirty plot is redrawn per tick: a step's seven redraws land in seven short
@@ -106,23 +112,110 @@ class TrainingDashboard(QWidget):
         self._redraw_timer.setInterval(REDRAW_TICK_MS)
         self._redraw_timer.timeout.connect(self._on_redraw_tick)
         self._next_plot = 0
-        # Last, once every widget has its parent: configure shows some, and a parentless
-        # widget shown (the dashboard is built while the window shows) is a top-level
-        # window for a moment, which takes the main window's activation and with it the
-        # window shortcuts (Compare & Rate's rating keys).
         self.choice: AlgorithmChoice | None = None
-        self.configure(ALGORITHMS[DEFAULT_KIND])
+        self._pending: Iterator[None] | None = self._build_steps()
+        if not in_pieces:
+            self.finish_building()
+
+    # building, in pieces
+    def build_step(self) -> bool:
+        """Make the next plot; False once the dashboard is whole (nothing was left to do)."""
+        if self._pending is None:
+            return False
+        if next(self._pending, _DONE) is _DONE:
+            self._pending = None
+            return False
+        return True
+
+    def finish_building(self) -> None:
+        """Make every plot not made yet, now."""
+        while self.build_step():
+            pass
+
+    def is_built(self) -> bool:
+        return self._pending is None
+
+    def _build_steps(self) -> Iterator[None]:
+        """The plots, one per step; then PPO's (the default algorithm's) shown."""
+        self.reward_plot = self._adopt(RewardPlot(parent=self, auto_redraw=False), "rewardPlot",
+            "Mean reward per step (band: ±1 std); held-out reward on evaluated steps")  # fmt: skip
+        yield
+        self.kl_plot = self._adopt(KLPlot(parent=self, auto_redraw=False), "klPlot",
+            "KL to the reference (left axis) and the KL coefficient (right)")  # fmt: skip
+        yield
+        self.loss_plot = _loss_plot(ALGORITHMS[DEFAULT_KIND], parent=self)
+        self._loss_plots[ALGORITHMS[DEFAULT_KIND].losses] = self._adopt(self.loss_plot)
+        self._main = [self.reward_plot, self.kl_plot, self.loss_plot]
+        self.plots = [*self._main]
+        yield
+        # Short titles, so none clips in a narrow cell; the tooltips say the rest.
+        self.entropy_plot = self._adopt(_plot(
+            "entropyPlot", "Entropy", [Series("policy/entropy", "entropy")], "nats/token",
+            parent=self,
+            tooltip="Mean entropy of the policy's next-token distribution (nats per token)",
+        ))  # fmt: skip
+        yield
+        clipping = (
+            Series("policy/clipfrac", "clipfrac"),
+            Series("policy/approxkl", "approx KL (right)"),
+        )
+        self.clipfrac_plot = self._adopt(
+            TwinAxisPlot("Clipping", *clipping, parent=self, auto_redraw=False),
+            "clipfracPlot", CLIP_TOOLTIP,
+        )  # fmt: skip
+        yield
+        self.length_plot = self._adopt(_plot(
+            "lengthPlot", "Length", [Series("response/length", "tokens")], "tokens",
+            parent=self, tooltip="Mean response length (tokens)",
+        ))  # fmt: skip
+        yield
+        self.speed_plot = self._adopt(_plot(
+            "speedPlot", "Speed", [Series("perf/samples_per_s", "samples/s")], "samples/s",
+            parent=self, tooltip="Throughput: samples per second of the step",
+        ))  # fmt: skip
+        yield
+        default = ALGORITHMS[DEFAULT_KIND]
+        for spec in (*default.objective_plots, *default.extra_plots):
+            self._extra_plot(spec)
+            yield
+        gauges = (self.entropy_plot, self.clipfrac_plot, self.length_plot, self.speed_plot)
+        for plot in (*self._main, *gauges):
+            plot.show()  # placed by the reflow in _configure
+        self._configure(default)
+        # Into the scroll area last: it takes its size hint from the grid's once, and an
+        # empty grid's kept the dashboard a sliver of the page (the tables took the rest).
+        self._scroll.setWidget(self._content)
+        self._scroll.updateGeometry()  # its layout item cached the empty area's hint
+        self.updateGeometry()
+
+    def _adopt(self, plot: PlotT, name: str = "", tooltip: str = "") -> PlotT:
+        """Put a new plot in the grid, hidden till the first reflow places and shows it
+        (added while the dashboard shows, it would pop up in the grid's corner). Every
+        plot is made with its parent: a parentless widget shown is a top-level window for
+        a moment, which takes the main window's activation and with it the window
+        shortcuts (Compare & Rate's rating keys)."""
+        if name:
+            plot.setObjectName(name)
+            plot.setToolTip(tooltip)
+        plot.hide()
+        self._grid.addWidget(plot, 0, 0)
+        return plot
+
+    def _on_smoothing(self, on: bool) -> None:
+        self.finish_building()
+        self.reward_plot.set_smoothing(on)
 
     def _scrolled(self, grid) -> QScrollArea:
         """The plot grid in a vertical scroll area: where the window is too short for
         every row at its plots' minimum height (1280x800 with the objective's terms), the
         rows scroll instead of squeezing plots into each other."""
-        content = named(QWidget(), "dashboardPlots")
-        content.setLayout(grid)  # takes the plots already in the grid as its children
-        content.setContentsMargins(0, 0, 0, 0)
+        # A hidden child till the scroll area takes it (parentless, it would be a window).
+        self._content = named(QWidget(self), "dashboardPlots")
+        self._content.hide()
+        self._content.setLayout(grid)
+        self._content.setContentsMargins(0, 0, 0, 0)
         grid.setContentsMargins(0, 0, 0, 0)
-        self._scroll = named(QScrollArea(), "dashboardScroll")
-        self._scroll.setWidget(content)
+        self._scroll = named(QScrollArea(), "dashboardScroll")  # given the grid when built
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)
         self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -132,6 +225,10 @@ class TrainingDashboard(QWidget):
         """Show the plots of `choice`'s algorithm: its losses only (no value loss without
         a value head), its objective's terms (a critic's fit only where there is a critic)
         and its extra plots (GRPO/RLOO: the group statistics); explain them in its words."""
+        self.finish_building()
+        self._configure(choice)
+
+    def _configure(self, choice: AlgorithmChoice) -> None:
         if choice == self.choice:
             return
         self.choice = choice
@@ -199,47 +296,6 @@ class TrainingDashboard(QWidget):
             self._extra[spec.name] = plot
         return self._extra[spec.name]
 
-    def _build_plots(self) -> None:
-        self.reward_plot = RewardPlot(auto_redraw=False)
-        self.reward_plot.setObjectName("rewardPlot")
-        self.reward_plot.setToolTip(
-            "Mean reward per step (band: ±1 std); held-out reward on evaluated steps"
-        )
-        self.kl_plot = KLPlot(auto_redraw=False)
-        self.kl_plot.setObjectName("klPlot")
-        self.kl_plot.setToolTip("KL to the reference (left axis) and the KL coefficient (right)")
-        self.loss_plot = _loss_plot(ALGORITHMS[DEFAULT_KIND])
-        # Short titles, so none clips in a narrow cell; the tooltips say the rest.
-        self.entropy_plot = _plot(
-            "entropyPlot", "Entropy", [Series("policy/entropy", "entropy")], "nats/token",
-            tooltip="Mean entropy of the policy's next-token distribution (nats per token)",
-        )  # fmt: skip
-        self.clipfrac_plot = TwinAxisPlot(
-            "Clipping",
-            Series("policy/clipfrac", "clipfrac"),
-            Series("policy/approxkl", "approx KL (right)"),
-            auto_redraw=False,
-        )
-        self.clipfrac_plot.setObjectName("clipfracPlot")
-        self.clipfrac_plot.setToolTip(CLIP_TOOLTIP)
-        self.length_plot = _plot(
-            "lengthPlot", "Length", [Series("response/length", "tokens")], "tokens",
-            tooltip="Mean response length (tokens)",
-        )  # fmt: skip
-        self.speed_plot = _plot(
-            "speedPlot", "Speed", [Series("perf/samples_per_s", "samples/s")], "samples/s",
-            tooltip="Throughput: samples per second of the step",
-        )  # fmt: skip
-        grid = self._grid = new_grid()
-        for plot in (self.reward_plot, self.kl_plot, self.loss_plot):
-            grid.addWidget(plot, 0, 0)  # placed by the first reflow
-        for plot in (self.entropy_plot, self.clipfrac_plot, self.length_plot, self.speed_plot):
-            grid.addWidget(plot, 0, 0)
-        self._main = [self.reward_plot, self.kl_plot, self.loss_plot]
-        self.plots = [*self._main]
-        self._objective = []
-        self._extras = []
-
     def _on_redraw_tick(self) -> None:
         if not self.isVisible():
             self._redraw_timer.stop()  # hidden page: showEvent starts it again
@@ -253,11 +309,12 @@ class TrainingDashboard(QWidget):
         self._redraw_timer.stop()  # all fresh
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        super().showEvent(event)
+        super().showEvent(event)  # shown half-made: its plots show once all are made
         self._redraw_timer.start()
 
     def reset(self, config: PPOConfig | Any) -> None:
         """Clear the plots for a new run of `config` (shown as its algorithm's plots)."""
+        self.finish_building()
         choice = next(
             (c for c in ALGORITHMS.values() if type(config) is c.config_class), self.choice
         )
@@ -280,6 +337,7 @@ class TrainingDashboard(QWidget):
 
     def add_step(self, step: int, total: int, metrics: Mapping[str, float]) -> list[str]:
         """Append one step to every plot; return (and show) the health warnings."""
+        self.finish_building()
         for plot in self.plots:
             plot.append(step, metrics)
         waiting = self._waiting_plots()
@@ -305,6 +363,7 @@ class TrainingDashboard(QWidget):
 
     def refresh_now(self) -> None:
         """Redraw every plot at once (one long GUI event: only when no run is live)."""
+        self.finish_building()
         for plot in self.plots:
             plot.refresh()
 
@@ -315,7 +374,7 @@ class TrainingDashboard(QWidget):
 
     def all_drawn(self) -> bool:
         """Whether every plot shows all its data."""
-        return not any(plot.dirty for plot in self.plots)
+        return self.is_built() and not any(plot.dirty for plot in self.plots)
 
     def show_guardrail(self, message: str | None) -> None:
         """Say which guardrail paused the run and what to try (None: hide)."""

@@ -16,6 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
+from app.widgets.lazy_menu import LazyMenuViewBox
 from app.widgets.plot_legend import LegendEntry, LegendRow
 from app.widgets.plots import SERIES_COLOURS, GrowingBuffer, MetricPlot, Series, grown_range
 
@@ -152,7 +153,7 @@ class TwinAxisPlot(MetricPlot):
         self._right_values = GrowingBuffer()
         self._right_range: tuple[float, float] | None = None
         # The second series lives in its own view box, linked on x (as KLPlot's coefficient).
-        self._right_view = pg.ViewBox()
+        self._right_view = LazyMenuViewBox()
         item = self.getPlotItem()
         item.showAxis("right")
         item.scene().addItem(self._right_view)

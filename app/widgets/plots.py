@@ -157,7 +157,9 @@ class MetricPlot(pg.PlotWidget):
         parent: QWidget | None = None,
         auto_redraw: bool = True,
     ) -> None:
-        super().__init__(parent=parent, axisItems=readable_axes())
+        # No context menu (pyqtgraph's would change log modes and ranges the live plot
+        # manages); made without one, since pyqtgraph builds a menu that is enabled.
+        super().__init__(parent=parent, axisItems=readable_axes(), enableMenu=False)
         self.hideAxis("right")  # shown by the plots with a second scale
         self.auto_redraw = auto_redraw
         """False: `append` only marks the plot dirty and an owner (the dashboard) redraws
@@ -170,7 +172,6 @@ class MetricPlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.2)
         self.setClipToView(True)
         self.setDownsampling(auto=True, mode="peak")
-        self.setMenuEnabled(False)
         self.setMinimumHeight(MIN_PLOT_HEIGHT)
         self.setMinimumWidth(150)  # the grid (app/widgets/plot_grid.py) wraps before this
         # A fixed axis width: tick labels changing width would re-layout the whole plot
@@ -361,13 +362,12 @@ class OverlayPlot(pg.PlotWidget):
     draw, a hint in its place instead of empty axes."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent, axisItems=readable_axes())
+        super().__init__(parent=parent, axisItems=readable_axes(), enableMenu=False)
         self.hideAxis("right")
         self.showGrid(x=True, y=True, alpha=0.2)
         self.setLabel("bottom", "step")
         self.setClipToView(True)
         self.setDownsampling(auto=True, mode="peak")
-        self.setMenuEnabled(False)
         self.getAxis("left").enableAutoSIPrefix(False)
         cache_decorations(self)
         self.legend_row = LegendRow(self)

@@ -12,6 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
+from app.widgets.lazy_menu import LazyMenuViewBox
 from app.widgets.plot_legend import LegendEntry, LegendRow
 from app.widgets.plots import SERIES_COLOURS, GrowingBuffer, MetricPlot, Series, grown_range
 
@@ -188,7 +189,7 @@ class KLPlot(MetricPlot):
         self._coef = GrowingBuffer()
         self._coef_range: tuple[float, float] | None = None
         # The coefficient lives in its own view box (own y scale), linked on x.
-        self._coef_view = pg.ViewBox()
+        self._coef_view = LazyMenuViewBox()
         plot_item = self.getPlotItem()
         plot_item.showAxis("right")
         plot_item.scene().addItem(self._coef_view)
