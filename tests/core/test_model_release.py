@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 import weakref
 
 from core.config import LoraSpec, ModelSpec
@@ -64,10 +65,12 @@ def test_a_replaced_model_is_freed_off_the_calling_thread(tiny_model_dir, worksp
     unload = first.unload
     first.unload = lambda: (unloaded_on.append(threading.current_thread().name), unload())
     state.set_session(second)
-    for thread in threading.enumerate():
-        if thread.name == "model-unload":
-            thread.join(timeout=30)
+    deadline = time.monotonic() + 30
+    while first.model is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert unloaded_on == ["model-unload"] and first.model is None
+    # One long-lived thread frees every replaced model: none is started per replacement.
+    assert [t.name for t in threading.enumerate()].count("model-unload") == 1
     assert state.session is second and second.model is not None
 
     state.set_session(None)  # Unload: freed before it returns
