@@ -29,7 +29,7 @@ from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, PreTrain
 from core.demo.threads import ThreadGovernor, available_cores
 from core.judge.cache import INFO_FILE  # written last: its presence marks a complete folder
 from core.judge.rubrics import CRITERIA, PRESETS
-from core.judge.tasks import PairTask, PointTask, pair_tasks, point_tasks
+from core.judge.tasks import PairTask, PointTask, TaskMix, pair_tasks, point_tasks
 from core.progress import Progress, no_progress
 
 
@@ -60,6 +60,14 @@ class JudgeBuildConfig:
     0, the default, trains the verdict alone: the recipe whose figures docs/benchmarks.md
     gives first. 2 taught lengths (concision 82 % from 58 %) but cost positivity (82.5 %
     from 89.5 %) and let sentiment leak into concision verdicts: measured, not shipped."""
+    aux_from: float = 0.0
+    """Fraction of the steps after which the probe's loss counts (a curriculum: the
+    verdict alone first)."""
+    aux_until: float = 1.0
+    """Fraction of the steps after which the probe's loss stops counting (the verdict alone
+    last)."""
+    mix: TaskMix = TaskMix()
+    """How the synthetic answers and pairs are drawn (core.judge.tasks.TaskMix)."""
     criteria: tuple[str, ...] = PRESETS
     """The criteria trained (tests train fewer)."""
     seed: int = 0
@@ -119,8 +127,8 @@ def build_demo_judge(
         model = _stretched_model(demo_folder, config)
         tokens = AnswerTokens.of(tokenizer)
         prompts = DEMO_PROMPTS
-        pairs = pair_tasks(config.n_pairs, prompts, config.seed, config.criteria)
-        points = point_tasks(config.n_points, prompts, config.seed, config.criteria)
+        pairs = pair_tasks(config.n_pairs, prompts, config.seed, config.criteria, config.mix)
+        points = point_tasks(config.n_points, prompts, config.seed, config.criteria, config.mix)
         rows = _encode(tokenizer, pairs, points, tokens, config)
         losses = _train(model, rows, config, governor, report)
         evaluation = evaluate_synthetic(model, tokenizer, tokens, config, prompts)
@@ -304,7 +312,9 @@ def _train(model, rows, config: JudgeBuildConfig, governor: ThreadGovernor, repo
         started = time.perf_counter()
         logprobs, hidden = _forward(model, input_ids, mask, positions)  # (B, 2, V), (B, T, C)
         loss = -(target * logprobs).sum((1, 2)).mean()
-        total = loss if probe is None else loss + config.aux_weight * _aux_loss(probe, hidden, aux)
+        total = loss
+        if probe is not None and config.aux_from <= step / config.steps < config.aux_until:
+            total = loss + config.aux_weight * _aux_loss(probe, hidden, aux)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
