@@ -106,3 +106,39 @@ def _word_level_json(vocab: dict[str, int]) -> str:
             "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
         }
     )
+
+
+def test_the_task_mix_balances_length_against_sentiment_and_cuts_short_answers():
+    """Balanced concision pairs: the shorter answer is the warmer one about as often as the
+    colder one, so sentiment is no shortcut for length; the mix adds 3-6-word answers and
+    caps every answer's words."""
+    from core.judge.rubrics import polarity
+    from core.judge.tasks import TaskMix
+
+    plain = pair_tasks(300, PROMPTS, seed=5, criteria=("concision",))
+    mix = TaskMix(short=0.3, balance=1.0, max_words=20)
+    mixed = pair_tasks(300, PROMPTS, seed=5, criteria=("concision",), mix=mix)
+
+    def answers(tasks):
+        return [tuple(t.text[s:e] for s, e in t.spans) for t in tasks[::2]]
+
+    def shorter_is_warmer(tasks) -> list[bool]:
+        out = []
+        for a, b in answers(tasks):
+            (na, nb), (pa, pb) = (len(a.split()), len(b.split())), (polarity(a), polarity(b))
+            if min(na, nb) >= 3 and na != nb and abs(pa - pb) > 0.05:
+                out.append((na < nb) == (pa > pb))
+        return out
+
+    warmer = shorter_is_warmer(mixed)
+    assert len(warmer) > 60 and 0.35 < sum(warmer) / len(warmer) < 0.65
+    # Half the balanced concision pairs are one answer and a cut of it: one sentiment.
+    prefixes = sum(b.startswith(a) or a.startswith(b) for a, b in answers(mixed))
+    assert prefixes > 0.3 * 300 > sum(b.startswith(a) or a.startswith(b) for a, b in answers(plain))
+    words = [len(x.split()) for pair in answers(mixed) for x in pair]
+    assert max(words) <= 20
+    assert sum(3 <= n <= 6 for n in words) > 1.5 * sum(
+        3 <= len(x.split()) <= 6 for pair in answers(plain) for x in pair
+    )
+    # The mix off draws the same tasks as before it existed.
+    assert pair_tasks(30, PROMPTS, seed=5) == pair_tasks(30, PROMPTS, seed=5, mix=TaskMix())
