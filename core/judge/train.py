@@ -6,10 +6,11 @@ It starts from the demo model's weights (its tokenizer and its knowledge of the 
 vocabulary) with the context stretched to fit a rubric and two answers, and is trained
 at the answer positions (a classifier head over the verdict token, in effect) on
 synthetic tasks from core.judge.tasks, with soft targets from the ground truth. Beside
-the verdict, a linear probe on the last hidden states learns auxiliary targets at every
-token (word counts, and both pair margins at the answer; `aux_targets`): the dense
-signal that taught the judge to compare lengths. The probe is dropped on saving; the
-verdict is the model's own next-token distribution.
+the verdict, for the first 70 % of the steps, a linear probe on the last hidden states
+learns auxiliary targets at every token (word counts, and both pair margins at the
+answer; `aux_targets`): the dense signal that taught the judge to compare lengths. The
+last steps train the verdict alone, which gave positivity back what the probe had cost it.
+The probe is dropped on saving; the verdict is the model's own next-token distribution.
 """
 
 from __future__ import annotations
