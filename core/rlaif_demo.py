@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import GenerationConfig, LoraSpec, RMConfig
-from core.judge.tasks import TaskMix
 from core.judge.train import JudgeBuildConfig
 from core.rlaif.truth import LabelTruth, PolicyTruth, TruthJudge, label_truth, policy_truth
 
@@ -33,13 +32,11 @@ if TYPE_CHECKING:
 
 QUICK_JUDGE = JudgeBuildConfig(
     n_pairs=800, n_points=0, n_layer=2, n_positions=160, steps=120, batch_size=32,
-    criteria=("positivity",), aux_weight=0.0, mix=TaskMix(),
+    criteria=("positivity",),
 )  # fmt: skip
 """A demo judge that builds in about 40 s on 2 cores and follows the positivity rubric
-only (about 90 % agreement with VADER on clear pairs): for tests of the loop. It keeps the
-first recipe (the verdict alone, the first tasks), whose figures docs/benchmarks.md gives.
-The shipped recipe (core.judge.train.JudgeBuildConfig()) takes minutes and follows three
-rubrics."""
+only (about 90 % agreement with VADER on clear pairs): for tests of the loop. The shipped
+recipe (core.judge.train.JudgeBuildConfig()) takes minutes and follows three rubrics."""
 TRAIN_SET = "loop-train"
 """The prompt set the loop labels and trains on; the held-out prompts are not in it."""
 

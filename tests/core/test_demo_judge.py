@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from core.judge import DEMO_JUDGE, demo_judge_folder, ensure_demo_judge, is_demo_judge_built
-from core.judge.tasks import TaskMix
 from core.judge.train import JudgeBuildConfig
 from core.rewards import RewardContext
 from core.rewards.judge import LLMJudge, judge_from_arg
@@ -15,12 +14,12 @@ from core.store import Store
 # The build takes minutes of CPU (far longer on a busy machine): a generous timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-# Reduced: two blocks, two criteria, fewer steps and tasks than the shipped judge, the
-# first tasks and no auxiliary targets (in so short a build they slow the verdict's start;
-# the shipped recipe keeps them, and tests/core/test_demo_judge_tasks.py checks them).
+# Reduced: two blocks, two criteria, fewer steps and tasks than the shipped judge, and no
+# auxiliary targets (in so short a build they slow the verdict's start; the shipped recipe
+# keeps them, and tests/core/test_demo_judge_tasks.py checks them).
 SMALL = JudgeBuildConfig(
     n_pairs=1600, n_points=100, n_layer=2, n_positions=192, steps=220, batch_size=32,
-    criteria=("positivity", "concision"), aux_weight=0.0, mix=TaskMix(),
+    criteria=("positivity", "concision"), aux_weight=0.0,
 )  # fmt: skip
 
 # The positive review is the longer one each time: the two rubrics must disagree.
@@ -33,15 +32,6 @@ CLEAR_PAIRS = [
      "A real gem.", "dirty and rude staff."),
     ("The game was", "brilliant fun with amazing graphics and a great story. Loved it!",
      "dull and frustrating."),
-]  # fmt: skip
-
-
-# A long and a short review of one sentiment (the long one first).
-ONE_SENTIMENT_PAIRS = [
-    ("The movie was", "a boring, clumsy story with wooden acting and grating music. Not "
-     "recommended at all.", "boring and awful, skip it."),
-    ("I bought this blender and", "it is awful, slow and loud, and the design is ugly. One "
-     "star, sadly.", "it broke fast. Terrible stuff."),
 ]  # fmt: skip
 
 
@@ -82,22 +72,13 @@ FULL_JUDGE = demo_judge_folder()
 def test_full_demo_judge_changes_its_verdict_with_the_rubric():
     """The shipped recipe (built by `demo-judge`, not here: minutes) reads the rubric: the
     long positive review wins under positivity; under concision the verdict moves away
-    from it, and between two reviews of one sentiment the shorter wins. (The reduced build
-    above has not learned to read the rubric yet.)"""
+    from it. (The reduced build above has not learned to read the rubric yet.)"""
     folder = FULL_JUDGE
     positivity = _verdicts(folder, preset_template("positivity"))
     concision = _verdicts(folder, preset_template("concision"))
     assert all(r.p_left > 0.7 for r in positivity), [r.p_left for r in positivity]
     mean_gap = sum(p.p_left - c.p_left for p, c in zip(positivity, concision, strict=True)) / 4
     assert mean_gap > 0.2, ([r.p_left for r in positivity], [r.p_left for r in concision])
-    # Between two reviews of one sentiment, concision picks the shorter that still answers.
-    judge = LLMJudge.load(str(folder), device="cpu", pairwise=preset_template("concision"))
-    try:
-        prompts, longer, shorter = map(list, zip(*ONE_SENTIMENT_PAIRS, strict=True))
-        verdicts = judge.compare(prompts, longer, shorter)
-    finally:
-        judge.unload()
-    assert all(r.p_left < 0.3 for r in verdicts), [r.p_left for r in verdicts]
 
 
 def test_demo_judge_by_name_in_the_cli_and_as_a_reward(small_judge, workspace, capsys):
