@@ -14,7 +14,9 @@ where the same position won in both orders: all pairs, and clear ones), mean con
 `--build` builds a fresh judge into a temporary folder first and prints its build time and
 the machine's load average, since the build time depends on what else runs.
 
-    python -m bench.judge_quality --pairs 200 [--build] [--json-out FILE]
+    python -m bench.judge_quality --pairs 200 [--build [--recipe NAME]] [--json-out FILE]
+
+`--recipe` picks a named build recipe (core.judge.train.RECIPES; "default" unless given).
 """
 
 from __future__ import annotations
@@ -89,19 +91,20 @@ def measure(folder: Path, pairs, rubric, criterion: str) -> dict:
     }
 
 
-def build_fresh(out: Path) -> dict:
-    """Build a judge into `out` from the cached demo model; its report plus the load.
+def build_fresh(out: Path, recipe: str = "default") -> dict:
+    """Build a judge of `recipe` into `out` from the cached demo model; its report plus the
+    load.
 
     On a shared machine the wall time says little: the process CPU time (user + sys, all
     threads) is reported too; on two idle cores the build takes about half of it.
     """
     from core.demo import ensure_demo_model
-    from core.judge.train import build_demo_judge
+    from core.judge.train import RECIPES, build_demo_judge
 
     demo = ensure_demo_model()
     load_before = os.getloadavg()
     cpu_before = _cpu_seconds()
-    info = build_demo_judge(out, demo)
+    info = build_demo_judge(out, demo, RECIPES[recipe])
     return info | {
         "load_before": load_before,
         "load_after": os.getloadavg(),
@@ -118,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=200, help="demo-model pairs to judge")
     parser.add_argument("--seed", type=int, default=12345, help="sampling seed of the pairs")
     parser.add_argument("--build", action="store_true", help="build a fresh judge and time it")
+    parser.add_argument("--recipe", default="default", choices=("default", "probe-then-verdict"),
+                        help="with --build: the build recipe (core.judge.train.RECIPES)")  # fmt: skip
     parser.add_argument("--judge-folder", type=Path, default=None, help="measure this judge")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -127,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "pairs": args.pairs}
     with tempfile.TemporaryDirectory() as scratch:
         if args.build:
-            build = build_fresh(Path(scratch) / "judge")
+            build = build_fresh(Path(scratch) / "judge", args.recipe)
+            result["recipe"] = args.recipe
             folder = Path(scratch) / "judge"
             keys = ("build_seconds", "cpu_seconds", "load_before", "load_after",
                     "synthetic_accuracy")  # fmt: skip

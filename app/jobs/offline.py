@@ -88,10 +88,13 @@ def run_dpo_round(
     eval_count: int = 10,
 ) -> Any:
     """One round of the DPO loop with the AI judge rating (core.offline.loop.ai_dpo_round):
-    the win-rate is measured on the prompt set's first `eval_count` prompts."""
+    the win-rate is measured on the prompt set's first `eval_count` prompts, by the judge
+    and, for the demo judge under a preset rubric, by the rubric's ground truth too."""
     import torch
 
     from core.offline.loop import ai_dpo_round
+    from core.rewards.judge_templates import PAIRWISE, parse_template
+    from core.rlaif.truth import truth_referee
 
     torch.set_grad_enabled(True)
     store = Store.open(workspace)
@@ -99,7 +102,10 @@ def run_dpo_round(
     try:
         rows = store.prompts(prompt_set) if prompt_set else store.prompts()
         eval_prompts = [row.text for row in rows[:eval_count]]
-        return ai_dpo_round(store, session, judge, config, n_pairs, eval_prompts, prompt_set)
+        rubric = parse_template(judge_choice.rubric_text, judge_choice.rubric_source, PAIRWISE)
+        truth = truth_referee(judge_choice.model, rubric)
+        return ai_dpo_round(store, session, judge, config, n_pairs, eval_prompts, prompt_set,
+                            truth=truth)  # fmt: skip
     finally:
         judge.unload()  # a no-op for a judge sharing the policy
         if judge.cache is not None:

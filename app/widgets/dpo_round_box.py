@@ -1,7 +1,9 @@
 """One action for a round of the DPO loop (core.offline.loop): sample pairs from the
 current adapter, have the AI judge rate them, train DPO on everything rated so far, and
-report the blind win-rate against the base and the held-out accuracy. The round is
-stored (kind dpo_round) and listed on the Runs page."""
+report the blind win-rate against the base and the held-out accuracy. With the demo
+judge under a preset rubric the same blind pairs are also refereed by the rubric's ground
+truth (core.rlaif.truth: VADER, word counts), labelled as such, so the figure does not
+rest on the judge alone. The round is stored (kind dpo_round) and listed on the Runs page."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from app.widgets.common import named, wrapping_label
 from app.workers import start_job
 from core.errors import StudioError
 from core.offline.config import DPOConfig
+from core.rlaif.truth import truth_name
 
 
 class DPORoundBox(QGroupBox):
@@ -95,9 +98,19 @@ class DPORoundBox(QGroupBox):
             self.result_label.setText(
                 f"Round {record.round}: {record.pairs} pairs rated by {record.labelled_by}; "
                 f"the new adapter wins <b>{record.win_rate:.0%}</b> against the base (blind, "
-                f"judge), held-out accuracy {held}."
+                f"judged by the judge){_by_truth(record)}, held-out accuracy {held}."
             )
             self.state.feedback_changed.emit()
         else:
             self.result_label.setText("The round failed.")
         self.round_finished.emit(record)
+
+
+def _by_truth(record) -> str:
+    """ ", 70 % judged by VADER (the rubric's ground truth)" when the round measured it."""
+    if record.truth_by is None or record.truth_win_rate is None:
+        return ""
+    return (
+        f", <b>{record.truth_win_rate:.0%}</b> judged by {truth_name(record.truth_by)} "
+        "(the rubric's ground truth)"
+    )

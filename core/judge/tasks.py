@@ -21,10 +21,12 @@ from core.judge.rubrics import (
     POINT_LAYOUT,
     PREAMBLES,
     TRAINING_WEIGHTS,
+    polarity,
     rubric_text,
     truth_margin,
     truth_p_left,
     truth_score,
+    word_count,
 )
 
 # Other layouts a free-text rubric may use; the judge sees these too, so it reads content.
@@ -50,6 +52,24 @@ class PairTask:
 
 
 @dataclass(frozen=True)
+class TaskMix:
+    """How the synthetic answers and pairs are drawn (all off: the first recipe's tasks)."""
+
+    short: float = 0.0
+    """Share of answers cut to 3-6 words: the "still answers" boundary sits at 3 words and
+    the demo model often stops near it, but cuts of 3-34 words put few answers there."""
+    balance: float = 0.0
+    """Share of pairs whose second answer is drawn so that the other criterion says nothing
+    about this one (`_balanced_partner`): the same review cut shorter or longer (one
+    sentiment, two lengths) or a review of about the same length (two sentiments, one
+    length), or a pair where the shorter answer is, by a coin, the more or the less
+    positive. Without it, length and sentiment travel together often enough that a judge
+    can use one as a shortcut for the other."""
+    max_words: int = 0
+    """Cut every answer to at most this many words (0: no cap); the demo model writes 1-27."""
+
+
+@dataclass(frozen=True)
 class PointTask:
     """One pointwise judge query and its target score (1..10)."""
 
@@ -59,17 +79,48 @@ class PointTask:
     """Character span of the answer in `text`."""
 
 
-def _answer(rng: random.Random, reviews: list[str]) -> str:
+def _answer(rng: random.Random, reviews: list[str], mix: TaskMix = TaskMix()) -> str:
     """A review as a completion: sometimes cut short, doubled or (rarely) near-empty."""
-    words = rng.choice(reviews).split()
+    return " ".join(_cut(rng, rng.choice(reviews).split(), reviews, mix))
+
+
+def _cut(rng: random.Random, words: list[str], reviews: list[str], mix: TaskMix) -> list[str]:
     roll = rng.random()
     if roll < 0.06:
-        return " ".join(words[: rng.randint(0, 2)])
+        return words[: rng.randint(0, 2)]
     if roll < 0.25:
-        words += rng.choice(reviews).split()
-    if rng.random() < 0.6:
+        words = words + rng.choice(reviews).split()
+    if mix.short and rng.random() < mix.short:
+        words = words[: rng.randint(3, 6)]
+    elif rng.random() < 0.6:
         words = words[: rng.randint(3, 34)]
-    return " ".join(words)
+    return words[: mix.max_words] if mix.max_words else words
+
+
+def _balanced_partner(
+    rng: random.Random, reviews: list[str], left: str, criterion: str, mix: TaskMix
+) -> str:
+    """A second answer chosen so the other criterion cannot stand in for `criterion`.
+
+    Concision: half the time `left` cut shorter (one sentiment, two lengths), else a
+    pair where the shorter answer is the more positive one or the less, by a coin.
+    Positivity: half the time an answer of about left's length, else the coin as above.
+    """
+    words = left.split()
+    if criterion == "concision" and len(words) >= 4 and rng.random() < 0.5:
+        return " ".join(words[: rng.randint(0 if rng.random() < 0.1 else 3, len(words) - 1)])
+    shorter_is_warmer = rng.random() < 0.5
+    same_length = criterion == "positivity" and rng.random() < 0.5
+    best, n_left, p_left = "", word_count(left), polarity(left)
+    for _ in range(12):  # drawn until one fits; about one in two or three does
+        best = _answer(rng, reviews, mix)
+        n, p = word_count(best), polarity(best)
+        if same_length and abs(n - n_left) <= max(1, n_left // 10):
+            return best
+        apart = n != n_left and abs(p - p_left) > 0.05
+        if not same_length and apart and ((n < n_left) == (p > p_left)) == shorter_is_warmer:
+            return best
+    return best
 
 
 def _rubric(rng: random.Random, criterion: str, pointwise: bool = False) -> str:
@@ -105,7 +156,11 @@ def pair_features(a: str, b: str) -> tuple[float, ...]:
 
 
 def pair_tasks(
-    n_pairs: int, prompts: list[str], seed: int = 0, criteria: tuple[str, ...] | None = None
+    n_pairs: int,
+    prompts: list[str],
+    seed: int = 0,
+    criteria: tuple[str, ...] | None = None,
+    mix: TaskMix = TaskMix(),
 ) -> list[PairTask]:
     """2 * n_pairs tasks: each random pair in both orders, under a random criterion."""
     rng = random.Random(seed)
@@ -114,7 +169,11 @@ def pair_tasks(
     tasks = []
     for _ in range(n_pairs):
         criterion = rng.choices(names, weights)[0]
-        left, right = _answer(rng, reviews), _answer(rng, reviews)
+        left = _answer(rng, reviews, mix)
+        if mix.balance and criterion in ("concision", "positivity") and rng.random() < mix.balance:
+            right = _balanced_partner(rng, reviews, left, criterion, mix)
+        else:
+            right = _answer(rng, reviews, mix)
         p_left = truth_p_left(criterion, left, right)
         rubric, layout, prompt = (
             _rubric(rng, criterion),
@@ -130,7 +189,11 @@ def pair_tasks(
 
 
 def point_tasks(
-    n: int, prompts: list[str], seed: int = 0, criteria: tuple[str, ...] | None = None
+    n: int,
+    prompts: list[str],
+    seed: int = 0,
+    criteria: tuple[str, ...] | None = None,
+    mix: TaskMix = TaskMix(),
 ) -> list[PointTask]:
     """`n` pointwise tasks under random criteria."""
     rng = random.Random(seed + 1)
@@ -140,7 +203,7 @@ def point_tasks(
     tasks = []
     for _ in range(n):
         criterion = rng.choices(names, weights)[0]
-        answer = _answer(rng, reviews)
+        answer = _answer(rng, reviews, mix)
         text, spans = fill(layout, rubric=_rubric(rng, criterion, True),
                            prompt=rng.choice(prompts), response=answer)  # fmt: skip
         tasks.append(PointTask(text, truth_score(criterion, answer), (spans["response"],)))

@@ -49,6 +49,11 @@ class DPORound:
     win_rate: float | None
     held_out_accuracy: float | None
     adapter: str
+    truth_win_rate: float | None = None
+    """The same blind comparison refereed by the rubric's ground truth (core.rlaif.truth),
+    where the rubric has one and the round was asked to measure it."""
+    truth_by: str | None = None
+    """Who refereed `truth_win_rate` (a TruthJudge's rater, `truth:<criterion>`)."""
 
 
 def sample_round_pairs(
@@ -82,7 +87,20 @@ def blind_win_rate(
 ) -> float:
     """Share of `prompts` where the judge prefers the adapter's answer to the base's (ties
     a half); each pair is shown in a random order."""
+    return blind_win_rates(session, [judge], prompts, seed)[0]
+
+
+def blind_win_rates(
+    session: ModelSession, referees: Sequence[Any], prompts: Sequence[str], seed: int = 0
+) -> list[float]:
+    """`blind_win_rate` by each referee, on the same answers shown in the same order."""
     tuned, base = blind_answers(session, prompts, seed)
+    return [_blind_score(referee, prompts, tuned, base, seed) for referee in referees]
+
+
+def _blind_score(
+    judge: Any, prompts: Sequence[str], tuned: list[str], base: list[str], seed: int
+) -> float:
     order = random.Random(seed)
     tuned_left = [order.random() < 0.5 for _ in prompts]
     lefts = [t if flip else b for t, b, flip in zip(tuned, base, tuned_left, strict=True)]
@@ -179,9 +197,12 @@ def record_round(
     held_out_accuracy: float | None,
     adapter: str,
     win_rate_by: str | None = None,
+    truth_win_rate: float | None = None,
+    truth_by: str | None = None,
 ) -> DPORound:
     """Store one round (a finished run of kind 'dpo_round') and return it; `win_rate_by`
-    names who judged the blind win-rate when it is not the rater of the pairs."""
+    names who judged the blind win-rate when it is not the rater of the pairs,
+    `truth_by` who refereed `truth_win_rate` (the rubric's ground truth)."""
     number = len(store.runs(ROUND_KIND)) + 1
     config = {
         "round": number,
@@ -194,10 +215,12 @@ def record_round(
     }
     if win_rate_by is not None:
         config["win_rate_by"] = win_rate_by
+    if truth_by is not None:
+        config.update(truth_win_rate=truth_win_rate, truth_by=truth_by)
     run_id = store.create_run(ROUND_KIND, config, name=f"DPO round {number} (run {dpo_run_id})")
     store.set_run_status(run_id, "finished")
     return DPORound(run_id, dpo_run_id, number, pairs, labelled_by, win_rate,
-                    held_out_accuracy, adapter)  # fmt: skip
+                    held_out_accuracy, adapter, truth_win_rate, truth_by)  # fmt: skip
 
 
 def rounds(store: Store) -> list[DPORound]:
@@ -212,6 +235,8 @@ def rounds(store: Store) -> list[DPORound]:
             row.config["win_rate"],
             row.config["held_out_accuracy"],
             row.config["adapter"],
+            row.config.get("truth_win_rate"),
+            row.config.get("truth_by"),
         )
         for row in sorted(store.runs(ROUND_KIND), key=lambda r: r.id)
     ]
@@ -227,20 +252,25 @@ def ai_dpo_round(
     prompt_set: str | None = None,
     seed: int = 0,
     referee: Any | None = None,
+    truth: Any | None = None,
 ) -> DPORound:
     """A whole round with the AI judge rating: sample, judge, DPO, win-rate, record.
 
     `referee` (default: the judge) judges the blind win-rate: another judge, or the
     rubric's ground truth (core.rlaif.truth.TruthJudge), so the judge that labelled the
-    pairs is not the one that says whether training on them helped."""
+    pairs is not the one that says whether training on them helped. `truth` (a
+    TruthJudge) referees the same blind pairs as well, recorded beside the win-rate."""
     from core.rlaif.labelling import label_pairs
 
     referee = referee if referee is not None else judge
     pairs = sample_round_pairs(store, session, n_pairs, prompt_set, seed)
     label_pairs(store, judge, pairs=pairs)
     run, last = train_round(store, session, config)
-    win_rate = blind_win_rate(session, referee, eval_prompts, seed)
+    referees = [referee] if truth is None else [referee, truth]
+    win_rate, *by_truth = blind_win_rates(session, referees, eval_prompts, seed)
     adapter = str(run.last_checkpoint / "adapter")
     return record_round(store, run.run_id, len(pairs), judge.rater, win_rate,
                         last.get("eval/rewards/accuracy"), adapter,
-                        referee.rater if referee is not judge else None)  # fmt: skip
+                        referee.rater if referee is not judge else None,
+                        by_truth[0] if by_truth else None,
+                        truth.rater if truth is not None else None)  # fmt: skip

@@ -131,6 +131,30 @@ def policy_truth(
     return PolicyTruth(truth_metric(criterion, base), truth_metric(criterion, tuned), len(tuned))
 
 
+TRUTH_NAMES = {
+    "positivity": "VADER",
+    "concision": "word count",
+    "positive-concise": "VADER, then word count",
+}
+"""What decides each criterion's truth, in words, for labels ("judged by VADER")."""
+
+
+def truth_name(rater: str) -> str:
+    """`truth:<criterion>` (a TruthJudge's rater) in words: "VADER", "word count"."""
+    return TRUTH_NAMES.get(rater.removeprefix("truth:"), rater)
+
+
+def truth_referee(judge_model: str, rubric: Any) -> TruthJudge | None:
+    """The ground truth of a round judged by the demo judge under an unedited preset
+    rubric (its id is a criterion's name), else None: another judge, or another rubric,
+    has no truth computed from the text alone."""
+    from core.judge.cache import DEMO_JUDGE
+
+    if judge_model != DEMO_JUDGE or rubric.rubric_id not in CRITERIA:
+        return None
+    return TruthJudge(rubric.rubric_id)
+
+
 def _check(criterion: str) -> None:
     if criterion not in CRITERIA:
         raise ValueError(f"no ground truth for {criterion!r}; one of {', '.join(CRITERIA)}")

@@ -106,3 +106,67 @@ def _word_level_json(vocab: dict[str, int]) -> str:
             "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
         }
     )
+
+
+def test_the_task_mix_balances_length_against_sentiment_and_cuts_short_answers():
+    """Balanced concision pairs: the shorter answer is the warmer one about as often as the
+    colder one, so sentiment is no shortcut for length; the mix adds 3-6-word answers and
+    caps every answer's words."""
+    from core.judge.rubrics import polarity
+    from core.judge.tasks import TaskMix
+
+    plain = pair_tasks(300, PROMPTS, seed=5, criteria=("concision",))
+    mix = TaskMix(short=0.3, balance=1.0, max_words=20)
+    mixed = pair_tasks(300, PROMPTS, seed=5, criteria=("concision",), mix=mix)
+
+    def answers(tasks):
+        return [tuple(t.text[s:e] for s, e in t.spans) for t in tasks[::2]]
+
+    def shorter_is_warmer(tasks) -> list[bool]:
+        out = []
+        for a, b in answers(tasks):
+            (na, nb), (pa, pb) = (len(a.split()), len(b.split())), (polarity(a), polarity(b))
+            if min(na, nb) >= 3 and na != nb and abs(pa - pb) > 0.05:
+                out.append((na < nb) == (pa > pb))
+        return out
+
+    warmer = shorter_is_warmer(mixed)
+    assert len(warmer) > 60 and 0.35 < sum(warmer) / len(warmer) < 0.65
+    # Half the balanced concision pairs are one answer and a cut of it: one sentiment.
+    prefixes = sum(b.startswith(a) or a.startswith(b) for a, b in answers(mixed))
+    assert prefixes > 0.3 * 300 > sum(b.startswith(a) or a.startswith(b) for a, b in answers(plain))
+    words = [len(x.split()) for pair in answers(mixed) for x in pair]
+    assert max(words) <= 20
+    assert sum(3 <= n <= 6 for n in words) > 1.5 * sum(
+        3 <= len(x.split()) <= 6 for pair in answers(plain) for x in pair
+    )
+    # The mix off draws the same tasks as before it existed.
+    assert pair_tasks(30, PROMPTS, seed=5) == pair_tasks(30, PROMPTS, seed=5, mix=TaskMix())
+
+
+def test_the_probe_trains_only_within_its_share_of_the_steps(monkeypatch):
+    """`aux_from`/`aux_until` bound the steps where the length probe's loss counts (the
+    probe-then-verdict recipe ends on the verdict alone)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    import core.judge.train as train
+    from core.demo.threads import ThreadGovernor
+    from core.judge.train import AUX_CHANNELS, RECIPES, JudgeBuildConfig
+    from core.progress import no_progress
+
+    calls: list[int] = []
+    real = train._aux_loss
+    monkeypatch.setattr(train, "_aux_loss", lambda *a: calls.append(1) or real(*a))
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=16, n_positions=8, n_embd=8, n_layer=1,
+                                       n_head=2))  # fmt: skip
+    target = torch.zeros(2, 16)
+    target[1, 3] = 1.0
+    rows = [([1, 2, 3, 4], target, torch.rand(4, AUX_CHANNELS)) for _ in range(4)]
+    config = JudgeBuildConfig(steps=10, batch_size=2, aux_weight=1.0, aux_from=0.2,
+                              aux_until=0.7, warmup_steps=1)  # fmt: skip
+    train._train(model, rows, config, ThreadGovernor.fixed(1), no_progress)
+    assert len(calls) == 5  # steps 2..6 of 0..9
+    assert RECIPES["default"] == JudgeBuildConfig() and RECIPES["default"].aux_weight == 0
+    assert RECIPES["probe-then-verdict"].aux_until < 1.0
