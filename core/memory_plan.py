@@ -58,7 +58,7 @@ CRITIC_FREE_SCORING_ROWS = 64
 CPU_HEAP_FACTOR = 1.1
 """On the CPU the resident size grows by a little more than the live tensors: the
 rollout's freed blocks stay in glibc's heap, and so do the update pass's blocks under
-128 KiB (core.model.host_memory returns the larger ones at once, for models of 256 MiB or more;
+128 KiB (core.model.host_memory returns the larger ones at once, for models of 768 MiB or more;
 smaller ones keep glibc's heap, whose slack is then small in MiB). Measured over a whole step
 (bench/memory.py --planner-check, docs/memory.md): 0.9-1.3x the live tensors of the peak
 phase, 1.0 on the largest; before core.model.host_memory it was 1.6x. The GPU allocator's peak

@@ -21,8 +21,9 @@ Only for a model whose weights take HOLD_FROM_WEIGHT_BYTES or more. A fresh mapp
 page fault per 4 KiB page, and that cost falls on every activation, while the arithmetic
 grows with the hidden size's square: on the demo model (4 MB of weights) the hold made DPO
 40% slower and GRPO 20% slower for a few MiB saved, on the Qwen2.5-0.5B shape it cost
-under 3% of the step and saved 1.2 GiB. Below the size, glibc keeps its own rule in the
-pass too: a small model's holes are small.
+under 3% of the step and saved 1.2 GiB; on GPT-2 small it cost DPO a sixth of its step
+for 0.4 GiB. Below the size, glibc keeps its own rule in the pass too: a small model's holes
+are small.
 
 A user's own MALLOC_MMAP_THRESHOLD_ (or the glibc tunable for it) wins: then nothing is
 changed. Elsewhere (a GPU run, macOS, Windows, musl) it does nothing.
@@ -47,10 +48,12 @@ UPDATE_MMAP_THRESHOLD = 128 * 1024
 """glibc's starting threshold, held for the update pass."""
 OUTSIDE_MMAP_THRESHOLD = 32 * 2**20
 """Where glibc's dynamic threshold ends up (its maximum on 64-bit): the rest of a step."""
-HOLD_FROM_WEIGHT_BYTES = 256 * 2**20
+HOLD_FROM_WEIGHT_BYTES = 768 * 2**20
 """The smallest model (its parameters' bytes) whose update pass holds the threshold: below
-GPT-2 small (124M parameters, 475 MiB in float32), the page faults cost more speed than the
-heap's holes cost memory (docs/benchmarks.md, "Heap hold: speed and memory")."""
+it the page faults cost more speed than the heap's holes cost memory (docs/benchmarks.md,
+"The update pass's heap hold"). GPT-2 small in float32 (475 MiB) is below: the hold made its
+DPO step take 1.2x the CPU for a peak 0.83x of the unheld one, which is itself under TRL's.
+Qwen2.5-0.5B (942 MiB in bfloat16, 1.8 GiB in float32) and SmolLM2-360M in float32 are above."""
 TRIM_THRESHOLD = 2 * OUTSIDE_MMAP_THRESHOLD
 """Free heap top kept before glibc shrinks the heap: what its own rule pairs with 32 MiB
 (setting the mmap threshold by hand would otherwise leave it at 128 KiB)."""

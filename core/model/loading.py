@@ -28,6 +28,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from core.errors import ModelLoadError, pickle_refusal
+from core.model.backbone import contiguous_output_layer_input
 
 # huggingface_hub >= 0.35 checks config fields' types (older ones raise TypeError).
 _CONFIG_TYPE_ERRORS: tuple[type[Exception], ...] = (TypeError,)
@@ -314,6 +315,7 @@ def load_weights(
             f"{missing[0]}): it is not a complete '{config.model_type}' language model. "
             "Use the folder of a full causal LM."
         )
+    contiguous_output_layer_input(model)  # the log-prob passes' speed (core.model.backbone)
     return model
 
 
