@@ -185,7 +185,7 @@ class MainWindow(QMainWindow):
     def _build_next_page(self) -> None:
         """After the first paint: one deferred page per event-loop turn, then the imports."""
         if self.stack.build_next():
-            QTimer.singleShot(0, self._build_next_page)
+            QTimer.singleShot(0, self, self._build_next_page)  # dropped once the window is gone
         else:
             start_warm_up()
             if self._restore_pending:  # the window is up and whole: now the model
@@ -402,7 +402,7 @@ class MainWindow(QMainWindow):
         super().paintEvent(event)
         if not self._painted:
             self._painted = True
-            QTimer.singleShot(0, self._build_next_page)  # once this paint pass is on screen
+            QTimer.singleShot(0, self, self._build_next_page)  # once this paint pass is on screen
 
     def restore_last_model(self) -> None:
         """Reload the model used last time, if the setting asks for it (launch only).

@@ -68,7 +68,9 @@ class PageStack(QStackedWidget):
             page = self._built(index)
             self.setCurrentWidget(page)
             if not _is_whole(page):
-                QTimer.singleShot(0, partial(self._build_on, page))
+                # With the page as context: a page closed meanwhile (a window closed
+                # during its build) drops the call instead of building into it.
+                QTimer.singleShot(0, page, partial(self._build_on, page))
 
     def _build_on(self, page: QWidget) -> None:
         """One more piece of `page`, and the next at the next turn until it is whole;
@@ -77,7 +79,7 @@ class PageStack(QStackedWidget):
             return
         step = getattr(page, "build_step", None)
         if step is not None and step():
-            QTimer.singleShot(0, partial(self._build_on, page))
+            QTimer.singleShot(0, page, partial(self._build_on, page))
 
     def build_next(self) -> bool:
         """Run the next preparation step of the first deferred page still waiting, else

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.algorithms import ALGORITHMS
 from app.app_state import AppState
+from app.build_in_pieces import PieceByPiece
 from app.jobs.model import LoadedModel, describe_session, load_model
 from app.jobs.offline import OfflineRequest
 from app.jobs.training import TrainRequest, reward_labels
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from app.workers import BackgroundJob
 
 HELD_OUT_TAB = "Held-out answers"
-_DONE = object()
 """What `next` gives for a finished build (the build's steps yield None)."""
 FORM_MIN_WIDTH = 400
 PLOTS_SHARE = 3
@@ -90,7 +90,7 @@ class TrainPage(QWidget):
         layout.addWidget(self.run_bar)  # above the splitter: never scrolled away
         layout.addWidget(self._splitter, 1)
         self.run_bar.setEnabled(False)  # shown half-made (app/page_stack.py): no Start yet
-        self._pending: Iterator[None] | None = self._build_steps()
+        self._pieces = PieceByPiece(self._build_steps())
 
     def _build_steps(self) -> Iterator[None]:
         """The settings, then the dashboard's frame and the tables, then the dashboard's
@@ -120,15 +120,10 @@ class TrainPage(QWidget):
 
     def build_step(self) -> bool:
         """Make the next piece of the page; False once it is whole (nothing was left)."""
-        if self._pending is None:
-            return False
-        if next(self._pending, _DONE) is _DONE:
-            self._pending = None
-            return False
-        return True
+        return self._pieces.step()
 
     def is_whole(self) -> bool:
-        return self._pending is None
+        return self._pieces.whole
 
     # layout
     def _build_run_bar(self) -> RunBar:

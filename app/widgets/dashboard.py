@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.algorithms import ALGORITHMS, CLIP_TOOLTIP, AlgorithmChoice, PlotSpec
+from app.build_in_pieces import PieceByPiece
 from app.widgets.common import named
 from app.widgets.objective_help import ObjectiveHelp
 from app.widgets.objective_plots import ObjectivePlot, StackedPlot, TwinAxisPlot
@@ -39,7 +40,6 @@ from core.config import PPOConfig
 from core.onpolicy.health import HealthMonitor
 
 PlotT = TypeVar("PlotT", bound=MetricPlot)
-_DONE = object()
 """What `next` gives for a finished build (the build's steps yield None)."""
 REDRAW_TICK_MS = 40
 """A dirty plot is redrawn every tick, one at a time (7 plots: all fresh within ~0.3 s)."""
@@ -113,27 +113,21 @@ class TrainingDashboard(QWidget):
         self._redraw_timer.timeout.connect(self._on_redraw_tick)
         self._next_plot = 0
         self.choice: AlgorithmChoice | None = None
-        self._pending: Iterator[None] | None = self._build_steps()
+        self._pieces = PieceByPiece(self._build_steps())
         if not in_pieces:
             self.finish_building()
 
     # building, in pieces
     def build_step(self) -> bool:
         """Make the next plot; False once the dashboard is whole (nothing was left to do)."""
-        if self._pending is None:
-            return False
-        if next(self._pending, _DONE) is _DONE:
-            self._pending = None
-            return False
-        return True
+        return self._pieces.step()
 
     def finish_building(self) -> None:
         """Make every plot not made yet, now."""
-        while self.build_step():
-            pass
+        self._pieces.finish()
 
     def is_built(self) -> bool:
-        return self._pending is None
+        return self._pieces.whole
 
     def _build_steps(self) -> Iterator[None]:
         """The plots, one per step; then PPO's (the default algorithm's) shown."""

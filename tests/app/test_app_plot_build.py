@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from PySide6.QtCore import Qt
+import shiboken6
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -197,3 +198,19 @@ def test_once_the_window_builds_its_pages_the_shown_page_gets_no_second_builder(
     assert window.stack.build_next()  # the window's chain has started: one piece
     qtbot.wait(200)  # turns go by: nobody else builds
     assert len(steps) == 1 and not page.is_whole()
+
+
+def test_a_window_closed_before_its_pages_are_built_leaves_no_build_behind(qtbot, tmp_path):
+    """The deferred pages are built a turn at a time after the first paint; a window closed
+    and deleted before those turns come (a quick quit at launch, a test's teardown) drops
+    them instead of building into deleted widgets."""
+    window = build_window(tmp_path / "ws", settings_path=tmp_path / "settings.ini")
+    window.show()
+    qtbot.waitExposed(window)  # painted: the first deferred page's turn is scheduled
+    assert not window.all_pages_built()
+    window.close()
+    window.state.close()
+    window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    assert not shiboken6.isValid(window)  # gone before its pending turns
+    qtbot.wait(200)  # the pending turns come and go: pytest-qt fails on any error
