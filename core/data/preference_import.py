@@ -20,6 +20,7 @@ rater already gave are counted as duplicates (core.store.imports).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,16 +87,30 @@ def import_ratings(
     split: str | None = None,
 ) -> FeedbackImportReport:
     """Read a ratings file (see the module doc) and store its ratings."""
-    path = Path(path)
+    return import_parsed_rows(
+        Path(path), rater, set_name, split, rating_from_row, store.import_ratings
+    )
+
+
+def import_parsed_rows(
+    path: Path,
+    rater: str | None,
+    set_name: str | None,
+    split: str | None,
+    parse_row: Callable[[str, dict[str, Any]], Any],
+    store_rows: Callable[[list, str, str, str], tuple[int, int]],
+) -> FeedbackImportReport:
+    """Parse every row of `path` (all of them before anything is stored), store them in one
+    call and report; ratings and rankings are imported this way."""
     rater, set_name = _rater_and_set(path, rater, set_name)
-    ratings = [rating_from_row(where, row) for where, row in _rows(path, split)]
-    stored, duplicates = store.import_ratings(ratings, set_name, rater, _model(path))
+    parsed = [parse_row(where, row) for where, row in _rows(path, split)]
+    stored, duplicates = store_rows(parsed, set_name, rater, _model(path))
     return FeedbackImportReport(
         imported=stored,
         duplicates=duplicates,
         set_name=set_name,
         rater=rater,
-        conversational=sum(rating.prompt_format == CHAT for rating in ratings),
+        conversational=sum(item.prompt_format == CHAT for item in parsed),
     )
 
 

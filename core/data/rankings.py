@@ -19,13 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.data.preference_import import (
-    FeedbackImportReport,
-    _model,
-    _rater_and_set,
-    _rows,
-)
-from core.data.trl_rows import CHAT, read_answer, read_prompt
+from core.data.preference_import import FeedbackImportReport, import_parsed_rows
+from core.data.trl_rows import read_answer, read_prompt
 from core.errors import InputFileError
 from core.store.imports import ranking_pairs
 
@@ -115,14 +110,6 @@ def import_rankings(
     split: str | None = None,
 ) -> FeedbackImportReport:
     """Read a rankings file and store each ranking as its comparisons (one transaction)."""
-    path = Path(path)
-    rater, set_name = _rater_and_set(path, rater, set_name)
-    rankings = [ranking_from_row(where, row) for where, row in _rows(path, split)]
-    stored, duplicates = store.import_rankings(rankings, set_name, rater, _model(path))
-    return FeedbackImportReport(
-        imported=stored,
-        duplicates=duplicates,
-        set_name=set_name,
-        rater=rater,
-        conversational=sum(r.prompt_format == CHAT for r in rankings),
+    return import_parsed_rows(
+        Path(path), rater, set_name, split, ranking_from_row, store.import_rankings
     )
