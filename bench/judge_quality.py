@@ -27,6 +27,7 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from core.judge.rubrics import (
@@ -37,6 +38,9 @@ from core.judge.rubrics import (
     truth_margin,
 )
 from core.rewards.judge_templates import PAIRWISE, parse_template, preset_template
+
+RECIPE_NAMES = ("default", "probe-then-verdict")
+"""core.judge.train.RECIPES' keys (named here so `--help` needs no torch import)."""
 
 FREE_TEXT_LAYOUT = (
     "You judge short reviews. {clause} {filler}\nPrompt: {{prompt}}\n"
@@ -91,7 +95,8 @@ def measure(folder: Path, pairs, rubric, criterion: str) -> dict:
     }
 
 
-def build_fresh(out: Path, recipe: str = "default") -> dict:
+def build_fresh(out: Path, recipe: str = "default", seed: int | None = None,
+                threads: int | None = None) -> dict:  # fmt: skip
     """Build a judge of `recipe` into `out` from the cached demo model; its report plus the
     load.
 
@@ -104,7 +109,12 @@ def build_fresh(out: Path, recipe: str = "default") -> dict:
     demo = ensure_demo_model()
     load_before = os.getloadavg()
     cpu_before = _cpu_seconds()
-    info = build_demo_judge(out, demo, RECIPES[recipe])
+    config = RECIPES[recipe]
+    if seed is not None:
+        config = replace(config, seed=seed)
+    if threads is not None:
+        config = replace(config, num_threads=threads)
+    info = build_demo_judge(out, demo, config)
     return info | {
         "load_before": load_before,
         "load_after": os.getloadavg(),
@@ -121,9 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=200, help="demo-model pairs to judge")
     parser.add_argument("--seed", type=int, default=12345, help="sampling seed of the pairs")
     parser.add_argument("--build", action="store_true", help="build a fresh judge and time it")
-    parser.add_argument("--recipe", default="default", choices=("default", "probe-then-verdict"),
+    parser.add_argument("--recipe", default="default", choices=RECIPE_NAMES,
                         help="with --build: the build recipe (core.judge.train.RECIPES)")  # fmt: skip
-    parser.add_argument("--judge-folder", type=Path, default=None, help="measure this judge")
+    parser.add_argument("--build-seed", type=int, default=None,
+                        help="with --build: the recipe's seed instead of its own")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="with --build: torch threads (default: the recipe's choice)",
+    )
+    parser.add_argument("--judge-folder", type=Path, default=None,
+                        help="measure this judge; with --build: build it here and keep it")  # fmt: skip
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
     from core.quiet_libraries import quiet_libraries
@@ -132,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "pairs": args.pairs}
     with tempfile.TemporaryDirectory() as scratch:
         if args.build:
-            build = build_fresh(Path(scratch) / "judge", args.recipe)
+            folder = args.judge_folder or Path(scratch) / "judge"
+            build = build_fresh(folder, args.recipe, args.build_seed, args.threads)
             result["recipe"] = args.recipe
-            folder = Path(scratch) / "judge"
+            result["build_seed"], result["threads"] = args.build_seed, args.threads
             keys = ("build_seconds", "cpu_seconds", "load_before", "load_after",
                     "synthetic_accuracy")  # fmt: skip
             result["build"] = {k: build[k] for k in keys}

@@ -92,9 +92,16 @@ def response_token_logprobs(
         )
         return ResponseTokens(logprobs, entropy, states if with_hidden else None)
     if accepts_logits_to_keep(model):
-        inputs["logits_to_keep"] = response_length + 1  # skip the (B, Tq, V) prompt logits
-    outputs = model(**inputs, output_hidden_states=with_hidden)
-    logits = outputs.logits[:, -(response_length + 1) : -1]  # (B, Tr, V) predicting tokens t
+        # Exactly the positions predicting the response: no (B, Tq, V) prompt logits, and no
+        # slice of the logits afterwards, whose backward would fill a zero (B, Tr + 1, V)
+        # tensor to copy the gradient into (the slice of the hidden states costs 1/V of it).
+        wanted = torch.arange(start, start + response_length, device=input_ids.device)
+        inputs["logits_to_keep"] = wanted
+        outputs = model(**inputs, output_hidden_states=with_hidden)
+        logits = outputs.logits  # (B, Tr, V) predicting tokens t
+    else:
+        outputs = model(**inputs, output_hidden_states=with_hidden)
+        logits = outputs.logits[:, start : start + response_length]  # (B, Tr, V)
     chunk = logits_chunk_size or max(1, AUTO_CHUNK_ELEMENTS // (logits.shape[0] * logits.shape[2]))
     logprobs, entropy = _token_stats(None, logits, targets, temperature, with_entropy, chunk)
     hidden = None
@@ -122,8 +129,11 @@ def _token_stats(
     keeps_copy = head is not None or source.dtype != torch.float32 or _scales(temperature)
     recompute = torch.is_grad_enabled() and keeps_copy
     logprobs, entropy = [], []
-    for start in range(0, source.shape[1], chunk_size):
-        args = (head, source[:, start : start + chunk_size], targets[:, start : start + chunk_size])
+    # split, not slices: a slice's backward fills a zero tensor the size of `source` for
+    # each chunk; split's joins the chunks' gradients once.
+    pieces = zip(source.split(chunk_size, dim=1), targets.split(chunk_size, dim=1), strict=True)
+    for source_chunk, target_chunk in pieces:
+        args = (head, source_chunk, target_chunk)
         if recompute:
             chunk = checkpoint(_chunk_stats, *args, temperature, with_entropy, use_reentrant=False)
         else:

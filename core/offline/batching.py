@@ -2,9 +2,10 @@
 suits a reward model too): prompt/response texts -> token ids once -> padded batches ->
 summed response log-probs, with the reference's log-probs computed once and cached.
 
-Layout of a batch (the PPO rollout's, so core.model.logprobs serves both): each row is its
-prompt left-padded to the batch's longest prompt, then its response right-padded to the
-longest response; `response_mask` marks the response's real tokens (EOS included). The
+Layout of a batch: each row is its prompt then its response, left-padded to the batch's
+longest row, so every response ends at the last column and core.model.logprobs reads the
+last Tr columns as it reads a PPO rollout's; `response_mask` marks the response's real
+tokens (EOS included) within them. The
 response is the text's tokens (no special tokens) cut to `max_response_tokens - 1`, then
 EOS, so the policy learns to end its answers.
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from core.model.generate import encode_prompts, eos_token_ids, left_pad
+from core.model.generate import encode_prompts, eos_token_ids
 from core.model.logprobs import response_token_logprobs
 
 
@@ -75,21 +76,32 @@ class SequenceTable:
         return len(self._response_ids)
 
     def batch(self, indices: Sequence[int]) -> SequenceBatch:
-        """The rows `indices`, padded, on the session's device."""
-        device, pad = self.session.device, self.session.tokenizer.pad_token_id
-        queries, query_mask = left_pad([self._prompt_ids[i] for i in indices], pad, device)
+        """The rows `indices`, padded, on the session's device.
+
+        Each row is its prompt and response together, left-padded to the longest row, so
+        every response ends at the last column: the width is the longest prompt + response,
+        not the longest prompt + the longest response (the two may be far apart when long
+        prompts get short answers, and every column costs the policy's forward and backward
+        pass). The response columns are the last Tr = longest response; a shorter response
+        fills the right end of them, and the mask leaves out the prompt tokens before it.
+        """
+        pad = self.session.tokenizer.pad_token_id
+        prompts = [self._prompt_ids[i] for i in indices]
         responses = [self._response_ids[i] for i in indices]
-        width = max(len(ids) for ids in responses)
-        response_ids = torch.full((len(indices), width), pad, dtype=torch.long)
-        response_mask = torch.zeros((len(indices), width), dtype=torch.long)
-        for row, ids in enumerate(responses):
-            response_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            response_mask[row, : len(ids)] = 1
-        response_ids, response_mask = response_ids.to(device), response_mask.to(device)
+        response_width = max(len(ids) for ids in responses)
+        rows = [prompt + response for prompt, response in zip(prompts, responses, strict=True)]
+        # At least one column before the responses: the log-probs start at a prompt token.
+        width = max(response_width + 1, max(len(row) for row in rows))
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        response_mask = torch.zeros((len(rows), response_width), dtype=torch.float32)
+        for row, (ids, response) in enumerate(zip(rows, responses, strict=True)):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids) :] = 1
+            response_mask[row, response_width - len(response) :] = 1.0
+        device = self.session.device
         return SequenceBatch(
-            torch.cat([queries, response_ids], dim=1),
-            torch.cat([query_mask, response_mask], dim=1),
-            response_mask.float(),
+            input_ids.to(device), attention_mask.to(device), response_mask.to(device)
         )
 
     def reference_logps(self, indices: Sequence[int], chunk_size: int) -> Tensor:

@@ -133,20 +133,45 @@ def forward_response(
     the value head on the hidden state before each response token is chosen.
     logits_chunk_size: as response_token_logprobs takes it (0: whole logits).
     """
-    input_ids = torch.cat([batch.query_ids, batch.response_ids], dim=1)  # (B, Tq+Tr)
-    attention_mask = torch.cat([batch.query_mask.long(), batch.response_mask.long()], dim=1)
+    query_mask, response_mask = batch.query_mask.long(), batch.response_mask.long()
+    # Columns no row of this batch uses cost the whole pass and change nothing: a minibatch's
+    # prompts are often shorter than the rollout's longest, and its answers end sooner.
+    first = _first_used(query_mask.any(dim=0))
+    used = _first_used(response_mask.any(dim=0).flip(0))
+    width = max(1, response_mask.shape[1] - used)  # response columns up to the last token
+    input_ids = torch.cat([batch.query_ids[:, first:], batch.response_ids[:, :width]], dim=1)
+    attention_mask = torch.cat([query_mask[:, first:], response_mask[:, :width]], dim=1)
     tokens = response_token_logprobs(
         model,
         input_ids,
         attention_mask,
-        batch.response_ids.shape[1],
+        width,
         temperature,
         with_entropy=with_entropy,
         with_hidden=value_head is not None,
         logits_chunk_size=logits_chunk_size,
     )
     values = value_head(tokens.hidden) if value_head is not None else None  # (B, Tr): V(s_t)
-    return ForwardOut(logprobs=tokens.logprobs, values=values, entropy=tokens.entropy)
+    full = batch.response_ids.shape[1]
+    entropy = tokens.entropy
+    return ForwardOut(
+        logprobs=_widen(tokens.logprobs, full),
+        values=None if values is None else _widen(values, full),
+        entropy=None if entropy is None else _widen(entropy, full),
+    )
+
+
+def _first_used(used: Tensor) -> int:
+    """Index of the first True of a (T,) bool tensor (its length when none is)."""
+    hits = used.nonzero()
+    return int(hits[0, 0]) if len(hits) else used.shape[0]
+
+
+def _widen(tensor: Tensor, width: int) -> Tensor:
+    """(B, w) -> (B, width): zeros on the right, where no row had a response token."""
+    if tensor.shape[1] == width:
+        return tensor
+    return torch.nn.functional.pad(tensor, (0, width - tensor.shape[1]))
 
 
 @dataclass

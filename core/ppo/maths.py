@@ -79,9 +79,10 @@ def value_loss(
 
     Returns (loss, clipfrac): the share of tokens where the clipped error was larger.
     """
-    clipped_values = old_values + torch.clamp(
-        values - old_values, -cliprange_value, cliprange_value
-    )
+    # Clamped to the band itself: V where it lies inside, bit for bit. The textbook
+    # V_old + clamp(V - V_old) can round to a float next to V (values near 0, or of two
+    # signs), and the clip fraction then counts rounding noise as clipping.
+    clipped_values = torch.clamp(values, old_values - cliprange_value, old_values + cliprange_value)
     unclipped_error = (values - returns) ** 2
     clipped_error = (clipped_values - returns) ** 2
     loss = 0.5 * masked_mean(torch.maximum(unclipped_error, clipped_error), mask)

@@ -169,9 +169,13 @@ class LetterReward:
 def test_ppo_training_results_are_unchanged(tiny_model_dir, monkeypatch):
     """Two PPO steps (rollout, two epochs of updates) give the same metrics through the
     shared pass as through the old forward pass."""
+    # The shared pass drops the columns a minibatch does not use, so its sums run over other
+    # shapes (differences near 1e-7). A clip fraction counts tokens past a threshold, and a
+    # token lying on it flips on such a difference: a value clip wide enough that none
+    # reaches it keeps the comparison exact.
     config = PPOConfig(
         steps=2, batch_size=4, mini_batch_size=2, ppo_epochs=2, max_new_tokens=6,
-        samples_per_step=0, learning_rate=1e-2, seed=1,
+        samples_per_step=0, learning_rate=1e-2, seed=1, cliprange_value=10.0,
     )  # fmt: skip
     new = _train(tiny_model_dir, config)
     monkeypatch.setattr(rollout_module, "forward_response", old_forward_response)
@@ -183,3 +187,41 @@ def test_ppo_training_results_are_unchanged(tiny_model_dir, monkeypatch):
                 continue
             assert math.isclose(new_step[key], old_step[key], rel_tol=0, abs_tol=1e-6), key
     assert new[1]["objective/kl"] != 0.0  # the policy moved: the update path was exercised
+
+
+def test_the_pass_skips_columns_no_row_uses_and_gives_the_same_figures(session, monkeypatch):
+    """A minibatch whose prompts are all shorter than the rollout's longest, and whose
+    answers all end early, is scored without those columns: same log-probs, values and
+    entropy (zeros past the last answer token), on a narrower input."""
+    from core.onpolicy.rollout import _Tokens
+
+    torch.manual_seed(0)
+    query = torch.tensor([[5, 6, 7], [8, 9, 10]])
+    response = torch.tensor([[11, 12, 13], [14, 15, 16]])
+    compact = _Tokens(query, torch.ones_like(query), response,
+                      torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]), torch.ones(2))  # fmt: skip
+    pad = session.tokenizer.pad_token_id or 0
+    padded = _Tokens(  # two unused prompt columns in front, two unused answer columns behind
+        torch.cat([torch.full((2, 2), pad), query], dim=1),
+        torch.cat([torch.zeros(2, 2, dtype=torch.long), torch.ones_like(query)], dim=1),
+        torch.cat([response, torch.full((2, 2), pad)], dim=1),
+        torch.cat([compact.response_mask, torch.zeros(2, 2)], dim=1),
+        torch.ones(2),
+    )
+    widths = []
+    real = rollout_module.response_token_logprobs
+
+    def measured(model, input_ids, *args, **kwargs):
+        widths.append(input_ids.shape[1])
+        return real(model, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(rollout_module, "response_token_logprobs", measured)
+    head = ValueHead(session.model.config.hidden_size)
+    with torch.no_grad():
+        small = forward_response(session.model, head, compact, 1.0, with_entropy=True)
+        wide = forward_response(session.model, head, padded, 1.0, with_entropy=True)
+    assert widths == [6, 6]
+    for name in ("logprobs", "values", "entropy"):
+        got, want = getattr(wide, name), getattr(small, name)
+        assert got.shape == (2, 5) and torch.all(got[:, 3:] == 0), name
+        assert torch.allclose(got[:, :3], want, atol=1e-5), name

@@ -180,3 +180,26 @@ def test_a_nan_loss_stops_the_run_naming_its_checkpoint_and_later_steps_refuse(
     assert "learning_rate" in message
     with pytest.raises(TrainingError, match="This run failed; resume from its last checkpoint"):
         trainer.step()  # the half-updated weights train no further
+
+
+def test_a_batch_is_as_wide_as_its_longest_row_and_scores_each_row_as_alone(tiny_model_dir):
+    """Rows are prompt + response, left-padded together: a long prompt with a short answer
+    beside a short prompt with a long answer costs the longer of the two rows, not the
+    longest prompt plus the longest answer, and each row's log-probs are its own."""
+    from core.offline.batching import SequenceTable, response_logps
+
+    session = load(tiny_model_dir)
+    long_prompt = "Write a review of the film you saw last night at the old cinema:"
+    prompts = [long_prompt, "Hi"]
+    responses = ["Great.", "It was a long, slow and rather lovely evening with friends."]
+    table = SequenceTable(session, prompts, responses, max_response_tokens=32)
+    prompt_ids, response_ids = table._prompt_ids, table._response_ids
+    batch = table.batch([0, 1])
+    rows = [len(p) + len(r) for p, r in zip(prompt_ids, response_ids, strict=True)]
+    assert batch.input_ids.shape[1] == max(rows)
+    assert max(rows) < max(map(len, prompt_ids)) + max(map(len, response_ids))
+    assert batch.token_counts.tolist() == [float(len(r)) for r in response_ids]
+    with torch.no_grad():
+        together = response_logps(session.model, batch).sum(dim=1)
+        alone = [response_logps(session.model, table.batch([i])).sum(dim=1) for i in (0, 1)]
+    assert torch.allclose(together, torch.cat(alone), atol=1e-4)

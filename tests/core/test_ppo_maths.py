@@ -134,6 +134,17 @@ def test_value_loss_by_hand():
     assert close(clipfrac, 2 / 3)
 
 
+def test_a_value_inside_its_band_is_never_counted_as_clipped():
+    """Values near 0 that moved well inside the band are not clipped: the clip fraction
+    is 0, not the rounding of V_old + (V - V_old) to a float next to V."""
+    generator = torch.Generator().manual_seed(0)
+    old_values = 0.1 * torch.rand(8, 64, generator=generator) - 0.05
+    values = old_values + 0.1 * torch.rand(8, 64, generator=generator) - 0.05
+    returns = 2 * torch.rand(8, 64, generator=generator) - 1
+    _, clipfrac = value_loss(values, old_values, returns, torch.ones(8, 64), 0.2)
+    assert clipfrac.item() == 0.0
+
+
 def test_explained_variance():
     returns = torch.tensor([[1.0, 2.0, 3.0, 100.0]])
     mask = torch.tensor([[1, 1, 1, 0]])
