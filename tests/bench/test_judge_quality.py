@@ -6,7 +6,7 @@ from core.judge.train import RECIPES
 
 
 def test_every_build_recipe_can_be_named_on_the_command_line():
-    assert RECIPE_NAMES == tuple(RECIPES)
+    assert tuple(RECIPES) == RECIPE_NAMES
 
 
 def test_a_free_text_rubric_says_its_clause_in_other_words_than_the_preset():
