@@ -67,6 +67,12 @@ class TaskMix:
     can use one as a shortcut for the other."""
     max_words: int = 0
     """Cut every answer to at most this many words (0: no cap); the demo model writes 1-27."""
+    asides: float = 0.0
+    """Chance that a rubric has a preamble, and (drawn again) a closing sentence, beside its
+    deciding clause (0: two in five each, as the first recipe drew them, so a given pair
+    of the two came in one rubric of 25). With both there, a judge that follows the bare
+    clause well leaned on a position: 20-35 % position bias under the positive-concise
+    clauses in the free-text layout, 7-8 % without them (docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +129,27 @@ def _balanced_partner(
     return best
 
 
-def _rubric(rng: random.Random, criterion: str, pointwise: bool = False) -> str:
+ASIDE_PREAMBLES = (*(text for text in PREAMBLES if text), "You compare two replies.",
+                   "Answer with A or B.", "Here are two answers to one prompt.")  # fmt: skip
+ASIDE_FILLERS = (*(text for text in FILLERS if text), "Both answers may be cut short.",
+                 "Do not favour either position.", "Take your time.")  # fmt: skip
+"""With `TaskMix.asides`: more sentences that say nothing about the verdict, so that the
+judge learns to read past any, not past the two it saw (new ones raised the position bias
+to 31 % under positive-concise)."""
+
+
+def _rubric(
+    rng: random.Random, criterion: str, pointwise: bool = False, mix: TaskMix = TaskMix()
+) -> str:
     clauses = CRITERIA[criterion].point_clauses if pointwise else CRITERIA[criterion].clauses
-    return rubric_text(rng.choice(clauses), rng.choice(PREAMBLES), rng.choice(FILLERS))
+    clause = rng.choice(clauses)
+    if not mix.asides:
+        return rubric_text(clause, rng.choice(PREAMBLES), rng.choice(FILLERS))
+    preamble, filler = (
+        rng.choice(options) if rng.random() < mix.asides else ""
+        for options in (ASIDE_PREAMBLES, ASIDE_FILLERS)
+    )
+    return rubric_text(clause, preamble, filler)
 
 
 def _weights(criteria: tuple[str, ...] | None) -> tuple[list[str], list[float]]:
@@ -176,7 +200,7 @@ def pair_tasks(
             right = _answer(rng, reviews, mix)
         p_left = truth_p_left(criterion, left, right)
         rubric, layout, prompt = (
-            _rubric(rng, criterion),
+            _rubric(rng, criterion, mix=mix),
             rng.choice(PAIR_LAYOUTS),
             rng.choice(prompts),
         )
@@ -204,7 +228,7 @@ def point_tasks(
     for _ in range(n):
         criterion = rng.choices(names, weights)[0]
         answer = _answer(rng, reviews, mix)
-        text, spans = fill(layout, rubric=_rubric(rng, criterion, True),
+        text, spans = fill(layout, rubric=_rubric(rng, criterion, True, mix),
                            prompt=rng.choice(prompts), response=answer)  # fmt: skip
         tasks.append(PointTask(text, truth_score(criterion, answer), (spans["response"],)))
     return tasks

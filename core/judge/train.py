@@ -21,7 +21,7 @@ import math
 import platform
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -87,7 +87,16 @@ balanced pairs and answers capped at 30 words. Concision rose to 90-98 % (58 % u
 default), positivity stayed at 86-93 %; not the default yet: one of its two builds missed
 the free-text concision rubric (82 %), and both miss the position-bias target under the
 free-text positive-concise rubric (16-17 %)."""
-RECIPES = {"default": JudgeBuildConfig(), "probe-then-verdict": PROBE_THEN_VERDICT}
+PROBE_THEN_VERDICT_ASIDES = replace(
+    PROBE_THEN_VERDICT, mix=replace(PROBE_THEN_VERDICT.mix, asides=0.5)
+)
+"""PROBE_THEN_VERDICT with a preamble and a closing sentence in half the rubrics each
+(`TaskMix.asides`): the combination the free-text position bias came from."""
+RECIPES = {
+    "default": JudgeBuildConfig(),
+    "probe-then-verdict": PROBE_THEN_VERDICT,
+    "probe-then-verdict+asides": PROBE_THEN_VERDICT_ASIDES,
+}
 """Named build recipes (`bench/judge_quality.py --recipe`)."""
 
 

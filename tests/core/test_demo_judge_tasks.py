@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import pytest
@@ -170,3 +171,24 @@ def test_the_probe_trains_only_within_its_share_of_the_steps(monkeypatch):
     assert len(calls) == 5  # steps 2..6 of 0..9
     assert RECIPES["default"] == JudgeBuildConfig() and RECIPES["default"].aux_weight == 0
     assert RECIPES["probe-then-verdict"].aux_until < 1.0
+
+
+def test_asides_put_a_preamble_and_a_closing_sentence_in_their_share_of_rubrics():
+    from core.judge.rubrics import FILLERS, PREAMBLES
+    from core.judge.tasks import ASIDE_FILLERS, ASIDE_PREAMBLES, TaskMix
+
+    def shares(mix, preambles, fillers):
+        tasks = pair_tasks(400, PROMPTS, seed=3, mix=mix)[::2]
+        with_preamble = sum(any(p and p in t.text for p in preambles) for t in tasks)
+        with_filler = sum(any(f and f in t.text for f in fillers) for t in tasks)
+        return with_preamble / len(tasks), with_filler / len(tasks)
+
+    first = shares(TaskMix(), PREAMBLES, FILLERS)
+    half = shares(TaskMix(asides=0.5), ASIDE_PREAMBLES, ASIDE_FILLERS)
+    assert all(0.3 < share < 0.5 for share in first), first  # two in five, as before
+    assert all(0.4 < share < 0.6 for share in half), half  # then half, from more sentences
+    assert set(PREAMBLES) - {""} < set(ASIDE_PREAMBLES) and set(FILLERS) - {""} < set(ASIDE_FILLERS)
+    # The first recipe's tasks are drawn exactly as before asides existed (the digest of
+    # their texts then), so the shipped judge's build is unchanged.
+    texts = [t.text for t in pair_tasks(50, PROMPTS, seed=3) + point_tasks(20, PROMPTS, seed=3)]
+    assert hashlib.sha256("".join(texts).encode()).hexdigest()[:16] == "6cdba194ae9d075c"
