@@ -88,10 +88,12 @@ default), positivity stayed at 86-93 %; not the default yet: one of its two buil
 the free-text concision rubric (82 %), and both miss the position-bias target under the
 free-text positive-concise rubric (16-17 %)."""
 PROBE_THEN_VERDICT_ASIDES = replace(
-    PROBE_THEN_VERDICT, mix=replace(PROBE_THEN_VERDICT.mix, asides=0.5)
+    PROBE_THEN_VERDICT, steps=1400, mix=replace(PROBE_THEN_VERDICT.mix, asides=0.8)
 )
-"""PROBE_THEN_VERDICT with a preamble and a closing sentence in half the rubrics each
-(`TaskMix.asides`): the combination the free-text position bias came from."""
+"""PROBE_THEN_VERDICT with a preamble and a closing sentence in 80 % of the rubrics each
+(`TaskMix.asides`: the combination the free-text position bias came from) and 1,400 steps.
+One of its first two builds met every target, the other missed positive-concise's
+position bias (docs/benchmarks.md); at asides 0.5 and 1,200 steps neither did."""
 RECIPES = {
     "default": JudgeBuildConfig(),
     "probe-then-verdict": PROBE_THEN_VERDICT,
