@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from app.workers import BackgroundJob
 
 HELD_OUT_TAB = "Held-out answers"
-"""What `next` gives for a finished build (the build's steps yield None)."""
 FORM_MIN_WIDTH = 400
 PLOTS_SHARE = 3
 """The dashboard's share of the right column's height, to the tables' 1."""

@@ -40,7 +40,6 @@ from core.config import PPOConfig
 from core.onpolicy.health import HealthMonitor
 
 PlotT = TypeVar("PlotT", bound=MetricPlot)
-"""What `next` gives for a finished build (the build's steps yield None)."""
 REDRAW_TICK_MS = 40
 """A dirty plot is redrawn every tick, one at a time (7 plots: all fresh within ~0.3 s)."""
 

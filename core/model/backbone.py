@@ -40,8 +40,10 @@ torch's stubs make a Module class look unhashable)."""
 def contiguous_output_layer_input(model: torch.nn.Module) -> None:
     """Make the output layer's input contiguous before it is applied (once per model).
 
-    With `logits_to_keep` (our log-prob passes, and generation's prefill) transformers
-    slices the last hidden state, (B, T, H)[:, -k:], a strided view whenever B > 1 and k < T.
+    A slice of the last hidden state, (B, T, H)[:, a:b], is a strided view whenever B > 1
+    and it leaves positions out: generation's prefill (an int `logits_to_keep`) and the
+    chunks of the chunked log-prob path make one. (The log-prob pass's own positions, a
+    tensor `logits_to_keep`, are gathered into a contiguous copy already.)
     torch's matmul cannot fold a strided 3-D input into one (B·k, H) @ (H, V) product; it
     multiplies each row's (k, H) block by the whole (H, V) weight in a batched product
     instead, reading the weight B times: on GPT-2 small (V 50,257) that product took 1.75x

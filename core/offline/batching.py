@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from core.model.generate import encode_prompts, eos_token_ids
+from core.model.generate import encode_prompts, eos_token_ids, left_pad
 from core.model.logprobs import response_token_logprobs
 
 
@@ -85,24 +85,16 @@ class SequenceTable:
         pass). The response columns are the last Tr = longest response; a shorter response
         fills the right end of them, and the mask leaves out the prompt tokens before it.
         """
-        pad = self.session.tokenizer.pad_token_id
         prompts = [self._prompt_ids[i] for i in indices]
         responses = [self._response_ids[i] for i in indices]
-        response_width = max(len(ids) for ids in responses)
         rows = [prompt + response for prompt, response in zip(prompts, responses, strict=True)]
-        # At least one column before the responses: the log-probs start at a prompt token.
-        width = max(response_width + 1, max(len(row) for row in rows))
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        response_mask = torch.zeros((len(rows), response_width), dtype=torch.float32)
-        for row, (ids, response) in enumerate(zip(rows, responses, strict=True)):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, width - len(ids) :] = 1
-            response_mask[row, response_width - len(response) :] = 1.0
         device = self.session.device
-        return SequenceBatch(
-            input_ids.to(device), attention_mask.to(device), response_mask.to(device)
-        )
+        input_ids, attention_mask = left_pad(rows, self.session.tokenizer.pad_token_id, device)
+        response_width = max(len(ids) for ids in responses)
+        response_mask = torch.zeros((len(rows), response_width), dtype=torch.float32)
+        for row, response in enumerate(responses):
+            response_mask[row, response_width - len(response) :] = 1.0
+        return SequenceBatch(input_ids, attention_mask, response_mask.to(device))
 
     def reference_logps(self, indices: Sequence[int], chunk_size: int) -> Tensor:
         """(N,) summed reference log-probs of the rows, computed once per row."""
