@@ -25,13 +25,14 @@ from typing import cast
 import torch
 from torch import Tensor
 from transformers import GenerationConfig as HFGenerationConfig
-from transformers import GenerationMixin
+from transformers import GenerationMixin, LogitsProcessorList
 
 from core.config import GenerationConfig, to_dict
 from core.data.prompt_format import check_plain_prompts, prompt_token_ids
 from core.errors import ModelLoadError, StudioError
 from core.model.backbone import base_model
 from core.model.logprobs import response_token_logprobs
+from core.model.sampling import InverseCdfSampling
 from core.model.session import ModelSession
 from core.progress import Progress, no_progress
 
@@ -333,15 +334,12 @@ def _completions(
 
 
 def _sampling_kwargs(config: GenerationConfig) -> dict:
+    """Greedy decoding; with a temperature, over scores in which InverseCdfSampling has
+    already drawn the token (core.model.sampling: HF's multinomial draw is slow on CPU)."""
     if config.temperature == 0:
         return {"do_sample": False}
-    # top_k=0 explicitly: HF's default would otherwise be 50.
-    return {
-        "do_sample": True,
-        "temperature": config.temperature,
-        "top_p": config.top_p,
-        "top_k": config.top_k,
-    }
+    sampler = InverseCdfSampling(config.temperature, config.top_k, config.top_p)
+    return {"do_sample": False, "logits_processor": LogitsProcessorList([sampler])}
 
 
 def _context_length(session: ModelSession) -> int | None:

@@ -6,7 +6,7 @@ Log-probs are those of softmax(logits / T) (T <= 0, greedy decoding, counts as 1
 positions the attention mask gives (left padding must not shift them, as in `generate`).
 Logits at position t predict token t+1, so the response's logits start one before it.
 
-The (B, Tr, V) logits are the largest tensors of a PPO update. `_token_stats`, the one
+The (B, Tr, V) logits are the largest tensors of a PPO update. `token_stats`, the one
 place that turns logits into log-probs and entropy, works on chunks of positions: the
 float32 copy (of a bf16 model's logits), its temperature scaling and the softmax
 temporaries never exist for more than one chunk at a time, and with grad each chunk is
@@ -87,7 +87,7 @@ def response_token_logprobs(
     if layer is not None:
         last = layer.body(**inputs).last_hidden_state  # (B, T, H)
         states = last[:, start : start + response_length]  # (B, Tr, H)
-        logprobs, entropy = _token_stats(
+        logprobs, entropy = token_stats(
             layer.head, states, targets, temperature, with_entropy, logits_chunk_size
         )
         return ResponseTokens(logprobs, entropy, states if with_hidden else None)
@@ -103,14 +103,14 @@ def response_token_logprobs(
         outputs = model(**inputs, output_hidden_states=with_hidden)
         logits = outputs.logits[:, start : start + response_length]  # (B, Tr, V)
     chunk = logits_chunk_size or max(1, AUTO_CHUNK_ELEMENTS // (logits.shape[0] * logits.shape[2]))
-    logprobs, entropy = _token_stats(None, logits, targets, temperature, with_entropy, chunk)
+    logprobs, entropy = token_stats(None, logits, targets, temperature, with_entropy, chunk)
     hidden = None
     if with_hidden:
         hidden = outputs.hidden_states[-1][:, start : start + response_length]  # (B, Tr, H)
     return ResponseTokens(logprobs=logprobs, entropy=entropy, hidden=hidden)
 
 
-def _token_stats(
+def token_stats(
     head: nn.Module | None,
     source: Tensor,
     targets: Tensor,
@@ -148,7 +148,7 @@ def _token_stats(
 def _chunk_stats(
     head: nn.Module | None, source: Tensor, targets: Tensor, temperature: float, with_entropy: bool
 ) -> tuple[Tensor, Tensor | None]:
-    """_token_stats of one chunk of positions: (B, c, H or V) -> ((B, c), (B, c) or None)."""
+    """token_stats of one chunk of positions: (B, c, H or V) -> ((B, c), (B, c) or None)."""
     logits = (source if head is None else head(source)).float()
     if _scales(temperature):
         logits = logits / temperature

@@ -2,10 +2,12 @@
 suits a reward model too): prompt/response texts -> token ids once -> padded batches ->
 summed response log-probs, with the reference's log-probs computed once and cached.
 
-Layout of a batch: each row is its prompt then its response, left-padded to the batch's
-longest row, so every response ends at the last column and core.model.logprobs reads the
-last Tr columns as it reads a PPO rollout's; `response_mask` marks the response's real
-tokens (EOS included) within them. The
+Layout of a batch: each row is its prompt then its response. Where the model allows it
+(core.model.packing), the rows lie end to end in a few lanes with no padding between them;
+otherwise they are left-padded to the batch's longest row, so every response ends at the
+last column and core.model.logprobs reads the last Tr columns as it reads a PPO rollout's.
+Either way the log-probs come back as (N, Tr), each response at the right end of its row,
+and `response_mask` marks the response's real tokens (EOS included) within them. The
 response is the text's tokens (no special tokens) cut to `max_response_tokens - 1`, then
 EOS, so the policy learns to end its answers.
 
@@ -22,15 +24,17 @@ from torch import Tensor
 
 from core.model.generate import encode_prompts, eos_token_ids, left_pad
 from core.model.logprobs import response_token_logprobs
+from core.model.packing import PackedRows, lane_tokens, pack, packed_logprobs
 
 
 @dataclass(frozen=True)
 class SequenceBatch:
-    """Padded rows ready for one forward pass."""
+    """Rows ready for one forward pass: packed, or padded when `packed` is None."""
 
-    input_ids: Tensor  # (N, Tq + Tr)
-    attention_mask: Tensor  # (N, Tq + Tr)
+    input_ids: Tensor | None  # (N, Tq + Tr), padded rows
+    attention_mask: Tensor | None  # (N, Tq + Tr)
     response_mask: Tensor  # (N, Tr), float: 1 on response tokens
+    packed: PackedRows | None = None
 
     @property
     def response_length(self) -> int:
@@ -57,10 +61,14 @@ class SequenceTable:
         responses: Sequence[str],
         max_response_tokens: int,
         logits_chunk_size: int = 0,
+        *,
+        packing: bool = True,
     ) -> None:
         self.session = session
         self.logits_chunk_size = logits_chunk_size
         """The setting of core.model.logprobs for every forward pass over these rows."""
+        self.packing = packing
+        """Whether batches are packed where the model allows it (core.model.packing)."""
         tokenizer = session.tokenizer
         self._prompt_ids = encode_prompts(session, list(prompts), max_response_tokens)
         eos = eos_token_ids(session)
@@ -76,25 +84,33 @@ class SequenceTable:
         return len(self._response_ids)
 
     def batch(self, indices: Sequence[int]) -> SequenceBatch:
-        """The rows `indices`, padded, on the session's device.
+        """The rows `indices` on the session's device, packed when that saves tokens.
 
-        Each row is its prompt and response together, left-padded to the longest row, so
-        every response ends at the last column: the width is the longest prompt + response,
-        not the longest prompt + the longest response (the two may be far apart when long
-        prompts get short answers, and every column costs the policy's forward and backward
-        pass). The response columns are the last Tr = longest response; a shorter response
-        fills the right end of them, and the mask leaves out the prompt tokens before it.
+        Padded, each row is its prompt and response together, left-padded to the longest
+        row, so every response ends at the last column: the width is the longest prompt +
+        response, not the longest prompt + the longest response (the two may be far apart
+        when long prompts get short answers, and every column costs the policy's forward
+        and backward pass). The response columns are the last Tr = longest response; a
+        shorter response fills the right end of them, and the mask leaves out the prompt
+        tokens before it.
         """
         prompts = [self._prompt_ids[i] for i in indices]
         responses = [self._response_ids[i] for i in indices]
         rows = [prompt + response for prompt, response in zip(prompts, responses, strict=True)]
-        device = self.session.device
-        input_ids, attention_mask = left_pad(rows, self.session.tokenizer.pad_token_id, device)
+        device, pad_id = self.session.device, self.session.tokenizer.pad_token_id
         response_width = max(len(ids) for ids in responses)
         response_mask = torch.zeros((len(rows), response_width), dtype=torch.float32)
         for row, response in enumerate(responses):
             response_mask[row, response_width - len(response) :] = 1.0
-        return SequenceBatch(input_ids, attention_mask, response_mask.to(device))
+        response_mask = response_mask.to(device)
+        lane_length = lane_tokens(self.session.model) if self.packing else 0
+        if lane_length:
+            lengths = [len(response) for response in responses]
+            packed = pack(rows, lengths, lane_length, pad_id, device)
+            if packed is not None:
+                return SequenceBatch(None, None, response_mask, packed)
+        input_ids, attention_mask = left_pad(rows, pad_id, device)
+        return SequenceBatch(input_ids, attention_mask, response_mask)
 
     def reference_logps(self, indices: Sequence[int], chunk_size: int) -> Tensor:
         """(N,) summed reference log-probs of the rows, computed once per row."""
@@ -119,6 +135,12 @@ def response_logps(
 ) -> Tensor:
     """(N, Tr) log-probs of the response tokens (0 on padding), at temperature 1
     (logits_chunk_size: as core.model.logprobs.response_token_logprobs takes it)."""
+    if batch.packed is not None:
+        flat = packed_logprobs(model, batch.packed, logits_chunk_size)  # (M,), row by row
+        return torch.zeros_like(batch.response_mask).masked_scatter(
+            batch.response_mask.bool(), flat.to(batch.response_mask.dtype)
+        )
+    assert batch.input_ids is not None and batch.attention_mask is not None
     tokens = response_token_logprobs(
         model,
         batch.input_ids,

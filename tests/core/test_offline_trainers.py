@@ -192,7 +192,7 @@ def test_a_batch_is_as_wide_as_its_longest_row_and_scores_each_row_as_alone(tiny
     long_prompt = "Write a review of the film you saw last night at the old cinema:"
     prompts = [long_prompt, "Hi"]
     responses = ["Great.", "It was a long, slow and rather lovely evening with friends."]
-    table = SequenceTable(session, prompts, responses, max_response_tokens=32)
+    table = SequenceTable(session, prompts, responses, max_response_tokens=32, packing=False)
     prompt_ids, response_ids = table._prompt_ids, table._response_ids
     batch = table.batch([0, 1])
     rows = [len(p) + len(r) for p, r in zip(prompt_ids, response_ids, strict=True)]
