@@ -140,7 +140,9 @@ def _separates_packed_sequences(causal: nn.Module) -> bool:
     device = next(causal.parameters()).device
     packed_ids = torch.tensor([[3, 1, 4, 1, 5]], device=device)
     positions = torch.tensor([[0, 1, 2, 0, 1]], device=device)
-    was_training = causal.training
+    # Each module's own flag comes back: an update sets the decoder layers' alone
+    # (core.model.grad_checkpointing), and model.train(False) would clear them.
+    modes = [(module, module.training) for module in causal.modules()]
     causal.eval()
     try:
         packed = causal(input_ids=packed_ids, position_ids=positions, use_cache=False).logits
@@ -148,7 +150,8 @@ def _separates_packed_sequences(causal: nn.Module) -> bool:
     except (TypeError, ValueError, RuntimeError):
         return False  # e.g. a forward() without position_ids
     finally:
-        causal.train(was_training)
+        for module, training in modes:
+            module.training = training
     packed, alone = packed[0, 3:].float(), alone[0].float()
     scale = alone.abs().max().clamp(min=1.0)
     return bool(((packed - alone).abs().max() <= 1e-4 * scale).item())

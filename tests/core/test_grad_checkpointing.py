@@ -25,6 +25,7 @@ from core.model.grad_checkpointing import (
     set_gradient_checkpointing,
 )
 from core.model.logprobs import output_layer
+from core.model.packing import lane_tokens
 from core.model.session import ModelSession
 from core.offline.config import DPOConfig
 from core.offline.dpo import DPOTrainer
@@ -194,7 +195,9 @@ def test_one_dpo_step_with_checkpointing_is_the_plain_step(tiny_model_dir):
     plain = DPOTrainer(load(tiny_model_dir), None, PAIRS, config)
     saving_config = replace(config, gradient_checkpointing=True, logits_chunk_size=4)
     saving = DPOTrainer(load(tiny_model_dir), None, PAIRS, saving_config)
-    output_layer(saving.session.model)
+    for trainer in (saving, plain):  # their one-time checks of the model, before counting
+        output_layer(trainer.session.model)
+        lane_tokens(trainer.session.model)
     calls, plain_calls = (_count_inner_calls(t.session.model) for t in (saving, plain))
     _metrics_close(saving.step().metrics, plain.step().metrics)
     assert calls[0] == plain_calls[0] + 2  # the 2 micro-batches once more, nothing else

@@ -101,3 +101,17 @@ def test_a_model_that_reads_no_restarting_positions_is_batched_padded(tiny_model
     assert lane_tokens(session.model) == 0
     table = SequenceTable(session, PROMPTS, RESPONSES, max_response_tokens=32)
     assert table.batch([0, 1, 2, 3]).packed is None
+
+
+def test_the_one_time_check_leaves_every_module_in_its_own_mode(tiny_model_dir):
+    """An update keeps the model in eval mode and only its decoder layers in training
+    mode (gradient checkpointing's recompute needs that): the check must not undo it."""
+    session = lora_session(tiny_model_dir)
+    model = session.model
+    model.eval()
+    layers = list(model.get_base_model().transformer.h)
+    for layer in layers:
+        layer.training = True
+    assert lane_tokens(model) == 32
+    assert all(layer.training for layer in layers)
+    assert not model.training and not model.get_base_model().transformer.wte.training
