@@ -39,7 +39,7 @@ from core.judge.rubrics import (
 )
 from core.rewards.judge_templates import PAIRWISE, parse_template, preset_template
 
-RECIPE_NAMES = ("default", "probe-then-verdict", "probe-then-verdict+asides")
+RECIPE_NAMES = ("default", "verdict-alone", "probe-then-verdict", "probe-then-verdict+asides")
 """core.judge.train.RECIPES' keys (named here so `--help` needs no torch import)."""
 
 FREE_TEXT_LAYOUT = (

@@ -36,7 +36,7 @@ QUICK_JUDGE = JudgeBuildConfig(
 )  # fmt: skip
 """A demo judge that builds in about 40 s on 2 cores and follows the positivity rubric
 only (about 90 % agreement with VADER on clear pairs): for tests of the loop. The shipped
-recipe (core.judge.train.JudgeBuildConfig()) takes minutes and follows three rubrics."""
+recipe (core.judge.train.SHIPPED) takes about five minutes and follows three rubrics."""
 TRAIN_SET = "loop-train"
 """The prompt set the loop labels and trains on; the held-out prompts are not in it."""
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 DEMO_JUDGE = "demo-judge"
 """The name that selects the built-in demo judge wherever a judge model is asked for."""
-JUDGE_VERSION = 1
+JUDGE_VERSION = 2
 """Bump when the tasks or the training recipe change: users get a fresh build."""
 INFO_FILE = "demo_judge.json"
 

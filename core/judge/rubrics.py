@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from core.errors import InputFileError
 
@@ -123,8 +123,10 @@ def _vader():
     return SentimentIntensityAnalyzer()
 
 
+@lru_cache(maxsize=1 << 16)
 def polarity(text: str) -> float:
-    """VADER compound polarity in [-1, 1] (0 for an empty text)."""
+    """VADER compound polarity in [-1, 1] (0 for an empty text). Cached: a judge build asks
+    for each answer's about three times (every criterion's margin), 5 s of its 300."""
     return _vader().polarity_scores(text)["compound"] if text.strip() else 0.0
 
 

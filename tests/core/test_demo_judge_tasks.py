@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -153,7 +154,7 @@ def test_the_probe_trains_only_within_its_share_of_the_steps(monkeypatch):
 
     import core.judge.train as train
     from core.demo.threads import ThreadGovernor
-    from core.judge.train import AUX_CHANNELS, RECIPES, JudgeBuildConfig
+    from core.judge.train import AUX_CHANNELS, RECIPES, SHIPPED, JudgeBuildConfig
     from core.progress import no_progress
 
     calls: list[int] = []
@@ -169,7 +170,10 @@ def test_the_probe_trains_only_within_its_share_of_the_steps(monkeypatch):
                               aux_until=0.7, warmup_steps=1)  # fmt: skip
     train._train(model, rows, config, ThreadGovernor.fixed(1), no_progress)
     assert len(calls) == 5  # steps 2..6 of 0..9
-    assert RECIPES["default"] == JudgeBuildConfig() and RECIPES["default"].aux_weight == 0
+    assert RECIPES["verdict-alone"] == JudgeBuildConfig() and JudgeBuildConfig().aux_weight == 0
+    # The shipped build is pinned (seed and threads), so every user's is the measured one.
+    assert RECIPES["default"] is SHIPPED and SHIPPED.num_threads == 2
+    assert replace(RECIPES["probe-then-verdict+asides"], seed=1, num_threads=2) == SHIPPED
     assert RECIPES["probe-then-verdict"].aux_until < 1.0
 
 
