@@ -55,3 +55,24 @@ def test_seeded_generation_repeats_and_rows_differ(tiny_model_dir):
     again = [c.text for c in generate(session, ["Hello"], config)]
     assert first == again
     assert len(set(first)) > 1  # sampled, not greedy
+
+
+def test_generation_draws_the_first_token_from_the_models_own_distribution(tiny_model_dir):
+    """4,000 one-token samples of the tiny model: each of its five likeliest first tokens
+    comes up as often as softmax(logits / T) says, within four standard errors."""
+    from core.config import GenerationConfig, ModelSpec
+    from core.model.generate import encode_prompts, sample
+    from core.model.session import ModelSession
+
+    session = ModelSession.load(ModelSpec(name_or_path=str(tiny_model_dir), device="cpu"))
+    query = encode_prompts(session, ["The film was"], 1)[0]
+    n, temperature = 4000, 0.7
+    config = GenerationConfig(max_new_tokens=1, temperature=temperature, batch_size=n)
+    drawn = sample(session, [query] * n, config, generator_seed=3, with_logprobs=False)
+    with torch.no_grad():
+        logits = session.model(input_ids=torch.tensor([query])).logits[0, -1]
+    probs = torch.softmax(logits / temperature, dim=-1)
+    counts = torch.bincount(drawn.response_ids[:, 0], minlength=len(probs)).float() / n
+    for token in probs.topk(5).indices:
+        p = probs[token].item()
+        assert abs(counts[token].item() - p) < 4 * (p * (1 - p) / n) ** 0.5 + 1e-3, token
