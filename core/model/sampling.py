@@ -2,10 +2,10 @@
 
 HF's sampling step, `torch.multinomial(probs, 1)`, draws one exponential variate for every
 entry of the (B, V) probabilities: on this project's CPU that was 13% of GPT-2 small's
-generation time (31 ms a token for 32 rows of 50,257 entries, where the whole forward
-pass took about 200 ms; docs/benchmarks.md, "Sampling by inverse CDF"). One uniform
-variate per row and a search in the cumulative probabilities draw from the same
-distribution for a few per cent of that.
+generation time (31 ms a token for 32 rows of 50,257 entries, where the whole forward pass
+took about 200 ms; docs/benchmarks.md, "Packed offline batches and inverse-CDF sampling").
+One uniform variate per row and a search in the cumulative probabilities draw from the
+same distribution for a few per cent of that.
 
 `InverseCdfSampling` applies the temperature, top-k and top-p as HF's sampling does (in
 that order, with HF's own warpers), draws each row's token, and returns scores that are

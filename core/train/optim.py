@@ -47,8 +47,8 @@ def _can_fuse(parameters: list[nn.Parameter]) -> bool | None:
     """Whether AdamW may update every parameter in one fused kernel per device: plain
     floating-point tensors on the CPU or a CUDA device. On the CPU torch's default is a
     loop over the parameters, op by op: the Qwen2.5-0.5B-shaped LoRA step took 55 ms for
-    what the fused kernel does in 15 (docs/benchmarks.md, "The optimiser step"). Sharded
-    (DTensor) parameters keep torch's default. None: torch's choice."""
+    what the fused kernel does in 20 (docs/benchmarks.md, "Where the qwen-shaped RLOO step
+    goes"). Sharded (DTensor) parameters keep torch's default. None: torch's choice."""
     plain = all(
         type(parameter) in (torch.Tensor, nn.Parameter)
         and parameter.is_floating_point()
