@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -43,14 +43,35 @@ def build_optimizer(
     )
 
 
+def with_own_kernels(optimizer: torch.optim.Optimizer, saved: Mapping[str, Any]) -> dict:
+    """`saved` (an optimiser state from a checkpoint) set to run with `optimizer`'s own
+    kernels: a state saved by a fused optimiser in one process must not turn on the fused
+    kernel over sharded weights, which cannot take it (and the reverse). Which kernel runs
+    is this machine's choice, not part of the training state."""
+    own = [{key: group.get(key) for key in KERNEL_FLAGS} for group in optimizer.param_groups]
+    groups = [{**group, **flags} for group, flags in zip(saved["param_groups"], own, strict=True)]
+    return {**saved, "param_groups": groups}
+
+
+KERNEL_FLAGS = ("fused", "foreach")
+"""The optimiser settings that pick an implementation, not a value."""
+
+
 def _can_fuse(parameters: list[nn.Parameter]) -> bool | None:
     """Whether AdamW may update every parameter in one fused kernel per device: plain
     floating-point tensors on the CPU or a CUDA device. On the CPU torch's default is a
     loop over the parameters, op by op: the Qwen2.5-0.5B-shaped LoRA step took 55 ms for
     what the fused kernel does in 20 (docs/benchmarks.md, "Where the qwen-shaped RLOO step
     goes"). Sharded (DTensor) parameters keep torch's default. None: torch's choice."""
+    sharded: tuple[type, ...] = ()
+    try:
+        from torch.distributed.tensor import DTensor
+
+        sharded = (DTensor,)
+    except ImportError:  # a torch built without distributed support has no DTensor
+        pass
     plain = all(
-        type(parameter) in (torch.Tensor, nn.Parameter)
+        not isinstance(parameter, sharded)
         and parameter.is_floating_point()
         and parameter.device.type in ("cpu", "cuda")
         for parameter in parameters

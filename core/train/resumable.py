@@ -34,6 +34,7 @@ from core.train import checkpoint_io, checkpoints
 from core.train.control import NamedReward
 from core.train.distributed import World
 from core.train.events import StepResult
+from core.train.optim import with_own_kernels
 
 if TYPE_CHECKING:
     from core.model.session import ModelSession
@@ -209,10 +210,11 @@ class CheckpointedTrainer:
 
     def _load_common_state(self, state: dict[str, Any]) -> None:
         self._step = int(state["step"])
+        saved = with_own_kernels(self.optimizer, state["optimizer"])
         if is_sharded(self.session.model):
-            load_full_optimizer_state(self.optimizer, state["optimizer"])
+            load_full_optimizer_state(self.optimizer, saved)
         else:
-            self.optimizer.load_state_dict(state["optimizer"])
+            self.optimizer.load_state_dict(saved)
         self.scheduler.load_state_dict(state["scheduler"])
         checkpoint_io.restore_rng_state(state["rng"])
         # The saved learning rates follow the saved total of steps; a resume may change it.

@@ -52,3 +52,18 @@ def test_a_state_saved_without_fusing_resumes_into_the_fused_optimiser():
     _steps(old, old_parameters, n=1)
     for a, b in zip(new_parameters, old_parameters, strict=True):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_resumed_state_keeps_the_optimisers_own_kernel():
+    """A fused one-process checkpoint resumed where the fused kernel cannot run (sharded
+    weights) must not switch it on: the kernel is this machine's choice."""
+    from core.train.optim import with_own_kernels
+
+    saved_by = build_optimizer(_parameters(2), CONFIG)
+    _steps(saved_by, saved_by.param_groups[0]["params"], n=1)
+    saved = copy.deepcopy(saved_by.state_dict())
+    assert saved["param_groups"][0]["fused"] is True
+    resumed = torch.optim.AdamW(_parameters(2), lr=1e-2, weight_decay=0.0, foreach=False)
+    resumed.load_state_dict(with_own_kernels(resumed, saved))
+    assert not resumed.param_groups[0]["fused"] and resumed.param_groups[0]["foreach"] is False
+    assert resumed.state[resumed.param_groups[0]["params"][0]]["exp_avg"].abs().sum() > 0
