@@ -261,18 +261,18 @@ def full_trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def full_optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """optimizer.state_dict() with every sharded tensor gathered whole on the CPU: the
-    single-process format. A collective: every rank must call it."""
+    single-process format. A collective: every rank must call it. Its kernel flags
+    (foreach off here) are the resuming optimiser's to set (core.train.optim.with_own_kernels)."""
     from torch.distributed.tensor import DTensor
 
     saved = optimizer.state_dict()
-    groups = [{**group, "foreach": None} for group in saved["param_groups"]]  # as built
     state = {}
     for index in sorted(saved["state"]):
         state[index] = {
             key: (value.full_tensor().cpu() if isinstance(value, DTensor) else value)
             for key, value in saved["state"][index].items()
         }
-    return {"state": state, "param_groups": groups}
+    return {"state": state, "param_groups": saved["param_groups"]}
 
 
 def load_full_optimizer_state(optimizer: torch.optim.Optimizer, saved: Mapping[str, Any]) -> None:
